@@ -1,0 +1,12 @@
+/* agentix.h — umbrella header for hosts: deployments, sessions, backends, values and the client. */
+#ifndef AGENTIX_AGENTIX_H
+#define AGENTIX_AGENTIX_H
+
+#include "agentix/client.h"
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+#include "agentix/plugin.h"
+#include "agentix/value.h"
+#include "agentix/version.h"
+
+#endif

@@ -1,0 +1,78 @@
+/* plugin.h — the backend ABI: what a deployment backend shared object exports, and how the core
+ * discovers it (the C counterpart of the Python entry-point group `agentix.deployment`).
+ *
+ * A backend is a shared object exporting one function (its name is given by the manifest) that
+ * returns a pointer to a static agx_backend_vtable. A manifest file `<anything>.agxplugin` names it:
+ *
+ *     # agentix backend manifest
+ *     name    = docker
+ *     library = libagentix-backend-docker.so   # relative to the manifest's folder, or absolute
+ *     symbol  = agx_backend_docker
+ *
+ * Discovery reads manifests from each folder of $AGENTIX_PLUGIN_PATH (colon-separated, in order),
+ * then from the plugin folder installed beside libagentix (<libdir>/agentix/backends). A name
+ * claimed by two manifests is a conflict (AGX_ERR_CONFLICT naming both files), whichever folders
+ * they are in. In-process registrations (agx_register_deployment) override manifests.
+ *
+ * Contract every backend must keep (tests hold the shipped backends to it):
+ *  - construct() takes no arguments: it reads its configuration from environment variables and
+ *    fails at once with AGX_ERR_INVALID_ARGUMENT naming a missing or malformed variable;
+ *  - create() either returns a running sandbox whose runtime answers /health, or fails and leaves
+ *    nothing behind (no container, pod, process or remote sandbox);
+ *  - delete() of a sandbox that is already gone succeeds;
+ *  - every function may be called from many threads at once on one instance;
+ *  - every wait is bounded (the config's timeout, or the backend's documented default);
+ *  - errors set err->retriable for conditions worth retrying (429, 5xx, transient timeouts). */
+#ifndef AGENTIX_PLUGIN_H
+#define AGENTIX_PLUGIN_H
+
+#include <stdint.h>
+
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AGX_PLUGIN_ABI_VERSION 1u
+
+typedef struct agx_backend_vtable {
+    uint32_t abi_version; /* AGX_PLUGIN_ABI_VERSION the backend was built against */
+    uint32_t struct_size; /* sizeof(agx_backend_vtable) at build time */
+    const char *name;     /* must equal the manifest's name */
+    int (*construct)(void **self, agx_error *err);
+    void (*destruct)(void *self);
+    int (*create_sandbox)(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,
+                          agx_error *err);
+    int (*delete_sandbox)(void *self, const char *sandbox_id, agx_error *err);
+    int (*get_sandbox)(void *self, const char *sandbox_id, agx_sandbox_info **out, agx_error *err);
+    /* Optional (NULL): sandboxes this library created that carry every label in `labels`. */
+    int (*list_sandboxes)(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err);
+} agx_backend_vtable;
+
+typedef const agx_backend_vtable *(*agx_backend_entry_fn)(void);
+
+/* Registers a backend in-process under vtable->name (the vtable must outlive the process's use
+ * of it). It overrides any manifest of that name. Registering a name twice replaces it. */
+int agx_register_deployment(const agx_backend_vtable *vtable, agx_error *err);
+int agx_unregister_deployment(const char *name, agx_error *err);
+
+/* ---- discovery report (what `agentix plugins` prints) ---- */
+typedef struct agx_plugin_report agx_plugin_report;
+/* Scans every manifest and tries to load (dlopen + symbol + ABI check, not construct) each one. */
+int agx_plugin_report_scan(agx_plugin_report **out, agx_error *err);
+void agx_plugin_report_free(agx_plugin_report *r);
+size_t agx_plugin_report_count(const agx_plugin_report *r);
+const char *agx_plugin_report_name(const agx_plugin_report *r, size_t i);
+const char *agx_plugin_report_manifest(const agx_plugin_report *r, size_t i); /* "(in-process)" */
+const char *agx_plugin_report_library(const agx_plugin_report *r, size_t i);
+/* 0 when the plugin loads; otherwise the error code, with the exact error in *message. */
+int agx_plugin_report_status(const agx_plugin_report *r, size_t i, const char **message);
+/* The folders searched, in order, colon-separated (for messages and `agentix plugins`). */
+const char *agx_plugin_report_search_path(const agx_plugin_report *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything agentix needs to build, test and run, from Debian's packages and the npm
+# registry, on a fresh Debian 12 machine (run as root, or with sudo available). Idempotent: it
+# installs only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
+  clang libclang-rt-14-dev valgrind patchelf
+  nodejs npm python3
+)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for p in "${packages[@]}"; do
+  # A tool that is already on PATH (e.g. a newer node) counts as present.
+  case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup-deps: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Extra setup steps of components (npm peers, docker) live beside this script.
+for extra in "$(dirname "$0")"/setup.d/*.sh; do
+  [ -e "$extra" ] || continue
+  bash "$extra"
+done
