@@ -33,3 +33,30 @@ function(agx_add_test)
     endif()
   endif()
 endfunction()
+
+# agx_add_fuzzer(NAME n SOURCES f.c [SEEDS dir] [SECONDS s] [LIBS ...])
+# A libFuzzer target (LLVMFuzzerTestOneInput) and a CTest run of it for SECONDS (default 15) that
+# starts from the committed seed folder, working on a copy so the source tree is never written.
+set(AGX_FUZZ_SECONDS 15 CACHE STRING "How long each fuzz target runs in the test suite")
+function(agx_add_fuzzer)
+  cmake_parse_arguments(F "" "NAME;SEEDS;SECONDS" "SOURCES;LIBS" ${ARGN})
+  if(NOT F_SECONDS)
+    set(F_SECONDS ${AGX_FUZZ_SECONDS})
+  endif()
+  add_executable(${F_NAME} ${F_SOURCES})
+  target_include_directories(${F_NAME} PRIVATE "${PROJECT_SOURCE_DIR}" "${PROJECT_SOURCE_DIR}/tests/support")
+  target_link_libraries(${F_NAME} PRIVATE agentix ${F_LIBS})
+  target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+  set_target_properties(${F_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/fuzz")
+  set(work "${PROJECT_BINARY_DIR}/tests/fuzz/${F_NAME}.corpus")
+  set(seed_arg "")
+  if(F_SEEDS)
+    set(seed_arg "${F_SEEDS}")
+  endif()
+  add_test(NAME ${F_NAME}
+           COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
+                   sh -c "mkdir -p '${work}' && exec \"$0\" -max_total_time=${F_SECONDS} -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 '${work}' ${seed_arg}"
+                   $<TARGET_FILE:${F_NAME}>)
+  math(EXPR to "${F_SECONDS} * 3 + 60")
+  set_tests_properties(${F_NAME} PROPERTIES TIMEOUT ${to} LABELS fuzz)
+endfunction()
