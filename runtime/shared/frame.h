@@ -96,9 +96,11 @@ int agx_frame_reader_feed(agx_frame_reader *r, const void *data, size_t len, agx
 /* Reads once from fd straight into the buffer (no extra copy): bytes read (> 0), 0 at EOF,
  * AGX_ERR_IO (EAGAIN/EINTR included: the caller polls), or the sticky error. */
 long agx_frame_reader_read_fd(agx_frame_reader *r, int fd, agx_error *err);
-/* 1 with the next complete frame in *out, 0 when more bytes are needed, or a negative code. A
- * length of 0 or over max_frame, a body that is not a valid frame map: AGX_ERR_PROTOCOL /
- * AGX_ERR_LIMIT. Errors are sticky: the stream cannot be resynchronised, so drop the peer. */
+/* 1 with the next complete frame in *out, 0 when more bytes are needed, or a negative code.
+ * A length of 0 (AGX_ERR_PROTOCOL) or over max_frame (AGX_ERR_LIMIT) is sticky: the stream has no
+ * boundary left, so drop the peer. A body that is not a valid frame (agx_frame_parse fails) is
+ * consumed and reported with AGX_ERR_PROTOCOL and the view filled as far as it could be read; the
+ * next call continues with the following frame. */
 int agx_frame_reader_next(agx_frame_reader *r, agx_frame *out, agx_error *err);
 /* Bytes received but not yet returned as frames (a partial frame at EOF means a truncated peer). */
 size_t agx_frame_reader_pending(const agx_frame_reader *r);
