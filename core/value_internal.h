@@ -1,0 +1,54 @@
+/* value_internal.h — the value tree's layout, shared by the tree (value.c) and its codecs
+ * (value_msgpack.c, value_json.c) so they walk and build trees without going through accessors. */
+#ifndef AGX_CORE_VALUE_INTERNAL_H
+#define AGX_CORE_VALUE_INTERNAL_H
+
+#include "agentix/value.h"
+
+typedef struct agx_map_entry {
+    char *key; /* NUL-terminated copy; key_len may include interior NULs */
+    size_t key_len;
+    uint64_t hash; /* kept so the index can be rebuilt without rehashing */
+    agx_value *value;
+} agx_map_entry;
+
+struct agx_value {
+    agx_value_type type;
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+        struct {
+            char *data; /* points just past the struct: one allocation per string/binary */
+            size_t len;
+        } bytes;
+        struct {
+            agx_value **items;
+            size_t len, cap;
+        } arr;
+        struct {
+            agx_map_entry *entries;
+            size_t len, cap;
+            uint32_t *index; /* open addressing, entry index + 1 (0 = empty); NULL for small maps */
+            size_t index_cap; /* power of two */
+        } map;
+    } as;
+};
+
+/* Builds a string or binary value with room for len bytes (plus a NUL) left uninitialised for
+ * the caller to fill: decoders write straight into it with one memcpy. */
+agx_value *agx_value_bytes_alloc(agx_value_type type, size_t len);
+
+/* Reserve room for n more children so a decoder that knows the count allocates once. */
+int agx_value_array_reserve(agx_value *array, size_t n);
+int agx_value_map_reserve(agx_value *map, size_t n);
+
+/* Encoders recurse over caller-built trees; deeper trees are refused with AGX_ERR_LIMIT rather
+ * than risking the stack (decoders accept far less by default anyway). */
+#define AGX_VALUE_ENCODE_MAX_DEPTH 1000
+
+/* Resolves NULL and zero fields to the defaults. */
+agx_codec_limits agx_codec_limits_resolve(const agx_codec_limits *limits);
+
+#endif
