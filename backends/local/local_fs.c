@@ -1,0 +1,198 @@
+/* local_fs.c — the files of a local sandbox: its working directory (created, removed without
+ * following links), the record file and the server log the backend quotes in its errors. */
+#include "backends/local/local_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RMTREE_MAX_DEPTH 256 /* each level holds one fd; deeper trees fail with a clear error */
+#define LOG_TAIL_BYTES 1536
+
+static int io_error(agx_error *err, const char *what, const char *path)
+{
+    int e = errno;
+    return agx_error_set(err, AGX_ERR_IO, "%s '%s': %s", what, path, strerror(e));
+}
+
+/* Empties the directory open as dfd (consumed), then the caller removes it. */
+static int rm_contents(int dfd, const char *top, int depth, agx_error *err)
+{
+    if (depth > RMTREE_MAX_DEPTH) {
+        close(dfd);
+        return agx_error_set(err, AGX_ERR_LIMIT,
+                             "cannot remove '%s': directories nested deeper than %d levels; "
+                             "remove it by hand", top, RMTREE_MAX_DEPTH);
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return io_error(err, "cannot read directory under", top);
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
+            continue;
+        if (errno != EISDIR && errno != EPERM) {
+            rc = io_error(err, "cannot remove a file under", top);
+            break;
+        }
+        int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            rc = io_error(err, "cannot open a directory under", top);
+            break;
+        }
+        rc = rm_contents(sub, top, depth + 1, err);
+        if (rc == 0 && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+            rc = io_error(err, "cannot remove a directory under", top);
+    }
+    if (rc == 0 && errno != 0)
+        rc = io_error(err, "cannot read directory under", top);
+    closedir(d);
+    return rc;
+}
+
+int agx_local_rmtree(const char *path, agx_error *err)
+{
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return io_error(err, "cannot open directory", path);
+    }
+    int rc = rm_contents(dfd, path, 0, err);
+    if (rc == 0 && rmdir(path) != 0 && errno != ENOENT)
+        rc = io_error(err, "cannot remove directory", path);
+    return rc;
+}
+
+int agx_local_mkdirs(const char *path, agx_error *err)
+{
+    char buf[AGX_LOCAL_PATH_MAX];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "directory path '%s' is empty or too long", path);
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return io_error(err, "cannot create directory", buf);
+        if (c == '\0')
+            break;
+        *p = c;
+    }
+    return 0;
+}
+
+int agx_local_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? agx_error_set(err, AGX_ERR_NOT_FOUND, "no file '%s'", path)
+                               : io_error(err, "cannot open", path);
+    char *buf = malloc(max + 1);
+    if (!buf) {
+        close(fd);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory reading '%s'", path);
+    }
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + used, max + 1 - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int rc = io_error(err, "cannot read", path);
+            close(fd);
+            free(buf);
+            return rc;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+        if (used > max) {
+            close(fd);
+            free(buf);
+            return agx_error_set(err, AGX_ERR_LIMIT, "'%s' is larger than %zu bytes", path, max);
+        }
+    }
+    close(fd);
+    buf[used] = '\0';
+    *out = buf;
+    if (len)
+        *len = used;
+    return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int agx_local_write_file(const char *path, const char *data, size_t len, agx_error *err)
+{
+    char tmp[AGX_LOCAL_PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "path '%s' is too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return io_error(err, "cannot create", tmp);
+    int bad = write_all(fd, data, len);
+    if (close(fd) != 0)
+        bad = -1;
+    if (bad || rename(tmp, path) != 0) {
+        int rc = io_error(err, "cannot write", path);
+        unlink(tmp);
+        return rc;
+    }
+    return 0;
+}
+
+void agx_local_log_tail(const char *workdir, agx_error *err)
+{
+    char path[AGX_LOCAL_PATH_MAX];
+    snprintf(path, sizeof path, "%s/server.log", workdir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        agx_error_set_detail(err, "(no server.log)", (size_t)-1);
+        return;
+    }
+    char buf[LOG_TAIL_BYTES + 1];
+    struct stat st;
+    off_t from = 0;
+    if (fstat(fd, &st) == 0 && st.st_size > LOG_TAIL_BYTES)
+        from = st.st_size - LOG_TAIL_BYTES;
+    ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+    close(fd);
+    if (n <= 0) {
+        agx_error_set_detail(err, "(server.log is empty)", (size_t)-1);
+        return;
+    }
+    buf[n] = '\0';
+    const char *start = buf;
+    if (from > 0) { /* begin at a whole line */
+        const char *nl = memchr(buf, '\n', (size_t)n);
+        if (nl && nl + 1 < buf + n)
+            start = nl + 1;
+    }
+    agx_error_set_detail(err, start, (size_t)(buf + n - start));
+}

@@ -1,0 +1,95 @@
+/* local_internal.h — the pieces of the `local` backend (host → local backend → agentix-server child
+ * process on 127.0.0.1): process control, the on-disk sandbox record, spawning and readiness.
+ * local.c ties them into the backend vtable. */
+#ifndef AGX_BACKEND_LOCAL_INTERNAL_H
+#define AGX_BACKEND_LOCAL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+
+#define AGX_LOCAL_ID_MAX 64       /* "local-" + 24 hex digits fits with room to spare */
+#define AGX_LOCAL_PATH_MAX 4096
+#define AGX_LOCAL_STOP_GRACE_MS 2000 /* SIGTERM → SIGKILL */
+#define AGX_LOCAL_KILL_WAIT_MS 5000  /* SIGKILL → gone; a process stuck in D state fails delete */
+
+/* ---- processes (local_proc.c) ---- */
+
+/* One agentix-server process. It leads its own session, so its pid is also its process group and
+ * signalling -pid reaches the worker and whatever user code started. */
+typedef struct agx_local_proc {
+    pid_t pid;
+    uint64_t start_ticks; /* /proc/<pid>/stat starttime: tells our process from a reused pid */
+    int is_child;         /* spawned by this process: reaped with waitpid */
+    int reaped;           /* is_child only: waited for already (its pid may belong to another) */
+    int exit_status;      /* wait status once reaped */
+} agx_local_proc;
+
+/* Reads starttime of pid; 0 when it exists and is not a zombie, -1 otherwise. */
+int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks);
+/* 1 while the process runs. A child that exited is reaped here (after its group is killed, so
+ * stragglers die with it); exit_status then says how it ended. */
+int agx_local_proc_running(agx_local_proc *p);
+/* SIGTERM to the group, up to grace_ms, then SIGKILL; reaps a child. Gone already → 0. */
+int agx_local_proc_stop(agx_local_proc *p, int grace_ms, agx_error *err);
+/* "exited with status 1" / "was killed by signal 9" into buf. */
+void agx_local_proc_describe_exit(int status, char *buf, size_t n);
+
+/* ---- files (local_fs.c) ---- */
+
+/* Removes a directory tree without following symlinks. A missing path is success. */
+int agx_local_rmtree(const char *path, agx_error *err);
+/* mkdir -p with mode 0700 for the parts it creates. */
+int agx_local_mkdirs(const char *path, agx_error *err);
+/* Reads at most max bytes of a file into a NUL-terminated malloc'd buffer. */
+int agx_local_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err);
+/* Writes data to path atomically (temporary file + rename). */
+int agx_local_write_file(const char *path, const char *data, size_t len, agx_error *err);
+/* Copies the last lines of <workdir>/server.log into err->detail. */
+void agx_local_log_tail(const char *workdir, agx_error *err);
+
+/* ---- the sandbox record, <workdir>/sandbox.json (local_record.c) ---- */
+
+typedef struct agx_local_record {
+    char id[AGX_LOCAL_ID_MAX];
+    agx_local_proc proc;
+    int port;
+    int64_t created_at; /* unix ms */
+    int64_t owner_pid;  /* the host process that created it: leak sweepers look for dead owners */
+    agx_kv *labels;     /* owned */
+} agx_local_record;
+
+void agx_local_record_clear(agx_local_record *r);
+int agx_local_record_write(const char *workdir, const agx_local_record *r, agx_error *err);
+/* Reads and validates a record; the file is untrusted (user code can write its working dir). */
+int agx_local_record_read(const char *workdir, agx_local_record *r, agx_error *err);
+/* Ids are names of folders we may delete: [A-Za-z0-9_-], 1..AGX_LOCAL_ID_MAX-1 bytes. */
+int agx_local_id_valid(const char *id);
+/* 2*nbytes hex digits from getrandom into out (size ≥ 2*nbytes+1). */
+int agx_local_random_hex(char *out, size_t nbytes, agx_error *err);
+int64_t agx_local_now_ms(void);
+/* 1 when labels holds every pair of filter (NULL filter matches all). */
+int agx_local_labels_match(const agx_kv *labels, const agx_kv *filter);
+
+/* ---- starting a server (local_spawn.c) ---- */
+
+typedef struct agx_local_spawn_args {
+    const char *server;  /* agentix-server path */
+    const char *workdir; /* cwd, files root, server.log */
+    const char *token;
+    const agx_kv *env;   /* the config's env, may be NULL */
+    int64_t timeout_ms;  /* spawn → healthy */
+} agx_local_spawn_args;
+
+/* Starts the server (it binds port 0 and writes the port it got to <workdir>/server.port). */
+int agx_local_spawn(const agx_local_spawn_args *a, agx_local_proc *proc, agx_error *err);
+/* Waits until GET /health answers, the server dies or the timeout passes. On failure the log's
+ * tail is in err->detail and the server's group is killed and reaped (the caller removes the
+ * working dir). */
+int agx_local_wait_ready(const agx_local_spawn_args *a, agx_local_proc *proc, int *port,
+                         agx_error *err);
+
+#endif

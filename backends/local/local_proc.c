@@ -1,0 +1,151 @@
+/* local_proc.c — controlling an agentix-server process of the local backend: is it running, stop
+ * it with its whole process group, reap it. Works both for servers this process spawned (waitpid)
+ * and for ones found on disk from other host processes (/proc, checked against pid reuse). */
+#include "backends/local/local_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_STEP_MS 10
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* The command name is in parentheses and may itself hold ") ": fields resume after the last. */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return -1;
+    char state = p[2];
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return -1;
+    /* After ") " come field 3 (state) … field 22 (starttime). */
+    p += 2;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (errno || end == p)
+        return -1;
+    *ticks = v;
+    return 0;
+}
+
+/* Has our child exited? Looks without reaping, so the pid (and with it the group id) stays
+ * reserved while the group is killed. */
+static int child_exited(agx_local_proc *p)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return errno == ECHILD ? -1 : 0; /* ECHILD: the host reaped it (SIGCHLD ignored) */
+    return si.si_pid == p->pid;
+}
+
+static void child_reap(agx_local_proc *p)
+{
+    kill(-p->pid, SIGKILL); /* stragglers of the group (worker, user commands) */
+    int status = 0;
+    pid_t r;
+    do {
+        r = waitpid(p->pid, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    p->exit_status = r == p->pid ? status : 0;
+    p->reaped = 1;
+}
+
+static int foreign_running(const agx_local_proc *p)
+{
+    uint64_t ticks;
+    return agx_local_proc_start_ticks(p->pid, &ticks) == 0 && ticks == p->start_ticks;
+}
+
+int agx_local_proc_running(agx_local_proc *p)
+{
+    if (p->pid <= 1)
+        return 0;
+    if (!p->is_child)
+        return foreign_running(p);
+    if (p->reaped)
+        return 0;
+    int exited = child_exited(p);
+    if (exited == 0)
+        return 1;
+    if (exited > 0) {
+        child_reap(p);
+    } else {
+        p->reaped = 1; /* already reaped by someone else: its pid is no longer ours to signal */
+        p->exit_status = 0;
+    }
+    return 0;
+}
+
+static int wait_gone(agx_local_proc *p, int ms)
+{
+    for (int waited = 0;; waited += POLL_STEP_MS) {
+        if (!agx_local_proc_running(p))
+            return 1;
+        if (waited >= ms)
+            return 0;
+        sleep_ms(POLL_STEP_MS);
+    }
+}
+
+int agx_local_proc_stop(agx_local_proc *p, int grace_ms, agx_error *err)
+{
+    if (!agx_local_proc_running(p))
+        return 0;
+    /* Signals go only to a process we know is ours (our unreaped child, or a pid whose start time
+     * matches the record), and to its group: the server leads its own session. */
+    kill(-p->pid, SIGTERM);
+    if (wait_gone(p, grace_ms))
+        return 0;
+    kill(-p->pid, SIGKILL);
+    if (!wait_gone(p, AGX_LOCAL_KILL_WAIT_MS))
+        return agx_error_set(err, AGX_ERR_TIMEOUT,
+                             "agentix-server pid %d did not exit within %d ms of SIGKILL; "
+                             "check it with `ps -o stat= -p %d` and delete the sandbox again",
+                             (int)p->pid, AGX_LOCAL_KILL_WAIT_MS, (int)p->pid);
+    return 0;
+}
+
+void agx_local_proc_describe_exit(int status, char *buf, size_t n)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+    {
+        const char *name = sigdescr_np(WTERMSIG(status)); /* strsignal is not thread-safe */
+        snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(status), name ? name : "?");
+    }
+    else
+        snprintf(buf, n, "ended (wait status 0x%x)", (unsigned)status);
+}

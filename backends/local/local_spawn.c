@@ -1,0 +1,311 @@
+/* local_spawn.c — starting one agentix-server for a local sandbox: build its environment, spawn it
+ * in its own session with nothing of the host inherited but the environment, learn its port from
+ * the port file it writes once listening, and wait for GET /health — all bounded by the config's
+ * timeout, and watching that the server has not died meanwhile. */
+#include "backends/local/local_internal.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define HEALTH_BODY_MAX 4096
+#define HEALTH_ATTEMPT_MS 2000
+#define PORT_FILE "server.port"
+
+/* ---- environment: the host's minus LD_PRELOAD, then the config's, then the runtime's own ---- */
+
+static int kv_has_key_n(const agx_kv *kv, const char *key, size_t len)
+{
+    size_t n = kv ? agx_kv_count(kv) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = agx_kv_key_at(kv, i);
+        if (strncmp(k, key, len) == 0 && k[len] == '\0')
+            return 1;
+    }
+    return 0;
+}
+
+static void env_free(char **envp)
+{
+    for (size_t i = 0; envp && envp[i]; i++)
+        free(envp[i]);
+    free(envp);
+}
+
+static int env_push(char **envp, size_t *n, const char *key, const char *value)
+{
+    if (asprintf(&envp[*n], "%s=%s", key, value) < 0) {
+        envp[*n] = NULL;
+        return -1;
+    }
+    (*n)++;
+    envp[*n] = NULL;
+    return 0;
+}
+
+static int env_build(const agx_kv *cfg_env, const agx_kv *ours, char ***out, agx_error *err)
+{
+    size_t host = 0;
+    while (environ && environ[host])
+        host++;
+    size_t cap = host + (cfg_env ? agx_kv_count(cfg_env) : 0) + agx_kv_count(ours) + 1;
+    char **envp = calloc(cap, sizeof *envp);
+    if (!envp)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the server environment");
+    size_t n = 0;
+    for (size_t i = 0; i < host; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        /* LD_PRELOAD would load the host's tools (sanitizers, valgrind) into the runtime. */
+        if (!eq || (klen == 10 && !strncmp(environ[i], "LD_PRELOAD", 10)) ||
+            kv_has_key_n(cfg_env, environ[i], klen) || kv_has_key_n(ours, environ[i], klen))
+            continue;
+        if (!(envp[n] = strdup(environ[i])))
+            goto oom;
+        envp[++n] = NULL;
+    }
+    for (size_t i = 0; cfg_env && i < agx_kv_count(cfg_env); i++) {
+        const char *k = agx_kv_key_at(cfg_env, i);
+        if (strchr(k, '=')) {
+            env_free(envp);
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "environment variable name '%s' contains '='", k);
+        }
+        if (!kv_has_key_n(ours, k, strlen(k)) && env_push(envp, &n, k, agx_kv_value_at(cfg_env, i)))
+            goto oom;
+    }
+    for (size_t i = 0; i < agx_kv_count(ours); i++)
+        if (env_push(envp, &n, agx_kv_key_at(ours, i), agx_kv_value_at(ours, i)))
+            goto oom;
+    *out = envp;
+    return 0;
+oom:
+    env_free(envp);
+    return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the server environment");
+}
+
+static int runtime_env(const agx_local_spawn_args *a, agx_kv **out, agx_error *err)
+{
+    char port_file[AGX_LOCAL_PATH_MAX];
+    snprintf(port_file, sizeof port_file, "%s/" PORT_FILE, a->workdir);
+    agx_kv *kv = agx_kv_new();
+    /* Port 0: the server binds any free port and reports it, so there is no race for a port. */
+    if (!kv || agx_kv_set(kv, "AGENTIX_BIND_HOST", "127.0.0.1") ||
+        agx_kv_set(kv, "AGENTIX_BIND_PORT", "0") || agx_kv_set(kv, "AGENTIX_PORT_FILE", port_file) ||
+        agx_kv_set(kv, "AGENTIX_TOKEN", a->token) || agx_kv_set(kv, "AGENTIX_FILES_ROOT", a->workdir)) {
+        agx_kv_free(kv);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the server environment");
+    }
+    *out = kv;
+    return 0;
+}
+
+/* ---- spawning ---- */
+
+static int spawn_setup(const agx_local_spawn_args *a, posix_spawn_file_actions_t *fa,
+                       posix_spawnattr_t *at)
+{
+    char log[AGX_LOCAL_PATH_MAX];
+    snprintf(log, sizeof log, "%s/server.log", a->workdir);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    /* Own session: the group can be signalled as one and the host's terminal signals skip it.
+     * Default dispositions and an empty mask: the host may ignore SIGPIPE or block signals.
+     * Every fd above stderr is closed: the host's sockets and pipes stay with the host. */
+    int rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    if (!rc)
+        rc = posix_spawn_file_actions_addopen(fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (!rc)
+        rc = posix_spawn_file_actions_adddup2(fa, 1, 2);
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+    if (!rc)
+        rc = posix_spawn_file_actions_addchdir_np(fa, a->workdir);
+    if (!rc)
+        rc = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF);
+    if (!rc)
+        rc = posix_spawnattr_setsigmask(at, &none);
+    if (!rc)
+        rc = posix_spawnattr_setsigdefault(at, &all);
+    return rc;
+}
+
+static int spawn_server(const agx_local_spawn_args *a, char **envp, agx_local_proc *proc,
+                        agx_error *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    if (posix_spawn_file_actions_init(&fa))
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing to spawn");
+    if (posix_spawnattr_init(&at)) {
+        posix_spawn_file_actions_destroy(&fa);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing to spawn");
+    }
+    int rc = spawn_setup(a, &fa, &at);
+    pid_t pid = 0;
+    char *argv[] = {(char *)a->server, NULL};
+    if (!rc)
+        rc = posix_spawn(&pid, a->server, &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc)
+        return agx_error_set(err, AGX_ERR_IO, "cannot start '%s' in '%s': %s", a->server,
+                             a->workdir, strerror(rc));
+    memset(proc, 0, sizeof *proc);
+    proc->pid = pid;
+    proc->is_child = 1;
+    /* Readable until we reap it (a zombie reads as gone, which is what it is). */
+    agx_local_proc_start_ticks(pid, &proc->start_ticks);
+    return 0;
+}
+
+/* ---- readiness ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The port the server reports, 0 while the file is absent or incomplete. */
+static int read_port(const char *workdir)
+{
+    char path[AGX_LOCAL_PATH_MAX], *text;
+    size_t len;
+    snprintf(path, sizeof path, "%s/" PORT_FILE, workdir);
+    if (agx_local_read_file(path, 16, &text, &len, NULL))
+        return 0;
+    char *end;
+    errno = 0;
+    long port = strtol(text, &end, 10);
+    int complete = end != text && (*end == '\n' || (*end == '\0' && len > 0));
+    free(text);
+    return !errno && complete && port > 0 && port <= 65535 ? (int)port : 0;
+}
+
+typedef struct body_buf {
+    char data[HEALTH_BODY_MAX + 1];
+    size_t len;
+} body_buf;
+
+static size_t body_write(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    body_buf *b = user;
+    size_t n = size * nmemb;
+    if (n > HEALTH_BODY_MAX - b->len)
+        return 0; /* oversized: abort the transfer */
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    return n;
+}
+
+static int health_ok(int port, int64_t budget_ms)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return 0;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
+    body_buf body = {.len = 0};
+    long ms = budget_ms < HEALTH_ATTEMPT_MS ? (long)budget_ms : HEALTH_ATTEMPT_MS;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* a host proxy must never see loopback traffic */
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    long status = 0;
+    int ok = curl_easy_perform(h) == CURLE_OK &&
+             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
+    curl_easy_cleanup(h);
+    if (!ok)
+        return 0;
+    json_t *doc = json_loadb(body.data, body.len, 0, NULL);
+    const char *st = json_string_value(json_object_get(doc, "status"));
+    ok = st && strcmp(st, "ok") == 0;
+    json_decref(doc);
+    return ok;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int wait_ready(const agx_local_spawn_args *a, agx_local_proc *proc, int *port,
+                      agx_error *err)
+{
+    int64_t deadline = mono_ms() + a->timeout_ms;
+    int64_t step = 2;
+    for (;;) {
+        if (!agx_local_proc_running(proc)) {
+            char how[96] = "exited";
+            if (proc->reaped)
+                agx_local_proc_describe_exit(proc->exit_status, how, sizeof how);
+            agx_error_set(err, AGX_ERR_BACKEND,
+                          "agentix-server '%s' %s before answering /health; its log "
+                          "(%s/server.log) is in the error detail", a->server, how, a->workdir);
+            return err ? err->code : AGX_ERR_BACKEND;
+        }
+        int64_t left = deadline - mono_ms();
+        if (!*port)
+            *port = read_port(a->workdir);
+        if (*port && left > 0 && health_ok(*port, left))
+            return 0;
+        left = deadline - mono_ms();
+        if (left <= 0) {
+            agx_error_set(err, AGX_ERR_TIMEOUT,
+                          "agentix-server '%s' did not answer GET /health %s%d within %lld ms; "
+                          "its log is in the error detail (raise the config's timeout if the "
+                          "machine is busy)", a->server, *port ? "on port " : "(port file not written) ",
+                          *port, (long long)a->timeout_ms);
+            if (err)
+                err->retriable = 1;
+            return AGX_ERR_TIMEOUT;
+        }
+        sleep_ms(step < left ? step : left);
+        step = step * 2 > 100 ? 100 : step * 2;
+    }
+}
+
+int agx_local_spawn(const agx_local_spawn_args *a, agx_local_proc *proc, agx_error *err)
+{
+    agx_kv *ours = NULL;
+    char **envp = NULL;
+    int rc = runtime_env(a, &ours, err);
+    if (!rc)
+        rc = env_build(a->env, ours, &envp, err);
+    agx_kv_free(ours);
+    if (!rc)
+        rc = spawn_server(a, envp, proc, err);
+    env_free(envp);
+    return rc;
+}
+
+int agx_local_wait_ready(const agx_local_spawn_args *a, agx_local_proc *proc, int *port,
+                         agx_error *err)
+{
+    *port = 0;
+    int rc = wait_ready(a, proc, port, err);
+    if (rc) {
+        agx_local_log_tail(a->workdir, err);
+        agx_local_proc_stop(proc, 0, NULL);
+    }
+    return rc;
+}
