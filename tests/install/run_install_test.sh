@@ -1,0 +1,60 @@
+#!/bin/sh
+# run_install_test.sh <build> <consumer-src> <cmake> <cc> <libdir> <version> [cflags]
+# Installs the build into a temporary prefix and proves a stranger can use it (see CMakeLists.txt).
+set -eu
+build=$1 consumer=$2 cmake=$3 cc=$4 libdir=$5 version=$6 cflags=${7:-}
+work=$(mktemp -d /tmp/agx-install.XXXXXX)
+trap 'rm -rf "$work"' EXIT INT TERM
+prefix=$work/prefix
+fail() { echo "install test: $*" >&2; exit 1; }
+step() { echo "== $*"; }
+
+step "cmake --install into $prefix"
+"$cmake" --install "$build" --prefix "$prefix" >"$work/install.log" 2>&1 ||
+    { cat "$work/install.log"; fail "cmake --install failed"; }
+
+lib=$prefix/$libdir
+step "library, SONAME and links"
+[ -f "$lib/libagentix.so.$version" ] || fail "missing $lib/libagentix.so.$version"
+[ -L "$lib/libagentix.so.0" ] || fail "missing link libagentix.so.0"
+[ -L "$lib/libagentix.so" ] || fail "missing link libagentix.so"
+soname=$(readelf -d "$lib/libagentix.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = "libagentix.so.0" ] || fail "SONAME is '$soname', want libagentix.so.0"
+[ -f "$prefix/include/agentix/agentix.h" ] || fail "headers not installed"
+[ -f "$prefix/include/agentix/version.h" ] || fail "generated version.h not installed"
+[ -f "$lib/cmake/agentix/agentixConfig.cmake" ] || fail "CMake package not installed"
+
+step "agentix.pc"
+pc=$lib/pkgconfig/agentix.pc
+[ -f "$pc" ] || fail "missing $pc"
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+[ "$(pkg-config --modversion agentix)" = "$version" ] || fail "pkg-config version mismatch"
+pc_libdir=$(cd "$(pkg-config --variable=libdir agentix)" && pwd -P)
+[ "$pc_libdir" = "$(cd "$lib" && pwd -P)" ] || fail "pkg-config libdir $pc_libdir is not $lib"
+step "consumer via pkg-config"
+# shellcheck disable=SC2046,SC2086
+"$cc" $cflags -o "$work/consumer-pc" "$consumer/consumer.c" $(pkg-config --cflags --libs agentix) \
+    -Wl,-rpath,"$lib" || fail "building the consumer with pkg-config failed"
+"$work/consumer-pc" || fail "consumer (pkg-config) failed"
+
+step "consumer via find_package(agentix)"
+"$cmake" -S "$consumer" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_C_FLAGS="$cflags" >"$work/cm.log" 2>&1 || { cat "$work/cm.log"; fail "configure failed"; }
+"$cmake" --build "$work/cm" >>"$work/cm.log" 2>&1 || { cat "$work/cm.log"; fail "build failed"; }
+"$work/cm/consumer" || fail "consumer (find_package) failed"
+
+step "installed agentix command"
+"$prefix/bin/agentix" --version | grep -q "agentix $version" || fail "agentix --version"
+out=$("$prefix/bin/agentix" plugins) || fail "agentix plugins exited $?"
+echo "$out"
+real_lib=$(cd "$lib" && pwd -P)
+echo "$out" | grep -q "^search path: $real_lib/agentix/backends" ||
+    fail "agentix plugins does not search $real_lib/agentix/backends"
+
+step "relocated prefix"
+mv "$prefix" "$work/moved"
+moved_lib=$(cd "$work/moved/$libdir" && pwd -P)
+out=$("$work/moved/bin/agentix" plugins) || fail "relocated agentix plugins exited $?"
+echo "$out" | grep -q "^search path: $moved_lib/agentix/backends" ||
+    fail "relocated agentix plugins does not search $moved_lib/agentix/backends: $out"
+echo "install test: ok"
