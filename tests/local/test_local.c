@@ -1,0 +1,386 @@
+/* test_local.c — the local backend against its contract (include/agentix/plugin.h): create gives a
+ * running server answering /health, delete leaves no process or folder, failures leave nothing
+ * behind, other processes' sandboxes are found through their records, many threads at once.
+ * The plugin is loaded from the build tree with dlopen, the way discovery loads it. */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agentix/plugin.h"
+#include "check.h"
+
+static const agx_backend_vtable *vt;
+static char root[1024];
+
+/* ---- helpers ---- */
+
+static void *construct_with(const char *server)
+{
+    setenv("AGENTIX_LOCAL_SERVER", server, 1);
+    agx_error err;
+    void *self = NULL;
+    CHECK_OK(vt->construct(&self, &err), &err);
+    return self;
+}
+
+static agx_sandbox_config *config(const char *label_key, const char *label_value, int64_t timeout_ms)
+{
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg);
+    if (label_key)
+        CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), label_key, label_value) == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_env(cfg), "AGX_TEST_VAR", "from-config") == 0);
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, timeout_ms) == 0);
+    return cfg;
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return s * n;
+}
+
+static long http_status(const char *url, const char *path)
+{
+    char full[256];
+    snprintf(full, sizeof full, "%s%s", url, path);
+    CURL *h = curl_easy_init();
+    CHECK(h);
+    curl_easy_setopt(h, CURLOPT_URL, full);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+/* The server's pid, from the record the backend keeps beside it. */
+static pid_t record_pid(const char *id)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s/sandbox.json", root, id);
+    json_t *doc = json_load_file(path, 0, NULL);
+    CHECK_MSG(doc, "no readable %s", path);
+    pid_t pid = (pid_t)json_integer_value(json_object_get(doc, "pid"));
+    json_decref(doc);
+    CHECK(pid > 1);
+    return pid;
+}
+
+static int process_gone(pid_t pid)
+{
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+static int root_entries(void)
+{
+    DIR *d = opendir(root);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static agx_sandbox_state state_of(void *self, const char *id)
+{
+    agx_error err;
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(vt->get_sandbox(self, id, &info, &err), &err);
+    CHECK_STREQ(agx_sandbox_info_id(info), id);
+    agx_sandbox_state st = agx_sandbox_info_state(info);
+    agx_sandbox_info_free(info);
+    return st;
+}
+
+/* A signal is delivered asynchronously: poll (bounded) until the backend sees the state. */
+static agx_sandbox_state await_state(void *self, const char *id, agx_sandbox_state want)
+{
+    agx_sandbox_state st = state_of(self, id);
+    for (int i = 0; i < 1000 && st != want; i++) {
+        usleep(10000);
+        st = state_of(self, id);
+    }
+    return st;
+}
+
+/* Reads /proc/<pid>/environ into buf with NULs turned into newlines. */
+static void proc_environ(pid_t pid, char *buf, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    ssize_t got = read(fd, buf, n - 1);
+    close(fd);
+    CHECK(got > 0);
+    for (ssize_t i = 0; i < got; i++)
+        if (buf[i] == '\0')
+            buf[i] = '\n';
+    buf[got] = '\0';
+}
+
+/* ---- tests ---- */
+
+static void test_lifecycle(void)
+{
+    /* An fd the host forgot to mark close-on-exec must not reach the server. */
+    char leak_path[1100];
+    snprintf(leak_path, sizeof leak_path, "%s.leak-probe", root);
+    int leaky = open(leak_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(leaky >= 0);
+    setenv("LD_PRELOAD", "", 1);
+
+    void *self = construct_with(AGX_TEST_SERVER);
+    agx_sandbox_config *cfg = config("suite", "lifecycle", 60000);
+    agx_sandbox *sb = NULL;
+    agx_error err;
+    CHECK_OK(vt->create_sandbox(self, cfg, &sb, &err), &err);
+    const char *id = agx_sandbox_id(sb);
+    CHECK_CONTAINS(agx_sandbox_runtime_url(sb), "http://127.0.0.1:");
+    CHECK_STREQ(agx_sandbox_backend(sb), "local");
+    CHECK(agx_sandbox_token(sb) && strlen(agx_sandbox_token(sb)) == 32);
+    CHECK(http_status(agx_sandbox_runtime_url(sb), "/health") == 200);
+
+    pid_t pid = record_pid(id);
+    char fdpath[64], target[1200] = "";
+    snprintf(fdpath, sizeof fdpath, "/proc/%d/fd/%d", (int)pid, leaky);
+    ssize_t tl = readlink(fdpath, target, sizeof target - 1);
+    if (tl > 0)
+        target[tl] = '\0';
+    CHECK_MSG(tl < 0 || strcmp(target, leak_path) != 0, "server inherited host fd %d", leaky);
+    static char env[65536];
+    proc_environ(pid, env, sizeof env);
+    CHECK_CONTAINS(env, "\nAGX_TEST_VAR=from-config\n");
+    CHECK_CONTAINS(env, "AGENTIX_BIND_HOST=127.0.0.1\n");
+    CHECK_CONTAINS(env, "AGENTIX_TOKEN=");
+    CHECK_CONTAINS(env, agx_sandbox_token(sb));
+    CHECK(!strstr(env, "LD_PRELOAD="));
+
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(vt->get_sandbox(self, id, &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
+    CHECK_STREQ(agx_sandbox_info_runtime_url(info), agx_sandbox_runtime_url(sb));
+    CHECK_STREQ(agx_kv_get(agx_sandbox_info_labels_const(info), "suite"), "lifecycle");
+    CHECK(agx_sandbox_info_created_at(info) > 0);
+    agx_sandbox_info_free(info);
+
+    CHECK_OK(vt->delete_sandbox(self, id, &err), &err);
+    CHECK(process_gone(pid));
+    CHECK(state_of(self, id) == AGX_SANDBOX_GONE);
+    CHECK_OK(vt->delete_sandbox(self, id, &err), &err); /* already gone: success */
+    CHECK(root_entries() == 0);
+
+    agx_sandbox_free(sb);
+    agx_sandbox_config_free(cfg);
+    vt->destruct(self);
+    close(leaky);
+    unlink(leak_path);
+    unsetenv("LD_PRELOAD");
+}
+
+static void *create_delete_thread(void *arg)
+{
+    void *self = arg;
+    agx_sandbox_config *cfg = config("suite", "threads", 60000);
+    for (int round = 0; round < 2; round++) {
+        agx_sandbox *sb = NULL;
+        agx_error err;
+        CHECK_OK(vt->create_sandbox(self, cfg, &sb, &err), &err);
+        pid_t pid = record_pid(agx_sandbox_id(sb));
+        CHECK(state_of(self, agx_sandbox_id(sb)) == AGX_SANDBOX_RUNNING);
+        CHECK_OK(vt->delete_sandbox(self, agx_sandbox_id(sb), &err), &err);
+        CHECK(process_gone(pid));
+        agx_sandbox_free(sb);
+    }
+    agx_sandbox_config_free(cfg);
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    void *self = construct_with(AGX_TEST_SERVER);
+    enum { N = 20 };
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        CHECK(pthread_create(&t[i], NULL, create_delete_thread, self) == 0);
+    for (int i = 0; i < N; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK(root_entries() == 0);
+    vt->destruct(self);
+}
+
+static void test_exits_at_start(void)
+{
+    const char *servers[] = {"/bin/false", AGX_TEST_SOURCE_DIR "/exit_server.sh"};
+    const char *says[] = {"exited with status 1", "exited with status 3"};
+    for (int i = 0; i < 2; i++) {
+        void *self = construct_with(servers[i]);
+        agx_sandbox_config *cfg = config(NULL, NULL, 30000);
+        agx_sandbox *sb = NULL;
+        agx_error err;
+        int rc = vt->create_sandbox(self, cfg, &sb, &err);
+        CHECK(rc == AGX_ERR_BACKEND && sb == NULL);
+        CHECK_CONTAINS(err.message, says[i]);
+        CHECK_CONTAINS(err.message, "server.log");
+        if (i == 1)
+            CHECK_CONTAINS(err.detail, "boom: the stand-in refuses to start (token set: yes)");
+        CHECK(root_entries() == 0);
+        agx_sandbox_config_free(cfg);
+        vt->destruct(self);
+    }
+}
+
+static void test_never_healthy(void)
+{
+    char pid_file[1100];
+    snprintf(pid_file, sizeof pid_file, "%s.hang-pid", root);
+    unlink(pid_file);
+    void *self = construct_with(AGX_TEST_SOURCE_DIR "/hang_server.sh");
+    agx_sandbox_config *cfg = config(NULL, NULL, 1500);
+    CHECK(agx_kv_set(agx_sandbox_config_env(cfg), "HANG_PID_FILE", pid_file) == 0);
+    agx_sandbox *sb = NULL;
+    agx_error err;
+    int rc = vt->create_sandbox(self, cfg, &sb, &err);
+    CHECK(rc == AGX_ERR_TIMEOUT && sb == NULL);
+    CHECK(err.retriable == 1);
+    CHECK_CONTAINS(err.message, "did not answer GET /health");
+    FILE *f = fopen(pid_file, "r");
+    CHECK_MSG(f, "the hanging server never started");
+    int pid = 0;
+    CHECK(fscanf(f, "%d", &pid) == 1 && pid > 1);
+    fclose(f);
+    unlink(pid_file);
+    CHECK_MSG(process_gone(pid), "hanging server %d still runs", pid);
+    CHECK(root_entries() == 0);
+    agx_sandbox_config_free(cfg);
+    vt->destruct(self);
+}
+
+static int list_has(const agx_sandbox_list *list, const char *id)
+{
+    for (size_t i = 0; i < agx_sandbox_list_count(list); i++)
+        if (!strcmp(agx_sandbox_info_id(agx_sandbox_list_at(list, i)), id))
+            return 1;
+    return 0;
+}
+
+static void test_list_and_other_process(void)
+{
+    void *self = construct_with(AGX_TEST_SERVER);
+    void *other = construct_with(AGX_TEST_SERVER); /* stands for another host process */
+    agx_sandbox_config *ca = config("team", "a", 60000), *cb = config("team", "b", 60000);
+    agx_sandbox *a = NULL, *b = NULL;
+    agx_error err;
+    CHECK_OK(vt->create_sandbox(self, ca, &a, &err), &err);
+    CHECK_OK(vt->create_sandbox(self, cb, &b, &err), &err);
+
+    agx_kv *filter = agx_kv_new();
+    CHECK(filter && agx_kv_set(filter, "team", "a") == 0);
+    agx_sandbox_list *list = NULL;
+    CHECK_OK(vt->list_sandboxes(self, filter, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1 && list_has(list, agx_sandbox_id(a)));
+    agx_sandbox_list_free(list);
+    CHECK_OK(vt->list_sandboxes(other, filter, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1 && list_has(list, agx_sandbox_id(a)));
+    CHECK(agx_sandbox_info_state(agx_sandbox_list_at(list, 0)) == AGX_SANDBOX_RUNNING);
+    agx_sandbox_list_free(list);
+    CHECK_OK(vt->list_sandboxes(other, NULL, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 2 && list_has(list, agx_sandbox_id(b)));
+    agx_sandbox_list_free(list);
+
+    /* The other instance stops b's server from the record on disk; then b reads as gone. */
+    pid_t pid_b = record_pid(agx_sandbox_id(b));
+    CHECK(state_of(other, agx_sandbox_id(b)) == AGX_SANDBOX_RUNNING);
+    CHECK_OK(vt->delete_sandbox(other, agx_sandbox_id(b), &err), &err);
+    CHECK(state_of(self, agx_sandbox_id(b)) == AGX_SANDBOX_GONE);
+    CHECK_OK(vt->delete_sandbox(self, agx_sandbox_id(b), &err), &err);
+    CHECK(process_gone(pid_b));
+
+    /* A server that died on its own: its folder remains, so it reads as stopped until deleted. */
+    pid_t pid_a = record_pid(agx_sandbox_id(a));
+    CHECK(kill(pid_a, SIGKILL) == 0);
+    CHECK(await_state(self, agx_sandbox_id(a), AGX_SANDBOX_STOPPED) == AGX_SANDBOX_STOPPED);
+    CHECK_OK(vt->list_sandboxes(self, filter, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1);
+    CHECK(agx_sandbox_info_state(agx_sandbox_list_at(list, 0)) == AGX_SANDBOX_STOPPED);
+    agx_sandbox_list_free(list);
+    CHECK_OK(vt->delete_sandbox(self, agx_sandbox_id(a), &err), &err);
+    CHECK(process_gone(pid_a));
+    CHECK(root_entries() == 0);
+
+    agx_kv_free(filter);
+    agx_sandbox_free(a);
+    agx_sandbox_free(b);
+    agx_sandbox_config_free(ca);
+    agx_sandbox_config_free(cb);
+    vt->destruct(other);
+    vt->destruct(self);
+}
+
+static void test_bad_input(void)
+{
+    void *self = NULL;
+    agx_error err;
+    setenv("AGENTIX_LOCAL_SERVER", "/nonexistent/agentix-server", 1);
+    CHECK(vt->construct(&self, &err) == AGX_ERR_INVALID_ARGUMENT && self == NULL);
+    CHECK_CONTAINS(err.message, "AGENTIX_LOCAL_SERVER='/nonexistent/agentix-server'");
+    setenv("AGENTIX_LOCAL_SERVER", AGX_TEST_SERVER, 1);
+    setenv("AGENTIX_LOCAL_ROOT", "relative/root", 1);
+    CHECK(vt->construct(&self, &err) == AGX_ERR_INVALID_ARGUMENT && self == NULL);
+    CHECK_CONTAINS(err.message, "AGENTIX_LOCAL_ROOT");
+    setenv("AGENTIX_LOCAL_ROOT", root, 1);
+
+    self = construct_with(AGX_TEST_SERVER);
+    CHECK(vt->delete_sandbox(self, "../etc", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(vt->delete_sandbox(self, "", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_OK(vt->delete_sandbox(self, "local-000000000000000000000000", &err), &err);
+    CHECK(state_of(self, "local-000000000000000000000000") == AGX_SANDBOX_GONE);
+    agx_sandbox_info *info = NULL;
+    CHECK(vt->get_sandbox(self, "a/b", &info, &err) == AGX_ERR_INVALID_ARGUMENT && !info);
+    vt->destruct(self);
+}
+
+int main(void)
+{
+    void *so = dlopen(AGX_LOCAL_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    CHECK_MSG(so, "dlopen: %s", dlerror());
+    agx_backend_entry_fn entry = (agx_backend_entry_fn)dlsym(so, "agx_backend_local");
+    CHECK(entry);
+    vt = entry();
+    CHECK(vt->abi_version == AGX_PLUGIN_ABI_VERSION && !strcmp(vt->name, "local"));
+
+    snprintf(root, sizeof root, "%s/local-root-XXXXXX", AGX_TEST_BINARY_DIR);
+    CHECK(mkdtemp(root));
+    setenv("AGENTIX_LOCAL_ROOT", root, 1);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    TEST_RUN(test_lifecycle);
+    TEST_RUN(test_concurrent);
+    TEST_RUN(test_exits_at_start);
+    TEST_RUN(test_never_healthy);
+    TEST_RUN(test_list_and_other_process);
+    TEST_RUN(test_bad_input);
+
+    CHECK(root_entries() == 0);
+    CHECK(rmdir(root) == 0);
+    curl_global_cleanup();
+    dlclose(so);
+    return 0;
+}
