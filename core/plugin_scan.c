@@ -196,7 +196,9 @@ int agx_plugin_scan_run(agx_plugin_scan *scan, agx_error *err)
     int rc = 0;
     for (size_t i = 0; i < dirs->count && rc == 0; i++) {
         agx_strbuf_add(&path, ":", dirs->dirs[i]);
-        rc = agx_scan_dir(scan, dirs->dirs[i]);
+        /* Manifests and libraries are named by the canonical folder, so a relative entry in
+         * $AGENTIX_PLUGIN_PATH still names the same file after the host changes directory. */
+        rc = agx_scan_dir(scan, dirs->keys[i]);
     }
     free(dirs);
     scan->search_path = path.s;

@@ -71,8 +71,8 @@ static void test_good_round_trip(void)
     CHECK(agx_deployment_delete(dep, "", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_deployment_get(dep, NULL, &info, &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_deployment_list(NULL, NULL, &list, &err) == AGX_ERR_INVALID_ARGUMENT);
-    CHECK(agx_load_deployment("bad name/../x", &dep, &err) == AGX_ERR_INVALID_ARGUMENT);
     agx_deployment *d2 = NULL;
+    CHECK(agx_load_deployment("bad name/../x", &d2, &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_load_deployment(NULL, &d2, &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_load_deployment("tgood", NULL, &err) == AGX_ERR_INVALID_ARGUMENT);
 
