@@ -357,6 +357,36 @@ static void test_bad_input(void)
     vt->destruct(self);
 }
 
+/* The way hosts use it: discovered by name from the manifest beside libagentix, in a session
+ * that deletes the sandbox when the block is left. */
+static void test_session_via_discovery(void)
+{
+    setenv("AGENTIX_LOCAL_SERVER", AGX_TEST_SERVER, 1);
+    agx_deployment *dep = NULL;
+    agx_error err;
+    CHECK_OK(agx_load_deployment("local", &dep, &err), &err);
+    CHECK_STREQ(agx_deployment_name(dep), "local");
+    agx_sandbox_config *cfg = config("suite", "session", 60000);
+    pid_t pid = 0;
+    char id[64] = "";
+    {
+        AGX_SESSION(sb, dep, cfg, &err);
+        CHECK_MSG(sb, "%s\n  detail: %s", err.message, err.detail);
+        snprintf(id, sizeof id, "%s", agx_sandbox_id(sb));
+        pid = record_pid(id);
+        CHECK(http_status(agx_sandbox_runtime_url(sb), "/health") == 200);
+    }
+    CHECK(err.code == AGX_OK);
+    CHECK(process_gone(pid));
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, id, &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
+    agx_sandbox_info_free(info);
+    CHECK(root_entries() == 0);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+}
+
 int main(void)
 {
     void *so = dlopen(AGX_LOCAL_PLUGIN, RTLD_NOW | RTLD_LOCAL);
@@ -377,6 +407,7 @@ int main(void)
     TEST_RUN(test_never_healthy);
     TEST_RUN(test_list_and_other_process);
     TEST_RUN(test_bad_input);
+    TEST_RUN(test_session_via_discovery);
 
     CHECK(root_entries() == 0);
     CHECK(rmdir(root) == 0);
