@@ -8,8 +8,14 @@
 "use strict";
 const path = require("path");
 const { spawn } = require("child_process");
-const { io } = require("socket.io-client");
-const parser = require("socket.io-msgpack-parser");
+let io, parser;
+try {
+  ({ io } = require("socket.io-client"));
+  parser = require("socket.io-msgpack-parser");
+} catch (e) {
+  console.error(`node anchor: ${e.message.split("\n")[0]}; install the anchor with scripts/setup.d/bench-npm.sh`);
+  process.exit(1);
+}
 
 const CALL_TIMEOUT_MS = 30000;
 

@@ -4,8 +4,14 @@
 // shape agentix uses). Prints {"port":N} on stdout once listening; client.js starts it.
 "use strict";
 const http = require("http");
-const { Server } = require("socket.io");
-const parser = require("socket.io-msgpack-parser");
+let Server, parser;
+try {
+  ({ Server } = require("socket.io"));
+  parser = require("socket.io-msgpack-parser");
+} catch (e) {
+  console.error(`node anchor: ${e.message.split("\n")[0]}; install the anchor with scripts/setup.d/bench-npm.sh`);
+  process.exit(1);
+}
 
 const port = Number(process.argv[2] || 0);
 const httpServer = http.createServer((req, res) => {
