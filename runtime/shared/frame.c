@@ -275,7 +275,10 @@ long agx_frame_reader_read_fd(agx_frame_reader *r, int fd, agx_error *err)
     int rc = reader_room(r, want, err);
     if (rc)
         return rc;
-    ssize_t n = read(fd, r->buf + r->end, r->cap - r->end);
+    ssize_t n;
+    do
+        n = read(fd, r->buf + r->end, r->cap - r->end);
+    while (n < 0 && errno == EINTR);
     if (n < 0)
         return agx_error_set(err, AGX_ERR_IO, "reading worker frames: %s", strerror(errno));
     r->end += (size_t)n;
@@ -309,6 +312,8 @@ int agx_frame_reader_next(agx_frame_reader *r, agx_frame *out, agx_error *err)
     int rc = agx_frame_parse(p + AGX_FRAME_HEADER_SIZE, flen, out, err);
     return rc ? rc : 1;
 }
+
+bool agx_frame_reader_broken(const agx_frame_reader *r) { return r->sticky.code != 0; }
 
 size_t agx_frame_reader_pending(const agx_frame_reader *r) { return r->end - r->start; }
 

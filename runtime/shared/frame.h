@@ -94,7 +94,7 @@ void agx_frame_reader_free(agx_frame_reader *r);
 /* Copies bytes in. AGX_ERR_NO_MEMORY, or the reader's sticky error. */
 int agx_frame_reader_feed(agx_frame_reader *r, const void *data, size_t len, agx_error *err);
 /* Reads once from fd straight into the buffer (no extra copy): bytes read (> 0), 0 at EOF,
- * AGX_ERR_IO (EAGAIN/EINTR included: the caller polls), or the sticky error. */
+ * AGX_ERR_IO (EAGAIN included: the caller polls; EINTR is retried), or the sticky error. */
 long agx_frame_reader_read_fd(agx_frame_reader *r, int fd, agx_error *err);
 /* 1 with the next complete frame in *out, 0 when more bytes are needed, or a negative code.
  * A length of 0 (AGX_ERR_PROTOCOL) or over max_frame (AGX_ERR_LIMIT) is sticky: the stream has no
@@ -102,6 +102,8 @@ long agx_frame_reader_read_fd(agx_frame_reader *r, int fd, agx_error *err);
  * consumed and reported with AGX_ERR_PROTOCOL and the view filled as far as it could be read; the
  * next call continues with the following frame. */
 int agx_frame_reader_next(agx_frame_reader *r, agx_frame *out, agx_error *err);
+/* Whether a sticky error (bad length) ended the stream. */
+bool agx_frame_reader_broken(const agx_frame_reader *r);
 /* Bytes received but not yet returned as frames (a partial frame at EOF means a truncated peer). */
 size_t agx_frame_reader_pending(const agx_frame_reader *r);
 
