@@ -77,9 +77,11 @@ typedef struct agx_sio_bytes {
  *    rendered into `event`), not a reserved name (connect, connect_error, disconnect,
  *    disconnecting, newListener, removeListener).
  *  ACK/BINARY_ACK: data is an array (maybe empty) and ack_id is set.
- *  CONNECT_ERROR: data is a string or an object with a string "message".
- *  BINARY_*: 1 ≤ nattach ≤ 10 and every placeholder {"_placeholder":true,"num":i} in data has
- *    0 ≤ i < nattach; non-binary types carry no placeholder-count prefix. */
+ *  CONNECT_ERROR: data is a string or an object.
+ *  BINARY_*: 0 ≤ nattach ≤ 10 (0 completes at once, as in socket.io-parser) and every
+ *    placeholder {"_placeholder":true,"num":i} in data has 0 ≤ i < nattach;
+ *    non-binary types carry no attachment-count prefix.
+ *  CONNECT_ERROR objects need not carry "message" (the JS parser does not require it). */
 typedef struct agx_sio_packet {
     agx_sio_type type;
     char nsp[AGX_SIO_NSP_MAX + 1]; /* "/" when the wire omitted it */
@@ -96,11 +98,13 @@ typedef struct agx_sio_packet {
 } agx_sio_packet;
 
 /* Parses the text of one Socket.IO packet (the EIO message payload, i.e. after the '4').
- * On success *out owns data; on error *out is left cleared. */
+ * *out is overwritten, not released (clear a previous packet first). On success *out owns
+ * data; on error *out is left empty (data NULL). */
 int agx_sio_decode(const char *s, size_t len, agx_sio_packet *out, agx_error *err);
 void agx_sio_packet_clear(agx_sio_packet *p);
 
-/* The index i of a placeholder object {"_placeholder":true,"num":i}, or -1 when v is not one. */
+/* The index i of a placeholder object {"_placeholder":true,"num":i}; -1 when v is not a
+ * placeholder, -2 when it is one whose num is not an integer in 0..9. */
 int agx_sio_placeholder_index(const json_t *v);
 
 /* Encodes a packet's text form as a whole websocket text frame: "4" + type + ["<n>-"] +

@@ -1,0 +1,783 @@
+/* sio_conn.c — one Socket.IO connection over one websocket, shared by both transport roles (the
+ * host's client and each connection of agentix-server): Engine.IO heartbeat, Socket.IO CONNECT,
+ * event/ack dispatch to the RPC layer, and a byte-accounted send queue written one lws_write per
+ * WRITEABLE turn. The roles (sio_server.c, sio_client.c) only translate lws callbacks into the
+ * sio_conn_* calls declared in sio_conn_impl.h. */
+#include "runtime/transport/sio_conn_impl.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define DEFAULT_MAX_PAYLOAD ((size_t)64 << 20)
+#define DEFAULT_HIGH_WATERMARK ((size_t)1 << 20)
+#define SPARE_MAX_CAP ((size_t)1 << 20)   /* larger frames are freed, not kept for reuse */
+#define RX_KEEP_CAP ((size_t)256 << 10)   /* a larger receive buffer is freed after use */
+#define HEADER_GUESS 256                  /* first try for an event/ack text frame */
+#define CLOSE_FLUSH_SECS 5                /* a graceful close gets this long to flush */
+
+/* ---- limits, ids ---- */
+
+void sio_limits_resolve(const agx_sio_limits *in, agx_sio_limits *out)
+{
+    *out = in ? *in : (agx_sio_limits){0};
+    if (!out->max_payload)
+        out->max_payload = DEFAULT_MAX_PAYLOAD;
+    if (!out->high_watermark)
+        out->high_watermark = DEFAULT_HIGH_WATERMARK;
+    if (!out->low_watermark || out->low_watermark > out->high_watermark)
+        out->low_watermark = out->high_watermark / 4;
+    if (!out->queue_limit)
+        out->queue_limit = out->max_payload + out->high_watermark;
+}
+
+void sio_random_id(char *buf, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[AGX_EIO_SID_MAX];
+    size_t got = 0;
+    if (len > sizeof raw)
+        len = sizeof raw;
+    while (got < len) {
+        ssize_t n = getrandom(raw + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            abort(); /* the kernel's CSPRNG never fails on Linux ≥ 3.17 once seeded */
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < len; i++)
+        buf[i] = alphabet[raw[i] & 63];
+    buf[len] = '\0';
+}
+
+/* ---- frames and the send queue ---- */
+
+static sio_frame *frame_get(agx_sio_conn *c, size_t len)
+{
+    for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
+        sio_frame *f = c->spare[i];
+        if (f && f->cap >= len && f->cap / 4 <= len + 4096) {
+            c->spare[i] = NULL;
+            f->len = len;
+            f->next = NULL;
+            return f;
+        }
+    }
+    sio_frame *f = malloc(sizeof *f + LWS_PRE + len);
+    if (!f)
+        return NULL;
+    f->next = NULL;
+    f->len = len;
+    f->cap = len;
+    return f;
+}
+
+static void frame_put(agx_sio_conn *c, sio_frame *f)
+{
+    if (f->cap <= SPARE_MAX_CAP)
+        for (int i = 0; i < SIO_SPARE_FRAMES; i++)
+            if (!c->spare[i]) {
+                c->spare[i] = f;
+                return;
+            }
+    free(f);
+}
+
+static void want_write(agx_sio_conn *c)
+{
+    if (c->wsi && c->state != SIO_DEAD)
+        lws_callback_on_writable(c->wsi);
+}
+
+/* Control frames (ping/pong) jump the queue: the head is never a half-written frame, since lws
+ * takes a whole frame per lws_write, and Engine.IO frames may sit between a Socket.IO header and
+ * its attachments. */
+static void q_push(agx_sio_conn *c, sio_frame *f, bool front)
+{
+    if (front) {
+        f->next = c->head;
+        c->head = f;
+        if (!c->tail)
+            c->tail = f;
+    } else {
+        f->next = NULL;
+        if (c->tail)
+            c->tail->next = f;
+        else
+            c->head = f;
+        c->tail = f;
+    }
+    c->queued += f->len;
+    if (c->queued >= c->lim.high_watermark)
+        c->congested = true;
+}
+
+static void q_drop_all(agx_sio_conn *c)
+{
+    sio_frame *f = c->head;
+    while (f) {
+        sio_frame *n = f->next;
+        free(f);
+        f = n;
+    }
+    c->head = c->tail = NULL;
+    c->queued = 0;
+}
+
+static int queue_text(agx_sio_conn *c, const char *s, size_t n, bool front)
+{
+    sio_frame *f = frame_get(c, n);
+    if (!f)
+        return AGX_ERR_NO_MEMORY;
+    memcpy(f->data + LWS_PRE, s, n);
+    f->binary = false;
+    q_push(c, f, front);
+    want_write(c);
+    return 0;
+}
+
+/* ---- ending a connection ---- */
+
+static void set_why(agx_sio_conn *c, int code, const char *fmt, va_list ap)
+{
+    if (c->why_set)
+        return;
+    c->why_set = true;
+    agx_error_setv(&c->why, (agx_error_code)code, fmt, ap);
+}
+
+static void set_whyf(agx_sio_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_whyf(agx_sio_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_why(c, code, fmt, ap);
+    va_end(ap);
+}
+
+static void stop_timers(agx_sio_conn *c)
+{
+    if (c->open_handles) {
+        uv_timer_stop(&c->hb_timer);
+        uv_timer_stop(&c->connect_timer);
+    }
+}
+
+void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt, ...)
+{
+    if (c->state == SIO_DEAD)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    set_why(c, code, fmt, ap);
+    va_end(ap);
+    q_drop_all(c);
+    stop_timers(c);
+    c->state = SIO_CLOSING;
+    c->hard_close = true;
+    c->ws_close_code = ws_code;
+    /* From a timer there is no lws callback to return -1 from: have lws kill the socket on its
+     * next service turn (a dead peer may never make it writable). */
+    if (c->wsi)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    else if (c->abort_dial)
+        c->abort_dial(c);
+}
+
+/* Flushes what is queued, then closes with 1000. */
+static void begin_graceful_close(agx_sio_conn *c)
+{
+    if (c->state == SIO_CLOSING || c->state == SIO_DEAD)
+        return;
+    c->state = SIO_CLOSING;
+    c->ws_close_code = LWS_CLOSE_STATUS_NORMAL;
+    stop_timers(c);
+    if (c->wsi) {
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_FLUSH_SECS);
+        want_write(c);
+    } else if (c->abort_dial) {
+        c->abort_dial(c);
+    }
+}
+
+void agx_sio_conn_close(agx_sio_conn *c)
+{
+    if (!c || c->state == SIO_CLOSING || c->state == SIO_DEAD)
+        return;
+    set_whyf(c, AGX_OK, "closed by this side");
+    if (c->state == SIO_CONNECTED)
+        queue_text(c, "41", 2, false);
+    begin_graceful_close(c);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    agx_sio_conn *c = h->data;
+    if (--c->open_handles == 0 && c->released)
+        c->released(c);
+}
+
+void sio_conn_detach(agx_sio_conn *c)
+{
+    if (c->state == SIO_DEAD)
+        return;
+    c->state = SIO_DEAD;
+    c->wsi = NULL;
+    q_drop_all(c);
+    stop_timers(c);
+    if (c->reported_connect || c->always_report_close) {
+        if (!c->why_set)
+            set_whyf(c, AGX_ERR_UNAVAILABLE, "the connection was lost");
+        if (c->h->on_close)
+            c->h->on_close(c, &c->why, c->h->ud);
+    }
+    if (c->open_handles) {
+        uv_close((uv_handle_t *)&c->hb_timer, timer_closed);
+        uv_close((uv_handle_t *)&c->connect_timer, timer_closed);
+    } else if (c->released) {
+        c->released(c);
+    }
+}
+
+void sio_conn_dispose(agx_sio_conn *c)
+{
+    q_drop_all(c);
+    for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
+        free(c->spare[i]);
+        c->spare[i] = NULL;
+    }
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_len = c->rx_cap = 0;
+    agx_sio_decoder_dispose(&c->dec);
+    json_decref(c->connect_data);
+    c->connect_data = NULL;
+}
+
+/* ---- timers ---- */
+
+static void hb_fired(uv_timer_t *t)
+{
+    agx_sio_conn *c = t->data;
+    if (c->client) {
+        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+                      "no ping from the server within %u ms: the connection is dead",
+                      c->ping_interval_ms + c->ping_timeout_ms);
+        return;
+    }
+    if (c->awaiting_pong) {
+        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+                      "no pong within %u ms: the peer is dead", c->ping_timeout_ms);
+        return;
+    }
+    if (queue_text(c, "2", 1, true) != 0) {
+        sio_conn_fail(c, AGX_ERR_NO_MEMORY, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                      "out of memory queueing a ping");
+        return;
+    }
+    c->awaiting_pong = true;
+    uv_timer_start(&c->hb_timer, hb_fired, c->ping_timeout_ms, 0);
+}
+
+static void connect_fired(uv_timer_t *t)
+{
+    agx_sio_conn *c = t->data;
+    if (c->client)
+        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+                      "connecting timed out after %u ms", c->connect_timeout_ms);
+    else
+        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                      "no Socket.IO CONNECT within %u ms", c->connect_timeout_ms);
+}
+
+static void arm_watchdog(agx_sio_conn *c)
+{
+    uv_timer_start(&c->hb_timer, hb_fired, (uint64_t)c->ping_interval_ms + c->ping_timeout_ms, 0);
+}
+
+/* ---- setup ---- */
+
+int sio_conn_init(agx_sio_conn *c, uv_loop_t *loop, const sio_conn_params *p, agx_error *err)
+{
+    c->loop = loop;
+    c->client = p->client;
+    c->state = SIO_OPENING;
+    c->h = p->h;
+    c->lim = *p->lim;
+    c->authorize = p->authorize;
+    c->ping_interval_ms = p->ping_interval_ms;
+    c->ping_timeout_ms = p->ping_timeout_ms;
+    c->connect_timeout_ms = p->connect_timeout_ms;
+    c->released = p->released;
+    c->abort_dial = p->abort_dial;
+    c->owner = p->owner;
+    c->always_report_close = p->client;
+    agx_sio_decoder_init(&c->dec, c->lim.max_payload);
+    if (p->client && p->token) {
+        c->connect_data = json_pack("{s:s}", "token", p->token);
+        if (!c->connect_data)
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "the token must be valid UTF-8");
+    }
+    uv_timer_init(loop, &c->hb_timer);
+    uv_timer_init(loop, &c->connect_timer);
+    c->hb_timer.data = c->connect_timer.data = c;
+    c->open_handles = 2;
+    uv_timer_start(&c->connect_timer, connect_fired, c->connect_timeout_ms, 0);
+    return 0;
+}
+
+int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)
+{
+    c->wsi = wsi;
+    if (c->client)
+        return 0; /* the server speaks first */
+    agx_eio_open open = {.ping_interval_ms = c->ping_interval_ms,
+                         .ping_timeout_ms = c->ping_timeout_ms,
+                         .max_payload = c->lim.max_payload};
+    sio_random_id(open.sid, AGX_SIO_SOCKET_SID_LEN);
+    memcpy(c->eio_sid, open.sid, sizeof c->eio_sid);
+    char buf[256];
+    size_t n;
+    if (agx_eio_encode_open(buf, sizeof buf, &open, &n, NULL) != 0 ||
+        queue_text(c, buf, n, false) != 0)
+        return -1;
+    uv_timer_start(&c->hb_timer, hb_fired, c->ping_interval_ms, 0);
+    return 0;
+}
+
+/* ---- sending events and acks ---- */
+
+typedef struct out_msg {
+    const char *event;   /* NULL = an ack */
+    int64_t ack_id;
+    const json_t *args;
+    bool attach;
+} out_msg;
+
+static int encode_msg(const out_msg *m, char *buf, size_t cap, size_t *len, agx_error *err)
+{
+    if (m->event)
+        return agx_sio_encode_event(buf, cap, NULL, m->event, m->args, m->attach, m->ack_id,
+                                    len, err);
+    return agx_sio_encode_ack(buf, cap, NULL, m->ack_id, m->args, m->attach, len, err);
+}
+
+/* Encodes the text frame, growing it once if the first guess was short. */
+static int build_header(agx_sio_conn *c, const out_msg *m, sio_frame **out, agx_error *err)
+{
+    size_t len = 0;
+    sio_frame *f = frame_get(c, HEADER_GUESS);
+    if (!f)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
+    int rc = encode_msg(m, (char *)f->data + LWS_PRE, f->cap, &len, err);
+    if (rc == AGX_ERR_LIMIT) {
+        frame_put(c, f);
+        f = frame_get(c, len);
+        if (!f)
+            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
+        rc = encode_msg(m, (char *)f->data + LWS_PRE, f->cap, &len, err);
+    }
+    if (rc) {
+        frame_put(c, f);
+        return rc;
+    }
+    f->len = len;
+    f->binary = false;
+    *out = f;
+    return 0;
+}
+
+static size_t iov_total(const struct iovec *iov, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
+                    agx_error *err)
+{
+    if (!c || c->state != SIO_CONNECTED)
+        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "socket.io: the connection is not open");
+    size_t alen = iov ? iov_total(iov, iovcnt) : 0;
+    if (c->peer_max_payload && alen > c->peer_max_payload)
+        return agx_error_set(err, AGX_ERR_LIMIT,
+                             "socket.io: a %zu-byte attachment is over the peer's maxPayload (%llu)",
+                             alen, (unsigned long long)c->peer_max_payload);
+    sio_frame *hdr = NULL, *att = NULL;
+    int rc = build_header(c, m, &hdr, err);
+    if (rc)
+        return rc;
+    if (c->queued && c->queued + hdr->len + alen > c->lim.queue_limit) {
+        frame_put(c, hdr);
+        return agx_error_set(err, AGX_ERR_LIMIT,
+                             "socket.io: send queue full (%zu bytes queued, limit %zu): wait "
+                             "for on_drain",
+                             c->queued, c->lim.queue_limit);
+    }
+    if (iov) {
+        att = frame_get(c, alen);
+        if (!att) {
+            frame_put(c, hdr);
+            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an attachment");
+        }
+        unsigned char *p = att->data + LWS_PRE;
+        for (size_t i = 0; i < iovcnt; i++) {
+            if (iov[i].iov_len)
+                memcpy(p, iov[i].iov_base, iov[i].iov_len);
+            p += iov[i].iov_len;
+        }
+        att->binary = true;
+    }
+    q_push(c, hdr, false);
+    if (att)
+        q_push(c, att, false);
+    want_write(c);
+    return 0;
+}
+
+int agx_sio_conn_emit(agx_sio_conn *c, const char *event, const json_t *args,
+                      const struct iovec *iov, size_t iovcnt, int64_t *ack_id, agx_error *err)
+{
+    if (!event)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "socket.io: no event name");
+    out_msg m = {event, ack_id && c ? c->next_ack_id : AGX_SIO_NO_ACK, args, iov != NULL};
+    int rc = send_msg(c, &m, iov, iovcnt, err);
+    if (rc == 0 && ack_id)
+        *ack_id = c->next_ack_id++;
+    return rc;
+}
+
+int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const struct iovec *iov,
+                     size_t iovcnt, agx_error *err)
+{
+    out_msg m = {NULL, ack_id, args, iov != NULL};
+    return send_msg(c, &m, iov, iovcnt, err);
+}
+
+/* ---- writing ---- */
+
+int sio_conn_writeable(agx_sio_conn *c)
+{
+    if (c->hard_close) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+        return -1;
+    }
+    sio_frame *f = c->head;
+    if (!f) {
+        if (c->state == SIO_CLOSING) {
+            lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+            return -1;
+        }
+        return 0;
+    }
+    c->head = f->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->queued -= f->len;
+    int n = lws_write(c->wsi, f->data + LWS_PRE, f->len,
+                      f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+    size_t len = f->len;
+    frame_put(c, f);
+    if (n < 0 || (size_t)n < len) {
+        set_whyf(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
+        return -1;
+    }
+    if (c->congested && c->queued < c->lim.low_watermark) {
+        c->congested = false;
+        if (c->state == SIO_CONNECTED && c->h->on_drain)
+            c->h->on_drain(c, c->h->ud);
+    }
+    if (c->head || c->state == SIO_CLOSING)
+        want_write(c);
+    return 0;
+}
+
+/* ---- receiving ---- */
+
+static int protocol_error(agx_sio_conn *c, const char *what)
+{
+    sio_conn_fail(c, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_PROTOCOL_ERR, "%s", what);
+    return -1;
+}
+
+static int server_connect(agx_sio_conn *c, const agx_sio_packet *p)
+{
+    if (c->state != SIO_OPENING)
+        return protocol_error(c, "socket.io: a second CONNECT on the connection");
+    if (c->authorize && !c->authorize(p->data, c->h->ud)) {
+        static const char refusal[] = "44{\"message\":\"invalid token\"}";
+        set_whyf(c, AGX_ERR_PROTOCOL, "the client sent an invalid token");
+        if (queue_text(c, refusal, sizeof refusal - 1, false) != 0)
+            return protocol_error(c, "out of memory");
+        begin_graceful_close(c);
+        return 0;
+    }
+    sio_random_id(c->sid, AGX_SIO_SOCKET_SID_LEN);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "40{\"sid\":\"%s\"}", c->sid);
+    if (queue_text(c, buf, (size_t)n, false) != 0)
+        return protocol_error(c, "out of memory");
+    c->state = SIO_CONNECTED;
+    uv_timer_stop(&c->connect_timer);
+    c->reported_connect = true;
+    if (c->h->on_connect)
+        c->h->on_connect(c, c->h->ud);
+    return 0;
+}
+
+static int client_connected(agx_sio_conn *c, const agx_sio_packet *p)
+{
+    if (c->state != SIO_OPENING || !c->got_open)
+        return protocol_error(c, "socket.io: unexpected CONNECT reply");
+    const char *sid = json_string_value(json_object_get(p->data, "sid"));
+    size_t n = sid ? strlen(sid) : 0;
+    if (n == 0 || n > AGX_EIO_SID_MAX)
+        return protocol_error(c, "socket.io: the CONNECT reply has no sid (a Socket.IO v2 "
+                                 "server? agentix needs Socket.IO v5)");
+    memcpy(c->sid, sid, n + 1);
+    c->state = SIO_CONNECTED;
+    uv_timer_stop(&c->connect_timer);
+    c->reported_connect = true;
+    if (c->h->on_connect)
+        c->h->on_connect(c, c->h->ud);
+    return 0;
+}
+
+static int connect_error(agx_sio_conn *c, const agx_sio_packet *p)
+{
+    if (!c->client)
+        return protocol_error(c, "socket.io: CONNECT_ERROR from a client");
+    const char *msg = json_is_string(p->data)
+                          ? json_string_value(p->data)
+                          : json_string_value(json_object_get(p->data, "message"));
+    sio_conn_fail(c, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_NORMAL,
+                  "the server refused the Socket.IO connection: %s",
+                  msg ? msg : "(no message)");
+    return -1;
+}
+
+static int dispatch(agx_sio_conn *c, const agx_sio_packet *p)
+{
+    if (strcmp(p->nsp, "/") != 0) {
+        if (!c->client && p->type == AGX_SIO_CONNECT) {
+            char buf[AGX_SIO_NSP_MAX + 64];
+            int n = snprintf(buf, sizeof buf, "44%s,{\"message\":\"Invalid namespace\"}", p->nsp);
+            return queue_text(c, buf, (size_t)n, false) ? protocol_error(c, "out of memory") : 0;
+        }
+        return protocol_error(c, "socket.io: packet for a namespace that is not connected");
+    }
+    switch (p->type) {
+    case AGX_SIO_CONNECT:
+        return c->client ? client_connected(c, p) : server_connect(c, p);
+    case AGX_SIO_CONNECT_ERROR:
+        return connect_error(c, p);
+    case AGX_SIO_DISCONNECT:
+        set_whyf(c, AGX_ERR_UNAVAILABLE, "the peer disconnected");
+        begin_graceful_close(c);
+        return 0;
+    case AGX_SIO_EVENT:
+    case AGX_SIO_BINARY_EVENT:
+        if (c->state != SIO_CONNECTED)
+            return c->state == SIO_CLOSING ? 0 : protocol_error(c, "socket.io: event before CONNECT");
+        if (c->h->on_event)
+            c->h->on_event(c, p, c->h->ud);
+        return 0;
+    case AGX_SIO_ACK:
+    case AGX_SIO_BINARY_ACK:
+        if (c->state != SIO_CONNECTED)
+            return c->state == SIO_CLOSING ? 0 : protocol_error(c, "socket.io: ack before CONNECT");
+        if (p->ack_id < c->next_ack_id && c->h->on_ack)
+            c->h->on_ack(c, p, c->h->ud);
+        return 0;
+    }
+    return protocol_error(c, "socket.io: unknown packet type");
+}
+
+static int deliver(agx_sio_conn *c, int rc, agx_error *e)
+{
+    if (rc < 0) {
+        sio_conn_fail(c, e->code, rc == AGX_ERR_LIMIT ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                                      : LWS_CLOSE_STATUS_PROTOCOL_ERR,
+                      "%s", e->message);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    rc = dispatch(c, &c->dec.pkt);
+    if (c->dec.state == AGX_SIO_DEC_READY)
+        agx_sio_decoder_dispose(&c->dec); /* drop the packet's JSON now, not at the next frame */
+    return rc;
+}
+
+static int client_open(agx_sio_conn *c, const char *payload, size_t len)
+{
+    agx_eio_open open;
+    agx_error e;
+    if (c->got_open)
+        return protocol_error(c, "engine.io: a second open packet");
+    if (agx_eio_parse_open(payload, len, &open, &e) != 0)
+        return protocol_error(c, e.message);
+    c->got_open = true;
+    memcpy(c->eio_sid, open.sid, sizeof c->eio_sid);
+    c->ping_interval_ms = open.ping_interval_ms;
+    c->ping_timeout_ms = open.ping_timeout_ms;
+    c->peer_max_payload = open.max_payload;
+    char buf[4096];
+    size_t n;
+    if (agx_sio_encode(buf, sizeof buf, AGX_SIO_CONNECT, NULL, AGX_SIO_NO_ACK, 0,
+                       c->connect_data, &n, &e) != 0 ||
+        queue_text(c, buf, n, false) != 0)
+        return protocol_error(c, "socket.io: cannot encode the CONNECT packet (token too long?)");
+    arm_watchdog(c);
+    return 0;
+}
+
+static int on_text(agx_sio_conn *c, const char *s, size_t len)
+{
+    agx_eio_type type;
+    const char *payload;
+    size_t plen;
+    agx_error e;
+    if (agx_eio_decode(s, len, &type, &payload, &plen, &e) != 0)
+        return protocol_error(c, e.message);
+    switch (type) {
+    case AGX_EIO_MESSAGE:
+        return deliver(c, agx_sio_decoder_text(&c->dec, payload, plen, &e), &e);
+    case AGX_EIO_PING:
+        if (!c->client)
+            return protocol_error(c, "engine.io: ping from a client (invalid heartbeat direction)");
+        if (c->state == SIO_CLOSING)
+            return 0;
+        arm_watchdog(c);
+        return queue_text(c, "3", 1, true) ? protocol_error(c, "out of memory") : 0;
+    case AGX_EIO_PONG:
+        if (c->client)
+            return protocol_error(c, "engine.io: pong from the server (invalid heartbeat direction)");
+        if (c->awaiting_pong && c->state != SIO_CLOSING) {
+            c->awaiting_pong = false;
+            uv_timer_start(&c->hb_timer, hb_fired, c->ping_interval_ms, 0);
+        }
+        return 0;
+    case AGX_EIO_OPEN:
+        return c->client ? client_open(c, payload, plen)
+                         : protocol_error(c, "engine.io: open packet from a client");
+    case AGX_EIO_CLOSE:
+        set_whyf(c, AGX_ERR_UNAVAILABLE, "the peer closed the engine.io session");
+        begin_graceful_close(c);
+        return 0;
+    case AGX_EIO_NOOP:
+        return 0;
+    case AGX_EIO_UPGRADE:
+        break;
+    }
+    return protocol_error(c, "engine.io: unexpected upgrade packet on a websocket session");
+}
+
+static int on_message(agx_sio_conn *c, const uint8_t *data, size_t len, bool binary)
+{
+    agx_error e;
+    if (binary)
+        return deliver(c, agx_sio_decoder_binary(&c->dec, data, len, &e), &e);
+    return on_text(c, (const char *)data, len);
+}
+
+int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
+{
+    if (c->state == SIO_DEAD || c->hard_close)
+        return -1;
+    struct lws *wsi = c->wsi;
+    if (lws_is_first_fragment(wsi)) {
+        c->rx_len = 0;
+        c->rx_binary = lws_frame_is_binary(wsi) != 0;
+    }
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    size_t max = c->lim.max_payload;
+    if (len > max - c->rx_len || remaining > max - c->rx_len - len) {
+        sio_conn_fail(c, AGX_ERR_LIMIT, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                      "a websocket message is over the %zu-byte limit", max);
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+        return -1;
+    }
+    bool done = lws_is_final_fragment(wsi) && remaining == 0;
+    int rc;
+    if (done && c->rx_len == 0) {
+        rc = on_message(c, in, len, c->rx_binary); /* the common case: no copy */
+    } else {
+        size_t need = c->rx_len + len + (done ? 0 : remaining);
+        if (need > c->rx_cap) {
+            size_t cap = c->rx_cap ? c->rx_cap : 4096;
+            while (cap < need)
+                cap = cap > max / 2 ? max : cap * 2;
+            uint8_t *nb = realloc(c->rx, cap);
+            if (!nb) {
+                sio_conn_fail(c, AGX_ERR_NO_MEMORY, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                              "out of memory receiving a %zu-byte message", need);
+                return -1;
+            }
+            c->rx = nb;
+            c->rx_cap = cap;
+        }
+        memcpy(c->rx + c->rx_len, in, len);
+        c->rx_len += len;
+        if (!done)
+            return 0;
+        rc = on_message(c, c->rx, c->rx_len, c->rx_binary);
+        c->rx_len = 0;
+        if (c->rx_cap > RX_KEEP_CAP) {
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_cap = 0;
+        }
+    }
+    if (rc < 0 || c->hard_close) {
+        lws_close_reason(wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- accessors ---- */
+
+size_t agx_sio_conn_queued_bytes(const agx_sio_conn *c) { return c->queued; }
+bool agx_sio_conn_congested(const agx_sio_conn *c) { return c->congested; }
+const char *agx_sio_conn_sid(const agx_sio_conn *c) { return c->sid; }
+void agx_sio_conn_set_userdata(agx_sio_conn *c, void *p) { c->userdata = p; }
+void *agx_sio_conn_userdata(const agx_sio_conn *c) { return c->userdata; }
+
+/* ---- lws plumbing shared by both roles ---- */
+
+static void lws_log_to_stderr(int level, const char *line)
+{
+    fprintf(stderr, "agentix transport (lws): %s", line);
+}
+
+static void log_init_once(void)
+{
+    int level = LLL_ERR;
+    const char *env = getenv("AGENTIX_LWS_LOG");
+    if (env && *env)
+        level = atoi(env);
+    lws_set_log_level(level, lws_log_to_stderr);
+}
+
+void sio_lws_log_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, log_init_once);
+}
+
+void sio_lws_context_finish(struct lws_context *ctx)
+{
+    if (ctx)
+        lws_context_destroy(ctx);
+}

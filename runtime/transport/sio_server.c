@@ -1,0 +1,386 @@
+/* sio_server.c — agentix-server's listening side: an lws vhost on the caller's libuv loop that
+ * answers GET /health, admits websocket upgrades on /socket.io/?EIO=4&transport=websocket only,
+ * and gives each accepted websocket an agx_sio_conn (sio_conn.c) that the RPC layer talks to.
+ * Shutdown follows the lws 4.1 foreign-loop recipe: close the connections, first
+ * lws_context_destroy from a timer (never inside an lws callback), let the loop drain, second
+ * lws_context_destroy in agx_sio_server_free. */
+#include "runtime/transport/sio_server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/transport/sio_conn_impl.h"
+
+#ifndef AGX_VERSION
+#define AGX_VERSION "unknown"
+#endif
+
+#define DEFAULT_PING_INTERVAL 25000
+#define DEFAULT_PING_TIMEOUT 20000
+#define DEFAULT_CONNECT_TIMEOUT 45000
+#define SHUTDOWN_GRACE_MS 2000   /* connections get this long to flush their DISCONNECT */
+#define RX_CHUNK 65536
+
+struct pss {
+    agx_sio_conn *conn;
+    bool health; /* an HTTP wsi with the /health body still to write */
+};
+
+struct agx_sio_server {
+    uv_loop_t *loop;
+    void *foreign_loops[1];
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct lws_protocols protocols[2];
+    char *host;
+    int port;
+    uint32_t ping_interval_ms, ping_timeout_ms, connect_timeout_ms;
+    agx_sio_limits lim;
+    bool (*authorize)(const json_t *auth, void *ud);
+    agx_sio_handlers h;
+    char health[LWS_PRE + 256];
+    size_t health_len;
+
+    agx_sio_conn *conns; /* websockets not yet closed */
+    size_t nconns;
+    size_t live_conn_objects; /* conns whose memory is not yet released */
+    uv_timer_t stop_timer;    /* runs the first lws_context_destroy outside lws callbacks */
+    bool stop_timer_open;
+    bool shutting_down;
+    bool destroy_started;
+};
+
+static agx_sio_server *server_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- connections ---- */
+
+static void conn_released(agx_sio_conn *c)
+{
+    agx_sio_server *s = c->owner;
+    sio_conn_dispose(c);
+    free(c);
+    s->live_conn_objects--;
+}
+
+static int conn_open(agx_sio_server *s, struct lws *wsi, struct pss *pss)
+{
+    agx_sio_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    sio_conn_params p = {.client = false,
+                         .h = &s->h,
+                         .lim = &s->lim,
+                         .ping_interval_ms = s->ping_interval_ms,
+                         .ping_timeout_ms = s->ping_timeout_ms,
+                         .connect_timeout_ms = s->connect_timeout_ms,
+                         .authorize = s->authorize,
+                         .released = conn_released,
+                         .owner = s};
+    if (sio_conn_init(c, s->loop, &p, NULL) != 0) {
+        sio_conn_dispose(c);
+        free(c);
+        return -1;
+    }
+    s->live_conn_objects++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    pss->conn = c;
+    return sio_conn_attach(c, wsi);
+}
+
+static void schedule_stop(agx_sio_server *s, uint64_t ms);
+
+static void conn_gone(agx_sio_server *s, struct pss *pss)
+{
+    agx_sio_conn *c = pss->conn;
+    if (!c)
+        return;
+    pss->conn = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->nconns--;
+    sio_conn_detach(c);
+    if (s->shutting_down && s->nconns == 0 && !s->destroy_started)
+        schedule_stop(s, 0);
+}
+
+/* ---- HTTP: /health and 404 ---- */
+
+static int http_done(struct lws *wsi)
+{
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int serve_http(agx_sio_server *s, struct lws *wsi, struct pss *pss, const char *path)
+{
+    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    if (!get || !path || strcmp(path, "/health") != 0) {
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+        return http_done(wsi);
+    }
+    unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
+                                      *end = buf + sizeof buf - 1;
+    if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "application/json", s->health_len, &p,
+                                    end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    pss->health = true;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int write_health(agx_sio_server *s, struct lws *wsi, struct pss *pss)
+{
+    if (!pss->health)
+        return 0;
+    pss->health = false;
+    if (lws_write(wsi, (unsigned char *)s->health + LWS_PRE, s->health_len,
+                  LWS_WRITE_HTTP_FINAL) != (int)s->health_len)
+        return -1;
+    return http_done(wsi);
+}
+
+/* Only an Engine.IO v4 websocket session on /socket.io/ may upgrade; anything else (a polling
+ * transport, another EIO version, an upgrade from an existing sid) is refused here. */
+static bool upgrade_allowed(agx_sio_server *s, struct lws *wsi)
+{
+    char uri[32], arg[64];
+    if (s->shutting_down)
+        return false;
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+        strcmp(uri, "/socket.io/") != 0)
+        return false;
+    const char *v = lws_get_urlarg_by_name(wsi, "EIO=", arg, sizeof arg);
+    if (!v || strcmp(v, "4") != 0)
+        return false;
+    v = lws_get_urlarg_by_name(wsi, "transport=", arg, sizeof arg);
+    if (!v || strcmp(v, "websocket") != 0)
+        return false;
+    return lws_get_urlarg_by_name(wsi, "sid=", arg, sizeof arg) == NULL;
+}
+
+static int server_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    struct pss *pss = user;
+    agx_sio_server *s;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return serve_http(server_of(wsi), wsi, pss, in);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return write_health(server_of(wsi), wsi, pss);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return upgrade_allowed(server_of(wsi), wsi) ? 0 : 1;
+    case LWS_CALLBACK_ESTABLISHED:
+        return conn_open(server_of(wsi), wsi, pss);
+    case LWS_CALLBACK_RECEIVE:
+        return pss && pss->conn ? sio_conn_receive(pss->conn, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return pss && pss->conn ? sio_conn_writeable(pss->conn) : -1;
+    case LWS_CALLBACK_CLOSED:
+        s = server_of(wsi);
+        if (pss)
+            conn_gone(s, pss);
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- start ---- */
+
+static const char *bind_iface(const char *host)
+{
+    if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        return NULL; /* every interface */
+    return host;
+}
+
+/* lws reports a failed bind only through its log; try it ourselves first so the caller gets
+ * "address in use" as an error with errno text. */
+static int probe_bind(const char *host, int port, agx_error *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int g = getaddrinfo(bind_iface(host), portstr, &hints, &res);
+    if (g != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "cannot resolve listen address '%s': %s",
+                             host, gai_strerror(g));
+    int rc = 0;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+        rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on %s:%d: %s (choose another port)",
+                           host ? host : "*", port, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_error *err)
+{
+    if (cfg->port < 0 || cfg->port > 65535)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "port %d is out of range", cfg->port);
+    s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
+    if (!s->host)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    s->port = cfg->port;
+    s->ping_interval_ms = cfg->ping_interval_ms ? cfg->ping_interval_ms : DEFAULT_PING_INTERVAL;
+    s->ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : DEFAULT_PING_TIMEOUT;
+    s->connect_timeout_ms =
+        cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT;
+    sio_limits_resolve(&cfg->limits, &s->lim);
+    s->authorize = cfg->authorize;
+    s->h = cfg->handlers;
+    json_t *health = json_pack("{s:s,s:s}", "status", "ok", "version",
+                               cfg->version ? cfg->version : AGX_VERSION);
+    size_t n = health ? json_dumpb(health, s->health + LWS_PRE, sizeof s->health - LWS_PRE,
+                                   JSON_COMPACT)
+                      : 0;
+    json_decref(health);
+    if (n == 0 || n > sizeof s->health - LWS_PRE)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "the version string is not valid");
+    s->health_len = n;
+    return 0;
+}
+
+static void release(agx_sio_server *s)
+{
+    free(s->host);
+    free(s);
+}
+
+/* A context whose vhost failed: tear it down on the spot. The caller is outside the loop (see
+ * sio_server.h), so a few loop turns close the handles lws opened. */
+static void abandon_context(agx_sio_server *s)
+{
+    lws_context_destroy(s->ctx);
+    for (int i = 0; i < 16; i++)
+        uv_run(s->loop, UV_RUN_NOWAIT);
+    sio_lws_context_finish(s->ctx);
+    s->ctx = NULL;
+}
+
+int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_sio_server **out,
+                         agx_error *err)
+{
+    *out = NULL;
+    if (!loop || !cfg)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "sio server: no loop or config");
+    agx_sio_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    int rc = copy_config(s, cfg, err);
+    if (rc == 0 && s->port != 0)
+        rc = probe_bind(s->host, s->port, err);
+    if (rc) {
+        release(s);
+        return rc;
+    }
+    sio_lws_log_init();
+    s->loop = loop;
+    s->foreign_loops[0] = loop;
+    s->protocols[0] = (struct lws_protocols){.name = "sio",
+                                             .callback = server_cb,
+                                             .per_session_data_size = sizeof(struct pss),
+                                             .rx_buffer_size = RX_CHUNK};
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+    info.foreign_loops = s->foreign_loops;
+    info.user = s;
+    info.pt_serv_buf_size = RX_CHUNK;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    s->ctx = lws_create_context(&info);
+    if (!s->ctx) {
+        release(s);
+        return agx_error_set(err, AGX_ERR_UNAVAILABLE,
+                             "cannot start libwebsockets on libuv (is the "
+                             "libwebsockets-evlib-uv package installed?)");
+    }
+    info.port = s->port;
+    info.iface = bind_iface(s->host);
+    info.protocols = s->protocols;
+    info.vhost_name = "agentix";
+    s->vh = lws_create_vhost(s->ctx, &info);
+    if (!s->vh) {
+        abandon_context(s);
+        rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on %s:%d", s->host, s->port);
+        release(s);
+        return rc;
+    }
+    s->port = lws_get_vhost_listen_port(s->vh);
+    uv_timer_init(loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    s->stop_timer_open = true;
+    *out = s;
+    return 0;
+}
+
+int agx_sio_server_port(const agx_sio_server *s) { return s->port; }
+
+size_t agx_sio_server_connection_count(const agx_sio_server *s) { return s->nconns; }
+
+/* ---- shutdown ---- */
+
+static void stop_timer_closed(uv_handle_t *h) { (void)h; }
+
+static void stop_fired(uv_timer_t *t)
+{
+    agx_sio_server *s = t->data;
+    s->destroy_started = true;
+    uv_close((uv_handle_t *)&s->stop_timer, stop_timer_closed);
+    s->stop_timer_open = false;
+    /* Closes the listener and any connection that did not finish flushing (their on_close runs
+     * from inside this call). */
+    lws_context_destroy(s->ctx);
+}
+
+static void schedule_stop(agx_sio_server *s, uint64_t ms)
+{
+    if (s->stop_timer_open)
+        uv_timer_start(&s->stop_timer, stop_fired, ms, 0);
+}
+
+void agx_sio_server_shutdown(agx_sio_server *s)
+{
+    if (!s || s->shutting_down)
+        return;
+    s->shutting_down = true;
+    for (agx_sio_conn *c = s->conns; c; c = c->next)
+        agx_sio_conn_close(c);
+    schedule_stop(s, s->nconns ? SHUTDOWN_GRACE_MS : 0);
+}
+
+void agx_sio_server_free(agx_sio_server *s)
+{
+    if (!s)
+        return;
+    if (!s->shutting_down) {
+        agx_sio_server_shutdown(s);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+    }
+    sio_lws_context_finish(s->ctx);
+    release(s);
+}
