@@ -169,10 +169,14 @@ static void agx_dirlist_build(agx_dirlist *l)
         agx_dirlist_add(l, p, len);
         p = colon ? colon + 1 : p + len;
     }
+    /* The folder beside the loaded libagentix is the one that matches its ABI; the compiled-in
+     * install folder is only a fallback for when dladdr cannot tell where we are. Searching both
+     * would make a build tree on a machine with agentix installed see every backend twice. */
     char beside[PATH_MAX];
     if (agx_path_plugin_dir(beside, sizeof beside) == 0)
         agx_dirlist_add(l, beside, strlen(beside));
-    agx_dirlist_add(l, AGX_INSTALL_FULL_PLUGINDIR, strlen(AGX_INSTALL_FULL_PLUGINDIR));
+    else
+        agx_dirlist_add(l, AGX_INSTALL_FULL_PLUGINDIR, strlen(AGX_INSTALL_FULL_PLUGINDIR));
 }
 
 void agx_plugin_scan_dispose(agx_plugin_scan *scan)

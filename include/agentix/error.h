@@ -52,7 +52,8 @@ void agx_error_clear(agx_error *err);
  * Messages longer than the buffer are truncated, never overflow. */
 int agx_error_set(agx_error *err, agx_error_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int agx_error_setv(agx_error *err, agx_error_code code, const char *fmt, va_list ap);
+int agx_error_setv(agx_error *err, agx_error_code code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Replaces the detail text (bounded copy of len bytes; len may be (size_t)-1 for a C string). */
 void agx_error_set_detail(agx_error *err, const char *detail, size_t len);
