@@ -125,7 +125,7 @@ static int put_bytes(agx_buf *b, const sized_tags *t, const void *data, size_t l
         return agx_error_set(err, AGX_ERR_LIMIT, "msgpack: a %zu-byte string or binary exceeds the 4 GiB format limit", len);
     uint8_t h[5];
     size_t hn = head_sized(h, t, len);
-    if (agx_buf_reserve(b, hn + len))
+    if (hn + len > b->cap - b->len && agx_buf_reserve(b, hn + len))
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "msgpack: out of memory growing the output to %zu bytes", b->len + hn + len);
     memcpy(b->data + b->len, h, hn);
     if (len)
