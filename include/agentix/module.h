@@ -96,7 +96,10 @@ typedef struct agx_module {
         AGX_MODULE_ABI_VERSION, sizeof(agx_module), (name_), (functions_),                     \
         AGX_ARRAY_LEN(functions_)}
 
-/* ---- the context a function runs with (thread-safe for the function's own thread) ---- */
+/* ---- the context a function runs with ----
+ * Use it from the function's own thread; a bidi function may also run its input side on one extra
+ * thread (agx_ctx_recv there, agx_ctx_emit on the function's thread). It is invalid once the
+ * function returns. */
 /* All arguments, bound by name with defaults applied and types checked: a map. */
 const agx_value *agx_ctx_args(agx_ctx *ctx);
 const agx_value *agx_ctx_arg(agx_ctx *ctx, const char *name); /* NULL when not declared */

@@ -69,11 +69,16 @@ void wk_call_cancel_locked(wk_call *c)
 
 static wk_call *of(agx_ctx *ctx) { return (wk_call *)ctx; }
 
+/* The first failure wins (a bidi input thread and the function's thread may both report one). */
 static void record_failure(wk_call *c, const char *type, const char *msg)
 {
-    c->failed = true;
-    snprintf(c->fail_type, sizeof c->fail_type, "%s", type && *type ? type : "Error");
-    snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg ? msg : "");
+    pthread_mutex_lock(&c->mu);
+    if (!c->failed) {
+        c->failed = true;
+        snprintf(c->fail_type, sizeof c->fail_type, "%s", type && *type ? type : "Error");
+        snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg ? msg : "");
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 static const agx_value *ctx_args(agx_ctx *ctx) { return of(ctx)->args; }
@@ -189,11 +194,12 @@ static int ctx_recv(agx_ctx *ctx, int timeout_ms, agx_value **item)
         grant = c->in_ungranted;
         c->in_ungranted = 0;
     }
+    bool ended = c->in_ended; /* after end_in the host sends nothing more: no credit needed */
     pthread_mutex_unlock(&c->mu);
-    if (grant && !c->in_ended) {
-        c->out.len = 0;
-        if (agx_frame_write_credit(&c->out, AGX_FRAME_IN_CREDIT, c->id, grant) == 0)
-            wk_send(c->w, &c->out);
+    if (grant && !ended) {
+        c->in_out.len = 0;
+        if (agx_frame_write_credit(&c->in_out, AGX_FRAME_IN_CREDIT, c->id, grant) == 0)
+            wk_send(c->w, &c->in_out);
     }
     return take_input(c, raw, item);
 }
@@ -307,6 +313,7 @@ void wk_call_free(wk_call *c)
     agx_value_free(c->args);
     agx_value_free(c->result);
     agx_buf_free(&c->out);
+    agx_buf_free(&c->in_out);
     free(c->target);
     free(c->args_raw);
     free(c->kwargs_raw);

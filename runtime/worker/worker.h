@@ -82,7 +82,8 @@ typedef struct wk_call {
     char fail_type[AGX_ERROR_TYPE_MAX];
     char fail_msg[AGX_ERROR_MESSAGE_MAX];
 
-    agx_buf out; /* frame encoding scratch, reused */
+    agx_buf out;    /* frame encoding scratch of the function's thread (emit, terminal) */
+    agx_buf in_out; /* the same for in_credit, which recv may send from another thread */
     struct wk_call *next;     /* pool queue */
     struct wk_call *reg_next; /* registry chain */
 } wk_call;

@@ -1,0 +1,453 @@
+/* files.c — the built-in `agentix.files` module: upload, download, stat and list files in the
+ * sandbox, confined to one root (AGENTIX_FILES_ROOT, default the worker's cwd). Paths are
+ * normalised lexically (no `..` above the root, absolute paths only inside it) and then opened
+ * with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so no symlink can lead outside; kernels
+ * without openat2 get a component walk that follows no symlinks at all. */
+#include "agentix/module.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_DOWNLOAD ((off_t)60 << 20) /* the reply must fit one 64 MiB frame */
+
+typedef struct root {
+    int fd;
+    char path[PATH_MAX];
+} root;
+
+static bool have_openat2;
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+/* AGENTIX_FILES_NO_OPENAT2=1 takes the component walk even where openat2 exists (the tests cover
+ * both paths with it). */
+static void probe_openat2(void)
+{
+    const char *off = getenv("AGENTIX_FILES_NO_OPENAT2");
+    if (off && strcmp(off, "1") == 0)
+        return;
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
+    long fd = syscall(SYS_openat2, AT_FDCWD, ".", &how, sizeof how);
+    have_openat2 = fd >= 0; /* ENOSYS on old kernels, EPERM under some seccomp profiles */
+    if (fd >= 0)
+        close((int)fd);
+}
+
+static int open_root(agx_ctx *ctx, root *r)
+{
+    const char *env = getenv("AGENTIX_FILES_ROOT");
+    const char *want = env && *env ? env : ".";
+    if (!realpath(want, r->path))
+        return agx_ctx_fail(ctx, "FileNotFoundError", "files root '%s' (AGENTIX_FILES_ROOT): %s", want,
+                            strerror(errno));
+    r->fd = open(r->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (r->fd < 0)
+        return agx_ctx_fail(ctx, "OSError", "files root '%s': %s", r->path, strerror(errno));
+    return 0;
+}
+
+/* Normalises `path` to a relative path under the root ("." for the root itself): resolves "." and
+ * "..", strips the root prefix from absolute paths. -1 when it leads outside. */
+static int normalize(const root *r, const char *path, char *out, size_t outlen)
+{
+    char tmp[PATH_MAX + 2];
+    const char *rel = path;
+    if (path[0] == '/') {
+        size_t rl = strlen(r->path);
+        /* compare the normalised absolute path with the root */
+        char abs[PATH_MAX];
+        root slash = {.fd = -1, .path = "/"};
+        if (normalize(&slash, path + 1, abs, sizeof abs) != 0)
+            return -1;
+        snprintf(tmp, sizeof tmp, "/%s", strcmp(abs, ".") == 0 ? "" : abs);
+        if (strcmp(r->path, "/") == 0)
+            rel = tmp + 1;
+        else if (strncmp(tmp, r->path, rl) == 0 && (tmp[rl] == '/' || tmp[rl] == '\0'))
+            rel = tmp + rl + (tmp[rl] == '/');
+        else
+            return -1;
+    }
+    size_t len = 0;
+    for (const char *p = rel; *p;) {
+        const char *end = strchr(p, '/');
+        size_t cl = end ? (size_t)(end - p) : strlen(p);
+        if (cl == 2 && p[0] == '.' && p[1] == '.') {
+            if (len == 0)
+                return -1;
+            while (len > 0 && out[len - 1] != '/')
+                len--;
+            if (len > 0)
+                len--; /* the slash */
+        } else if (cl > 0 && !(cl == 1 && p[0] == '.')) {
+            if (len + cl + 2 > outlen)
+                return -1;
+            if (len)
+                out[len++] = '/';
+            memcpy(out + len, p, cl);
+            len += cl;
+        }
+        p += cl + (end ? 1 : 0);
+    }
+    if (len == 0)
+        out[len++] = '.';
+    out[len] = '\0';
+    return 0;
+}
+
+/* Without openat2: every component opened with O_NOFOLLOW, so symlinks are refused (ELOOP). */
+static int walk_open(int rootfd, const char *rel, int flags, mode_t mode)
+{
+    int cur = dup(rootfd);
+    char comp[NAME_MAX + 1];
+    const char *p = rel;
+    while (cur >= 0) {
+        const char *end = strchr(p, '/');
+        size_t cl = end ? (size_t)(end - p) : strlen(p);
+        if (cl > NAME_MAX) {
+            close(cur);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, p, cl);
+        comp[cl] = '\0';
+        int next = end ? openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                       : openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        int e = errno;
+        struct stat st;
+        /* O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR: name the real reason */
+        if (next < 0 && e == ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+            e = ELOOP;
+        close(cur);
+        /* O_PATH | O_NOFOLLOW opens a final symlink itself instead of refusing it */
+        if (!end && next >= 0 && (flags & O_PATH) && fstat(next, &st) == 0 && S_ISLNK(st.st_mode)) {
+            close(next);
+            next = -1;
+            e = ELOOP;
+        }
+        errno = e;
+        if (!end || next < 0)
+            return next;
+        cur = next;
+        p = end + 1;
+    }
+    return -1;
+}
+
+/* Opens a normalised relative path beneath the root. */
+static int open_beneath(const root *r, const char *rel, int flags, mode_t mode)
+{
+    pthread_once(&probe_once, probe_openat2);
+    if (have_openat2) {
+        struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .mode = (flags & O_CREAT) ? mode : 0,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+        return (int)syscall(SYS_openat2, r->fd, rel, &how, sizeof how);
+    }
+    if (strcmp(rel, ".") == 0)
+        return openat(r->fd, ".", flags | O_CLOEXEC, mode);
+    return walk_open(r->fd, rel, flags, mode);
+}
+
+/* The error for a failed open of `path`, typed like Python's OSError subclasses. */
+static int fail_errno(agx_ctx *ctx, const char *path, int e)
+{
+    switch (e) {
+    case EXDEV:
+    case ELOOP:
+        return agx_ctx_fail(ctx, "PermissionError", "path '%s' leads outside the files root (through a "
+                            "symlink)", path);
+    case EACCES:
+    case EPERM: return agx_ctx_fail(ctx, "PermissionError", "path '%s': %s", path, strerror(e));
+    case ENOENT: return agx_ctx_fail(ctx, "FileNotFoundError", "path '%s' does not exist", path);
+    case ENOTDIR: return agx_ctx_fail(ctx, "NotADirectoryError", "path '%s': a component is not a directory", path);
+    case EISDIR: return agx_ctx_fail(ctx, "IsADirectoryError", "path '%s' is a directory", path);
+    default: return agx_ctx_fail(ctx, "OSError", "path '%s': %s", path, strerror(e));
+    }
+}
+
+/* Opens the root and normalises the call's `path` argument into rel. */
+static int prepare(agx_ctx *ctx, root *r, const char *path, char *rel, size_t rel_len)
+{
+    if (!path || !*path)
+        return agx_ctx_fail(ctx, "ValidationError", "path must not be empty");
+    int rc = open_root(ctx, r);
+    if (rc)
+        return rc;
+    if (normalize(r, path, rel, rel_len) != 0) {
+        close(r->fd);
+        return agx_ctx_fail(ctx, "PermissionError", "path '%s' is outside the files root %s", path, r->path);
+    }
+    return 0;
+}
+
+static const char *path_arg(agx_ctx *ctx) { return agx_value_get_string(agx_ctx_arg(ctx, "path"), NULL); }
+
+static agx_value *stat_value(const char *name_key, const char *name, const struct stat *st)
+{
+    agx_value *v = agx_value_map();
+    agx_value_map_set(v, name_key, agx_value_string(name));
+    agx_value_map_set(v, "size", agx_value_int((int64_t)st->st_size));
+    agx_value_map_set(v, "mode", agx_value_int((int64_t)(st->st_mode & 07777)));
+    agx_value_map_set(v, "is_dir", agx_value_bool(S_ISDIR(st->st_mode)));
+    agx_value_map_set(v, "mtime", agx_value_double((double)st->st_mtim.tv_sec + st->st_mtim.tv_nsec / 1e9));
+    return v;
+}
+
+/* ---- upload: atomic (temp file + rename), parent directories created ---- */
+
+/* Opens (creating as needed) the directory part of rel; returns its fd and points *base at the
+ * last component. */
+static int open_parent(agx_ctx *ctx, const root *r, const char *path, char *rel, const char **base)
+{
+    char *slash = strrchr(rel, '/');
+    *base = slash ? slash + 1 : rel;
+    if (!slash)
+        return open_beneath(r, ".", O_RDONLY | O_DIRECTORY, 0);
+    for (char *p = rel;; p++) {
+        if (*p != '/' && p != slash)
+            continue;
+        char saved = *p;
+        *p = '\0';
+        int fd = open_beneath(r, rel, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0 && errno == ENOENT) {
+            char *prev = strrchr(rel, '/');
+            int pfd = prev ? (*prev = '\0', open_beneath(r, rel, O_RDONLY | O_DIRECTORY, 0))
+                           : open_beneath(r, ".", O_RDONLY | O_DIRECTORY, 0);
+            if (prev)
+                *prev = '/';
+            if (pfd >= 0) {
+                if (mkdirat(pfd, prev ? prev + 1 : rel, 0755) != 0 && errno != EEXIST)
+                    fd = -1;
+                else
+                    fd = open_beneath(r, rel, O_RDONLY | O_DIRECTORY, 0);
+                int e = errno;
+                close(pfd);
+                errno = e;
+            }
+        }
+        *p = saved;
+        if (fd < 0 || p == slash) {
+            if (fd < 0)
+                fail_errno(ctx, path, errno);
+            return fd < 0 ? -1 : fd;
+        }
+        close(fd);
+    }
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int upload(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    size_t len;
+    const char *data = agx_value_get_binary(agx_ctx_arg(ctx, "content"), &len);
+    root r;
+    char rel[PATH_MAX];
+    int rc = prepare(ctx, &r, path, rel, sizeof rel);
+    if (rc)
+        return rc;
+    const char *base;
+    if (strcmp(rel, ".") == 0) {
+        close(r.fd);
+        return agx_ctx_fail(ctx, "IsADirectoryError", "path '%s' is the files root", path);
+    }
+    int dir = open_parent(ctx, &r, path, rel, &base);
+    close(r.fd);
+    if (dir < 0)
+        return AGX_ERR_REMOTE;
+    char tmp[64];
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        snprintf(tmp, sizeof tmp, ".agx-upload-%d-%lx-%d", (int)getpid(), (unsigned long)pthread_self() & 0xffffff,
+                 attempt);
+        fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        rc = fail_errno(ctx, path, errno);
+    } else if (write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
+        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+        unlinkat(dir, tmp, 0);
+    } else if (renameat(dir, tmp, dir, base) != 0) {
+        rc = fail_errno(ctx, path, errno);
+        unlinkat(dir, tmp, 0);
+    }
+    close(dir);
+    if (rc)
+        return rc;
+    agx_value *v = agx_value_map();
+    agx_value_map_set(v, "path", agx_value_string(path));
+    agx_value_map_set(v, "size", agx_value_int((int64_t)len));
+    return agx_ctx_return(ctx, v);
+}
+
+static int download(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    root r;
+    char rel[PATH_MAX];
+    int rc = prepare(ctx, &r, path, rel, sizeof rel);
+    if (rc)
+        return rc;
+    int fd = open_beneath(&r, rel, O_RDONLY, 0);
+    int e = errno;
+    close(r.fd);
+    if (fd < 0)
+        return fail_errno(ctx, path, e);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        e = errno;
+        bool fstat_ok = fstat(fd, &st) == 0;
+        close(fd);
+        if (!fstat_ok)
+            return fail_errno(ctx, path, e);
+        return S_ISDIR(st.st_mode) ? fail_errno(ctx, path, EISDIR)
+                                   : agx_ctx_fail(ctx, "OSError", "path '%s' is not a regular file", path);
+    }
+    if (st.st_size > MAX_DOWNLOAD) {
+        close(fd);
+        return agx_ctx_fail(ctx, "LimitExceeded", "file '%s' is %lld bytes; download takes at most %lld "
+                            "(use agentix.bash::run_stream with cat for larger files)", path,
+                            (long long)st.st_size, (long long)MAX_DOWNLOAD);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* shrank while reading: return what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf)
+        return agx_ctx_fail(ctx, "MemoryError", "out of memory reading '%s'", path);
+    agx_value *v = agx_value_binary(buf, got);
+    free(buf);
+    return agx_ctx_return(ctx, v);
+}
+
+static int stat_fn(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    root r;
+    char rel[PATH_MAX];
+    int rc = prepare(ctx, &r, path, rel, sizeof rel);
+    if (rc)
+        return rc;
+    int fd = open_beneath(&r, rel, O_PATH, 0);
+    int e = errno;
+    close(r.fd);
+    if (fd < 0)
+        return fail_errno(ctx, path, e);
+    struct stat st;
+    rc = fstat(fd, &st);
+    e = errno;
+    close(fd);
+    if (rc != 0)
+        return fail_errno(ctx, path, e);
+    return agx_ctx_return(ctx, stat_value("path", path, &st));
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int list(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    root r;
+    char rel[PATH_MAX];
+    int rc = prepare(ctx, &r, path, rel, sizeof rel);
+    if (rc)
+        return rc;
+    int fd = open_beneath(&r, rel, O_RDONLY | O_DIRECTORY, 0);
+    int e = errno;
+    close(r.fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        e = fd >= 0 ? errno : e;
+        if (fd >= 0)
+            close(fd);
+        return fail_errno(ctx, path, e);
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        if (!(names[n] = strdup(de->d_name)))
+            break;
+        n++;
+    }
+    if (n)
+        qsort(names, n, sizeof *names, by_name);
+    agx_value *arr = agx_value_array();
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        /* Entries are described as they are: a symlink is not followed. */
+        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            agx_value *v = stat_value("name", names[i], &st);
+            agx_value_map_set(v, "is_link", agx_value_bool(S_ISLNK(st.st_mode)));
+            agx_value_array_push(arr, v);
+        }
+        free(names[i]);
+    }
+    free(names);
+    closedir(d);
+    return agx_ctx_return(ctx, arr);
+}
+
+static const agx_param upload_params[] = {{"path", AGX_TYPE_STRING, NULL}, {"content", AGX_TYPE_BINARY, NULL}};
+static const agx_param path_params[] = {{"path", AGX_TYPE_STRING, NULL}};
+static const agx_param list_params[] = {{"path", AGX_TYPE_STRING, "\".\""}};
+
+static const agx_function functions[] = {
+    {.name = "upload", .shape = AGX_SHAPE_UNARY, .fn = upload, .params = upload_params,
+     .n_params = AGX_ARRAY_LEN(upload_params), .result_type = AGX_TYPE_MAP,
+     .doc = "Writes content to path atomically (temp file + rename), creating parent directories; "
+            "returns {path, size}."},
+    {.name = "download", .shape = AGX_SHAPE_UNARY, .fn = download, .params = path_params,
+     .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_BINARY,
+     .doc = "Returns the file's bytes (at most 60 MiB)."},
+    {.name = "stat", .shape = AGX_SHAPE_UNARY, .fn = stat_fn, .params = path_params,
+     .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_MAP,
+     .doc = "Returns {path, size, mode, is_dir, mtime}."},
+    {.name = "list", .shape = AGX_SHAPE_UNARY, .fn = list, .params = list_params,
+     .n_params = AGX_ARRAY_LEN(list_params), .result_type = AGX_TYPE_ARRAY,
+     .doc = "Returns the directory's entries sorted by name: [{name, size, mode, is_dir, mtime, is_link}]."},
+};
+AGX_MODULE("agentix.files", functions);
