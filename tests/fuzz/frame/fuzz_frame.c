@@ -1,0 +1,55 @@
+/* fuzz_frame.c — libFuzzer target for the worker frame reader (runtime/shared/frame.h), which
+ * parses bytes from another process: the input is fed in pieces whose sizes come from the first
+ * byte, every frame handed out is walked (payload spans skipped and error maps converted), and
+ * nothing may crash, leak or read out of bounds. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/shared/frame.h"
+#include "runtime/shared/rpc_error.h"
+
+static void walk(const agx_frame *f)
+{
+    const agx_mp_span spans[] = {f->value, f->item, f->error, f->args, f->kwargs};
+    for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+        size_t len;
+        if (spans[i].len && agx_mp_skip(spans[i].data, spans[i].len, &len) == 0 && len != spans[i].len)
+            __builtin_trap(); /* a span is exactly one object */
+    }
+    if (f->error.len) {
+        agx_error e;
+        agx_rpc_error_from_msgpack(f->error, &e);
+    }
+    if (f->value.len) {
+        agx_value *v = NULL;
+        if (agx_value_from_msgpack(f->value.data, f->value.len, NULL, &v, NULL) == 0)
+            agx_value_free(v);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    size_t step = (size_t)(data[0] % 16) + 1;
+    data++;
+    size--;
+    agx_frame_reader *r = agx_frame_reader_new(1 << 16);
+    agx_error err;
+    for (size_t off = 0; off < size; off += step) {
+        size_t len = size - off < step ? size - off : step;
+        if (agx_frame_reader_feed(r, data + off, len, &err) != 0)
+            break;
+        agx_frame f;
+        int rc;
+        while ((rc = agx_frame_reader_next(r, &f, &err)) != 0) {
+            if (rc == 1)
+                walk(&f);
+            else if (agx_frame_reader_broken(r))
+                break;
+        }
+    }
+    agx_frame_reader_free(r);
+    return 0;
+}
