@@ -332,6 +332,17 @@ static void test_files(bool walk)
 static void test_files_openat2(void) { test_files(false); }
 static void test_files_walk(void) { test_files(true); }
 
+/* Without AGENTIX_MODULE_PATH the worker finds the built-ins next to itself (../modules). */
+static void test_default_module_path(void)
+{
+    const char *argv[] = {worker_path, NULL};
+    wkh *h = wkh_start(argv, NULL, NULL);
+    agx_value *r = bash_run(h, wkh_kwargs(1, "command", agx_value_string("echo default")));
+    CHECK_STREQ(str(r, "stdout"), "default\n");
+    agx_value_free(r);
+    finish(h);
+}
+
 static void make_tree(void)
 {
     snprintf(tmp_base, sizeof tmp_base, "/tmp/agx-modtest-XXXXXX");
@@ -368,6 +379,7 @@ int main(int argc, char **argv)
     module_dir = argv[2];
     signal(SIGPIPE, SIG_IGN);
     make_tree();
+    TEST_RUN(test_default_module_path);
     TEST_RUN(test_bash_run);
     TEST_RUN(test_bash_timeout_and_cancel);
     TEST_RUN(test_bash_run_stream);
