@@ -1,0 +1,543 @@
+/* calls.c — the host-thread side of the RPC client (client.h): a call's opening event is encoded
+ * once on the calling thread, handed to the loop thread (client.c) through the dirty FIFO, and
+ * the caller then waits on the call's own condition variable. Stream and bidi handles hold up to
+ * one window of decoded items; taking items returns credit in batches of half a window, so a
+ * slow reader slows the remote producer without one credit event per item. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/client/client_impl.h"
+#include "runtime/shared/mpraw.h"
+
+#define TARGET_MAX 512
+#define FREELIST_MAX 1024
+#define RECYCLE_PAYLOAD_MAX (64u << 10)
+#define BIDI_INITIAL_CREDIT 64 /* PROTOCOL.md §3 */
+
+bool agx_deadline(int timeout_ms, struct timespec *ts)
+{
+    if (timeout_ms < 0)
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+    return true;
+}
+
+/* timeout 0 = the client's default (call_timeout_ms, itself 0 = none); < 0 = none. */
+static int resolve_timeout(const agx_client *c, int timeout_ms)
+{
+    if (timeout_ms != 0)
+        return timeout_ms;
+    return c->call_timeout_ms > 0 ? c->call_timeout_ms : -1;
+}
+
+/* 0 when woken, ETIMEDOUT when the deadline passed. Lock held. */
+static int wait_call(agx_call *k, bool timed, const struct timespec *ts)
+{
+    if (!timed)
+        return pthread_cond_wait(&k->cv, &k->c->mu);
+    return pthread_cond_timedwait(&k->cv, &k->c->mu, ts);
+}
+
+/* ---- life of a call ---- */
+
+static void free_inputs(agx_call *k)
+{
+    for (in_item *it = k->in_head, *next; it; it = next) {
+        next = it->next;
+        free(it);
+    }
+    k->in_head = k->in_tail = NULL;
+}
+
+void agx_call_unref_locked(agx_call *k)
+{
+    if (--k->refs > 0)
+        return;
+    agx_client *c = k->c;
+    agx_value_free(k->result);
+    k->result = NULL;
+    for (uint32_t i = 0; i < k->rcount; i++)
+        agx_value_free(k->ring[(k->rhead + i) % k->window]);
+    free(k->ring);
+    k->ring = NULL;
+    free_inputs(k);
+    if (c->nfree < FREELIST_MAX && k->payload.cap <= RECYCLE_PAYLOAD_MAX) {
+        k->dnext = c->freelist;
+        c->freelist = k;
+        c->nfree++;
+        return;
+    }
+    pthread_cond_destroy(&k->cv);
+    agx_buf_free(&k->payload);
+    free(k);
+}
+
+void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result)
+{
+    k->done = true;
+    k->status = status;
+    if (status && err)
+        agx_error_copy(&k->err, err);
+    else
+        agx_error_clear(&k->err);
+    k->result = result;
+    pthread_cond_broadcast(&k->cv);
+}
+
+/* A fresh call (recycled when possible) holding the creator's reference and a new id. */
+static agx_call *call_alloc(agx_client *c, call_shape shape)
+{
+    agx_client_lock(c);
+    agx_call *k = c->freelist;
+    if (k) {
+        c->freelist = k->dnext;
+        c->nfree--;
+    }
+    uint64_t id = c->next_id++;
+    agx_client_unlock(c);
+    if (k) {
+        agx_buf keep = k->payload;
+        pthread_cond_t cv = k->cv;
+        memset(k, 0, sizeof *k);
+        k->payload = keep;
+        k->cv = cv;
+    } else {
+        if (!(k = calloc(1, sizeof *k)))
+            return NULL;
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&k->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    k->c = c;
+    k->id = id;
+    k->shape = shape;
+    k->refs = 1;
+    char tmp[CALL_ID_MAX];
+    int n = 0;
+    do {
+        int d = (int)(id % 36);
+        tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+        id /= 36;
+    } while (id);
+    for (int i = 0; i < n; i++)
+        k->idstr[i] = tmp[n - 1 - i];
+    k->idlen = (uint8_t)n;
+    return k;
+}
+
+static void call_drop(agx_call *k)
+{
+    agx_client *c = k->c;
+    agx_client_lock(c);
+    agx_call_unref_locked(k);
+    agx_client_unlock(c);
+}
+
+static const char *shape_name(call_shape s)
+{
+    return s == SHAPE_STREAM ? "stream" : s == SHAPE_BIDI ? "bidi" : "unary";
+}
+
+/* {call_id, target, shape, args, kwargs[, window]} — or {call_id, target} for describe. */
+static int encode_start(agx_call *k, const char *target, const agx_value *args,
+                        const agx_value *kwargs, agx_error *err)
+{
+    agx_buf *b = &k->payload;
+    b->len = 0;
+    bool full = k->shape != SHAPE_DESCRIBE;
+    bool win = k->shape == SHAPE_STREAM || k->shape == SHAPE_BIDI;
+    int rc = agx_mp_put_map(b, full ? (win ? 6 : 5) : 2) || agx_mp_put_str(b, "call_id", 7) ||
+             agx_mp_put_str(b, k->idstr, k->idlen) || agx_mp_put_str(b, "target", 6) ||
+             agx_mp_put_cstr(b, target);
+    if (rc == 0 && full) {
+        const char *sn = shape_name(k->shape);
+        rc = agx_mp_put_str(b, "shape", 5) || agx_mp_put_cstr(b, sn) ||
+             agx_mp_put_str(b, "args", 4);
+        if (rc == 0)
+            rc = args ? agx_value_pack_into(args, b, err) : agx_mp_put_array(b, 0);
+        if (rc == 0)
+            rc = agx_mp_put_str(b, "kwargs", 6);
+        if (rc == 0)
+            rc = kwargs ? agx_value_pack_into(kwargs, b, err) : agx_mp_put_map(b, 0);
+        if (rc == 0 && win)
+            rc = agx_mp_put_str(b, "window", 6) || agx_mp_put_uint(b, k->window);
+    }
+    if (rc > 0 || rc == AGX_ERR_NO_MEMORY)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory encoding a call");
+    return rc;
+}
+
+static int check_request(agx_client *c, const char *target, const agx_value *args,
+                         const agx_value *kwargs, agx_error *err)
+{
+    if (!c)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "no client");
+    if (!target || !strstr(target, "::") || strlen(target) >= TARGET_MAX)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "target '%.80s' must be \"module::function\" (under %d bytes)",
+                             target ? target : "(null)", TARGET_MAX);
+    if (args && agx_value_type_of(args) != AGX_VALUE_ARRAY)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "args must be an array, not %s",
+                             agx_value_type_name(agx_value_type_of(args)));
+    if (kwargs && agx_value_type_of(kwargs) != AGX_VALUE_MAP)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "kwargs must be a map, not %s",
+                             agx_value_type_name(agx_value_type_of(kwargs)));
+    return 0;
+}
+
+/* Creates, encodes and submits a call; on success *out holds the creator's reference. */
+static int call_begin(agx_client *c, call_shape shape, const char *target, const agx_value *args,
+                      const agx_value *kwargs, agx_call **out, agx_error *err)
+{
+    *out = NULL;
+    int rc = check_request(c, target, args, kwargs, err);
+    if (rc)
+        return rc;
+    agx_call *k = call_alloc(c, shape);
+    if (!k)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    if (shape == SHAPE_STREAM || shape == SHAPE_BIDI) {
+        k->window = c->window;
+        k->in_credit = BIDI_INITIAL_CREDIT;
+        if (!(k->ring = calloc(k->window, sizeof *k->ring))) {
+            call_drop(k);
+            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+        }
+    }
+    rc = encode_start(k, target, args, kwargs, err);
+    if (rc) {
+        call_drop(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+static int submit(agx_call *k, agx_error *err)
+{
+    int rc = agx_client_submit(k->c, k, err);
+    if (rc)
+        call_drop(k);
+    return rc;
+}
+
+/* Waits for a unary/describe call to end; on timeout cancels it. Drops the caller's reference. */
+static int wait_result(agx_call *k, int timeout_ms, agx_value **result, agx_error *err)
+{
+    agx_client *c = k->c;
+    struct timespec ts;
+    bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
+    int rc = 0;
+    agx_client_lock(c);
+    while (!k->done && rc != ETIMEDOUT)
+        rc = wait_call(k, timed, &ts);
+    if (k->done) {
+        rc = k->status;
+        if (rc == 0) {
+            *result = k->result;
+            k->result = NULL;
+        } else {
+            agx_error_copy(err, &k->err);
+        }
+    } else {
+        k->cancelling = k->cancel_timeout = true;
+        agx_client_mark_locked(c, k, PEND_CANCEL);
+        rc = agx_error_set(err, AGX_ERR_TIMEOUT, "call %s timed out after %d ms; it was cancelled",
+                           k->idstr, resolve_timeout(c, timeout_ms));
+        if (err)
+            snprintf(err->remote_type, sizeof err->remote_type, "Timeout");
+        if (err)
+            err->retriable = 1;
+    }
+    agx_call_unref_locked(k);
+    agx_client_unlock(c);
+    return rc;
+}
+
+/* ---- unary and describe ---- */
+
+int agx_client_call(agx_client *c, const char *target, const agx_value *args,
+                    const agx_value *kwargs, int timeout_ms, agx_value **result, agx_error *err)
+{
+    if (!result)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_call: result is NULL");
+    *result = NULL;
+    agx_call *k;
+    int rc = call_begin(c, SHAPE_UNARY, target, args, kwargs, &k, err);
+    if (rc == 0)
+        rc = submit(k, err);
+    return rc ? rc : wait_result(k, timeout_ms, result, err);
+}
+
+int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_value **out,
+                        agx_error *err)
+{
+    if (!out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_describe: out is NULL");
+    *out = NULL;
+    agx_call *k;
+    int rc = call_begin(c, SHAPE_DESCRIBE, target, NULL, NULL, &k, err);
+    if (rc == 0)
+        rc = submit(k, err);
+    return rc ? rc : wait_result(k, timeout_ms, out, err);
+}
+
+int agx_client_call_async(agx_client *c, const char *target, const agx_value *args,
+                          const agx_value *kwargs, int timeout_ms, agx_unary_cb cb, void *user,
+                          agx_error *err)
+{
+    if (!cb)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_call_async: no callback");
+    agx_call *k;
+    int rc = call_begin(c, SHAPE_UNARY, target, args, kwargs, &k, err);
+    if (rc)
+        return rc;
+    k->ucb = cb;
+    k->user = user;
+    k->timeout_ms = resolve_timeout(c, timeout_ms);
+    rc = submit(k, err);
+    if (rc == 0)
+        call_drop(k); /* the id map's reference keeps it until the callback has run */
+    return rc;
+}
+
+/* ---- stream and bidi ---- */
+
+static int start_streaming(agx_client *c, call_shape shape, const char *target,
+                           const agx_value *args, const agx_value *kwargs, agx_stream_cb cb,
+                           void *user, agx_call **out, agx_error *err)
+{
+    agx_call *k;
+    int rc = call_begin(c, shape, target, args, kwargs, &k, err);
+    if (rc)
+        return rc;
+    k->scb = cb;
+    k->user = user;
+    k->has_user = true;
+    rc = submit(k, err);
+    if (rc)
+        return rc;
+    if (out)
+        *out = k;
+    else
+        call_drop(k);
+    return 0;
+}
+
+int agx_client_stream(agx_client *c, const char *target, const agx_value *args,
+                      const agx_value *kwargs, agx_call **out, agx_error *err)
+{
+    if (!out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_stream: out is NULL");
+    *out = NULL;
+    return start_streaming(c, SHAPE_STREAM, target, args, kwargs, NULL, NULL, out, err);
+}
+
+int agx_client_bidi(agx_client *c, const char *target, const agx_value *args,
+                    const agx_value *kwargs, agx_call **out, agx_error *err)
+{
+    if (!out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_bidi: out is NULL");
+    *out = NULL;
+    return start_streaming(c, SHAPE_BIDI, target, args, kwargs, NULL, NULL, out, err);
+}
+
+int agx_client_stream_async(agx_client *c, const char *target, const agx_value *args,
+                            const agx_value *kwargs, agx_stream_cb cb, void *user, agx_call **out,
+                            agx_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!cb)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_stream_async: no callback");
+    return start_streaming(c, SHAPE_STREAM, target, args, kwargs, cb, user, out, err);
+}
+
+static int cancelled_error(agx_call *k, agx_error *err)
+{
+    int rc = agx_error_set(err, AGX_ERR_CANCELLED, "call %s was cancelled", k->idstr);
+    if (err)
+        snprintf(err->remote_type, sizeof err->remote_type, "Cancelled");
+    return rc;
+}
+
+int agx_call_next(agx_call *k, int timeout_ms, agx_value **item, agx_error *err)
+{
+    if (!item)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_call_next: item is NULL");
+    *item = NULL;
+    if (!k || k->scb || (k->shape != SHAPE_STREAM && k->shape != SHAPE_BIDI))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_call_next needs a stream or bidi call without a callback");
+    agx_client *c = k->c;
+    struct timespec ts;
+    bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
+    int rc = 0;
+    agx_client_lock(c);
+    for (;;) {
+        if (k->cancelling) {
+            rc = cancelled_error(k, err);
+            break;
+        }
+        if (k->rcount) {
+            *item = k->ring[k->rhead];
+            k->ring[k->rhead] = NULL;
+            k->rhead = (k->rhead + 1) % k->window;
+            k->rcount--;
+            uint32_t half = k->window > 1 ? k->window / 2 : 1;
+            if (++k->consumed >= half && !k->done) {
+                k->credit_n += k->consumed;
+                k->consumed = 0;
+                agx_client_mark_locked(c, k, PEND_CREDIT);
+            }
+            rc = 1;
+            break;
+        }
+        if (k->done) {
+            rc = k->status;
+            if (rc)
+                agx_error_copy(err, &k->err);
+            break;
+        }
+        if (rc == ETIMEDOUT) {
+            rc = agx_error_set(err, AGX_ERR_TIMEOUT, "no item from call %s within %d ms",
+                               k->idstr, resolve_timeout(c, timeout_ms));
+            break;
+        }
+        rc = wait_call(k, timed, &ts);
+    }
+    agx_client_unlock(c);
+    return rc;
+}
+
+/* One bidi:in payload {call_id, item} in a single allocation (in_item header + bytes). */
+static int encode_input(agx_call *k, const agx_value *item, in_item **out, agx_error *err)
+{
+    agx_buf b = {0};
+    int rc = agx_buf_reserve(&b, sizeof(in_item) + 64);
+    if (rc == 0) {
+        b.len = sizeof(in_item);
+        rc = agx_mp_put_map(&b, 2) || agx_mp_put_str(&b, "call_id", 7) ||
+             agx_mp_put_str(&b, k->idstr, k->idlen) || agx_mp_put_str(&b, "item", 4)
+                 ? AGX_ERR_NO_MEMORY
+                 : 0;
+    }
+    if (rc == 0)
+        rc = agx_value_pack_into(item, &b, err);
+    if (rc) {
+        agx_buf_free(&b);
+        return rc == AGX_ERR_NO_MEMORY ? agx_error_set(err, rc, "out of memory encoding an item")
+                                       : rc;
+    }
+    in_item *it = (in_item *)b.data;
+    it->next = NULL;
+    it->len = b.len - sizeof(in_item);
+    *out = it;
+    return 0;
+}
+
+int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error *err)
+{
+    if (!k || k->shape != SHAPE_BIDI || !item)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_call_send needs a bidi call and an item");
+    in_item *it = NULL;
+    int rc = encode_input(k, item, &it, err);
+    if (rc)
+        return rc;
+    agx_client *c = k->c;
+    struct timespec ts;
+    bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
+    int w = 0;
+    agx_client_lock(c);
+    while (!k->send_closed && !k->done && !k->cancelling && !k->in_credit && w != ETIMEDOUT)
+        w = wait_call(k, timed, &ts);
+    if (k->send_closed) {
+        rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "call %s: input was already closed",
+                           k->idstr);
+    } else if (k->cancelling) {
+        rc = cancelled_error(k, err);
+    } else if (k->done) {
+        if (k->status) {
+            agx_error_copy(err, &k->err);
+            rc = k->status;
+        } else {
+            rc = agx_error_set(err, AGX_ERR_CONFLICT,
+                               "call %s has ended; its function reads no more input", k->idstr);
+        }
+    } else if (!k->in_credit) {
+        rc = agx_error_set(err, AGX_ERR_TIMEOUT,
+                           "call %s: the remote function did not take input within %d ms",
+                           k->idstr, resolve_timeout(c, timeout_ms));
+    } else {
+        k->in_credit--;
+        if (k->in_tail)
+            k->in_tail->next = it;
+        else
+            k->in_head = it;
+        k->in_tail = it;
+        it = NULL;
+        agx_client_mark_locked(c, k, PEND_IN);
+    }
+    agx_client_unlock(c);
+    free(it);
+    return rc;
+}
+
+int agx_call_close_send(agx_call *k, agx_error *err)
+{
+    if (!k || k->shape != SHAPE_BIDI)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_call_close_send needs a bidi call");
+    agx_client *c = k->c;
+    agx_client_lock(c);
+    if (!k->send_closed) {
+        k->send_closed = true;
+        if (!k->done && !k->cancelling)
+            agx_client_mark_locked(c, k, PEND_END_IN);
+        pthread_cond_broadcast(&k->cv);
+    }
+    agx_client_unlock(c);
+    return 0;
+}
+
+/* Lock held. */
+static void cancel_locked(agx_call *k)
+{
+    if (k->done || k->cancelling)
+        return;
+    k->cancelling = true;
+    agx_client_mark_locked(k->c, k, PEND_CANCEL);
+    pthread_cond_broadcast(&k->cv);
+}
+
+int agx_call_cancel(agx_call *k)
+{
+    if (!k)
+        return AGX_ERR_INVALID_ARGUMENT;
+    agx_client_lock(k->c);
+    cancel_locked(k);
+    agx_client_unlock(k->c);
+    return 0;
+}
+
+void agx_call_free(agx_call *k)
+{
+    if (!k)
+        return;
+    agx_client *c = k->c;
+    agx_client_lock(c);
+    cancel_locked(k);
+    k->has_user = false;
+    agx_call_unref_locked(k);
+    agx_client_unlock(c);
+}

@@ -1,0 +1,142 @@
+/* client_impl.h — the inside of agx_client and agx_call (client.h), shared by the files of
+ * runtime/client: client.c (connect, the loop thread, incoming events, the outgoing work list)
+ * and calls.c (the host-thread side: encoding, submitting, waiting, stream/bidi handles).
+ *
+ * Threading model: one mutex per client guards every field marked [mu]; the loop thread alone
+ * touches the fields marked [loop]. Host threads never touch the transport: they mark a call
+ * dirty (pending work bits + a FIFO of dirty calls) and wake the loop with one uv_async_send when
+ * the FIFO was empty, so a burst of calls costs one wake. Calls leave the id map only on the
+ * loop thread (a terminal event, a cancel or timeout being sent, the connection ending), so the
+ * loop thread may use a call it found in the map without holding the lock. Private to
+ * runtime/client. */
+#ifndef AGX_CLIENT_IMPL_H
+#define AGX_CLIENT_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "agentix/client.h"
+#include "runtime/transport/sio_client.h"
+
+typedef enum call_shape { SHAPE_UNARY, SHAPE_STREAM, SHAPE_BIDI, SHAPE_DESCRIBE } call_shape;
+
+/* Work a host thread leaves for the loop thread, in the order the loop performs it. */
+enum {
+    PEND_START = 1u << 0,  /* emit the opening event (payload) */
+    PEND_IN = 1u << 1,     /* emit the queued bidi:in items */
+    PEND_END_IN = 1u << 2, /* emit bidi:end_in */
+    PEND_CREDIT = 1u << 3, /* emit credit {n: credit_n} */
+    PEND_CANCEL = 1u << 4  /* emit cancel, then end the call with Cancelled (or Timeout) */
+};
+
+/* One encoded bidi:in payload; the bytes follow the header in the same allocation. */
+typedef struct in_item {
+    struct in_item *next;
+    size_t len;
+    size_t pad_; /* keeps data 16-byte aligned on LP64 */
+    unsigned char data[];
+} in_item;
+
+#define CALL_ID_MAX 14 /* base 36 of a uint64 is at most 13 digits */
+
+struct agx_call {
+    agx_client *c;
+    uint64_t id;
+    char idstr[CALL_ID_MAX];
+    uint8_t idlen;
+    call_shape shape;
+    agx_buf payload;           /* the opening event, encoded on the submitting thread */
+
+    /* [mu] */
+    int refs;                  /* user handle + id map + dirty FIFO */
+    struct agx_call *hnext;    /* id map chain */
+    struct agx_call *dnext;    /* dirty FIFO */
+    bool in_map, dirty, has_user;
+    unsigned pend;
+    uint32_t credit_n;
+    in_item *in_head, *in_tail;
+    bool done;
+    int status;                /* 0 ended well, else the agx_error_code */
+    agx_error err;
+    agx_value *result;         /* unary/describe */
+    agx_value **ring;          /* stream/bidi items not yet taken, capacity = window */
+    uint32_t window, rhead, rcount;
+    uint32_t consumed;         /* items taken since the last credit */
+    uint32_t in_credit;        /* bidi:in items the runtime will still accept */
+    bool send_closed, cancelling, cancel_timeout;
+    bool started;              /* its opening event went out: counts in client.inflight */
+    pthread_cond_t cv;
+
+    /* callback forms (fixed at creation) */
+    agx_unary_cb ucb;
+    agx_stream_cb scb;
+    void *user;
+    int timeout_ms;            /* async unary: > 0 arms a loop timer */
+
+    /* [loop] */
+    uint64_t deadline;         /* uv_now based */
+    struct agx_call *tprev, *tnext;
+    bool timed;
+    struct agx_call *fnext;    /* list of calls to notify after the lock is dropped */
+};
+
+/* Calls started and not ended on one connection. agentix-server refuses calls beyond its own
+ * per-connection cap (4096); the client holds later opening events back instead, so any number
+ * of pipelined calls succeed. */
+#define CLIENT_INFLIGHT_MAX 4096
+
+typedef enum client_state { CS_CONNECTING, CS_CONNECTED, CS_DEAD } client_state;
+
+struct agx_client {
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t timer;          /* async unary deadlines */
+    pthread_t thread;
+    agx_sio_client *sio;
+
+    pthread_mutex_t mu;
+    pthread_cond_t state_cv;
+    /* [mu] */
+    client_state state;
+    bool closing;
+    agx_error dead_why;        /* why the connection ended (state CS_DEAD) */
+    agx_call **buckets;        /* id map: chained, indexed by id & mask (ids are sequential) */
+    size_t nbuckets, count;
+    agx_call *dhead, *dtail;   /* dirty FIFO */
+    agx_call *hhead, *htail;   /* calls waiting for an in-flight slot (still marked dirty) */
+    size_t inflight;           /* started calls not yet ended */
+    agx_call *freelist;        /* recycled calls, keeping their payload buffers */
+    size_t nfree;
+    uint64_t next_id;
+
+    /* fixed after connect */
+    char *url;
+    int call_timeout_ms;
+    uint32_t window;
+    agx_codec_limits limits;
+
+    /* [loop] */
+    agx_buf scratch;           /* small control payloads */
+    agx_call *thead, *ttail;   /* async unary deadlines, sorted */
+};
+
+/* calls.c → client.c */
+void agx_client_lock(agx_client *c);
+void agx_client_unlock(agx_client *c);
+/* Queues work bits on a call (lock held); wakes the loop when the FIFO was empty. */
+void agx_client_mark_locked(agx_client *c, agx_call *k, unsigned bits);
+/* Registers a new call and queues its opening event; fails fast (filling err) when the client is
+ * closing or its connection is gone. Takes the lock. */
+int agx_client_submit(agx_client *c, agx_call *k, agx_error *err);
+/* Drops one reference (lock held); frees or recycles the call at zero. */
+void agx_call_unref_locked(agx_call *k);
+
+/* client.c → calls.c: a call ended (lock held, loop thread); fills the terminal state. */
+void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result);
+/* The calling thread's CLOCK_MONOTONIC deadline; timeout_ms < 0 = none (returns false). */
+bool agx_deadline(int timeout_ms, struct timespec *ts);
+
+#endif
