@@ -1,0 +1,439 @@
+/* calls.c — the routing at the heart of the server: a host's RPC events become worker frames and
+ * the worker's frames become the host's events (docs/PROTOCOL.md §2–§3).
+ *
+ * A call is known to its connection by the host's call_id and to the worker by a server-assigned
+ * id that is never reused, so frames that arrive for a call the server already ended (cancelled,
+ * failed, its host gone) find nothing and are dropped. Every call ends with exactly one terminal
+ * event: the first of the worker's terminal frame, a cancel, a protocol violation, or the worker's
+ * death; after it the call is forgotten. */
+#include "runtime/server/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/shared/rpc_error.h"
+
+#define MSG_MAX 512
+
+/* ---- lookup and lifetime ---- */
+
+static srv_call *find_cid(const srv_conn *c, const char *cid, size_t len)
+{
+    uint64_t h = srv_hash_bytes(cid, len);
+    for (srv_map_node *n = srv_map_chain(&c->calls, h); n; n = n->next) {
+        srv_call *call = srv_container_of(n, srv_call, by_cid);
+        if (n->hash == h && call->cid_len == len && memcmp(call->cid, cid, len) == 0)
+            return call;
+    }
+    return NULL;
+}
+
+static srv_call *find_id(const srv_server *s, uint64_t id)
+{
+    uint64_t h = srv_hash_u64(id);
+    for (srv_map_node *n = srv_map_chain(&s->calls, h); n; n = n->next) {
+        srv_call *call = srv_container_of(n, srv_call, by_id);
+        if (call->id == id)
+            return call;
+    }
+    return NULL;
+}
+
+static srv_call *call_new(srv_conn *conn, srv_wproc *wp, srv_kind kind, const srv_req *r)
+{
+    srv_server *s = conn->srv;
+    srv_call *call = calloc(1, sizeof *call + r->cid_len + 1);
+    if (!call)
+        return NULL;
+    call->conn = conn;
+    call->wp = wp;
+    call->id = ++s->next_id;
+    call->kind = kind;
+    call->in_credit = AGX_FRAME_IN_WINDOW;
+    call->cid_len = r->cid_len;
+    memcpy(call->cid, r->cid, r->cid_len);
+    call->by_id.hash = srv_hash_u64(call->id);
+    call->by_cid.hash = srv_hash_bytes(r->cid, r->cid_len);
+    if (srv_map_insert(&s->calls, &call->by_id) != 0) {
+        free(call);
+        return NULL;
+    }
+    if (srv_map_insert(&conn->calls, &call->by_cid) != 0) {
+        srv_map_remove(&s->calls, &call->by_id);
+        free(call);
+        return NULL;
+    }
+    call->wp_next = wp->calls;
+    if (wp->calls)
+        wp->calls->wp_prev = call;
+    wp->calls = call;
+    return call;
+}
+
+static void call_free(srv_call *call)
+{
+    srv_map_remove(&call->conn->srv->calls, &call->by_id);
+    srv_map_remove(&call->conn->calls, &call->by_cid);
+    if (call->wp_prev)
+        call->wp_prev->wp_next = call->wp_next;
+    else
+        call->wp->calls = call->wp_next;
+    if (call->wp_next)
+        call->wp_next->wp_prev = call->wp_prev;
+    free(call);
+}
+
+/* ---- frames to the worker ---- */
+
+static void send_id_frame(srv_call *call, agx_frame_type type)
+{
+    agx_buf *b = srv_worker_buf(call->wp);
+    if (b && agx_frame_write_id(b, type, call->id) != 0)
+        fprintf(stderr, "agentix-server: out of memory queueing a frame for the worker\n");
+}
+
+/* ---- ending calls ---- */
+
+/* A terminal event that cannot be queued breaks the one-terminal promise: the host would wait
+ * forever, so its connection is closed instead (the host's client fails every call on it). */
+static void terminal_sent(srv_conn *conn, int rc)
+{
+    if (rc && rc != AGX_ERR_UNAVAILABLE)
+        agx_sio_conn_close(conn->sio);
+}
+
+/* Ends a call with an error the server decided; the worker is told to stop it when tell_worker. */
+static void call_fail(srv_call *call, const char *type, const char *message, bool cancelled,
+                      bool tell_worker)
+{
+    srv_conn *conn = call->conn;
+    int rc = srv_emit_error(conn->srv, conn->sio, srv_event_error(call->kind), call->cid,
+                            call->cid_len, type, message, cancelled);
+    if (tell_worker)
+        send_id_frame(call, AGX_FRAME_CANCEL);
+    call_free(call);
+    terminal_sent(conn, rc);
+}
+
+void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message)
+{
+    (void)s;
+    while (wp->calls)
+        call_fail(wp->calls, AGX_RPC_WORKER_EXITED, message, false, false);
+}
+
+void srv_cancel_all(srv_server *s, const char *message)
+{
+    for (srv_conn *conn = s->conns; conn; conn = conn->next)
+        for (size_t i = 0; i < conn->calls.nb; i++)
+            while (conn->calls.b[i])
+                call_fail(srv_container_of(conn->calls.b[i], srv_call, by_cid),
+                          AGX_RPC_CANCELLED, message, true, true);
+}
+
+/* An answer the server cannot address to a call it knows (call_id "" when unreadable). */
+static void reply_error(srv_conn *conn, srv_kind kind, const srv_req *r, const char *type,
+                        const char *message)
+{
+    const char *cid = r->cid_ok ? r->cid : "";
+    size_t len = r->cid_ok ? r->cid_len : 0;
+    srv_emit_error(conn->srv, conn->sio, srv_event_error(kind), cid, len, type, message, false);
+}
+
+/* ---- host events ---- */
+
+static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
+{
+    srv_server *s = conn->srv;
+    srv_req r;
+    char msg[MSG_MAX];
+    uint32_t window = AGX_FRAME_WINDOW_DEFAULT;
+    if (srv_req_parse(p, &r, msg, sizeof msg) != 0 ||
+        srv_req_check_start(&r, kind, &window, msg, sizeof msg) != 0) {
+        reply_error(conn, kind, &r, AGX_RPC_BAD_REQUEST, msg);
+        return;
+    }
+    if (s->draining) {
+        reply_error(conn, kind, &r, AGX_RPC_CANCELLED, "agentix-server is shutting down");
+        return;
+    }
+    if (find_cid(conn, r.cid, r.cid_len)) {
+        /* The call already running under this id keeps running; this answer is the host's cue
+         * that it reused an id (its client should never do that). */
+        snprintf(msg, sizeof msg, "call_id '%.*s' is already in flight on this connection",
+                 (int)(r.cid_len > 64 ? 64 : r.cid_len), r.cid);
+        reply_error(conn, kind, &r, AGX_RPC_BAD_REQUEST, msg);
+        return;
+    }
+    if (conn->calls.n >= SRV_CALLS_PER_CONN_MAX) {
+        snprintf(msg, sizeof msg, "more than %d calls in flight on one connection",
+                 SRV_CALLS_PER_CONN_MAX);
+        reply_error(conn, kind, &r, AGX_RPC_LIMIT, msg);
+        return;
+    }
+    srv_wproc *wp = srv_worker_get(s, msg, sizeof msg);
+    if (!wp) {
+        reply_error(conn, kind, &r, AGX_RPC_WORKER_EXITED, msg);
+        return;
+    }
+    if (srv_worker_backlog(wp) >= s->backlog_cap) {
+        snprintf(msg, sizeof msg, "agentix-worker is not reading its input: %zu bytes wait for it",
+                 srv_worker_backlog(wp));
+        reply_error(conn, kind, &r, AGX_RPC_LIMIT, msg);
+        return;
+    }
+    srv_call *call = call_new(conn, wp, kind, &r);
+    agx_buf *b = srv_worker_buf(wp);
+    int rc = call ? 0 : AGX_ERR_NO_MEMORY;
+    if (!rc)
+        rc = kind == SRV_DESCRIBE
+                 ? agx_frame_write_describe(b, call->id, r.target, r.target_len)
+                 : agx_frame_write_call(b, call->id, r.target, r.target_len, (agx_shape)(kind - SRV_UNARY),
+                                        r.args, r.kwargs, window);
+    if (rc == 0)
+        return;
+    if (call)
+        call_free(call);
+    reply_error(conn, kind, &r, AGX_RPC_INTERNAL, "agentix-server is out of memory");
+}
+
+/* The call an in-call event is about; NULL (the event is dropped) when unknown or finished — a
+ * race with the call's end, not an error. A malformed event for a live call fails it. */
+static srv_call *event_call(srv_conn *conn, const agx_sio_packet *p, srv_req *r)
+{
+    char msg[MSG_MAX];
+    int rc = srv_req_parse(p, r, msg, sizeof msg);
+    srv_call *call = r->cid_ok ? find_cid(conn, r->cid, r->cid_len) : NULL;
+    if (rc != 0 && call) {
+        call_fail(call, AGX_RPC_BAD_REQUEST, msg, false, true);
+        return NULL;
+    }
+    return call;
+}
+
+static void on_cancel(srv_conn *conn, const agx_sio_packet *p)
+{
+    srv_req r;
+    srv_call *call = event_call(conn, p, &r);
+    if (call)
+        call_fail(call, AGX_RPC_CANCELLED, NULL, true, true);
+}
+
+static void on_credit(srv_conn *conn, const agx_sio_packet *p)
+{
+    srv_req r;
+    char msg[MSG_MAX];
+    uint64_t n;
+    srv_call *call = event_call(conn, p, &r);
+    if (!call || call->kind == SRV_UNARY || call->kind == SRV_DESCRIBE)
+        return;
+    if (srv_req_get_n(&r, &n, msg, sizeof msg) != 0) {
+        call_fail(call, AGX_RPC_BAD_REQUEST, msg, false, true);
+        return;
+    }
+    agx_buf *b = srv_worker_buf(call->wp);
+    if (b && agx_frame_write_credit(b, AGX_FRAME_CREDIT, call->id, n) != 0)
+        call_fail(call, AGX_RPC_INTERNAL, "agentix-server is out of memory", false, true);
+}
+
+static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
+{
+    srv_server *s = conn->srv;
+    srv_req r;
+    srv_call *call = event_call(conn, p, &r);
+    if (!call || call->kind != SRV_BIDI)
+        return;
+    const char *problem = NULL;
+    if (!r.item.len)
+        problem = "bidi:in without an item";
+    else if (call->in_ended)
+        problem = "bidi:in after bidi:end_in";
+    if (problem) {
+        call_fail(call, AGX_RPC_BAD_REQUEST, problem, false, true);
+        return;
+    }
+    if (call->in_credit == 0 || srv_worker_backlog(call->wp) >= s->backlog_cap) {
+        call_fail(call, AGX_RPC_LIMIT,
+                  call->in_credit == 0
+                      ? "bidi:in beyond the input credit the function granted (bidi:credit)"
+                      : "agentix-worker is not reading its input",
+                  false, true);
+        return;
+    }
+    call->in_credit--;
+    agx_buf *b = srv_worker_buf(call->wp);
+    if (b && agx_frame_write_payload(b, AGX_FRAME_IN, call->id, r.item) != 0)
+        call_fail(call, AGX_RPC_INTERNAL, "agentix-server is out of memory", false, true);
+}
+
+static void on_end_in(srv_conn *conn, const agx_sio_packet *p)
+{
+    srv_req r;
+    srv_call *call = event_call(conn, p, &r);
+    if (!call || call->kind != SRV_BIDI || call->in_ended)
+        return;
+    call->in_ended = true;
+    send_id_frame(call, AGX_FRAME_END_IN);
+}
+
+void srv_on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
+{
+    (void)ud;
+    srv_conn *conn = agx_sio_conn_userdata(c);
+    const char *ev = p->event;
+    if (!conn || !ev)
+        return;
+    if (strcmp(ev, "unary") == 0)
+        start_call(conn, p, SRV_UNARY);
+    else if (strcmp(ev, "stream") == 0)
+        start_call(conn, p, SRV_STREAM);
+    else if (strcmp(ev, "bidi:start") == 0)
+        start_call(conn, p, SRV_BIDI);
+    else if (strcmp(ev, "describe") == 0)
+        start_call(conn, p, SRV_DESCRIBE);
+    else if (strcmp(ev, "credit") == 0)
+        on_credit(conn, p);
+    else if (strcmp(ev, "bidi:in") == 0)
+        on_bidi_in(conn, p);
+    else if (strcmp(ev, "bidi:end_in") == 0)
+        on_end_in(conn, p);
+    else if (strcmp(ev, "cancel") == 0)
+        on_cancel(conn, p);
+    /* Other events are not part of the protocol: dropped, like the Python anchor does. */
+}
+
+/* ---- worker frames ---- */
+
+/* A frame the call's kind cannot receive: a worker bug. The call ends; the worker is told. */
+static void violation(srv_call *call, const agx_frame *f)
+{
+    char msg[MSG_MAX];
+    snprintf(msg, sizeof msg, "agentix-worker sent '%s' for a %s call (a worker bug)",
+             agx_frame_type_name(f->type), srv_event_prefix(call->kind));
+    fprintf(stderr, "agentix-server: %s\n", msg);
+    call_fail(call, AGX_RPC_INTERNAL, msg, false, true);
+}
+
+/* An output item, bounded by what the host's connection has queued: the window bounds one call,
+ * this bounds all of a connection's calls together against a host that stopped reading. */
+static void relay_item(srv_call *call, const agx_frame *f)
+{
+    srv_conn *conn = call->conn;
+    srv_server *s = conn->srv;
+    size_t queued = agx_sio_conn_queued_bytes(conn->sio);
+    if (queued + f->value.len > s->queue_cap) {
+        char msg[MSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "the host is not reading its connection: %zu bytes are queued to it (limit %zu); "
+                 "read faster or use smaller windows",
+                 queued, s->queue_cap);
+        call_fail(call, AGX_RPC_LIMIT, msg, false, true);
+        return;
+    }
+    const char *ev = call->kind == SRV_STREAM ? "stream:item" : "bidi:out";
+    int rc = srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, "value", f->value);
+    if (rc && rc != AGX_ERR_UNAVAILABLE)
+        call_fail(call, AGX_RPC_LIMIT, "the item could not be queued to the host", false, true);
+}
+
+static void relay_terminal(srv_call *call, const char *event, const char *key, agx_mp_span v)
+{
+    srv_conn *conn = call->conn;
+    int rc = key ? srv_emit_span(conn->srv, conn->sio, event, call->cid, call->cid_len, key, v)
+                 : srv_emit_cid(conn->srv, conn->sio, event, call->cid, call->cid_len);
+    call_free(call);
+    terminal_sent(conn, rc);
+}
+
+static void relay_in_credit(srv_call *call, const agx_frame *f)
+{
+    uint64_t c = (uint64_t)call->in_credit + f->n;
+    call->in_credit = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+    srv_emit_n(call->conn->srv, call->conn->sio, "bidi:credit", call->cid, call->cid_len, f->n);
+}
+
+void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f)
+{
+    srv_call *call = find_id(s, f->id);
+    if (!call || call->wp != wp)
+        return; /* ended here already (cancel, failure, host gone): dropped */
+    bool streaming = call->kind == SRV_STREAM || call->kind == SRV_BIDI;
+    switch (f->type) {
+    case AGX_FRAME_ITEM:
+        if (!streaming)
+            break;
+        relay_item(call, f);
+        return;
+    case AGX_FRAME_END:
+        if (!streaming)
+            break;
+        relay_terminal(call, call->kind == SRV_STREAM ? "stream:end" : "bidi:end", NULL,
+                       (agx_mp_span){0});
+        return;
+    case AGX_FRAME_RESULT:
+        if (call->kind != SRV_UNARY)
+            break;
+        relay_terminal(call, "unary:result", "value", f->value);
+        return;
+    case AGX_FRAME_DESCRIPTION:
+        if (call->kind != SRV_DESCRIBE)
+            break;
+        relay_terminal(call, "describe:result", "value", f->value);
+        return;
+    case AGX_FRAME_ERROR:
+        relay_terminal(call, srv_event_error(call->kind), "error", f->error);
+        return;
+    case AGX_FRAME_IN_CREDIT:
+        if (call->kind != SRV_BIDI)
+            break;
+        relay_in_credit(call, f);
+        return;
+    default: break;
+    }
+    violation(call, f);
+}
+
+/* ---- connections ---- */
+
+void srv_on_connect(agx_sio_conn *c, void *ud)
+{
+    srv_server *s = ud;
+    srv_conn *conn = calloc(1, sizeof *conn);
+    if (!conn) {
+        agx_sio_conn_close(c);
+        return;
+    }
+    conn->srv = s;
+    conn->sio = c;
+    conn->next = s->conns;
+    if (s->conns)
+        s->conns->prev = conn;
+    s->conns = conn;
+    agx_sio_conn_set_userdata(c, conn);
+}
+
+/* A host that goes away cancels its calls: the worker stops them, nothing is sent back. */
+void srv_on_close(agx_sio_conn *c, const agx_error *why, void *ud)
+{
+    srv_server *s = ud;
+    (void)why;
+    srv_conn *conn = agx_sio_conn_userdata(c);
+    if (!conn)
+        return;
+    agx_sio_conn_set_userdata(c, NULL);
+    for (size_t i = 0; i < conn->calls.nb; i++)
+        while (conn->calls.b[i]) {
+            srv_call *call = srv_container_of(conn->calls.b[i], srv_call, by_cid);
+            send_id_frame(call, AGX_FRAME_CANCEL);
+            call_free(call);
+        }
+    srv_map_free(&conn->calls);
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        s->conns = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    free(conn);
+}

@@ -1,0 +1,232 @@
+/* server.h — agentix-server's internal parts. The server sits in the middle of the flow
+ * host → runtime server → worker: it accepts Socket.IO connections from hosts (runtime/transport),
+ * routes their RPC events to one agentix-worker subprocess as worker frames, and relays the
+ * worker's answers back as events without decoding their values (docs/PROTOCOL.md §1–§4).
+ *
+ * Everything runs on one libuv loop thread; nothing here locks.
+ *   config.c      environment → srv_config
+ *   request.c     host event payloads → srv_req (validated, bounded)
+ *   reply.c       events to the host ({call_id, value} with the value relayed as raw bytes)
+ *   calls.c       the routing: host events ↔ calls ↔ worker frames
+ *   worker_proc.c the worker subprocess: spawn, frames over pipes, death, shutdown
+ *   map.c         the intrusive hash tables the routing uses
+ *   main.c        process setup, token check, signals, drain */
+#ifndef AGX_SERVER_H
+#define AGX_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agentix/error.h"
+#include "agentix/value.h"
+#include "runtime/shared/frame.h"
+#include "runtime/shared/mpraw.h"
+#include "runtime/transport/sio_server.h"
+
+#define SRV_CALL_ID_MAX 256          /* bytes of a host's call_id */
+#define SRV_TARGET_MAX 512           /* bytes of "module::function" */
+#define SRV_CALLS_PER_CONN_MAX 4096  /* calls in flight on one connection */
+#define SRV_BOOT_TIMEOUT_MS 15000    /* spawn → `ready` */
+#define SRV_EXIT_GRACE_MS 50         /* pipe EOF → exit status, before failing calls without it */
+#define SRV_SHUTDOWN_WAIT_MS 5000    /* `shutdown` frame → SIGTERM */
+#define SRV_TERM_WAIT_MS 2000        /* SIGTERM → SIGKILL */
+#define SRV_PIPE_SIZE (1u << 20)     /* F_SETPIPE_SZ for the worker pipes (best effort) */
+#define SRV_TOKEN_MAX 4096
+
+/* ---- configuration (config.c) ---- */
+
+typedef struct srv_config {
+    char *host;               /* AGENTIX_BIND_HOST, default 0.0.0.0 */
+    int port;                 /* AGENTIX_BIND_PORT, default 8000; 0 = ephemeral */
+    char *port_file;          /* AGENTIX_PORT_FILE or NULL */
+    char *token;              /* AGENTIX_TOKEN or NULL (then every CONNECT is accepted) */
+    uint32_t ping_interval_ms, ping_timeout_ms; /* 0 = transport default */
+    size_t max_payload;       /* AGENTIX_MAX_PAYLOAD, default 64 MiB */
+    char *worker_path;        /* AGENTIX_WORKER, default <server dir>/agentix-worker */
+    char *module_path;        /* AGENTIX_MODULE_PATH + ":<server dir>/../modules" */
+    char *worker_pid_file;    /* AGENTIX_WORKER_PID_FILE or NULL */
+} srv_config;
+
+/* 0, or -1 with msg naming the variable and what it must be. */
+int srv_config_load(srv_config *c, char *msg, size_t msg_len);
+void srv_config_free(srv_config *c);
+/* Writes text to path atomically (temp file + rename). 0 or -1 with errno. */
+int srv_write_file_atomic(const char *path, const char *text);
+
+/* ---- intrusive hash table (map.c) ---- */
+
+typedef struct srv_map_node {
+    struct srv_map_node *next;
+    uint64_t hash;
+} srv_map_node;
+
+typedef struct srv_map {
+    srv_map_node **b;
+    size_t nb; /* power of two, 0 before the first insert */
+    size_t n;
+} srv_map;
+
+/* 0 or AGX_ERR_NO_MEMORY (the table grows as it fills). */
+int srv_map_insert(srv_map *m, srv_map_node *node);
+void srv_map_remove(srv_map *m, srv_map_node *node);
+/* The chain that may hold hash (compare node->hash and the key yourself); NULL when empty. */
+srv_map_node *srv_map_chain(const srv_map *m, uint64_t hash);
+void srv_map_free(srv_map *m);
+uint64_t srv_hash_bytes(const void *data, size_t len);
+uint64_t srv_hash_u64(uint64_t v);
+
+#define srv_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- state ---- */
+
+typedef enum srv_kind { SRV_UNARY = 0, SRV_STREAM, SRV_BIDI, SRV_DESCRIBE } srv_kind;
+
+typedef struct srv_server srv_server;
+typedef struct srv_conn srv_conn;
+typedef struct srv_wproc srv_wproc;
+
+/* One call in flight: known to its connection by call_id and to the server by the worker id. */
+typedef struct srv_call {
+    srv_map_node by_id;  /* srv_server.calls, hash of id */
+    srv_map_node by_cid; /* srv_conn.calls, hash of cid */
+    struct srv_call *wp_prev, *wp_next; /* the worker generation's calls */
+    srv_conn *conn;
+    srv_wproc *wp;
+    uint64_t id;         /* worker id: server-assigned, never reused */
+    srv_kind kind;
+    uint32_t in_credit;  /* bidi: inputs the host may still send */
+    bool in_ended;
+    size_t cid_len;
+    char cid[];          /* NUL-terminated copy of the host's call_id */
+} srv_call;
+
+struct srv_conn {
+    srv_server *srv;
+    agx_sio_conn *sio;
+    srv_map calls; /* by call_id */
+    srv_conn *prev, *next;
+};
+
+typedef enum srv_wp_state {
+    WP_BOOTING = 0, /* spawned, no `ready` yet (frames already queue up on its stdin) */
+    WP_READY,
+    WP_STOPPING,    /* `shutdown` sent; calls are gone */
+    WP_FAILED       /* its calls have been failed; waiting for exit and handle close */
+} srv_wp_state;
+
+/* One worker process (one generation). A failed generation lingers until its handles close. */
+struct srv_wproc {
+    srv_server *srv;
+    srv_wp_state state;
+    uv_process_t proc;
+    uv_poll_t rpoll;      /* readable: frames from the worker's stdout */
+    uv_pipe_t wpipe;      /* frames to the worker's stdin */
+    uv_timer_t timer;     /* boot timeout, EOF grace, shutdown escalation (see phase) */
+    enum { WT_NONE, WT_BOOT, WT_EOF, WT_TERM, WT_KILL } phase;
+    uv_write_t wreq;
+    int rfd;
+    int open_handles;
+    bool exited, eof, writing, closing, big_frames;
+    int64_t exit_status;
+    int term_signal;
+    uint64_t pid;
+    agx_frame_reader *reader;
+    agx_buf wactive;  /* bytes handed to uv_write, untouched until its callback */
+    agx_buf wpending; /* frames appended since; flushed after this loop iteration's I/O */
+    srv_call *calls;  /* the calls routed to this generation */
+    srv_wproc *next;  /* srv_server.procs */
+};
+
+struct srv_server {
+    uv_loop_t *loop;
+    srv_config cfg;
+    agx_sio_server *sio;
+    srv_conn *conns;
+    srv_map calls;        /* every call in flight, by worker id */
+    uint64_t next_id;
+    srv_wproc *current;   /* the worker new calls go to; NULL = spawn on the next call */
+    srv_wproc *procs;     /* every generation whose handles are not closed yet */
+    uv_check_t flush;     /* writes each worker's pending frames once per loop iteration */
+    uv_signal_t sigterm, sigint;
+    bool draining;
+    size_t queue_cap;     /* bytes queued to one host at which stream output fails the call */
+    size_t backlog_cap;   /* bytes waiting for the worker at which new input fails its call */
+    agx_buf scratch;      /* event header / frame encoding, reused */
+    char **worker_env;    /* scrubbed environment for the worker */
+};
+
+/* ---- worker_proc.c ---- */
+
+/* The worker new calls go to, spawning one when none is running. NULL with msg when it cannot
+ * be started. */
+srv_wproc *srv_worker_get(srv_server *s, char *msg, size_t msg_len);
+/* Where frames for this worker are appended (agx_frame_write_*); NULL once it no longer takes
+ * frames (failed or stopping). What is appended is written after this loop iteration's I/O, in
+ * one write with everything else appended meanwhile. */
+agx_buf *srv_worker_buf(srv_wproc *wp);
+/* Bytes appended or being written but not yet taken by the pipe. */
+size_t srv_worker_backlog(const srv_wproc *wp);
+/* Drain: asks every worker to stop (shutdown frame, then SIGTERM after 5 s, SIGKILL after 2 s). */
+void srv_worker_shutdown_all(srv_server *s);
+/* Builds s->worker_env from environ. 0 or -1. */
+int srv_worker_env_init(srv_server *s);
+void srv_worker_env_free(srv_server *s);
+int srv_worker_flush_init(srv_server *s);
+void srv_worker_flush_close(srv_server *s);
+
+/* ---- calls.c ---- */
+
+void srv_on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud);
+void srv_on_connect(agx_sio_conn *c, void *ud);
+void srv_on_close(agx_sio_conn *c, const agx_error *why, void *ud);
+/* A frame from the worker (ready and boot_error are handled by worker_proc.c). */
+void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f);
+/* Fails every call routed to wp with WorkerExited: message (one terminal event each). */
+void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message);
+/* Drain: ends every call with Cancelled (cancel frames to the worker). */
+void srv_cancel_all(srv_server *s, const char *message);
+
+/* ---- request.c: host payloads ---- */
+
+typedef struct srv_req {
+    const char *cid;      /* not NUL-terminated; NULL when absent */
+    size_t cid_len;
+    bool cid_ok;          /* present, a str of 1..SRV_CALL_ID_MAX bytes */
+    const char *target;
+    size_t target_len;
+    agx_mp_span shape, args, kwargs, item, n, window; /* len 0 = absent */
+} srv_req;
+
+/* Reads the one msgpack-map attachment of an RPC event into r. On error (-1) msg says what is
+ * wrong; r->cid / r->cid_ok are still set when the call_id could be read, so the error can be
+ * addressed to the call. */
+int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t msg_len);
+/* Checks of a start event (unary, stream, bidi:start, describe): target shape and bounds, args an
+ * array, kwargs a map, shape matching, window 1..2^32-1. 0, or -1 with msg. */
+int srv_req_check_start(const srv_req *r, srv_kind kind, uint32_t *window, char *msg,
+                        size_t msg_len);
+/* n of a credit event: 1..UINT32_MAX. */
+int srv_req_get_n(const srv_req *r, uint64_t *n, char *msg, size_t msg_len);
+
+/* ---- reply.c: events to the host ---- */
+
+/* `<event> {call_id, <key>: value}` with value relayed as raw msgpack. */
+int srv_emit_span(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
+                  size_t cid_len, const char *key, agx_mp_span value);
+/* `<event> {call_id}`. */
+int srv_emit_cid(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
+                 size_t cid_len);
+/* `<event> {call_id, n}`. */
+int srv_emit_n(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
+               size_t cid_len, uint64_t n);
+/* `<event> {call_id, error:{type, message, detail:nil, cancelled}}`. */
+int srv_emit_error(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
+                   size_t cid_len, const char *type, const char *message, bool cancelled);
+
+/* Names of the events of one call kind. */
+const char *srv_event_prefix(srv_kind k);
+const char *srv_event_error(srv_kind k);
+
+#endif
