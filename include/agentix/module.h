@@ -60,7 +60,9 @@ typedef struct agx_param {
 } agx_param;
 
 typedef struct agx_ctx agx_ctx;
-/* Returns 0, or a negative code after agx_ctx_fail. Returning without agx_ctx_return gives nil. */
+/* Returns 0, or a negative code: after agx_ctx_fail, or the AGX_ERR_CANCELLED that agx_ctx_emit /
+ * agx_ctx_recv returned (the call then ends as Cancelled). Unary: returning without agx_ctx_return
+ * gives nil. Stream/bidi: returning 0 ends the output. */
 typedef int (*agx_function_fn)(agx_ctx *ctx);
 
 typedef struct agx_function {

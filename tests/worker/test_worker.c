@@ -284,6 +284,25 @@ static void test_flow_control(void)
     for (int i = 7; i < 10; i++)
         agx_value_free(wkh_expect(h, 1, "item", 30000));
     agx_value_free(wkh_expect(h, 1, "end", 30000));
+
+    /* Inputs beyond the window: echo_bidi blocks in emit (window 1, no credit) after taking at most
+     * two inputs, so of 70 sent at least 67 wait unconsumed, over the 64 allowed. */
+    wkh_call(h, 3, "demo::echo_bidi", AGX_SHAPE_BIDI, NULL, NULL, 1);
+    for (int i = 0; i < 70; i++)
+        wkh_in(h, 3, agx_value_int(i));
+    for (;;) {
+        f = wkh_next_data(h, 3, 30000, NULL);
+        CHECK(f != NULL);
+        if (strcmp(wkh_frame_type(f), "item") != 0)
+            break;
+        agx_value_free(f);
+    }
+    CHECK_STREQ(wkh_frame_type(f), "error");
+    const agx_value *e = agx_value_map_get(f, "error");
+    CHECK_STREQ(agx_value_get_string(agx_value_map_get(e, "type"), NULL), "LimitExceeded");
+    CHECK_CONTAINS(agx_value_get_string(agx_value_map_get(e, "message"), NULL), "without credit");
+    CHECK(!agx_value_get_bool(agx_value_map_get(e, "cancelled")));
+    agx_value_free(f);
     finish_clean(h);
 }
 
