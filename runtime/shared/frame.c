@@ -198,6 +198,7 @@ struct agx_frame_reader {
 };
 
 #define READ_CHUNK ((size_t)64 << 10)
+#define KEEP_BUFFER ((size_t)8 << 20) /* buffers above this are freed when empty */
 
 agx_frame_reader *agx_frame_reader_new(size_t max_frame)
 {
@@ -232,6 +233,12 @@ static int reader_room(agx_frame_reader *r, size_t extra, agx_error *err)
         memmove(r->buf, r->buf + r->start, r->end - r->start);
         r->end -= r->start;
         r->start = 0;
+    }
+    /* An idle reader gives back the memory one huge frame needed. */
+    if (r->end == 0 && r->cap > KEEP_BUFFER && extra <= READ_CHUNK) {
+        free(r->buf);
+        r->buf = NULL;
+        r->cap = 0;
     }
     if (r->cap - r->end >= extra)
         return 0;

@@ -88,7 +88,8 @@ int agx_frame_parse(const void *body, size_t len, agx_frame *out, agx_error *err
 /* ---- incremental reader ---- */
 typedef struct agx_frame_reader agx_frame_reader;
 
-/* max_frame bounds one frame's body (0 → AGX_FRAME_MAX_DEFAULT). NULL when memory runs out. */
+/* max_frame bounds one frame's body (0 → AGX_FRAME_MAX_DEFAULT). The buffer grows to the largest
+ * frame in flight and is released when it empties above 8 MiB. NULL when memory runs out. */
 agx_frame_reader *agx_frame_reader_new(size_t max_frame);
 void agx_frame_reader_free(agx_frame_reader *r);
 /* Copies bytes in. AGX_ERR_NO_MEMORY, or the reader's sticky error. */
