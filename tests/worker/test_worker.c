@@ -324,6 +324,18 @@ static void test_concurrent_sleeps(void)
     finish_clean(h);
 }
 
+/* More calls than threads (1024): the rest wait their turn and still all finish. */
+static void test_more_calls_than_threads(void)
+{
+    wkh *h = start();
+    const uint64_t n = 1100;
+    for (uint64_t id = 1; id <= n; id++)
+        wkh_call(h, id, "demo::sleep", AGX_SHAPE_UNARY, wkh_args(1, agx_value_int(300)), NULL, 0);
+    for (uint64_t id = 1; id <= n; id++)
+        agx_value_free(wkh_expect(h, id, "result", 60000));
+    finish_clean(h);
+}
+
 static void test_crash(void)
 {
     static const struct {
@@ -446,6 +458,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_cancel_each_shape);
     TEST_RUN(test_flow_control);
     TEST_RUN(test_concurrent_sleeps);
+    TEST_RUN(test_more_calls_than_threads);
     TEST_RUN(test_crash);
     TEST_RUN(test_shutdown_with_calls_in_flight);
     TEST_RUN(test_stdin_eof_exits);
