@@ -80,6 +80,15 @@ static void start_call(wk_worker *w, const agx_frame *f)
     wk_pool_submit(&w->pool, c);
 }
 
+/* Ends a call for a reason outside the function (it wins over the cancellation it causes). */
+static void force_fail_locked(wk_call *c, const char *type, const char *why)
+{
+    c->failed = c->forced = true;
+    snprintf(c->fail_type, sizeof c->fail_type, "%s", type);
+    snprintf(c->fail_msg, sizeof c->fail_msg, "%s: %s", c->target, why);
+    wk_call_cancel_locked(c);
+}
+
 /* An `in` item beyond the granted window means the server ignored flow control. */
 static void queue_input(wk_call *c, const agx_frame *f)
 {
@@ -89,19 +98,12 @@ static void queue_input(wk_call *c, const agx_frame *f)
         return;
     }
     if (c->in_len >= AGX_FRAME_IN_WINDOW) {
-        c->failed = c->forced = true;
-        snprintf(c->fail_type, sizeof c->fail_type, "%s", AGX_RPC_LIMIT);
-        snprintf(c->fail_msg, sizeof c->fail_msg,
-                 "%s: more than %u input items were sent without credit", c->target,
-                 AGX_FRAME_IN_WINDOW);
-        wk_call_cancel_locked(c);
+        force_fail_locked(c, AGX_RPC_LIMIT, "more than 64 input items were sent without credit");
         return;
     }
     wk_in_item *it = malloc(sizeof *it + f->item.len);
     if (!it) {
-        fprintf(stderr, "agentix-worker: out of memory queueing input for call %llu\n",
-                (unsigned long long)c->id);
-        wk_call_cancel_locked(c);
+        force_fail_locked(c, AGX_RPC_INTERNAL, "the worker ran out of memory queueing an input item");
         return;
     }
     it->next = NULL;
