@@ -335,7 +335,7 @@ static int read_value(decoder *d, size_t depth, agx_value **out, size_t *childre
     if (d->p >= d->end)
         return truncated(d);
     uint8_t tag = *d->p++;
-    uint64_t u;
+    uint64_t u = 0;
     int rc;
     if (tag <= 0x7f)
         return scalar(d, agx_value_int(tag), out);
@@ -410,7 +410,7 @@ static int read_key(decoder *d, const char **key, size_t *len)
     if (d->p >= d->end)
         return truncated(d);
     uint8_t tag = *d->p++;
-    uint64_t n;
+    uint64_t n = 0;
     if (tag >= 0xa0 && tag <= 0xbf) {
         n = tag & 0x1f;
     } else if (tag >= 0xd9 && tag <= 0xdb) {
@@ -465,7 +465,7 @@ static int decode(decoder *d, agx_value **root)
         size_t key_len = 0;
         if (top && top->container->type == AGX_VALUE_MAP && (rc = read_key(d, &key, &key_len)))
             break;
-        agx_value *v;
+        agx_value *v = NULL;
         size_t children;
         if ((rc = read_value(d, depth, &v, &children)))
             break;
