@@ -3,7 +3,8 @@
  * cancellation, streaming and a shell session; file upload/download/stat/list and every way out of
  * the files root refused (with openat2 and with the component walk).
  *
- * Usage: test_modules <agentix-worker> <built-in module dir> */
+ * Usage: test_modules <agentix-worker> <built-in module dir> [valgrind]
+ * With "valgrind" the worker (and so the modules) runs under memcheck and must exit cleanly. */
 #include "check.h"
 #include "wkharness.h"
 
@@ -22,8 +23,16 @@ static char tmp_root[PATH_MAX];   /* files root */
 static char tmp_base[256];        /* its parent, holding "outside" */
 static uint64_t next_id = 1;
 
+static bool under_valgrind;
+
 static wkh *start(const char *const *env)
 {
+    if (under_valgrind) {
+        const char *argv[] = {"/usr/bin/valgrind", "--quiet", "--error-exitcode=99",
+                              "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                              "--show-leak-kinds=definite,indirect", worker_path, NULL};
+        return wkh_start(argv, module_dir, env);
+    }
     const char *argv[] = {worker_path, NULL};
     return wkh_start(argv, module_dir, env);
 }
@@ -377,9 +386,11 @@ int main(int argc, char **argv)
     CHECK_MSG(argc >= 3, "usage: test_modules <agentix-worker> <module dir>");
     worker_path = argv[1];
     module_dir = argv[2];
+    under_valgrind = argc > 3 && strcmp(argv[3], "valgrind") == 0;
     signal(SIGPIPE, SIG_IGN);
     make_tree();
-    TEST_RUN(test_default_module_path);
+    if (!under_valgrind)
+        TEST_RUN(test_default_module_path);
     TEST_RUN(test_bash_run);
     TEST_RUN(test_bash_timeout_and_cancel);
     TEST_RUN(test_bash_run_stream);
