@@ -163,6 +163,9 @@ static int fail_errno(agx_ctx *ctx, const char *path, int e)
     switch (e) {
     case EXDEV:
     case ELOOP:
+        if (!have_openat2)
+            return agx_ctx_fail(ctx, "PermissionError", "path '%s' goes through a symlink; without "
+                                "openat2 (Linux < 5.6) symlinks are not followed", path);
         return agx_ctx_fail(ctx, "PermissionError", "path '%s' leads outside the files root (through a "
                             "symlink)", path);
     case EACCES:
