@@ -573,12 +573,15 @@ agx_codec_limits agx_codec_limits_default(void)
 
 agx_codec_limits agx_codec_limits_resolve(const agx_codec_limits *limits)
 {
+    /* Zero fields read as "default" so a zero-initialised struct with one field set works. */
     agx_codec_limits d = agx_codec_limits_default();
     if (!limits)
         return d;
     agx_codec_limits r = *limits;
     if (!r.max_depth)
         r.max_depth = d.max_depth;
+    if (r.max_depth > AGX_VALUE_MAX_DEPTH)
+        r.max_depth = AGX_VALUE_MAX_DEPTH;
     if (!r.max_bytes)
         r.max_bytes = d.max_bytes;
     if (!r.max_items)

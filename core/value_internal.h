@@ -44,11 +44,12 @@ agx_value *agx_value_bytes_alloc(agx_value_type type, size_t len);
 int agx_value_array_reserve(agx_value *array, size_t n);
 int agx_value_map_reserve(agx_value *map, size_t n);
 
-/* Encoders recurse over caller-built trees; deeper trees are refused with AGX_ERR_LIMIT rather
- * than risking the stack (decoders accept far less by default anyway). */
-#define AGX_VALUE_ENCODE_MAX_DEPTH 1000
+/* The deepest tree the codecs handle. Free, copy, equal and the encoders recurse, so encoders
+ * refuse deeper caller-built trees with AGX_ERR_LIMIT, and decoders clamp max_depth to it: a peer
+ * cannot hand us a tree we could not free or send back without risking the stack. */
+#define AGX_VALUE_MAX_DEPTH 1000
 
-/* Resolves NULL and zero fields to the defaults. */
+/* Resolves NULL and zero fields to the defaults and clamps max_depth to AGX_VALUE_MAX_DEPTH. */
 agx_codec_limits agx_codec_limits_resolve(const agx_codec_limits *limits);
 
 #endif

@@ -169,8 +169,8 @@ static int to_json(const agx_value *v, size_t depth, json_t **out, agx_error *er
 
 static int to_json_container(const agx_value *v, size_t depth, json_t **out, agx_error *err)
 {
-    if (depth >= AGX_VALUE_ENCODE_MAX_DEPTH)
-        return agx_error_set(err, AGX_ERR_LIMIT, "json: the tree nests deeper than %d containers", AGX_VALUE_ENCODE_MAX_DEPTH);
+    if (depth >= AGX_VALUE_MAX_DEPTH)
+        return agx_error_set(err, AGX_ERR_LIMIT, "json: the tree nests deeper than %d containers", AGX_VALUE_MAX_DEPTH);
     bool is_map = v->type == AGX_VALUE_MAP;
     if (is_map && is_reserved_map(v))
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,

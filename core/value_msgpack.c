@@ -178,9 +178,9 @@ static int encode(agx_buf *b, const agx_value *v, size_t depth, agx_error *err)
         return put_bytes(b, &BIN_TAGS, v->as.bytes.data, v->as.bytes.len, err);
     case AGX_VALUE_ARRAY:
     case AGX_VALUE_MAP: {
-        if (depth >= AGX_VALUE_ENCODE_MAX_DEPTH)
+        if (depth >= AGX_VALUE_MAX_DEPTH)
             return agx_error_set(err, AGX_ERR_LIMIT, "msgpack: the tree nests deeper than %d containers",
-                                 AGX_VALUE_ENCODE_MAX_DEPTH);
+                                 AGX_VALUE_MAX_DEPTH);
         bool is_map = v->type == AGX_VALUE_MAP;
         size_t n = is_map ? v->as.map.len : v->as.arr.len;
         int rc = put_count(b, is_map ? &MAP_TAGS : &ARRAY_TAGS, n, err);

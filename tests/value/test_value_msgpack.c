@@ -326,6 +326,25 @@ static void test_limits(void)
     CHECK(decode_rc(buf, n, &lim) == AGX_ERR_LIMIT);
     nest(buf, 4000);
     CHECK(decode_rc(buf, 4000, NULL) == AGX_ERR_LIMIT);
+    /* max_depth is clamped to what the tree can be freed and re-encoded with (1000). */
+    agx_codec_limits deep = {.max_depth = 100000};
+    nest(buf, 1000);
+    agx_value *v = NULL;
+    agx_error err;
+    CHECK_OK(agx_value_from_msgpack(buf, 1000, &deep, &v, &err), &err);
+    agx_buf out = {0};
+    CHECK_OK(agx_value_pack_into(v, &out, &err), &err); /* the deepest decodable tree goes back out */
+    CHECK(out.len == 1000 && memcmp(out.data, buf, 1000) == 0);
+    agx_buf_free(&out);
+    agx_value_free(v);
+    nest(buf, 1001);
+    CHECK(decode_rc(buf, 1001, &deep) == AGX_ERR_LIMIT);
+    /* Zero fields mean the default. */
+    agx_codec_limits zero = {0};
+    nest(buf, 65);
+    CHECK(decode_rc(buf, 65, &zero) == AGX_ERR_LIMIT);
+    nest(buf, 64);
+    CHECK(decode_rc(buf, 64, &zero) == 0);
 
     /* bytes */
     lim = agx_codec_limits_default();
