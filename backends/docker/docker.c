@@ -1,0 +1,325 @@
+/* docker.c — the `docker` backend: a sandbox is a container of the task image running the bundle's
+ * agentix-server, which it takes read-only from the bundle's carrier container (VolumesFrom).
+ *
+ * Flow: host → agx_load_deployment("docker") → this vtable → Docker Engine API (libcurl over the
+ * daemon's socket, never the docker CLI) → container → client.h connects to
+ * http://127.0.0.1:<published port>. Containers carry the labels agentix.sandbox=1,
+ * agentix.owner=<host>:<pid>, agentix.bundle=<image> and the config's labels, so any process can
+ * get, list or delete them, and sweepers can find leaks.
+ *
+ * Configuration (environment, read by construct):
+ *   DOCKER_HOST              unix:///path or tcp://127.0.0.1:port (default unix:///var/run/docker.sock)
+ *   AGENTIX_DOCKER_NETWORK   "host" to share the host's network (default: bridge with the runtime
+ *                            port published on 127.0.0.1); per sandbox: option docker.network */
+#include "backends/docker/docker_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentix/plugin.h"
+#include "core/http.h"
+
+/* ---- construct / destruct ---- */
+
+static int read_network(agx_docker *d, agx_error *err)
+{
+    const char *n = getenv("AGENTIX_DOCKER_NETWORK");
+    if (!n || !*n || strcmp(n, "bridge") == 0)
+        return 0;
+    if (strcmp(n, "host") == 0) {
+        d->host_network = 1;
+        return 0;
+    }
+    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                         "AGENTIX_DOCKER_NETWORK='%s' must be 'bridge' or 'host'", n);
+}
+
+static int docker_construct(void **self, agx_error *err)
+{
+    agx_docker *d = calloc(1, sizeof *d);
+    if (!d)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the docker backend");
+    char host[256] = "unknown";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    snprintf(d->owner, sizeof d->owner, "%s:%ld", host, (long)getpid());
+    int rc = read_network(d, err);
+    if (!rc)
+        rc = agx_docker_connect(d, err);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    *self = d;
+    return 0;
+}
+
+/* Sandboxes outlive the instance: sessions delete them; labels let sweepers find leaks. */
+static void docker_destruct(void *self)
+{
+    free(self);
+}
+
+/* ---- ids ---- */
+
+static int check_id(const char *id, agx_error *err)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n >= AGX_DOCKER_ID_MAX ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "'%s' is not a docker sandbox id (a container id)", id ? id : "(null)");
+    return 0;
+}
+
+/* Inspects a container; *out NULL with 0 when it does not exist. Containers that are not agentix
+ * sandboxes are reported as absent, so get/delete never touch a user's other containers. */
+static int inspect_sandbox(const agx_docker *d, const char *id, json_t **out, agx_error *err)
+{
+    char path[AGX_DOCKER_ID_MAX + 32];
+    snprintf(path, sizeof path, "/containers/%s/json", id);
+    int rc = agx_docker_call(d, "GET", path, NULL, 0, "inspecting the sandbox", out, NULL, err);
+    if (rc == AGX_ERR_NOT_FOUND) {
+        agx_error_clear(err);
+        return 0;
+    }
+    if (rc)
+        return rc;
+    json_t *mark = json_object_get(json_object_get(json_object_get(*out, "Config"), "Labels"),
+                                   "agentix.sandbox");
+    if (!json_is_string(mark) || strcmp(json_string_value(mark), "1") != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return 0;
+}
+
+/* ---- delete ---- */
+
+static int docker_delete(void *self, const char *id, agx_error *err)
+{
+    agx_docker *d = self;
+    json_t *c = NULL;
+    int rc = check_id(id, err);
+    if (!rc)
+        rc = inspect_sandbox(d, id, &c, err);
+    if (rc || !c)
+        return rc; /* gone already (or never a sandbox): nothing to delete */
+    /* By the full id: a short id the caller passed must not match another container later. */
+    const char *full = json_string_value(json_object_get(c, "Id"));
+    rc = agx_docker_remove(d, full ? full : id, err);
+    json_decref(c);
+    if (rc)
+        agx_error_prefix(err, "deleting docker sandbox '%.12s'", id);
+    return rc;
+}
+
+/* ---- get / list ---- */
+
+static agx_sandbox_state map_state(const char *s)
+{
+    if (!s)
+        return AGX_SANDBOX_UNKNOWN;
+    if (strcmp(s, "created") == 0 || strcmp(s, "restarting") == 0)
+        return AGX_SANDBOX_CREATING;
+    if (strcmp(s, "running") == 0 || strcmp(s, "paused") == 0)
+        return AGX_SANDBOX_RUNNING;
+    if (strcmp(s, "exited") == 0)
+        return AGX_SANDBOX_STOPPED;
+    if (strcmp(s, "dead") == 0)
+        return AGX_SANDBOX_ERROR;
+    if (strcmp(s, "removing") == 0)
+        return AGX_SANDBOX_GONE;
+    return AGX_SANDBOX_UNKNOWN;
+}
+
+/* "2026-11-22T02:00:48.320620497Z" → unix ms; 0 when unparsable. */
+static int64_t parse_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!rest)
+        return 0;
+    int64_t ms = (int64_t)timegm(&tm) * 1000;
+    if (*rest == '.') /* milliseconds: the first three fraction digits */
+        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
+            ms += (rest[i] - '0') * scale;
+    return ms > 0 ? ms : 0;
+}
+
+/* The runtime URL of a running sandbox from its published port (host network: unknown here). */
+static const char *published_port(json_t *ports)
+{
+    json_t *b = json_array_get(json_object_get(ports, "8000/tcp"), 0);
+    return json_string_value(json_object_get(b, "HostPort"));
+}
+
+static agx_sandbox_info *info_new(const char *id, const char *status, const char *port,
+                                  const char *detail, int64_t created, json_t *labels)
+{
+    agx_sandbox_info *info = agx_sandbox_info_new(id, map_state(status));
+    if (!info)
+        return NULL;
+    int bad = 0;
+    char url[64];
+    if (port && *port && map_state(status) == AGX_SANDBOX_RUNNING) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%.8s", port);
+        bad |= agx_sandbox_info_set_runtime_url(info, url) != 0;
+    }
+    if (detail && *detail)
+        bad |= agx_sandbox_info_set_detail(info, detail) != 0;
+    agx_sandbox_info_set_created_at(info, created);
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v) {
+        if (json_is_string(v))
+            bad |= agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0;
+    }
+    if (bad) {
+        agx_sandbox_info_free(info);
+        return NULL;
+    }
+    return info;
+}
+
+static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_error *err)
+{
+    agx_docker *d = self;
+    *out = NULL;
+    json_t *c = NULL;
+    int rc = check_id(id, err);
+    if (!rc)
+        rc = inspect_sandbox(d, id, &c, err);
+    if (rc)
+        return rc;
+    if (!c) {
+        *out = agx_sandbox_info_new(id, AGX_SANDBOX_GONE);
+        if (*out && agx_sandbox_info_set_detail(*out, "no such docker sandbox (deleted, or not "
+                                                      "an agentix container)") != 0) {
+            agx_sandbox_info_free(*out);
+            *out = NULL;
+        }
+    } else {
+        json_t *state = json_object_get(c, "State");
+        const char *status = json_string_value(json_object_get(state, "Status"));
+        char detail[256] = "";
+        if (status && strcmp(status, "running") != 0)
+            snprintf(detail, sizeof detail, "container %s (exit code %lld)%s%.160s", status,
+                     (long long)json_integer_value(json_object_get(state, "ExitCode")),
+                     json_string_length(json_object_get(state, "Error")) ? ": " : "",
+                     json_string_value(json_object_get(state, "Error")) ?: "");
+        *out = info_new(id, status, published_port(json_object_get(json_object_get(c, "NetworkSettings"), "Ports")),
+                        detail, parse_time(json_string_value(json_object_get(c, "Created"))),
+                        json_object_get(json_object_get(c, "Config"), "Labels"));
+        json_decref(c);
+    }
+    return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing '%s'", id);
+}
+
+/* {"label": ["agentix.sandbox=1", "k=v", …]} */
+static char *list_filter(const agx_kv *labels)
+{
+    json_t *l = json_array(), *f = json_pack("{s:o}", "label", l);
+    int bad = !f || json_array_append_new(l, json_string("agentix.sandbox=1")) != 0;
+    for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++) {
+        const char *k = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
+        char *s = malloc(strlen(k) + strlen(v) + 2);
+        if (!s)
+            break;
+        sprintf(s, "%s=%s", k, v);
+        bad |= json_array_append_new(l, json_string(s)) != 0;
+        free(s);
+    }
+    char *text = bad ? NULL : json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    char *esc = text ? agx_http_escape(text) : NULL;
+    free(text);
+    return esc;
+}
+
+static int push_summary(agx_sandbox_list *list, json_t *c)
+{
+    const char *port = NULL;
+    char buf[24];
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(c, "Ports"), i, p) {
+        if (json_integer_value(json_object_get(p, "PrivatePort")) == AGX_DOCKER_PORT &&
+            json_integer_value(json_object_get(p, "PublicPort")) > 0) {
+            snprintf(buf, sizeof buf, "%lld",
+                     (long long)json_integer_value(json_object_get(p, "PublicPort")));
+            port = buf;
+        }
+    }
+    const char *id = json_string_value(json_object_get(c, "Id"));
+    if (!id)
+        return 0; /* nothing to report it by */
+    agx_sandbox_info *info = info_new(id, json_string_value(json_object_get(c, "State")), port,
+                                      json_string_value(json_object_get(c, "Status")),
+                                      json_integer_value(json_object_get(c, "Created")) * 1000,
+                                      json_object_get(c, "Labels"));
+    if (!info || agx_sandbox_list_push(list, info) != 0) {
+        agx_sandbox_info_free(info);
+        return -1;
+    }
+    return 0;
+}
+
+static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err)
+{
+    agx_docker *d = self;
+    *out = NULL;
+    char *filter = list_filter(labels);
+    char *path = filter ? malloc(strlen(filter) + 64) : NULL;
+    agx_sandbox_list *list = path ? agx_sandbox_list_new() : NULL;
+    if (!list) {
+        free(filter);
+        free(path);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+    }
+    sprintf(path, "/containers/json?all=1&filters=%s", filter);
+    free(filter);
+    json_t *arr = NULL;
+    int rc = agx_docker_call(d, "GET", path, NULL, 0, "listing sandboxes", &arr, NULL, err);
+    free(path);
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c) {
+        if (!rc && push_summary(list, c) != 0)
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+    }
+    json_decref(arr);
+    if (rc) {
+        agx_sandbox_list_free(list);
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,
+                         agx_error *err)
+{
+    return agx_docker_create(self, cfg, out, err);
+}
+
+static const agx_backend_vtable docker_vtable = {
+    .abi_version = AGX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(agx_backend_vtable),
+    .name = "docker",
+    .construct = docker_construct,
+    .destruct = docker_destruct,
+    .create_sandbox = docker_create,
+    .delete_sandbox = docker_delete,
+    .get_sandbox = docker_get,
+    .list_sandboxes = docker_list,
+};
+
+const agx_backend_vtable *agx_backend_docker(void);
+const agx_backend_vtable *agx_backend_docker(void)
+{
+    return &docker_vtable;
+}

@@ -1,0 +1,440 @@
+/* docker_create.c — creating one docker sandbox (host → docker backend → engine → task container):
+ * the task container runs the bundle's agentix-server from the carrier's volume, publishes the
+ * runtime port on 127.0.0.1 (or shares the host's network), and counts as created only once
+ * GET /health answers. Any failure removes the container and reports its last log lines. */
+#include "backends/docker/docker_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/http.h"
+
+#define TOKEN_BYTES 16
+#define NAME_BYTES 6
+#define HEALTH_PROBE_MAX_MS 2000
+
+typedef struct create_ctx {
+    const agx_docker *d;
+    const agx_sandbox_config *cfg;
+    const char *image, *bundle, *platform;
+    int host_network;
+    int64_t deadline;
+    char carrier[64];
+    char token[2 * TOKEN_BYTES + 1];
+    char id[AGX_DOCKER_ID_MAX];
+    int port;
+} create_ctx;
+
+int agx_docker_random_hex(char *out, size_t nbytes, agx_error *err)
+{
+    unsigned char buf[64];
+    if (nbytes > sizeof buf)
+        return agx_error_set(err, AGX_ERR_INTERNAL, "random_hex: %zu bytes requested", nbytes);
+    size_t got = 0;
+    while (got < nbytes) {
+        ssize_t n = getrandom(buf + got, nbytes - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return agx_error_set(err, AGX_ERR_IO, "getrandom failed: %s", strerror(errno));
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", buf[i]);
+    return 0;
+}
+
+/* ---- options and validation ---- */
+
+static int read_options(create_ctx *c, agx_error *err)
+{
+    const agx_kv *opts = agx_sandbox_config_options_const(c->cfg);
+    for (size_t i = 0; opts && i < agx_kv_count(opts); i++) {
+        const char *k = agx_kv_key_at(opts, i), *v = agx_kv_value_at(opts, i);
+        if (strncmp(k, "docker.", 7) != 0)
+            continue; /* other backends' options */
+        if (strcmp(k, "docker.network") != 0)
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "unknown docker option '%s' (known: docker.network)", k);
+        if (strcmp(v, "host") == 0)
+            c->host_network = 1;
+        else if (strcmp(v, "bridge") == 0)
+            c->host_network = 0;
+        else
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "docker.network='%s' must be 'bridge' or 'host'", v);
+    }
+    return 0;
+}
+
+static int check_config(create_ctx *c, agx_error *err)
+{
+    c->image = agx_sandbox_config_image(c->cfg);
+    c->bundle = agx_sandbox_config_bundle(c->cfg);
+    c->platform = agx_sandbox_config_platform(c->cfg);
+    if (!c->image || !*c->image)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "the docker backend needs a task image (agx_sandbox_config_set_image)");
+    if (!c->bundle || !*c->bundle)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "the docker backend needs a bundle image (agx_sandbox_config_set_bundle)"
+                             "; `agentix build` makes one");
+    if (c->bundle[0] == '/' || c->bundle[0] == '.')
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "bundle '%s' is a path; the docker backend takes the bundle image "
+                             "that `agentix build` imported into Docker", c->bundle);
+    int64_t t = agx_sandbox_config_timeout_ms(c->cfg);
+    c->deadline = agx_http_now_ms() + (t > 0 ? t : AGX_DOCKER_DEFAULT_TIMEOUT_MS);
+    c->host_network = c->d->host_network;
+    return read_options(c, err);
+}
+
+/* ---- the create body ---- */
+
+static int is_reserved_env(const char *k)
+{
+    return strcmp(k, "AGENTIX_BIND_HOST") == 0 || strcmp(k, "AGENTIX_BIND_PORT") == 0 ||
+           strcmp(k, "AGENTIX_TOKEN") == 0;
+}
+
+static int add_env(json_t *env, const char *k, const char *v)
+{
+    char *s = malloc(strlen(k) + strlen(v) + 2);
+    if (!s)
+        return -1;
+    sprintf(s, "%s=%s", k, v);
+    int rc = json_array_append_new(env, json_string(s));
+    free(s);
+    return rc;
+}
+
+static json_t *build_env(const create_ctx *c, agx_error *err)
+{
+    json_t *env = json_array();
+    const agx_kv *user = agx_sandbox_config_env_const(c->cfg);
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->host_network ? c->port : AGX_DOCKER_PORT);
+    int bad = !env;
+    for (size_t i = 0; !bad && user && i < agx_kv_count(user); i++) {
+        const char *k = agx_kv_key_at(user, i);
+        if (!*k || strchr(k, '=') || is_reserved_env(k)) {
+            json_decref(env);
+            agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                          "env '%s' cannot be set: %s", k,
+                          is_reserved_env(k) ? "the docker backend sets it for the runtime"
+                                             : "names are non-empty and contain no '='");
+            return NULL;
+        }
+        bad |= add_env(env, k, agx_kv_value_at(user, i)) != 0;
+    }
+    /* With the host's network the runtime must not listen on every interface of the host. */
+    bad = bad || add_env(env, "AGENTIX_BIND_HOST", c->host_network ? "127.0.0.1" : "0.0.0.0") ||
+          add_env(env, "AGENTIX_BIND_PORT", port) || add_env(env, "AGENTIX_TOKEN", c->token);
+    if (bad) {
+        json_decref(env);
+        agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the container env");
+        return NULL;
+    }
+    return env;
+}
+
+static json_t *build_labels(const create_ctx *c)
+{
+    json_t *l = json_object();
+    const agx_kv *user = agx_sandbox_config_labels_const(c->cfg);
+    int bad = !l;
+    for (size_t i = 0; !bad && user && i < agx_kv_count(user); i++)
+        bad |= json_object_set_new(l, agx_kv_key_at(user, i),
+                                   json_string(agx_kv_value_at(user, i))) != 0;
+    /* Ours last: a user label cannot disguise whose sandbox this is. */
+    bad = bad || json_object_set_new(l, "agentix.sandbox", json_string("1")) ||
+          json_object_set_new(l, "agentix.owner", json_string(c->d->owner)) ||
+          json_object_set_new(l, "agentix.bundle", json_string(c->bundle));
+    if (bad) {
+        json_decref(l);
+        return NULL;
+    }
+    return l;
+}
+
+static json_t *build_host_config(const create_ctx *c)
+{
+    char from[80];
+    snprintf(from, sizeof from, "%s:ro", c->carrier);
+    json_t *hc = json_pack("{s:[s]}", "VolumesFrom", from);
+    if (!hc)
+        return NULL;
+    int bad = 0;
+    double cpus = agx_sandbox_config_cpus(c->cfg);
+    uint64_t mem = agx_sandbox_config_memory(c->cfg);
+    if (cpus > 0)
+        bad |= json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(cpus * 1e9))) != 0;
+    if (mem > 0)
+        bad |= json_object_set_new(hc, "Memory", json_integer((json_int_t)mem)) != 0;
+    if (c->host_network)
+        bad |= json_object_set_new(hc, "NetworkMode", json_string("host")) != 0;
+    else
+        bad |= json_object_set_new(hc, "PortBindings",
+                                   json_pack("{s:[{s:s, s:s}]}", "8000/tcp", "HostIp", "127.0.0.1",
+                                             "HostPort", "")) != 0;
+    if (bad) {
+        json_decref(hc);
+        return NULL;
+    }
+    return hc;
+}
+
+static json_t *build_body(const create_ctx *c, agx_error *err)
+{
+    json_t *env = build_env(c, err);
+    if (!env)
+        return NULL;
+    json_t *labels = build_labels(c), *hc = build_host_config(c);
+    json_t *body = labels && hc ? json_pack("{s:s, s:[s], s:[], s:o, s:o, s:o}", "Image", c->image,
+                                            "Entrypoint", AGX_DOCKER_SERVER, "Cmd", "Env", env,
+                                            "Labels", labels, "HostConfig", hc)
+                                : NULL;
+    if (body && !c->host_network &&
+        json_object_set_new(body, "ExposedPorts", json_pack("{s:{}}", "8000/tcp")) != 0) {
+        json_decref(body);
+        body = NULL;
+    }
+    if (!body) {
+        if (!labels || !hc) { /* json_pack steals o references only when it succeeds */
+            json_decref(env);
+            json_decref(labels);
+            json_decref(hc);
+        }
+        agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the container request");
+    }
+    return body;
+}
+
+/* ---- the container's life ---- */
+
+/* A free port on the host's 127.0.0.1 for host networking. Another process could take it before
+ * the runtime binds; the runtime then exits and create fails cleanly with its log. */
+static int pick_host_port(int *port, agx_error *err)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+             getsockname(s, (struct sockaddr *)&a, &len) == 0;
+    int e = errno;
+    if (s >= 0)
+        close(s);
+    if (!ok)
+        return agx_error_set(err, AGX_ERR_IO, "cannot find a free port on 127.0.0.1: %s",
+                             strerror(e));
+    *port = ntohs(a.sin_port);
+    return 0;
+}
+
+static int create_container(create_ctx *c, agx_error *err)
+{
+    char name[8 + 2 * NAME_BYTES + 1], hex[2 * NAME_BYTES + 1], plat[300] = "", path[400];
+    int rc = agx_docker_random_hex(hex, NAME_BYTES, err);
+    if (rc)
+        return rc;
+    snprintf(name, sizeof name, "agentix-%s", hex);
+    if (c->platform && *c->platform) {
+        char esc[256];
+        if ((rc = agx_docker_escape(c->platform, esc, sizeof esc, err)))
+            return rc;
+        snprintf(plat, sizeof plat, "&platform=%s", esc);
+    }
+    json_t *body = build_body(c, err), *out = NULL;
+    if (!body)
+        return err ? err->code : AGX_ERR_NO_MEMORY;
+    snprintf(path, sizeof path, "/containers/create?name=%s%s", name, plat);
+    rc = agx_docker_call(c->d, "POST", path, body, 0, "creating the task container", &out, NULL,
+                         err);
+    json_decref(body);
+    const char *id = rc ? NULL : json_string_value(json_object_get(out, "Id"));
+    if (!rc && (!id || strlen(id) >= sizeof c->id || strspn(id, "0123456789abcdef") != strlen(id)))
+        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "the Docker daemon created a container without "
+                           "a usable Id");
+    if (!rc)
+        snprintf(c->id, sizeof c->id, "%s", id);
+    json_decref(out);
+    return rc;
+}
+
+static int inspect(const create_ctx *c, json_t **out, agx_error *err)
+{
+    char path[AGX_DOCKER_ID_MAX + 32];
+    snprintf(path, sizeof path, "/containers/%s/json", c->id);
+    return agx_docker_call(c->d, "GET", path, NULL, 0, "inspecting the task container", out, NULL,
+                           err);
+}
+
+/* 0 when running; otherwise an error describing how the container ended. */
+static int check_running(const create_ctx *c, agx_error *err)
+{
+    json_t *info = NULL;
+    int rc = inspect(c, &info, err);
+    if (rc)
+        return rc;
+    json_t *state = json_object_get(info, "State");
+    const char *status = json_string_value(json_object_get(state, "Status"));
+    if (!status || strcmp(status, "running") == 0 || strcmp(status, "created") == 0) {
+        json_decref(info);
+        return 0;
+    }
+    json_int_t code = json_integer_value(json_object_get(state, "ExitCode"));
+    const char *why = json_string_value(json_object_get(state, "Error"));
+    rc = agx_error_set(err, AGX_ERR_BACKEND,
+                       "the runtime in container %.12s (task image '%s') %s with code %lld%s%s "
+                       "before answering /health; its last log lines are in the detail (a task "
+                       "image that cannot run the bundle's agentix-server also ends this way)",
+                       c->id, c->image, status, (long long)code, why && *why ? ": " : "",
+                       why ? why : "");
+    json_decref(info);
+    return rc;
+}
+
+static int start_container(create_ctx *c, agx_error *err)
+{
+    char path[AGX_DOCKER_ID_MAX + 32];
+    snprintf(path, sizeof path, "/containers/%s/start", c->id);
+    long status = 0;
+    int rc = agx_docker_call(c->d, "POST", path, NULL, 0, "starting the task container", NULL,
+                             &status, err);
+    if (rc && status == 304) { /* already started */
+        agx_error_clear(err);
+        rc = 0;
+    }
+    if (rc)
+        return rc;
+    if (c->host_network)
+        return 0;
+    json_t *info = NULL;
+    if ((rc = inspect(c, &info, err)))
+        return rc;
+    json_t *binds = json_object_get(json_object_get(json_object_get(info, "NetworkSettings"),
+                                                    "Ports"), "8000/tcp");
+    size_t i;
+    json_t *b;
+    json_array_foreach(binds, i, b) {
+        const char *p = json_string_value(json_object_get(b, "HostPort"));
+        long port = p ? strtol(p, NULL, 10) : 0;
+        if (port > 0 && port < 65536) {
+            c->port = (int)port;
+            break;
+        }
+    }
+    json_decref(info);
+    if (c->port)
+        return 0;
+    /* A runtime that died at once has its ports unpublished already: say how it ended. */
+    rc = check_running(c, err);
+    return rc ? rc : agx_error_set(err, AGX_ERR_BACKEND, "the Docker daemon published no host "
+                                   "port for the runtime's 8000/tcp");
+}
+
+static int probe_health(const create_ctx *c, const char *url, int64_t budget)
+{
+    agx_http_request req = {.method = "GET", .url = url,
+                            .connect_timeout_ms = budget < HEALTH_PROBE_MAX_MS ? budget : HEALTH_PROBE_MAX_MS,
+                            .timeout_ms = budget < HEALTH_PROBE_MAX_MS ? budget : HEALTH_PROBE_MAX_MS,
+                            .max_body = 64 << 10};
+    (void)c;
+    agx_http_response resp;
+    int ok = agx_http_perform(&req, &resp, NULL) == 0 && resp.status == 200;
+    agx_http_response_clear(&resp);
+    return ok;
+}
+
+static int wait_healthy(const create_ctx *c, agx_error *err)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", c->port);
+    for (int64_t delay = 25;; delay = delay < 400 ? delay * 2 : 500) {
+        int64_t left = c->deadline - agx_http_now_ms();
+        if (left > 0 && probe_health(c, url, left))
+            return 0;
+        int rc = check_running(c, err);
+        if (rc)
+            return rc;
+        if (agx_http_now_ms() + delay >= c->deadline) {
+            rc = agx_error_set(err, AGX_ERR_TIMEOUT,
+                               "the runtime in container %.12s did not answer %s within the "
+                               "create timeout", c->id, url);
+            if (err)
+                err->retriable = 1;
+            return rc;
+        }
+        agx_http_sleep_ms(delay);
+    }
+}
+
+/* Removes the half-made container; its last log lines become the error's detail. */
+static void undo(const create_ctx *c, agx_error *err)
+{
+    if (!c->id[0])
+        return;
+    char *logs = malloc(AGX_ERROR_DETAIL_MAX);
+    if (logs) {
+        agx_docker_logs_tail(c->d, c->id, logs, AGX_ERROR_DETAIL_MAX);
+        if (logs[0] && err)
+            agx_error_set_detail(err, logs, (size_t)-1);
+        free(logs);
+    }
+    agx_error rm_err;
+    agx_error_clear(&rm_err);
+    if (agx_docker_remove(c->d, c->id, &rm_err) != 0 && err) {
+        size_t len = strlen(err->message);
+        snprintf(err->message + len, sizeof err->message - len,
+                 "; removing container %.12s failed too: %s", c->id, rm_err.message);
+    }
+}
+
+int agx_docker_create(const agx_docker *d, const agx_sandbox_config *cfg, agx_sandbox **out,
+                      agx_error *err)
+{
+    *out = NULL;
+    if (!cfg)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "the docker backend needs a config with an image and a bundle");
+    create_ctx c = {.d = d, .cfg = cfg};
+    json_t *img = NULL, *bundle = NULL;
+    int rc = check_config(&c, err);
+    if (!rc)
+        rc = agx_docker_image_ensure(d, c.image, c.platform, &img, err);
+    if (!rc)
+        rc = agx_docker_image_ensure(d, c.bundle, c.platform, &bundle, err);
+    if (!rc)
+        rc = agx_docker_bundle_check(c.bundle, bundle, err);
+    if (!rc)
+        rc = agx_docker_carrier_ensure(d, c.bundle, bundle, c.carrier, sizeof c.carrier, err);
+    json_decref(img);
+    json_decref(bundle);
+    if (!rc)
+        rc = agx_docker_random_hex(c.token, TOKEN_BYTES, err);
+    if (!rc && c.host_network)
+        rc = pick_host_port(&c.port, err);
+    if (!rc)
+        rc = create_container(&c, err);
+    if (!rc)
+        rc = start_container(&c, err);
+    if (!rc)
+        rc = wait_healthy(&c, err);
+    if (!rc) {
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", c.port);
+        *out = agx_sandbox_new("docker", c.id, url, c.token);
+        if (!*out)
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing the sandbox");
+    }
+    if (rc)
+        undo(&c, err);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* docker_internal.h — the pieces of the `docker` backend (host → docker backend → Docker Engine
+ * API over its socket → task container running agentix-server from the bundle's volume):
+ * the engine connection (docker_api.c), images, bundles and carriers (docker_image.c), sandbox
+ * creation (docker_create.c). docker.c ties them into the backend vtable. */
+#ifndef AGX_BACKEND_DOCKER_INTERNAL_H
+#define AGX_BACKEND_DOCKER_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+
+#define AGX_DOCKER_PREFIX "/opt/agentix"              /* the bundle's VOLUME */
+#define AGX_DOCKER_SERVER AGX_DOCKER_PREFIX "/bin/agentix-server"
+#define AGX_DOCKER_PORT 8000                          /* the runtime's port inside the container */
+#define AGX_DOCKER_API_MIN_MINOR 41                   /* v1.41 (Engine 20.10): platform on create */
+#define AGX_DOCKER_API_MAX_MINOR 47                   /* newest version whose shapes we rely on */
+#define AGX_DOCKER_DEFAULT_TIMEOUT_MS 120000
+#define AGX_DOCKER_PULL_TIMEOUT_MS 600000
+#define AGX_DOCKER_CALL_TIMEOUT_MS 60000              /* one engine API call */
+#define AGX_DOCKER_LOG_TAIL 50                        /* log lines quoted in a failed create */
+#define AGX_DOCKER_ID_MAX 128
+
+typedef struct agx_docker {
+    char host[512];        /* DOCKER_HOST as given (for messages) */
+    char socket_path[108]; /* unix socket, or "" for TCP */
+    char base[320];        /* "http://localhost/v1.41" — every engine URL starts here */
+    char owner[320];       /* "<hostname>:<pid>" for the agentix.owner label */
+    int host_network;      /* AGENTIX_DOCKER_NETWORK=host */
+} agx_docker;
+
+/* ---- the engine API (docker_api.c) ---- */
+
+/* Parses DOCKER_HOST (unix:///path, tcp://127.0.0.1:port; unset = the default socket) and
+ * negotiates the API version with GET /version. */
+int agx_docker_connect(agx_docker *d, agx_error *err);
+
+/* One engine call: method, path below the versioned base ("/containers/json?all=1"), optional
+ * JSON body. On 2xx with out != NULL the body is parsed into *out (NULL for an empty body).
+ * Non-2xx fails through agx_http_check_status (404 NOT_FOUND, 409 CONFLICT, …) with `what` and
+ * the engine's message; the status is stored in *status when not NULL (0 if no answer). */
+int agx_docker_call(const agx_docker *d, const char *method, const char *path, json_t *body,
+                    long timeout_ms, const char *what, json_t **out, long *status, agx_error *err);
+
+/* The last AGX_DOCKER_LOG_TAIL lines of a container's stdout+stderr (the 8-byte stream headers
+ * demultiplexed) into out (NUL-terminated, truncated to n). Best effort: "" when unavailable. */
+void agx_docker_logs_tail(const agx_docker *d, const char *id, char *out, size_t n);
+/* Demultiplexes a Docker log stream (frames of [stream, 0, 0, 0, u32 big-endian size] + data)
+ * into out; a stream without those headers (TTY containers) is copied as it is. Returns the length. */
+size_t agx_docker_demux(const char *in, size_t len, char *out, size_t n);
+
+/* DELETE /containers/{id}?force=1&v=1; a container already gone is success. */
+int agx_docker_remove(const agx_docker *d, const char *id, agx_error *err);
+
+/* Path segment / query value escaping into a caller buffer; AGX_ERR_LIMIT if it does not fit. */
+int agx_docker_escape(const char *s, char *out, size_t n, agx_error *err);
+
+/* ---- images, bundles, carriers (docker_image.c) ---- */
+
+/* Makes sure `image` is present locally (pulling it with POST /images/create when missing) and
+ * returns its inspect document. platform may be NULL. */
+int agx_docker_image_ensure(const agx_docker *d, const char *image, const char *platform,
+                            json_t **inspect, agx_error *err);
+/* Checks that an image inspect document describes an agentix bundle (label
+ * agentix.bundle.format and a VOLUME at AGX_DOCKER_PREFIX). */
+int agx_docker_bundle_check(const char *bundle, json_t *inspect, agx_error *err);
+/* The carrier container of a bundle, created (never started) if missing: its name goes to out. */
+int agx_docker_carrier_ensure(const agx_docker *d, const char *bundle, json_t *inspect, char *out,
+                              size_t n, agx_error *err);
+
+/* ---- sandboxes (docker_create.c) ---- */
+
+int agx_docker_create(const agx_docker *d, const agx_sandbox_config *cfg, agx_sandbox **out,
+                      agx_error *err);
+
+/* 32 hex digits of fresh randomness (getrandom) into out (size ≥ 2*nbytes+1). */
+int agx_docker_random_hex(char *out, size_t nbytes, agx_error *err);
+
+#endif

@@ -1,0 +1,97 @@
+/* http.h (internal) — the one HTTP client every backend talks to its service through (host →
+ * backend → Docker Engine / E2B / Daytona / Kubernetes API): a request with method, URL, headers
+ * and body over TCP or a unix socket, bounded in time and size, answered by status, headers and
+ * body; plus a retry loop whose policy the backend decides, and HTTP status → agx_error mapping.
+ * libcurl does the transfer; every call is thread-safe (one easy handle per request). */
+#ifndef AGX_CORE_HTTP_H
+#define AGX_CORE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+
+#define AGX_HTTP_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define AGX_HTTP_DEFAULT_TIMEOUT_MS 30000
+#define AGX_HTTP_DEFAULT_MAX_BODY (16u << 20)
+#define AGX_HTTP_MAX_HEADERS 128 /* response header lines kept; more is AGX_ERR_LIMIT */
+
+/* Receives the response body as it arrives instead of buffering it (streamed APIs such as
+ * Docker's image pull). Returns 0 to go on, non-zero to abort the transfer (the request then fails
+ * with AGX_ERR_CANCELLED unless the sink set a more precise error of its own in its user data). */
+typedef int (*agx_http_sink_fn)(const char *data, size_t len, void *user);
+
+typedef struct agx_http_request {
+    const char *method;       /* "GET", "POST", "DELETE", … */
+    const char *url;          /* full URL; with unix_socket the host part is only the Host header */
+    const char *unix_socket;  /* path of a unix socket to connect to, NULL for TCP */
+    const agx_kv *headers;    /* extra request headers, may be NULL */
+    const char *body;         /* request body, NULL for none */
+    size_t body_len;
+    const char *content_type; /* with a body; default "application/json" */
+    long connect_timeout_ms;  /* 0 = AGX_HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
+    long timeout_ms;          /* whole request; 0 = AGX_HTTP_DEFAULT_TIMEOUT_MS */
+    size_t max_body;          /* buffered body bound; 0 = AGX_HTTP_DEFAULT_MAX_BODY */
+    agx_http_sink_fn sink;    /* NULL: buffer the body into the response */
+    void *sink_user;
+} agx_http_request;
+
+typedef struct agx_http_response {
+    long status;     /* HTTP status; 0 when no response arrived */
+    char *body;      /* NUL-terminated (empty with a sink), owned */
+    size_t body_len;
+    agx_kv *headers; /* lower-cased names; a repeated name keeps its last value; owned */
+} agx_http_response;
+
+/* Performs one request. Returns 0 when a response arrived, whatever its status (check
+ * resp->status, or use agx_http_check_status). Transport failures: AGX_ERR_UNAVAILABLE (cannot
+ * connect; retriable), AGX_ERR_TIMEOUT (retriable), AGX_ERR_LIMIT (body over max_body),
+ * AGX_ERR_IO for other transfer errors; the message names the method, URL and socket.
+ * resp is reset first and must be released with agx_http_response_clear either way. */
+int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_error *err);
+void agx_http_response_clear(agx_http_response *resp);
+
+/* ---- status → error ---- */
+
+/* 0 for a 2xx status. Otherwise fills err and returns its code: 400/422 INVALID_ARGUMENT,
+ * 404 NOT_FOUND, 409 CONFLICT, 429 and 5xx BACKEND with retriable set, the rest BACKEND.
+ * The message is "<what>: HTTP <status>[: <message>]" where <message> is the body's JSON
+ * "message" (or "error") string when it has one; the raw body goes to err->detail. */
+int agx_http_check_status(const agx_http_response *resp, const char *what, agx_error *err);
+
+/* ---- retries ---- */
+
+/* Decides whether an attempt is worth repeating: rc is agx_http_perform's result (resp is valid
+ * when rc == 0). Returns 1 to retry. */
+typedef int (*agx_http_retry_fn)(int rc, const agx_http_response *resp, const agx_error *err,
+                                 void *user);
+
+typedef struct agx_http_retry {
+    int max_attempts;          /* ≥ 1; 0 means 1 */
+    int base_delay_ms;         /* first backoff; doubles each attempt, with jitter */
+    int max_delay_ms;          /* cap of one backoff; a Retry-After in seconds is honoured up to it */
+    int64_t deadline_ms;       /* agx_http_now_ms() bound: no attempt starts after it; 0 = none */
+    agx_http_retry_fn should_retry; /* NULL = agx_http_retry_default */
+    void *user;
+} agx_http_retry;
+
+/* Retries transport errors marked retriable and statuses 429, 502, 503, 504. */
+int agx_http_retry_default(int rc, const agx_http_response *resp, const agx_error *err, void *user);
+
+/* agx_http_perform under a retry policy (a request with a sink is never repeated: its body was
+ * already consumed). Returns what the last attempt returned; resp holds the last response. */
+int agx_http_perform_retry(const agx_http_request *req, const agx_http_retry *retry,
+                           agx_http_response *resp, agx_error *err);
+
+/* ---- small helpers ---- */
+
+/* Monotonic milliseconds. */
+int64_t agx_http_now_ms(void);
+/* Sleeps ms (interrupted sleeps resume). */
+void agx_http_sleep_ms(int64_t ms);
+/* Percent-encodes s for a URL path segment or query value (RFC 3986 unreserved kept). malloc'd;
+ * NULL when out of memory. */
+char *agx_http_escape(const char *s);
+
+#endif
