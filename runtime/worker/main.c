@@ -77,7 +77,13 @@ static void start_call(wk_worker *w, const agx_frame *f)
         wk_call_free(c);
         return;
     }
-    wk_pool_submit(&w->pool, c);
+    if (!wk_pool_submit(&w->pool, c)) {
+        wk_registry_remove(w, c);
+        wk_send_error(w, &scratch, f->id, AGX_RPC_INTERNAL,
+                      "the worker cannot start a thread for the call (out of resources)", false);
+        agx_buf_free(&scratch);
+        wk_call_free(c);
+    }
 }
 
 /* Ends a call for a reason outside the function (it wins over the cancellation it causes). */

@@ -41,8 +41,9 @@ static void *pool_thread(void *arg)
     return NULL;
 }
 
-void wk_pool_submit(wk_pool *p, wk_call *c)
+bool wk_pool_submit(wk_pool *p, wk_call *c)
 {
+    bool queued = true;
     pthread_mutex_lock(&p->mu);
     c->next = NULL;
     if (p->tail)
@@ -58,11 +59,14 @@ void wk_pool_submit(wk_pool *p, wk_call *c)
             p->started++;
             p->n_threads++;
         } else if (p->n_threads == 0) {
-            /* No thread at all to run it: nothing else will, so say so loudly. */
+            /* No thread will ever take it (and so it is the only one queued): hand it back. */
             fprintf(stderr, "agentix-worker: cannot start a thread: %s\n", strerror(rc));
+            p->head = p->tail = NULL;
+            queued = false;
         }
     }
     pthread_mutex_unlock(&p->mu);
+    return queued;
 }
 
 bool wk_pool_stop(wk_pool *p, int timeout_ms)

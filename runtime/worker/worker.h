@@ -147,7 +147,8 @@ bool wk_type_accepts(agx_type type, const agx_value *v, bool nullable);
 
 /* pool.c */
 void wk_pool_init(wk_pool *p);
-void wk_pool_submit(wk_pool *p, wk_call *c);
+/* false when no thread can run the call (none could be started): the caller still owns it. */
+bool wk_pool_submit(wk_pool *p, wk_call *c);
 /* Stops idle threads and joins them all; false if some are still busy after timeout_ms. */
 bool wk_pool_stop(wk_pool *p, int timeout_ms);
 
