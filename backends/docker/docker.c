@@ -160,6 +160,8 @@ static const char *published_port(json_t *ports)
 static agx_sandbox_info *info_new(const char *id, const char *status, const char *port,
                                   const char *detail, int64_t created, json_t *labels)
 {
+    if (!port) /* host network: the port the backend chose, recorded as a label */
+        port = json_string_value(json_object_get(labels, "agentix.port"));
     agx_sandbox_info *info = agx_sandbox_info_new(id, map_state(status));
     if (!info)
         return NULL;

@@ -157,6 +157,11 @@ static json_t *build_labels(const create_ctx *c)
     bad = bad || json_object_set_new(l, "agentix.sandbox", json_string("1")) ||
           json_object_set_new(l, "agentix.owner", json_string(c->d->owner)) ||
           json_object_set_new(l, "agentix.bundle", json_string(c->bundle));
+    if (!bad && c->host_network) { /* no published port tells get/list where the runtime is */
+        char port[16];
+        snprintf(port, sizeof port, "%d", c->port);
+        bad = json_object_set_new(l, "agentix.port", json_string(port)) != 0;
+    }
     if (bad) {
         json_decref(l);
         return NULL;

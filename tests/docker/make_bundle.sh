@@ -3,11 +3,12 @@
 # /opt/agentix/bin/agentix-server, declared as a bundle (VOLUME /opt/agentix, label
 # agentix.bundle.format=1) the way `agentix build` declares its bundles. The tag is the server's
 # content hash, so an unchanged server reuses the image (and its carrier) instead of piling up
-# copies. Prints the image name. Usage: make_bundle.sh REPOSITORY SERVER_FILE
+# copies; a TAG given instead makes a distinct image (a bundle new to the daemon). Prints the image
+# name. Usage: make_bundle.sh REPOSITORY SERVER_FILE [TAG]
 set -eu
 repo=$1
 server=$2
-tag=$(sha256sum "$server" | cut -c1-12)
+tag=${3:-$(sha256sum "$server" | cut -c1-12)}
 image="$repo:$tag"
 if ! docker image inspect "$image" >/dev/null 2>&1; then
   stage=$(mktemp -d "${TMPDIR:-/tmp}/agx-bundle.XXXXXX")

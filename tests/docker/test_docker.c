@@ -28,21 +28,22 @@ static agx_deployment *dep;
 
 /* ---- helpers ---- */
 
-static void make_bundle(const char *repo, const char *server, char *out, size_t n)
+static void make_bundle(const char *repo, const char *server, const char *tag, char *out, size_t n)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "sh '%s/make_bundle.sh' '%s' '%s'", AGX_TEST_SOURCE_DIR, repo, server);
+    snprintf(cmd, sizeof cmd, "sh '%s/make_bundle.sh' '%s' '%s' %s", AGX_TEST_SOURCE_DIR, repo,
+             server, tag ? tag : "");
     FILE *p = popen(cmd, "r");
     CHECK_MSG(p && fgets(out, (int)n, p), "make_bundle.sh %s failed", repo);
     out[strcspn(out, "\n")] = '\0';
     CHECK_MSG(pclose(p) == 0 && out[0], "make_bundle.sh %s failed", repo);
 }
 
-/* Containers of this run, counted by the docker CLI rather than by the code under test. */
-static int leftovers(void)
+/* Containers with a label, counted by the docker CLI rather than by the code under test. */
+static int count_containers(const char *label)
 {
-    char cmd[256], line[256];
-    snprintf(cmd, sizeof cmd, "docker ps -aq --filter label=agentix.test.run=%s", run_id);
+    char cmd[1024], line[256];
+    snprintf(cmd, sizeof cmd, "docker ps -aq --filter 'label=%s'", label);
     FILE *p = popen(cmd, "r");
     CHECK(p);
     int n = 0;
@@ -50,6 +51,13 @@ static int leftovers(void)
         n++;
     CHECK(pclose(p) == 0);
     return n;
+}
+
+static int leftovers(void)
+{
+    char label[64];
+    snprintf(label, sizeof label, "agentix.test.run=%s", run_id);
+    return count_containers(label);
 }
 
 static agx_sandbox_config *config(const char *image, const char *bundle)
@@ -192,8 +200,7 @@ static void lifecycle(const char *image, const char *os_id, int host_network)
     CHECK_STREQ(agx_kv_get(agx_sandbox_info_labels_const(info), "agentix.test.run"), run_id);
     CHECK(agx_kv_get(agx_sandbox_info_labels_const(info), "agentix.owner") != NULL);
     CHECK(agx_sandbox_info_created_at(info) > 0);
-    if (!host_network)
-        CHECK_STREQ(agx_sandbox_info_runtime_url(info), agx_sandbox_runtime_url(sb));
+    CHECK_STREQ(agx_sandbox_info_runtime_url(info), agx_sandbox_runtime_url(sb));
     agx_sandbox_info_free(info);
 
     agx_kv *filter = agx_kv_new();
@@ -249,10 +256,12 @@ typedef struct worker {
     agx_error err;
 } worker;
 
+static char bundle_race[256]; /* new to the daemon: the concurrent creates race for its carrier */
+
 static void *concurrent_one(void *arg)
 {
     worker *w = arg;
-    agx_sandbox_config *cfg = config(w->index % 2 ? BUSYBOX : DEBIAN, bundle_ok);
+    agx_sandbox_config *cfg = config(w->index % 2 ? BUSYBOX : DEBIAN, bundle_race);
     agx_sandbox *sb = NULL;
     w->failed = agx_deployment_create(dep, cfg, &sb, &w->err);
     agx_sandbox_config_free(cfg);
@@ -266,6 +275,8 @@ static void *concurrent_one(void *arg)
 
 static void test_concurrent(void)
 {
+    make_bundle("agx-test-bundle-race", AGX_STANDIN_STATIC, run_id, bundle_race,
+                sizeof bundle_race);
     worker w[CONCURRENT];
     for (int i = 0; i < CONCURRENT; i++) {
         w[i] = (worker){.index = i};
@@ -290,6 +301,13 @@ static void test_concurrent(void)
     agx_sandbox_list_free(list);
     agx_kv_free(filter);
     CHECK(leftovers() == 0);
+    char label[320], cmd[1024];
+    snprintf(label, sizeof label, "agentix.bundle=%s", bundle_race);
+    CHECK_MSG(count_containers(label) == 1, "expected exactly one carrier for %s", bundle_race);
+    /* The run's bundle is retired with its carrier; shared bundles keep theirs. */
+    snprintf(cmd, sizeof cmd, "docker rm $(docker ps -aq --filter 'label=%s') >/dev/null && "
+             "docker rmi %s >/dev/null", label, bundle_race);
+    CHECK(system(cmd) == 0);
 }
 
 static void test_failures(void)
@@ -342,12 +360,12 @@ int main(void)
     /* The daemon must answer: the docker tests fail when it does not (scripts/setup.d/docker.sh
      * starts one). */
     CHECK_OK(agx_load_deployment("docker", &dep, &err), &err);
-    make_bundle("agx-test-bundle-standin", AGX_STANDIN_STATIC, bundle_ok, sizeof bundle_ok);
-    make_bundle("agx-test-bundle-exit", AGX_TEST_SOURCE_DIR "/exit_server.sh", bundle_exit,
+    make_bundle("agx-test-bundle-standin", AGX_STANDIN_STATIC, NULL, bundle_ok, sizeof bundle_ok);
+    make_bundle("agx-test-bundle-exit", AGX_TEST_SOURCE_DIR "/exit_server.sh", NULL, bundle_exit,
                 sizeof bundle_exit);
-    make_bundle("agx-test-bundle-hang", AGX_TEST_SOURCE_DIR "/hang_server.sh", bundle_hang,
+    make_bundle("agx-test-bundle-hang", AGX_TEST_SOURCE_DIR "/hang_server.sh", NULL, bundle_hang,
                 sizeof bundle_hang);
-    make_bundle("agx-test-bundle-dynamic", AGX_STANDIN_DYNAMIC, bundle_dyn, sizeof bundle_dyn);
+    make_bundle("agx-test-bundle-dynamic", AGX_STANDIN_DYNAMIC, NULL, bundle_dyn, sizeof bundle_dyn);
     TEST_RUN(test_lifecycle_debian);
     TEST_RUN(test_lifecycle_busybox);
     TEST_RUN(test_lifecycle_host_network);
