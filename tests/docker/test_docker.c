@@ -161,8 +161,10 @@ static void test_unreachable_daemon(void)
 static void lifecycle(const char *image, const char *os_id, int host_network)
 {
     agx_sandbox_config *cfg = config(image, bundle_ok);
-    if (host_network)
+    if (host_network) {
         CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "docker.network", "host") == 0);
+        CHECK(agx_sandbox_config_set_platform(cfg, "linux/amd64") == 0);
+    }
     CHECK(agx_sandbox_config_set_cpus(cfg, 0.5) == 0);
     CHECK(agx_sandbox_config_set_memory(cfg, 256u << 20) == 0);
     agx_sandbox *sb = NULL;
@@ -317,6 +319,10 @@ static void test_failures(void)
     expect_create_fails(config(MISSING_IMAGE, bundle_ok), AGX_ERR_NOT_FOUND, MISSING_IMAGE);
     fprintf(stderr, "  bundle image missing\n");
     expect_create_fails(config(DEBIAN, MISSING_IMAGE), AGX_ERR_NOT_FOUND, MISSING_IMAGE);
+    fprintf(stderr, "  a platform the task image is not built for\n");
+    cfg = config(DEBIAN, bundle_ok);
+    CHECK(agx_sandbox_config_set_platform(cfg, "linux/arm64") == 0);
+    expect_create_fails(cfg, AGX_ERR_NOT_FOUND, "linux/arm64");
     fprintf(stderr, "  a bundle that is not a bundle\n");
     expect_create_fails(config(DEBIAN, BUSYBOX), AGX_ERR_INVALID_ARGUMENT, "not an agentix bundle");
     fprintf(stderr, "  a bundle path\n");
