@@ -19,6 +19,7 @@
 #define RX_KEEP_CAP ((size_t)256 << 10)   /* a larger receive buffer is freed after use */
 #define HEADER_GUESS 256                  /* first try for an event/ack text frame */
 #define CLOSE_FLUSH_SECS 5                /* a graceful close gets this long to flush */
+#define HARD_CLOSE_SECS 2                 /* a failed conn gets this long to send its close frame */
 
 /* ---- limits, ids ---- */
 
@@ -170,6 +171,16 @@ static void stop_timers(agx_sio_conn *c)
     }
 }
 
+/* Asks for a WRITEABLE turn (which closes) and bounds the wait with an lws timeout. lws 4.1's
+ * libuv glue re-arms its timer only after socket activity, so poke the service when called from
+ * one of our timers, or the bound would wait for unrelated traffic. */
+static void arm_close(agx_sio_conn *c, int secs)
+{
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, secs);
+    want_write(c);
+    lws_cancel_service(lws_get_context(c->wsi));
+}
+
 void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt, ...)
 {
     if (c->state == SIO_DEAD)
@@ -183,10 +194,10 @@ void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt,
     c->state = SIO_CLOSING;
     c->hard_close = true;
     c->ws_close_code = ws_code;
-    /* From a timer there is no lws callback to return -1 from: have lws kill the socket on its
-     * next service turn (a dead peer may never make it writable). */
+    /* From a timer there is no lws callback to return -1 from: the next WRITEABLE turn closes
+     * (with ws_code), and a peer that never becomes writable is killed by the lws timeout. */
     if (c->wsi)
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        arm_close(c, HARD_CLOSE_SECS);
     else if (c->abort_dial)
         c->abort_dial(c);
 }
@@ -200,8 +211,7 @@ static void begin_graceful_close(agx_sio_conn *c)
     c->ws_close_code = LWS_CLOSE_STATUS_NORMAL;
     stop_timers(c);
     if (c->wsi) {
-        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_FLUSH_SECS);
-        want_write(c);
+        arm_close(c, CLOSE_FLUSH_SECS);
     } else if (c->abort_dial) {
         c->abort_dial(c);
     }
