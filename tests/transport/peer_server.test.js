@@ -1,0 +1,127 @@
+// peer_server.test.js — interop (b): the C client (client_peer on sio_client) against the official
+// socket.io@4 server (pingInterval 300 / pingTimeout 200). The full run checks the token (server
+// middleware), binary round trips and acks both ways, ≥2 pings answered, the extra upgrade
+// header, the connect-to override (dialled at 127.0.0.1 while Host stays the URL's), congestion
+// and drain of the send queue, and a clean client disconnect. Then failure paths: wrong token,
+// nothing listening, a server that never answers (connect timeout), a server that stops pinging,
+// and a CONNECT reply without sid.
+// Usage: node peer_server.test.js <client_peer binary>
+'use strict';
+const http = require('http');
+const net = require('net');
+const { Server } = require('socket.io');
+const { WebSocketServer } = require('ws');
+const { fail, check, within, startProgram, slow } = require('./peers');
+
+const bin = process.argv[2] || fail('usage: peer_server.test.js <client_peer>');
+const TOKEN = 'peer-token';
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+}
+
+// Runs the C client to completion; resolves with its exit status and output lines.
+async function runClient(args, ms = 20000) {
+  const p = await startProgram(bin, args, /^/);
+  const status = await within(ms * slow, 'the C client to finish', p.exited);
+  return { code: status.code, lines: p.lines };
+}
+
+async function full() {
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200, transports: ['websocket'] });
+  const seen = { pongs: 0, bulk: 0 };
+  io.use((socket, next) => (socket.handshake.auth.token === TOKEN ? next() : next(new Error('invalid token'))));
+  io.on('connection', (socket) => {
+    seen.id = socket.id;
+    seen.header = socket.handshake.headers['x-agentix-test'];
+    seen.host = socket.handshake.headers.host;
+    socket.conn.on('packet', (pk) => { if (pk.type === 'pong') seen.pongs++; });
+    socket.on('echo', (buf, ack) => { socket.emit('echo', buf); ack('ok', buf); });
+    socket.on('plain', (a, b, ack) => ack('plain-ok', a, b));
+    socket.on('bulk', (buf) => { if (Buffer.isBuffer(buf) && buf.length === 256 * 1024) seen.bulk++; });
+    socket.on('ready', () => {
+      socket.timeout(5000 * slow).emit('question', Buffer.from('Q'), (err, word, bin2) => {
+        seen.answer = !err && word === 'answer' && Buffer.isBuffer(bin2) && bin2.toString() === 'A!';
+        const t = setInterval(() => {
+          if (seen.pongs >= 2) { clearInterval(t); socket.emit('done'); }
+        }, 50);
+      });
+    });
+    socket.on('disconnect', (reason) => { seen.reason = reason; });
+  });
+  const port = await listen(httpServer);
+  const res = await runClient(['http://agentix.test:4321', '--token', TOKEN,
+    '--connect-to', `agentix.test:4321:127.0.0.1:${port}`, '--header', 'X-Agentix-Test=hello']);
+  await within(3000 * slow, 'the server to see the disconnect', new Promise((resolve) => {
+    const t = setInterval(() => { if (seen.reason) { clearInterval(t); resolve(); } }, 20);
+  }));
+  check(res.code === 0, `C client exited ${res.code} after the full exchange`);
+  check(res.lines.includes(`CONNECTED ${seen.id}`), 'C client saw the server\'s socket id');
+  check(seen.header === 'hello', 'extra upgrade header reached the server');
+  check(seen.host === 'agentix.test:4321', `Host header stays the URL's under connect-to (${seen.host})`);
+  check(seen.answer === true, 'server got the C client\'s binary ack');
+  check(seen.pongs >= 2, `${seen.pongs} pings answered by the C client`);
+  check(seen.bulk >= 3, `${seen.bulk} bulk events arrived after congestion and drain`);
+  check(seen.reason === 'client namespace disconnect', `clean disconnect (${seen.reason})`);
+  check(res.lines.includes('EXIT clean'), 'C client loop closed cleanly');
+  io.close();
+  return port;
+}
+
+async function expectEnd(what, args, expectSpec) {
+  const res = await runClient([...args, '--expect', expectSpec]);
+  check(res.code === 0, `${what}: the C client reported ${expectSpec} and exited cleanly`);
+}
+
+async function main() {
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200, transports: ['websocket'] });
+  io.use((socket, next) => (socket.handshake.auth.token === TOKEN ? next() : next(new Error('invalid token'))));
+  const port = await listen(httpServer);
+
+  await full();
+  await expectEnd('wrong token', [`http://127.0.0.1:${port}`, '--token', 'nope'], 'PROTOCOL:invalid token');
+  await expectEnd('no token', [`http://127.0.0.1:${port}/`], 'PROTOCOL:invalid token');
+  io.close();
+
+  // Nothing listening.
+  const closed = await listen(net.createServer());
+  const probe = net.createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const freePort = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  await expectEnd('nothing listening', [`http://127.0.0.1:${freePort}`], 'UNAVAILABLE:');
+
+  // Accepts TCP, never answers the upgrade.
+  const mute = net.createServer(() => {});
+  const mutePort = await listen(mute);
+  await expectEnd('connect timeout', [`http://127.0.0.1:${mutePort}`, '--connect-timeout', '500'], 'TIMEOUT:');
+  mute.close();
+  void closed;
+
+  // A server that opens the session and then never pings.
+  const quiet = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/socket.io/' });
+  await new Promise((r) => quiet.on('listening', r));
+  let quietPath;
+  quiet.on('connection', (ws, req) => {
+    quietPath = req.url;
+    ws.send('0{"sid":"quietsid","upgrades":[],"pingInterval":200,"pingTimeout":200,"maxPayload":1000000}');
+    ws.on('message', (m) => { if (m.toString().startsWith('40')) ws.send('40{"sid":"abc"}'); });
+  });
+  await expectEnd('server stops pinging', [`http://127.0.0.1:${quiet.address().port}`], 'TIMEOUT:no ping');
+  check(quietPath === '/socket.io/?EIO=4&transport=websocket', `C client dials ${quietPath}`);
+  quiet.close();
+
+  // A v2-style CONNECT reply without sid.
+  const old = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/socket.io/' });
+  await new Promise((r) => old.on('listening', r));
+  old.on('connection', (ws) => {
+    ws.send('0{"sid":"oldsid","upgrades":[],"pingInterval":25000,"pingTimeout":20000}');
+    ws.on('message', () => ws.send('40'));
+  });
+  await expectEnd('CONNECT reply without sid', [`http://127.0.0.1:${old.address().port}`], 'PROTOCOL:no sid');
+  old.close();
+}
+
+main().then(() => process.exit(0), (e) => fail(e.stack || String(e)));
