@@ -58,7 +58,12 @@ static int roundtrip(const char *image, const char *os_id, agx_error *err)
     agx_value *kwargs = agx_value_map(), *result = NULL;
     CHECK(kwargs && agx_value_map_set(kwargs, "command",
                                       agx_value_string("cat /etc/os-release; id")) == 0);
-    rc = agx_client_connect_sandbox(sb, NULL, &c, err);
+    /* 20 clients at once on a small machine (or under valgrind) connect slowly: the default 10 s
+     * bound is for one connection on a responsive host. */
+    agx_client_options opts;
+    agx_client_options_init(&opts);
+    opts.connect_timeout_ms = 120000;
+    rc = agx_client_connect_sandbox(sb, &opts, &c, err);
     if (!rc)
         rc = agx_client_call(c, "agentix.bash::run", NULL, kwargs, 60000, &result, err);
     if (!rc) {
