@@ -146,6 +146,8 @@ static int queue_text(agx_sio_conn *c, const char *s, size_t n, bool front)
 /* ---- ending a connection ---- */
 
 static void set_why(agx_sio_conn *c, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void set_why(agx_sio_conn *c, int code, const char *fmt, va_list ap)
 {
     if (c->why_set)
         return;
