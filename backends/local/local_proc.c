@@ -3,6 +3,7 @@
  * and for ones found on disk from other host processes (/proc, checked against pid reuse). */
 #include "backends/local/local_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,10 +24,17 @@ static void sleep_ms(int ms)
     }
 }
 
-int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks)
+/* Fields of /proc/<pid>/stat: state (3), process group (5), starttime (22). */
+typedef struct stat_fields {
+    char state;
+    long pgrp;
+    uint64_t start_ticks;
+} stat_fields;
+
+static int read_stat(const char *pid_text, stat_fields *f)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -39,12 +47,11 @@ int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks)
     char *p = strrchr(buf, ')');
     if (!p || p[1] != ' ')
         return -1;
-    char state = p[2];
-    if (state == 'Z' || state == 'X' || state == 'x')
-        return -1;
-    /* After ") " come field 3 (state) … field 22 (starttime). */
     p += 2;
+    f->state = *p;
     for (int field = 3; field < 22; field++) {
+        if (field == 5)
+            f->pgrp = strtol(p, NULL, 10);
         p = strchr(p, ' ');
         if (!p)
             return -1;
@@ -55,8 +62,44 @@ int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks)
     unsigned long long v = strtoull(p, &end, 10);
     if (errno || end == p)
         return -1;
-    *ticks = v;
+    f->start_ticks = v;
     return 0;
+}
+
+static int is_zombie(char state)
+{
+    return state == 'Z' || state == 'X' || state == 'x';
+}
+
+int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks)
+{
+    char text[24];
+    stat_fields f;
+    snprintf(text, sizeof text, "%d", (int)pid);
+    if (read_stat(text, &f) != 0 || is_zombie(f.state))
+        return -1;
+    *ticks = f.start_ticks;
+    return 0;
+}
+
+/* Is any process of group pgid still alive? Zombies do not count: a server whose owner has not
+ * reaped it yet (another host process) is dead for every purpose of ours. */
+static int group_alive(pid_t pgid)
+{
+    if (kill(-pgid, 0) != 0 && errno == ESRCH)
+        return 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 1;
+    int alive = 0;
+    struct dirent *e;
+    while (!alive && (e = readdir(d)) != NULL) {
+        stat_fields f;
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && read_stat(e->d_name, &f) == 0)
+            alive = f.pgrp == (long)pgid && !is_zombie(f.state);
+    }
+    closedir(d);
+    return alive;
 }
 
 /* Has our child exited? Looks without reaping, so the pid (and with it the group id) stays
@@ -119,20 +162,44 @@ static int wait_gone(agx_local_proc *p, int ms)
     }
 }
 
+/* The group outlives its leader while the worker or user commands linger; none may survive. */
+static int wait_group_empty(pid_t pgid, int ms)
+{
+    for (int waited = 0;; waited += POLL_STEP_MS) {
+        if (!group_alive(pgid))
+            return 1;
+        if (waited >= ms)
+            return 0;
+        sleep_ms(POLL_STEP_MS);
+    }
+}
+
 int agx_local_proc_stop(agx_local_proc *p, int grace_ms, agx_error *err)
 {
-    if (!agx_local_proc_running(p))
-        return 0;
-    /* Signals go only to a process we know is ours (our unreaped child, or a pid whose start time
-     * matches the record), and to its group: the server leads its own session. */
-    kill(-p->pid, SIGTERM);
-    if (wait_gone(p, grace_ms))
-        return 0;
-    kill(-p->pid, SIGKILL);
-    if (!wait_gone(p, AGX_LOCAL_KILL_WAIT_MS))
+    int was_running = agx_local_proc_running(p);
+    if (was_running) {
+        /* Signals go only to a process we know is ours (our unreaped child, or a pid whose start
+         * time matches the record), and to its group: the server leads its own session. */
+        kill(-p->pid, SIGTERM);
+        if (!wait_gone(p, grace_ms)) {
+            kill(-p->pid, SIGKILL);
+            if (!wait_gone(p, AGX_LOCAL_KILL_WAIT_MS))
+                return agx_error_set(err, AGX_ERR_TIMEOUT,
+                                     "agentix-server pid %d did not exit within %d ms of SIGKILL; "
+                                     "check it with `ps -o stat= -p %d` and delete the sandbox "
+                                     "again", (int)p->pid, AGX_LOCAL_KILL_WAIT_MS, (int)p->pid);
+        }
+        /* Our children's groups were killed before reaping; a foreign leader has just exited, so
+         * its group id is still the one we saw. */
+        if (!p->is_child)
+            kill(-p->pid, SIGKILL);
+    } else if (!p->is_child) {
+        return 0; /* a foreign pid that is not our server any more: its group is not ours either */
+    }
+    if (!wait_group_empty(p->pid, AGX_LOCAL_KILL_WAIT_MS))
         return agx_error_set(err, AGX_ERR_TIMEOUT,
-                             "agentix-server pid %d did not exit within %d ms of SIGKILL; "
-                             "check it with `ps -o stat= -p %d` and delete the sandbox again",
+                             "processes of sandbox process group %d are still running %d ms after "
+                             "SIGKILL; see `ps -o pid,stat,cmd -g %d` and delete the sandbox again",
                              (int)p->pid, AGX_LOCAL_KILL_WAIT_MS, (int)p->pid);
     return 0;
 }

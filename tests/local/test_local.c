@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentix/client.h"
 #include "agentix/plugin.h"
 #include "check.h"
 
@@ -83,6 +84,55 @@ static pid_t record_pid(const char *id)
 static int process_gone(pid_t pid)
 {
     return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Processes whose process group is pgid (the server leads its own): the server, its worker and
+ * whatever they started. */
+static int group_members(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    CHECK(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[1024];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t got = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (got <= 0)
+            continue;
+        buf[got] = '\0';
+        char *p = strrchr(buf, ')'), state;
+        int ppid, pgrp;
+        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The sandbox answers remote calls: agentix.bash::run in its working dir, with the config's env. */
+static void check_remote_call(const agx_sandbox *sb)
+{
+    agx_client *c = NULL;
+    agx_error err;
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    agx_value *kwargs = agx_value_map();
+    CHECK(kwargs && agx_value_map_set(kwargs, "command", agx_value_string("pwd; echo \"$AGX_TEST_VAR\"")) == 0);
+    agx_value *result = NULL;
+    CHECK_OK(agx_client_call(c, "agentix.bash::run", NULL, kwargs, 30000, &result, &err), &err);
+    CHECK(agx_value_get_int64(agx_value_map_get(result, "exit_code")) == 0);
+    char want[1200];
+    snprintf(want, sizeof want, "%s/%s\nfrom-config\n", root, agx_sandbox_id(sb));
+    CHECK_STREQ(agx_value_get_string(agx_value_map_get(result, "stdout"), NULL), want);
+    agx_value_free(result);
+    agx_value_free(kwargs);
+    agx_client_free(c);
 }
 
 static int root_entries(void)
@@ -172,6 +222,8 @@ static void test_lifecycle(void)
     CHECK_CONTAINS(env, "AGENTIX_TOKEN=");
     CHECK_CONTAINS(env, agx_sandbox_token(sb));
     CHECK(!strstr(env, "LD_PRELOAD="));
+    check_remote_call(sb);
+    CHECK(group_members(pid) >= 2); /* the server and its worker */
 
     agx_sandbox_info *info = NULL;
     CHECK_OK(vt->get_sandbox(self, id, &info, &err), &err);
@@ -183,6 +235,7 @@ static void test_lifecycle(void)
 
     CHECK_OK(vt->delete_sandbox(self, id, &err), &err);
     CHECK(process_gone(pid));
+    CHECK_MSG(group_members(pid) == 0, "processes of sandbox %s outlived its delete", id);
     CHECK(state_of(self, id) == AGX_SANDBOX_GONE);
     CHECK_OK(vt->delete_sandbox(self, id, &err), &err); /* already gone: success */
     CHECK(root_entries() == 0);
@@ -206,7 +259,7 @@ static void *create_delete_thread(void *arg)
         pid_t pid = record_pid(agx_sandbox_id(sb));
         CHECK(state_of(self, agx_sandbox_id(sb)) == AGX_SANDBOX_RUNNING);
         CHECK_OK(vt->delete_sandbox(self, agx_sandbox_id(sb), &err), &err);
-        CHECK(process_gone(pid));
+        CHECK(process_gone(pid) && group_members(pid) == 0);
         agx_sandbox_free(sb);
     }
     agx_sandbox_config_free(cfg);
@@ -323,6 +376,7 @@ static void test_list_and_other_process(void)
     agx_sandbox_list_free(list);
     CHECK_OK(vt->delete_sandbox(self, agx_sandbox_id(a), &err), &err);
     CHECK(process_gone(pid_a));
+    CHECK(group_members(pid_a) == 0 && group_members(pid_b) == 0);
     CHECK(root_entries() == 0);
 
     agx_kv_free(filter);
@@ -357,11 +411,12 @@ static void test_bad_input(void)
     vt->destruct(self);
 }
 
-/* The way hosts use it: discovered by name from the manifest beside libagentix, in a session
- * that deletes the sandbox when the block is left. */
+/* The way hosts use it: discovered by name from the manifest beside libagentix, running the
+ * agentix-server installed beside it (no AGENTIX_LOCAL_SERVER), in a session that deletes the
+ * sandbox when the block is left. */
 static void test_session_via_discovery(void)
 {
-    setenv("AGENTIX_LOCAL_SERVER", AGX_TEST_SERVER, 1);
+    unsetenv("AGENTIX_LOCAL_SERVER");
     agx_deployment *dep = NULL;
     agx_error err;
     CHECK_OK(agx_load_deployment("local", &dep, &err), &err);
@@ -375,9 +430,10 @@ static void test_session_via_discovery(void)
         snprintf(id, sizeof id, "%s", agx_sandbox_id(sb));
         pid = record_pid(id);
         CHECK(http_status(agx_sandbox_runtime_url(sb), "/health") == 200);
+        check_remote_call(sb);
     }
     CHECK(err.code == AGX_OK);
-    CHECK(process_gone(pid));
+    CHECK(process_gone(pid) && group_members(pid) == 0);
     agx_sandbox_info *info = NULL;
     CHECK_OK(agx_deployment_get(dep, id, &info, &err), &err);
     CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
