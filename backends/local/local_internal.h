@@ -66,6 +66,9 @@ void agx_local_record_clear(agx_local_record *r);
 int agx_local_record_write(const char *workdir, const agx_local_record *r, agx_error *err);
 /* Reads and validates a record; the file is untrusted (user code can write its working dir). */
 int agx_local_record_read(const char *workdir, agx_local_record *r, agx_error *err);
+/* The decoder behind it (fuzzed): what names the source in messages. */
+int agx_local_record_parse(const char *text, size_t len, const char *what, agx_local_record *r,
+                           agx_error *err);
 /* Ids are names of folders we may delete: [A-Za-z0-9_-], 1..AGX_LOCAL_ID_MAX-1 bytes. */
 int agx_local_id_valid(const char *id);
 /* 2*nbytes hex digits from getrandom into out (size ≥ 2*nbytes+1). */

@@ -159,6 +159,25 @@ static int record_from_json(json_t *doc, agx_local_record *r)
     return r->labels ? labels_from_json(json_object_get(doc, "labels"), r->labels) : -1;
 }
 
+int agx_local_record_parse(const char *text, size_t len, const char *what, agx_local_record *r,
+                           agx_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (len > RECORD_MAX_BYTES)
+        return bad_record(err, what, "larger than 256 KiB");
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        return bad_record(err, what, jerr.text);
+    int rc = json_is_object(doc) ? record_from_json(doc, r) : -1;
+    json_decref(doc);
+    if (rc) {
+        agx_local_record_clear(r);
+        return bad_record(err, what, "a field is missing, of the wrong type or out of range");
+    }
+    return 0;
+}
+
 int agx_local_record_read(const char *workdir, agx_local_record *r, agx_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -169,16 +188,7 @@ int agx_local_record_read(const char *workdir, agx_local_record *r, agx_error *e
     int rc = agx_local_read_file(path, RECORD_MAX_BYTES, &text, &len, err);
     if (rc)
         return rc;
-    json_error_t jerr;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    rc = agx_local_record_parse(text, len, path, r, err);
     free(text);
-    if (!doc)
-        return bad_record(err, path, jerr.text);
-    rc = json_is_object(doc) ? record_from_json(doc, r) : -1;
-    json_decref(doc);
-    if (rc) {
-        agx_local_record_clear(r);
-        return bad_record(err, path, "a field is missing, of the wrong type or out of range");
-    }
-    return 0;
+    return rc;
 }
