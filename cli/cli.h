@@ -26,5 +26,6 @@ int agx_cli_wants_help(int argc, char **argv);
 int agx_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 extern const agx_cli_command agx_cli_cmd_plugins;
+extern const agx_cli_command agx_cli_cmd_build;
 
 #endif

@@ -11,6 +11,7 @@
  * list it here (the order is the order of `agentix --help`). */
 static const agx_cli_command *const agx_cli_commands[] = {
     &agx_cli_cmd_plugins,
+    &agx_cli_cmd_build,
 };
 #define AGX_CLI_NCOMMANDS (sizeof agx_cli_commands / sizeof agx_cli_commands[0])
 
