@@ -25,7 +25,7 @@ typedef struct agx_local_proc {
     uint64_t start_ticks; /* /proc/<pid>/stat starttime: tells our process from a reused pid */
     int is_child;         /* spawned by this process: reaped with waitpid */
     int reaped;           /* is_child only: waited for already (its pid may belong to another) */
-    int exit_status;      /* wait status once reaped */
+    int exit_status;      /* wait status once reaped; -1 when someone else reaped it */
 } agx_local_proc;
 
 /* Reads starttime of pid; 0 when it exists and is not a zombie, -1 otherwise. */

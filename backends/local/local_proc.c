@@ -121,7 +121,7 @@ static void child_reap(agx_local_proc *p)
     do {
         r = waitpid(p->pid, &status, 0);
     } while (r < 0 && errno == EINTR);
-    p->exit_status = r == p->pid ? status : 0;
+    p->exit_status = r == p->pid ? status : -1;
     p->reaped = 1;
 }
 
@@ -146,7 +146,7 @@ int agx_local_proc_running(agx_local_proc *p)
         child_reap(p);
     } else {
         p->reaped = 1; /* already reaped by someone else: its pid is no longer ours to signal */
-        p->exit_status = 0;
+        p->exit_status = -1;
     }
     return 0;
 }
@@ -206,7 +206,9 @@ int agx_local_proc_stop(agx_local_proc *p, int grace_ms, agx_error *err)
 
 void agx_local_proc_describe_exit(int status, char *buf, size_t n)
 {
-    if (WIFEXITED(status))
+    if (status == -1)
+        snprintf(buf, n, "exited (status unknown: the host process reaped it)");
+    else if (WIFEXITED(status))
         snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
     {
