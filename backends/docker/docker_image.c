@@ -185,14 +185,14 @@ int agx_docker_bundle_check(const char *bundle, json_t *inspect, agx_error *err)
 
 /* ---- carriers ---- */
 
-/* After a 409 the winner's create may still be running: wait until the carrier is inspectable
- * and holds this image. */
+/* Checks an existing carrier. After a 409 (wait_ms > 0) the winner's create may still be running:
+ * wait until the carrier is inspectable. AGX_ERR_NOT_FOUND when there is none. */
 static int carrier_verify(const agx_docker *d, const char *name, const char *image_id,
-                          agx_error *err)
+                          int64_t wait_ms, agx_error *err)
 {
     char path[128];
     snprintf(path, sizeof path, "/containers/%s/json", name);
-    int64_t deadline = agx_http_now_ms() + 10000;
+    int64_t deadline = agx_http_now_ms() + wait_ms;
     for (int64_t delay = 50;; delay = delay < 800 ? delay * 2 : delay) {
         json_t *c = NULL;
         int rc = agx_docker_call(d, "GET", path, NULL, 0, "inspecting the carrier", &c, NULL, err);
@@ -212,6 +212,22 @@ static int carrier_verify(const agx_docker *d, const char *name, const char *ima
     }
 }
 
+static int carrier_create(const agx_docker *d, const char *bundle, const char *image_id,
+                          const char *name, agx_error *err)
+{
+    json_t *body = json_pack("{s:s, s:[s], s:b, s:{s:s, s:s}}", "Image", image_id, "Entrypoint",
+                             AGX_DOCKER_SERVER, "NetworkDisabled", 1, "Labels", "agentix.carrier",
+                             "1", "agentix.bundle", bundle);
+    if (!body)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a carrier");
+    char path[128];
+    snprintf(path, sizeof path, "/containers/create?name=%s", name);
+    int rc = agx_docker_call(d, "POST", path, body, 0, "creating the bundle's carrier container",
+                             NULL, NULL, err);
+    json_decref(body);
+    return rc;
+}
+
 int agx_docker_carrier_ensure(const agx_docker *d, const char *bundle, json_t *inspect, char *out,
                               size_t n, agx_error *err)
 {
@@ -221,19 +237,15 @@ int agx_docker_carrier_ensure(const agx_docker *d, const char *bundle, json_t *i
         return agx_error_set(err, AGX_ERR_PROTOCOL,
                              "the Docker daemon gave bundle '%s' no usable image id", bundle);
     snprintf(out, n, "agentix-carrier-%.12s", hex);
-    json_t *body = json_pack("{s:s, s:[s], s:b, s:{s:s, s:s}}", "Image", id, "Entrypoint",
-                             AGX_DOCKER_SERVER, "NetworkDisabled", 1, "Labels", "agentix.carrier",
-                             "1", "agentix.bundle", bundle);
-    if (!body)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a carrier");
-    char path[128];
-    snprintf(path, sizeof path, "/containers/create?name=%s", out);
-    int rc = agx_docker_call(d, "POST", path, body, 0, "creating the bundle's carrier container",
-                             NULL, NULL, err);
-    json_decref(body);
-    if (rc == AGX_ERR_CONFLICT) { /* it exists already, or another create just made it */
+    /* The common case, the carrier exists: one inspect. */
+    int rc = carrier_verify(d, out, id, 0, err);
+    if (rc == AGX_ERR_NOT_FOUND) {
         agx_error_clear(err);
-        rc = carrier_verify(d, out, id, err);
+        rc = carrier_create(d, bundle, id, out, err);
+        if (rc == AGX_ERR_CONFLICT) { /* another create made it meanwhile */
+            agx_error_clear(err);
+            rc = carrier_verify(d, out, id, 10000, err);
+        }
     }
     if (rc)
         agx_error_prefix(err, "bundle '%s'", bundle);
