@@ -212,6 +212,8 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *user)
     return n;
 }
 
+/* Its own small probe rather than core/http: that client honours the host's proxy settings (right
+ * for cloud APIs), and a loopback health check must never be sent through a proxy. */
 static int health_ok(int port, int64_t budget_ms)
 {
     CURL *h = curl_easy_init();
