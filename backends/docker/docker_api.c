@@ -185,7 +185,9 @@ int agx_docker_call(const agx_docker *d, const char *method, const char *path, j
     free(text);
     if (status)
         *status = resp.status;
-    if (!rc)
+    if (rc)
+        agx_error_prefix(err, "%s", what); /* the transport's message names the socket and URL */
+    else
         rc = agx_http_check_status(&resp, what, err);
     if (!rc && out && resp.body_len) {
         json_error_t je;
