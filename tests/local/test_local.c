@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agentix/client.h"
@@ -81,9 +83,24 @@ static pid_t record_pid(const char *id)
     return pid;
 }
 
+/* Gone, or a zombie: an orphan's zombie stays until PID 1 reaps it, and in containers whose
+ * PID 1 never reaps that is forever. */
 static int process_gone(pid_t pid)
 {
-    return kill(pid, 0) != 0 && errno == ESRCH;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 1;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0)
+        return 1;
+    buf[got] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
 }
 
 /* Processes whose process group is pgid (the server leads its own): the server, its worker and
@@ -388,6 +405,68 @@ static void test_list_and_other_process(void)
     vt->destruct(self);
 }
 
+/* A host process that created a sandbox and died without deleting it: its server lives on,
+ * orphaned. Another process finds it by label, sees whose it was, and deletes it. */
+static void test_orphan_of_dead_owner(void)
+{
+    /* The orphans are reparented to this process rather than to a PID 1 that may never reap
+     * them, so the test leaves no zombie on the machine. */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    pid_t owner = fork();
+    CHECK(owner >= 0);
+    if (owner == 0) {
+        close(fds[0]);
+        void *self = construct_with(AGX_TEST_SERVER);
+        agx_sandbox_config *cfg = config("suite", "orphan", 60000);
+        agx_sandbox *sb = NULL;
+        agx_error err;
+        int rc = vt->create_sandbox(self, cfg, &sb, &err);
+        char id[64] = "";
+        if (rc == 0)
+            snprintf(id, sizeof id, "%s", agx_sandbox_id(sb));
+        int ok = write(fds[1], id, sizeof id) == (ssize_t)sizeof id;
+        agx_sandbox_free(sb);
+        agx_sandbox_config_free(cfg);
+        vt->destruct(self); /* frees memory, leaves the sandbox running */
+        _exit(rc == 0 && ok ? 0 : 1);
+    }
+    close(fds[1]);
+    char id[64] = "";
+    CHECK(read(fds[0], id, sizeof id) == (ssize_t)sizeof id && id[0]);
+    close(fds[0]);
+    int status = 0;
+    CHECK(waitpid(owner, &status, 0) == owner && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    void *self = construct_with(AGX_TEST_SERVER);
+    pid_t pid = record_pid(id);
+    CHECK(kill(pid, 0) == 0);
+    agx_kv *filter = agx_kv_new();
+    CHECK(filter && agx_kv_set(filter, "suite", "orphan") == 0);
+    agx_sandbox_list *list = NULL;
+    agx_error err;
+    CHECK_OK(vt->list_sandboxes(self, filter, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1 && list_has(list, id));
+    CHECK(agx_sandbox_info_state(agx_sandbox_list_at(list, 0)) == AGX_SANDBOX_RUNNING);
+    agx_sandbox_list_free(list);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s/sandbox.json", root, id);
+    json_t *doc = json_load_file(path, 0, NULL);
+    CHECK(doc && json_integer_value(json_object_get(doc, "owner_pid")) == owner);
+    json_decref(doc);
+
+    CHECK_OK(vt->delete_sandbox(self, id, &err), &err);
+    CHECK(process_gone(pid) && group_members(pid) == 0);
+    CHECK(state_of(self, id) == AGX_SANDBOX_GONE);
+    CHECK(root_entries() == 0);
+    agx_kv_free(filter);
+    vt->destruct(self);
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
+}
+
 static void test_bad_input(void)
 {
     void *self = NULL;
@@ -443,6 +522,36 @@ static void test_session_via_discovery(void)
     agx_deployment_free(dep);
 }
 
+/* At exit, also after a failed CHECK: whatever a failing test left in the root is deleted, so a
+ * red run leaves no server running. A passing run has nothing to sweep. */
+static void sweep_root(void)
+{
+    if (!root[0])
+        return;
+    DIR *d = opendir(root);
+    if (!d)
+        return;
+    setenv("AGENTIX_LOCAL_SERVER", AGX_TEST_SERVER, 1);
+    setenv("AGENTIX_LOCAL_ROOT", root, 1);
+    void *self = NULL;
+    agx_error err;
+    if (vt->construct(&self, &err) == 0) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.' && vt->delete_sandbox(self, e->d_name, &err) != 0)
+                fprintf(stderr, "sweep: %s: %s\n", e->d_name, err.message);
+        vt->destruct(self);
+    }
+    closedir(d);
+    rmdir(root);
+    const char *side[] = {".leak-probe", ".hang-pid"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s%s", root, side[i]);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     void *so = dlopen(AGX_LOCAL_PLUGIN, RTLD_NOW | RTLD_LOCAL);
@@ -455,6 +564,7 @@ int main(void)
     snprintf(root, sizeof root, "%s/local-root-XXXXXX", AGX_TEST_BINARY_DIR);
     CHECK(mkdtemp(root));
     setenv("AGENTIX_LOCAL_ROOT", root, 1);
+    atexit(sweep_root);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     TEST_RUN(test_lifecycle);
@@ -462,11 +572,13 @@ int main(void)
     TEST_RUN(test_exits_at_start);
     TEST_RUN(test_never_healthy);
     TEST_RUN(test_list_and_other_process);
+    TEST_RUN(test_orphan_of_dead_owner);
     TEST_RUN(test_bad_input);
     TEST_RUN(test_session_via_discovery);
 
     CHECK(root_entries() == 0);
     CHECK(rmdir(root) == 0);
+    root[0] = '\0';
     curl_global_cleanup();
     dlclose(so);
     return 0;
