@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,6 +55,7 @@ void h_server_start(test_server *s)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test killed by its timeout leaves no server */
         setenv("AGENTIX_BIND_HOST", "127.0.0.1", 1);
         setenv("AGENTIX_BIND_PORT", "0", 1);
         setenv("AGENTIX_PORT_FILE", port_file, 1);

@@ -110,7 +110,7 @@ static void test_describe(void)
     agx_value *d = NULL;
     agx_error err;
     CHECK_OK(agx_client_describe(cl, "demo::add", 10000, &d, &err), &err);
-    CHECK_STREQ(agx_value_get_string(agx_value_map_get(d, "name"), NULL), "add");
+    CHECK_CONTAINS(agx_value_get_string(agx_value_map_get(d, "name"), NULL), "add");
     CHECK_STREQ(agx_value_get_string(agx_value_map_get(d, "shape"), NULL), "unary");
     const agx_value *params = agx_value_map_get(d, "params");
     CHECK(agx_value_array_len(params) == 2);
