@@ -201,12 +201,15 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
         .timeout_ms = cfg ? agx_sandbox_config_timeout_ms(cfg) : DEFAULT_TIMEOUT_MS,
     };
     const agx_kv *labels = cfg ? agx_sandbox_config_labels_const(cfg) : NULL;
+    int rc = agx_local_labels_check(labels, err);
+    if (rc)
+        return rc;
     r->labels = labels ? agx_kv_copy(labels) : agx_kv_new();
     r->owner_pid = getpid();
     r->created_at = agx_local_now_ms();
     if (!r->labels)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying labels");
-    int rc = agx_local_spawn(&a, &r->proc, err);
+    rc = agx_local_spawn(&a, &r->proc, err);
     if (rc)
         return rc;
     /* Written before the wait too, so a sweeper finds the server if this host dies meanwhile. */

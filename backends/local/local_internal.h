@@ -74,6 +74,8 @@ int agx_local_id_valid(const char *id);
 /* 2*nbytes hex digits from getrandom into out (size ≥ 2*nbytes+1). */
 int agx_local_random_hex(char *out, size_t nbytes, agx_error *err);
 int64_t agx_local_now_ms(void);
+/* Labels must fit the record: bounded count and sizes, valid UTF-8. */
+int agx_local_labels_check(const agx_kv *labels, agx_error *err);
 /* 1 when labels holds every pair of filter (NULL filter matches all). */
 int agx_local_labels_match(const agx_kv *labels, const agx_kv *filter);
 

@@ -487,6 +487,12 @@ static void test_bad_input(void)
     CHECK(state_of(self, "local-000000000000000000000000") == AGX_SANDBOX_GONE);
     agx_sandbox_info *info = NULL;
     CHECK(vt->get_sandbox(self, "a/b", &info, &err) == AGX_ERR_INVALID_ARGUMENT && !info);
+    agx_sandbox_config *cfg = config("bad", "\xff\xfe", 60000);
+    agx_sandbox *sb = NULL;
+    CHECK(vt->create_sandbox(self, cfg, &sb, &err) == AGX_ERR_INVALID_ARGUMENT && !sb);
+    CHECK_CONTAINS(err.message, "UTF-8");
+    CHECK(root_entries() == 0);
+    agx_sandbox_config_free(cfg);
     vt->destruct(self);
 }
 
