@@ -96,19 +96,19 @@ static int build_plan_spec(agx_plan *p, const agx_bundle_spec *s, agx_error *err
     char dst[PATH_MAX];
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < s->nmodules; i++) {
-        const char *base = agx_bundle_basename(s->modules[i]);
+        const char *base = s->modules[i].dst;
         size_t n = strlen(base);
         if (n < 4 || strcmp(base + n - 3, ".so") != 0)
             return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                                  "module %s: the file name must be <module name>.so, as "
                                  "agentix-worker loads modules by name",
-                                 s->modules[i]);
+                                 s->modules[i].src);
         snprintf(dst, sizeof dst, "lib/agentix/modules/%s", base);
-        rc = agx_closure_add_root(p, dst, s->modules[i], 1, err);
+        rc = agx_closure_add_root(p, dst, s->modules[i].src, 1, err);
     }
     for (size_t i = 0; rc == 0 && i < s->ntools; i++) {
-        snprintf(dst, sizeof dst, "bin/%s", agx_bundle_basename(s->tools[i]));
-        rc = agx_closure_add_root(p, dst, s->tools[i], 0, err);
+        snprintf(dst, sizeof dst, "bin/%s", s->tools[i].dst);
+        rc = agx_closure_add_root(p, dst, s->tools[i].src, 0, err);
     }
     for (size_t i = 0; rc == 0 && i < s->nfiles; i++) {
         struct stat st;

@@ -17,12 +17,12 @@ typedef struct agx_bundle_copy {
     char *dst; /* path relative to the prefix */
 } agx_bundle_copy;
 
+/* Modules and tools keep the file name they were given (tool = /bin/sh is bin/sh even where
+ * /bin/sh links to dash); src is the resolved file. */
 struct agx_bundle_spec {
     char name[AGX_BUNDLE_NAME_MAX];
-    char **modules, **tools;
-    size_t nmodules, ntools;
-    agx_bundle_copy *files;
-    size_t nfiles;
+    agx_bundle_copy *modules, *tools, *files;
+    size_t nmodules, ntools, nfiles;
 };
 
 /* ---- the plan: one entry per file of the tree ---- */

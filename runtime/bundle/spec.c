@@ -22,17 +22,15 @@ void agx_bundle_spec_free(agx_bundle_spec *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->nmodules; i++)
-        free(s->modules[i]);
-    for (size_t i = 0; i < s->ntools; i++)
-        free(s->tools[i]);
-    for (size_t i = 0; i < s->nfiles; i++) {
-        free(s->files[i].src);
-        free(s->files[i].dst);
+    agx_bundle_copy *lists[] = {s->modules, s->tools, s->files};
+    size_t counts[] = {s->nmodules, s->ntools, s->nfiles};
+    for (size_t l = 0; l < 3; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            free(lists[l][i].src);
+            free(lists[l][i].dst);
+        }
+        free(lists[l]);
     }
-    free(s->modules);
-    free(s->tools);
-    free(s->files);
     free(s);
 }
 
@@ -123,20 +121,25 @@ static int spec_dst_ok(const char *dst)
     return 1;
 }
 
-static int spec_push(char ***arr, size_t *n, char *item, agx_error *err)
+/* Appends {src resolved from src_rel, dst} to a list (takes nothing on failure). */
+static int spec_push(agx_bundle_copy **arr, size_t *n, const char *what, const char *src_rel,
+                     const char *dst, const char *basedir, agx_error *err)
 {
-    if (*n >= AGX_BUNDLE_MAX_ITEMS) {
-        free(item);
-        return agx_error_set(err, AGX_ERR_LIMIT, "more than %d entries of one kind",
-                             AGX_BUNDLE_MAX_ITEMS);
-    }
-    char **grown = realloc(*arr, (*n + 1) * sizeof **arr);
-    if (!grown) {
-        free(item);
+    if (*n >= AGX_BUNDLE_MAX_ITEMS)
+        return agx_error_set(err, AGX_ERR_LIMIT, "more than %d %s entries", AGX_BUNDLE_MAX_ITEMS,
+                             what);
+    agx_bundle_copy c = {0};
+    int rc = spec_resolve_path(what, src_rel, basedir, &c.src, err);
+    if (rc != 0)
+        return rc;
+    agx_bundle_copy *grown = realloc(*arr, (*n + 1) * sizeof *grown);
+    if (grown)
+        *arr = grown;
+    if (!grown || !(c.dst = strdup(dst))) {
+        free(c.src);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    grown[(*n)++] = item;
-    *arr = grown;
+    (*arr)[(*n)++] = c;
     return 0;
 }
 
@@ -148,27 +151,12 @@ static int spec_add_file(agx_bundle_spec *s, const char *value, const char *base
                              "file '%s': expected SRC:DST with DST a relative path inside the "
                              "bundle (no '..', not %s)",
                              value, AGX_BUNDLE_META);
-    if (s->nfiles >= AGX_BUNDLE_MAX_ITEMS)
-        return agx_error_set(err, AGX_ERR_LIMIT, "more than %d file entries", AGX_BUNDLE_MAX_ITEMS);
     char src_rel[PATH_MAX];
     if ((size_t)(colon - value) >= sizeof src_rel)
         return agx_error_set(err, AGX_ERR_LIMIT, "file '%s': path too long", value);
     memcpy(src_rel, value, (size_t)(colon - value));
     src_rel[colon - value] = '\0';
-    agx_bundle_copy c = {0};
-    int rc = spec_resolve_path("file", src_rel, basedir, &c.src, err);
-    if (rc != 0)
-        return rc;
-    agx_bundle_copy *grown = realloc(s->files, (s->nfiles + 1) * sizeof *grown);
-    if (!grown || !(c.dst = strdup(colon + 1))) {
-        free(c.src);
-        if (grown)
-            s->files = grown;
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    }
-    s->files = grown;
-    s->files[s->nfiles++] = c;
-    return 0;
+    return spec_push(&s->files, &s->nfiles, "file", src_rel, colon + 1, basedir, err);
 }
 
 int agx_bundle_spec_set(agx_bundle_spec *s, const char *key, const char *value, const char *basedir,
@@ -191,12 +179,12 @@ int agx_bundle_spec_set(agx_bundle_spec *s, const char *key, const char *value, 
     if (!is_module && strcmp(key, "tool") != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "unknown setting '%s' (expected name, module, tool or file)", key);
-    char *path;
-    int rc = spec_resolve_path(key, value, basedir, &path, err);
-    if (rc != 0)
-        return rc;
-    return is_module ? spec_push(&s->modules, &s->nmodules, path, err)
-                     : spec_push(&s->tools, &s->ntools, path, err);
+    const char *slash = strrchr(value, '/');
+    const char *base = slash ? slash + 1 : value;
+    if (!spec_dst_ok(base))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "%s '%s' must name a file", key, value);
+    return is_module ? spec_push(&s->modules, &s->nmodules, key, value, base, basedir, err)
+                     : spec_push(&s->tools, &s->ntools, key, value, base, basedir, err);
 }
 
 static char *spec_trim(char *p)
