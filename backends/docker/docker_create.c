@@ -74,6 +74,17 @@ static int read_options(create_ctx *c, agx_error *err)
     return 0;
 }
 
+/* The engine takes JSON, so names and values must be UTF-8. */
+static int check_utf8(const char *what, const char *k, const char *v, agx_error *err)
+{
+    json_t *jk = json_string(k), *jv = json_string(v);
+    int ok = jk && jv;
+    json_decref(jk);
+    json_decref(jv);
+    return ok ? 0 : agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                  "%s '%.64s' is not valid UTF-8 (name or value)", what, k);
+}
+
 static int check_config(create_ctx *c, agx_error *err)
 {
     c->image = agx_sandbox_config_image(c->cfg);
@@ -90,6 +101,9 @@ static int check_config(create_ctx *c, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "bundle '%s' is a path; the docker backend takes the bundle image "
                              "that `agentix build` imported into Docker", c->bundle);
+    int rc = check_utf8("image", c->image, c->bundle, err);
+    if (rc)
+        return rc;
     int64_t t = agx_sandbox_config_timeout_ms(c->cfg);
     c->deadline = agx_http_now_ms() + (t > 0 ? t : AGX_DOCKER_DEFAULT_TIMEOUT_MS);
     c->host_network = c->d->host_network;
@@ -115,44 +129,60 @@ static int add_env(json_t *env, const char *k, const char *v)
     return rc;
 }
 
-static json_t *build_env(const create_ctx *c, agx_error *err)
+static int no_memory(json_t *partial, agx_error *err)
 {
-    json_t *env = json_array();
-    const agx_kv *user = agx_sandbox_config_env_const(c->cfg);
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->host_network ? c->port : AGX_DOCKER_PORT);
-    int bad = !env;
-    for (size_t i = 0; !bad && user && i < agx_kv_count(user); i++) {
-        const char *k = agx_kv_key_at(user, i);
-        if (!*k || strchr(k, '=') || is_reserved_env(k)) {
-            json_decref(env);
-            agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                          "env '%s' cannot be set: %s", k,
-                          is_reserved_env(k) ? "the docker backend sets it for the runtime"
-                                             : "names are non-empty and contain no '='");
-            return NULL;
-        }
-        bad |= add_env(env, k, agx_kv_value_at(user, i)) != 0;
-    }
-    /* With the host's network the runtime must not listen on every interface of the host. */
-    bad = bad || add_env(env, "AGENTIX_BIND_HOST", c->host_network ? "127.0.0.1" : "0.0.0.0") ||
-          add_env(env, "AGENTIX_BIND_PORT", port) || add_env(env, "AGENTIX_TOKEN", c->token);
-    if (bad) {
-        json_decref(env);
-        agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the container env");
-        return NULL;
-    }
-    return env;
+    json_decref(partial);
+    return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the container request");
 }
 
-static json_t *build_labels(const create_ctx *c)
+/* The config's env, then the runtime's own variables, which the config may not set. */
+static int build_env(const create_ctx *c, json_t **out, agx_error *err)
 {
-    json_t *l = json_object();
+    json_t *env = *out = json_array();
+    const agx_kv *user = agx_sandbox_config_env_const(c->cfg);
+    if (!env)
+        return no_memory(NULL, err);
+    for (size_t i = 0; user && i < agx_kv_count(user); i++) {
+        const char *k = agx_kv_key_at(user, i), *v = agx_kv_value_at(user, i);
+        int rc = check_utf8("env", k, v, err);
+        if (!rc && (!*k || strchr(k, '=') || is_reserved_env(k)))
+            rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "env '%s' cannot be set: %s", k,
+                               is_reserved_env(k) ? "the docker backend sets it for the runtime"
+                                                  : "names are non-empty and contain no '='");
+        if (!rc && add_env(env, k, v) != 0)
+            rc = no_memory(NULL, err);
+        if (rc) {
+            json_decref(env);
+            *out = NULL;
+            return rc;
+        }
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->host_network ? c->port : AGX_DOCKER_PORT);
+    /* With the host's network the runtime must not listen on every interface of the host. */
+    if (add_env(env, "AGENTIX_BIND_HOST", c->host_network ? "127.0.0.1" : "0.0.0.0") ||
+        add_env(env, "AGENTIX_BIND_PORT", port) || add_env(env, "AGENTIX_TOKEN", c->token)) {
+        *out = NULL;
+        return no_memory(env, err);
+    }
+    return 0;
+}
+
+static int build_labels(const create_ctx *c, json_t **out, agx_error *err)
+{
+    json_t *l = *out = json_object();
     const agx_kv *user = agx_sandbox_config_labels_const(c->cfg);
     int bad = !l;
-    for (size_t i = 0; !bad && user && i < agx_kv_count(user); i++)
-        bad |= json_object_set_new(l, agx_kv_key_at(user, i),
-                                   json_string(agx_kv_value_at(user, i))) != 0;
+    for (size_t i = 0; !bad && user && i < agx_kv_count(user); i++) {
+        const char *k = agx_kv_key_at(user, i), *v = agx_kv_value_at(user, i);
+        int rc = check_utf8("label", k, v, err);
+        if (rc) {
+            json_decref(l);
+            *out = NULL;
+            return rc;
+        }
+        bad |= json_object_set_new(l, k, json_string(v)) != 0;
+    }
     /* Ours last: a user label cannot disguise whose sandbox this is. */
     bad = bad || json_object_set_new(l, "agentix.sandbox", json_string("1")) ||
           json_object_set_new(l, "agentix.owner", json_string(c->d->owner)) ||
@@ -163,19 +193,19 @@ static json_t *build_labels(const create_ctx *c)
         bad = json_object_set_new(l, "agentix.port", json_string(port)) != 0;
     }
     if (bad) {
-        json_decref(l);
-        return NULL;
+        *out = NULL;
+        return no_memory(l, err);
     }
-    return l;
+    return 0;
 }
 
-static json_t *build_host_config(const create_ctx *c)
+static int build_host_config(const create_ctx *c, json_t **out, agx_error *err)
 {
     char from[80];
     snprintf(from, sizeof from, "%s:ro", c->carrier);
-    json_t *hc = json_pack("{s:[s]}", "VolumesFrom", from);
+    json_t *hc = *out = json_pack("{s:[s]}", "VolumesFrom", from);
     if (!hc)
-        return NULL;
+        return no_memory(NULL, err);
     int bad = 0;
     double cpus = agx_sandbox_config_cpus(c->cfg);
     uint64_t mem = agx_sandbox_config_memory(c->cfg);
@@ -190,36 +220,44 @@ static json_t *build_host_config(const create_ctx *c)
                                    json_pack("{s:[{s:s, s:s}]}", "8000/tcp", "HostIp", "127.0.0.1",
                                              "HostPort", "")) != 0;
     if (bad) {
-        json_decref(hc);
-        return NULL;
+        *out = NULL;
+        return no_memory(hc, err);
     }
-    return hc;
+    return 0;
 }
 
-static json_t *build_body(const create_ctx *c, agx_error *err)
+static int build_body(const create_ctx *c, json_t **out, agx_error *err)
 {
-    json_t *env = build_env(c, err);
-    if (!env)
-        return NULL;
-    json_t *labels = build_labels(c), *hc = build_host_config(c);
-    json_t *body = labels && hc ? json_pack("{s:s, s:[s], s:[], s:o, s:o, s:o}", "Image", c->image,
-                                            "Entrypoint", AGX_DOCKER_SERVER, "Cmd", "Env", env,
-                                            "Labels", labels, "HostConfig", hc)
-                                : NULL;
-    if (body && !c->host_network &&
-        json_object_set_new(body, "ExposedPorts", json_pack("{s:{}}", "8000/tcp")) != 0) {
-        json_decref(body);
-        body = NULL;
+    json_t *env = NULL, *labels = NULL, *hc = NULL;
+    *out = NULL;
+    int rc = build_env(c, &env, err);
+    if (!rc)
+        rc = build_labels(c, &labels, err);
+    if (!rc)
+        rc = build_host_config(c, &hc, err);
+    if (rc) {
+        json_decref(env);
+        json_decref(labels);
+        return rc;
     }
+    /* json_object_set_new takes the reference whether it succeeds or not. */
+    json_t *body = json_pack("{s:s, s:[s], s:[]}", "Image", c->image, "Entrypoint",
+                             AGX_DOCKER_SERVER, "Cmd");
     if (!body) {
-        if (!labels || !hc) { /* json_pack steals o references only when it succeeds */
-            json_decref(env);
-            json_decref(labels);
-            json_decref(hc);
-        }
-        agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the container request");
+        json_decref(env);
+        json_decref(labels);
+        json_decref(hc);
+        return no_memory(NULL, err);
     }
-    return body;
+    int bad = json_object_set_new(body, "Env", env) != 0;
+    bad |= json_object_set_new(body, "Labels", labels) != 0;
+    bad |= json_object_set_new(body, "HostConfig", hc) != 0;
+    if (!c->host_network)
+        bad |= json_object_set_new(body, "ExposedPorts", json_pack("{s:{}}", "8000/tcp")) != 0;
+    if (bad)
+        return no_memory(body, err);
+    *out = body;
+    return 0;
 }
 
 /* ---- the container's life ---- */
@@ -256,9 +294,9 @@ static int create_container(create_ctx *c, agx_error *err)
             return rc;
         snprintf(plat, sizeof plat, "&platform=%s", esc);
     }
-    json_t *body = build_body(c, err), *out = NULL;
-    if (!body)
-        return err ? err->code : AGX_ERR_NO_MEMORY;
+    json_t *body = NULL, *out = NULL;
+    if ((rc = build_body(c, &body, err)))
+        return rc;
     snprintf(path, sizeof path, "/containers/create?name=%s%s", name, plat);
     rc = agx_docker_call(c->d, "POST", path, body, 0, "creating the task container", &out, NULL,
                          err);

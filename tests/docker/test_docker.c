@@ -339,6 +339,10 @@ static void test_failures(void)
     cfg = config(DEBIAN, bundle_ok);
     CHECK(agx_kv_set(agx_sandbox_config_env(cfg), "AGENTIX_TOKEN", "mine") == 0);
     expect_create_fails(cfg, AGX_ERR_INVALID_ARGUMENT, "AGENTIX_TOKEN");
+    fprintf(stderr, "  a label that is not UTF-8\n");
+    cfg = config(DEBIAN, bundle_ok);
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "team", "caf\xe9") == 0);
+    expect_create_fails(cfg, AGX_ERR_INVALID_ARGUMENT, "not valid UTF-8");
     fprintf(stderr, "  runtime exits at once: its log is quoted\n");
     expect_create_fails(config(DEBIAN, bundle_exit), AGX_ERR_BACKEND,
                         "exit-standin: cannot start: this runtime always fails");
