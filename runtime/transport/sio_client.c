@@ -385,7 +385,8 @@ static int create_context(agx_sio_client *c, agx_error *err)
 {
     c->foreign_loops[0] = c->loop;
     c->protocols[0] = (struct lws_protocols){
-        .name = "sio", .callback = client_cb, .rx_buffer_size = RX_CHUNK};
+        .name = "sio", .callback = client_cb, .rx_buffer_size = RX_CHUNK,
+        .tx_packet_size = SIO_WRITE_CHUNK};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |

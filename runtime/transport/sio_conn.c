@@ -19,6 +19,7 @@
 #define RX_KEEP_CAP ((size_t)256 << 10)   /* a larger receive buffer is freed after use */
 #define HEADER_GUESS 256                  /* first try for an event/ack text frame */
 #define CLOSE_FLUSH_SECS 5                /* a graceful close gets this long to flush */
+#define DIRECT_WRITE_MAX ((size_t)64 << 10) /* larger units wait for a WRITEABLE turn */
 #define HARD_CLOSE_SECS 2                 /* a failed conn gets this long to send its close frame */
 
 /* ---- limits, ids ---- */
@@ -36,22 +37,27 @@ void sio_limits_resolve(const agx_sio_limits *in, agx_sio_limits *out)
         out->queue_limit = out->max_payload + out->high_watermark;
 }
 
+void sio_random_bytes(void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom((unsigned char *)buf + got, len - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            abort(); /* the kernel's CSPRNG never fails on Linux >= 3.17 once seeded */
+        got += (size_t)n;
+    }
+}
+
 void sio_random_id(char *buf, size_t len)
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[AGX_EIO_SID_MAX];
-    size_t got = 0;
     if (len > sizeof raw)
         len = sizeof raw;
-    while (got < len) {
-        ssize_t n = getrandom(raw + got, len - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            abort(); /* the kernel's CSPRNG never fails on Linux ≥ 3.17 once seeded */
-        got += (size_t)n;
-    }
+    sio_random_bytes(raw, len);
     for (size_t i = 0; i < len; i++)
         buf[i] = alphabet[raw[i] & 63];
     buf[len] = '\0';
@@ -59,23 +65,86 @@ void sio_random_id(char *buf, size_t len)
 
 /* ---- frames and the send queue ---- */
 
-static sio_frame *frame_get(agx_sio_conn *c, size_t len)
+#define WS_HDR_MAX 14 /* 2 + 8 (64-bit length) + 4 (mask key) */
+
+static size_t ws_header_len(size_t n, bool masked)
+{
+    return (n < 126 ? 2 : n <= 0xffff ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/* Client frames must be masked (RFC 6455 §5.3); the key only has to be unpredictable to
+ * browsers' cache-poisoning attackers, so a per-connection xorshift seeded from getrandom is
+ * plenty. */
+static uint32_t next_mask(agx_sio_conn *c)
+{
+    uint64_t x = c->mask_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c->mask_state = x;
+    return (uint32_t)(x >> 16);
+}
+
+static void apply_mask(unsigned char *p, size_t n, const unsigned char key[4])
+{
+    uint64_t k8;
+    unsigned char kk[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
+    memcpy(&k8, kk, 8);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        v ^= k8;
+        memcpy(p + i, &v, 8);
+    }
+    for (; i < n; i++)
+        p[i] ^= key[i & 3];
+}
+
+/* Writes the frame header for an n-byte payload at p (ws_header_len bytes) and masks the payload
+ * that follows it, when this side is a client. */
+static void ws_frame(agx_sio_conn *c, unsigned char *p, bool binary, size_t n)
+{
+    size_t i = 0;
+    p[i++] = 0x80 | (binary ? 2 : 1); /* FIN + opcode */
+    unsigned char maskbit = c->client ? 0x80 : 0;
+    if (n < 126) {
+        p[i++] = maskbit | (unsigned char)n;
+    } else if (n <= 0xffff) {
+        p[i++] = maskbit | 126;
+        p[i++] = (unsigned char)(n >> 8);
+        p[i++] = (unsigned char)n;
+    } else {
+        p[i++] = maskbit | 127;
+        for (int s = 56; s >= 0; s -= 8)
+            p[i++] = (unsigned char)((uint64_t)n >> s);
+    }
+    if (c->client) {
+        uint32_t m = next_mask(c);
+        unsigned char key[4] = {(unsigned char)(m >> 24), (unsigned char)(m >> 16),
+                                (unsigned char)(m >> 8), (unsigned char)m};
+        memcpy(p + i, key, 4);
+        apply_mask(p + i + 4, n, key);
+    }
+}
+
+static sio_frame *frame_get(agx_sio_conn *c, size_t cap)
 {
     for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
         sio_frame *f = c->spare[i];
-        if (f && f->cap >= len && f->cap / 4 <= len + 4096) {
+        if (f && f->cap >= cap && f->cap / 4 <= cap + 4096) {
             c->spare[i] = NULL;
-            f->len = len;
             f->next = NULL;
+            f->off = f->len = 0;
             return f;
         }
     }
-    sio_frame *f = malloc(sizeof *f + LWS_PRE + len);
+    sio_frame *f = malloc(sizeof *f + cap);
     if (!f)
         return NULL;
     f->next = NULL;
-    f->len = len;
-    f->cap = len;
+    f->cap = cap;
+    f->off = f->len = 0;
     return f;
 }
 
@@ -96,12 +165,17 @@ static void want_write(agx_sio_conn *c)
         lws_callback_on_writable(c->wsi);
 }
 
-/* Control frames (ping/pong) jump the queue: the head is never a half-written frame, since lws
- * takes a whole frame per lws_write, and Engine.IO frames may sit between a Socket.IO header and
+/* Control frames (ping/pong) jump the queue: the head is never a half-written unit, since lws
+ * takes a whole unit per lws_write, and Engine.IO frames may sit between a Socket.IO header and
  * its attachments. */
 static void q_push(agx_sio_conn *c, sio_frame *f, bool front)
 {
-    if (front) {
+    if (front && c->head_started) {
+        f->next = c->head->next; /* never split a unit that is half on the wire */
+        c->head->next = f;
+        if (c->tail == c->head)
+            c->tail = f;
+    } else if (front) {
         f->next = c->head;
         c->head = f;
         if (!c->tail)
@@ -129,17 +203,47 @@ static void q_drop_all(agx_sio_conn *c)
     }
     c->head = c->tail = NULL;
     c->queued = 0;
+    c->head_started = false;
+}
+
+static int write_head(agx_sio_conn *c);
+
+/* After queueing f: when the queue was idle and f is small, write at once instead of waiting a
+ * loop turn for WRITEABLE (the latency of a unary call is mostly these turns); otherwise, or for
+ * what is left, ask for WRITEABLE. Bulk goes through WRITEABLE turns, so a burst of emits queues
+ * (and reports congestion) the same way whatever the socket buffer holds. Never calls a handler:
+ * congestion that clears here clears silently. */
+static void send_soon(agx_sio_conn *c, sio_frame *f)
+{
+    if (c->head == f && !f->next && f->len <= DIRECT_WRITE_MAX && !c->in_writeable && c->wsi &&
+        !c->hard_close &&
+        (c->state == SIO_CONNECTED || c->state == SIO_OPENING) &&
+        !lws_send_pipe_choked(c->wsi)) {
+        if (write_head(c) != 0) {
+            sio_conn_fail(c, AGX_ERR_UNAVAILABLE, LWS_CLOSE_STATUS_ABNORMAL_CLOSE,
+                          "writing to the websocket failed");
+            return;
+        }
+        if (c->congested && c->queued < c->lim.low_watermark)
+            c->congested = false;
+        if (!c->head)
+            return;
+    }
+    want_write(c);
 }
 
 static int queue_text(agx_sio_conn *c, const char *s, size_t n, bool front)
 {
-    sio_frame *f = frame_get(c, n);
+    sio_frame *f = frame_get(c, WS_HDR_MAX + n);
     if (!f)
         return AGX_ERR_NO_MEMORY;
-    memcpy(f->data + LWS_PRE, s, n);
-    f->binary = false;
+    size_t hl = ws_header_len(n, c->client);
+    memcpy(f->data + hl, s, n);
+    ws_frame(c, f->data, false, n);
+    f->off = 0;
+    f->len = hl + n;
     q_push(c, f, front);
-    want_write(c);
+    send_soon(c, f);
     return 0;
 }
 
@@ -331,6 +435,10 @@ int sio_conn_init(agx_sio_conn *c, uv_loop_t *loop, const sio_conn_params *p, ag
     c->abort_dial = p->abort_dial;
     c->owner = p->owner;
     c->always_report_close = p->client;
+    if (p->client) {
+        while (!c->mask_state)
+            sio_random_bytes(&c->mask_state, sizeof c->mask_state);
+    }
     agx_sio_decoder_init(&c->dec, c->lim.max_payload);
     if (p->client && p->token) {
         c->connect_data = json_pack("{s:s}", "token", p->token);
@@ -382,37 +490,54 @@ static int encode_msg(const out_msg *m, char *buf, size_t cap, size_t *len, agx_
     return agx_sio_encode_ack(buf, cap, NULL, m->ack_id, m->args, m->attach, len, err);
 }
 
-/* Encodes the text frame, growing it once if the first guess was short. */
-static int build_header(agx_sio_conn *c, const out_msg *m, sio_frame **out, agx_error *err)
-{
-    size_t len = 0;
-    sio_frame *f = frame_get(c, HEADER_GUESS);
-    if (!f)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
-    int rc = encode_msg(m, (char *)f->data + LWS_PRE, f->cap, &len, err);
-    if (rc == AGX_ERR_LIMIT) {
-        frame_put(c, f);
-        f = frame_get(c, len);
-        if (!f)
-            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
-        rc = encode_msg(m, (char *)f->data + LWS_PRE, f->cap, &len, err);
-    }
-    if (rc) {
-        frame_put(c, f);
-        return rc;
-    }
-    f->len = len;
-    f->binary = false;
-    *out = f;
-    return 0;
-}
-
 static size_t iov_total(const struct iovec *iov, size_t n)
 {
     size_t t = 0;
     for (size_t i = 0; i < n; i++)
         t += iov[i].iov_len;
     return t;
+}
+
+/* Builds one unit: [text frame][binary frame]? The text is encoded after a WS_HDR_MAX reserve and
+ * its header written just before it, so nothing moves; the unit grows once if the first guess
+ * for the text was short. */
+static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
+                      size_t alen, sio_frame **out, agx_error *err)
+{
+    size_t extra = iov ? WS_HDR_MAX + alen : 0, tlen = 0;
+    sio_frame *f = frame_get(c, WS_HDR_MAX + HEADER_GUESS + extra);
+    if (!f)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
+    int rc = encode_msg(m, (char *)f->data + WS_HDR_MAX, f->cap - WS_HDR_MAX - extra, &tlen, err);
+    if (rc == AGX_ERR_LIMIT) {
+        frame_put(c, f);
+        f = frame_get(c, WS_HDR_MAX + tlen + 1 + extra);
+        if (!f)
+            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
+        rc = encode_msg(m, (char *)f->data + WS_HDR_MAX, f->cap - WS_HDR_MAX - extra, &tlen, err);
+    }
+    if (rc) {
+        frame_put(c, f);
+        return rc;
+    }
+    size_t hl = ws_header_len(tlen, c->client);
+    f->off = WS_HDR_MAX - hl;
+    ws_frame(c, f->data + f->off, false, tlen);
+    f->len = hl + tlen;
+    if (iov) {
+        unsigned char *h2 = f->data + WS_HDR_MAX + tlen;
+        size_t hl2 = ws_header_len(alen, c->client);
+        unsigned char *p = h2 + hl2;
+        for (size_t i = 0; i < iovcnt; i++) {
+            if (iov[i].iov_len)
+                memcpy(p, iov[i].iov_base, iov[i].iov_len);
+            p += iov[i].iov_len;
+        }
+        ws_frame(c, h2, true, alen);
+        f->len += hl2 + alen;
+    }
+    *out = f;
+    return 0;
 }
 
 static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
@@ -425,35 +550,17 @@ static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, 
         return agx_error_set(err, AGX_ERR_LIMIT,
                              "socket.io: a %zu-byte attachment is over the peer's maxPayload (%llu)",
                              alen, (unsigned long long)c->peer_max_payload);
-    sio_frame *hdr = NULL, *att = NULL;
-    int rc = build_header(c, m, &hdr, err);
-    if (rc)
-        return rc;
-    if (c->queued && c->queued + hdr->len + alen > c->lim.queue_limit) {
-        frame_put(c, hdr);
+    if (c->queued && c->queued + alen > c->lim.queue_limit)
         return agx_error_set(err, AGX_ERR_LIMIT,
                              "socket.io: send queue full (%zu bytes queued, limit %zu): wait "
                              "for on_drain",
                              c->queued, c->lim.queue_limit);
-    }
-    if (iov) {
-        att = frame_get(c, alen);
-        if (!att) {
-            frame_put(c, hdr);
-            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an attachment");
-        }
-        unsigned char *p = att->data + LWS_PRE;
-        for (size_t i = 0; i < iovcnt; i++) {
-            if (iov[i].iov_len)
-                memcpy(p, iov[i].iov_base, iov[i].iov_len);
-            p += iov[i].iov_len;
-        }
-        att->binary = true;
-    }
-    q_push(c, hdr, false);
-    if (att)
-        q_push(c, att, false);
-    want_write(c);
+    sio_frame *f = NULL;
+    int rc = build_unit(c, m, iov, iovcnt, alen, &f, err);
+    if (rc)
+        return rc;
+    q_push(c, f, false);
+    send_soon(c, f);
     return 0;
 }
 
@@ -478,36 +585,55 @@ int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const 
 
 /* ---- writing ---- */
 
+/* One lws_write of up to SIO_WRITE_CHUNK bytes of the head unit. The units are raw websocket
+ * frames, so a large one can go out over several turns; lws then never has to copy more than
+ * one chunk's unsent tail into its own buffer. */
+static int write_head(agx_sio_conn *c)
+{
+    sio_frame *f = c->head;
+    size_t n = f->len < SIO_WRITE_CHUNK ? f->len : SIO_WRITE_CHUNK;
+    /* LWS_WRITE_HTTP passes the bytes through untouched: they are complete websocket frames.
+     * lws buffers whatever the socket does not take and holds WRITEABLE back until it is out. */
+    int w = lws_write(c->wsi, f->data + f->off, n, LWS_WRITE_HTTP);
+    if (w < 0 || (size_t)w < n) {
+        set_whyf(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
+        return -1;
+    }
+    f->off += n;
+    f->len -= n;
+    c->queued -= n;
+    c->head_started = f->len > 0;
+    if (f->len == 0) {
+        c->head = f->next;
+        if (!c->head)
+            c->tail = NULL;
+        frame_put(c, f);
+    }
+    return 0;
+}
+
 int sio_conn_writeable(agx_sio_conn *c)
 {
     if (c->hard_close) {
         lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
         return -1;
     }
-    sio_frame *f = c->head;
-    if (!f) {
+    if (!c->head) {
         if (c->state == SIO_CLOSING) {
             lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
             return -1;
         }
         return 0;
     }
-    c->head = f->next;
-    if (!c->head)
-        c->tail = NULL;
-    c->queued -= f->len;
-    int n = lws_write(c->wsi, f->data + LWS_PRE, f->len,
-                      f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-    size_t len = f->len;
-    frame_put(c, f);
-    if (n < 0 || (size_t)n < len) {
-        set_whyf(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
+    if (write_head(c) != 0)
         return -1;
-    }
     if (c->congested && c->queued < c->lim.low_watermark) {
         c->congested = false;
-        if (c->state == SIO_CONNECTED && c->h->on_drain)
+        if (c->state == SIO_CONNECTED && c->h->on_drain) {
+            c->in_writeable = true; /* an emit from on_drain waits for the next turn */
             c->h->on_drain(c, c->h->ud);
+            c->in_writeable = false;
+        }
     }
     if (c->head || c->state == SIO_CLOSING)
         want_write(c);

@@ -61,7 +61,8 @@ typedef struct agx_sio_handlers {
     void *ud; /* passed to every handler */
 } agx_sio_handlers;
 
-/* Queues an event on namespace "/".
+/* Queues an event on namespace "/". When the queue is idle a small message is written to the
+ * socket at once (no loop turn); otherwise it leaves on the next WRITEABLE turns.
  *   args: NULL or a JSON array of extra arguments after the event name (not stolen).
  *   iov/iovcnt: iov NULL = a plain EVENT; otherwise a BINARY_EVENT with exactly one attachment
  *     whose bytes are the concatenation of the iovecs (copied into the queue before returning,
@@ -85,8 +86,10 @@ void agx_sio_conn_close(agx_sio_conn *c);
 
 /* Bytes waiting in the send queue (frame payloads, not counting framing overhead). */
 size_t agx_sio_conn_queued_bytes(const agx_sio_conn *c);
-/* True from when queued bytes reach high_watermark until on_drain fires. Producers should stop
- * emitting while it is true and resume in on_drain: the queue never grows past queue_limit. */
+/* True from when queued bytes reach high_watermark until they fall below low_watermark.
+ * Producers should stop emitting while it is true and resume in on_drain: the queue never grows
+ * past queue_limit. (A small message written straight through inside an emit may clear it
+ * without an on_drain; so check this after each emit rather than counting on on_drain.) */
 bool agx_sio_conn_congested(const agx_sio_conn *c);
 /* The Socket.IO sid of this connection (the one in the CONNECT reply; the node client's
  * socket.id). Empty before on_connect. */

@@ -13,6 +13,9 @@
 #include "runtime/transport/sio_conn.h"
 
 #define AGX_SIO_SOCKET_SID_LEN 20
+/* Most bytes one lws_write carries; also the protocols' tx_packet_size, so lws hands the whole
+ * chunk to one send() instead of 64 KiB pieces. */
+#define SIO_WRITE_CHUNK ((size_t)1 << 20)
 
 typedef enum sio_conn_state {
     SIO_OPENING = 0, /* websocket up (or dialling), Socket.IO CONNECT not done */
@@ -21,12 +24,13 @@ typedef enum sio_conn_state {
     SIO_DEAD         /* the websocket is gone; on_close has been called (if due) */
 } sio_conn_state;
 
+/* One queued wire unit: whole websocket frames, already framed (and masked on the client), so
+ * a Socket.IO header and its attachment leave in one lws_write and one syscall. */
 typedef struct sio_frame {
     struct sio_frame *next;
-    size_t len;
-    size_t cap;
-    bool binary;
-    unsigned char data[]; /* LWS_PRE headroom, then len bytes */
+    size_t cap;             /* bytes in data[] */
+    size_t off, len;        /* the wire bytes are data[off .. off+len) */
+    unsigned char data[];
 } sio_frame;
 
 #define SIO_SPARE_FRAMES 4
@@ -59,10 +63,13 @@ struct agx_sio_conn {
 
     /* send queue (frames in wire order) and recycled frames */
     sio_frame *head, *tail;
+    bool head_started;        /* part of the head unit is already written */
+    bool in_writeable;        /* inside on_drain from a WRITEABLE turn */
     size_t queued;
     bool congested;
     sio_frame *spare[SIO_SPARE_FRAMES];
     int64_t next_ack_id;
+    uint64_t mask_state;      /* client: xorshift state for websocket masking keys */
 
     uv_timer_t hb_timer;      /* server: next ping / pong deadline; client: dead-server watchdog */
     uv_timer_t connect_timer; /* no Socket.IO CONNECT in time */
@@ -122,6 +129,8 @@ void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt,
 /* Frees what init allocated that is not tied to the timers (queue, buffers, decoder). */
 void sio_conn_dispose(agx_sio_conn *c);
 
+/* len bytes from the kernel's CSPRNG. */
+void sio_random_bytes(void *buf, size_t len);
 /* Random url-safe id of len chars (Engine.IO / Socket.IO sids). buf holds len+1. */
 void sio_random_id(char *buf, size_t len);
 

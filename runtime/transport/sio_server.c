@@ -303,7 +303,8 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
     s->protocols[0] = (struct lws_protocols){.name = "sio",
                                              .callback = server_cb,
                                              .per_session_data_size = sizeof(struct pss),
-                                             .rx_buffer_size = RX_CHUNK};
+                                             .rx_buffer_size = RX_CHUNK,
+                                             .tx_packet_size = SIO_WRITE_CHUNK};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
