@@ -252,7 +252,7 @@ static int tar_cb(void *user, const char *rel, const char *full, const struct st
     tar_out *t = user;
     char path[PATH_MAX];
     int dir = S_ISDIR(st->st_mode);
-    if (snprintf(path, sizeof path, "%s/%s%s", AGX_BUNDLE_PREFIX + 1, rel, dir ? "/" : "") >=
+    if (snprintf(path, sizeof path, "%s/%s%s", &AGX_BUNDLE_PREFIX[1], rel, dir ? "/" : "") >=
         (int)sizeof path)
         return agx_error_set(err, AGX_ERR_LIMIT, "path too long: %s", rel);
     if (dir)
@@ -268,7 +268,7 @@ int agx_bundle_write_tar(const char *dir, FILE *out, agx_error *err)
     tar_out t = {.f = out};
     /* The folders of the prefix itself ("opt/", "opt/agentix/"), then the tree. */
     char prefix[PATH_MAX];
-    snprintf(prefix, sizeof prefix, "%s/", AGX_BUNDLE_PREFIX + 1);
+    snprintf(prefix, sizeof prefix, "%s/", &AGX_BUNDLE_PREFIX[1]);
     int rc = 0;
     for (char *p = prefix; rc == 0 && (p = strchr(p, '/')) != NULL; p++) {
         char saved = p[1];
