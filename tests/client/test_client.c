@@ -336,12 +336,11 @@ static void waiter_init(waiter *w, int pending)
 
 static void waiter_wait(waiter *w)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 120; /* a hang guard, not a performance bound */
     pthread_mutex_lock(&w->mu);
-    for (int i = 0; w->pending > 0 && i < 300; i++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    while (w->pending > 0 && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0) {
     }
     CHECK_MSG(w->pending == 0, "%d callbacks never came", w->pending);
     pthread_mutex_unlock(&w->mu);
@@ -520,9 +519,11 @@ int main(int argc, char **argv)
     TEST_RUN(test_bidi_slow_reader_bounds_sender);
     TEST_RUN(test_bidi_cancel);
     TEST_RUN(test_callbacks);
+    agx_client_free(cl);
+    /* The rest make their own clients one at a time: two libwebsockets client contexts alive at
+     * once leak OpenSSL's CA store under LeakSanitizer (a transport issue, reported). */
     TEST_RUN(test_connect_failures);
     TEST_RUN(test_client_free_cancels);
-    agx_client_free(cl);
     h_server_stop(&srv);
     return 0;
 }
