@@ -69,6 +69,7 @@ typedef struct transfer {
     int sink_stopped; /* the sink asked to abort */
     int header_overflow;
     size_t header_count;
+    struct curl_slist *connect_to; /* the request's connect_to rule, NULL = none */
 } transfer;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
@@ -229,9 +230,12 @@ static int setup_handle(CURL *h, const agx_http_request *req, transfer *t, struc
     bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
     if (req->unix_socket)
         bad |= curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket) != CURLE_OK;
+    if (t->connect_to)
+        bad |= curl_easy_setopt(h, CURLOPT_CONNECT_TO, t->connect_to) != CURLE_OK;
     if (req->body) {
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) !=
+               CURLE_OK;
     }
     if (strcmp(req->method, "HEAD") == 0)
         bad |= curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
@@ -270,7 +274,11 @@ int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_e
                   .max = req->max_body ? req->max_body : AGX_HTTP_DEFAULT_MAX_BODY};
     char errbuf[CURL_ERROR_SIZE] = "";
     int rc = 0;
-    if (setup_handle(h, req, &t, hdrs, errbuf)) {
+    if (req->connect_to && *req->connect_to &&
+        !(t.connect_to = curl_slist_append(NULL, req->connect_to))) {
+        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing %s %s", req->method,
+                           req->url);
+    } else if (setup_handle(h, req, &t, hdrs, errbuf)) {
         rc = agx_error_set(err, AGX_ERR_INTERNAL, "libcurl refused an option for %s %s",
                            req->method, req->url);
     } else {
@@ -282,6 +290,7 @@ int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_e
     }
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(t.connect_to);
     return rc;
 }
 
@@ -340,9 +349,9 @@ int agx_http_retry_default(int rc, const agx_http_response *resp, const agx_erro
            resp->status == 504;
 }
 
-static int64_t retry_after_ms(const agx_http_response *resp)
+static int64_t retry_after_ms(const agx_http_response *resp, const char *name)
 {
-    const char *v = resp->headers ? agx_kv_get(resp->headers, "retry-after") : NULL;
+    const char *v = resp->headers && name ? agx_kv_get(resp->headers, name) : NULL;
     if (!v || !isdigit((unsigned char)*v))
         return -1;
     char *end;
@@ -360,7 +369,10 @@ static int64_t backoff_ms(const agx_http_retry *r, int attempt, const agx_http_r
     if (getrandom(&jitter, sizeof jitter, GRND_NONBLOCK) != (ssize_t)sizeof jitter)
         jitter = 0;
     d = d / 2 + (int64_t)(jitter % (uint16_t)(d / 2 + 1)); /* [d/2, d] spreads a herd of callers */
-    int64_t ra = retry_after_ms(resp);
+    int64_t ra = retry_after_ms(resp, "retry-after");
+    int64_t rb = retry_after_ms(resp, r->retry_after_header);
+    if (rb > ra)
+        ra = rb;
     if (ra > d)
         d = ra;
     return d < cap ? d : cap;

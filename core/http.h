@@ -35,6 +35,9 @@ typedef struct agx_http_request {
     size_t max_body;          /* buffered body bound; 0 = AGX_HTTP_DEFAULT_MAX_BODY */
     agx_http_sink_fn sink;    /* NULL: buffer the body into the response */
     void *sink_user;
+    /* "HOST:PORT:CONNECT_HOST:CONNECT_PORT" (curl's CONNECT_TO): reach the URL's host at another
+     * address while the URL, Host header and TLS name stay as they are; NULL = none. */
+    const char *connect_to;
 } agx_http_request;
 
 typedef struct agx_http_response {
@@ -70,10 +73,13 @@ typedef int (*agx_http_retry_fn)(int rc, const agx_http_response *resp, const ag
 typedef struct agx_http_retry {
     int max_attempts;          /* ≥ 1; 0 means 1 */
     int base_delay_ms;         /* first backoff; doubles each attempt, with jitter */
-    int max_delay_ms;          /* cap of one backoff; a Retry-After in seconds is honoured up to it */
+    int max_delay_ms;          /* cap of one backoff; Retry-After (seconds) is honoured up to it */
     int64_t deadline_ms;       /* agx_http_now_ms() bound: no attempt starts after it; 0 = none */
     agx_http_retry_fn should_retry; /* NULL = agx_http_retry_default */
     void *user;
+    /* Extra response header read like Retry-After (e.g. Daytona's "retry-after-sandbox-create",
+     * lower-case); the longer of the two wins. NULL = Retry-After only. */
+    const char *retry_after_header;
 } agx_http_retry;
 
 /* Retries transport errors marked retriable and statuses 429, 502, 503, 504. */

@@ -8,7 +8,8 @@
  * get, list or delete them, and sweepers can find leaks.
  *
  * Configuration (environment, read by construct):
- *   DOCKER_HOST              unix:///path or tcp://127.0.0.1:port (default unix:///var/run/docker.sock)
+ *   DOCKER_HOST              unix:///path or tcp://127.0.0.1:port
+ *                            (default unix:///var/run/docker.sock)
  *   AGENTIX_DOCKER_NETWORK   "host" to share the host's network (default: bridge with the runtime
  *                            port published on 127.0.0.1); per sandbox: option docker.network */
 #include "backends/docker/docker_internal.h"
@@ -41,7 +42,8 @@ static int docker_construct(void **self, agx_error *err)
 {
     agx_docker *d = calloc(1, sizeof *d);
     if (!d)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the docker backend");
+        return agx_error_set(err, AGX_ERR_NO_MEMORY,
+                             "out of memory constructing the docker backend");
     char host[256] = "unknown";
     if (gethostname(host, sizeof host - 1) != 0)
         snprintf(host, sizeof host, "unknown");
@@ -71,7 +73,8 @@ static int check_id(const char *id, agx_error *err)
     if (n == 0 || n >= AGX_DOCKER_ID_MAX ||
         strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "'%s' is not a docker sandbox id (a container id)", id ? id : "(null)");
+                             "'%s' is not a docker sandbox id (a container id)",
+                             id ? id : "(null)");
     return 0;
 }
 
@@ -213,8 +216,9 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
                      (long long)json_integer_value(json_object_get(state, "ExitCode")),
                      json_string_length(json_object_get(state, "Error")) ? ": " : "",
                      json_string_value(json_object_get(state, "Error")) ?: "");
-        *out = info_new(id, status, published_port(json_object_get(json_object_get(c, "NetworkSettings"), "Ports")),
-                        detail, parse_time(json_string_value(json_object_get(c, "Created"))),
+        json_t *ports = json_object_get(json_object_get(c, "NetworkSettings"), "Ports");
+        int64_t created = parse_time(json_string_value(json_object_get(c, "Created")));
+        *out = info_new(id, status, published_port(ports), detail, created,
                         json_object_get(json_object_get(c, "Config"), "Labels"));
         json_decref(c);
     }

@@ -22,8 +22,8 @@ int agx_docker_escape(const char *s, char *out, size_t n, agx_error *err)
     size_t len = strlen(e);
     int rc = 0;
     if (len >= n)
-        rc = agx_error_set(err, AGX_ERR_LIMIT, "'%.64s…' is too long (%zu bytes escaped, at most %zu)",
-                           s, len, n - 1);
+        rc = agx_error_set(err, AGX_ERR_LIMIT,
+                           "'%.64s…' is too long (%zu bytes escaped, at most %zu)", s, len, n - 1);
     else
         memcpy(out, e, len + 1);
     free(e);
@@ -193,8 +193,8 @@ int agx_docker_call(const agx_docker *d, const char *method, const char *path, j
         json_error_t je;
         *out = json_loadb(resp.body, resp.body_len, 0, &je);
         if (!*out)
-            rc = agx_error_set(err, AGX_ERR_PROTOCOL, "%s: the Docker daemon answered invalid JSON (%s)",
-                               what, je.text);
+            rc = agx_error_set(err, AGX_ERR_PROTOCOL,
+                               "%s: the Docker daemon answered invalid JSON (%s)", what, je.text);
     }
     agx_http_response_clear(&resp);
     return rc;

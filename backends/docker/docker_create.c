@@ -92,11 +92,12 @@ static int check_config(create_ctx *c, agx_error *err)
     c->platform = agx_sandbox_config_platform(c->cfg);
     if (!c->image || !*c->image)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "the docker backend needs a task image (agx_sandbox_config_set_image)");
+                             "the docker backend needs a task image "
+                             "(agx_sandbox_config_set_image)");
     if (!c->bundle || !*c->bundle)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "the docker backend needs a bundle image (agx_sandbox_config_set_bundle)"
-                             "; `agentix build` makes one");
+                             "the docker backend needs a bundle image "
+                             "(agx_sandbox_config_set_bundle); `agentix build` makes one");
     if (c->bundle[0] == '/' || c->bundle[0] == '.')
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "bundle '%s' is a path; the docker backend takes the bundle image "
@@ -383,13 +384,11 @@ static int start_container(create_ctx *c, agx_error *err)
                                    "port for the runtime's 8000/tcp");
 }
 
-static int probe_health(const create_ctx *c, const char *url, int64_t budget)
+static int probe_health(const char *url, int64_t budget)
 {
-    agx_http_request req = {.method = "GET", .url = url,
-                            .connect_timeout_ms = budget < HEALTH_PROBE_MAX_MS ? budget : HEALTH_PROBE_MAX_MS,
-                            .timeout_ms = budget < HEALTH_PROBE_MAX_MS ? budget : HEALTH_PROBE_MAX_MS,
-                            .max_body = 64 << 10};
-    (void)c;
+    long ms = budget < HEALTH_PROBE_MAX_MS ? (long)budget : HEALTH_PROBE_MAX_MS;
+    agx_http_request req = {.method = "GET", .url = url, .connect_timeout_ms = ms,
+                            .timeout_ms = ms, .max_body = 64 << 10};
     agx_http_response resp;
     int ok = agx_http_perform(&req, &resp, NULL) == 0 && resp.status == 200;
     agx_http_response_clear(&resp);
@@ -402,7 +401,7 @@ static int wait_healthy(const create_ctx *c, agx_error *err)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/health", c->port);
     for (int64_t delay = 25;; delay = delay < 400 ? delay * 2 : 500) {
         int64_t left = c->deadline - agx_http_now_ms();
-        if (left > 0 && probe_health(c, url, left))
+        if (left > 0 && probe_health(url, left))
             return 0;
         int rc = check_running(c, err);
         if (rc)

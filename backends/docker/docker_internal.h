@@ -48,7 +48,8 @@ int agx_docker_call(const agx_docker *d, const char *method, const char *path, j
  * demultiplexed) into out (NUL-terminated, truncated to n). Best effort: "" when unavailable. */
 void agx_docker_logs_tail(const agx_docker *d, const char *id, char *out, size_t n);
 /* Demultiplexes a Docker log stream (frames of [stream, 0, 0, 0, u32 big-endian size] + data)
- * into out; a stream without those headers (TTY containers) is copied as it is. Returns the length. */
+ * into out; a stream without those headers (TTY containers) is copied as it is. Returns the
+ * length. */
 size_t agx_docker_demux(const char *in, size_t len, char *out, size_t n);
 
 /* DELETE /containers/{id}?force=1&v=1; a container already gone is success. */

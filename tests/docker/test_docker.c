@@ -375,7 +375,8 @@ int main(void)
                 sizeof bundle_exit);
     make_bundle("agx-test-bundle-hang", AGX_TEST_SOURCE_DIR "/hang_server.sh", NULL, bundle_hang,
                 sizeof bundle_hang);
-    make_bundle("agx-test-bundle-dynamic", AGX_STANDIN_DYNAMIC, NULL, bundle_dyn, sizeof bundle_dyn);
+    make_bundle("agx-test-bundle-dynamic", AGX_STANDIN_DYNAMIC, NULL, bundle_dyn,
+                sizeof bundle_dyn);
     TEST_RUN(test_lifecycle_debian);
     TEST_RUN(test_lifecycle_busybox);
     TEST_RUN(test_lifecycle_host_network);

@@ -133,7 +133,8 @@ static void fake_start(void)
     struct sockaddr_in h = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t hl = sizeof h;
     CHECK(F.health_fd >= 0 && bind(F.health_fd, (struct sockaddr *)&h, sizeof h) == 0 &&
-          listen(F.health_fd, 16) == 0 && getsockname(F.health_fd, (struct sockaddr *)&h, &hl) == 0);
+          listen(F.health_fd, 16) == 0 &&
+          getsockname(F.health_fd, (struct sockaddr *)&h, &hl) == 0);
     F.health_port = ntohs(h.sin_port);
     CHECK(pthread_create(&F.thread, NULL, fake_serve, NULL) == 0);
     CHECK(pthread_create(&F.health_thread, NULL, health_serve, NULL) == 0);
@@ -189,7 +190,8 @@ static char inspect_running[512];
 /* A daemon where images, the bundle and everything after the carrier work. */
 static void routes_for_create(void)
 {
-    fake_route("GET /version", "200 {\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", NULL, NULL);
+    fake_route("GET /version", "200 {\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\"}", NULL,
+               NULL);
     fake_route("GET /v1.41/images/", "200 {\"Id\":\"" IMAGE_ID "\",\"Config\":{\"Labels\":"
                "{\"agentix.bundle.format\":\"1\"},\"Volumes\":{\"/opt/agentix\":{}}}}", NULL, NULL);
     snprintf(inspect_running, sizeof inspect_running,
