@@ -535,6 +535,38 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
     agx_client_unlock(c);
 }
 
+/* The common unary/describe answer, with one lock for lookup and completion. False leaves the
+ * event (malformed, unknown, or for another shape) to the general path. */
+static bool result_fast_path(agx_client *c, const agx_sio_packet *p, uint64_t id,
+                             const unsigned char *data, size_t len)
+{
+    size_t n = strlen(p->event);
+    if (n < 7 || strcmp(p->event + n - 7, ":result") != 0)
+        return false;
+    agx_mp_span span;
+    agx_value *v = NULL;
+    if (agx_mp_map_find(data, len, "value", &span) != 1 ||
+        agx_value_from_msgpack(span.data, span.len, &c->limits, &v, NULL) != 0)
+        return false;
+    agx_call *notify = NULL;
+    agx_client_lock(c);
+    agx_call *k = map_get(c, id);
+    const char *pre = k ? shape_prefix(k->shape) : "";
+    bool mine = k && (k->shape == SHAPE_UNARY || k->shape == SHAPE_DESCRIBE) &&
+                strlen(pre) == n - 6 && strncmp(p->event, pre, n - 6) == 0;
+    if (mine)
+        end_locked(c, k, 0, NULL, v, &notify);
+    agx_client_unlock(c);
+    if (!mine) {
+        agx_value_free(v);
+        return false;
+    }
+    notify_all(c, notify);
+    if (c->hhead)
+        run_dirty(c);
+    return true;
+}
+
 static void on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
 {
     (void)conn;
@@ -550,6 +582,8 @@ static void on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
     if (agx_mp_map_find(data, len, "call_id", &span) != 1 || agx_mp_get_str(span, &ids, &idn) ||
         !parse_id(ids, idn, &id))
         return; /* not one of ours: dropped, like any unknown call_id */
+    if (result_fast_path(c, p, id, data, len))
+        return;
     agx_client_lock(c);
     agx_call *k = map_get(c, id);
     agx_client_unlock(c);
