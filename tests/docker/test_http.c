@@ -289,6 +289,48 @@ static void test_unix_socket(void)
     CHECK_CONTAINS(s.last_request, "GET /v1.41/version HTTP/1.1\r\nHost: localhost\r\n");
 }
 
+/* connect_to reaches the URL's host at another address; the Host header keeps the URL's name. */
+static void test_connect_to(void)
+{
+    int port;
+    server s;
+    const char *const answers[] = {ok_hello};
+    start(&s, tcp_listener(&port), answers, 1);
+    char rule[96];
+    snprintf(rule, sizeof rule, "api.example.invalid:443:127.0.0.1:%d", port);
+    agx_http_request req = get("http://api.example.invalid:443/v1/ping");
+    req.connect_to = rule;
+    agx_http_response resp;
+    agx_error err;
+    CHECK_OK(agx_http_perform(&req, &resp, &err), &err);
+    CHECK(resp.status == 200);
+    agx_http_response_clear(&resp);
+    stop(&s);
+    CHECK_CONTAINS(s.last_request, "GET /v1/ping HTTP/1.1\r\nHost: api.example.invalid:443\r\n");
+}
+
+/* A service-specific retry header is honoured like Retry-After. */
+static void test_retry_after_header(void)
+{
+    static const char busy_own[] = "HTTP/1.1 429 Slow Down\r\nretry-after-sandbox-create: 0\r\n"
+                                   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    int port;
+    server s;
+    const char *const answers[] = {busy_own, ok_hello};
+    start(&s, tcp_listener(&port), answers, 2);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    agx_http_request req = get(url);
+    agx_http_retry retry = {.max_attempts = 2, .base_delay_ms = 1, .max_delay_ms = 5,
+                            .retry_after_header = "retry-after-sandbox-create"};
+    agx_http_response resp;
+    agx_error err;
+    CHECK_OK(agx_http_perform_retry(&req, &retry, &resp, &err), &err);
+    CHECK(resp.status == 200 && s.served == 2);
+    agx_http_response_clear(&resp);
+    stop(&s);
+}
+
 static void test_escape(void)
 {
     char *e = agx_http_escape("a b/c:d~e_f.g-h{\"x\":[1]}é");
@@ -307,6 +349,8 @@ int main(void)
     TEST_RUN(test_limits_and_sinks);
     TEST_RUN(test_transport_errors);
     TEST_RUN(test_unix_socket);
+    TEST_RUN(test_connect_to);
+    TEST_RUN(test_retry_after_header);
     TEST_RUN(test_escape);
     return 0;
 }
