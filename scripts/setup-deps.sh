@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
-  clang libclang-rt-14-dev valgrind patchelf
+  clang libclang-rt-14-dev valgrind patchelf busybox-static
   nodejs npm python3
 )
 

@@ -137,7 +137,7 @@ isolated)
     "$cli" build --quiet --name agx-test-bundle-isolated:1 --module "$demo" --output "$work/tree" >/dev/null
     busybox=$(command -v busybox) || fail "busybox (busybox-static) is not installed"
     chroot_bin=$(command -v chroot) || fail "chroot is not installed"
-    file -L "$busybox" | grep -q 'statically linked' || fail "$busybox is not statically linked"
+    ! readelf -lW "$busybox" | grep -q INTERP || fail "$busybox is not statically linked (install busybox-static)"
 
     # (1) A root with busybox-static and the bundle only: no libc, no loader, no /usr/lib.
     root="$work/root"
@@ -157,7 +157,7 @@ isolated)
     server_pid=$!
     wait_file "$root/tmp/port" 30 || { cat "$work/server1.log" >&2; fail "server in the busybox root did not start"; }
     port=$(cat "$root/tmp/port")
-    curl -sf "http://127.0.0.1:$port/health" | grep -q '"status":"ok"' || fail "/health in the busybox root"
+    "$busybox" wget -qO- "http://127.0.0.1:$port/health" | grep -q '"status":"ok"' || fail "/health in the busybox root"
     out=$(bash_run "$port" 'test ! -e /usr/lib && test ! -e /lib && echo NO-HOST-LIBS') ||
         fail "agentix.bash::run in the busybox root"
     contains "$out" NO-HOST-LIBS || fail "the busybox root has library folders: $out"
