@@ -29,6 +29,7 @@ struct agx_sio_client {
     agx_sio_limits lim;
 
     bool tls;
+    char url[HOST_MAX + 16];    /* scheme://host:port, for messages */
     char host[HOST_MAX];        /* URL host, brackets stripped */
     int port;
     char host_header[HOST_MAX + 8];
@@ -142,6 +143,7 @@ static int parse_url(agx_sio_client *c, const char *url, agx_error *err)
                  c->port);
     snprintf(c->dial_host, sizeof c->dial_host, "%s", c->host);
     c->dial_port = c->port;
+    snprintf(c->url, sizeof c->url, "%s://%s", c->tls ? "https" : "http", c->host_header);
     return 0;
 }
 
@@ -344,8 +346,12 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         c->dial_wsi = NULL;
         if (conn->state != SIO_DEAD && !conn->why_set) {
             conn->why_set = true;
-            agx_error_set(&conn->why, AGX_ERR_UNAVAILABLE, "cannot open a websocket to %s:%d: %.200s",
-                          c->dial_host, c->dial_port, in ? (const char *)in : "unknown error");
+            agx_error_set(&conn->why, AGX_ERR_UNAVAILABLE,
+                          "cannot open a websocket to %s (dialled %s:%d): %.200s%s", c->url,
+                          c->dial_host, c->dial_port, in ? (const char *)in : "unknown error",
+                          c->tls && in && strstr(in, "SSL")
+                              ? " (TLS handshake or certificate check failed; see ca_file)"
+                              : "");
         }
         kick(c);
         return 0;
@@ -425,8 +431,9 @@ static void dial(agx_sio_client *c)
         c->dial_wsi = NULL;
         if (!c->conn.why_set) {
             c->conn.why_set = true;
-            agx_error_set(&c->conn.why, AGX_ERR_UNAVAILABLE, "cannot open a websocket to %s:%d",
-                          c->dial_host, c->dial_port);
+            agx_error_set(&c->conn.why, AGX_ERR_UNAVAILABLE,
+                          "cannot open a websocket to %s (dialled %s:%d)", c->url, c->dial_host,
+                          c->dial_port);
         }
         kick(c);
     }

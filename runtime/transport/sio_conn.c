@@ -379,18 +379,34 @@ void sio_conn_dispose(agx_sio_conn *c)
 
 /* ---- timers ---- */
 
+static void hb_fired(uv_timer_t *t);
+
+/* A heartbeat deadline passed. Timers run before the loop polls sockets, so after a busy
+ * stretch the awaited ping/pong may be sitting unread: give the loop one poll (a 1 ms grace
+ * turn) before declaring the peer dead. */
+static bool hb_grace(agx_sio_conn *c)
+{
+    if (c->hb_grace)
+        return false;
+    c->hb_grace = true;
+    uv_timer_start(&c->hb_timer, hb_fired, 1, 0);
+    return true;
+}
+
 static void hb_fired(uv_timer_t *t)
 {
     agx_sio_conn *c = t->data;
     if (c->client) {
-        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
-                      "no ping from the server within %u ms: the connection is dead",
-                      c->ping_interval_ms + c->ping_timeout_ms);
+        if (!hb_grace(c))
+            sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+                          "no ping from the server within %u ms: the connection is dead",
+                          c->ping_interval_ms + c->ping_timeout_ms);
         return;
     }
     if (c->awaiting_pong) {
-        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
-                      "no pong within %u ms: the peer is dead", c->ping_timeout_ms);
+        if (!hb_grace(c))
+            sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+                          "no pong within %u ms: the peer is dead", c->ping_timeout_ms);
         return;
     }
     if (queue_text(c, "2", 1, true) != 0) {
@@ -415,6 +431,7 @@ static void connect_fired(uv_timer_t *t)
 
 static void arm_watchdog(agx_sio_conn *c)
 {
+    c->hb_grace = false;
     uv_timer_start(&c->hb_timer, hb_fired, (uint64_t)c->ping_interval_ms + c->ping_timeout_ms, 0);
 }
 
@@ -803,6 +820,7 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
             return protocol_error(c, "engine.io: pong from the server (invalid heartbeat direction)");
         if (c->awaiting_pong && c->state != SIO_CLOSING) {
             c->awaiting_pong = false;
+            c->hb_grace = false;
             uv_timer_start(&c->hb_timer, hb_fired, c->ping_interval_ms, 0);
         }
         return 0;

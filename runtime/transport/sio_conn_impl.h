@@ -47,6 +47,7 @@ struct agx_sio_conn {
     bool (*authorize)(const json_t *auth, void *ud);
     uint32_t ping_interval_ms, ping_timeout_ms, connect_timeout_ms;
     bool awaiting_pong;
+    bool hb_grace;            /* a heartbeat deadline passed; one more poll before failing */
     /* client role */
     json_t *connect_data;  /* CONNECT payload, owned; NULL = none */
     bool got_open;

@@ -2,7 +2,7 @@
  * peer_server.test.js against the official socket.io@4 server and a few hand-made bad servers.
  *
  *   transport_client_peer URL [--token T] [--connect-to SPEC] [--header NAME=VALUE]
- *                             [--connect-timeout MS] [--expect CODE:TEXT]
+ *                             [--connect-timeout MS] [--ca-file PEM] [--expect CODE:TEXT]
  *
  * Without --expect it runs the full exchange: binary "echo" with an ack (event and ack both carry
  * the bytes back), a plain event with an ack, "bulk" events until the send queue is congested
@@ -195,6 +195,8 @@ int main(int argc, char **argv)
             cfg.token = v;
         } else if (!strcmp(k, "--connect-to")) {
             cfg.connect_to = v;
+        } else if (!strcmp(k, "--ca-file")) {
+            cfg.ca_file = v;
         } else if (!strcmp(k, "--connect-timeout")) {
             cfg.connect_timeout_ms = (uint32_t)atoi(v);
         } else if (!strcmp(k, "--expect")) {

@@ -4,11 +4,17 @@
 // header, the connect-to override (dialled at 127.0.0.1 while Host stays the URL's), congestion
 // and drain of the send queue, and a clean client disconnect. Then failure paths: wrong token,
 // nothing listening, a server that never answers (connect timeout), a server that stops pinging,
-// and a CONNECT reply without sid.
+// a CONNECT reply without sid, and https (certificate checked against the URL's host under
+// connect-to; untrusted or mismatched certificates refused).
 // Usage: node peer_server.test.js <client_peer binary>
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const net = require('net');
+const os = require('os');
+const path = require('path');
+const { execFileSync } = require('child_process');
 const { Server } = require('socket.io');
 const { WebSocketServer } = require('ws');
 const { fail, check, within, startProgram, slow } = require('./peers');
@@ -124,4 +130,29 @@ async function main() {
   old.close();
 }
 
-main().then(() => process.exit(0), (e) => fail(e.stack || String(e)));
+// A self-signed certificate for agentix.test, made with the openssl CLI (from ca-certificates).
+function makeCert() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agx-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+    '-subj', '/CN=agentix.test', '-addext', 'subjectAltName=DNS:agentix.test'], { stdio: 'ignore' });
+  return { dir, key: path.join(dir, 'key.pem'), cert: path.join(dir, 'cert.pem') };
+}
+
+async function tls() {
+  const pem = makeCert();
+  const server = https.createServer({ key: fs.readFileSync(pem.key), cert: fs.readFileSync(pem.cert) });
+  const io = new Server(server, { pingInterval: 300, pingTimeout: 200, transports: ['websocket'] });
+  let host;
+  io.on('connection', (socket) => { host = socket.handshake.headers.host; socket.emit('done'); });
+  const port = await listen(server);
+  const to = (name) => ['--connect-to', `${name}:4433:127.0.0.1:${port}`];
+  await expectEnd('https with the CA', ['https://agentix.test:4433', ...to('agentix.test'), '--ca-file', pem.cert], 'OK');
+  check(host === 'agentix.test:4433', `https Host header ${host}`);
+  await expectEnd('https, untrusted certificate', ['https://agentix.test:4433', ...to('agentix.test')], 'UNAVAILABLE:TLS');
+  await expectEnd('https, name mismatch', ['https://other.test:4433', ...to('other.test'), '--ca-file', pem.cert], 'UNAVAILABLE:TLS');
+  io.close();
+  fs.rmSync(pem.dir, { recursive: true, force: true });
+}
+
+main().then(() => tls()).then(() => process.exit(0), (e) => fail(e.stack || String(e)));
