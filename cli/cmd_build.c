@@ -97,29 +97,28 @@ static int build_parse(build_args *a, int argc, char **argv)
 {
     agx_error err = {0};
     const char *spec_file = NULL, *name = NULL;
+    /* Flags that add to the bundle, in the same words as the bundle file. */
+    static const char *const keys[] = {"module", "tool", "file"};
     for (int i = 1; i < argc; i++) {
         const char *v = NULL, *arg = argv[i];
-        static const char *const keys[] = {"module", "tool", "file"};
-        int matched = 0;
-        for (size_t k = 0; k < 3 && !matched; k++) {
-            char flag[16];
+        char flag[16];
+        size_t k = 0;
+        for (; k < sizeof keys / sizeof *keys; k++) {
             snprintf(flag, sizeof flag, "--%s", keys[k]);
-            if (build_flag(arg, flag, argv, argc, &i, &v)) {
-                matched = 1;
-                if (!v)
-                    return agx_cli_usage_error("build", "%s needs a value", flag);
-                if (agx_bundle_spec_set(a->spec, keys[k], v, NULL, &err) != 0)
-                    return agx_cli_usage_error("build", "%s", err.message);
-            }
+            if (build_flag(arg, flag, argv, argc, &i, &v))
+                break;
         }
-        if (matched)
-            continue;
-        if (build_flag(arg, "--name", argv, argc, &i, &v) ||
-            build_flag(arg, "--output", argv, argc, &i, &a->output)) {
-            if (strncmp(arg, "--name", 6) == 0)
-                name = v;
-            if (!(strncmp(arg, "--name", 6) == 0 ? v : a->output))
-                return agx_cli_usage_error("build", "%s needs a value", arg);
+        if (k < sizeof keys / sizeof *keys) {
+            if (!v)
+                return agx_cli_usage_error("build", "%s needs a value", flag);
+            if (agx_bundle_spec_set(a->spec, keys[k], v, NULL, &err) != 0)
+                return agx_cli_usage_error("build", "%s", err.message);
+        } else if (build_flag(arg, "--name", argv, argc, &i, &name)) {
+            if (!name)
+                return agx_cli_usage_error("build", "--name needs a value");
+        } else if (build_flag(arg, "--output", argv, argc, &i, &a->output)) {
+            if (!a->output || !*a->output)
+                return agx_cli_usage_error("build", "--output needs a value");
         } else if (strcmp(arg, "--docker") == 0) {
             a->docker = 1;
         } else if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {

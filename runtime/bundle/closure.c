@@ -149,17 +149,14 @@ static int closure_find(closure *c, const agx_elf_info *who, const char *origin,
     return 0;
 }
 
-static int closure_add_lib(closure *c, const char *name, const char *found, agx_plan_entry **out,
-                           agx_error *err)
+/* Plans lib/<name> with the content of the file found (its real path). */
+static int closure_add_lib(closure *c, const char *name, const char *found, agx_error *err)
 {
     char real[PATH_MAX], dst[PATH_MAX];
     if (!realpath(found, real))
         return agx_error_set(err, AGX_ERR_IO, "cannot resolve %s", found);
     snprintf(dst, sizeof dst, "lib/%s", name);
-    int rc = agx_plan_add(c->p, dst, real, AGX_PLAN_LIB, NULL, err);
-    if (rc == 0 && out)
-        *out = agx_plan_find(c->p, dst);
-    return rc;
+    return agx_plan_add(c->p, dst, real, AGX_PLAN_LIB, NULL, err);
 }
 
 static int closure_plugins_of(closure *c, const char *name, const char *found, agx_error *err)
@@ -180,7 +177,7 @@ static int closure_plugins_of(closure *c, const char *name, const char *found, a
                                name, closure_plugins[i].plugin, dir, closure_plugins[i].package);
         agx_plan_entry *lib = NULL;
         if (rc == 0)
-            rc = closure_add_lib(c, closure_plugins[i].plugin, plugin, NULL, err);
+            rc = closure_add_lib(c, closure_plugins[i].plugin, plugin, err);
         if (rc == 0) {
             char dst[PATH_MAX];
             snprintf(dst, sizeof dst, "lib/%s", name);
@@ -246,7 +243,7 @@ static int closure_visit(closure *c, size_t idx, agx_error *err)
             continue;
         rc = closure_find(c, &info, origin, info.needed[i], found, err);
         if (rc == 0)
-            rc = closure_add_lib(c, info.needed[i], found, NULL, err);
+            rc = closure_add_lib(c, info.needed[i], found, err);
         if (rc == 0)
             rc = closure_plugins_of(c, info.needed[i], found, err);
         if (rc != 0)
