@@ -1,0 +1,297 @@
+/* fleet.h — rollouts at scale on the host: fleets of sandboxes created concurrently, a warm pool
+ * over any backend, a map of M tasks over either, owner labels on everything they create, an
+ * opt-in SIGINT/SIGTERM cleanup and a garbage collector for what dead hosts left behind.
+ *
+ * Flow: host → agx_fleet / agx_pool (owner labels, retries, registry of what this process owns)
+ *       → agx_deployment_create on any backend → agx_client per sandbox → agx_map runs tasks.
+ *
+ * Threading: every function here may be called from any thread. A fleet, pool or map may be shared
+ * between threads; destroy/free of one object must not race with other calls on that same object
+ * except where a function says so (agx_fleet_destroy, agx_map_cancel).
+ *
+ * Lifetimes: fleets and pools use their deployment until they are freed — free them before the
+ * deployment. Every sandbox they create is registered in this process's owner registry until it
+ * is deleted, so the cleanup handler (agx_cleanup_install) can delete it on SIGINT/SIGTERM.
+ *
+ * Owner labels (added to the config's labels of every sandbox a fleet or pool creates):
+ *   agentix.owner.host  = gethostname()
+ *   agentix.owner.pid   = getpid() in decimal
+ *   agentix.owner.start = the process's start time, field 22 of /proc/<pid>/stat (clock ticks
+ *                         since boot): tells the owner from a later process that reused its pid
+ *   agentix.run         = the run id (agx_run_id(), or the fleet/pool option run_id)
+ * agx_gc deletes labelled sandboxes whose owner process is gone. */
+#ifndef AGENTIX_FLEET_H
+#define AGENTIX_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentix/client.h"
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+#include "agentix/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AGX_LABEL_OWNER_HOST "agentix.owner.host"
+#define AGX_LABEL_OWNER_PID "agentix.owner.pid"
+#define AGX_LABEL_OWNER_START "agentix.owner.start"
+#define AGX_LABEL_RUN "agentix.run"
+#define AGX_RUN_ID_MAX 64 /* [A-Za-z0-9._-], 1..63 bytes */
+
+/* ---- owner labels and the run id ---- */
+
+/* This process's run id: $AGENTIX_RUN_ID when it is set and valid, else "run-" + 16 random hex
+ * digits chosen once per process. Never NULL. */
+const char *agx_run_id(void);
+/* Sets the four owner labels on `labels` (run_id NULL = agx_run_id()). The CLI's `create` uses
+ * it so shell-created sandboxes are collectable too. */
+int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *err);
+
+/* ---- retries ---- */
+
+/* Backoff for creates that fail with err->retriable set (429, 5xx, transient timeouts): attempt
+ * k (k ≥ 2) waits min(max_backoff_ms, initial_backoff_ms · 2^(k-2)) with ±25 % jitter. Errors
+ * without retriable fail at once. */
+typedef struct agx_retry_policy {
+    unsigned max_attempts;  /* total attempts per sandbox, default 4 (1 = no retry) */
+    int initial_backoff_ms; /* default 250 */
+    int max_backoff_ms;     /* default 8000 */
+} agx_retry_policy;
+
+/* ---- fleet: N sandboxes created concurrently ---- */
+
+typedef struct agx_fleet agx_fleet;
+
+typedef enum agx_fleet_mode {
+    AGX_FLEET_ALL_OR_NOTHING = 0, /* one failure deletes the rest; create fails */
+    AGX_FLEET_BEST_EFFORT = 1     /* failed items keep their error; create succeeds */
+} agx_fleet_mode;
+
+/* Called once per item as it settles (status 0 or its error), on a creating thread; calls are
+ * serialised. For progress bars. */
+typedef void (*agx_fleet_item_fn)(void *user, size_t index, int status, const agx_error *err);
+
+typedef struct agx_fleet_options {
+    uint32_t struct_size;  /* set by agx_fleet_options_init */
+    size_t count;          /* N ≥ 1 */
+    size_t parallelism;    /* creates in flight at once, default 8 */
+    agx_fleet_mode mode;   /* default AGX_FLEET_ALL_OR_NOTHING */
+    agx_retry_policy retry;
+    const char *run_id;    /* agentix.run label; NULL = agx_run_id() */
+    agx_fleet_item_fn on_item;
+    void *user;
+} agx_fleet_options;
+void agx_fleet_options_init(agx_fleet_options *opts);
+
+/* Creates opts->count sandboxes from cfg (copied, owner labels added). All-or-nothing: 0 and every
+ * item ready, or an error (the first failure, with "item i of N" in the message) after every
+ * sandbox it created was deleted, and *out NULL. Best-effort: 0 unless the arguments are wrong or
+ * memory runs out; look at agx_fleet_ready / agx_fleet_status per item. Blocks until every item
+ * settled. */
+int agx_fleet_create(agx_deployment *dep, const agx_sandbox_config *cfg,
+                     const agx_fleet_options *opts, agx_fleet **out, agx_error *err);
+size_t agx_fleet_size(const agx_fleet *f);  /* N */
+size_t agx_fleet_ready(const agx_fleet *f); /* items holding a live sandbox */
+/* Item i's sandbox, NULL when it failed or the fleet was destroyed. The pointer stays valid until
+ * agx_fleet_free (also after destroy, when it names a deleted sandbox), except that
+ * agx_fleet_replace of item i retires it. */
+const agx_sandbox *agx_fleet_sandbox(const agx_fleet *f, size_t i);
+/* Item i's create status (0 or an agx_error_code); its error is copied into err when not NULL. */
+int agx_fleet_status(const agx_fleet *f, size_t i, agx_error *err);
+unsigned agx_fleet_attempts(const agx_fleet *f, size_t i); /* creates tried for item i */
+/* Deletes item i's sandbox and creates a fresh one in its place (with the fleet's retries), for
+ * a sandbox that died. The caller must be the only user of item i. AGX_ERR_CANCELLED after
+ * destroy. On failure item i holds no sandbox and keeps the error. */
+int agx_fleet_replace(agx_fleet *f, size_t i, agx_error *err);
+/* Deletes every sandbox the fleet holds, in parallel, each exactly once — also when called from
+ * several threads at once, or again (later calls return 0). Returns 0 or the first delete error
+ * (the others are attempted anyway; what failed to delete stays registered for agx_cleanup and
+ * labelled for agx_gc). */
+int agx_fleet_destroy(agx_fleet *f, agx_error *err);
+/* Destroys (if not yet) and frees. NULL is a no-op. */
+void agx_fleet_free(agx_fleet *f);
+
+/* ---- warm pool: K ready sandboxes, handed out at once ---- */
+
+typedef struct agx_pool agx_pool;
+/* A sandbox handed out by a pool, with a connected client (both owned by the lease). */
+typedef struct agx_lease agx_lease;
+const agx_sandbox *agx_lease_sandbox(const agx_lease *l);
+agx_client *agx_lease_client(agx_lease *l);
+
+typedef struct agx_pool_options {
+    uint32_t struct_size;     /* set by agx_pool_options_init */
+    size_t size;              /* K ≥ 1 ready sandboxes kept */
+    size_t refill_parallelism; /* creates in flight at once, default min(K, 4) */
+    agx_retry_policy retry;
+    const char *run_id;       /* NULL = agx_run_id() */
+    /* Health check at acquire, after "client still connected": describe(probe_target) must get an
+     * answer (any answer, even NotFound, proves the runtime serves). NULL = connection check
+     * only. Default "agentix.bash::run". */
+    const char *probe_target;
+    int health_timeout_ms;    /* default 2000 */
+    int connect_timeout_ms;   /* client connect, default 10000 */
+} agx_pool_options;
+void agx_pool_options_init(agx_pool_options *opts);
+
+/* Starts the pool: returns at once; background threads create K sandboxes (cfg copied, owner
+ * labels added), each connected and checked before it counts as ready. */
+int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_pool_options *opts,
+                 agx_pool **out, agx_error *err);
+/* Hands out a ready sandbox that passes its health check; one that fails is deleted and replaced,
+ * never handed out. Waits up to timeout_ms (0 = do not wait, <0 = forever) when none is ready:
+ * AGX_ERR_TIMEOUT then names the last refill error if creates are failing. Refills in the
+ * background. */
+int agx_pool_acquire(agx_pool *p, int timeout_ms, agx_lease **out, agx_error *err);
+/* Ends a lease: clean = false deletes the sandbox (the default for rollouts: one sandbox per task);
+ * clean = true returns it to the ready set when it is still connected and the pool holds fewer
+ * than K ready, else deletes it. Returns the delete's status. */
+int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err);
+
+typedef struct agx_pool_stats {
+    size_t ready;       /* ready now */
+    size_t creating;    /* creates in flight */
+    size_t leased;      /* handed out, not released */
+    uint64_t created;   /* sandboxes created so far */
+    uint64_t deleted;   /* sandboxes deleted so far */
+    uint64_t unhealthy; /* failed a health check and were replaced */
+    uint64_t create_failures; /* creates that failed after their retries */
+} agx_pool_stats;
+void agx_pool_stats_get(agx_pool *p, agx_pool_stats *out);
+/* Waits until `ready` sandboxes are ready (≤ K), up to timeout_ms (<0 = forever); for warm-up. */
+int agx_pool_wait_ready(agx_pool *p, size_t ready, int timeout_ms, agx_error *err);
+/* Stops refilling, deletes every sandbox — ready and still leased (those leases become invalid) —
+ * and frees the pool. NULL is a no-op. */
+void agx_pool_free(agx_pool *p);
+
+/* ---- map: M tasks over a fleet or a pool ---- */
+
+typedef struct agx_map agx_map;
+
+/* One task's outcome. value (on success) belongs to the result: a callback may take it by setting
+ * r->value = NULL; agx_map_result_free frees it otherwise. */
+typedef struct agx_map_result {
+    size_t task;           /* index in [0, M) */
+    int status;            /* 0, or the error of the last attempt */
+    agx_error err;
+    agx_value *value;      /* the remote function's result (agentix.bash::run: {exit_code, stdout, …}) */
+    unsigned attempts;     /* attempts made, each on a live sandbox */
+    int64_t duration_ms;   /* first attempt's start to the end of the last */
+    char sandbox_id[128];  /* the sandbox of the last attempt ("" when none was reached) */
+} agx_map_result;
+void agx_map_result_free(agx_map_result *r);
+
+/* Builds the call for one attempt of one task. *target is borrowed and must stay valid until the
+ * map is freed; *args (array) and *kwargs (map) may be left NULL and are owned by the map.
+ * A failure fails the task without retry. */
+typedef int (*agx_map_build_fn)(void *user, size_t task, unsigned attempt, const agx_sandbox *sb,
+                                const char **target, agx_value **args, agx_value **kwargs,
+                                agx_error *err);
+/* Delivered once per task as it completes, on a map thread; calls are serialised. */
+typedef void (*agx_map_result_fn)(void *user, agx_map_result *r);
+
+typedef struct agx_map_options {
+    uint32_t struct_size;   /* set by agx_map_options_init */
+    agx_fleet *fleet;       /* exactly one of fleet and pool */
+    agx_pool *pool;
+    size_t tasks;           /* M */
+    size_t parallelism;     /* P, default 8; over a fleet at most its ready count */
+    /* Either build, or commands: commands[i] is run by agentix.bash::run {command} in bash. */
+    agx_map_build_fn build;
+    void *build_user;
+    const char *const *commands;
+    int task_timeout_ms;    /* per attempt, 0 = none; a timed-out task fails with AGX_ERR_TIMEOUT
+                               and its sandbox is replaced (fleet) or deleted (pool) */
+    /* Attempts per task, default 3: an attempt whose sandbox died (AGX_ERR_UNAVAILABLE, or
+     * AGX_ERR_REMOTE "WorkerExited", or a client that cannot connect) is retried on a fresh
+     * sandbox. Other errors are the task's result. */
+    unsigned max_attempts;
+    int acquire_timeout_ms; /* pool: wait for a sandbox, default 600000 */
+    bool reuse;             /* pool: release clean after a successful task (default: delete) */
+    agx_map_result_fn on_result; /* NULL: results queue for agx_map_next */
+    void *result_user;
+} agx_map_options;
+void agx_map_options_init(agx_map_options *opts);
+
+/* Starts P workers and returns. The fleet or pool must outlive the map. */
+int agx_map_start(const agx_map_options *opts, agx_map **out, agx_error *err);
+/* Iterator form (no on_result): 1 with the next completed result (free it with
+ * agx_map_result_free), 0 when all M were delivered, AGX_ERR_TIMEOUT after timeout_ms (<0 =
+ * forever). */
+int agx_map_next(agx_map *m, int timeout_ms, agx_map_result **out, agx_error *err);
+/* Waits until every task was delivered (callback form), up to timeout_ms (<0 = forever). */
+int agx_map_wait(agx_map *m, int timeout_ms, agx_error *err);
+/* From any thread: tasks not started complete with AGX_ERR_CANCELLED, calls in flight are
+ * cancelled (their client is closed) and complete with AGX_ERR_CANCELLED too. Idempotent. */
+void agx_map_cancel(agx_map *m);
+size_t agx_map_completed(agx_map *m); /* results delivered so far */
+/* Cancels what is left, joins the workers and frees queued results. NULL is a no-op. */
+void agx_map_free(agx_map *m);
+/* start + wait + free, results through opts->on_result. 0 when every task succeeded, else
+ * the first failed task's code with "k of M tasks failed; first: task i: …". */
+int agx_map_run(const agx_map_options *opts, agx_error *err);
+
+/* ---- leak-proof cleanup ---- */
+
+/* Opt-in SIGINT/SIGTERM handler. It installs (sigaction, SA_RESTART) a handler that only writes
+ * the signal number to a self-pipe, and starts one thread reading that pipe. On a signal the
+ * thread: (1) stops new creates by fleets and pools (they fail with AGX_ERR_CANCELLED, and a
+ * create that lands afterwards is deleted at once by its creating thread); (2) deletes every
+ * sandbox this process's fleets and pools still hold, up to 8 deletes at a time; (3) waits up to
+ * timeout_ms (default 60000 when ≤ 0) for creates in flight to land and be deleted; (4) restores
+ * the default disposition and re-raises the signal, so the process dies of it (exit status
+ * 128+signo in a shell). A second SIGINT/SIGTERM during cleanup skips the rest and dies at once
+ * (what is left is labelled for agx_gc). Sandboxes created with agx_deployment_create or
+ * sessions directly are not registered. Installing twice is a no-op returning 0. */
+int agx_cleanup_install(int timeout_ms, agx_error *err);
+/* Restores the previous dispositions and joins the thread. */
+void agx_cleanup_uninstall(void);
+/* The same deletion, without a signal (e.g. from an atexit handler): deletes every registered
+ * sandbox now. Returns how many were deleted. New creates keep working afterwards. */
+size_t agx_cleanup_run(void);
+
+/* ---- garbage collection of sandboxes whose owner is gone ---- */
+
+typedef enum agx_gc_verdict {
+    AGX_GC_DELETED = 0,    /* owner gone: deleted (or would be, with dry_run) */
+    AGX_GC_OWNER_ALIVE,    /* owner process still runs: kept */
+    AGX_GC_TOO_YOUNG,      /* younger than older_than_ms (or age unknown): kept */
+    AGX_GC_DELETE_FAILED   /* owner gone but the delete failed; see err */
+} agx_gc_verdict;
+
+typedef void (*agx_gc_fn)(void *user, const agx_sandbox_info *info, agx_gc_verdict v,
+                          const agx_error *err);
+
+typedef struct agx_gc_options {
+    uint32_t struct_size;  /* set by agx_gc_options_init */
+    int64_t older_than_ms; /* only sandboxes created at least this long ago; 0 = any age */
+    const char *run_id;    /* only this run (label agentix.run); NULL = every run */
+    bool dry_run;          /* report, delete nothing */
+    agx_gc_fn on_sandbox;  /* per labelled sandbox of this host, for the CLI's output */
+    void *user;
+} agx_gc_options;
+void agx_gc_options_init(agx_gc_options *opts);
+
+typedef struct agx_gc_report {
+    size_t examined; /* listed sandboxes carrying this host's owner labels */
+    size_t deleted;
+    size_t kept;
+    size_t failed;
+} agx_gc_report;
+
+/* Lists (through the deployment's list) the sandboxes labelled agentix.owner.host = this host,
+ * and deletes those whose owner is gone: no process with that pid, or one whose start time
+ * differs (the pid was reused). Owners on other hosts are never judged. opts and report may be
+ * NULL. Returns 0 when every delete succeeded, else the first delete error (all were attempted);
+ * AGX_ERR_UNSUPPORTED when the backend has no list. */
+int agx_gc(agx_deployment *dep, const agx_gc_options *opts, agx_gc_report *report,
+           agx_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
