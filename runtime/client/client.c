@@ -301,8 +301,9 @@ static void run_work(agx_client *c, agx_call *k, unsigned pend, uint32_t credit,
     }
     if (rc == 0 && (pend & PEND_END_IN) && !(pend & PEND_CANCEL))
         rc = emit_control(c, k, "bidi:end_in", -1, &e);
-    if (rc == 0 && (pend & PEND_CREDIT) && credit && !(pend & PEND_CANCEL))
-        rc = emit_control(c, k, "credit", credit, &e);
+    if (rc == 0 && (pend & PEND_CREDIT) && credit && !(pend & PEND_CANCEL) &&
+        (rc = emit_control(c, k, "credit", credit, &e)) == 0)
+        k->granted += credit;
     if (pend & PEND_CANCEL) {
         if (!(pend & PEND_START) || rc == 0)
             emit_control(c, k, "cancel", -1, &e); /* a gone connection ends the call anyway */
@@ -510,25 +511,26 @@ static void call_protocol_error(agx_client *c, agx_call *k, agx_error *e)
 
 static void on_item(agx_client *c, agx_call *k, agx_value *v)
 {
+    if (++k->received > k->window + k->granted) {
+        agx_value_free(v);
+        agx_error e;
+        agx_error_set(&e, AGX_ERR_PROTOCOL,
+                      "the runtime sent more items than the window (%u) and credit allow",
+                      k->window);
+        call_protocol_error(c, k, &e);
+        return;
+    }
     if (k->scb) {
         k->scb(k->user, AGX_CALL_ITEM, v, NULL);
         uint32_t half = k->window > 1 ? k->window / 2 : 1;
-        if (++k->consumed >= half) {
-            emit_control(c, k, "credit", k->consumed, NULL);
+        if (++k->consumed >= half && emit_control(c, k, "credit", k->consumed, NULL) == 0) {
+            k->granted += k->consumed;
             k->consumed = 0;
         }
         return;
     }
     agx_client_lock(c);
-    if (k->rcount >= k->window) {
-        agx_client_unlock(c);
-        agx_value_free(v);
-        agx_error e;
-        agx_error_set(&e, AGX_ERR_PROTOCOL,
-                      "the runtime sent more than the %u items the window allows", k->window);
-        call_protocol_error(c, k, &e);
-        return;
-    }
+    /* received - taken <= window + granted - taken <= window: the ring cannot overflow. */
     k->ring[(k->rhead + k->rcount) % k->window] = v;
     k->rcount++;
     pthread_cond_signal(&k->cv);

@@ -77,6 +77,8 @@ struct agx_call {
     int timeout_ms;            /* async unary: > 0 arms a loop timer */
 
     /* [loop] */
+    uint64_t received;         /* stream/bidi items that arrived */
+    uint64_t granted;          /* credit sent: the runtime may send window + granted items */
     uint64_t deadline;         /* uv_now based */
     struct agx_call *tprev, *tnext;
     bool timed;
