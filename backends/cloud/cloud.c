@@ -1,0 +1,316 @@
+/* cloud.c — the shared half of the e2b and daytona backends: vendor API calls with retries, the
+ * health wait through the sandbox's public URL, owner labels and small checks (see cloud.h). */
+#include "backends/cloud/cloud.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- setup ---- */
+
+int agx_cloud_env_required(const char *name, const char **out, agx_error *err)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "%s is not set: export it (the backend cannot call its API without it)",
+                             name);
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "%s contains a control character: it must be one line", name);
+    if (strlen(v) > 4096)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "%s is longer than 4096 bytes", name);
+    *out = v;
+    return 0;
+}
+
+int agx_cloud_init(agx_cloud *c, const char *service, const char *api_url, const char *auth_name,
+                   const char *auth_value, agx_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->service = service;
+    if (strncmp(api_url, "http://", 7) != 0 && strncmp(api_url, "https://", 8) != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "%s API URL '%s' must start with http:// or https://", service,
+                             api_url);
+    size_t n = strlen(api_url);
+    while (n > 0 && api_url[n - 1] == '/')
+        n--;
+    const char *ct = getenv("AGENTIX_CONNECT_TO");
+    c->api_url = strndup(api_url, n);
+    c->auth = agx_kv_new();
+    if (ct && *ct)
+        c->connect_to = strdup(ct);
+    if (!c->api_url || !c->auth || (ct && *ct && !c->connect_to) ||
+        agx_kv_set(c->auth, auth_name, auth_value) != 0) {
+        agx_cloud_fini(c);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the %s backend",
+                             service);
+    }
+    char host[256] = "unknown";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "unknown");
+    snprintf(c->owner, sizeof c->owner, "%s:%ld", host, (long)getpid());
+    return 0;
+}
+
+void agx_cloud_fini(agx_cloud *c)
+{
+    free(c->api_url);
+    agx_kv_free(c->auth);
+    free(c->connect_to);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- API calls ---- */
+
+static int should_retry(int rc, const agx_http_response *resp, const agx_error *err, void *user)
+{
+    const agx_cloud_call *call = user;
+    if (rc != 0) /* a create that timed out may have happened: only idempotent calls repeat */
+        return call->idempotent && err && err->retriable;
+    long s = resp->status;
+    if (s == 429)
+        return 1;
+    if (call->idempotent && (s == 500 || s == 502 || s == 503 || s == 504))
+        return 1;
+    return call->retry_also && call->retry_also(resp);
+}
+
+int agx_cloud_request(const agx_cloud *c, const agx_cloud_call *call, long *status, json_t **out,
+                      agx_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (status)
+        *status = 0;
+    char *url = NULL, *body = NULL;
+    if (call->url)
+        url = strdup(call->url);
+    else if (asprintf(&url, "%s%s", c->api_url, call->path) < 0)
+        url = NULL;
+    if (call->body)
+        body = json_dumps(call->body, JSON_COMPACT);
+    if (!url || (call->body && !body)) {
+        free(url);
+        free(body);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory %s", call->what);
+    }
+    int64_t now = agx_http_now_ms();
+    int64_t deadline = call->deadline_ms ? call->deadline_ms : now + AGX_CLOUD_CALL_TIMEOUT_MS;
+    int64_t left = deadline - now;
+    if (left < 1)
+        left = 1;
+    agx_http_request req = {
+        .method = call->method, .url = url, .headers = c->auth, .body = body,
+        .body_len = body ? strlen(body) : 0,
+        .timeout_ms = left < AGX_CLOUD_CALL_TIMEOUT_MS ? (long)left : AGX_CLOUD_CALL_TIMEOUT_MS,
+        .max_body = 8u << 20,
+    };
+    agx_http_retry retry = {
+        .max_attempts = 100000, .base_delay_ms = 200, .max_delay_ms = 10000,
+        .deadline_ms = deadline, .should_retry = should_retry, .user = (void *)call,
+        .retry_after_header = call->retry_after_header,
+    };
+    agx_http_response resp;
+    int rc = agx_http_perform_retry(&req, &retry, &resp, err);
+    if (!rc) {
+        if (status)
+            *status = resp.status;
+        char what[160];
+        snprintf(what, sizeof what, "%s %s", c->service, call->what);
+        rc = agx_http_check_status(&resp, what, err);
+    } else {
+        agx_error_prefix(err, "%s %s", c->service, call->what);
+    }
+    if (call->headers_out) {
+        *call->headers_out = resp.headers;
+        resp.headers = NULL;
+    }
+    if (!rc && out && resp.body_len > 0) {
+        json_error_t je;
+        *out = json_loadb(resp.body, resp.body_len, 0, &je);
+        if (!*out)
+            rc = agx_error_set(err, AGX_ERR_PROTOCOL, "%s %s: the answer is not JSON (%s)",
+                               c->service, call->what, je.text);
+    }
+    agx_http_response_clear(&resp);
+    free(url);
+    free(body);
+    return rc;
+}
+
+/* ---- health wait ---- */
+
+/* The proxy's own words from a JSON body, else the raw start of the body. */
+static void proxy_message(const agx_http_response *resp, char *out, size_t n)
+{
+    json_t *j = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(j, "message"));
+    snprintf(out, n, "%.200s", m ? m : resp->body ? resp->body : "");
+    json_decref(j);
+}
+
+int64_t agx_cloud_poll_interval(int64_t started_ms, int64_t now_ms, int64_t prev_ms)
+{
+    if (now_ms - started_ms < 5000 || prev_ms < 100)
+        return 100;
+    int64_t next = prev_ms + prev_ms / 10;
+    return next > 1000 ? 1000 : next;
+}
+
+int agx_cloud_wait_health(const agx_cloud *c, const char *runtime_url, const agx_kv *headers,
+                          int64_t deadline_ms, agx_error *err)
+{
+    char *url = NULL;
+    if (asprintf(&url, "%s/health", runtime_url) < 0)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory waiting for the runtime");
+    int64_t start = agx_http_now_ms(), interval = 0;
+    char last[256] = "no answer yet";
+    int rc = 0;
+    for (;;) {
+        int64_t left = deadline_ms - agx_http_now_ms();
+        if (left <= 0) {
+            rc = agx_error_set(err, AGX_ERR_TIMEOUT,
+                               "%s sandbox runtime at %s did not answer /health within %lld ms "
+                               "(last: %s); check that the template/snapshot starts "
+                               "agentix-server on port 8000",
+                               c->service, runtime_url, (long long)(agx_http_now_ms() - start),
+                               last);
+            if (err)
+                err->retriable = 1;
+            break;
+        }
+        agx_http_request req = {.method = "GET", .url = url, .headers = headers,
+                                .connect_to = c->connect_to,
+                                .connect_timeout_ms = left < 5000 ? (long)left : 5000,
+                                .timeout_ms = left < 10000 ? (long)left : 10000,
+                                .max_body = 64u << 10};
+        agx_http_response resp;
+        agx_error e;
+        agx_error_clear(&e);
+        int prc = agx_http_perform(&req, &resp, &e);
+        if (prc == 0 && resp.status == 200) {
+            agx_http_response_clear(&resp);
+            break;
+        }
+        if (prc != 0) {
+            snprintf(last, sizeof last, "%.200s", e.message);
+        } else {
+            char msg[220];
+            proxy_message(&resp, msg, sizeof msg);
+            snprintf(last, sizeof last, "HTTP %ld %s", resp.status, msg);
+            int gone = strstr(msg, "sandbox was not found") != NULL;
+            if (gone || (resp.status != 502 && resp.status != 503 && resp.status != 504)) {
+                rc = agx_error_set(err, gone ? AGX_ERR_NOT_FOUND : AGX_ERR_BACKEND,
+                                   "%s sandbox runtime at %s refused the health check: %s",
+                                   c->service, runtime_url, last);
+                agx_error_set_detail(err, resp.body ? resp.body : "", resp.body_len);
+                agx_http_response_clear(&resp);
+                break;
+            }
+        }
+        agx_http_response_clear(&resp);
+        interval = agx_cloud_poll_interval(start, agx_http_now_ms(), interval);
+        agx_http_sleep_ms(interval);
+    }
+    free(url);
+    return rc;
+}
+
+/* ---- labels, env, ids ---- */
+
+static int put_string(json_t *obj, const char *k, const char *v, const char *what, agx_error *err)
+{
+    if (strlen(k) == 0 || strlen(k) > AGX_CLOUD_LABEL_MAX || strlen(v) > AGX_CLOUD_LABEL_MAX)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "%s '%.64s': keys must be 1..%d bytes and values at most %d",
+                             what, k, AGX_CLOUD_LABEL_MAX, AGX_CLOUD_LABEL_MAX);
+    json_t *s = json_string(v);
+    if (!s || json_object_set_new(obj, k, s) != 0) /* jansson refuses invalid UTF-8 */
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "%s '%.64s' is not valid UTF-8 (or out of memory)", what, k);
+    return 0;
+}
+
+int agx_cloud_kv_json(const agx_kv *kv, const char *what, json_t **out, agx_error *err)
+{
+    json_t *o = json_object();
+    if (!o)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building %s", what);
+    size_t n = kv ? agx_kv_count(kv) : 0;
+    if (n > 4 * AGX_CLOUD_MAX_LABELS) {
+        json_decref(o);
+        return agx_error_set(err, AGX_ERR_LIMIT, "%zu %s entries: at most %d", n, what,
+                             4 * AGX_CLOUD_MAX_LABELS);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = put_string(o, agx_kv_key_at(kv, i), agx_kv_value_at(kv, i), what, err);
+        if (rc) {
+            json_decref(o);
+            return rc;
+        }
+    }
+    *out = o;
+    return 0;
+}
+
+int agx_cloud_random_hex(char *out, size_t nbytes, agx_error *err)
+{
+    unsigned char buf[64];
+    if (nbytes > sizeof buf || getrandom(buf, nbytes, 0) != (ssize_t)nbytes)
+        return agx_error_set(err, AGX_ERR_IO, "getrandom failed making a sandbox token");
+    for (size_t i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", buf[i]);
+    return 0;
+}
+
+int agx_cloud_labels(const agx_cloud *c, const agx_sandbox_config *cfg, char nonce[33],
+                     json_t **out, agx_error *err)
+{
+    const agx_kv *labels = agx_sandbox_config_labels_const(cfg);
+    if (labels && agx_kv_count(labels) > AGX_CLOUD_MAX_LABELS)
+        return agx_error_set(err, AGX_ERR_LIMIT, "%zu labels: at most %d",
+                             agx_kv_count(labels), AGX_CLOUD_MAX_LABELS);
+    int rc = agx_cloud_random_hex(nonce, 16, err);
+    if (!rc)
+        rc = agx_cloud_kv_json(labels, "label", out, err);
+    if (rc)
+        return rc;
+    if (put_string(*out, AGX_CLOUD_LABEL_MARK, "1", "label", err) ||
+        put_string(*out, AGX_CLOUD_LABEL_OWNER, c->owner, "label", err) ||
+        put_string(*out, AGX_CLOUD_LABEL_CREATE, nonce, "label", err)) {
+        json_decref(*out);
+        *out = NULL;
+        return err ? err->code : AGX_ERR_NO_MEMORY;
+    }
+    return 0;
+}
+
+int agx_cloud_check_id(const agx_cloud *c, const char *id, agx_error *err)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n >= AGX_CLOUD_ID_MAX ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "'%.64s' is not a %s sandbox id (letters, digits and '-')",
+                             id ? id : "(null)", c->service);
+    return 0;
+}
+
+int64_t agx_cloud_parse_time(const char *s)
+{
+    struct tm tm = {0};
+    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!rest)
+        return 0;
+    int64_t ms = (int64_t)timegm(&tm) * 1000;
+    if (*rest == '.')
+        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
+            ms += (rest[i] - '0') * scale;
+    return ms > 0 ? ms : 0;
+}
