@@ -539,6 +539,24 @@ static void test_malformed(sh_client *c)
 
 /* ---- throughput and memory figures (printed, not asserted) ---- */
 
+/* CPU time (user + system) a process has used, in ms; pid 0 = this process. */
+static long cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid ? (int)pid : (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
 static void report_figures(sh_client *c, const sh_server *s, pid_t server_pid)
 {
     pid_t wpid = sh_worker_pid(s, 0);
@@ -553,6 +571,7 @@ static void report_figures(sh_client *c, const sh_server *s, pid_t server_pid)
     snprintf(json, sizeof json,
              "{\"call_id\":\"tp\",\"target\":\"demo::produce_bytes\",\"args\":[%zu,65536],\"window\":64}",
              total);
+    long c_srv = cpu_ms(server_pid), c_wk = cpu_ms(wpid), c_me = cpu_ms(0);
     long t0 = now_ms();
     sh_emit_json(c, "stream", json);
     size_t items, bytes;
@@ -564,6 +583,8 @@ static void report_figures(sh_client *c, const sh_server *s, pid_t server_pid)
     CHECK(items == total / 65536);
     fprintf(stderr, "   stream of %zu x 64 KiB items: %zu MiB in %ld ms = %.0f MB/s end to end\n", items,
             bytes >> 20, ms, ms ? (double)bytes / 1e6 / ((double)ms / 1000.0) : 0.0);
+    fprintf(stderr, "   CPU during the stream: server %ld ms, worker %ld ms, test client %ld ms\n",
+            cpu_ms(server_pid) - c_srv, cpu_ms(wpid) - c_wk, cpu_ms(0) - c_me);
     long t1 = now_ms();
     const int rounds = 2000;
     for (int i = 0; i < rounds; i++) {
@@ -641,6 +662,8 @@ int main(int argc, char **argv)
         sh_client *c = sh_connect(&s, NULL, NULL);
         if (strcmp(getenv("SH_ONLY"), "crash") == 0)
             test_crash(c, &s);
+        else if (strcmp(getenv("SH_ONLY"), "figures") == 0)
+            report_figures(c, &s, s.pid);
         sh_close(c);
         stop_clean(&s);
         return 0;
