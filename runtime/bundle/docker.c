@@ -201,6 +201,9 @@ static int docker_import_query(const char *repo, const char *tag, const char *na
 static int docker_check(long status, long want, const docker_reply *r, const char *what,
                         agx_error *err)
 {
+    if (r->overflow)
+        return agx_error_set(err, AGX_ERR_LIMIT, "Docker Engine reply to %s is larger than %u bytes",
+                             what, AGX_DOCKER_REPLY_MAX);
     char msg[AGX_ERROR_MESSAGE_MAX / 2];
     const char *e = docker_reply_error(r, msg, sizeof msg);
     if (status == want && !e)

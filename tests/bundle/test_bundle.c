@@ -326,6 +326,31 @@ static void test_build_errors(void)
     free(out);
 }
 
+/* The Docker step's failures that need no daemon: bad DOCKER_HOST, nobody listening. */
+static void test_docker_errors(void)
+{
+    agx_error err;
+    char id[128];
+    FILE *tar = tmpfile();
+    CHECK(tar);
+    agx_bundle_docker_options o = {.docker_host = "ftp://example"};
+    const char *digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    CHECK(agx_bundle_docker_import(tar, "x:1", digest, &o, id, sizeof id, &err) ==
+          AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "DOCKER_HOST");
+    char sock[600];
+    snprintf(sock, sizeof sock, "unix://%s/no-docker.sock", work);
+    o.docker_host = sock;
+    CHECK(agx_bundle_docker_import(tar, "x:1", digest, &o, id, sizeof id, &err) ==
+          AGX_ERR_UNAVAILABLE);
+    CHECK_CONTAINS(err.message, "does not answer");
+    CHECK(agx_bundle_docker_import(tar, "Bad:1", digest, &o, id, sizeof id, &err) ==
+          AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_bundle_docker_import(tar, "x:1", "md5:00", &o, id, sizeof id, &err) ==
+          AGX_ERR_INVALID_ARGUMENT);
+    fclose(tar);
+}
+
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
@@ -340,6 +365,7 @@ int main(void)
     test_elf();
     test_build();
     test_build_errors();
+    test_docker_errors();
     nftw(work, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     printf("test_bundle: ok\n");
     return 0;
