@@ -1,8 +1,8 @@
 /* sio_conn.c — one Socket.IO connection over one websocket, shared by both transport roles (the
  * host's client and each connection of agentix-server): Engine.IO heartbeat, Socket.IO CONNECT,
- * event/ack dispatch to the RPC layer, and a byte-accounted send queue written one lws_write per
- * WRITEABLE turn. The roles (sio_server.c, sio_client.c) only translate lws callbacks into the
- * sio_conn_* calls declared in sio_conn_impl.h. */
+ * receiving and dispatching events/acks to the RPC layer, and the close bookkeeping. Sending
+ * lives in sio_send.c. The roles (sio_server.c, sio_client.c) only translate lws callbacks into
+ * the sio_conn_* calls declared in sio_conn_impl.h. */
 #include "runtime/transport/sio_conn_impl.h"
 
 #include <errno.h>
@@ -15,11 +15,8 @@
 
 #define DEFAULT_MAX_PAYLOAD ((size_t)64 << 20)
 #define DEFAULT_HIGH_WATERMARK ((size_t)1 << 20)
-#define SPARE_MAX_CAP ((size_t)1 << 20)   /* larger frames are freed, not kept for reuse */
 #define RX_KEEP_CAP ((size_t)256 << 10)   /* a larger receive buffer is freed after use */
-#define HEADER_GUESS 256                  /* first try for an event/ack text frame */
 #define CLOSE_FLUSH_SECS 5                /* a graceful close gets this long to flush */
-#define DIRECT_WRITE_MAX ((size_t)64 << 10) /* larger units wait for a WRITEABLE turn */
 #define HARD_CLOSE_SECS 2                 /* a failed conn gets this long to send its close frame */
 
 /* ---- limits, ids ---- */
@@ -63,190 +60,6 @@ void sio_random_id(char *buf, size_t len)
     buf[len] = '\0';
 }
 
-/* ---- frames and the send queue ---- */
-
-#define WS_HDR_MAX 14 /* 2 + 8 (64-bit length) + 4 (mask key) */
-
-static size_t ws_header_len(size_t n, bool masked)
-{
-    return (n < 126 ? 2 : n <= 0xffff ? 4 : 10) + (masked ? 4 : 0);
-}
-
-/* Client frames must be masked (RFC 6455 §5.3); the key only has to be unpredictable to
- * browsers' cache-poisoning attackers, so a per-connection xorshift seeded from getrandom is
- * plenty. */
-static uint32_t next_mask(agx_sio_conn *c)
-{
-    uint64_t x = c->mask_state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c->mask_state = x;
-    return (uint32_t)(x >> 16);
-}
-
-static void apply_mask(unsigned char *p, size_t n, const unsigned char key[4])
-{
-    uint64_t k8;
-    unsigned char kk[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
-    memcpy(&k8, kk, 8);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        v ^= k8;
-        memcpy(p + i, &v, 8);
-    }
-    for (; i < n; i++)
-        p[i] ^= key[i & 3];
-}
-
-/* Writes the frame header for an n-byte payload at p (ws_header_len bytes) and masks the payload
- * that follows it, when this side is a client. */
-static void ws_frame(agx_sio_conn *c, unsigned char *p, bool binary, size_t n)
-{
-    size_t i = 0;
-    p[i++] = 0x80 | (binary ? 2 : 1); /* FIN + opcode */
-    unsigned char maskbit = c->client ? 0x80 : 0;
-    if (n < 126) {
-        p[i++] = maskbit | (unsigned char)n;
-    } else if (n <= 0xffff) {
-        p[i++] = maskbit | 126;
-        p[i++] = (unsigned char)(n >> 8);
-        p[i++] = (unsigned char)n;
-    } else {
-        p[i++] = maskbit | 127;
-        for (int s = 56; s >= 0; s -= 8)
-            p[i++] = (unsigned char)((uint64_t)n >> s);
-    }
-    if (c->client) {
-        uint32_t m = next_mask(c);
-        unsigned char key[4] = {(unsigned char)(m >> 24), (unsigned char)(m >> 16),
-                                (unsigned char)(m >> 8), (unsigned char)m};
-        memcpy(p + i, key, 4);
-        apply_mask(p + i + 4, n, key);
-    }
-}
-
-static sio_frame *frame_get(agx_sio_conn *c, size_t cap)
-{
-    for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
-        sio_frame *f = c->spare[i];
-        if (f && f->cap >= cap && f->cap / 4 <= cap + 4096) {
-            c->spare[i] = NULL;
-            f->next = NULL;
-            f->off = f->len = 0;
-            return f;
-        }
-    }
-    sio_frame *f = malloc(sizeof *f + cap);
-    if (!f)
-        return NULL;
-    f->next = NULL;
-    f->cap = cap;
-    f->off = f->len = 0;
-    return f;
-}
-
-static void frame_put(agx_sio_conn *c, sio_frame *f)
-{
-    if (f->cap <= SPARE_MAX_CAP)
-        for (int i = 0; i < SIO_SPARE_FRAMES; i++)
-            if (!c->spare[i]) {
-                c->spare[i] = f;
-                return;
-            }
-    free(f);
-}
-
-static void want_write(agx_sio_conn *c)
-{
-    if (c->wsi && c->state != SIO_DEAD)
-        lws_callback_on_writable(c->wsi);
-}
-
-/* Control frames (ping/pong) jump the queue: the head is never a half-written unit, since lws
- * takes a whole unit per lws_write, and Engine.IO frames may sit between a Socket.IO header and
- * its attachments. */
-static void q_push(agx_sio_conn *c, sio_frame *f, bool front)
-{
-    if (front && c->head_started) {
-        f->next = c->head->next; /* never split a unit that is half on the wire */
-        c->head->next = f;
-        if (c->tail == c->head)
-            c->tail = f;
-    } else if (front) {
-        f->next = c->head;
-        c->head = f;
-        if (!c->tail)
-            c->tail = f;
-    } else {
-        f->next = NULL;
-        if (c->tail)
-            c->tail->next = f;
-        else
-            c->head = f;
-        c->tail = f;
-    }
-    c->queued += f->len;
-    if (c->queued >= c->lim.high_watermark)
-        c->congested = true;
-}
-
-static void q_drop_all(agx_sio_conn *c)
-{
-    sio_frame *f = c->head;
-    while (f) {
-        sio_frame *n = f->next;
-        free(f);
-        f = n;
-    }
-    c->head = c->tail = NULL;
-    c->queued = 0;
-    c->head_started = false;
-}
-
-static int write_head(agx_sio_conn *c);
-
-/* After queueing f: when the queue was idle and f is small, write at once instead of waiting a
- * loop turn for WRITEABLE (the latency of a unary call is mostly these turns); otherwise, or for
- * what is left, ask for WRITEABLE. Bulk goes through WRITEABLE turns, so a burst of emits queues
- * (and reports congestion) the same way whatever the socket buffer holds. Never calls a handler:
- * congestion that clears here clears silently. */
-static void send_soon(agx_sio_conn *c, sio_frame *f)
-{
-    if (c->head == f && !f->next && f->len <= DIRECT_WRITE_MAX && !c->in_writeable && c->wsi &&
-        !c->hard_close &&
-        (c->state == SIO_CONNECTED || c->state == SIO_OPENING) &&
-        !lws_send_pipe_choked(c->wsi)) {
-        if (write_head(c) != 0) {
-            sio_conn_fail(c, AGX_ERR_UNAVAILABLE, LWS_CLOSE_STATUS_ABNORMAL_CLOSE,
-                          "writing to the websocket failed");
-            return;
-        }
-        if (c->congested && c->queued < c->lim.low_watermark)
-            c->congested = false;
-        if (!c->head)
-            return;
-    }
-    want_write(c);
-}
-
-static int queue_text(agx_sio_conn *c, const char *s, size_t n, bool front)
-{
-    sio_frame *f = frame_get(c, WS_HDR_MAX + n);
-    if (!f)
-        return AGX_ERR_NO_MEMORY;
-    size_t hl = ws_header_len(n, c->client);
-    memcpy(f->data + hl, s, n);
-    ws_frame(c, f->data, false, n);
-    f->off = 0;
-    f->len = hl + n;
-    q_push(c, f, front);
-    send_soon(c, f);
-    return 0;
-}
-
 /* ---- ending a connection ---- */
 
 static void set_why(agx_sio_conn *c, int code, const char *fmt, va_list ap)
@@ -259,9 +72,7 @@ static void set_why(agx_sio_conn *c, int code, const char *fmt, va_list ap)
     agx_error_setv(&c->why, (agx_error_code)code, fmt, ap);
 }
 
-static void set_whyf(agx_sio_conn *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_whyf(agx_sio_conn *c, int code, const char *fmt, ...)
+void sio_conn_set_why(agx_sio_conn *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -283,7 +94,7 @@ static void stop_timers(agx_sio_conn *c)
 static void arm_close(agx_sio_conn *c, int secs)
 {
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, secs);
-    want_write(c);
+    sio_want_write(c);
     lws_cancel_service(lws_get_context(c->wsi));
 }
 
@@ -295,7 +106,7 @@ void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt,
     va_start(ap, fmt);
     set_why(c, code, fmt, ap);
     va_end(ap);
-    q_drop_all(c);
+    sio_queue_drop(c);
     stop_timers(c);
     c->state = SIO_CLOSING;
     c->hard_close = true;
@@ -327,9 +138,9 @@ void agx_sio_conn_close(agx_sio_conn *c)
 {
     if (!c || c->state == SIO_CLOSING || c->state == SIO_DEAD)
         return;
-    set_whyf(c, AGX_OK, "closed by this side");
+    sio_conn_set_why(c, AGX_OK, "closed by this side");
     if (c->state == SIO_CONNECTED)
-        queue_text(c, "41", 2, false);
+        sio_queue_text(c, "41", 2, false);
     begin_graceful_close(c);
 }
 
@@ -346,11 +157,11 @@ void sio_conn_detach(agx_sio_conn *c)
         return;
     c->state = SIO_DEAD;
     c->wsi = NULL;
-    q_drop_all(c);
+    sio_queue_drop(c);
     stop_timers(c);
     if (c->reported_connect || c->always_report_close) {
         if (!c->why_set)
-            set_whyf(c, AGX_ERR_UNAVAILABLE, "the connection was lost");
+            sio_conn_set_why(c, AGX_ERR_UNAVAILABLE, "the connection was lost");
         if (c->h->on_close)
             c->h->on_close(c, &c->why, c->h->ud);
     }
@@ -364,11 +175,8 @@ void sio_conn_detach(agx_sio_conn *c)
 
 void sio_conn_dispose(agx_sio_conn *c)
 {
-    q_drop_all(c);
-    for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
-        free(c->spare[i]);
-        c->spare[i] = NULL;
-    }
+    sio_queue_drop(c);
+    sio_queue_free_spares(c);
     free(c->rx);
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
@@ -409,7 +217,7 @@ static void hb_fired(uv_timer_t *t)
                           "no pong within %u ms: the peer is dead", c->ping_timeout_ms);
         return;
     }
-    if (queue_text(c, "2", 1, true) != 0) {
+    if (sio_queue_text(c, "2", 1, true) != 0) {
         sio_conn_fail(c, AGX_ERR_NO_MEMORY, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
                       "out of memory queueing a ping");
         return;
@@ -484,176 +292,9 @@ int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)
     char buf[256];
     size_t n;
     if (agx_eio_encode_open(buf, sizeof buf, &open, &n, NULL) != 0 ||
-        queue_text(c, buf, n, false) != 0)
+        sio_queue_text(c, buf, n, false) != 0)
         return -1;
     uv_timer_start(&c->hb_timer, hb_fired, c->ping_interval_ms, 0);
-    return 0;
-}
-
-/* ---- sending events and acks ---- */
-
-typedef struct out_msg {
-    const char *event;   /* NULL = an ack */
-    int64_t ack_id;
-    const json_t *args;
-    bool attach;
-} out_msg;
-
-static int encode_msg(const out_msg *m, char *buf, size_t cap, size_t *len, agx_error *err)
-{
-    if (m->event)
-        return agx_sio_encode_event(buf, cap, NULL, m->event, m->args, m->attach, m->ack_id,
-                                    len, err);
-    return agx_sio_encode_ack(buf, cap, NULL, m->ack_id, m->args, m->attach, len, err);
-}
-
-static size_t iov_total(const struct iovec *iov, size_t n)
-{
-    size_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
-/* Builds one unit: [text frame][binary frame]? The text is encoded after a WS_HDR_MAX reserve and
- * its header written just before it, so nothing moves; the unit grows once if the first guess
- * for the text was short. */
-static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
-                      size_t alen, sio_frame **out, agx_error *err)
-{
-    size_t extra = iov ? WS_HDR_MAX + alen : 0, tlen = 0;
-    sio_frame *f = frame_get(c, WS_HDR_MAX + HEADER_GUESS + extra);
-    if (!f)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
-    int rc = encode_msg(m, (char *)f->data + WS_HDR_MAX, f->cap - WS_HDR_MAX - extra, &tlen, err);
-    if (rc == AGX_ERR_LIMIT) {
-        frame_put(c, f);
-        f = frame_get(c, WS_HDR_MAX + tlen + 1 + extra);
-        if (!f)
-            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
-        rc = encode_msg(m, (char *)f->data + WS_HDR_MAX, f->cap - WS_HDR_MAX - extra, &tlen, err);
-    }
-    if (rc) {
-        frame_put(c, f);
-        return rc;
-    }
-    size_t hl = ws_header_len(tlen, c->client);
-    f->off = WS_HDR_MAX - hl;
-    ws_frame(c, f->data + f->off, false, tlen);
-    f->len = hl + tlen;
-    if (iov) {
-        unsigned char *h2 = f->data + WS_HDR_MAX + tlen;
-        size_t hl2 = ws_header_len(alen, c->client);
-        unsigned char *p = h2 + hl2;
-        for (size_t i = 0; i < iovcnt; i++) {
-            if (iov[i].iov_len)
-                memcpy(p, iov[i].iov_base, iov[i].iov_len);
-            p += iov[i].iov_len;
-        }
-        ws_frame(c, h2, true, alen);
-        f->len += hl2 + alen;
-    }
-    *out = f;
-    return 0;
-}
-
-static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
-                    agx_error *err)
-{
-    if (!c || c->state != SIO_CONNECTED)
-        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "socket.io: the connection is not open");
-    size_t alen = iov ? iov_total(iov, iovcnt) : 0;
-    if (c->peer_max_payload && alen > c->peer_max_payload)
-        return agx_error_set(err, AGX_ERR_LIMIT,
-                             "socket.io: a %zu-byte attachment is over the peer's maxPayload (%llu)",
-                             alen, (unsigned long long)c->peer_max_payload);
-    if (c->queued && c->queued + alen > c->lim.queue_limit)
-        return agx_error_set(err, AGX_ERR_LIMIT,
-                             "socket.io: send queue full (%zu bytes queued, limit %zu): wait "
-                             "for on_drain",
-                             c->queued, c->lim.queue_limit);
-    sio_frame *f = NULL;
-    int rc = build_unit(c, m, iov, iovcnt, alen, &f, err);
-    if (rc)
-        return rc;
-    q_push(c, f, false);
-    send_soon(c, f);
-    return 0;
-}
-
-int agx_sio_conn_emit(agx_sio_conn *c, const char *event, const json_t *args,
-                      const struct iovec *iov, size_t iovcnt, int64_t *ack_id, agx_error *err)
-{
-    if (!event)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "socket.io: no event name");
-    out_msg m = {event, ack_id && c ? c->next_ack_id : AGX_SIO_NO_ACK, args, iov != NULL};
-    int rc = send_msg(c, &m, iov, iovcnt, err);
-    if (rc == 0 && ack_id)
-        *ack_id = c->next_ack_id++;
-    return rc;
-}
-
-int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const struct iovec *iov,
-                     size_t iovcnt, agx_error *err)
-{
-    out_msg m = {NULL, ack_id, args, iov != NULL};
-    return send_msg(c, &m, iov, iovcnt, err);
-}
-
-/* ---- writing ---- */
-
-/* One lws_write of up to SIO_WRITE_CHUNK bytes of the head unit. The units are raw websocket
- * frames, so a large one can go out over several turns; lws then never has to copy more than
- * one chunk's unsent tail into its own buffer. */
-static int write_head(agx_sio_conn *c)
-{
-    sio_frame *f = c->head;
-    size_t n = f->len < SIO_WRITE_CHUNK ? f->len : SIO_WRITE_CHUNK;
-    /* LWS_WRITE_HTTP passes the bytes through untouched: they are complete websocket frames.
-     * lws buffers whatever the socket does not take and holds WRITEABLE back until it is out. */
-    int w = lws_write(c->wsi, f->data + f->off, n, LWS_WRITE_HTTP);
-    if (w < 0 || (size_t)w < n) {
-        set_whyf(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
-        return -1;
-    }
-    f->off += n;
-    f->len -= n;
-    c->queued -= n;
-    c->head_started = f->len > 0;
-    if (f->len == 0) {
-        c->head = f->next;
-        if (!c->head)
-            c->tail = NULL;
-        frame_put(c, f);
-    }
-    return 0;
-}
-
-int sio_conn_writeable(agx_sio_conn *c)
-{
-    if (c->hard_close) {
-        lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
-        return -1;
-    }
-    if (!c->head) {
-        if (c->state == SIO_CLOSING) {
-            lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
-            return -1;
-        }
-        return 0;
-    }
-    if (write_head(c) != 0)
-        return -1;
-    if (c->congested && c->queued < c->lim.low_watermark) {
-        c->congested = false;
-        if (c->state == SIO_CONNECTED && c->h->on_drain) {
-            c->in_writeable = true; /* an emit from on_drain waits for the next turn */
-            c->h->on_drain(c, c->h->ud);
-            c->in_writeable = false;
-        }
-    }
-    if (c->head || c->state == SIO_CLOSING)
-        want_write(c);
     return 0;
 }
 
@@ -671,8 +312,8 @@ static int server_connect(agx_sio_conn *c, const agx_sio_packet *p)
         return protocol_error(c, "socket.io: a second CONNECT on the connection");
     if (c->authorize && !c->authorize(p->data, c->h->ud)) {
         static const char refusal[] = "44{\"message\":\"invalid token\"}";
-        set_whyf(c, AGX_ERR_PROTOCOL, "the client sent an invalid token");
-        if (queue_text(c, refusal, sizeof refusal - 1, false) != 0)
+        sio_conn_set_why(c, AGX_ERR_PROTOCOL, "the client sent an invalid token");
+        if (sio_queue_text(c, refusal, sizeof refusal - 1, false) != 0)
             return protocol_error(c, "out of memory");
         begin_graceful_close(c);
         return 0;
@@ -680,7 +321,7 @@ static int server_connect(agx_sio_conn *c, const agx_sio_packet *p)
     sio_random_id(c->sid, AGX_SIO_SOCKET_SID_LEN);
     char buf[64];
     int n = snprintf(buf, sizeof buf, "40{\"sid\":\"%s\"}", c->sid);
-    if (queue_text(c, buf, (size_t)n, false) != 0)
+    if (sio_queue_text(c, buf, (size_t)n, false) != 0)
         return protocol_error(c, "out of memory");
     c->state = SIO_CONNECTED;
     uv_timer_stop(&c->connect_timer);
@@ -727,7 +368,7 @@ static int dispatch(agx_sio_conn *c, const agx_sio_packet *p)
         if (!c->client && p->type == AGX_SIO_CONNECT) {
             char buf[AGX_SIO_NSP_MAX + 64];
             int n = snprintf(buf, sizeof buf, "44%s,{\"message\":\"Invalid namespace\"}", p->nsp);
-            return queue_text(c, buf, (size_t)n, false) ? protocol_error(c, "out of memory") : 0;
+            return sio_queue_text(c, buf, (size_t)n, false) ? protocol_error(c, "out of memory") : 0;
         }
         return protocol_error(c, "socket.io: packet for a namespace that is not connected");
     }
@@ -737,7 +378,7 @@ static int dispatch(agx_sio_conn *c, const agx_sio_packet *p)
     case AGX_SIO_CONNECT_ERROR:
         return connect_error(c, p);
     case AGX_SIO_DISCONNECT:
-        set_whyf(c, AGX_ERR_UNAVAILABLE, "the peer disconnected");
+        sio_conn_set_why(c, AGX_ERR_UNAVAILABLE, "the peer disconnected");
         begin_graceful_close(c);
         return 0;
     case AGX_SIO_EVENT:
@@ -791,7 +432,7 @@ static int client_open(agx_sio_conn *c, const char *payload, size_t len)
     size_t n;
     if (agx_sio_encode(buf, sizeof buf, AGX_SIO_CONNECT, NULL, AGX_SIO_NO_ACK, 0,
                        c->connect_data, &n, &e) != 0 ||
-        queue_text(c, buf, n, false) != 0)
+        sio_queue_text(c, buf, n, false) != 0)
         return protocol_error(c, "socket.io: cannot encode the CONNECT packet (token too long?)");
     arm_watchdog(c);
     return 0;
@@ -814,7 +455,7 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
         if (c->state == SIO_CLOSING)
             return 0;
         arm_watchdog(c);
-        return queue_text(c, "3", 1, true) ? protocol_error(c, "out of memory") : 0;
+        return sio_queue_text(c, "3", 1, true) ? protocol_error(c, "out of memory") : 0;
     case AGX_EIO_PONG:
         if (c->client)
             return protocol_error(c, "engine.io: pong from the server (invalid heartbeat direction)");
@@ -828,7 +469,7 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
         return c->client ? client_open(c, payload, plen)
                          : protocol_error(c, "engine.io: open packet from a client");
     case AGX_EIO_CLOSE:
-        set_whyf(c, AGX_ERR_UNAVAILABLE, "the peer closed the engine.io session");
+        sio_conn_set_why(c, AGX_ERR_UNAVAILABLE, "the peer closed the engine.io session");
         begin_graceful_close(c);
         return 0;
     case AGX_EIO_NOOP:
@@ -904,8 +545,6 @@ int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
 
 /* ---- accessors ---- */
 
-size_t agx_sio_conn_queued_bytes(const agx_sio_conn *c) { return c->queued; }
-bool agx_sio_conn_congested(const agx_sio_conn *c) { return c->congested; }
 const char *agx_sio_conn_sid(const agx_sio_conn *c) { return c->sid; }
 void agx_sio_conn_set_userdata(agx_sio_conn *c, void *p) { c->userdata = p; }
 void *agx_sio_conn_userdata(const agx_sio_conn *c) { return c->userdata; }

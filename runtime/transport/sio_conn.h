@@ -9,7 +9,8 @@
  * these from the async callback. Nothing here blocks.
  *
  * Lifetime: a conn handle is valid from on_connect until on_close returns (the transport frees it
- * after that). Only connections that got on_connect get on_close. */
+ * after that). On the server only connections that got on_connect get on_close; the client role
+ * reports every end, a failed dial included (sio_client.h). */
 #ifndef AGX_TRANSPORT_SIO_CONN_H
 #define AGX_TRANSPORT_SIO_CONN_H
 

@@ -127,6 +127,17 @@ void sio_conn_detach(agx_sio_conn *c);
 void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Records why the connection ends, unless a reason is already set. */
+void sio_conn_set_why(agx_sio_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* sio_send.c: queue a text frame (front = a control frame that jumps the queue), drop the
+ * queue, free the recycled units, ask lws for a WRITEABLE turn. */
+int sio_queue_text(agx_sio_conn *c, const char *s, size_t n, bool front);
+void sio_queue_drop(agx_sio_conn *c);
+void sio_queue_free_spares(agx_sio_conn *c);
+void sio_want_write(agx_sio_conn *c);
+
 /* Frees what init allocated that is not tied to the timers (queue, buffers, decoder). */
 void sio_conn_dispose(agx_sio_conn *c);
 

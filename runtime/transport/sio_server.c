@@ -47,7 +47,6 @@ struct agx_sio_server {
 
     agx_sio_conn *conns; /* websockets not yet closed */
     size_t nconns;
-    size_t live_conn_objects; /* conns whose memory is not yet released */
     uv_timer_t stop_timer;    /* runs the first lws_context_destroy outside lws callbacks */
     bool stop_timer_open;
     bool shutting_down;
@@ -63,10 +62,8 @@ static agx_sio_server *server_of(struct lws *wsi)
 
 static void conn_released(agx_sio_conn *c)
 {
-    agx_sio_server *s = c->owner;
     sio_conn_dispose(c);
     free(c);
-    s->live_conn_objects--;
 }
 
 static int conn_open(agx_sio_server *s, struct lws *wsi, struct pss *pss)
@@ -88,7 +85,6 @@ static int conn_open(agx_sio_server *s, struct lws *wsi, struct pss *pss)
         free(c);
         return -1;
     }
-    s->live_conn_objects++;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;

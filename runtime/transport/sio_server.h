@@ -43,7 +43,9 @@ typedef struct agx_sio_server_config {
 /* Binds and starts listening; the server then runs as the loop runs. The config is copied
  * (strings too). Errors: AGX_ERR_IO (bind failed: address in use, bad host),
  * AGX_ERR_INVALID_ARGUMENT, AGX_ERR_UNAVAILABLE (the lws libuv plugin could not be loaded).
- * Loop thread (or before the loop runs). */
+ * Call it on the loop's thread but not from inside a loop callback (typically before uv_run):
+ * if lws fails to listen after the bind probe passed, it turns the loop a few times
+ * (UV_RUN_NOWAIT) to release the handles lws had opened. */
 int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_sio_server **out,
                          agx_error *err);
 

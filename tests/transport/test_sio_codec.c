@@ -69,8 +69,8 @@ static void test_open(void)
         "{\"sid\":\"x\",\"pingInterval\":1.5,\"pingTimeout\":1}",
         "{\"sid\":\"x\",\"pingInterval\":1,\"pingTimeout\":1,\"maxPayload\":\"big\"}",
         "{\"sid\":\"x y\",\"pingInterval\":1,\"pingTimeout\":1}",
-        "{\"sid\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
-        "\"pingInterval\":1,\"pingTimeout\":1}",
+        ("{\"sid\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+         "\"pingInterval\":1,\"pingTimeout\":1}"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK_MSG(agx_eio_parse_open(bad[i], strlen(bad[i]), &back, &err) == AGX_ERR_PROTOCOL,
