@@ -35,10 +35,10 @@ class Runtime:
         self.dir = tempfile.mkdtemp(prefix="agx-fake-")
         port_file = os.path.join(self.dir, "port")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTIX_")}
+        env.update(env_extra)  # the sandbox's env, then what the fake's routing needs
         env.update({"AGENTIX_BIND_HOST": "127.0.0.1", "AGENTIX_BIND_PORT": "0",
                     "AGENTIX_PORT_FILE": port_file, "AGENTIX_MODULE_PATH": module_path,
                     "AGENTIX_FILES_ROOT": self.dir})
-        env.update(env_extra)
         self.port = None
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen([server], cwd=self.dir, env=env, stdin=subprocess.DEVNULL,

@@ -1,0 +1,303 @@
+/* daytona_create.c — create for the daytona backend: POST /sandbox (429 and quota refusals
+ * retried within the create timeout), poll GET until "started" (Daytona's SDK pacing), start
+ * agentix-server through the toolbox when the snapshot's entrypoint does not, fetch the preview
+ * URL and token of port 8000, and wait until the runtime answers /health through the proxy. Any
+ * failure after the sandbox exists deletes it; a create whose outcome is unknown sweeps by nonce.
+ *
+ * Options: daytona.start=entrypoint|toolbox (default entrypoint), daytona.server (the server's
+ * path for toolbox starts, default /opt/agentix/bin/agentix-server), daytona.auto_stop_min
+ * (default 15; 0 = never), daytona.public=1 (no preview token needed). config.image names the
+ * snapshot (default: the organisation's default snapshot). */
+#include "backends/daytona/daytona_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct create_ctx {
+    agx_daytona *d;
+    const agx_sandbox_config *cfg;
+    int64_t deadline;
+    int toolbox, public_preview;
+    long auto_stop;
+    const char *server;
+    char token[33]; /* the runtime's AGENTIX_TOKEN */
+    char nonce[33];
+    char id[AGX_CLOUD_ID_MAX];
+    char *toolbox_url; /* the sandbox's toolboxProxyUrl */
+} create_ctx;
+
+/* ---- options and body ---- */
+
+static int read_options(create_ctx *x, agx_error *err)
+{
+    const agx_kv *o = agx_sandbox_config_options_const(x->cfg);
+    const char *start = agx_kv_get(o, "daytona.start");
+    const char *stop = agx_kv_get(o, "daytona.auto_stop_min");
+    const char *pub = agx_kv_get(o, "daytona.public");
+    x->server = agx_kv_get(o, "daytona.server");
+    if (!x->server)
+        x->server = AGX_DAYTONA_DEFAULT_SERVER;
+    if (start && strcmp(start, "toolbox") != 0 && strcmp(start, "entrypoint") != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "option daytona.start='%.64s' must be 'entrypoint' or 'toolbox'", start);
+    x->toolbox = start && strcmp(start, "toolbox") == 0;
+    if (pub && strcmp(pub, "0") != 0 && strcmp(pub, "1") != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.public='%.16s' must be "
+                             "0 or 1", pub);
+    x->public_preview = pub && strcmp(pub, "1") == 0;
+    size_t n = strlen(x->server);
+    if (n == 0 || n > 512 || x->server[0] != '/' ||
+        strspn(x->server, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != n)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.server='%.64s' must be "
+                             "an absolute path of [A-Za-z0-9/._-]", x->server);
+    x->auto_stop = AGX_DAYTONA_DEFAULT_AUTO_STOP_MIN;
+    if (stop) {
+        char *end;
+        x->auto_stop = strtol(stop, &end, 10);
+        if (!*stop || *end || x->auto_stop < 0 || x->auto_stop > 525600)
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.auto_stop_min="
+                                 "'%.16s' must be minutes from 0 to 525600", stop);
+    }
+    return 0;
+}
+
+/* The runtime's environment: the config's, then the token and bind address agentix-server needs
+ * (the entrypoint sees the sandbox env; a toolbox start passes them on its command line too). */
+static int runtime_env(create_ctx *x, json_t **out, agx_error *err)
+{
+    int rc = agx_cloud_random_hex(x->token, 16, err);
+    if (!rc)
+        rc = agx_cloud_kv_json(agx_sandbox_config_env_const(x->cfg), "environment variable", out,
+                               err);
+    if (rc)
+        return rc;
+    if (json_object_set_new(*out, "AGENTIX_TOKEN", json_string(x->token)) ||
+        json_object_set_new(*out, "AGENTIX_BIND_HOST", json_string("0.0.0.0")) ||
+        json_object_set_new(*out, "AGENTIX_BIND_PORT", json_string("8000"))) {
+        json_decref(*out);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
+    }
+    return 0;
+}
+
+static int create_body(create_ctx *x, json_t **out, agx_error *err)
+{
+    json_t *labels = NULL, *env = NULL;
+    int rc = read_options(x, err);
+    if (!rc)
+        rc = agx_cloud_labels(&x->d->cloud, x->cfg, x->nonce, &labels, err);
+    if (!rc)
+        rc = runtime_env(x, &env, err);
+    if (rc) {
+        json_decref(labels);
+        return rc;
+    }
+    /* autoDeleteInterval 0: a stopped sandbox is deleted, so an idle leak ends at auto-stop. */
+    *out = json_pack("{s:o, s:o, s:b, s:I, s:I}", "env", env, "labels", labels, "public",
+                     x->public_preview, "autoStopInterval", (json_int_t)x->auto_stop,
+                     "autoDeleteInterval", (json_int_t)0);
+    const char *snapshot = agx_sandbox_config_image(x->cfg);
+    if (*out && ((snapshot && *snapshot &&
+                  json_object_set_new(*out, "snapshot", json_string(snapshot)) != 0) ||
+                 (x->d->target &&
+                  json_object_set_new(*out, "target", json_string(x->d->target)) != 0))) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return *out ? 0 : agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "cannot build the create "
+                                                                   "request (snapshot name not "
+                                                                   "UTF-8, or out of memory)");
+}
+
+/* ---- steps ---- */
+
+/* Quota refusals are 400s ("Total CPU limit exceeded…"): worth waiting for while others end. */
+static int retry_quota(const agx_http_response *resp)
+{
+    return resp->status == 400 && resp->body && strstr(resp->body, "limit exceeded") != NULL;
+}
+
+static int post_create(create_ctx *x, json_t *body, long *status, agx_error *err)
+{
+    json_t *dto = NULL;
+    agx_cloud_call call = {.method = "POST", .path = "/sandbox", .body = body,
+                           .what = "creating a sandbox", .deadline_ms = x->deadline,
+                           .retry_after_header = AGX_DAYTONA_RETRY_AFTER,
+                           .retry_also = retry_quota};
+    int rc = agx_cloud_request(&x->d->cloud, &call, status, &dto, err);
+    const char *id = json_string_value(json_object_get(dto, "id"));
+    if (!rc && (!id || agx_cloud_check_id(&x->d->cloud, id, err) != 0))
+        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona answered the create without a usable "
+                                                  "sandbox id");
+    if (!rc)
+        snprintf(x->id, sizeof x->id, "%s", id);
+    json_decref(dto);
+    return rc;
+}
+
+/* Polls until "started"; error/build_failed fail with Daytona's errorReason. */
+static int wait_started(create_ctx *x, agx_error *err)
+{
+    int64_t start = agx_http_now_ms(), interval = 0;
+    char state[40] = "creating";
+    for (;;) {
+        json_t *s = NULL;
+        int rc = agx_daytona_get_dto(x->d, x->id, &s, err);
+        if (rc) {
+            agx_error_prefix(err, "waiting for sandbox %s to start", x->id);
+            return rc;
+        }
+        snprintf(state, sizeof state, "%s", json_string_value(json_object_get(s, "state")) ?: "?");
+        const char *tb = json_string_value(json_object_get(s, "toolboxProxyUrl"));
+        if (strcmp(state, "started") == 0 && tb && !x->toolbox_url)
+            x->toolbox_url = strdup(tb);
+        if (strcmp(state, "error") == 0 || strcmp(state, "build_failed") == 0) {
+            rc = agx_error_set(err, AGX_ERR_BACKEND, "Daytona sandbox %s failed to start with "
+                               "state: %s, error reason: %.300s", x->id, state,
+                               json_string_value(json_object_get(s, "errorReason")) ?: "(none)");
+        }
+        json_decref(s);
+        if (rc)
+            return rc;
+        if (strcmp(state, "started") == 0)
+            return x->toolbox_url || !x->toolbox ? 0
+                   : agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona sandbox %s has no "
+                                                          "toolboxProxyUrl", x->id);
+        if (agx_http_now_ms() >= x->deadline) {
+            rc = agx_error_set(err, AGX_ERR_TIMEOUT, "Daytona sandbox %s is still '%s' after "
+                               "%lld ms (the create timeout); raise it for cold snapshots",
+                               x->id, state, (long long)(agx_http_now_ms() - start));
+            if (err)
+                err->retriable = 1;
+            return rc;
+        }
+        interval = agx_cloud_poll_interval(start, agx_http_now_ms(), interval);
+        agx_http_sleep_ms(interval);
+    }
+}
+
+static int toolbox_post(create_ctx *x, const char *suffix, json_t *body, const char *what,
+                        agx_error *err)
+{
+    char *url = NULL;
+    if (asprintf(&url, "%s/%s%s", x->toolbox_url, x->id, suffix) < 0)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory %s", what);
+    agx_cloud_call call = {.method = "POST", .url = url, .body = body, .what = what,
+                           .deadline_ms = x->deadline};
+    int rc = agx_cloud_request(&x->d->cloud, &call, NULL, NULL, err);
+    free(url);
+    return rc;
+}
+
+/* A background session running agentix-server with the token and bind address. */
+static int start_by_toolbox(create_ctx *x, agx_error *err)
+{
+    size_t n = strlen(x->toolbox_url);
+    if (strncmp(x->toolbox_url, "http://", 7) != 0 && strncmp(x->toolbox_url, "https://", 8) != 0)
+        return agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona toolboxProxyUrl '%.128s' is not an "
+                                                    "http(s) URL", x->toolbox_url);
+    while (n > 0 && x->toolbox_url[n - 1] == '/')
+        x->toolbox_url[--n] = '\0';
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "AGENTIX_TOKEN=%s AGENTIX_BIND_HOST=0.0.0.0 AGENTIX_BIND_PORT=%d %s",
+             x->token, AGX_DAYTONA_RUNTIME_PORT, x->server);
+    json_t *session = json_pack("{s:s}", "sessionId", "agentix");
+    json_t *exec = json_pack("{s:s, s:b}", "command", cmd, "runAsync", 1);
+    int rc = session && exec ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    if (!rc)
+        rc = toolbox_post(x, "/process/session", session, "creating the toolbox session", err);
+    if (!rc)
+        rc = toolbox_post(x, "/process/session/agentix/exec", exec, "starting agentix-server "
+                                                                    "through the toolbox", err);
+    json_decref(session);
+    json_decref(exec);
+    return rc;
+}
+
+static int preview(create_ctx *x, agx_sandbox **out, agx_error *err)
+{
+    char path[AGX_CLOUD_ID_MAX + 48];
+    snprintf(path, sizeof path, "/sandbox/%s/ports/%d/preview-url", x->id,
+             AGX_DAYTONA_RUNTIME_PORT);
+    json_t *p = NULL;
+    agx_cloud_call call = {.method = "GET", .path = path, .idempotent = 1,
+                           .what = "getting the preview URL", .deadline_ms = x->deadline};
+    int rc = agx_cloud_request(&x->d->cloud, &call, NULL, &p, err);
+    const char *url = json_string_value(json_object_get(p, "url"));
+    const char *token = json_string_value(json_object_get(p, "token"));
+    if (!rc && (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+                strlen(url) > 1024 || !token || strlen(token) > 512))
+        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona's preview URL answer for sandbox %s "
+                                                  "lacks an http(s) url or a token", x->id);
+    if (!rc) {
+        size_t n = strlen(url);
+        while (n > 0 && url[n - 1] == '/')
+            n--;
+        char *clean = strndup(url, n);
+        *out = clean ? agx_sandbox_new("daytona", x->id, clean, x->token) : NULL;
+        free(clean);
+        if (!*out || agx_kv_set(agx_sandbox_headers(*out), "X-Daytona-Preview-Token", token) != 0) {
+            agx_sandbox_free(*out);
+            *out = NULL;
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory recording sandbox %s", x->id);
+        }
+    }
+    json_decref(p);
+    return rc;
+}
+
+static void sweep_nonce(create_ctx *x)
+{
+    agx_kv *want = agx_kv_new();
+    agx_sandbox_list *found = agx_sandbox_list_new();
+    agx_error e;
+    agx_error_clear(&e);
+    if (want && found && agx_kv_set(want, AGX_CLOUD_LABEL_CREATE, x->nonce) == 0 &&
+        agx_daytona_list_into(x->d, want, found, &e) == 0)
+        for (size_t i = 0; i < agx_sandbox_list_count(found); i++)
+            agx_daytona_delete_wait(x->d, agx_sandbox_info_id(agx_sandbox_list_at(found, i)),
+                                    agx_http_now_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &e);
+    agx_sandbox_list_free(found);
+    agx_kv_free(want);
+}
+
+int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbox **out,
+                       agx_error *err)
+{
+    *out = NULL;
+    create_ctx x = {.d = d, .cfg = cfg,
+                    .deadline = agx_http_now_ms() + agx_sandbox_config_timeout_ms(cfg)};
+    json_t *body = NULL;
+    int rc = create_body(&x, &body, err);
+    if (rc)
+        return rc;
+    long status = 0;
+    rc = post_create(&x, body, &status, err);
+    json_decref(body);
+    if (rc) {
+        if (rc == AGX_ERR_TIMEOUT || rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_IO ||
+            rc == AGX_ERR_PROTOCOL || status >= 500)
+            sweep_nonce(&x); /* the sandbox may exist although no answer said so */
+        return rc;
+    }
+    agx_sandbox *sb = NULL;
+    rc = wait_started(&x, err);
+    if (!rc && x.toolbox)
+        rc = start_by_toolbox(&x, err);
+    if (!rc)
+        rc = preview(&x, &sb, err);
+    if (!rc)
+        rc = agx_cloud_wait_health(&d->cloud, agx_sandbox_runtime_url(sb),
+                                   agx_sandbox_headers_const(sb), x.deadline, err);
+    free(x.toolbox_url);
+    if (rc) {
+        agx_error keep;
+        agx_error_clear(&keep);
+        agx_daytona_delete_wait(d, x.id, agx_http_now_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &keep);
+        agx_sandbox_free(sb);
+        return rc;
+    }
+    *out = sb;
+    return 0;
+}
