@@ -88,8 +88,7 @@ void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_valu
         agx_error_copy(&k->err, err);
     else
         agx_error_clear(&k->err);
-    k->result = result;
-    pthread_cond_broadcast(&k->cv);
+    k->result = result; /* the loop thread wakes waiters once the lock is dropped */
 }
 
 /* A fresh call (recycled when possible) holding the creator's reference and a new id. */

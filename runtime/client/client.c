@@ -127,8 +127,8 @@ int agx_client_submit(agx_client *c, agx_call *k, agx_error *err)
 
 /* ---- ending calls (loop thread) ---- */
 
-/* Ends k (lock held) and, when it has a callback, links it on *notify keeping the map's reference
- * for the callback; otherwise drops that reference. */
+/* Ends k (lock held) and links it on *notify, keeping the map's reference until notify_all has
+ * woken its waiter or run its callback outside the lock. */
 static void end_locked(agx_client *c, agx_call *k, int status, const agx_error *err,
                        agx_value *result, agx_call **notify)
 {
@@ -142,12 +142,8 @@ static void end_locked(agx_client *c, agx_call *k, int status, const agx_error *
         c->inflight--;
     }
     agx_call_end_locked(k, status, err, result);
-    if ((k->ucb || k->scb) && notify) {
-        k->fnext = *notify;
-        *notify = k;
-    } else {
-        agx_call_unref_locked(k);
-    }
+    k->fnext = *notify;
+    *notify = k;
 }
 
 static void timer_unlink(agx_client *c, agx_call *k)
@@ -181,12 +177,16 @@ static void notify_all(agx_client *c, agx_call *list)
     }
     for (agx_call *k = rev; k; k = k->fnext) {
         timer_unlink(c, k);
-        agx_value *res = k->result;
-        k->result = NULL;
-        if (k->ucb)
+        if (k->ucb) {
+            agx_value *res = k->result;
+            k->result = NULL;
             k->ucb(k->user, k->status, res, &k->err);
-        else if (k->scb)
+        } else if (k->scb) {
             k->scb(k->user, k->status ? AGX_CALL_ERROR : AGX_CALL_END, NULL, &k->err);
+        } else {
+            /* Woken outside the lock, so the waiter does not wake only to block on it. */
+            pthread_cond_broadcast(&k->cv);
+        }
     }
     agx_client_lock(c);
     while (rev) {
@@ -533,8 +533,8 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
     /* received - taken <= window + granted - taken <= window: the ring cannot overflow. */
     k->ring[(k->rhead + k->rcount) % k->window] = v;
     k->rcount++;
-    pthread_cond_signal(&k->cv);
     agx_client_unlock(c);
+    pthread_cond_signal(&k->cv); /* k stays valid: it is in the map, which only this thread edits */
 }
 
 /* The common unary/describe answer, with one lock for lookup and completion. False leaves the
@@ -641,8 +641,8 @@ static void on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
         agx_client_lock(c);
         uint64_t total = (uint64_t)k->in_credit + n;
         k->in_credit = total > IN_CREDIT_MAX ? IN_CREDIT_MAX : (uint32_t)total;
-        pthread_cond_broadcast(&k->cv);
         agx_client_unlock(c);
+        pthread_cond_broadcast(&k->cv);
     } else {
         agx_error_set(&e, AGX_ERR_PROTOCOL, "unexpected '%.64s'", p->event);
         call_protocol_error(c, k, &e);
@@ -784,7 +784,13 @@ static int client_init(agx_client *c, const char *url, const agx_client_options 
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&c->mu, NULL);
+    /* Adaptive: the loop thread holds the lock only briefly, and a host thread woken by a reply
+     * would otherwise often sleep again on the lock it still holds. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&c->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&c->state_cv, &ca);
     pthread_condattr_destroy(&ca);
     c->next_id = 1;

@@ -136,7 +136,8 @@ int agx_client_submit(agx_client *c, agx_call *k, agx_error *err);
 /* Drops one reference (lock held); frees or recycles the call at zero. */
 void agx_call_unref_locked(agx_call *k);
 
-/* client.c → calls.c: a call ended (lock held, loop thread); fills the terminal state. */
+/* client.c → calls.c: a call ended (lock held, loop thread); fills the terminal state (the
+ * caller wakes waiters after dropping the lock). */
 void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result);
 /* The calling thread's CLOCK_MONOTONIC deadline; timeout_ms < 0 = none (returns false). */
 bool agx_deadline(int timeout_ms, struct timespec *ts);
