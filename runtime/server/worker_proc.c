@@ -25,7 +25,8 @@
 #include "runtime/shared/rpc_error.h"
 
 #define MSG_MAX 512
-#define READS_PER_WAKEUP 4         /* then let the other connections and the pipe writer run */
+#define READS_PER_WAKEUP 1 /* epoll is level-triggered: more data wakes us again, without a read
+                             * that only returns EAGAIN; other connections run in between */
 #define BIG_BUFFER ((size_t)1 << 20) /* buffers above this are released once idle */
 
 extern char **environ;

@@ -163,19 +163,38 @@ pid_t sh_worker_pid(const sh_server *s, pid_t not_this)
     }
 }
 
-long sh_rss_kib(pid_t pid)
+/* The "<key>: <n> kB" line of a /proc file. */
+static long status_field(const char *path, const char *key)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    char line[256];
     FILE *f = fopen(path, "r");
     long kib = 0;
+    size_t kl = strlen(key);
     if (!f)
         return 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            kib = strtol(line + kl + 1, NULL, 10);
             break;
+        }
     fclose(f);
     return kib;
+}
+
+long sh_rss_kib(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    return status_field(path, "VmRSS");
+}
+
+void sh_mem_kib(pid_t pid, long *rss, long *pss, long *anon)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    *rss = sh_rss_kib(pid);
+    *pss = status_field(path, "Pss");
+    *anon = status_field(path, "Anonymous");
 }
 
 /* ---- the client ---- */

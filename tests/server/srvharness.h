@@ -36,6 +36,9 @@ int sh_server_stop(sh_server *s, int sig, int timeout_ms);
 pid_t sh_worker_pid(const sh_server *s, pid_t not_this);
 /* VmRSS of a process in KiB, 0 when unknown. */
 long sh_rss_kib(pid_t pid);
+/* VmRSS, proportional set size (shared library pages divided among their users) and anonymous
+ * (private heap/stack) memory of a process, KiB. */
+void sh_mem_kib(pid_t pid, long *rss, long *pss, long *anon);
 
 typedef struct sh_event {
     char name[64];
