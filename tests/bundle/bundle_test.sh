@@ -167,6 +167,7 @@ isolated)
     stop_server
 
     # (2) The host as the task image, the bundle over /opt/agentix.
+    [ -d /opt ] || mkdir /opt
     mount -t tmpfs agx-bundle-opt /opt
     mkdir -p "$prefix"
     mount --bind "$work/tree" "$prefix"
