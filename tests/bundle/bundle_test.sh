@@ -180,7 +180,7 @@ isolated)
     check_task "$port" "over the host"
     contains "$maps" "/libc.so.6" || fail "a task command does not map the task's libc: $maps"
     # The runtime itself (server and worker) maps only the bundle's objects.
-    worker=$(cat "/proc/$server_pid/task/$server_pid/children" | tr ' ' '\n' | head -n 1)
+    worker=$(tr ' ' '\n' <"/proc/$server_pid/task/$server_pid/children" | head -n 1)
     [ -n "$worker" ] || fail "no worker process under the server"
     for pid in "$server_pid" "$worker"; do
         maps=$(awk '$6 ~ /^\// { print $6 }' "/proc/$pid/maps" | sort -u)
