@@ -1,0 +1,815 @@
+/* fleet_scenarios.c — fleets, pools, maps, the SIGINT cleanup and gc against a real backend:
+ * create failures injected by an in-process wrapper backend ("flaky", which fails every k-th
+ * create), sandboxes whose runtime is killed (pool replacement, tasks retried on fresh sandboxes),
+ * cancel-all, concurrent and repeated destroy, a child host interrupted by SIGINT (it leaves
+ * nothing) and one killed with SIGKILL (agx_gc deletes what it left). Every scenario labels its
+ * sandboxes with its own run id and counts what is left independently of the backend's list. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agentix/plugin.h"
+#include "check.h"
+#include "fleet_scenarios.h"
+
+static const fleet_harness *H;
+static agx_deployment *inner; /* the real backend */
+static agx_deployment *flaky; /* the wrapper over it */
+static char self_exe[4096];
+
+/* ---- run ids ---- */
+
+#define MAX_RUNS 32
+static char runs[MAX_RUNS][AGX_RUN_ID_MAX];
+static size_t n_runs;
+
+static const char *new_run(const char *what)
+{
+    CHECK(n_runs < MAX_RUNS);
+    snprintf(runs[n_runs], sizeof runs[n_runs], "fleet-%s-%ld-%s", H->backend, (long)getpid(), what);
+    return runs[n_runs++];
+}
+
+/* ---- the flaky wrapper backend ---- */
+
+static atomic_int fail_every;   /* 0: never */
+static atomic_int fail_retriable;
+static atomic_int create_calls;
+static atomic_int creates_failed;
+
+static int flaky_construct(void **self, agx_error *err)
+{
+    (void)err;
+    *self = &fail_every;
+    return 0;
+}
+
+static void flaky_destruct(void *self)
+{
+    (void)self;
+}
+
+/* A retry runs on the thread whose create failed: with retriable failures (k > 1) that retry
+ * succeeds, so every item fails at most once however the concurrent creates interleave. */
+static _Thread_local int failed_last;
+
+static int flaky_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out, agx_error *err)
+{
+    (void)self;
+    int n = atomic_fetch_add(&create_calls, 1) + 1;
+    int k = atomic_load(&fail_every);
+    bool spare = k > 1 && atomic_load(&fail_retriable) && failed_last;
+    failed_last = 0;
+    if (k > 0 && n % k == 0 && !spare) {
+        failed_last = 1;
+        atomic_fetch_add(&creates_failed, 1);
+        *out = NULL;
+        int rc = agx_error_set(err, AGX_ERR_BACKEND, "injected failure of create #%d", n);
+        if (err)
+            err->retriable = atomic_load(&fail_retriable);
+        return rc;
+    }
+    return agx_deployment_create(inner, cfg, out, err);
+}
+
+static int flaky_delete(void *self, const char *id, agx_error *err)
+{
+    (void)self;
+    return agx_deployment_delete(inner, id, err);
+}
+
+static int flaky_get(void *self, const char *id, agx_sandbox_info **out, agx_error *err)
+{
+    (void)self;
+    return agx_deployment_get(inner, id, out, err);
+}
+
+static int flaky_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err)
+{
+    (void)self;
+    return agx_deployment_list(inner, labels, out, err);
+}
+
+static const agx_backend_vtable flaky_vt = {
+    .abi_version = AGX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(agx_backend_vtable),
+    .name = "flaky",
+    .construct = flaky_construct,
+    .destruct = flaky_destruct,
+    .create_sandbox = flaky_create,
+    .delete_sandbox = flaky_delete,
+    .get_sandbox = flaky_get,
+    .list_sandboxes = flaky_list,
+};
+
+static void inject(int every, int retriable)
+{
+    atomic_store(&fail_every, every);
+    atomic_store(&fail_retriable, retriable);
+    atomic_store(&create_calls, 0);
+    atomic_store(&creates_failed, 0);
+}
+
+/* ---- helpers ---- */
+
+static size_t listed(const char *run)
+{
+    agx_kv *f = agx_kv_new();
+    CHECK(f && agx_kv_set(f, AGX_LABEL_RUN, run) == 0);
+    agx_sandbox_list *l = NULL;
+    agx_error err;
+    CHECK_OK(agx_deployment_list(inner, f, &l, &err), &err);
+    size_t n = 0;
+    for (size_t i = 0; i < agx_sandbox_list_count(l); i++)
+        n += agx_sandbox_info_state(agx_sandbox_list_at(l, i)) != AGX_SANDBOX_GONE;
+    agx_sandbox_list_free(l);
+    agx_kv_free(f);
+    return n;
+}
+
+/* Nothing of the run is left, by the backend's list and by the harness's own count. */
+static void check_none_left(const char *run)
+{
+    size_t a = listed(run), b = H->count_run(run);
+    CHECK_MSG(a == 0 && b == 0, "run %s: %zu listed, %zu counted", run, a, b);
+}
+
+static const char *text_of(const agx_value *v)
+{
+    size_t len;
+    const char *s = agx_value_get_string(v, &len);
+    return s ? s : (const char *)agx_value_get_binary(v, &len);
+}
+
+static char *bash(agx_client *c, const char *cmd)
+{
+    agx_value *kw = agx_value_map(), *res = NULL;
+    CHECK(kw && agx_value_map_set(kw, "command", agx_value_string(cmd)) == 0);
+    agx_error err;
+    CHECK_OK(agx_client_call(c, "agentix.bash::run", NULL, kw, 60000, &res, &err), &err);
+    CHECK(agx_value_get_int64(agx_value_map_get(res, "exit_code")) == 0);
+    char *out = strdup(text_of(agx_value_map_get(res, "stdout")));
+    agx_value_free(res);
+    agx_value_free(kw);
+    return out;
+}
+
+static void check_answers(const agx_sandbox *sb)
+{
+    agx_client *c = NULL;
+    agx_error err;
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    char *out = bash(c, "echo alive");
+    CHECK_STREQ(out, "alive\n");
+    free(out);
+    agx_client_free(c);
+}
+
+static agx_fleet *make_fleet(agx_deployment *dep, const char *run, size_t n, agx_fleet_mode mode,
+                             int *rc_out, agx_error *err)
+{
+    agx_sandbox_config *cfg = H->config();
+    agx_fleet_options fo;
+    agx_fleet_options_init(&fo);
+    fo.count = n;
+    fo.parallelism = 3;
+    fo.mode = mode;
+    fo.run_id = run;
+    fo.retry.initial_backoff_ms = 10;
+    fo.retry.max_backoff_ms = 50;
+    agx_fleet *f = NULL;
+    *rc_out = agx_fleet_create(dep, cfg, &fo, &f, err);
+    agx_sandbox_config_free(cfg);
+    return f;
+}
+
+/* ---- fleets ---- */
+
+static void test_owner_labels(void)
+{
+    const char *run = new_run("labels");
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(inner, run, 1, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK_OK(rc, &err);
+    agx_kv *filter = agx_kv_new();
+    CHECK(filter && agx_kv_set(filter, AGX_LABEL_RUN, run) == 0);
+    agx_sandbox_list *l = NULL;
+    CHECK_OK(agx_deployment_list(inner, filter, &l, &err), &err);
+    CHECK(agx_sandbox_list_count(l) == 1);
+    const agx_kv *labels = agx_sandbox_info_labels_const(agx_sandbox_list_at(l, 0));
+    char host[256] = "", pid[32];
+    gethostname(host, sizeof host - 1);
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    CHECK_STREQ(agx_kv_get(labels, AGX_LABEL_OWNER_HOST), host);
+    CHECK_STREQ(agx_kv_get(labels, AGX_LABEL_OWNER_PID), pid);
+    CHECK(strtoull(agx_kv_get(labels, AGX_LABEL_OWNER_START), NULL, 10) > 0);
+    CHECK_STREQ(agx_kv_get(labels, AGX_LABEL_RUN), run);
+    agx_sandbox_list_free(l);
+    agx_kv_free(filter);
+    /* The default run id is stable within the process and valid. */
+    CHECK(agx_run_id()[0] && strcmp(agx_run_id(), agx_run_id()) == 0);
+    agx_kv *kv = agx_kv_new();
+    CHECK(agx_owner_labels_set(kv, "bad run id", &err) == AGX_ERR_INVALID_ARGUMENT);
+    agx_kv_free(kv);
+    agx_fleet_free(f);
+    check_none_left(run);
+}
+
+static void test_fleet_all_or_nothing(void)
+{
+    const char *run = new_run("aon");
+    size_t n = H->scale;
+    inject(3, 0);
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(flaky, run, n, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK(rc == AGX_ERR_BACKEND && f == NULL);
+    CHECK_CONTAINS(err.message, "all-or-nothing");
+    CHECK_CONTAINS(err.message, "injected failure");
+    CHECK(atomic_load(&creates_failed) >= 1);
+    check_none_left(run);
+    inject(0, 0);
+}
+
+typedef struct destroy_arg {
+    agx_fleet *f;
+    int rc;
+} destroy_arg;
+
+static void *destroy_thread(void *arg)
+{
+    destroy_arg *d = arg;
+    agx_error err;
+    d->rc = agx_fleet_destroy(d->f, &err);
+    return NULL;
+}
+
+static void test_fleet_best_effort_and_destroy(void)
+{
+    const char *run = new_run("best");
+    size_t n = H->scale;
+    inject(3, 0);
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(flaky, run, n, AGX_FLEET_BEST_EFFORT, &rc, &err);
+    CHECK_OK(rc, &err);
+    size_t failed = (size_t)atomic_load(&creates_failed);
+    CHECK(failed == n / 3 && agx_fleet_size(f) == n && agx_fleet_ready(f) == n - failed);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        int st = agx_fleet_status(f, i, &err);
+        if (st) {
+            bad++;
+            CHECK(st == AGX_ERR_BACKEND && agx_fleet_sandbox(f, i) == NULL);
+            CHECK_CONTAINS(err.message, "injected failure");
+        } else {
+            CHECK(agx_fleet_sandbox(f, i) != NULL && agx_fleet_attempts(f, i) == 1);
+        }
+    }
+    CHECK(bad == failed);
+    for (size_t i = 0; i < n; i++)
+        if (agx_fleet_sandbox(f, i)) {
+            check_answers(agx_fleet_sandbox(f, i));
+            break;
+        }
+    CHECK(listed(run) == n - failed);
+    /* Two threads destroy at once, then once more: each sandbox is deleted exactly once. */
+    destroy_arg a = {f, -1}, b = {f, -1};
+    pthread_t ta, tb;
+    CHECK(pthread_create(&ta, NULL, destroy_thread, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, destroy_thread, &b) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.rc == 0 && b.rc == 0);
+    CHECK(agx_fleet_ready(f) == 0 && agx_fleet_sandbox(f, 0) == NULL);
+    CHECK_OK(agx_fleet_destroy(f, &err), &err);
+    check_none_left(run);
+    CHECK(agx_fleet_replace(f, 0, &err) == AGX_ERR_CANCELLED);
+    agx_fleet_free(f);
+    inject(0, 0);
+}
+
+static void test_fleet_retries(void)
+{
+    const char *run = new_run("retry");
+    size_t n = H->scale;
+    inject(2, 1);
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(flaky, run, n, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK_OK(rc, &err);
+    CHECK(agx_fleet_ready(f) == n);
+    unsigned attempts = 0;
+    for (size_t i = 0; i < n; i++)
+        attempts += agx_fleet_attempts(f, i);
+    CHECK(attempts == n + (unsigned)atomic_load(&creates_failed) && atomic_load(&creates_failed) > 0);
+    /* Retries end: every create refused. */
+    inject(1, 1);
+    agx_fleet *g = make_fleet(flaky, run, 2, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK(rc == AGX_ERR_BACKEND && !g);
+    CHECK_CONTAINS(err.message, "after 4 attempts");
+    inject(0, 0);
+    agx_fleet_free(f);
+    check_none_left(run);
+}
+
+/* ---- pool ---- */
+
+static agx_pool *make_pool(const char *run, size_t k)
+{
+    agx_sandbox_config *cfg = H->config();
+    agx_pool_options po;
+    agx_pool_options_init(&po);
+    po.size = k;
+    po.run_id = run;
+    po.health_timeout_ms = 20000;
+    agx_pool *p = NULL;
+    agx_error err;
+    CHECK_OK(agx_pool_new(inner, cfg, &po, &p, &err), &err);
+    agx_sandbox_config_free(cfg);
+    return p;
+}
+
+/* Ids of the run's live sandboxes. */
+static size_t run_ids(const char *run, char ids[][128], size_t cap)
+{
+    agx_kv *f = agx_kv_new();
+    CHECK(f && agx_kv_set(f, AGX_LABEL_RUN, run) == 0);
+    agx_sandbox_list *l = NULL;
+    agx_error err;
+    CHECK_OK(agx_deployment_list(inner, f, &l, &err), &err);
+    size_t n = 0;
+    for (size_t i = 0; i < agx_sandbox_list_count(l) && n < cap; i++)
+        if (agx_sandbox_info_state(agx_sandbox_list_at(l, i)) == AGX_SANDBOX_RUNNING)
+            snprintf(ids[n++], 128, "%s", agx_sandbox_info_id(agx_sandbox_list_at(l, i)));
+    agx_sandbox_list_free(l);
+    agx_kv_free(f);
+    return n;
+}
+
+static void test_pool_refill_and_replace(void)
+{
+    const char *run = new_run("pool");
+    agx_pool *p = make_pool(run, 2);
+    agx_error err;
+    CHECK_OK(agx_pool_wait_ready(p, 2, 300000, &err), &err);
+    agx_lease *l = NULL;
+    CHECK_OK(agx_pool_acquire(p, 0, &l, &err), &err); /* ready: no waiting */
+    char *out = bash(agx_lease_client(l), "echo leased");
+    CHECK_STREQ(out, "leased\n");
+    free(out);
+    /* Refills behind the lease. */
+    CHECK_OK(agx_pool_wait_ready(p, 2, 300000, &err), &err);
+    agx_pool_stats st;
+    agx_pool_stats_get(p, &st);
+    CHECK(st.leased == 1 && st.ready == 2 && st.created == 3);
+    CHECK_OK(agx_pool_release(p, l, false, &err), &err);
+    agx_pool_stats_get(p, &st);
+    CHECK(st.leased == 0 && st.deleted == 1);
+    CHECK(listed(run) == 2);
+
+    /* Kill the runtime of every ready sandbox: none of them may be handed out. */
+    char killed[2][128];
+    CHECK(run_ids(run, killed, 2) == 2);
+    H->kill_server(killed[0]);
+    H->kill_server(killed[1]);
+    CHECK_OK(agx_pool_acquire(p, 300000, &l, &err), &err);
+    const char *id = agx_sandbox_id(agx_lease_sandbox(l));
+    CHECK(strcmp(id, killed[0]) != 0 && strcmp(id, killed[1]) != 0);
+    out = bash(agx_lease_client(l), "echo fresh");
+    CHECK_STREQ(out, "fresh\n");
+    free(out);
+    agx_pool_stats_get(p, &st);
+    CHECK(st.unhealthy == 2);
+    /* A clean release returns it; the next acquire may hand it out again. */
+    CHECK_OK(agx_pool_wait_ready(p, 2, 300000, &err), &err);
+    CHECK_OK(agx_pool_release(p, l, true, &err), &err);
+    agx_pool_stats_get(p, &st);
+    CHECK(st.leased == 0 && st.ready == 2); /* K ready already: the clean one was deleted */
+    CHECK_OK(agx_pool_acquire(p, 0, &l, &err), &err);
+    CHECK_OK(agx_pool_release(p, l, true, &err), &err);
+    agx_pool_stats_get(p, &st);
+    CHECK(st.ready >= 1 && st.leased == 0);
+    /* Freed with one lease out: that one is deleted too. */
+    CHECK_OK(agx_pool_acquire(p, 300000, &l, &err), &err);
+    agx_pool_free(p);
+    check_none_left(run);
+}
+
+/* ---- map ---- */
+
+typedef struct victims {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t want;          /* victim tasks: attempt 0 of tasks 1 and 4 */
+    char ids[8][128];     /* sandboxes to kill, as their tasks start */
+    size_t n, killed;
+    bool stop;
+    atomic_int builds;
+} victims;
+
+static bool is_victim(size_t task)
+{
+    return task == 1 || task == 4;
+}
+
+static int build_task(void *user, size_t task, unsigned attempt, const agx_sandbox *sb,
+                      const char **target, agx_value **args, agx_value **kwargs, agx_error *err)
+{
+    (void)args;
+    (void)err;
+    victims *v = user;
+    atomic_fetch_add(&v->builds, 1);
+    char cmd[128];
+    if (v->want && is_victim(task) && attempt == 0) {
+        snprintf(cmd, sizeof cmd, "sleep 120; echo never");
+        pthread_mutex_lock(&v->mu);
+        snprintf(v->ids[v->n++], 128, "%s", agx_sandbox_id(sb));
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+    } else if (!v->want) {
+        snprintf(cmd, sizeof cmd, "sleep 120");
+        pthread_mutex_lock(&v->mu);
+        v->n++;
+        pthread_cond_broadcast(&v->cv);
+        pthread_mutex_unlock(&v->mu);
+    } else {
+        snprintf(cmd, sizeof cmd, "echo task-%zu", task);
+    }
+    *target = "agentix.bash::run";
+    *kwargs = agx_value_map();
+    CHECK(*kwargs && agx_value_map_set(*kwargs, "command", agx_value_string(cmd)) == 0);
+    return 0;
+}
+
+/* Kills each victim's sandbox a moment after its task was sent. */
+static void *killer(void *arg)
+{
+    victims *v = arg;
+    pthread_mutex_lock(&v->mu);
+    while (v->killed < v->want && !v->stop) {
+        if (v->killed == v->n) {
+            pthread_cond_wait(&v->cv, &v->mu);
+            continue;
+        }
+        char id[128];
+        snprintf(id, sizeof id, "%s", v->ids[v->killed++]);
+        pthread_mutex_unlock(&v->mu);
+        usleep(300 * 1000); /* let the call reach the runtime; a kill before it is caught too */
+        H->kill_server(id);
+        pthread_mutex_lock(&v->mu);
+    }
+    pthread_mutex_unlock(&v->mu);
+    return NULL;
+}
+
+static void victims_init(victims *v, size_t want)
+{
+    memset(v, 0, sizeof *v);
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    v->want = want;
+    atomic_init(&v->builds, 0);
+}
+
+static void victims_destroy(victims *v)
+{
+    pthread_mutex_destroy(&v->mu);
+    pthread_cond_destroy(&v->cv);
+}
+
+typedef struct collected {
+    int seen[16];
+    int ok;
+} collected;
+
+static void on_result(void *user, agx_map_result *r)
+{
+    collected *c = user;
+    CHECK(r->task < 16 && !c->seen[r->task]);
+    c->seen[r->task] = 1;
+    CHECK_MSG(r->status == 0, "task %zu: %s", r->task, r->err.message);
+    char want[32];
+    snprintf(want, sizeof want, "task-%zu\n", r->task);
+    CHECK_STREQ(text_of(agx_value_map_get(r->value, "stdout")), want);
+    CHECK_MSG(r->attempts == (is_victim(r->task) ? 2u : 1u), "task %zu: %u attempts", r->task, r->attempts);
+    CHECK(r->sandbox_id[0]);
+    c->ok++;
+}
+
+static void map_with_victims(agx_fleet *f, agx_pool *p)
+{
+    victims v;
+    victims_init(&v, 2);
+    pthread_t kt;
+    CHECK(pthread_create(&kt, NULL, killer, &v) == 0);
+    collected c = {{0}, 0};
+    agx_map_options mo;
+    agx_map_options_init(&mo);
+    mo.fleet = f;
+    mo.pool = p;
+    mo.tasks = 6;
+    mo.parallelism = 2;
+    mo.build = build_task;
+    mo.build_user = &v;
+    mo.on_result = on_result;
+    mo.result_user = &c;
+    agx_error err;
+    CHECK_OK(agx_map_run(&mo, &err), &err);
+    CHECK(c.ok == 6);
+    pthread_join(kt, NULL);
+    CHECK(v.killed == 2);
+    victims_destroy(&v);
+}
+
+static void test_map_over_pool_with_killed_sandboxes(void)
+{
+    const char *run = new_run("mappool");
+    agx_pool *p = make_pool(run, 2);
+    map_with_victims(NULL, p);
+    agx_pool_stats st;
+    agx_pool_stats_get(p, &st);
+    CHECK(st.leased == 0);
+    agx_pool_free(p);
+    check_none_left(run);
+}
+
+static void test_map_over_fleet_with_killed_sandboxes(void)
+{
+    const char *run = new_run("mapfleet");
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(inner, run, 2, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK_OK(rc, &err);
+    map_with_victims(f, NULL);
+    CHECK(agx_fleet_ready(f) == 2);
+    CHECK(agx_fleet_attempts(f, 0) + agx_fleet_attempts(f, 1) == 4); /* two replacements */
+    CHECK(listed(run) == 2);
+    agx_fleet_free(f);
+    check_none_left(run);
+}
+
+static void test_map_cancel_all(void)
+{
+    const char *run = new_run("cancel");
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(inner, run, 2, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK_OK(rc, &err);
+    victims v;
+    victims_init(&v, 0);
+    agx_map_options mo;
+    agx_map_options_init(&mo);
+    mo.fleet = f;
+    mo.tasks = 6;
+    mo.parallelism = 2;
+    mo.build = build_task;
+    mo.build_user = &v;
+    agx_map *m = NULL;
+    CHECK_OK(agx_map_start(&mo, &m, &err), &err);
+    pthread_mutex_lock(&v.mu);
+    while (v.n < 2)
+        pthread_cond_wait(&v.cv, &v.mu);
+    pthread_mutex_unlock(&v.mu);
+    agx_map_cancel(m);
+    agx_map_cancel(m);
+    int seen[6] = {0};
+    agx_map_result *r;
+    size_t n = 0;
+    while ((rc = agx_map_next(m, 60000, &r, &err)) == 1) {
+        CHECK(r->task < 6 && !seen[r->task]);
+        seen[r->task] = 1;
+        CHECK_MSG(r->status == AGX_ERR_CANCELLED, "task %zu: %d %s", r->task, r->status, r->err.message);
+        agx_map_result_free(r);
+        n++;
+    }
+    CHECK_OK(rc, &err);
+    CHECK(n == 6 && agx_map_completed(m) == 6);
+    CHECK(atomic_load(&v.builds) == 2); /* nothing started after the cancel */
+    agx_map_free(m);
+    victims_destroy(&v);
+    agx_fleet_free(f);
+    check_none_left(run);
+}
+
+static void test_map_task_timeout_and_commands(void)
+{
+    const char *run = new_run("timeout");
+    agx_pool *p = make_pool(run, 2);
+    const char *commands[] = {"sleep 120", "echo quick"};
+    agx_map_options mo;
+    agx_map_options_init(&mo);
+    mo.pool = p;
+    mo.tasks = 2;
+    mo.parallelism = 2;
+    mo.commands = commands;
+    mo.task_timeout_ms = 1500;
+    agx_map *m = NULL;
+    agx_error err;
+    CHECK_OK(agx_map_start(&mo, &m, &err), &err);
+    agx_map_result *r;
+    int got = 0;
+    while (agx_map_next(m, 300000, &r, &err) == 1) {
+        if (r->task == 0) {
+            CHECK_MSG(r->status == AGX_ERR_TIMEOUT, "%d %s", r->status, r->err.message);
+            CHECK(r->attempts == 1);
+        } else {
+            CHECK_OK(r->status, &r->err);
+            CHECK_STREQ(text_of(agx_value_map_get(r->value, "stdout")), "quick\n");
+        }
+        got++;
+        agx_map_result_free(r);
+    }
+    CHECK(got == 2);
+    agx_map_free(m);
+    /* Wrong options are refused with a reason. */
+    mo.fleet = (agx_fleet *)p;
+    CHECK(agx_map_start(&mo, &m, &err) == AGX_ERR_INVALID_ARGUMENT && !m);
+    agx_pool_free(p);
+    check_none_left(run);
+}
+
+/* ---- child hosts: SIGINT cleanup, and gc after SIGKILL ---- */
+
+/* In a child process: a fleet of n for run, "ready" on fd 1, then waits to be signalled. */
+static int child_host(const char *mode, const char *run, size_t n)
+{
+    agx_error err;
+    agx_deployment *dep = NULL;
+    if (agx_load_deployment(H->backend, &dep, &err) != 0) {
+        fprintf(stderr, "child: %s\n", err.message);
+        return 2;
+    }
+    if (strcmp(mode, "sigint") == 0 && agx_cleanup_install(0, &err) != 0) {
+        fprintf(stderr, "child: %s\n", err.message);
+        return 2;
+    }
+    int rc;
+    agx_fleet *f = make_fleet(dep, run, n, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    if (rc) {
+        fprintf(stderr, "child: fleet: %s\n", err.message);
+        return 2;
+    }
+    if (write(1, "ready\n", 6) != 6)
+        return 2;
+    for (int i = 0; i < 600; i++)
+        sleep(1);
+    agx_fleet_free(f);
+    return 3; /* never signalled */
+}
+
+static pid_t spawn_child(const char *mode, const char *run, size_t n)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        char count[16];
+        snprintf(count, sizeof count, "%zu", n);
+        execl(self_exe, self_exe, "--child", mode, run, count, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char buf[8] = "";
+    ssize_t got = read(fds[0], buf, 6);
+    close(fds[0]);
+    CHECK_MSG(got == 6 && !strncmp(buf, "ready\n", 6), "child host did not get ready");
+    return pid;
+}
+
+static void test_sigint_child_leaves_nothing(void)
+{
+    const char *run = new_run("sigint");
+    size_t n = H->scale;
+    pid_t pid = spawn_child("sigint", run, n);
+    CHECK(listed(run) == n);
+    CHECK(kill(pid, SIGINT) == 0);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "child status %#x", status);
+    check_none_left(run);
+}
+
+static void on_gc(void *user, const agx_sandbox_info *info, agx_gc_verdict v, const agx_error *err)
+{
+    (void)info;
+    (void)err;
+    int *counts = user;
+    counts[v]++;
+}
+
+static void test_gc_after_sigkill(void)
+{
+    const char *run = new_run("gc");
+    const char *live = new_run("gclive");
+    size_t n = H->scale;
+    pid_t pid = spawn_child("hold", run, n);
+    CHECK(kill(pid, SIGKILL) == 0);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    CHECK(listed(run) == n && H->count_run(run) == n);
+
+    agx_error err;
+    int rc;
+    agx_fleet *mine = make_fleet(inner, live, 1, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK_OK(rc, &err);
+    agx_gc_options go;
+    agx_gc_options_init(&go);
+    agx_gc_report rep;
+    int counts[4] = {0};
+    go.on_sandbox = on_gc;
+    go.user = counts;
+    /* A live owner's sandbox is kept. */
+    go.run_id = live;
+    CHECK_OK(agx_gc(inner, &go, &rep, &err), &err);
+    CHECK(rep.examined == 1 && rep.kept == 1 && rep.deleted == 0 && counts[AGX_GC_OWNER_ALIVE] == 1);
+    /* Dry run and an age bound delete nothing. */
+    go.run_id = run;
+    go.dry_run = true;
+    CHECK_OK(agx_gc(inner, &go, &rep, &err), &err);
+    CHECK(rep.examined == n && rep.deleted == n);
+    CHECK(listed(run) == n);
+    go.dry_run = false;
+    go.older_than_ms = 24 * 3600 * 1000LL;
+    CHECK_OK(agx_gc(inner, &go, &rep, &err), &err);
+    CHECK(rep.kept == n && rep.deleted == 0);
+    go.older_than_ms = 0;
+    CHECK_OK(agx_gc(inner, &go, &rep, &err), &err);
+    CHECK(rep.examined == n && rep.deleted == n && rep.failed == 0);
+    check_none_left(run);
+    CHECK(listed(live) == 1);
+    agx_fleet_free(mine);
+    check_none_left(live);
+}
+
+/* ---- the run ---- */
+
+/* At exit, also after a failed CHECK: nothing of ours survives the test. */
+static void sweep(void)
+{
+    agx_cleanup_run();
+    if (!inner)
+        return;
+    for (size_t i = 0; i < n_runs; i++) {
+        agx_kv *f = agx_kv_new();
+        agx_sandbox_list *l = NULL;
+        if (f && agx_kv_set(f, AGX_LABEL_RUN, runs[i]) == 0 &&
+            agx_deployment_list(inner, f, &l, NULL) == 0)
+            for (size_t k = 0; k < agx_sandbox_list_count(l); k++)
+                agx_deployment_delete(inner, agx_sandbox_info_id(agx_sandbox_list_at(l, k)), NULL);
+        agx_sandbox_list_free(l);
+        agx_kv_free(f);
+    }
+}
+
+int fleet_scenarios_main(const fleet_harness *h, int argc, char **argv)
+{
+    H = h;
+    if (argc == 5 && strcmp(argv[1], "--child") == 0)
+        return child_host(argv[2], argv[3], strtoul(argv[4], NULL, 10));
+    ssize_t len = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    CHECK(len > 0);
+    self_exe[len] = '\0';
+    /* Sandboxes of killed child hosts are reparented here, not to a PID 1 that may not reap. */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+    agx_error err;
+    CHECK_OK(agx_load_deployment(h->backend, &inner, &err), &err);
+    CHECK_OK(agx_register_deployment(&flaky_vt, &err), &err);
+    CHECK_OK(agx_load_deployment("flaky", &flaky, &err), &err);
+    atexit(sweep);
+
+    TEST_RUN(test_owner_labels);
+    TEST_RUN(test_fleet_all_or_nothing);
+    TEST_RUN(test_fleet_best_effort_and_destroy);
+    TEST_RUN(test_fleet_retries);
+    TEST_RUN(test_pool_refill_and_replace);
+    TEST_RUN(test_map_over_pool_with_killed_sandboxes);
+    TEST_RUN(test_map_over_fleet_with_killed_sandboxes);
+    TEST_RUN(test_map_cancel_all);
+    TEST_RUN(test_map_task_timeout_and_commands);
+    TEST_RUN(test_sigint_child_leaves_nothing);
+    TEST_RUN(test_gc_after_sigkill);
+
+    agx_deployment_free(flaky);
+    flaky = NULL;
+    CHECK_OK(agx_unregister_deployment("flaky", &err), &err);
+    sweep();
+    agx_deployment *d = inner;
+    inner = NULL;
+    agx_deployment_free(d);
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+    return 0;
+}

@@ -1,0 +1,63 @@
+/* test_fleet_docker.c — the fleet scenarios (fleet_scenarios.c) over the `docker` backend with a
+ * real runtime bundle made by `agentix build --docker` in the Debian test image: a runtime is
+ * "killed" with `docker kill`, leftovers are counted with the docker CLI by the run's label.
+ * Needs dockerd and the test images (tests/docker/README.md); fails, never skips, without. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fleet_scenarios.h"
+
+#define DEBIAN "agx-test-debian:12"
+#define BUNDLE "agx-test-bundle-fleet:test"
+
+static agx_sandbox_config *docker_config(void)
+{
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg && agx_sandbox_config_set_image(cfg, DEBIAN) == 0 &&
+          agx_sandbox_config_set_bundle(cfg, BUNDLE) == 0 &&
+          agx_sandbox_config_set_timeout_ms(cfg, 120000) == 0);
+    return cfg;
+}
+
+static int valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    return n > 0 && n < 100 && strspn(id, "0123456789abcdef") == n;
+}
+
+static void docker_kill(const char *id)
+{
+    CHECK(valid_id(id));
+    char cmd[300];
+    /* wait: returns once the container has stopped, so its runtime is gone. */
+    snprintf(cmd, sizeof cmd, "docker kill %s >/dev/null && docker wait %s >/dev/null", id, id);
+    CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
+}
+
+static size_t docker_count(const char *run)
+{
+    char cmd[300], line[256];
+    snprintf(cmd, sizeof cmd, "docker ps -aq --filter label=agentix.run=%s", run);
+    FILE *p = popen(cmd, "r");
+    CHECK(p);
+    size_t n = 0;
+    while (fgets(line, sizeof line, p))
+        n++;
+    CHECK(pclose(p) == 0);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--child") != 0) {
+        CHECK_MSG(system("'" AGX_CLI "' build --name " BUNDLE " --docker --quiet >/dev/null") == 0,
+                  "agentix build --docker failed");
+        CHECK_MSG(system("sh '" AGX_DOCKER_TEST_DIR "/retire_carriers.sh' " BUNDLE) == 0,
+                  "retire_carriers.sh failed");
+    }
+    fleet_harness h = {.backend = "docker", .config = docker_config, .kill_server = docker_kill,
+                       .count_run = docker_count, .scale = 6};
+    return fleet_scenarios_main(&h, argc, argv);
+}
