@@ -872,6 +872,18 @@ static int wait_connected(agx_client *c, int ct, agx_error *err)
     return rc;
 }
 
+/* Defaults overlaid with the caller's options, reading only the struct_size bytes the caller's
+ * build knows about (a host built against an older header passes a shorter struct). */
+static void resolve_options(const agx_client_options *in, agx_client_options *out)
+{
+    agx_client_options_init(out);
+    if (!in)
+        return;
+    size_t n = in->struct_size && in->struct_size < sizeof *in ? in->struct_size : sizeof *in;
+    memcpy(out, in, n);
+    out->struct_size = sizeof *out;
+}
+
 static int connect_impl(const char *url, const agx_client_options *opts, const agx_kv *extra,
                         agx_client **out, agx_error *err)
 {
@@ -879,9 +891,9 @@ static int connect_impl(const char *url, const agx_client_options *opts, const a
         *out = NULL;
     if (!url || !out)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_connect: no URL or out");
-    agx_client_options defaults;
-    agx_client_options_init(&defaults);
-    const agx_client_options *o = opts ? opts : &defaults;
+    agx_client_options resolved;
+    resolve_options(opts, &resolved);
+    const agx_client_options *o = &resolved;
     agx_client *c = calloc(1, sizeof *c);
     if (!c)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
@@ -941,9 +953,7 @@ int agx_client_connect_sandbox(const agx_sandbox *sb, const agx_client_options *
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_client_connect_sandbox: the sandbox has no runtime URL");
     agx_client_options o;
-    agx_client_options_init(&o);
-    if (opts)
-        o = *opts;
+    resolve_options(opts, &o);
     if (!o.token)
         o.token = agx_sandbox_token(sb);
     return connect_impl(agx_sandbox_runtime_url(sb), &o, agx_sandbox_headers_const(sb), out, err);

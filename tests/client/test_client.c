@@ -474,6 +474,23 @@ static void test_connect_failures(void)
     agx_value_free(r);
     agx_value_free(args);
     agx_client_free(c);
+
+    /* From a sandbox record: its URL, token and headers, with the rule from the environment. */
+    setenv("AGENTIX_CONNECT_TO", rule, 1);
+    agx_sandbox *sb = agx_sandbox_new("local", "sb-1", "http://sandbox.invalid", TEST_TOKEN);
+    CHECK(sb);
+    CHECK(agx_kv_set(agx_sandbox_headers(sb), "X-Agentix-Test", "1") == 0);
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    args = h_ints(2, 2, 2);
+    CHECK_OK(agx_client_call(c, "demo::add", args, NULL, 10000, &r, &err), &err);
+    CHECK(agx_value_get_int64(r) == 4);
+    agx_value_free(r);
+    agx_value_free(args);
+    agx_client_free(c);
+    unsetenv("AGENTIX_CONNECT_TO");
+    CHECK(agx_client_connect_sandbox(sb, &o, &c, &err) == 0); /* o.connect_to still routes */
+    agx_client_free(c);
+    agx_sandbox_free(sb);
 }
 
 /* The host goes away with a stream open: the runtime cancels the function. */
