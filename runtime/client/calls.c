@@ -87,7 +87,7 @@ void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_valu
     if (status && err)
         agx_error_copy(&k->err, err);
     else
-        agx_error_clear(&k->err);
+        agx_client_err_reset(&k->err);
     k->result = result; /* the loop thread wakes waiters once the lock is dropped */
 }
 

@@ -287,7 +287,7 @@ static void run_work(agx_client *c, agx_call *k, unsigned pend, uint32_t credit,
     agx_error e;
     int rc = 0;
     bool sent_cancel = false;
-    agx_error_clear(&e);
+    agx_client_err_reset(&e);
     if (pend & PEND_START) {
         rc = emit(c, start_event(k->shape), k->payload.data, k->payload.len, &e);
         if (rc == 0 && k->ucb && k->timeout_ms > 0)
@@ -595,7 +595,7 @@ static void on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
     const char *pre = shape_prefix(k->shape);
     size_t pl = strlen(pre);
     agx_error e;
-    agx_error_clear(&e);
+    agx_client_err_reset(&e);
     if (strncmp(p->event, pre, pl) != 0) {
         agx_error_set(&e, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", p->event);
         call_protocol_error(c, k, &e);

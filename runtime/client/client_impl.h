@@ -139,6 +139,13 @@ void agx_call_unref_locked(agx_call *k);
 /* client.c → calls.c: a call ended (lock held, loop thread); fills the terminal state (the
  * caller wakes waiters after dropping the lock). */
 void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result);
+/* agx_error_clear without touching the whole 2.6 KB buffer: the client's hot paths use it. */
+static inline void agx_client_err_reset(agx_error *e)
+{
+    e->code = AGX_OK;
+    e->retriable = 0;
+    e->message[0] = e->detail[0] = e->remote_type[0] = '\0';
+}
 /* The calling thread's CLOCK_MONOTONIC deadline; timeout_ms < 0 = none (returns false). */
 bool agx_deadline(int timeout_ms, struct timespec *ts);
 
