@@ -374,7 +374,7 @@ void agx_sio_server_free(agx_sio_server *s)
 {
     if (!s)
         return;
-    if (!s->shutting_down) {
+    if (!s->shutting_down || !s->destroy_started) {
         agx_sio_server_shutdown(s);
         uv_run(s->loop, UV_RUN_DEFAULT);
     }

@@ -63,9 +63,10 @@ size_t agx_sio_server_connection_count(const agx_sio_server *s);
 void agx_sio_server_shutdown(agx_sio_server *s);
 
 /* Releases the server. Call after agx_sio_server_shutdown once uv_run has returned (the loop has
- * drained; lws needs those iterations to close its libuv handles), before uv_loop_close. Calling it
- * without a prior shutdown does the shutdown and then runs the loop (UV_RUN_DEFAULT) itself, so it
- * must not be called from inside a loop callback in that case. NULL is a no-op. */
+ * drained; lws needs those iterations to close its libuv handles), before uv_loop_close. Called
+ * earlier (no shutdown, or its teardown not yet started) it shuts down and runs the loop
+ * (UV_RUN_DEFAULT) itself, so then it must not be called from inside a loop callback. NULL is a
+ * no-op. */
 void agx_sio_server_free(agx_sio_server *s);
 
 #endif
