@@ -963,6 +963,12 @@ void agx_client_free(agx_client *c)
 {
     if (!c)
         return;
+    if (pthread_equal(pthread_self(), c->thread)) {
+        /* Joining the loop thread from itself would hang; refusing leaks less than hanging. */
+        fprintf(stderr, "agentix: agx_client_free called from a client callback; not freed "
+                        "(free the client from a host thread)\n");
+        return;
+    }
     shutdown_loop(c);
 }
 

@@ -373,6 +373,37 @@ static void test_inflight_cap(void)
     pthread_mutex_unlock(&smu);
 }
 
+static int nested_rc = 1;
+
+static void on_nested(void *user, int status, agx_value *result, const agx_error *err)
+{
+    (void)user;
+    (void)err;
+    CHECK(status == 0);
+    agx_value_free(result);
+    agx_value *r = NULL;
+    agx_error e;
+    int rc = agx_client_call(cl, "t::ok", NULL, NULL, 1000, &r, &e); /* would wait on itself */
+    pthread_mutex_lock(&hmu);
+    nested_rc = rc;
+    pthread_cond_signal(&hcv);
+    pthread_mutex_unlock(&hmu);
+}
+
+static void test_blocking_in_callback_refused(void)
+{
+    agx_error err;
+    CHECK_OK(agx_client_call_async(cl, "t::ok", NULL, NULL, 10000, on_nested, NULL, &err), &err);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 60; /* a hang guard */
+    pthread_mutex_lock(&hmu);
+    while (nested_rc == 1 && pthread_cond_timedwait(&hcv, &hmu, &ts) == 0) {
+    }
+    CHECK_MSG(nested_rc == AGX_ERR_INVALID_ARGUMENT, "rc %d", nested_rc);
+    pthread_mutex_unlock(&hmu);
+}
+
 int main(void)
 {
     int port = peer_start();
@@ -391,6 +422,7 @@ int main(void)
     TEST_RUN(test_bad_credit);
     TEST_RUN(test_credit_batches);
     TEST_RUN(test_inflight_cap);
+    TEST_RUN(test_blocking_in_callback_refused);
     agx_client_free(cl);
     peer_stop();
     return 0;
