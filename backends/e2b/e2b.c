@@ -322,6 +322,7 @@ static int e2b_get(void *self, const char *id, agx_sandbox_info **out, agx_error
     rc = agx_cloud_request(&e->cloud, &call, NULL, &s, err);
     if (rc == AGX_ERR_NOT_FOUND) {
         agx_error_clear(err);
+        rc = 0;
         *out = agx_sandbox_info_new(id, AGX_SANDBOX_GONE);
         if (*out && agx_sandbox_info_set_detail(*out, "no such E2B sandbox (killed, expired or "
                                                       "never created)") != 0) {

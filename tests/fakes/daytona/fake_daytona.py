@@ -19,6 +19,7 @@ Prints "PORT <n>"; stops on SIGTERM or when stdin closes. Faults (POST /_fake/fa
   stuck_creating the next sandbox stays in "creating" (its runtime never starts)
   error_state    the next sandbox ends in "error" with an errorReason
   build_failed   the next sandbox ends in "build_failed"
+  delete_500     500 on the next deletes
   delete_409     the next deletes answer 409 "Sandbox state change in progress"
   start_delay_ms how long a sandbox stays "creating" after its runtime listens (default 200)
   destroy_ms     how long "destroying" lasts before GET answers 404 (default 200)
@@ -172,6 +173,7 @@ class Daytona(fakebase.FakeService):
         return self.error(h, 404, "Cannot %s %s" % (method, path))
 
     def create(self, h, body):
+        self.note("create")
         if self.take("create_429"):
             ra = self.faults.get("retry_after", 1)
             headers = {"X-RateLimit-Limit-sandbox-create": 300,
@@ -213,7 +215,11 @@ class Daytona(fakebase.FakeService):
         return h.reply(200, dto)
 
     def delete(self, h, sb):
+        if self.take("delete_500"):
+            self.note("delete_500")
+            return self.error(h, 500, "An unexpected error occurred.")
         if self.take("delete_409"):
+            self.note("delete_409")
             return self.error(h, 409, "Sandbox state change in progress")
         with self.lock:
             if sb["desired"] == "destroyed":

@@ -13,6 +13,7 @@ Prints "PORT <n>"; stops on SIGTERM or when stdin closes. Faults (POST /_fake/fa
   create_500        500 "Failed to place sandbox"
   create_503        503 capacity exhausted (error_code sandbox_capacity_unavailable)
   create_hang       the create hangs "hang_ms" (default 30000) then answers 504, creating nothing
+  delete_500        500 on DELETE (the backend retries idempotent calls)
   port_closed       each new sandbox answers 502 "port is not open" to its first N proxied requests
 """
 import os
@@ -82,7 +83,7 @@ class E2B(fakebase.FakeService):
             with self.lock:
                 expired = [s["id"] for s in self.sandboxes.values() if s["end"] <= now]
             for sid in expired:
-                self.note("expired " + sid)
+                self.note("expired")
                 self.kill(sid)
 
     def shutdown_all(self):
@@ -128,16 +129,20 @@ class E2B(fakebase.FakeService):
             if method == "GET" and len(parts) == 2:
                 return h.reply(200, self.detail(sb))
             if method == "DELETE" and len(parts) == 2:
+                if self.take("delete_500"):
+                    self.note("delete_500")
+                    return self.error(h, 500, "Failed to kill sandbox: internal error")
                 self.kill(sid)
                 return h.reply(204)
             if method == "POST" and parts[2:] == ["timeout"]:
                 with self.lock:
                     sb["end"] = time.time() + body["timeout"]
-                self.note("timeout %s %d" % (sid, body["timeout"]))
+                self.note("timeout")
                 return h.reply(204)
         return self.error(h, 404, "not found")
 
     def create(self, h, body):
+        self.note("create")
         if self.take("create_hang"):
             time.sleep(self.faults.get("hang_ms", 30000) / 1000.0)
             return self.error(h, 504, "Timed out placing the sandbox",
