@@ -115,19 +115,17 @@ static agx_call *call_alloc(agx_client *c, call_shape shape)
     agx_client_unlock(c);
     if (k) {
         agx_buf keep = k->payload;
-        pthread_cond_t cv = k->cv;
+        pthread_cond_destroy(&k->cv); /* nobody waits on a recycled call */
         memset(k, 0, sizeof *k);
         k->payload = keep;
-        k->cv = cv;
-    } else {
-        if (!(k = calloc(1, sizeof *k)))
-            return NULL;
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&k->cv, &ca);
-        pthread_condattr_destroy(&ca);
+    } else if (!(k = calloc(1, sizeof *k))) {
+        return NULL;
     }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cv, &ca);
+    pthread_condattr_destroy(&ca);
     k->c = c;
     k->id = id;
     k->shape = shape;
