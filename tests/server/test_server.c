@@ -175,6 +175,25 @@ static void test_token(void)
     sh_client *c = sh_connect(&s, "s3cret-token", &why);
     CHECK_MSG(c, "the right token was refused: %s", why.message);
     add_ok(c, "t1");
+    /* User code must not see the token; the built-in module folder is on its module path. */
+    char path[64], env[16384];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)sh_worker_pid(&s, 0));
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    size_t n = fread(env, 1, sizeof env - 1, f);
+    fclose(f);
+    bool token_seen = false, modules_seen = false;
+    env[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+        token_seen |= strncmp(env + i, "AGENTIX_TOKEN=", 14) == 0;
+        if (strncmp(env + i, "AGENTIX_MODULE_PATH=", 20) == 0) {
+            CHECK_CONTAINS(env + i, paths.modules);
+            CHECK_CONTAINS(env + i, "/../modules");
+            modules_seen = true;
+        }
+    }
+    CHECK_MSG(!token_seen, "the worker's environment carries AGENTIX_TOKEN");
+    CHECK(modules_seen);
     sh_close(c);
     stop_clean(&s);
 }
@@ -463,6 +482,18 @@ static void test_crash(sh_client *c, const sh_server *s)
 
 /* ---- client disconnect ---- */
 
+/* call_ids are per connection: two hosts may use the same one at the same time. */
+static void test_two_connections(sh_client *c, const sh_server *s)
+{
+    sh_client *c2 = sh_connect(s, NULL, NULL);
+    CHECK(c2);
+    sh_emit_json(c, "unary", "{\"call_id\":\"same\",\"target\":\"demo::add\",\"args\":[1,1]}");
+    sh_emit_json(c2, "unary", "{\"call_id\":\"same\",\"target\":\"demo::add\",\"args\":[2,2]}");
+    expect_int(c2, "same", 4);
+    expect_int(c, "same", 2);
+    sh_close(c2);
+}
+
 static void test_disconnect(const sh_server *s)
 {
     sh_client *c = sh_connect(s, NULL, NULL);
@@ -673,6 +704,7 @@ static void suite(void)
     RUN(test_malformed(c));
     RUN(test_worker_killed(c, &s));
     RUN(test_crash(c, &s));
+    RUN(test_two_connections(c, &s));
     RUN(test_disconnect(&s));
     RUN(report_figures(c, &s, s.pid));
     sh_close(c);
