@@ -182,6 +182,10 @@ static int encode_start(agx_call *k, const char *target, const agx_value *args,
     }
     if (rc > 0 || rc == AGX_ERR_NO_MEMORY)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory encoding a call");
+    if (rc == 0 && b->len > k->c->limits.max_bytes)
+        return agx_error_set(err, AGX_ERR_LIMIT,
+                             "the call's arguments encode to %zu bytes, over max_payload (%zu)",
+                             b->len, k->c->limits.max_bytes);
     return rc;
 }
 
@@ -454,6 +458,12 @@ static int encode_input(agx_call *k, const agx_value *item, in_item **out, agx_e
         agx_buf_free(&b);
         return rc == AGX_ERR_NO_MEMORY ? agx_error_set(err, rc, "out of memory encoding an item")
                                        : rc;
+    }
+    if (b.len - sizeof(in_item) > k->c->limits.max_bytes) {
+        size_t n = b.len - sizeof(in_item);
+        agx_buf_free(&b);
+        return agx_error_set(err, AGX_ERR_LIMIT, "the item encodes to %zu bytes, over max_payload (%zu)",
+                             n, k->c->limits.max_bytes);
     }
     in_item *it = (in_item *)b.data;
     it->next = NULL;

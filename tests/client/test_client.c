@@ -83,6 +83,15 @@ static void test_remote_errors(void)
 
     /* Refused locally, before anything is sent. */
     CHECK(agx_client_call(cl, "no-colons", NULL, NULL, 0, &r, &err) == AGX_ERR_INVALID_ARGUMENT);
+    /* Over max_payload: refused on the calling thread, the connection stays up. */
+    agx_value *big = agx_value_array();
+    char *blob = calloc(1, (64u << 20) + 1);
+    CHECK(blob);
+    agx_value_array_push(big, agx_value_binary(blob, (64u << 20) + 1));
+    free(blob);
+    CHECK(agx_client_call(cl, "demo::echo", big, NULL, 0, &r, &err) == AGX_ERR_LIMIT);
+    agx_value_free(big);
+    CHECK(agx_client_is_connected(cl));
     agx_value *notarr = agx_value_int(1);
     CHECK(agx_client_call(cl, "demo::add", notarr, NULL, 0, &r, &err) == AGX_ERR_INVALID_ARGUMENT);
     agx_value_free(notarr);
