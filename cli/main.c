@@ -10,6 +10,14 @@
 /* Add a subcommand: write cli/cmd_<name>.c exporting agx_cli_cmd_<name>, declare it in cli.h and
  * list it here (the order is the order of `agentix --help`). */
 static const agx_cli_command *const agx_cli_commands[] = {
+    &agx_cli_cmd_create,
+    &agx_cli_cmd_get,
+    &agx_cli_cmd_ls,
+    &agx_cli_cmd_delete,
+    &agx_cli_cmd_call,
+    &agx_cli_cmd_exec,
+    &agx_cli_cmd_gc,
+    &agx_cli_cmd_bench,
     &agx_cli_cmd_plugins,
     &agx_cli_cmd_build,
 };
@@ -50,8 +58,12 @@ static void agx_cli_help(FILE *out)
     fprintf(out,
             "\nEnvironment:\n"
             "  AGENTIX_PLUGIN_PATH  colon-separated folders searched for backend manifests\n"
-            "                       (*.agxplugin) before the installed plugin folder\n\n"
-            "Exit status: 0 success, 1 the operation failed, 2 usage error.\n");
+            "                       (*.agxplugin) before the installed plugin folder\n"
+            "  AGENTIX_BACKEND      default for --backend (else local)\n"
+            "  AGENTIX_TOKEN        default for --token of call and exec\n"
+            "  AGENTIX_RUN_ID       the agentix.run label of sandboxes created here\n\n"
+            "Exit status: 0 success, 1 the operation failed, 2 usage error; `exec` exits with\n"
+            "the command's code (125 when agentix failed). See docs/CLI.md.\n");
 }
 
 static const agx_cli_command *agx_cli_find(const char *name)
