@@ -78,14 +78,15 @@ static void wp_close(srv_wproc *wp)
 
 static void arm(srv_wproc *wp, int phase, uint64_t ms);
 
-static void describe_exit(char *buf, size_t len, uint64_t pid, int64_t status, int sig)
+static void describe_exit(const srv_wproc *wp, char *buf, size_t len, int64_t status, int sig)
 {
+    const char *when = wp->state == WP_BOOTING ? " before it was ready" : "";
     if (sig)
-        snprintf(buf, len, "agentix-worker (pid %llu) was killed by signal %d (%s)",
-                 (unsigned long long)pid, sig, strsignal(sig));
+        snprintf(buf, len, "agentix-worker (pid %llu) was killed by signal %d (%s)%s",
+                 (unsigned long long)wp->pid, sig, strsignal(sig), when);
     else
-        snprintf(buf, len, "agentix-worker (pid %llu) exited with code %lld",
-                 (unsigned long long)pid, (long long)status);
+        snprintf(buf, len, "agentix-worker (pid %llu) exited with code %lld%s",
+                 (unsigned long long)wp->pid, (long long)status, when);
 }
 
 /* The worker is unusable: its calls fail now, new calls go to a fresh worker, and the process is
@@ -95,7 +96,6 @@ static void wp_lost(srv_wproc *wp, const char *fmt, ...)
     if (wp->state == WP_FAILED)
         return;
     srv_server *s = wp->srv;
-    bool booting = wp->state == WP_BOOTING;
     wp->state = WP_FAILED;
     if (s->current == wp)
         s->current = NULL;
@@ -108,8 +108,7 @@ static void wp_lost(srv_wproc *wp, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    snprintf(msg, sizeof msg, "%s%s; the next call starts a new worker", why,
-             booting ? " before it was ready" : "");
+    snprintf(msg, sizeof msg, "%s; the next call starts a new worker", why);
     fprintf(stderr, "agentix-server: %s\n", msg);
     srv_fail_worker_calls(s, wp, msg);
     if (wp->exited)
@@ -203,7 +202,7 @@ static void on_eof(srv_wproc *wp)
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)wp->proc.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid) {
         char msg[MSG_MAX];
-        describe_exit(msg, sizeof msg, wp->pid, si.si_code == CLD_EXITED ? si.si_status : 0,
+        describe_exit(wp, msg, sizeof msg, si.si_code == CLD_EXITED ? si.si_status : 0,
                       si.si_code == CLD_EXITED ? 0 : si.si_status);
         wp_lost(wp, "%s", msg);
         return;
@@ -265,7 +264,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
             while (read_some(wp, 64) == READ_MORE)
                 ;
         char msg[MSG_MAX];
-        describe_exit(msg, sizeof msg, wp->pid, status, sig);
+        describe_exit(wp, msg, sizeof msg, status, sig);
         wp_lost(wp, "%s", msg);
     }
     wp_close(wp);

@@ -661,6 +661,96 @@ static void report_figures(sh_client *c, const sh_server *s, pid_t server_pid)
             sh_rss_kib(server_pid), sh_rss_kib(wpid));
 }
 
+/* ---- configuration and worker start-up failures ---- */
+
+/* Runs agentix-server with one extra variable (or argument) and returns its exit status; its
+ * stderr lands in out. */
+static int run_server_once(const char *env, const char *arg, char *out, size_t cap)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        dup2(p[1], 1);
+        close(p[0]);
+        setenv("AGENTIX_BIND_HOST", "127.0.0.1", 1);
+        setenv("AGENTIX_BIND_PORT", "0", 1);
+        if (env)
+            putenv((char *)env);
+        execl(paths.server, paths.server, arg, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(p[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(p[0]);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    return st;
+}
+
+static void test_config(void)
+{
+    static const char *const bad[] = {
+        "AGENTIX_BIND_PORT=80000", "AGENTIX_BIND_PORT=12ab", "AGENTIX_PING_INTERVAL_MS=0",
+        "AGENTIX_PING_TIMEOUT_MS=-5", "AGENTIX_MAX_PAYLOAD=10", "AGENTIX_WORKER=/nonexistent/agentix-worker"};
+    char out[2048];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int st = run_server_once(bad[i], NULL, out, sizeof out);
+        CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %#x", bad[i], st);
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(strchr(bad[i], '=') - bad[i]), bad[i]);
+        CHECK_CONTAINS(out, name);
+    }
+    int st = run_server_once(NULL, "--version", out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_CONTAINS(out, AGX_VERSION_STRING);
+    st = run_server_once(NULL, "--help", out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_CONTAINS(out, "AGENTIX_BIND_PORT");
+    st = run_server_once(NULL, "--bogus", out, sizeof out);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+}
+
+/* A worker that exits before `ready`, one that talks nonsense, one that never answers: calls fail
+ * with WorkerExited (never hang), and the server keeps serving. */
+static void test_worker_boot_failures(void)
+{
+    char dir[] = "/tmp/agx-srvboot-XXXXXX";
+    CHECK(mkdtemp(dir));
+    char silent[128], env_silent[200];
+    snprintf(silent, sizeof silent, "%s/silent-worker", dir);
+    FILE *f = fopen(silent, "w");
+    CHECK(f);
+    fputs("#!/bin/sh\nexec sleep 120\n", f);
+    fclose(f);
+    CHECK(chmod(silent, 0755) == 0);
+    snprintf(env_silent, sizeof env_silent, "AGENTIX_WORKER=%s", silent);
+    static const struct {
+        const char *env, *says;
+    } cases[] = {{"AGENTIX_WORKER=/bin/false", "exited with code 1 before it was ready"},
+                 {"AGENTIX_WORKER=/bin/cat", "which only the server sends"},
+                 {NULL, "did not report ready within 15 s"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *env[] = {cases[i].env ? cases[i].env : env_silent, NULL};
+        sh_server s;
+        sh_server_start(&s, &paths, NULL, env, under_valgrind);
+        sh_client *c = sh_connect(&s, NULL, NULL);
+        CHECK(c);
+        sh_emit_json(c, "unary", "{\"call_id\":\"f1\",\"target\":\"demo::add\",\"args\":[1]}");
+        expect_error(c, "unary:error", "f1", "WorkerExited", cases[i].says);
+        sh_close(c);
+        stop_clean(&s);
+    }
+    unlink(silent);
+    rmdir(dir);
+}
+
 /* ---- SIGTERM with calls in flight ---- */
 
 static void test_sigterm_drain(void)
@@ -733,10 +823,12 @@ int main(int argc, char **argv)
         stop_clean(&s);
         return 0;
     }
+    RUN(test_config());
     RUN(test_health());
     RUN(test_token());
     RUN(suite());
     RUN(test_sigterm_drain());
+    RUN(test_worker_boot_failures());
     fprintf(stderr, "ok\n");
     return 0;
 }
