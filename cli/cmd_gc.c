@@ -87,7 +87,7 @@ static int agx_gc_backend(const char *name, int named, const agx_gc_options *bas
         printf("%s: examined %zu, deleted %zu, kept %zu, failed %zu\n", name, rep.examined,
                rep.deleted, rep.kept, rep.failed);
     json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "backend", name,
-                                         (json_int_t)rep.examined, "deleted", (json_int_t)rep.deleted,
+                                         "examined", (json_int_t)rep.examined, "deleted", (json_int_t)rep.deleted,
                                          "kept", (json_int_t)rep.kept, "failed", (json_int_t)rep.failed,
                                          "skipped", skipped ? json_string(err.message) : json_null(),
                                          "error", rc && !skipped ? json_string(err.message) : json_null(),
