@@ -726,6 +726,7 @@ static void on_wake(uv_async_t *a)
 static void *loop_main(void *arg)
 {
     agx_client *c = arg;
+    pthread_setname_np(pthread_self(), "agx-client"); /* visible in top/perf/gdb */
     uv_run(&c->loop, UV_RUN_DEFAULT);
     return NULL;
 }
