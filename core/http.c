@@ -209,6 +209,33 @@ static int transfer_error(const agx_http_request *req, const transfer *t, CURLco
     return code;
 }
 
+/* PEM blobs are copied by libcurl (CURL_BLOB_COPY), so the request need not outlive the call. */
+static int set_blob(CURL *h, CURLoption opt, const char *pem, size_t len)
+{
+    struct curl_blob blob = {(void *)pem, len, CURL_BLOB_COPY};
+    return curl_easy_setopt(h, opt, &blob) != CURLE_OK;
+}
+
+static int setup_tls(CURL *h, const agx_http_request *req)
+{
+    int bad = 0;
+    if (req->tls_ca_pem)
+        bad |= set_blob(h, CURLOPT_CAINFO_BLOB, req->tls_ca_pem, req->tls_ca_pem_len);
+    if (req->tls_cert_pem) {
+        bad |= set_blob(h, CURLOPT_SSLCERT_BLOB, req->tls_cert_pem, req->tls_cert_pem_len);
+        bad |= curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK;
+    }
+    if (req->tls_key_pem) {
+        bad |= set_blob(h, CURLOPT_SSLKEY_BLOB, req->tls_key_pem, req->tls_key_pem_len);
+        bad |= curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM") != CURLE_OK;
+    }
+    if (req->tls_insecure) {
+        bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L) != CURLE_OK;
+    }
+    return bad;
+}
+
 static int setup_handle(CURL *h, const agx_http_request *req, transfer *t, struct curl_slist *hdrs,
                         char *errbuf)
 {
@@ -232,6 +259,7 @@ static int setup_handle(CURL *h, const agx_http_request *req, transfer *t, struc
         bad |= curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket) != CURLE_OK;
     if (t->connect_to)
         bad |= curl_easy_setopt(h, CURLOPT_CONNECT_TO, t->connect_to) != CURLE_OK;
+    bad |= setup_tls(h, req);
     if (req->body) {
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) != CURLE_OK;
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) !=

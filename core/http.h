@@ -38,6 +38,16 @@ typedef struct agx_http_request {
     /* "HOST:PORT:CONNECT_HOST:CONNECT_PORT" (curl's CONNECT_TO): reach the URL's host at another
      * address while the URL, Host header and TLS name stay as they are; NULL = none. */
     const char *connect_to;
+    /* TLS for https URLs (e.g. a Kubernetes API server): PEM blobs (not file names), NULL = none:
+     * the CA bundle to verify the server with instead of the system's, and a client certificate
+     * with its key. tls_insecure skips server verification (insecure-skip-tls-verify). */
+    const char *tls_ca_pem;
+    size_t tls_ca_pem_len;
+    const char *tls_cert_pem;
+    size_t tls_cert_pem_len;
+    const char *tls_key_pem;
+    size_t tls_key_pem_len;
+    int tls_insecure;
 } agx_http_request;
 
 typedef struct agx_http_response {
