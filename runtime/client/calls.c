@@ -462,8 +462,9 @@ static int encode_input(agx_call *k, const agx_value *item, in_item **out, agx_e
     if (b.len - sizeof(in_item) > k->c->limits.max_bytes) {
         size_t n = b.len - sizeof(in_item);
         agx_buf_free(&b);
-        return agx_error_set(err, AGX_ERR_LIMIT, "the item encodes to %zu bytes, over max_payload (%zu)",
-                             n, k->c->limits.max_bytes);
+        return agx_error_set(err, AGX_ERR_LIMIT,
+                             "the item encodes to %zu bytes, over max_payload (%zu)", n,
+                             k->c->limits.max_bytes);
     }
     in_item *it = (in_item *)b.data;
     it->next = NULL;
@@ -525,7 +526,8 @@ int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error 
 int agx_call_close_send(agx_call *k, agx_error *err)
 {
     if (!k || k->shape != SHAPE_BIDI)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_call_close_send needs a bidi call");
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_call_close_send needs a bidi call");
     agx_client *c = k->c;
     agx_client_lock(c);
     if (!k->send_closed) {

@@ -1,6 +1,8 @@
 /* client_impl.h — the inside of agx_client and agx_call (client.h), shared by the files of
- * runtime/client: client.c (connect, the loop thread, incoming events, the outgoing work list)
- * and calls.c (the host-thread side: encoding, submitting, waiting, stream/bidi handles).
+ * runtime/client: client.c (connect, free, the loop thread's lifecycle), outbox.c (work from host
+ * threads to the runtime), inbox.c (events from the runtime to calls), callmap.c (calls in
+ * flight by id, and how they end) and calls.c (the host-thread side: encoding, submitting,
+ * waiting, stream/bidi handles).
  *
  * Threading model: one mutex per client guards every field marked [mu]; the loop thread alone
  * touches the fields marked [loop]. Host threads never touch the transport: they mark a call
@@ -125,20 +127,50 @@ struct agx_client {
     agx_call *thead, *ttail;   /* async unary deadlines, sorted */
 };
 
-/* calls.c → client.c */
+/* Internal API between the files of runtime/client. "lock" = the client mutex held; "loop" =
+ * the loop thread only. */
 void agx_client_lock(agx_client *c);
 void agx_client_unlock(agx_client *c);
-/* Queues work bits on a call (lock held); wakes the loop when the FIFO was empty. */
+
+/* outbox.c: host threads → loop thread → runtime */
+/* Queues work bits on a call (lock); wakes the loop when the FIFO was empty. */
 void agx_client_mark_locked(agx_client *c, agx_call *k, unsigned bits);
 /* Registers a new call and queues its opening event; fails fast (filling err) when the client is
  * closing or its connection is gone. Takes the lock. */
 int agx_client_submit(agx_client *c, agx_call *k, agx_error *err);
-/* Drops one reference (lock held); frees or recycles the call at zero. */
-void agx_call_unref_locked(agx_call *k);
+/* The error a call on a closing or disconnected client gets (lock). */
+int agx_client_fail_fast_locked(agx_client *c, agx_error *err);
+/* Performs the queued work (loop); drop_dirty discards it when the connection is gone (loop). */
+void agx_client_run_dirty(agx_client *c);
+void agx_client_drop_dirty(agx_client *c);
+/* {call_id} (n < 0) or {call_id, n} as event (loop). */
+int agx_client_emit_control(agx_client *c, agx_call *k, const char *event, int64_t n,
+                            agx_error *err);
 
-/* client.c → calls.c: a call ended (lock held, loop thread); fills the terminal state (the
- * caller wakes waiters after dropping the lock). */
+/* callmap.c: calls in flight by id, and how they end */
+int agx_callmap_put(agx_client *c, agx_call *k);       /* lock; takes a reference */
+agx_call *agx_callmap_get(agx_client *c, uint64_t id); /* lock */
+/* Ends k (lock, loop) and links it on *notify keeping the map's reference; a call already ended
+ * is left alone (result freed). */
+void agx_client_end_locked(agx_client *c, agx_call *k, int status, const agx_error *err,
+                           agx_value *result, agx_call **notify);
+/* Wakes waiters / runs callbacks of a notify list outside the lock, then drops the references. */
+void agx_client_notify(agx_client *c, agx_call *list);
+/* Ends one call / every call in flight (loop; they take the lock). */
+void agx_client_end_call(agx_client *c, agx_call *k, int status, const agx_error *err,
+                         agx_value *result);
+void agx_client_end_all(agx_client *c, const agx_error *why);
+void agx_client_timer_unlink(agx_client *c, agx_call *k); /* loop */
+
+/* inbox.c: runtime → loop thread → calls (the transport's on_event handler) */
+void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud);
+
+/* calls.c */
+/* Drops one reference (lock); frees or recycles the call at zero. */
+void agx_call_unref_locked(agx_call *k);
+/* Records how a call ended (lock, loop); the caller wakes waiters after dropping the lock. */
 void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result);
+
 /* agx_error_clear without touching the whole 2.6 KB buffer: the client's hot paths use it. */
 static inline void agx_client_err_reset(agx_error *e)
 {

@@ -69,7 +69,8 @@ void h_server_start(test_server *s)
     char buf[32];
     for (int i = 0; i < 2000 && !read_small(port_file, buf, sizeof buf); i++) {
         int st;
-        CHECK_MSG(waitpid(pid, &st, WNOHANG) == 0, "agentix-server exited at start (status %d)", st);
+        CHECK_MSG(waitpid(pid, &st, WNOHANG) == 0, "agentix-server exited at start (status %d)",
+                  st);
         h_sleep_ms(10);
     }
     s->port = atoi(buf);

@@ -44,7 +44,8 @@ static void test_unary_args(void)
 {
     CHECK(call_int("demo::add", h_ints(2, 2, 3), NULL) == 5);
     CHECK(call_int("demo::add", h_ints(1, 41), NULL) == 42); /* b defaults to 1 */
-    CHECK(call_int("demo::add", NULL, h_kw("a", agx_value_int(7), "b", agx_value_int(8), NULL)) == 15);
+    CHECK(call_int("demo::add", NULL, h_kw("a", agx_value_int(7), "b", agx_value_int(8), NULL)) ==
+          15);
     CHECK(call_int("demo::add", h_ints(1, 2), h_kw("b", agx_value_int(10), NULL)) == 12);
 
     agx_value *v = h_kw("s", agx_value_string("héllo"), "bin", agx_value_binary("\0\1\2", 3),
@@ -123,7 +124,8 @@ static void test_describe(void)
     CHECK_STREQ(agx_value_get_string(agx_value_map_get(d, "shape"), NULL), "unary");
     const agx_value *params = agx_value_map_get(d, "params");
     CHECK(agx_value_array_len(params) == 2);
-    CHECK_STREQ(agx_value_get_string(agx_value_map_get(agx_value_array_at(params, 0), "name"), NULL), "a");
+    CHECK_STREQ(
+        agx_value_get_string(agx_value_map_get(agx_value_array_at(params, 0), "name"), NULL), "a");
     agx_value_free(d);
     CHECK_OK(agx_client_describe(cl, "demo::echo_bidi", 10000, &d, &err), &err);
     CHECK_STREQ(agx_value_get_string(agx_value_map_get(d, "shape"), NULL), "bidi");

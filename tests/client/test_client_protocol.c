@@ -40,7 +40,11 @@ static uint64_t count_sent, count_allowed;
 static char (*held)[16];
 static size_t nheld, held_total;
 
-static void put_id(agx_buf *b, const char *id) { agx_mp_put_str(b, "call_id", 7), agx_mp_put_cstr(b, id); }
+static void put_id(agx_buf *b, const char *id)
+{
+    agx_mp_put_str(b, "call_id", 7);
+    agx_mp_put_cstr(b, id);
+}
 
 static void send_event(agx_sio_conn *c, const char *event, agx_buf *b)
 {
@@ -87,7 +91,8 @@ static void script(agx_sio_conn *c, const char *event, const char *id, const cha
         agx_mp_put_int(&b, 1);
         send_event(c, "unary:result", &b);
         agx_error err;
-        CHECK_OK(agx_sio_conn_emit(c, "unary:result", NULL, NULL, 0, NULL, &err), &err); /* no attachment */
+        CHECK_OK(agx_sio_conn_emit(c, "unary:result", NULL, NULL, 0, NULL, &err),
+                 &err); /* no attachment */
         send_int(c, "unary:result", id, 7);
     } else if (!strcmp(target, "t::wrong_shape")) {
         send_int(c, "stream:item", id, 1);
@@ -152,7 +157,8 @@ static void on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
     const char *str;
     size_t n;
     char id[32] = "", target[64] = "";
-    if (agx_mp_map_find(d, len, "call_id", &s) == 1 && agx_mp_get_str(s, &str, &n) == 0 && n < sizeof id)
+    if (agx_mp_map_find(d, len, "call_id", &s) == 1 && agx_mp_get_str(s, &str, &n) == 0 &&
+        n < sizeof id)
         memcpy(id, str, n);
     if (agx_mp_map_find(d, len, "target", &s) == 1 && agx_mp_get_str(s, &str, &n) == 0 &&
         n < sizeof target)
@@ -366,7 +372,8 @@ static void test_inflight_cap(void)
     pthread_mutex_lock(&hmu);
     while (hold_done < HOLD_CALLS && pthread_cond_timedwait(&hcv, &hmu, &ts) == 0) {
     }
-    CHECK_MSG(hold_done == HOLD_CALLS && hold_ok == HOLD_CALLS, "%d done, %d ok", hold_done, hold_ok);
+    CHECK_MSG(hold_done == HOLD_CALLS && hold_ok == HOLD_CALLS, "%d done, %d ok", hold_done,
+              hold_ok);
     pthread_mutex_unlock(&hmu);
     pthread_mutex_lock(&smu);
     CHECK_MSG(hold_max == INFLIGHT_CAP, "the peer held %zu calls at once", hold_max);
