@@ -18,12 +18,24 @@
 
 static const char *server_bin, *module_dir;
 
+/* Servers still running, stopped at exit so a failed CHECK leaves no process or folder behind. */
+#define LIVE_MAX 8
+static test_server *live[LIVE_MAX];
+
+static void stop_live(void)
+{
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (live[i])
+            h_server_stop(live[i]);
+}
+
 void h_init(int argc, char **argv)
 {
     CHECK_MSG(argc >= 3, "usage: %s <agentix-server> <module dir>", argv[0]);
     server_bin = argv[1];
     module_dir = argv[2];
     signal(SIGPIPE, SIG_IGN);
+    atexit(stop_live);
 }
 
 void h_sleep_ms(int ms)
@@ -66,6 +78,11 @@ void h_server_start(test_server *s)
         _exit(127);
     }
     s->pid = pid;
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (!live[i]) {
+            live[i] = s;
+            break;
+        }
     char buf[32];
     for (int i = 0; i < 2000 && !read_small(port_file, buf, sizeof buf); i++) {
         int st;
@@ -107,6 +124,9 @@ static bool reap(pid_t pid, int ms)
 
 void h_server_stop(test_server *s)
 {
+    for (int i = 0; i < LIVE_MAX; i++)
+        if (live[i] == s)
+            live[i] = NULL;
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         if (!reap(s->pid, 10000)) {
