@@ -93,6 +93,17 @@ static void send_id_frame(srv_call *call, agx_frame_type type)
         fprintf(stderr, "agentix-server: out of memory queueing a frame for the worker\n");
 }
 
+/* A frame over AGENTIX_MAX_PAYLOAD would make the worker drop its whole input stream (and with
+ * it every call): the one call that carries it is refused instead. A host message under the limit
+ * can still make a slightly larger frame (the frame's own keys), hence the check here. */
+static int frame_fits(const srv_server *s, agx_buf *b, size_t mark)
+{
+    if (b->len - mark - AGX_FRAME_HEADER_SIZE <= s->cfg.max_payload)
+        return 0;
+    b->len = mark;
+    return AGX_ERR_LIMIT;
+}
+
 /* ---- ending calls ---- */
 
 /* A terminal event that cannot be queued breaks the one-terminal promise: the host would wait
@@ -143,6 +154,11 @@ static void reply_error(srv_conn *conn, srv_kind kind, const srv_req *r, const c
 
 /* ---- host events ---- */
 
+static agx_shape shape_of(srv_kind k)
+{
+    return k == SRV_STREAM ? AGX_SHAPE_STREAM : k == SRV_BIDI ? AGX_SHAPE_BIDI : AGX_SHAPE_UNARY;
+}
+
 static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
 {
     srv_server *s = conn->srv;
@@ -185,17 +201,26 @@ static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
     }
     srv_call *call = call_new(conn, wp, kind, &r);
     agx_buf *b = srv_worker_buf(wp);
+    size_t mark = b->len;
     int rc = call ? 0 : AGX_ERR_NO_MEMORY;
     if (!rc)
         rc = kind == SRV_DESCRIBE
                  ? agx_frame_write_describe(b, call->id, r.target, r.target_len)
-                 : agx_frame_write_call(b, call->id, r.target, r.target_len, (agx_shape)(kind - SRV_UNARY),
+                 : agx_frame_write_call(b, call->id, r.target, r.target_len, shape_of(kind),
                                         r.args, r.kwargs, window);
+    if (!rc)
+        rc = frame_fits(s, b, mark);
     if (rc == 0)
         return;
     if (call)
         call_free(call);
-    reply_error(conn, kind, &r, AGX_RPC_INTERNAL, "agentix-server is out of memory");
+    if (rc == AGX_ERR_LIMIT) {
+        snprintf(msg, sizeof msg, "the call's arguments exceed AGENTIX_MAX_PAYLOAD (%zu bytes)",
+                 s->cfg.max_payload);
+        reply_error(conn, kind, &r, AGX_RPC_LIMIT, msg);
+    } else {
+        reply_error(conn, kind, &r, AGX_RPC_INTERNAL, "agentix-server is out of memory");
+    }
 }
 
 /* The call an in-call event is about; NULL (the event is dropped) when unknown or finished — a
@@ -263,8 +288,17 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
     }
     call->in_credit--;
     agx_buf *b = srv_worker_buf(call->wp);
-    if (b && agx_frame_write_payload(b, AGX_FRAME_IN, call->id, r.item) != 0)
-        call_fail(call, AGX_RPC_INTERNAL, "agentix-server is out of memory", false, true);
+    if (!b)
+        return;
+    size_t mark = b->len;
+    int rc = agx_frame_write_payload(b, AGX_FRAME_IN, call->id, r.item);
+    if (!rc)
+        rc = frame_fits(s, b, mark);
+    if (rc)
+        call_fail(call, rc == AGX_ERR_LIMIT ? AGX_RPC_LIMIT : AGX_RPC_INTERNAL,
+                  rc == AGX_ERR_LIMIT ? "the bidi:in item exceeds AGENTIX_MAX_PAYLOAD"
+                                      : "agentix-server is out of memory",
+                  false, true);
 }
 
 static void on_end_in(srv_conn *conn, const agx_sio_packet *p)
@@ -340,8 +374,18 @@ static void relay_item(srv_call *call, const agx_frame *f)
 static void relay_terminal(srv_call *call, const char *event, const char *key, agx_mp_span v)
 {
     srv_conn *conn = call->conn;
-    int rc = key ? srv_emit_span(conn->srv, conn->sio, event, call->cid, call->cid_len, key, v)
-                 : srv_emit_cid(conn->srv, conn->sio, event, call->cid, call->cid_len);
+    srv_server *s = conn->srv;
+    int rc = key ? srv_emit_span(s, conn->sio, event, call->cid, call->cid_len, key, v)
+                 : srv_emit_cid(s, conn->sio, event, call->cid, call->cid_len);
+    if (rc == AGX_ERR_LIMIT) {
+        /* Too large for the host's max payload or its send queue: the call still ends, with an
+         * error that says why (small enough to always fit). */
+        char msg[MSG_MAX];
+        snprintf(msg, sizeof msg, "the %s (%zu bytes) cannot be sent to the host: over its max "
+                 "payload or its connection's send queue limit", key ? key : "event", v.len);
+        rc = srv_emit_error(s, conn->sio, srv_event_error(call->kind), call->cid, call->cid_len,
+                            AGX_RPC_LIMIT, msg, false);
+    }
     call_free(call);
     terminal_sent(conn, rc);
 }

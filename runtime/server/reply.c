@@ -45,6 +45,9 @@ int srv_emit_span(srv_server *s, agx_sio_conn *c, const char *event, const char 
         rc = agx_mp_put_cstr(&s->scratch, key);
     if (!rc && !value.len)
         rc = agx_mp_put_nil(&s->scratch);
+    /* AGENTIX_MAX_PAYLOAD bounds messages both ways: the host's client uses the same limit. */
+    if (!rc && s->scratch.len + value.len > s->cfg.max_payload)
+        return AGX_ERR_LIMIT;
     return rc ? rc : emit(c, event, &s->scratch, value);
 }
 

@@ -119,6 +119,14 @@ static void wp_lost(srv_wproc *wp, const char *fmt, ...)
 
 /* ---- reading frames ---- */
 
+/* Frames from the worker may be somewhat larger than AGENTIX_MAX_PAYLOAD (a value right at the
+ * limit plus the frame's keys, or a module's oversized result): such a frame then fails only its
+ * own call (the host event cannot carry it: LimitExceeded) instead of ending the stream for all. */
+static size_t reader_limit(const srv_server *s)
+{
+    return s->cfg.max_payload > SIZE_MAX / 2 ? SIZE_MAX : 2 * s->cfg.max_payload;
+}
+
 static void on_ready(srv_wproc *wp, const agx_frame *f)
 {
     if (wp->state != WP_BOOTING)
@@ -174,7 +182,7 @@ static bool drain_frames(srv_wproc *wp)
     }
     /* A buffer grown for one huge frame is not kept for the worker's lifetime. */
     if (wp->big_frames && agx_frame_reader_pending(wp->reader) == 0) {
-        agx_frame_reader *fresh = agx_frame_reader_new(wp->srv->cfg.max_payload);
+        agx_frame_reader *fresh = agx_frame_reader_new(reader_limit(wp->srv));
         if (fresh) {
             agx_frame_reader_free(wp->reader);
             wp->reader = fresh;
@@ -453,7 +461,7 @@ static srv_wproc *spawn(srv_server *s, char *msg, size_t len)
     int in[2] = {-1, -1}, out[2] = {-1, -1};
     srv_wproc *wp = calloc(1, sizeof *wp);
     if (!wp || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) ||
-        !(wp->reader = agx_frame_reader_new(s->cfg.max_payload))) {
+        !(wp->reader = agx_frame_reader_new(reader_limit(s)))) {
         snprintf(msg, len, "cannot start agentix-worker: %s", wp ? strerror(errno) : "out of memory");
         if (wp)
             agx_frame_reader_free(wp->reader);

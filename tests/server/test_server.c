@@ -751,6 +751,61 @@ static void test_worker_boot_failures(void)
     rmdir(dir);
 }
 
+/* ---- payload limits ---- */
+
+/* Emits demo::echo with a binary argument of n bytes (pre-encoded msgpack, exact sizes). */
+static void echo_binary(sh_client *c, const char *cid, size_t n)
+{
+    agx_value *req = agx_value_map(), *args = agx_value_array();
+    char *data = malloc(n);
+    CHECK(req && args && data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)(i * 7);
+    agx_value_array_push(args, agx_value_binary(data, n));
+    agx_value_map_set(req, "call_id", agx_value_string(cid));
+    agx_value_map_set(req, "target", agx_value_string("demo::echo"));
+    agx_value_map_set(req, "args", args);
+    void *mp;
+    size_t len;
+    CHECK(agx_value_to_msgpack(req, &mp, &len, NULL) == 0);
+    sh_emit_raw(c, "unary", mp, len);
+    free(mp);
+    free(data);
+    agx_value_free(req);
+}
+
+/* A message within AGENTIX_MAX_PAYLOAD whose worker frame would not be, and a value too large for
+ * the host: each fails its own call with LimitExceeded; the worker and other calls carry on. */
+static void test_limits(void)
+{
+    static const char *const env[] = {"AGENTIX_MAX_PAYLOAD=65536", NULL};
+    sh_server s;
+    sh_server_start(&s, &paths, NULL, env, under_valgrind);
+    sh_client *c = sh_connect(&s, NULL, NULL);
+    CHECK(c);
+    add_ok(c, "l0");
+    pid_t wpid = sh_worker_pid(&s, 0);
+    echo_binary(c, "l1", 60000);
+    sh_event *e = sh_expect(c, "unary:result", "l1", T);
+    size_t len;
+    const char *data = agx_value_get_binary(sh_get(e, "value"), &len);
+    CHECK(len == 60000 && data[59999] == (char)(59999 * 7));
+    sh_event_free(e);
+    echo_binary(c, "l2", 65536 - 48); /* the message fits, the call frame does not */
+    expect_error(c, "unary:error", "l2", "LimitExceeded", "AGENTIX_MAX_PAYLOAD");
+    sh_emit_json(c, "stream", "{\"call_id\":\"l3\",\"target\":\"demo::count\",\"args\":[2],"
+                              "\"kwargs\":{\"size\":70000}}");
+    e = sh_next(c, T);
+    CHECK(e);
+    CHECK_STREQ(e->name, "stream:error");
+    CHECK_STREQ(sh_error_type(e), "LimitExceeded");
+    sh_event_free(e);
+    add_ok(c, "l4");
+    CHECK_MSG(sh_worker_pid(&s, 0) == wpid, "an oversized payload cost the worker its life");
+    sh_close(c);
+    stop_clean(&s);
+}
+
 /* ---- SIGTERM with calls in flight ---- */
 
 static void test_sigterm_drain(void)
@@ -829,6 +884,7 @@ int main(int argc, char **argv)
     RUN(suite());
     RUN(test_sigterm_drain());
     RUN(test_worker_boot_failures());
+    RUN(test_limits());
     fprintf(stderr, "ok\n");
     return 0;
 }
