@@ -235,9 +235,10 @@ static int call_begin(agx_client *c, call_shape shape, const char *target, const
     return 0;
 }
 
-static int submit(agx_call *k, agx_error *err)
+/* On failure drops the caller's reference; on success keeps it or (keep_ref false) hands it over. */
+static int submit(agx_call *k, bool keep_ref, agx_error *err)
 {
-    int rc = agx_client_submit(k->c, k, err);
+    int rc = agx_client_submit(k->c, k, keep_ref, err);
     if (rc)
         call_drop(k);
     return rc;
@@ -290,7 +291,7 @@ int agx_client_call(agx_client *c, const char *target, const agx_value *args,
         return rc;
     rc = call_begin(c, SHAPE_UNARY, target, args, kwargs, &k, err);
     if (rc == 0)
-        rc = submit(k, err);
+        rc = submit(k, true, err);
     return rc ? rc : wait_result(k, timeout_ms, result, err);
 }
 
@@ -306,7 +307,7 @@ int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_v
         return rc;
     rc = call_begin(c, SHAPE_DESCRIBE, target, NULL, NULL, &k, err);
     if (rc == 0)
-        rc = submit(k, err);
+        rc = submit(k, true, err);
     return rc ? rc : wait_result(k, timeout_ms, out, err);
 }
 
@@ -323,10 +324,7 @@ int agx_client_call_async(agx_client *c, const char *target, const agx_value *ar
     k->ucb = cb;
     k->user = user;
     k->timeout_ms = resolve_timeout(c, timeout_ms);
-    rc = submit(k, err);
-    if (rc == 0)
-        call_drop(k); /* the id map's reference keeps it until the callback has run */
-    return rc;
+    return submit(k, false, err); /* the map's reference keeps it until the callback has run */
 }
 
 /* ---- stream and bidi ---- */
@@ -341,15 +339,10 @@ static int start_streaming(agx_client *c, call_shape shape, const char *target,
         return rc;
     k->scb = cb;
     k->user = user;
-    k->has_user = true;
-    rc = submit(k, err);
-    if (rc)
-        return rc;
-    if (out)
+    rc = submit(k, out != NULL, err);
+    if (rc == 0 && out)
         *out = k;
-    else
-        call_drop(k);
-    return 0;
+    return rc;
 }
 
 int agx_client_stream(agx_client *c, const char *target, const agx_value *args,
@@ -567,7 +560,6 @@ void agx_call_free(agx_call *k)
     agx_client *c = k->c;
     agx_client_lock(c);
     cancel_locked(k);
-    k->has_user = false;
     agx_call_unref_locked(k);
     agx_client_unlock(c);
 }

@@ -56,7 +56,7 @@ struct agx_call {
     int refs;                  /* user handle + id map + dirty FIFO */
     struct agx_call *hnext;    /* id map chain */
     struct agx_call *dnext;    /* dirty FIFO */
-    bool in_map, dirty, has_user;
+    bool in_map, dirty;
     unsigned pend;
     uint32_t credit_n;
     in_item *in_head, *in_tail;
@@ -136,8 +136,9 @@ void agx_client_unlock(agx_client *c);
 /* Queues work bits on a call (lock); wakes the loop when the FIFO was empty. */
 void agx_client_mark_locked(agx_client *c, agx_call *k, unsigned bits);
 /* Registers a new call and queues its opening event; fails fast (filling err) when the client is
- * closing or its connection is gone. Takes the lock. */
-int agx_client_submit(agx_client *c, agx_call *k, agx_error *err);
+ * closing or its connection is gone. keep_ref false hands the caller's reference to the call map
+ * on success. Takes the lock. */
+int agx_client_submit(agx_client *c, agx_call *k, bool keep_ref, agx_error *err);
 /* The error a call on a closing or disconnected client gets (lock). */
 int agx_client_fail_fast_locked(agx_client *c, agx_error *err);
 /* Performs the queued work (loop); drop_dirty discards it when the connection is gone (loop). */

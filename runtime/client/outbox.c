@@ -38,16 +38,19 @@ int agx_client_fail_fast_locked(agx_client *c, agx_error *err)
     return c->dead_why.code;
 }
 
-int agx_client_submit(agx_client *c, agx_call *k, agx_error *err)
+int agx_client_submit(agx_client *c, agx_call *k, bool keep_ref, agx_error *err)
 {
     agx_client_lock(c);
     int rc;
-    if (c->closing || c->state != CS_CONNECTED)
+    if (c->closing || c->state != CS_CONNECTED) {
         rc = agx_client_fail_fast_locked(c, err);
-    else if ((rc = agx_callmap_put(c, k)) != 0)
+    } else if ((rc = agx_callmap_put(c, k)) != 0) {
         agx_error_set(err, rc, "out of memory registering a call");
-    else
+    } else {
+        if (!keep_ref)
+            k->refs--; /* the caller's reference became the map's */
         agx_client_mark_locked(c, k, PEND_START);
+    }
     agx_client_unlock(c);
     return rc;
 }
