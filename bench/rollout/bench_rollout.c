@@ -1,0 +1,341 @@
+/* bench_rollout.c — the rollout benchmark: M tasks, each one agentix.bash::run of a short command
+ * in its own docker sandbox (a map over a warm pool: acquire, run, delete), at parallelism 8 and
+ * 16 — total wall time, sandboxes/s, p50/p95 per-task latency — next to the anchor, the same M
+ * tasks as a sequential shell loop of `docker run --rm IMAGE sh -c CMD` (anchor_docker_run.sh; the
+ * anchor may use the docker CLI, agentix does not). Then the warm pool's acquire latency
+ * (p50/p99) with K ready sandboxes. Prints a table and one JSON line; no thresholds here. */
+#include <agentix/agentix.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_TASKS 100000
+#define MAX_RUNS 8
+
+typedef struct bench_opts {
+    const char *backend, *bundle, *image, *command, *anchor_script;
+    size_t tasks, anchor_tasks, acquires, pool_k;
+    size_t parallel[MAX_RUNS];
+    size_t nparallel;
+} bench_opts;
+
+typedef struct figures {
+    double wall_s, per_s, p50_ms, p95_ms, p99_ms;
+    size_t ok, failed;
+} figures;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of v[0..n) (sorted here). */
+static double pct(double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t k = (size_t)(q * (double)n + 0.999999);
+    return v[k == 0 ? 0 : (k > n ? n - 1 : k - 1)];
+}
+
+static void die(const char *what, const agx_error *err)
+{
+    fprintf(stderr, "bench-rollout: %s: %s (%s)\n  %s\n", what, err->message,
+            agx_error_code_name(err->code), err->detail);
+    exit(1);
+}
+
+/* ---- agentix: a map of M commands over a warm pool of K = P ---- */
+
+typedef struct collect {
+    double *lat;
+    size_t n, failed;
+    agx_error first;
+} collect;
+
+static void on_result(void *user, agx_map_result *r)
+{
+    collect *c = user;
+    int64_t code = r->status ? -1 : agx_value_get_int64(agx_value_map_get(r->value, "exit_code"));
+    if (r->status || code != 0) {
+        if (c->failed++ == 0) {
+            if (r->status)
+                agx_error_copy(&c->first, &r->err);
+            else
+                agx_error_set(&c->first, AGX_ERR_REMOTE, "task %zu exited %lld", r->task, (long long)code);
+        }
+    } else {
+        c->lat[c->n++] = (double)r->duration_ms;
+    }
+}
+
+static agx_sandbox_config *config(const bench_opts *o)
+{
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    if (!cfg || (o->image && agx_sandbox_config_set_image(cfg, o->image)) ||
+        (o->bundle && agx_sandbox_config_set_bundle(cfg, o->bundle))) {
+        fprintf(stderr, "bench-rollout: bad --image or --bundle\n");
+        exit(2);
+    }
+    return cfg;
+}
+
+/* Wall time runs from the pool's start (nothing warm) to the pool's end (surplus deleted). */
+static figures run_product(agx_deployment *dep, const bench_opts *o, size_t p)
+{
+    agx_sandbox_config *cfg = config(o);
+    const char **cmds = calloc(o->tasks, sizeof *cmds);
+    collect c = {.lat = calloc(o->tasks, sizeof(double))};
+    if (!cmds || !c.lat)
+        exit(1);
+    for (size_t i = 0; i < o->tasks; i++)
+        cmds[i] = o->command;
+    agx_error err;
+    double t0 = now_ms();
+    agx_pool_options po;
+    agx_pool_options_init(&po);
+    po.size = p;
+    po.refill_parallelism = p;
+    po.connect_timeout_ms = 60000;
+    agx_pool *pool = NULL;
+    if (agx_pool_new(dep, cfg, &po, &pool, &err) != 0)
+        die("pool", &err);
+    agx_map_options mo;
+    agx_map_options_init(&mo);
+    mo.pool = pool;
+    mo.tasks = o->tasks;
+    mo.parallelism = p;
+    mo.commands = cmds;
+    mo.task_timeout_ms = 120000;
+    mo.on_result = on_result;
+    mo.result_user = &c;
+    int rc = agx_map_run(&mo, &err);
+    agx_pool_free(pool);
+    double wall = now_ms() - t0;
+    if (rc && c.failed == 0)
+        die("map", &err);
+    if (c.failed)
+        fprintf(stderr, "bench-rollout: P=%zu: %zu tasks failed; first: %s\n", p, c.failed,
+                c.first.message);
+    figures f = {.wall_s = wall / 1e3, .ok = c.n, .failed = c.failed};
+    f.per_s = (double)c.n / f.wall_s;
+    f.p50_ms = pct(c.lat, c.n, 0.50);
+    f.p95_ms = pct(c.lat, c.n, 0.95);
+    f.p99_ms = pct(c.lat, c.n, 0.99);
+    free(c.lat);
+    free(cmds);
+    agx_sandbox_config_free(cfg);
+    return f;
+}
+
+/* ---- warm pool acquire latency ---- */
+
+static figures run_acquire(agx_deployment *dep, const bench_opts *o)
+{
+    agx_sandbox_config *cfg = config(o);
+    agx_pool_options po;
+    agx_pool_options_init(&po);
+    po.size = o->pool_k;
+    po.refill_parallelism = o->pool_k;
+    po.connect_timeout_ms = 60000;
+    agx_pool *pool = NULL;
+    agx_error err;
+    if (agx_pool_new(dep, cfg, &po, &pool, &err) != 0)
+        die("pool", &err);
+    double *lat = calloc(o->acquires, sizeof(double));
+    if (!lat)
+        exit(1);
+    figures f = {0};
+    for (size_t i = 0; i < o->acquires; i++) {
+        /* Warm: every acquire finds K ready (the refill of the last release has landed). */
+        if (agx_pool_wait_ready(pool, o->pool_k, 300000, &err) != 0)
+            die("pool warm-up", &err);
+        agx_lease *l = NULL;
+        double t0 = now_ms();
+        if (agx_pool_acquire(pool, 60000, &l, &err) != 0)
+            die("acquire", &err);
+        lat[i] = now_ms() - t0;
+        f.ok++;
+        if (agx_pool_release(pool, l, false, &err) != 0)
+            die("release", &err);
+    }
+    agx_pool_free(pool);
+    f.p50_ms = pct(lat, o->acquires, 0.50);
+    f.p95_ms = pct(lat, o->acquires, 0.95);
+    f.p99_ms = pct(lat, o->acquires, 0.99);
+    free(lat);
+    agx_sandbox_config_free(cfg);
+    return f;
+}
+
+/* ---- the anchor ---- */
+
+static figures run_anchor(const bench_opts *o)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "sh '%s' %zu '%s' '%s'", o->anchor_script, o->anchor_tasks,
+             o->image ? o->image : "agx-test-busybox:1", o->command);
+    double *lat = calloc(o->anchor_tasks, sizeof(double));
+    figures f = {0};
+    double t0 = now_ms();
+    FILE *p = popen(cmd, "r");
+    if (!p || !lat)
+        exit(1);
+    char line[256];
+    while (fgets(line, sizeof line, p)) {
+        size_t i;
+        double ms;
+        int rc;
+        if (sscanf(line, "task %zu %lf %d", &i, &ms, &rc) != 3 || f.ok + f.failed >= o->anchor_tasks)
+            continue;
+        if (rc == 0)
+            lat[f.ok++] = ms;
+        else
+            f.failed++;
+    }
+    int st = pclose(p);
+    f.wall_s = (now_ms() - t0) / 1e3;
+    if (st != 0 || f.ok == 0) {
+        fprintf(stderr, "bench-rollout: the anchor failed (status %d, %zu ok)\n", st, f.ok);
+        exit(1);
+    }
+    f.per_s = (double)f.ok / f.wall_s;
+    f.p50_ms = pct(lat, f.ok, 0.50);
+    f.p95_ms = pct(lat, f.ok, 0.95);
+    f.p99_ms = pct(lat, f.ok, 0.99);
+    free(lat);
+    return f;
+}
+
+/* ---- arguments and output ---- */
+
+static size_t count(const char *name, const char *v, size_t max)
+{
+    char *end = NULL;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || x < 1 || x > max) {
+        fprintf(stderr, "bench-rollout: %s wants 1..%zu, got '%s'\n", name, max, v);
+        exit(2);
+    }
+    return (size_t)x;
+}
+
+static void parse_parallel(bench_opts *o, const char *v)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", v);
+    o->nparallel = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (o->nparallel == MAX_RUNS) {
+            fprintf(stderr, "bench-rollout: at most %d parallelism values\n", MAX_RUNS);
+            exit(2);
+        }
+        o->parallel[o->nparallel++] = count("--parallel", t, 256);
+    }
+}
+
+static void parse(int argc, char **argv, bench_opts *o)
+{
+    *o = (bench_opts){.backend = "docker", .image = "agx-test-busybox:1", .command = "echo hello",
+                      .anchor_script = AGX_ANCHOR_SCRIPT, .tasks = 100, .anchor_tasks = 100,
+                      .acquires = 200, .pool_k = 8, .parallel = {8, 16}, .nparallel = 2};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0) {
+            printf("Usage: bench-rollout [--backend docker] [--bundle B] [--image I] [--command C]\n"
+                   "         [--tasks M] [--parallel 8,16] [--anchor-tasks N] [--pool-k K]\n"
+                   "         [--acquires A]\n"
+                   "Defaults: docker, agx-test-busybox:1, 'echo hello', M=N=100, P=8,16, K=8, A=200.\n");
+            exit(0);
+        }
+        if (!v) {
+            fprintf(stderr, "bench-rollout: %s needs a value (or unknown option)\n", a);
+            exit(2);
+        }
+        i++;
+        if (strcmp(a, "--backend") == 0) o->backend = v;
+        else if (strcmp(a, "--bundle") == 0) o->bundle = v;
+        else if (strcmp(a, "--image") == 0) o->image = v;
+        else if (strcmp(a, "--command") == 0) o->command = v;
+        else if (strcmp(a, "--tasks") == 0) o->tasks = count(a, v, MAX_TASKS);
+        else if (strcmp(a, "--anchor-tasks") == 0) o->anchor_tasks = count(a, v, MAX_TASKS);
+        else if (strcmp(a, "--acquires") == 0) o->acquires = count(a, v, MAX_TASKS);
+        else if (strcmp(a, "--pool-k") == 0) o->pool_k = count(a, v, 256);
+        else if (strcmp(a, "--parallel") == 0) parse_parallel(o, v);
+        else {
+            fprintf(stderr, "bench-rollout: unknown option '%s'\n", a);
+            exit(2);
+        }
+    }
+}
+
+static void row(const char *name, const figures *f, size_t tasks)
+{
+    printf("%-28s %6zu %9.2f %12.2f %10.1f %10.1f\n", name, tasks, f->wall_s, f->per_s, f->p50_ms,
+           f->p95_ms);
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    parse(argc, argv, &o);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    agx_deployment *dep = NULL;
+    agx_error err;
+    if (agx_load_deployment(o.backend, &dep, &err) != 0)
+        die("backend", &err);
+    if (agx_cleanup_install(60000, &err) != 0) /* an interrupted bench leaves nothing */
+        die("cleanup handler", &err);
+    fprintf(stderr, "bench-rollout: anchor, %zu x docker run --rm %s sh -c '%s'\n", o.anchor_tasks,
+            o.image, o.command);
+    figures anchor = run_anchor(&o);
+    figures runs[MAX_RUNS];
+    for (size_t i = 0; i < o.nparallel; i++) {
+        fprintf(stderr, "bench-rollout: agentix, %zu tasks at parallelism %zu\n", o.tasks, o.parallel[i]);
+        runs[i] = run_product(dep, &o, o.parallel[i]);
+    }
+    fprintf(stderr, "bench-rollout: warm pool K=%zu, %zu acquires\n", o.pool_k, o.acquires);
+    figures acq = run_acquire(dep, &o);
+
+    printf("\nrollout of %zu tasks (agentix.bash::run '%s', a sandbox each) on %s, image %s\n",
+           o.tasks, o.command, o.backend, o.image);
+    printf("%-28s %6s %9s %12s %10s %10s\n", "", "tasks", "wall_s", "sandboxes/s", "p50_ms", "p95_ms");
+    row("anchor: docker run loop", &anchor, o.anchor_tasks);
+    for (size_t i = 0; i < o.nparallel; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "agentix P=%zu (%.1fx anchor)", o.parallel[i],
+                 runs[i].per_s / anchor.per_s);
+        row(name, &runs[i], o.tasks);
+        if (runs[i].failed)
+            printf("  %zu tasks failed\n", runs[i].failed);
+    }
+    printf("warm pool K=%zu acquire: p50 %.3f ms, p95 %.3f ms, p99 %.3f ms (%zu acquires)\n",
+           o.pool_k, acq.p50_ms, acq.p95_ms, acq.p99_ms, acq.ok);
+    printf("{\"bench\":\"rollout\",\"backend\":\"%s\",\"tasks\":%zu,\"anchor\":{\"tasks\":%zu,"
+           "\"wall_s\":%.3f,\"per_s\":%.3f,\"p50_ms\":%.1f,\"p95_ms\":%.1f},\"runs\":[",
+           o.backend, o.tasks, o.anchor_tasks, anchor.wall_s, anchor.per_s, anchor.p50_ms, anchor.p95_ms);
+    for (size_t i = 0; i < o.nparallel; i++)
+        printf("%s{\"parallel\":%zu,\"ok\":%zu,\"failed\":%zu,\"wall_s\":%.3f,\"per_s\":%.3f,"
+               "\"p50_ms\":%.1f,\"p95_ms\":%.1f,\"x_anchor\":%.2f}", i ? "," : "", o.parallel[i],
+               runs[i].ok, runs[i].failed, runs[i].wall_s, runs[i].per_s, runs[i].p50_ms,
+               runs[i].p95_ms, runs[i].per_s / anchor.per_s);
+    printf("],\"acquire\":{\"k\":%zu,\"n\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f}}\n", o.pool_k, acq.ok,
+           acq.p50_ms, acq.p99_ms);
+    agx_cleanup_uninstall();
+    agx_deployment_free(dep);
+    int failed = 0;
+    for (size_t i = 0; i < o.nparallel; i++)
+        failed |= runs[i].failed > 0;
+    return failed;
+}
