@@ -309,8 +309,9 @@ class Daytona(fakebase.FakeService):
             if "DAYTONA_SANDBOX_AUTH_KEY=" in h.path:
                 token = h.path.split("DAYTONA_SANDBOX_AUTH_KEY=", 1)[1].split("&")[0]
             if not sb["public"] and token != sb["token"]:
-                return (307, None, {"Location": "https://auth.%s/authorize?sandbox=%s"
-                                    % (self.args.proxy_domain, sid)})
+                # Daytona redirects to its login page; the fake's stays on 127.0.0.1 (itself).
+                return (307, None, {"Location": "http://127.0.0.1:%d/_fake/preview-login?"
+                                    "sandbox=%s" % (self.port, sid)})
             if sb["runtime"] is None or port != "8000" or sb["state"] != "started":
                 return (502, {"message": "no server is listening on port %s of sandbox %s"
                               % (port, sid)}, {})

@@ -673,7 +673,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get('Content-Length') or 0)
         if n > MAX_BODY:
             raise ApiError(413, 'RequestEntityTooLarge', 'request body too large')
-        raw = self.rfile.read(n) if n else b''
+        raw = self.rfile.read(n) if n and not self._body_read else b''
+        self._body_read = True
         return raw
 
     def body_json(self):
@@ -702,6 +703,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def dispatch(self, method):
         fake = self.server.fake
+        self._body_read = False
         with fake.stats_lock:
             fake.stats['requests'] += 1
             fake.stats['by_verb'][method] = fake.stats['by_verb'].get(method, 0) + 1
@@ -721,7 +723,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def read_rest(self):
         try:
-            if self.headers.get('Content-Length') and not getattr(self, '_body_read', False):
+            if self.headers.get('Content-Length') and not self._body_read:
                 self.rfile.read(int(self.headers['Content-Length']))
         except (OSError, ValueError):
             pass

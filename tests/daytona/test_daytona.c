@@ -1,0 +1,276 @@
+/* test_daytona.c — the daytona backend end to end against tests/fakes/daytona: the host loads the
+ * backend by name, creates sandboxes through the fake API (requests and answers checked against
+ * the official spec), and calls demo functions through the preview URL
+ * (8000-<id>.proxy.daytona.test) with the preview token, reached by AGENTIX_CONNECT_TO.
+ *
+ * Usage: test_daytona session|faults|toolbox|concurrent|spec. Every scenario ends with zero live
+ * sandboxes and zero spec violations in the fake. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentix/client.h"
+#include "agentix/deployment.h"
+#include "check.h"
+#include "fake_harness.h"
+
+#define KEY "dtn_0123456789abcdef0123456789abcdef"
+#define DOMAIN "proxy.daytona.test"
+
+static agx_fake *start_fake(const char *cap)
+{
+    const char *argv[] = {AGX_FAKE_SCRIPT, "--server", AGX_TEST_SERVER, "--module-path",
+                          AGX_TEST_MODULEDIR, "--spec", AGX_SPEC_DIR "/daytona-openapi.yaml",
+                          "--api-key", KEY, "--cap", cap, "--proxy-domain", DOMAIN,
+                          "--snapshot", "agentix", "--bare-snapshot", "bare", NULL};
+    agx_fake *f = agx_fake_start(argv);
+    char url[64], ct[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api", agx_fake_port(f));
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(f));
+    setenv("DAYTONA_API_URL", url, 1);
+    setenv("AGENTIX_CONNECT_TO", ct, 1); /* backend health wait and client alike */
+    setenv("DAYTONA_TARGET", "us", 1);
+    return f;
+}
+
+static agx_deployment *load(const char *key)
+{
+    setenv("DAYTONA_API_KEY", key, 1);
+    agx_deployment *dep = NULL;
+    agx_error err;
+    CHECK_OK(agx_load_deployment("daytona", &dep, &err), &err);
+    return dep;
+}
+
+static agx_sandbox_config *config(int64_t timeout_ms)
+{
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg && agx_sandbox_config_set_timeout_ms(cfg, timeout_ms) == 0);
+    CHECK(agx_sandbox_config_set_image(cfg, "agentix") == 0); /* the snapshot */
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "test", "daytona") == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_env(cfg), "GREETING", "hello") == 0);
+    return cfg;
+}
+
+static void expect_create_fails(agx_deployment *dep, agx_sandbox_config *cfg, agx_fake *f,
+                                int code, const char *want)
+{
+    agx_sandbox *sb = NULL;
+    agx_error err;
+    int rc = agx_deployment_create(dep, cfg, &sb, &err);
+    CHECK_MSG(rc == code, "got %d (%s): %s", rc, agx_error_code_name(rc), err.message);
+    CHECK(sb == NULL);
+    CHECK_CONTAINS(err.message, want);
+    CHECK_MSG(agx_fake_live(f) == 0, "a failed create left a sandbox");
+}
+
+static agx_sandbox_state state_of(agx_deployment *dep, const char *id)
+{
+    agx_sandbox_info *info = NULL;
+    agx_error err;
+    CHECK_OK(agx_deployment_get(dep, id, &info, &err), &err);
+    agx_sandbox_state s = agx_sandbox_info_state(info);
+    agx_sandbox_info_free(info);
+    return s;
+}
+
+/* ---- scenarios ---- */
+
+static void scenario_session(void)
+{
+    agx_fake *f = start_fake("100");
+    agx_error err;
+    agx_deployment *dep = NULL;
+    unsetenv("DAYTONA_API_KEY");
+    CHECK(agx_load_deployment("daytona", &dep, &err) == AGX_ERR_INVALID_ARGUMENT && !dep);
+    CHECK_CONTAINS(err.message, "DAYTONA_API_KEY");
+
+    agx_sandbox_config *cfg = config(60000);
+    dep = load("dtn_unknown");
+    expect_create_fails(dep, cfg, f, AGX_ERR_BACKEND, "Invalid credentials");
+    agx_deployment_free(dep);
+
+    dep = load(KEY);
+    CHECK(agx_sandbox_config_set_image(cfg, "nope") == 0);
+    expect_create_fails(dep, cfg, f, AGX_ERR_INVALID_ARGUMENT, "Snapshot nope not found");
+    CHECK(agx_sandbox_config_set_image(cfg, "agentix") == 0);
+
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    char want[160];
+    snprintf(want, sizeof want, "http://8000-%s." DOMAIN, agx_sandbox_id(sb));
+    CHECK_STREQ(agx_sandbox_runtime_url(sb), want);
+    const char *preview = agx_kv_get(agx_sandbox_headers_const(sb), "X-Daytona-Preview-Token");
+    CHECK(preview && strlen(preview) == 32);
+    CHECK(agx_sandbox_token(sb) && strlen(agx_sandbox_token(sb)) == 32);
+    agx_fake_session_calls(sb);
+
+    /* The proxy wants the preview token (307 to its login otherwise); the runtime its token. */
+    agx_client_options o;
+    agx_client_options_init(&o);
+    o.connect_timeout_ms = 5000;
+    o.token = agx_sandbox_token(sb);
+    agx_client *c = NULL;
+    CHECK(agx_client_connect(agx_sandbox_runtime_url(sb), &o, &c, &err) != 0 && !c);
+    agx_kv *hdrs = agx_kv_copy(agx_sandbox_headers_const(sb));
+    CHECK(hdrs);
+    o.headers = hdrs;
+    o.token = "wrong";
+    CHECK(agx_client_connect(agx_sandbox_runtime_url(sb), &o, &c, &err) != 0 && !c);
+    agx_kv_free(hdrs);
+
+    CHECK(state_of(dep, agx_sandbox_id(sb)) == AGX_SANDBOX_RUNNING);
+    agx_kv *labels = agx_kv_new();
+    CHECK(labels && agx_kv_set(labels, "test", "daytona") == 0);
+    agx_sandbox_list *list = NULL;
+    CHECK_OK(agx_deployment_list(dep, labels, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1);
+    CHECK_STREQ(agx_sandbox_info_id(agx_sandbox_list_at(list, 0)), agx_sandbox_id(sb));
+    CHECK_STREQ(agx_kv_get(agx_sandbox_info_labels_const(agx_sandbox_list_at(list, 0)),
+                           "agentix.sandbox"), "1");
+    agx_sandbox_list_free(list);
+    CHECK(agx_kv_set(labels, "test", "other") == 0);
+    CHECK_OK(agx_deployment_list(dep, labels, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 0);
+    agx_sandbox_list_free(list);
+    agx_kv_free(labels);
+
+    char id[128];
+    snprintf(id, sizeof id, "%s", agx_sandbox_id(sb));
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    CHECK(agx_fake_live(f) == 0); /* delete waited for the 404 */
+    CHECK(state_of(dep, id) == AGX_SANDBOX_GONE);
+    CHECK_OK(agx_deployment_delete(dep, id, &err), &err);
+
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+static void scenario_faults(void)
+{
+    agx_fake *f = start_fake("100");
+    agx_deployment *dep = load(KEY);
+    agx_sandbox_config *cfg = config(60000);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+
+    /* 429 with only Retry-After-sandbox-create: honoured. */
+    agx_fake_faults(f, "{\"create_429\": 1, \"retry_after\": 2}");
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(agx_fake_event_count(f, "429") == 1);
+    CHECK(agx_fake_event_gap(f, "429", "create") >= 2.0);
+    agx_fake_session_calls(sb);
+    /* Delete: 500s and 409 "state change in progress" are retried. */
+    agx_fake_faults(f, "{\"delete_500\": 1, \"delete_409\": 2}");
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    CHECK(agx_fake_event_count(f, "delete_500") == 1 && agx_fake_event_count(f, "delete_409") == 2);
+    CHECK(agx_fake_live(f) == 0);
+
+    agx_fake_faults(f, "{\"create_500\": 1}");
+    int rc = agx_deployment_create(dep, cfg, &sb, &err);
+    CHECK(rc == AGX_ERR_BACKEND && err.retriable && !sb);
+    CHECK_CONTAINS(err.message, "An unexpected error occurred.");
+    CHECK(agx_fake_live(f) == 0);
+
+    agx_fake_faults(f, "{\"error_state\": 1}");
+    expect_create_fails(dep, cfg, f, AGX_ERR_BACKEND, "failed to start with state: error, error "
+                                                      "reason: fake: scripted error");
+    agx_fake_faults(f, "{\"build_failed\": 1}");
+    expect_create_fails(dep, cfg, f, AGX_ERR_BACKEND, "state: build_failed");
+
+    /* Stuck in "creating": the create timeout bounds the wait, the sandbox is deleted. */
+    agx_fake_faults(f, "{\"stuck_creating\": 1}");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 1500) == 0);
+    expect_create_fails(dep, cfg, f, AGX_ERR_TIMEOUT, "is still 'creating'");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+
+    /* Killed mid-session. */
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    agx_client *c = NULL;
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    agx_fake_exercise(c);
+    CHECK(agx_fake_kill(f, agx_sandbox_id(sb)));
+    agx_value *res = NULL;
+    rc = agx_client_call(c, "demo::add", NULL, NULL, 10000, &res, &err);
+    CHECK_MSG(rc != 0 && !res, "a call to a killed sandbox returned %d", rc);
+    agx_client_free(c);
+    CHECK(state_of(dep, agx_sandbox_id(sb)) == AGX_SANDBOX_GONE);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+/* A snapshot without an entrypoint: the server is started through the toolbox session API. */
+static void scenario_toolbox(void)
+{
+    agx_fake *f = start_fake("100");
+    agx_deployment *dep = load(KEY);
+    agx_sandbox_config *cfg = config(60000);
+    CHECK(agx_sandbox_config_set_image(cfg, "bare") == 0);
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 2000) == 0);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+    expect_create_fails(dep, cfg, f, AGX_ERR_TIMEOUT, "did not answer /health");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "daytona.start", "toolbox") == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    agx_fake_session_calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+static void scenario_concurrent(void)
+{
+    agx_fake *f = start_fake("20");
+    agx_deployment *dep = load(KEY);
+    agx_sandbox_config *cfg = config(240000);
+    agx_fake_concurrent_sessions(f, dep, cfg, 32);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+/* The spec check itself can fail: a create with a non-string env value is refused and recorded. */
+static void scenario_spec(void)
+{
+    agx_fake *f = start_fake("100");
+    char *body = NULL;
+    long st = agx_fake_raw(f, "POST", "/api/sandbox", "Authorization: Bearer " KEY,
+                           "{\"env\": {\"A\": 1}}", &body);
+    CHECK(st == 400);
+    CHECK_CONTAINS(body, "is not a string");
+    free(body);
+    json_t *s = agx_fake_stats(f);
+    json_t *v = json_object_get(s, "violations");
+    CHECK(json_array_size(v) == 1);
+    CHECK_CONTAINS(json_string_value(json_array_get(v, 0)), "env.A");
+    json_decref(s);
+    CHECK(agx_fake_live(f) == 0);
+    agx_fake_stop(f);
+}
+
+int main(int argc, char **argv)
+{
+    CHECK_MSG(argc == 2, "usage: test_daytona session|faults|toolbox|concurrent|spec");
+    CHECK_MSG(access(AGX_SPEC_DIR "/daytona-openapi.yaml", R_OK) == 0,
+              "the Daytona spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
+    if (strcmp(argv[1], "session") == 0)
+        TEST_RUN(scenario_session);
+    else if (strcmp(argv[1], "faults") == 0)
+        TEST_RUN(scenario_faults);
+    else if (strcmp(argv[1], "toolbox") == 0)
+        TEST_RUN(scenario_toolbox);
+    else if (strcmp(argv[1], "concurrent") == 0)
+        TEST_RUN(scenario_concurrent);
+    else if (strcmp(argv[1], "spec") == 0)
+        TEST_RUN(scenario_spec);
+    else
+        CHECK_MSG(0, "unknown scenario %s", argv[1]);
+    return 0;
+}
