@@ -180,6 +180,12 @@ static void scenario_faults(void)
     agx_fake_faults(f, "{\"build_failed\": 1}");
     expect_create_fails(dep, cfg, f, AGX_ERR_BACKEND, "state: build_failed");
 
+    /* A create that hangs: the create timeout bounds it. */
+    agx_fake_faults(f, "{\"create_hang\": 1, \"hang_ms\": 6000}");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 1500) == 0);
+    expect_create_fails(dep, cfg, f, AGX_ERR_TIMEOUT, "creating a sandbox");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+
     /* Stuck in "creating": the create timeout bounds the wait, the sandbox is deleted. */
     agx_fake_faults(f, "{\"stuck_creating\": 1}");
     CHECK(agx_sandbox_config_set_timeout_ms(cfg, 1500) == 0);

@@ -16,6 +16,7 @@ Prints "PORT <n>"; stops on SIGTERM or when stdin closes. Faults (POST /_fake/fa
   create_429     429 from the sandbox-create throttler: Retry-After-sandbox-create "retry_after"
                  (default 1); a plain Retry-After only when "plain_retry_after" is set
   create_500     500 "An unexpected error occurred."
+  create_hang    the create hangs "hang_ms" (default 30000) then answers 500, creating nothing
   stuck_creating the next sandbox stays in "creating" (its runtime never starts)
   error_state    the next sandbox ends in "error" with an errorReason
   build_failed   the next sandbox ends in "build_failed"
@@ -174,6 +175,9 @@ class Daytona(fakebase.FakeService):
 
     def create(self, h, body):
         self.note("create")
+        if self.take("create_hang"):  # then fails, creating nothing
+            time.sleep(self.faults.get("hang_ms", 30000) / 1000.0)
+            return self.error(h, 500, "An unexpected error occurred.")
         if self.take("create_429"):
             ra = self.faults.get("retry_after", 1)
             headers = {"X-RateLimit-Limit-sandbox-create": 300,

@@ -503,7 +503,7 @@ class Fake:
     def new_pod(self, ns, template, owner=None, generate='pod-'):
         pod = copy.deepcopy(template)
         md = pod.setdefault('metadata', {})
-        name = md.get('name') or generate + uuid.uuid4().hex[:5]
+        name = md.get('name') or generate + uuid.uuid4().hex[:10]
         md.update({'name': name, 'namespace': ns, 'uid': str(uuid.uuid4()),
                    'creationTimestamp': now_rfc3339(), 'generation': 1})
         md.setdefault('labels', {})
@@ -802,6 +802,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with fake.store.cv:
                 s['pods'] = [{'name': p['metadata']['name'], 'labels': p['metadata'].get('labels', {}),
                               'phase': p['status'].get('phase'),
+                              'image': p['spec']['containers'][0].get('image'),
+                              'ready': any(c['type'] == 'Ready' and c['status'] == 'True'
+                                           for c in p['status'].get('conditions', [])),
                               'terminating': bool(p['metadata'].get('deletionTimestamp'))}
                              for p in fake.store.pods.values()]
                 s['processes'] = len(fake.kubelet.procs)
