@@ -367,8 +367,13 @@ static void relay_item(srv_call *call, const agx_frame *f)
     }
     const char *ev = call->kind == SRV_STREAM ? "stream:item" : "bidi:out";
     int rc = srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, "value", f->value);
-    if (rc && rc != AGX_ERR_UNAVAILABLE)
-        call_fail(call, AGX_RPC_LIMIT, "the item could not be queued to the host", false, true);
+    if (rc && rc != AGX_ERR_UNAVAILABLE) {
+        char msg[MSG_MAX];
+        snprintf(msg, sizeof msg, "an item of %zu bytes cannot be sent to the host: over "
+                 "AGENTIX_MAX_PAYLOAD (%zu) or its connection's send queue limit",
+                 f->value.len, s->cfg.max_payload);
+        call_fail(call, AGX_RPC_LIMIT, msg, false, true);
+    }
 }
 
 static void relay_terminal(srv_call *call, const char *event, const char *key, agx_mp_span v)

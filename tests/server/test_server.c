@@ -421,6 +421,7 @@ static void test_worker_killed(sh_client *c, const sh_server *s)
     sh_emit_json(c, "stream", "{\"call_id\":\"k2\",\"target\":\"demo::wait_cancel\"}");
     sh_event_free(sh_expect(c, "stream:item", "k2", T));
     sh_emit_json(c, "bidi:start", "{\"call_id\":\"k3\",\"target\":\"demo::echo_bidi\"}");
+    settle(c);
     sh_emit_json(c, "describe", "{\"call_id\":\"k4\",\"target\":\"demo::add\"}");
     sh_event_free(sh_expect(c, "describe:result", "k4", T));
     sh_pump(c, 50);
