@@ -29,7 +29,7 @@ import hashlib
 import http.server
 import json
 import os
-import random
+import queue
 import re
 import signal
 import socket
@@ -358,6 +358,8 @@ class Kubelet:
         self.fake = fake
         self.procs = {}  # (ns, name) -> Popen
         self.lock = threading.Lock()
+        self.spawn_queue = queue.Queue()
+        threading.Thread(target=self.spawner, daemon=True).start()
 
     def container_env(self, pod):
         env = {k: v for k, v in os.environ.items() if not k.startswith('AGENTIX_')}
@@ -371,18 +373,33 @@ class Kubelet:
         return env
 
     def start(self, key, pod):
-        args = self.fake.args
+        """Starts the pod's process from the spawner thread: PDEATHSIG fires when the *thread*
+        that forked the child ends, so children come from one thread that lives as long as we do."""
         if self.fake.store.closing:
             return None
-        log = open(os.devnull, 'wb') if not args.pod_log else open(args.pod_log, 'ab')
-        try:
-            p = subprocess.Popen([args.server], env=self.container_env(pod), stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=log, preexec_fn=pdeathsig, close_fds=True)
-        finally:
-            log.close()
-        with self.lock:
-            self.procs[key] = p
+        job = {'pod': pod, 'done': threading.Event(), 'proc': None}
+        self.spawn_queue.put(job)
+        job['done'].wait(30)
+        p = job['proc']
+        if p is not None:
+            with self.lock:
+                self.procs[key] = p
         return p
+
+    def spawner(self):
+        args = self.fake.args
+        while True:
+            job = self.spawn_queue.get()
+            try:
+                log = open(args.pod_log, 'ab') if args.pod_log else subprocess.DEVNULL
+                job['proc'] = subprocess.Popen([args.server], env=self.container_env(job['pod']),
+                                               stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                               preexec_fn=pdeathsig, close_fds=True)
+                if args.pod_log:
+                    log.close()
+            except OSError as e:
+                sys.stderr.write('fake_k8s: cannot start %s: %s\n' % (args.server, e))
+            job['done'].set()
 
     def stop(self, key):
         with self.lock:

@@ -1,0 +1,443 @@
+/* k8s_claim.c — create = claim (host → backend → Kubernetes API → warm pod): list the pool's idle
+ * pods, take one with a single JSON patch whose `test` op guards the state label (422 = another
+ * client won: next candidate) and which also swaps the container image when the config asks for
+ * another one; the relabelled pod leaves the ReplicaSet's selector, so the ReplicaSet orphans it and
+ * starts a replacement. With no idle pod, wait on a watch until one appears or the timeout. After
+ * an image swap, watch the pod from the patch's resourceVersion until the new container is ready.
+ * Same-image claims cost two API round trips: the list and the patch. */
+#include "backends/k8s-pool/k8s_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static int random_hex(char *out, size_t bytes)
+{
+    unsigned char b[16];
+    if (bytes > sizeof b || getrandom(b, bytes, 0) != (ssize_t)bytes)
+        return -1;
+    for (size_t i = 0; i < bytes; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+    return 0;
+}
+
+/* ---- the claim patch ---- */
+
+static int add_op(json_t *ops, const char *op, const char *path, const char *value)
+{
+    return json_array_append_new(ops, json_pack("{s:s, s:s, s:s}", "op", op, "path", path, "value",
+                                                value));
+}
+
+static int label_op(json_t *ops, const char *op, const char *key, const char *value)
+{
+    char *esc = agx_k8s_pointer_escape(key), *path = NULL;
+    int rc = !esc || asprintf(&path, "/metadata/labels/%s", esc) < 0 || add_op(ops, op, path, value);
+    free(esc);
+    free(path);
+    return rc;
+}
+
+static char *claim_patch(json_t *pod, const char *claim, const agx_kv *labels, size_t cindex,
+                         const char *image)
+{
+    json_t *ops = json_array();
+    char ipath[64];
+    snprintf(ipath, sizeof ipath, "/spec/containers/%zu/image", cindex);
+    int bad = !ops || label_op(ops, "test", AGX_K8S_LABEL_STATE, "idle") ||
+              add_op(ops, "test", "/metadata/uid", agx_k8s_str(pod, "metadata.uid")) ||
+              label_op(ops, "replace", AGX_K8S_LABEL_STATE, "claimed") ||
+              label_op(ops, "add", AGX_K8S_LABEL_CLAIM, claim);
+    for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++)
+        bad = label_op(ops, "add", agx_kv_key_at(labels, i), agx_kv_value_at(labels, i));
+    if (!bad && image)
+        bad = add_op(ops, "replace", ipath, image);
+    char *body = bad ? NULL : json_dumps(ops, JSON_COMPACT);
+    json_decref(ops);
+    return body;
+}
+
+typedef struct claim_ctx {
+    agx_k8s *k;
+    const agx_sandbox_config *cfg;
+    const char *image; /* NULL: keep the pod's */
+    char claim[33];
+    int64_t deadline;
+} claim_ctx;
+
+/* After an uncertain outcome (a transport error, or a 422 on a retried patch): is the pod ours? */
+static json_t *get_pod(agx_k8s *k, const char *name, int64_t deadline, long *status, agx_error *err)
+{
+    char *path = NULL;
+    *status = 0;
+    if (asprintf(&path, "/api/v1/namespaces/%s/pods/%s", k->ns, name) < 0)
+        return NULL;
+    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = deadline};
+    agx_http_response resp;
+    json_t *pod = NULL;
+    if (agx_k8s_api(k, &call, &resp, err) == 0) {
+        *status = resp.status;
+        if (resp.status == 200)
+            pod = json_loads(resp.body, 0, NULL);
+        else
+            agx_k8s_status_error(&resp, "get pod", err);
+    }
+    agx_http_response_clear(&resp);
+    free(path);
+    return pod;
+}
+
+static int ours(json_t *pod, const char *claim)
+{
+    json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+    const char *c = json_string_value(json_object_get(labels, AGX_K8S_LABEL_CLAIM));
+    return c && strcmp(c, claim) == 0;
+}
+
+/* Returns 0 with *out (ours), 1 when the pod was lost to another client, or an error. */
+static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
+{
+    agx_k8s *k = cx->k;
+    size_t cindex = 0;
+    json_t *c = agx_k8s_container_spec(pod, k->container, &cindex);
+    const char *cur = json_string_value(json_object_get(c, "image"));
+    const char *swap = cx->image && cur && !agx_k8s_image_equal(cx->image, cur) ? cx->image : NULL;
+    const char *name = agx_k8s_str(pod, "metadata.name");
+    char *body = claim_patch(pod, cx->claim, agx_sandbox_config_labels_const(cx->cfg), cindex, swap);
+    char *path = NULL;
+    if (!body || asprintf(&path, "/api/v1/namespaces/%s/pods/%s", k->ns, name) < 0) {
+        free(body);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_k8s_call call = {.method = "PATCH", .path = path, .body = body,
+                         .content_type = "application/json-patch+json", .deadline_ms = cx->deadline};
+    agx_http_response resp;
+    int rc = agx_k8s_api(k, &call, &resp, err);
+    if (rc == 0 && resp.status == 200) {
+        *out = json_loads(resp.body, 0, NULL);
+        rc = *out ? 0 : agx_error_set(err, AGX_ERR_PROTOCOL, "claim of %s: the answer is not JSON", name);
+    } else if (rc == 0 && (resp.status == 422 || resp.status == 404 || resp.status == 409) &&
+               call.attempts <= 1) {
+        rc = 1; /* lost the race (test failed), or the pod went away */
+    } else {
+        /* Unknown outcome: an earlier attempt may have claimed the pod. Look before moving on. */
+        agx_error look;
+        long status;
+        json_t *now = get_pod(k, name, cx->deadline, &status, &look);
+        if (now && ours(now, cx->claim)) {
+            *out = now;
+            rc = 0;
+        } else {
+            json_decref(now);
+            if (rc == 0 && (resp.status == 422 || resp.status == 404 || resp.status == 409))
+                rc = 1;
+            else if (rc == 0)
+                rc = agx_k8s_status_error(&resp, "claim pod", err);
+        }
+    }
+    agx_http_response_clear(&resp);
+    free(body);
+    free(path);
+    return rc;
+}
+
+/* ---- waiting for an idle pod ---- */
+
+typedef struct idle_wait {
+    claim_ctx *cx;
+    json_t *found; /* a claimable pod seen on the watch */
+} idle_wait;
+
+static int status_event_expired(json_t *obj)
+{
+    return json_integer_value(json_object_get(obj, "code")) == 410;
+}
+
+static int on_idle_event(const char *type, json_t *obj, void *user, agx_error *err)
+{
+    idle_wait *w = user;
+    if (strcmp(type, "ERROR") == 0) {
+        if (status_event_expired(obj))
+            return 2;
+        return agx_error_set(err, AGX_ERR_BACKEND, "watch for idle pods: %s",
+                             json_string_value(json_object_get(obj, "message")) ?: "error event");
+    }
+    if ((strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) &&
+        agx_k8s_pod_claimable(obj, w->cx->k->container)) {
+        w->found = json_incref(obj);
+        return 1;
+    }
+    return 0;
+}
+
+static int list_idle(claim_ctx *cx, json_t **items, char **rv, agx_error *err)
+{
+    agx_k8s *k = cx->k;
+    char *sel = agx_k8s_selector(k, "idle", NULL), *path = NULL;
+    if (!sel || asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s"
+                         "&fieldSelector=status.phase%%3DRunning", k->ns, sel) < 0) {
+        free(sel);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = cx->deadline};
+    agx_http_response resp;
+    int rc = agx_k8s_api(k, &call, &resp, err);
+    if (rc == 0 && (rc = agx_k8s_status_error(&resp, "list idle pods", err)) == 0) {
+        json_t *doc = json_loads(resp.body, 0, NULL);
+        const char *v = agx_k8s_str(doc, "metadata.resourceVersion");
+        if (!json_is_array(json_object_get(doc, "items")) || !v)
+            rc = agx_error_set(err, AGX_ERR_PROTOCOL, "list idle pods: the answer is not a PodList");
+        else if ((*rv = strdup(v)))
+            *items = json_incref(json_object_get(doc, "items"));
+        json_decref(doc);
+    }
+    agx_http_response_clear(&resp);
+    free(sel);
+    free(path);
+    return rc;
+}
+
+/* Tries the claimable pods of items from a random start, so concurrent clients spread out. */
+static int claim_from(claim_ctx *cx, json_t *items, json_t **out, agx_error *err)
+{
+    size_t n = json_array_size(items), start = 0;
+    if (n) {
+        unsigned r = 0;
+        if (getrandom(&r, sizeof r, 0) == (ssize_t)sizeof r)
+            start = r % n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *pod = json_array_get(items, (start + i) % n);
+        if (!agx_k8s_pod_claimable(pod, cx->k->container))
+            continue;
+        int rc = try_claim(cx, pod, out, err);
+        if (rc <= 0)
+            return rc;
+    }
+    return 1;
+}
+
+static int check_bundle(claim_ctx *cx, json_t *items, agx_error *err)
+{
+    const char *want = agx_sandbox_config_bundle(cx->cfg);
+    json_t *pod = json_array_get(items, 0);
+    json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
+    const char *have = json_string_value(json_object_get(ann, AGX_K8S_ANNOTATION_BUNDLE));
+    if (!want || !*want || !pod || (have && agx_k8s_image_equal(want, have)))
+        return 0;
+    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                         "k8s-pool: pool '%s' runs bundle %s, the config asks for %s (a warm pod "
+                         "cannot change its bundle; make a pool for it with `agentix k8s-pool "
+                         "manifest`)", cx->k->pool, have ? have : "(unannotated)", want);
+}
+
+static int claim_loop(claim_ctx *cx, json_t **out, agx_error *err)
+{
+    for (;;) {
+        json_t *items = NULL;
+        char *rv = NULL;
+        int rc = list_idle(cx, &items, &rv, err);
+        if (rc == 0 && (rc = check_bundle(cx, items, err)) == 0)
+            rc = claim_from(cx, items, out, err);
+        json_decref(items);
+        /* Nothing claimable: watch from the list's version for a pod to become idle and Ready. */
+        while (rc == 1 && agx_http_now_ms() < cx->deadline) {
+            idle_wait w = {cx, NULL};
+            char *sel = agx_k8s_selector(cx->k, "idle", NULL), *q = NULL;
+            if (!sel || asprintf(&q, "labelSelector=%s&resourceVersion=%s", sel, rv) < 0)
+                rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+            else
+                rc = agx_k8s_watch(cx->k, q, cx->deadline, on_idle_event, &w, err);
+            free(sel);
+            free(q);
+            if (rc == 1) {
+                rc = try_claim(cx, w.found, out, err);
+                free(rv);
+                rv = strdup(agx_k8s_str(w.found, "metadata.resourceVersion") ?: "0");
+            } else if (rc == 0) {
+                rc = 1; /* the stream ended with nothing for us: watch again until the deadline */
+            }
+            json_decref(w.found);
+            if (rc != 1 || !rv)
+                break;
+        }
+        free(rv);
+        if (rc != 1 && rc != 2)
+            return rc;
+        if (agx_http_now_ms() >= cx->deadline) {
+            agx_error_set(err, AGX_ERR_UNAVAILABLE,
+                          "k8s-pool: pool exhausted: no idle Ready pod in pool '%s' (namespace %s) "
+                          "within %lld ms; scale the pool's ReplicaSet or raise the timeout",
+                          cx->k->pool, cx->k->ns, (long long)agx_sandbox_config_timeout_ms(cx->cfg));
+            err->retriable = 1;
+            return AGX_ERR_UNAVAILABLE;
+        }
+    }
+}
+
+/* ---- waiting for the swapped container ---- */
+
+typedef struct swap_wait {
+    claim_ctx *cx;
+    const char *old_cid;
+    json_t *pod; /* the ready pod */
+} swap_wait;
+
+static int on_swap_event(const char *type, json_t *obj, void *user, agx_error *err)
+{
+    swap_wait *w = user;
+    agx_k8s *k = w->cx->k;
+    const char *name = agx_k8s_str(obj, "metadata.name");
+    if (strcmp(type, "ERROR") == 0)
+        return status_event_expired(obj) ? 2
+                                          : agx_error_set(err, AGX_ERR_BACKEND, "watch pod: %s",
+                                                          json_string_value(json_object_get(obj, "message")) ?: "error");
+    if (strcmp(type, "DELETED") == 0 ||
+        json_object_get(json_object_get(obj, "metadata"), "deletionTimestamp"))
+        return agx_error_set(err, AGX_ERR_BACKEND, "pod %s was deleted during the image swap", name);
+    if (strcmp(type, "BOOKMARK") == 0)
+        return 0;
+    json_t *cs = agx_k8s_container_status(obj, k->container);
+    const char *msg = NULL, *why = agx_k8s_container_failure(cs, &msg);
+    if (why)
+        return agx_error_set(err, AGX_ERR_BACKEND, "pod %s: image %s: %s%s%s", name, w->cx->image,
+                             why, msg ? ": " : "", msg ? msg : "");
+    const char *cid = json_string_value(json_object_get(cs, "containerID"));
+    const char *img = json_string_value(json_object_get(cs, "image"));
+    json_t *gen = json_object_get(json_object_get(obj, "metadata"), "generation");
+    json_t *seen = json_object_get(json_object_get(obj, "status"), "observedGeneration");
+    if (cid && (!w->old_cid || strcmp(cid, w->old_cid) != 0) &&
+        json_is_true(json_object_get(cs, "ready")) &&
+        json_object_get(json_object_get(cs, "state"), "running") && img &&
+        agx_k8s_image_equal(img, w->cx->image) && agx_k8s_pod_ready(obj) &&
+        (!seen || !gen || json_integer_value(seen) >= json_integer_value(gen))) {
+        w->pod = json_incref(obj);
+        return 1;
+    }
+    return 0;
+}
+
+static int wait_swapped(claim_ctx *cx, json_t **pod, const char *old_cid, agx_error *err)
+{
+    const char *name = agx_k8s_str(*pod, "metadata.name");
+    char *rv = strdup(agx_k8s_str(*pod, "metadata.resourceVersion") ?: "0");
+    int rc = rv ? 0 : AGX_ERR_NO_MEMORY;
+    swap_wait w = {cx, old_cid, NULL};
+    while (rc == 0 && agx_http_now_ms() < cx->deadline) {
+        char *q = NULL;
+        if (asprintf(&q, "fieldSelector=metadata.name%%3D%s&resourceVersion=%s", name, rv) < 0) {
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        rc = agx_k8s_watch(cx->k, q, cx->deadline, on_swap_event, &w, err);
+        free(q);
+        if (rc == 2) { /* expired: re-read the pod, then watch from its version */
+            long status;
+            json_t *now = get_pod(cx->k, name, cx->deadline, &status, err);
+            if (!now)
+                return status ? err->code : agx_error_set(err, AGX_ERR_BACKEND, "pod %s is gone", name);
+            rc = on_swap_event("MODIFIED", now, &w, err);
+            free(rv);
+            rv = strdup(agx_k8s_str(now, "metadata.resourceVersion") ?: "0");
+            json_decref(now);
+            if (rc == 0)
+                continue;
+        }
+        break;
+    }
+    free(rv);
+    if (rc == 1) {
+        json_decref(*pod);
+        *pod = w.pod;
+        return 0;
+    }
+    if (rc == 0)
+        return agx_error_set(err, AGX_ERR_TIMEOUT, "pod %s: the container did not become ready on "
+                             "image %s within %lld ms", name, cx->image,
+                             (long long)agx_sandbox_config_timeout_ms(cx->cfg));
+    return rc;
+}
+
+/* ---- create ---- */
+
+static int check_config(agx_k8s *k, const agx_sandbox_config *cfg, agx_error *err)
+{
+    if (agx_kv_count(agx_sandbox_config_env_const(cfg)))
+        return agx_error_set(err, AGX_ERR_UNSUPPORTED,
+                             "k8s-pool: env cannot be injected into a running warm pod; put it in "
+                             "the pool's pod template (pool '%s')", k->pool);
+    if (agx_sandbox_config_cpus(cfg) > 0 || agx_sandbox_config_memory(cfg) > 0)
+        return agx_error_set(err, AGX_ERR_UNSUPPORTED,
+                             "k8s-pool: cpus and memory are the pool's (set them in its pod "
+                             "template); leave them 0 in the config");
+    const agx_kv *labels = agx_sandbox_config_labels_const(cfg);
+    for (size_t i = 0; i < agx_kv_count(labels); i++) {
+        const char *key = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
+        if (strncmp(key, "agentix.dev/", 12) == 0 || !agx_k8s_label_ok(key, v))
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "k8s-pool: label %s=%s is not a valid Kubernetes label (name ≤ 63 "
+                                 "chars of [-_.A-Za-z0-9], alphanumeric at both ends; the prefix "
+                                 "agentix.dev/ is reserved)", key, v);
+    }
+    return 0;
+}
+
+int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_error *err)
+{
+    *pod = NULL;
+    int rc = check_config(k, cfg, err);
+    if (rc)
+        return rc;
+    claim_ctx cx = {.k = k, .cfg = cfg, .image = agx_sandbox_config_image(cfg)};
+    if (cx.image && !*cx.image)
+        cx.image = NULL;
+    cx.deadline = agx_http_now_ms() + agx_sandbox_config_timeout_ms(cfg);
+    if (random_hex(cx.claim, 16) != 0)
+        return agx_error_set(err, AGX_ERR_IO, "k8s-pool: no randomness for the claim id");
+    if ((rc = claim_loop(&cx, pod, err)))
+        return rc;
+    /* The answer to the patch: did it swap the image? Then wait for the new container. */
+    json_t *cs = agx_k8s_container_status(*pod, k->container);
+    const char *img = json_string_value(json_object_get(cs, "image"));
+    if (!cx.image || (img && agx_k8s_image_equal(img, cx.image) && agx_k8s_pod_ready(*pod) &&
+                      agx_k8s_image_equal(json_string_value(json_object_get(
+                          agx_k8s_container_spec(*pod, k->container, NULL), "image")), cx.image)))
+        return 0;
+    char *old_cid = json_string_value(json_object_get(cs, "containerID"))
+                        ? strdup(json_string_value(json_object_get(cs, "containerID")))
+                        : NULL;
+    rc = wait_swapped(&cx, pod, old_cid, err);
+    free(old_cid);
+    if (rc) { /* leave nothing behind: the claimed pod goes */
+        agx_error ignored;
+        agx_k8s_pod_delete(k, agx_k8s_str(*pod, "metadata.name"), agx_k8s_str(*pod, "metadata.uid"),
+                           &ignored);
+        json_decref(*pod);
+        *pod = NULL;
+    }
+    return rc;
+}
+
+int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error *err)
+{
+    char *path = NULL, *body = NULL;
+    if (asprintf(&path, "/api/v1/namespaces/%s/pods/%s", k->ns, name) < 0 ||
+        asprintf(&body, "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"gracePeriodSeconds\":0"
+                 "%s%s%s}", uid ? ",\"preconditions\":{\"uid\":\"" : "", uid ? uid : "",
+                 uid ? "\"}" : "") < 0) {
+        free(path);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_k8s_call call = {.method = "DELETE", .path = path, .body = body,
+                         .deadline_ms = agx_http_now_ms() + 30000};
+    agx_http_response resp;
+    int rc = agx_k8s_api(k, &call, &resp, err);
+    /* 404: already gone; 409: the UID changed, so ours is gone and a namesake lives on. */
+    if (rc == 0 && resp.status != 404 && resp.status != 409)
+        rc = agx_k8s_status_error(&resp, "delete pod", err);
+    agx_http_response_clear(&resp);
+    free(path);
+    free(body);
+    return rc;
+}

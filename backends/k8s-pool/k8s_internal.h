@@ -1,0 +1,131 @@
+/* k8s_internal.h — shared declarations of the k8s-pool backend (host → backend → Kubernetes API →
+ * pre-warmed pod running agentix-server): the connection (server, TLS, credentials), the API
+ * request helper, kubeconfig/YAML loading, pod inspection and the claim. */
+#ifndef AGX_K8S_INTERNAL_H
+#define AGX_K8S_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+#include "core/http.h"
+
+#define AGX_K8S_LABEL_POOL "agentix.dev/pool"
+#define AGX_K8S_LABEL_STATE "agentix.dev/state"
+#define AGX_K8S_LABEL_CLAIM "agentix.dev/claim"
+#define AGX_K8S_ANNOTATION_BUNDLE "agentix.dev/bundle"
+#define AGX_K8S_MAX_FILE (1u << 20)     /* kubeconfig, token and CA files */
+#define AGX_K8S_MAX_LIST (64u << 20)    /* a PodList */
+#define AGX_K8S_MAX_EVENT (4u << 20)    /* one watch event line */
+#define AGX_K8S_DEFAULT_PORT 8000
+
+/* ---- connection and credentials (k8s_config.c, k8s_auth.c) ---- */
+
+typedef struct agx_k8s_exec {
+    char **argv;      /* command + args, NULL-terminated */
+    agx_kv *env;      /* extra environment */
+    char *api_version;
+    char *cluster_json; /* ExecCredential spec.cluster when provideClusterInfo, else NULL */
+} agx_k8s_exec;
+
+typedef struct agx_k8s_conn {
+    char *server;     /* "https://host:port" without trailing slash */
+    char *ca_pem;
+    size_t ca_len;
+    char *cert_pem, *key_pem;
+    size_t cert_len, key_len;
+    int insecure;
+    char *connect_to; /* curl CONNECT_TO rule for tls-server-name, NULL = none */
+    char *token;      /* static bearer token */
+    char *token_file; /* re-read while it rotates */
+    char *basic;      /* "user:password" */
+    agx_k8s_exec *exec;
+    char *namespace;  /* from the context or the service account */
+    char *origin;     /* where this came from, for messages */
+
+    pthread_mutex_t mu; /* guards the cached rotating credentials below */
+    char *cached_token;
+    int64_t cached_until_ms; /* monotonic; 0 = never loaded */
+    char *exec_cert, *exec_key;
+} agx_k8s_conn;
+
+/* One request's credentials, copied so a rotation meanwhile cannot free them under the request. */
+typedef struct agx_k8s_cred {
+    char *authorization; /* header value or NULL */
+    char *cert, *key;    /* exec-issued client cert/key (PEM) or NULL: use the conn's */
+} agx_k8s_cred;
+
+/* Resolves the connection: AGENTIX_K8S_KUBECONFIG, $KUBECONFIG (merged), ~/.kube/config, else
+ * in-cluster. context may be NULL (current-context). */
+int agx_k8s_conn_load(agx_k8s_conn *c, const char *context, agx_error *err);
+void agx_k8s_conn_clear(agx_k8s_conn *c);
+int agx_k8s_cred_get(agx_k8s_conn *c, int force_refresh, agx_k8s_cred *out, agx_error *err);
+void agx_k8s_cred_clear(agx_k8s_cred *cr);
+
+/* YAML (or JSON) text → a jansson tree; scalars stay strings. Bounded in size and depth. */
+int agx_k8s_yaml_parse(const char *text, size_t len, json_t **out, agx_error *err);
+int agx_k8s_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err);
+int agx_k8s_base64_decode(const char *in, char **out, size_t *len);
+
+/* ---- the backend instance ---- */
+
+typedef enum { AGX_K8S_URL_POD_IP, AGX_K8S_URL_PROXY, AGX_K8S_URL_TEMPLATE } agx_k8s_url_kind;
+
+typedef struct agx_k8s {
+    agx_k8s_conn conn;
+    char *ns, *pool, *container, *url_template, *runtime_token;
+    agx_k8s_url_kind url_kind;
+} agx_k8s;
+
+/* ---- API requests (k8s_api.c) ---- */
+
+typedef struct agx_k8s_call {
+    const char *method;
+    const char *path;         /* "/api/v1/…" with query */
+    const char *content_type; /* with a body */
+    const char *body;
+    int64_t deadline_ms;      /* agx_http_now_ms() bound; 0 = default timeout */
+    size_t max_body;
+    agx_http_sink_fn sink;
+    void *sink_user;
+    int attempts;             /* out: attempts made */
+} agx_k8s_call;
+
+/* Performs the call with credentials, TLS and retries (429/5xx with backoff and Retry-After;
+ * one credential refresh on 401). resp->status says how it ended. */
+int agx_k8s_api(agx_k8s *k, agx_k8s_call *call, agx_http_response *resp, agx_error *err);
+/* err from a non-2xx response, naming what failed and the API's Status message. */
+int agx_k8s_status_error(const agx_http_response *resp, const char *what, agx_error *err);
+
+/* Watch: the sink splits newline-delimited events and hands each parsed one to fn; fn returns 0
+ * to go on, 1 when done, 2 when the watch expired (410: relist), or a negative error. The watch
+ * returns what fn returned, 2 for an HTTP 410, or 0 when the stream ended without an answer. */
+typedef int (*agx_k8s_event_fn)(const char *type, json_t *object, void *user, agx_error *err);
+int agx_k8s_watch(agx_k8s *k, const char *query, int64_t deadline_ms, agx_k8s_event_fn fn,
+                  void *user, agx_error *err);
+
+/* ---- pods (k8s_pod.c) ---- */
+
+const char *agx_k8s_str(json_t *obj, const char *path); /* "a.b.c" dotted lookup of a string */
+json_t *agx_k8s_container_status(json_t *pod, const char *container);
+json_t *agx_k8s_container_spec(json_t *pod, const char *container, size_t *index);
+int agx_k8s_pod_ready(json_t *pod);
+int agx_k8s_pod_claimable(json_t *pod, const char *container);
+int agx_k8s_image_equal(const char *a, const char *b);
+/* The failure reason of the container (ErrImagePull, CrashLoopBackOff…) or NULL. */
+const char *agx_k8s_container_failure(json_t *cstatus, const char **message);
+int agx_k8s_runtime_url(agx_k8s *k, json_t *pod, char **out, agx_error *err);
+agx_sandbox_state agx_k8s_pod_state(json_t *pod, const char *container);
+int agx_k8s_label_ok(const char *key, const char *value);
+char *agx_k8s_pointer_escape(const char *s);
+char *agx_k8s_selector(agx_k8s *k, const char *state, const agx_kv *extra);
+
+/* ---- claim (k8s_claim.c) ---- */
+
+int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_error *err);
+int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error *err);
+
+#endif

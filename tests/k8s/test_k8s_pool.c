@@ -1,0 +1,467 @@
+/* test_k8s_pool.c — the k8s-pool backend end to end against the stateful fake API server
+ * (tests/fakes/k8s): a host loads `k8s-pool` by name, claims sandboxes whose real agentix-server
+ * answers unary, stream and bidi calls through runtime_url; same-image claims and in-place image
+ * swaps (also across a compacted watch history: 410 → re-get → re-watch); an image-pull failure;
+ * pool exhaustion and waiting on a watch; injected 429/500/403; bearer-token, client-certificate,
+ * exec-plugin and in-cluster auth; races of two hosts × 16 threads on a refilling pool of 8 (no
+ * pod handed out twice); and nothing left claimed at the end. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agentix/client.h"
+#include "agentix/deployment.h"
+#include "check.h"
+#include "k8s_fake.h"
+
+static k8s_fake fake;
+static char kc_token[700];
+
+static agx_deployment *load(void)
+{
+    agx_deployment *dep = NULL;
+    agx_error err;
+    CHECK_OK(agx_load_deployment("k8s-pool", &dep, &err), &err);
+    return dep;
+}
+
+static agx_sandbox_config *config(const char *image, int64_t timeout_ms)
+{
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg);
+    if (image)
+        CHECK(agx_sandbox_config_set_image(cfg, image) == 0);
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, timeout_ms) == 0);
+    return cfg;
+}
+
+/* Unary, stream and bidi through the sandbox's runtime_url. */
+static void exercise(const agx_sandbox *sb)
+{
+    agx_client *c = NULL;
+    agx_error err;
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    agx_value *args = agx_value_array(), *res = NULL;
+    agx_value_array_push(args, agx_value_int(40));
+    agx_value_array_push(args, agx_value_int(2));
+    CHECK_OK(agx_client_call(c, "demo::add", args, NULL, 10000, &res, &err), &err);
+    CHECK(agx_value_get_int64(res) == 42);
+    agx_value_free(res);
+    agx_value_free(args);
+
+    agx_call *call = NULL;
+    args = agx_value_array();
+    agx_value_array_push(args, agx_value_int(5));
+    CHECK_OK(agx_client_stream(c, "demo::count", args, NULL, &call, &err), &err);
+    agx_value_free(args);
+    int n = 0, rc;
+    agx_value *item = NULL;
+    while ((rc = agx_call_next(call, 10000, &item, &err)) == 1) {
+        n++;
+        agx_value_free(item);
+    }
+    CHECK_OK(rc, &err);
+    CHECK(n == 5);
+    agx_call_free(call);
+
+    CHECK_OK(agx_client_bidi(c, "demo::sum_bidi", NULL, NULL, &call, &err), &err);
+    int64_t sum = 0;
+    for (int i = 1; i <= 3; i++) {
+        agx_value *v = agx_value_int(i);
+        CHECK_OK(agx_call_send(call, v, 10000, &err), &err);
+        agx_value_free(v);
+        CHECK(agx_call_next(call, 10000, &item, &err) == 1);
+        sum = agx_value_get_int64(item);
+        agx_value_free(item);
+    }
+    CHECK(sum == 6);
+    CHECK_OK(agx_call_close_send(call, &err), &err);
+    while ((rc = agx_call_next(call, 10000, &item, &err)) == 1)
+        agx_value_free(item);
+    CHECK_OK(rc, &err);
+    agx_call_free(call);
+    agx_client_free(c);
+}
+
+static void fake_config(const char *json)
+{
+    json_decref(k8s_fake_hook(&fake, "/fake/config", json));
+}
+
+static void fault(const char *json)
+{
+    json_decref(k8s_fake_hook(&fake, "/fake/faults", json));
+}
+
+static int double_claims(void)
+{
+    json_t *st = k8s_fake_hook(&fake, "/fake/stats", NULL);
+    int n = (int)json_integer_value(json_object_get(st, "double_claims"));
+    json_decref(st);
+    return n;
+}
+
+/* ---- cases ---- */
+
+static void test_construct_errors(void)
+{
+    agx_deployment *dep = NULL;
+    agx_error err;
+    unsetenv("AGENTIX_K8S_POOL");
+    CHECK(agx_load_deployment("k8s-pool", &dep, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(err.message, "AGENTIX_K8S_POOL"), "%s", err.message);
+    setenv("AGENTIX_K8S_POOL", "test", 1);
+    setenv("AGENTIX_K8S_RUNTIME_URL", "ftp://x", 1);
+    CHECK(agx_load_deployment("k8s-pool", &dep, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(err.message, "AGENTIX_K8S_RUNTIME_URL"), "%s", err.message);
+    unsetenv("AGENTIX_K8S_RUNTIME_URL");
+    setenv("AGENTIX_K8S_KUBECONFIG", "/nonexistent/kubeconfig", 1);
+    CHECK(agx_load_deployment("k8s-pool", &dep, &err) != 0);
+    CHECK_MSG(strstr(err.message, "/nonexistent/kubeconfig"), "%s", err.message);
+    k8s_fake_use(kc_token);
+}
+
+static void test_same_image(agx_deployment *dep)
+{
+    agx_error err;
+    agx_sandbox_config *cfg = config(NULL, 30000);
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "rollout", "r1") == 0);
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK(strncmp(agx_sandbox_runtime_url(sb), "http://127.0.0.1:", 17) == 0);
+    exercise(sb);
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
+    CHECK_STREQ(agx_kv_get(agx_sandbox_info_labels_const(info), "rollout"), "r1");
+    agx_sandbox_info_free(info);
+    agx_kv *sel = agx_kv_new();
+    agx_kv_set(sel, "rollout", "r1");
+    agx_sandbox_list *list = NULL;
+    CHECK_OK(agx_deployment_list(dep, sel, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1);
+    agx_sandbox_list_free(list);
+    agx_kv_free(sel);
+    /* The same image the pool runs, spelled differently: still no swap. */
+    CHECK(agx_sandbox_config_set_image(cfg, "docker.io/library/python:3.12") == 0);
+    agx_sandbox *sb2 = NULL;
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb2, &err), &err);
+    CHECK(strcmp(agx_sandbox_id(sb), agx_sandbox_id(sb2)) != 0);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb2), &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err); /* gone: still fine */
+    CHECK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err) == AGX_ERR_NOT_FOUND);
+    agx_sandbox_free(sb);
+    agx_sandbox_free(sb2);
+    /* Bad labels fail before any API call. */
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "bad label", "x") == 0);
+    CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_INVALID_ARGUMENT);
+    agx_sandbox_config_free(cfg);
+}
+
+static void *compact_later(void *arg)
+{
+    (void)arg;
+    usleep(300 * 1000);
+    json_decref(k8s_fake_hook(&fake, "/fake/compact", "{}"));
+    return NULL;
+}
+
+static void test_image_swap(agx_deployment *dep)
+{
+    agx_error err;
+    fake_config("{\"swap_delay_ms\":800}");
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, compact_later, NULL) == 0); /* the swap watch sees 410 */
+    agx_sandbox_config *cfg = config("registry.example/task:v2", 30000);
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    pthread_join(t, NULL);
+    exercise(sb);
+    json_t *st = k8s_fake_hook(&fake, "/fake/stats", NULL), *pod;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(st, "pods"), i, pod)
+        if (strcmp(json_string_value(json_object_get(pod, "name")), agx_sandbox_id(sb)) == 0) {
+            CHECK_STREQ(json_string_value(json_object_get(pod, "image")), "registry.example/task:v2");
+            seen = 1;
+        }
+    CHECK(seen);
+    json_decref(st);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    fake_config("{\"swap_delay_ms\":50}");
+
+    /* An image that cannot be pulled fails fast with the reason, leaving nothing claimed. */
+    fake_config("{\"fail_images\":[\"registry.example/missing:v9\"]}");
+    CHECK(agx_sandbox_config_set_image(cfg, "registry.example/missing:v9") == 0);
+    CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_BACKEND);
+    CHECK_MSG(strstr(err.message, "ErrImagePull"), "%s", err.message);
+    CHECK(sb == NULL);
+    CHECK(k8s_fake_count(&fake, "claimed") == 0);
+    /* A crash loop likewise. */
+    fake_config("{\"crash_images\":[\"registry.example/crash:v1\"]}");
+    CHECK(agx_sandbox_config_set_image(cfg, "registry.example/crash:v1") == 0);
+    CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_BACKEND);
+    CHECK_MSG(strstr(err.message, "CrashLoopBackOff"), "%s", err.message);
+    agx_sandbox_config_free(cfg);
+}
+
+static void test_exhaustion(agx_deployment *dep)
+{
+    agx_error err;
+    /* Replacements come up slowly: after taking both warm pods the pool is empty for a while. */
+    fake_config("{\"ready_delay_ms\":2500}");
+    for (int i = 0; i < 200 && k8s_fake_count(&fake, "idle") < 2; i++)
+        usleep(50 * 1000);
+    agx_sandbox_config *cfg = config(NULL, 300);
+    agx_sandbox *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(agx_deployment_create(dep, cfg, &a, &err), &err);
+    CHECK_OK(agx_deployment_create(dep, cfg, &b, &err), &err);
+    CHECK(agx_deployment_create(dep, cfg, &c, &err) == AGX_ERR_UNAVAILABLE);
+    CHECK_MSG(strstr(err.message, "pool exhausted"), "%s", err.message);
+    CHECK(err.retriable);
+    /* With time to wait, the claim rides the watch until a replacement is Ready. */
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 20000) == 0);
+    CHECK_OK(agx_deployment_create(dep, cfg, &c, &err), &err);
+    exercise(c);
+    agx_sandbox *all[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(all[i]), &err), &err);
+        agx_sandbox_free(all[i]);
+    }
+    agx_sandbox_config_free(cfg);
+    fake_config("{\"ready_delay_ms\":0}");
+}
+
+static void test_api_errors(agx_deployment *dep)
+{
+    agx_error err;
+    agx_sandbox_config *cfg = config(NULL, 30000);
+    agx_sandbox *sb = NULL;
+    /* Throttled, then a failing server: retried with backoff, the claim still lands once. */
+    fault("{\"method\":\"GET\",\"path\":\"/pods$\",\"status\":429,\"count\":2,\"retry_after\":0}");
+    fault("{\"method\":\"PATCH\",\"path\":\"/pods/\",\"status\":503,\"count\":1}");
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    /* Forbidden is not retried and says what the account needs. */
+    fault("{\"method\":\"GET\",\"path\":\"/pods$\",\"status\":403,\"count\":1}");
+    CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_BACKEND);
+    CHECK_MSG(strstr(err.message, "403"), "%s", err.message);
+    CHECK(!err.retriable);
+    agx_sandbox_config_free(cfg);
+}
+
+static void claim_and_release(const char *kubeconfig)
+{
+    k8s_fake_use(kubeconfig);
+    agx_deployment *dep = load();
+    agx_error err;
+    agx_sandbox_config *cfg = config(NULL, 30000);
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    exercise(sb);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+}
+
+static void test_auth(void)
+{
+    char kc[700], user[1400];
+    /* Client certificate, files relative to the kubeconfig's folder. */
+    k8s_fake_kubeconfig(&fake, "kc-cert", "    client-certificate: certs/client.crt\n"
+                        "    client-key: certs/client.key\n", kc, sizeof kc);
+    claim_and_release(kc);
+    /* A wrong token is refused with a message about credentials. */
+    k8s_fake_kubeconfig(&fake, "kc-bad", "    token: wrong\n", kc, sizeof kc);
+    k8s_fake_use(kc);
+    agx_deployment *dep = load();
+    agx_error err;
+    agx_sandbox_config *cfg = config(NULL, 5000);
+    agx_sandbox *sb = NULL;
+    CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_BACKEND);
+    CHECK_MSG(strstr(err.message, "401"), "%s", err.message);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    /* An exec credential plugin printing an ExecCredential. */
+    char script[700];
+    snprintf(script, sizeof script, "%s/exec-cred.sh", fake.dir);
+    FILE *f = fopen(script, "w");
+    CHECK(f);
+    fprintf(f, "#!/bin/sh\ncase \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) exit 3;; esac\n"
+               "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+               "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"2099-01-01T00:00:00Z\"}}'\n",
+            K8S_FAKE_TOKEN);
+    fclose(f);
+    chmod(script, 0755);
+    snprintf(user, sizeof user, "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+             "      command: %s\n      interactiveMode: Never\n", script);
+    k8s_fake_kubeconfig(&fake, "kc-exec", user, kc, sizeof kc);
+    claim_and_release(kc);
+    /* In-cluster: service host/port and a service-account folder. */
+    char sa[700], cmd[4096], port[16];
+    snprintf(sa, sizeof sa, "%s/sa", fake.dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/certs/ca.crt' '%s/ca.crt' && printf %s > "
+             "'%s/token' && printf default > '%s/namespace'", sa, fake.dir, sa, K8S_FAKE_TOKEN, sa, sa);
+    CHECK(system(cmd) == 0);
+    snprintf(port, sizeof port, "%d", fake.port);
+    unsetenv("AGENTIX_K8S_KUBECONFIG");
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", sa, 1); /* no ~/.kube/config there */
+    unsetenv("KUBECONFIG");
+    setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", port, 1);
+    setenv("AGENTIX_K8S_SERVICEACCOUNT_DIR", sa, 1);
+    setenv("AGENTIX_K8S_POOL", "test", 1);
+    dep = load();
+    cfg = config(NULL, 30000);
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    unsetenv("KUBERNETES_SERVICE_PORT");
+    if (home)
+        setenv("HOME", home, 1);
+    free(home);
+    k8s_fake_use(kc_token);
+}
+
+/* ---- races: two hosts × 16 threads on a refilling pool of 8 ---- */
+
+#define RACE_THREADS 16
+#define RACE_CLAIMS 2
+
+typedef struct racer {
+    agx_deployment *dep;
+    char ids[RACE_CLAIMS][128];
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    agx_error err;
+    agx_sandbox_config *cfg = config(NULL, 60000);
+    for (int i = 0; i < RACE_CLAIMS; i++) {
+        agx_sandbox *sb = NULL;
+        CHECK_OK(agx_deployment_create(r->dep, cfg, &sb, &err), &err);
+        /* Pod names are never reused, so a name seen twice is a pod handed out twice. */
+        snprintf(r->ids[i], sizeof r->ids[i], "%s", agx_sandbox_id(sb));
+        CHECK_OK(agx_deployment_delete(r->dep, agx_sandbox_id(sb), &err), &err);
+        agx_sandbox_free(sb);
+    }
+    agx_sandbox_config_free(cfg);
+    return NULL;
+}
+
+static void race_host(const char *out_path)
+{
+    agx_deployment *dep = load();
+    pthread_t t[RACE_THREADS];
+    static racer rs[RACE_THREADS];
+    for (int i = 0; i < RACE_THREADS; i++) {
+        rs[i].dep = dep;
+        CHECK(pthread_create(&t[i], NULL, race, &rs[i]) == 0);
+    }
+    FILE *f = fopen(out_path, "w");
+    CHECK(f);
+    for (int i = 0; i < RACE_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        for (int j = 0; j < RACE_CLAIMS; j++)
+            fprintf(f, "%s\n", rs[i].ids[j]);
+    }
+    fclose(f);
+    agx_deployment_free(dep);
+}
+
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_races(void)
+{
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/race-a.txt", fake.dir);
+    snprintf(b, sizeof b, "%s/race-b.txt", fake.dir);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        race_host(b);
+        _exit(0);
+    }
+    race_host(a);
+    int st;
+    CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char *names[2 * RACE_THREADS * RACE_CLAIMS], line[256];
+    size_t n = 0;
+    const char *files[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        CHECK(f);
+        while (fgets(line, sizeof line, f) && n < sizeof names / sizeof *names) {
+            line[strcspn(line, "\n")] = '\0';
+            names[n++] = strdup(line);
+        }
+        fclose(f);
+    }
+    CHECK(n == 2 * RACE_THREADS * RACE_CLAIMS);
+    qsort(names, n, sizeof *names, cmp);
+    for (size_t i = 1; i < n; i++)
+        CHECK_MSG(strcmp(names[i - 1], names[i]) != 0, "pod %s handed out twice", names[i]);
+    CHECK(double_claims() == 0);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+}
+
+int main(void)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/k8s-pool-test-%d", AGX_TEST_BINARY_DIR, (int)getpid());
+    k8s_fake_start(&fake, dir, 1, 2, NULL);
+    k8s_fake_kubeconfig(&fake, "kc-token", "    token: " K8S_FAKE_TOKEN "\n", kc_token,
+                        sizeof kc_token);
+    k8s_fake_use(kc_token);
+
+    test_construct_errors();
+    agx_deployment *dep = load();
+    test_same_image(dep);
+    test_image_swap(dep);
+    test_exhaustion(dep);
+    test_api_errors(dep);
+    test_auth();
+    agx_deployment_free(dep);
+    k8s_fake_stop(&fake);
+
+    /* The races get a pool of 8. */
+    k8s_fake_start(&fake, dir, 1, 8, NULL);
+    k8s_fake_kubeconfig(&fake, "kc-token", "    token: " K8S_FAKE_TOKEN "\n", kc_token,
+                        sizeof kc_token);
+    k8s_fake_use(kc_token);
+    test_races();
+
+    /* Nothing left claimed after the sessions end. */
+    dep = load();
+    agx_sandbox_list *list = NULL;
+    agx_error err;
+    CHECK_OK(agx_deployment_list(dep, NULL, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 0);
+    agx_sandbox_list_free(list);
+    agx_deployment_free(dep);
+    CHECK(k8s_fake_count(&fake, "claimed") == 0);
+    k8s_fake_stop(&fake);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+    printf("k8s-pool: all cases passed\n");
+    return 0;
+}
