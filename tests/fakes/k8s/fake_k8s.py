@@ -930,7 +930,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return p is not None and (ns is None or p['metadata']['namespace'] == ns) \
                 and labels_match(lsel, p['metadata'].get('labels', {})) and fields_match(fsel, p)
 
-        if q.get('watch') in ('1', 'true'):
+        if q.get('watch', '').lower() in ('1', 'true'):
             return self.watch(match, q)
         limit = int(q.get('limit') or 0)
         start = ''
@@ -964,7 +964,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def watch(self, match, q):
         store = self.server.fake.store
         timeout = min(int(q.get('timeoutSeconds') or 60), MAX_WATCH_SECONDS)
-        bookmarks = q.get('allowWatchBookmarks') in ('1', 'true')
+        bookmarks = q.get('allowWatchBookmarks', '').lower() in ('1', 'true')
         deadline = time.time() + timeout
         self.send_response(200)
         self.send_header('Content-Type', 'application/json;stream=watch')
