@@ -263,8 +263,10 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
     wp->exit_status = status;
     wp->term_signal = sig;
     if (wp->state == WP_STOPPING) {
+        /* The drain ended its calls already; none may outlive the process that ran them. */
         wp->state = WP_FAILED;
         uv_timer_stop(&wp->timer);
+        srv_fail_worker_calls(wp->srv, wp, "agentix-worker stopped: agentix-server is shutting down");
     }
     if (wp->state != WP_FAILED) {
         /* What the worker wrote before it died is in the pipe: those answers still count. */
