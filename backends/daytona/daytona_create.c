@@ -2,7 +2,7 @@
  * retried within the create timeout), poll GET until "started" (Daytona's SDK pacing), start
  * agentix-server through the toolbox when the snapshot's entrypoint does not, fetch the preview
  * URL and token of port 8000, and wait until the runtime answers /health through the proxy. Any
- * failure after the sandbox exists deletes it; a create whose outcome is unknown sweeps by nonce.
+ * failure after the sandbox exists deletes it; a failed POST sweeps by the create's nonce.
  *
  * Options: daytona.start=entrypoint|toolbox (default entrypoint), daytona.server (the server's
  * path for toolbox starts, default /opt/agentix/bin/agentix-server), daytona.auto_stop_min
@@ -118,14 +118,14 @@ static int retry_quota(const agx_http_response *resp)
     return resp->status == 400 && resp->body && strstr(resp->body, "limit exceeded") != NULL;
 }
 
-static int post_create(create_ctx *x, json_t *body, long *status, agx_error *err)
+static int post_create(create_ctx *x, json_t *body, agx_error *err)
 {
     json_t *dto = NULL;
     agx_cloud_call call = {.method = "POST", .path = "/sandbox", .body = body,
                            .what = "creating a sandbox", .deadline_ms = x->deadline,
                            .retry_after_header = AGX_DAYTONA_RETRY_AFTER,
                            .retry_also = retry_quota};
-    int rc = agx_cloud_request(&x->d->cloud, &call, status, &dto, err);
+    int rc = agx_cloud_request(&x->d->cloud, &call, NULL, &dto, err);
     const char *id = json_string_value(json_object_get(dto, "id"));
     if (!rc && (!id || agx_cloud_check_id(&x->d->cloud, id, err) != 0))
         rc = agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona answered the create without a usable "
@@ -272,13 +272,12 @@ int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbo
     int rc = create_body(&x, &body, err);
     if (rc)
         return rc;
-    long status = 0;
-    rc = post_create(&x, body, &status, err);
+    rc = post_create(&x, body, err);
     json_decref(body);
     if (rc) {
-        if (rc == AGX_ERR_TIMEOUT || rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_IO ||
-            rc == AGX_ERR_PROTOCOL || status >= 500)
-            sweep_nonce(&x); /* the sandbox may exist although no answer said so */
+        /* The sandbox may exist although no answer named it: a timeout, a 5xx, or the 400
+         * "Sandbox failed to start" of a sandbox left in error. */
+        sweep_nonce(&x);
         return rc;
     }
     agx_sandbox *sb = NULL;

@@ -289,8 +289,8 @@ static int e2b_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
     return 0;
 }
 
-/* After a create that may have happened server-side (timeout, 5xx): delete what carries the
- * nonce. Best effort: the create's own error is what the caller gets. */
+/* After a create that failed but may have happened server-side: delete what carries the nonce.
+ * Best effort: the create's own error is what the caller gets. */
 static void sweep_nonce(agx_e2b *e, const char *nonce)
 {
     agx_kv *want = agx_kv_new();
@@ -406,13 +406,6 @@ static int read_options(create_ctx *x, agx_error *err)
     return rc;
 }
 
-/* A create whose outcome is unknown: the VM may exist although we got no 201. */
-static int outcome_unknown(int rc, long status)
-{
-    return rc == AGX_ERR_TIMEOUT || rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_IO ||
-           rc == AGX_ERR_PROTOCOL || status >= 500;
-}
-
 static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,
                       agx_error *err)
 {
@@ -425,18 +418,17 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
         rc = create_body(&x, &body, err);
     if (rc)
         return rc;
-    long status = 0;
     agx_cloud_call call = {.method = "POST", .path = "/sandboxes", .body = body,
                            .what = "creating a sandbox", .deadline_ms = x.deadline};
-    rc = agx_cloud_request(&x.e->cloud, &call, &status, &resp, err);
+    rc = agx_cloud_request(&x.e->cloud, &call, NULL, &resp, err);
     json_decref(body);
     agx_sandbox *sb = NULL;
     if (!rc)
         rc = make_sandbox(&x, resp, &sb, err);
     json_decref(resp);
     if (rc) {
-        if (outcome_unknown(rc, status))
-            sweep_nonce(x.e, x.nonce);
+        /* Without a 201 the VM may still exist (a timeout, a 5xx after placement): sweep. */
+        sweep_nonce(x.e, x.nonce);
         return rc;
     }
     rc = agx_cloud_wait_health(&x.e->cloud, agx_sandbox_runtime_url(sb),

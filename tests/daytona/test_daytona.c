@@ -179,6 +179,8 @@ static void scenario_faults(void)
     agx_fake_faults(f, "{\"error_state\": 1}");
     expect_create_fails(dep, cfg, f, AGX_ERR_BACKEND, "failed to start with state: error, error "
                                                       "reason: fake: scripted error");
+    agx_fake_faults(f, "{\"fail_in_create\": 1}"); /* a 400 naming no id: found by its nonce */
+    expect_create_fails(dep, cfg, f, AGX_ERR_INVALID_ARGUMENT, "Sandbox failed to start");
     agx_fake_faults(f, "{\"build_failed\": 1}");
     expect_create_fails(dep, cfg, f, AGX_ERR_BACKEND, "state: build_failed");
 

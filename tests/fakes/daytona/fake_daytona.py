@@ -22,7 +22,9 @@ Prints "PORT <n>"; stops on SIGTERM or when stdin closes. Faults (POST /_fake/fa
   build_failed   the next sandbox ends in "build_failed"
   delete_500     500 on the next deletes
   delete_409     the next deletes answer 409 "Sandbox state change in progress"
-  start_delay_ms how long a sandbox stays "creating" after its runtime listens (default 200)
+  polls_to_start GET polls a sandbox answers "creating" before "started" (default 2)
+  fail_in_create the next create leaves a sandbox in "error" and answers 400 "Sandbox failed to
+                 start: …" (the controller's 30 s wait saw it fail), so the caller learns no id
   destroy_ms     how long "destroying" lasts before GET answers 404 (default 200)
 """
 import os
@@ -108,19 +110,25 @@ class Daytona(fakebase.FakeService):
     # ---- lifecycle (runner side) ----
 
     def boot(self, sb, with_server):
-        """Runs in its own thread: the runner pulls and starts the sandbox."""
+        """Runs in its own thread: the runner pulls and starts the sandbox; the API reports
+        "started" once that is done and the sandbox was polled "polls_to_start" times."""
         if with_server and not self.launch(sb, sb["env"]):
             return
-        time.sleep(self.faults.get("start_delay_ms", 200) / 1000.0)
         with self.lock:
-            if sb["state"] != "creating" or sb["stuck"]:
-                return
-            if sb["fail"]:
-                sb["state"], sb["reason"] = sb["fail"], "fake: scripted %s" % sb["fail"]
-            else:
-                sb["state"] = "started"
+            sb["ready"] = True
         if sb["fail"]:
             self.stop_runtime(sb)
+
+    def advance(self, sb):
+        """A GET poll (lock held): creating → started/error/build_failed when due."""
+        sb["polls"] += 1
+        if (sb["state"] != "creating" or sb["stuck"] or not sb["ready"] or
+                sb["polls"] < self.faults.get("polls_to_start", 2)):
+            return
+        if sb["fail"]:
+            sb["state"], sb["reason"] = sb["fail"], "fake: scripted %s" % sb["fail"]
+        else:
+            sb["state"] = "started"
 
     def launch(self, sb, env):
         rt = self.start_runtime(env)
@@ -162,7 +170,10 @@ class Daytona(fakebase.FakeService):
         if sb is None:
             return None
         if len(parts) == 2 and method == "GET":
-            return h.reply(200, self.dto(sb))
+            with self.lock:
+                self.advance(sb)
+                dto = self.dto(sb)
+            return h.reply(200, dto)
         if len(parts) == 2 and method == "DELETE":
             return self.delete(h, sb)
         if len(parts) == 5 and parts[2] == "ports" and parts[4] == "preview-url":
@@ -209,9 +220,13 @@ class Daytona(fakebase.FakeService):
                   "reason": None, "autostop": body.get("autoStopInterval", 15),
                   "autodelete": body.get("autoDeleteInterval", -1), "created": time.time(),
                   "token": nanoid(), "runtime": None, "stuck": self.take("stuck_creating"),
+                  "ready": False, "polls": 0,
                   "fail": ("error" if self.take("error_state") else
                            "build_failed" if self.take("build_failed") else None)}
             self.sandboxes[sb["id"]] = sb
+            if self.take("fail_in_create"):
+                sb["state"], sb["reason"] = "error", "fake: no runner could start it"
+                return self.error(h, 400, "Sandbox failed to start: " + sb["reason"])
             dto = self.dto(sb)
         if not sb["stuck"]:
             with_server = snapshot in self.args.snapshot and not sb["fail"]

@@ -23,6 +23,7 @@ POST /fake/compact.
 """
 import argparse
 import base64
+import bisect
 import copy
 import ctypes
 import hashlib
@@ -1003,9 +1004,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         pos = None
                     else:
                         out = []
-                        for rv, etype, old, new in store.events:
-                            if rv <= pos:
-                                continue
+                        first = bisect.bisect_right(store.events, pos, key=lambda e: e[0])
+                        for rv, etype, old, new in store.events[first:]:
                             was, now = match(old), match(new) and etype != 'DELETED'
                             if was and now:
                                 out.append({'type': 'MODIFIED', 'object': new})
