@@ -9,6 +9,7 @@
 #include "core/fleet_internal.h"
 
 #define CANCEL_GRACE_MS 10000 /* how long a closed client may take to fail its call */
+#define ACQUIRE_SLICE_MS 250  /* pool waits are cut so a cancel is seen this fast */
 
 typedef struct map_worker {
     agx_map *m;
@@ -206,7 +207,27 @@ static int take_sandbox(map_worker *w, const agx_sandbox **sb, agx_error *err)
 {
     agx_map *m = w->m;
     if (m->o.pool) {
-        int rc = agx_pool_acquire(m->o.pool, m->o.acquire_timeout_ms, &w->lease, err);
+        /* In slices, so agx_map_cancel does not wait for a pool that cannot refill. */
+        int64_t deadline = agx_fleet_deadline(m->o.acquire_timeout_ms);
+        int rc;
+        for (;;) {
+            int slice = ACQUIRE_SLICE_MS;
+            bool last = false;
+            if (deadline >= 0) {
+                int64_t left = deadline - agx_fleet_now_ms();
+                if (left <= slice) {
+                    slice = left > 0 ? (int)left : 0;
+                    last = true;
+                }
+            }
+            rc = agx_pool_acquire(m->o.pool, slice, &w->lease, err);
+            if (rc != AGX_ERR_TIMEOUT || last)
+                break;
+            if (atomic_load(&m->cancel))
+                return agx_error_set(err, AGX_ERR_CANCELLED, "task cancelled while waiting for a sandbox");
+        }
+        if (rc == AGX_ERR_TIMEOUT)
+            agx_error_prefix(err, "no sandbox from the pool within acquire_timeout_ms=%d", m->o.acquire_timeout_ms);
         *sb = rc ? NULL : agx_lease_sandbox(w->lease);
         return rc;
     }
@@ -292,6 +313,11 @@ static void run_task(map_worker *w, agx_map_result *r)
             break;
         }
         snprintf(r->sandbox_id, sizeof r->sandbox_id, "%s", agx_sandbox_id(sb));
+        if (atomic_load(&m->cancel)) {
+            give_back(w, false);
+            r->status = agx_error_set(&r->err, AGX_ERR_CANCELLED, "task cancelled before it ran");
+            break;
+        }
         const char *target;
         agx_value *args, *kwargs, *value = NULL;
         rc = build_call(m, r->task, r->attempts, sb, &target, &args, &kwargs, &r->err);

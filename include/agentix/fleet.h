@@ -285,8 +285,9 @@ typedef struct agx_gc_report {
 
 /* Lists (through the deployment's list) the sandboxes labelled agentix.owner.host = this host,
  * and deletes those whose owner is gone: no process with that pid, or one whose start time
- * differs (the pid was reused). Owners on other hosts are never judged. opts and report may be
- * NULL. Returns 0 when every delete succeeded, else the first delete error (all were attempted);
+ * differs (the pid was reused). Owners on other hosts are never judged, and owners are looked up
+ * in this process's /proc: run gc in the pid namespace (container) the hosts ran in. Sandboxes
+ * with missing or malformed owner labels are kept. opts and report may be NULL. Returns 0 when every delete succeeded, else the first delete error (all were attempted);
  * AGX_ERR_UNSUPPORTED when the backend has no list. */
 int agx_gc(agx_deployment *dep, const agx_gc_options *opts, agx_gc_report *report,
            agx_error *err);
