@@ -752,6 +752,51 @@ static void test_worker_boot_failures(void)
     rmdir(dir);
 }
 
+/* A worker that says `ready` and then ignores `shutdown` and SIGTERM: the drain escalates to
+ * SIGKILL (5 s + 2 s) and the server still exits 0, leaving no process behind. */
+static void test_stubborn_worker(void)
+{
+    char dir[] = "/tmp/agx-srvstub-XXXXXX";
+    CHECK(mkdtemp(dir));
+    char script[128], env_worker[200];
+    snprintf(script, sizeof script, "%s/stubborn-worker", dir);
+    FILE *f = fopen(script, "w");
+    CHECK(f);
+    /* the frame: u32 LE length 17, then the msgpack map {type:"ready", pid:1} */
+    fputs("#!/bin/sh\ntrap '' TERM\n"
+          "printf '\\021\\000\\000\\000\\202\\244type\\245ready\\243pid\\001'\n"
+          "exec sleep 120\n", f);
+    fclose(f);
+    CHECK(chmod(script, 0755) == 0);
+    snprintf(env_worker, sizeof env_worker, "AGENTIX_WORKER=%s", script);
+    const char *env[] = {env_worker, NULL};
+    sh_server s;
+    sh_server_start(&s, &paths, NULL, env, under_valgrind);
+    long t0 = now_ms();
+    pid_t wpid = 0;
+    /* the script's pid: the child of the server */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)s.pid, (int)s.pid);
+    for (int i = 0; i < 500 && wpid <= 0; i++) {
+        FILE *cf = fopen(path, "r");
+        if (cf) {
+            int v = 0;
+            if (fscanf(cf, "%d", &v) == 1)
+                wpid = v;
+            fclose(cf);
+        }
+        if (wpid <= 0)
+            usleep(10000);
+    }
+    CHECK_MSG(wpid > 0, "no worker process");
+    CHECK_MSG(file_has(s.pid_file, "1", T), "the stubborn worker's ready was not taken");
+    stop_clean(&s);
+    fprintf(stderr, "   drain with a worker that ignores shutdown and SIGTERM: %ld ms\n", now_ms() - t0);
+    CHECK_MSG(process_gone(wpid, 5000), "the stubborn worker outlived the server");
+    unlink(script);
+    rmdir(dir);
+}
+
 /* ---- payload limits ---- */
 
 /* Emits demo::echo with a binary argument of n bytes (pre-encoded msgpack, exact sizes). */
@@ -886,6 +931,7 @@ int main(int argc, char **argv)
     RUN(test_sigterm_drain());
     RUN(test_worker_boot_failures());
     RUN(test_limits());
+    RUN(test_stubborn_worker());
     fprintf(stderr, "ok\n");
     return 0;
 }
