@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 static char root[256], errfile[300];
+static const char *wrapper = ""; /* $AGX_TEST_CLI_WRAPPER: e.g. valgrind in test_cli.valgrind */
 
 /* Runs `sh -c "<agentix> <args>"` with stdout captured (stderr to errfile); returns the exit
  * code with the output in *out (caller frees). */
@@ -23,7 +24,7 @@ static int run(char **out, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", AGX_CLI, args, errfile);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s 2>'%s'", wrapper, AGX_CLI, args, errfile);
     FILE *p = popen(cmd, "r");
     CHECK(p != NULL);
     size_t cap = 1 << 16, len = 0, n;
@@ -181,7 +182,8 @@ static void test_lifecycle_and_calls(void)
     char args[1024];
     snprintf(args, sizeof args, "call --sandbox-json %s demo::echo_bidi", sb.file);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "printf '\"a\"\\n[1,2]\\n\\n{\"x\":true}\\n' | '%s' %s", AGX_CLI, args);
+    snprintf(cmd, sizeof cmd, "printf '\"a\"\\n[1,2]\\n\\n{\"x\":true}\\n' | %s '%s' %s", wrapper,
+             AGX_CLI, args);
     FILE *p = popen(cmd, "r");
     CHECK(p);
     char buf[256] = {0};
@@ -292,6 +294,8 @@ int main(void)
     CHECK(setenv("AGENTIX_MODULE_PATH", AGX_TEST_MODULEDIR, 1) == 0);
     CHECK(setenv("AGENTIX_BACKEND", "local", 1) == 0);
     unsetenv("AGENTIX_TOKEN");
+    if (getenv("AGX_TEST_CLI_WRAPPER"))
+        wrapper = getenv("AGX_TEST_CLI_WRAPPER");
     TEST_RUN(test_help_and_usage);
     TEST_RUN(test_lifecycle_and_calls);
     TEST_RUN(test_gc);
