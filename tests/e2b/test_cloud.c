@@ -1,0 +1,222 @@
+/* test_cloud.c — unit tests of backends/cloud (shared by the e2b and daytona backends): required
+ * variables, label and env checks, ids, poll pacing, time parsing, the health wait's verdicts
+ * (through core/http's connect_to) and a vendor Retry-After header, against a scripted HTTP server
+ * on 127.0.0.1. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backends/cloud/cloud.h"
+#include "check.h"
+
+static agx_cloud cloud;
+
+static void test_env_required(void)
+{
+    agx_error err;
+    const char *v = NULL;
+    unsetenv("AGX_TEST_KEY");
+    CHECK(agx_cloud_env_required("AGX_TEST_KEY", &v, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "AGX_TEST_KEY is not set");
+    setenv("AGX_TEST_KEY", "a\nb", 1);
+    CHECK(agx_cloud_env_required("AGX_TEST_KEY", &v, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "control character");
+    setenv("AGX_TEST_KEY", "k", 1);
+    CHECK_OK(agx_cloud_env_required("AGX_TEST_KEY", &v, &err), &err);
+    CHECK_STREQ(v, "k");
+    agx_cloud c;
+    CHECK(agx_cloud_init(&c, "X", "ftp://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "must start with http:// or https://");
+}
+
+static void test_labels(void)
+{
+    agx_error err;
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg && agx_kv_set(agx_sandbox_config_labels(cfg), "team", "rl") == 0);
+    char nonce[33];
+    json_t *o = NULL;
+    CHECK_OK(agx_cloud_labels(&cloud, cfg, nonce, &o, &err), &err);
+    CHECK(strlen(nonce) == 32);
+    CHECK_STREQ(json_string_value(json_object_get(o, "team")), "rl");
+    CHECK_STREQ(json_string_value(json_object_get(o, AGX_CLOUD_LABEL_MARK)), "1");
+    CHECK_STREQ(json_string_value(json_object_get(o, AGX_CLOUD_LABEL_CREATE)), nonce);
+    CHECK_STREQ(json_string_value(json_object_get(o, AGX_CLOUD_LABEL_OWNER)), cloud.owner);
+    json_decref(o);
+
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "bad", "\xff\xfe") == 0);
+    CHECK(agx_cloud_labels(&cloud, cfg, nonce, &o, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "not valid UTF-8");
+    CHECK(agx_kv_remove(agx_sandbox_config_labels(cfg), "bad") == 0);
+    char *big = malloc(AGX_CLOUD_LABEL_MAX + 2);
+    CHECK(big);
+    memset(big, 'v', AGX_CLOUD_LABEL_MAX + 1);
+    big[AGX_CLOUD_LABEL_MAX + 1] = '\0';
+    CHECK(agx_kv_set(agx_sandbox_config_env(cfg), "BIG", big) == 0);
+    CHECK(agx_cloud_kv_json(agx_sandbox_config_env_const(cfg), "environment variable", &o,
+                            &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "environment variable 'BIG'");
+    free(big);
+    for (int i = 0; i <= AGX_CLOUD_MAX_LABELS; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), k, "v") == 0);
+    }
+    CHECK(agx_cloud_labels(&cloud, cfg, nonce, &o, &err) == AGX_ERR_LIMIT);
+    agx_sandbox_config_free(cfg);
+}
+
+static void test_ids_times_polls(void)
+{
+    agx_error err;
+    CHECK_OK(agx_cloud_check_id(&cloud, "i62mff4ahtrdfdkyn2esc", &err), &err);
+    CHECK_OK(agx_cloud_check_id(&cloud, "3fa85f64-5717-4562-b3fc-2c963f66afa6", &err), &err);
+    CHECK(agx_cloud_check_id(&cloud, "../etc", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_cloud_check_id(&cloud, "a b", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_cloud_check_id(&cloud, "", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_cloud_check_id(&cloud, NULL, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_cloud_parse_time("2026-11-22T02:00:48.320Z") == 1795312848320LL);
+    CHECK(agx_cloud_parse_time("garbage") == 0);
+    CHECK(agx_cloud_parse_time(NULL) == 0);
+    CHECK(agx_cloud_poll_interval(0, 1000, 0) == 100);
+    CHECK(agx_cloud_poll_interval(0, 6000, 100) == 110);
+    CHECK(agx_cloud_poll_interval(0, 60000, 990) == 1000);
+}
+
+/* ---- health wait against a scripted server: answers `count` connections with `replies` in
+ * turn (each "<status> <body>"), one per connection. ---- */
+
+typedef struct script {
+    int fd;
+    const char *const *replies;
+} script;
+
+static void *serve(void *arg)
+{
+    script *s = arg;
+    for (int i = 0; s->replies[i]; i++) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        char req[2048];
+        ssize_t n = recv(c, req, sizeof req - 1, 0);
+        (void)n;
+        const char *r = s->replies[i];
+        const char *body = strchr(r, ' ') + 1, *bar = strchr(body, '|');
+        char extra[128] = "";
+        if (bar) { /* "<status> Name: value|body" adds a header */
+            snprintf(extra, sizeof extra, "%.*s\r\n", (int)(bar - body), body);
+            body = bar + 1;
+        }
+        char out[1024];
+        int len = snprintf(out, sizeof out, "HTTP/1.1 %.3s X\r\nContent-Length: %zu\r\n%s"
+                           "Connection: close\r\n\r\n%s", r, strlen(body), extra, body);
+        CHECK(send(c, out, (size_t)len, 0) == len);
+        close(c);
+    }
+    return NULL;
+}
+
+typedef struct server {
+    int fd, port;
+    script s;
+    pthread_t th;
+} server;
+
+static void server_start(server *v, const char *const *replies)
+{
+    v->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(v->fd >= 0 && bind(v->fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+          listen(v->fd, 8) == 0);
+    CHECK(getsockname(v->fd, (struct sockaddr *)&a, &len) == 0);
+    v->port = ntohs(a.sin_port);
+    v->s = (script){.fd = v->fd, .replies = replies};
+    CHECK(pthread_create(&v->th, NULL, serve, &v->s) == 0);
+}
+
+static void server_stop(server *v)
+{
+    shutdown(v->fd, SHUT_RDWR);
+    pthread_join(v->th, NULL);
+    close(v->fd);
+}
+
+static int wait_with(const char *const *replies, int64_t budget_ms, agx_error *err)
+{
+    server v;
+    server_start(&v, replies);
+    /* The URL names a host that does not resolve: only connect_to makes it reachable. */
+    char ct[64];
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", v.port);
+    cloud.connect_to = ct;
+    int rc = agx_cloud_wait_health(&cloud, "http://8000-abc.sandbox.invalid", NULL,
+                                   agx_http_now_ms() + budget_ms, err);
+    cloud.connect_to = NULL;
+    server_stop(&v);
+    return rc;
+}
+
+static void test_health_wait(void)
+{
+    agx_error err;
+    const char *ok[] = {"502 {\"message\":\"The sandbox is running but port is not open\"}",
+                        "503 {}", "200 {\"status\":\"ok\"}", NULL};
+    CHECK_OK(wait_with(ok, 30000, &err), &err);
+    const char *gone[] = {"502 {\"message\":\"The sandbox was not found\"}", NULL};
+    CHECK(wait_with(gone, 30000, &err) == AGX_ERR_NOT_FOUND);
+    CHECK_CONTAINS(err.message, "The sandbox was not found");
+    const char *refused[] = {"403 {\"message\":\"missing token\"}", NULL};
+    CHECK(wait_with(refused, 30000, &err) == AGX_ERR_BACKEND);
+    CHECK_CONTAINS(err.message, "HTTP 403 missing token");
+    const char *never[] = {"502 {\"message\":\"port is not open\"}", NULL};
+    CHECK(wait_with(never, 300, &err) == AGX_ERR_TIMEOUT);
+    CHECK_CONTAINS(err.message, "did not answer /health");
+    CHECK(err.retriable);
+}
+
+/* A vendor's own Retry-After header is honoured: 1 s, where the first backoff alone is <= 200 ms. */
+static void test_retry_after_header(void)
+{
+    const char *replies[] = {"429 Retry-After-Test: 1|{\"message\":\"slow down\"}",
+                             "201 {\"id\":\"x\"}", NULL};
+    server v;
+    server_start(&v, replies);
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", v.port);
+    agx_cloud c;
+    agx_error err;
+    CHECK_OK(agx_cloud_init(&c, "Test", base, "X-Key", "k", &err), &err);
+    json_t *out = NULL;
+    long status = 0;
+    agx_cloud_call call = {.method = "POST", .path = "/x", .what = "testing",
+                           .retry_after_header = "retry-after-test"};
+    int64_t t0 = agx_http_now_ms();
+    CHECK_OK(agx_cloud_request(&c, &call, &status, &out, &err), &err);
+    CHECK(agx_http_now_ms() - t0 >= 1000);
+    CHECK(status == 201);
+    CHECK_STREQ(json_string_value(json_object_get(out, "id")), "x");
+    json_decref(out);
+    agx_cloud_fini(&c);
+    server_stop(&v);
+}
+
+int main(void)
+{
+    agx_error err;
+    unsetenv("AGENTIX_CONNECT_TO"); /* the health test sets its own */
+    CHECK_OK(agx_cloud_init(&cloud, "Test", "http://127.0.0.1:9/", "X-Key", "k", &err), &err);
+    CHECK_STREQ(cloud.api_url, "http://127.0.0.1:9");
+    TEST_RUN(test_env_required);
+    TEST_RUN(test_labels);
+    TEST_RUN(test_ids_times_polls);
+    TEST_RUN(test_health_wait);
+    TEST_RUN(test_retry_after_header);
+    agx_cloud_fini(&cloud);
+    return 0;
+}
