@@ -68,9 +68,23 @@ void agx_cloud_fini(agx_cloud *c)
 
 /* ---- API calls ---- */
 
-static int should_retry(int rc, const agx_http_response *resp, const agx_error *err, void *user)
+typedef struct attempt {
+    const agx_cloud_call *call;
+    agx_http_request *req;
+    int64_t deadline;
+} attempt;
+
+static long attempt_timeout(int64_t deadline)
 {
-    const agx_cloud_call *call = user;
+    int64_t left = deadline - agx_http_now_ms();
+    if (left < 1)
+        left = 1;
+    return left < AGX_CLOUD_CALL_TIMEOUT_MS ? (long)left : AGX_CLOUD_CALL_TIMEOUT_MS;
+}
+
+static int decide(int rc, const agx_http_response *resp, const agx_error *err,
+                  const agx_cloud_call *call)
+{
     if (rc != 0) /* a create that timed out may have happened: only idempotent calls repeat */
         return call->idempotent && err && err->retriable;
     long s = resp->status;
@@ -79,6 +93,17 @@ static int should_retry(int rc, const agx_http_response *resp, const agx_error *
     if (call->idempotent && (s == 500 || s == 502 || s == 503 || s == 504))
         return 1;
     return call->retry_also && call->retry_also(resp);
+}
+
+/* Also shortens the next attempt to what is left of the deadline (less the backoff before it,
+ * at most max_delay_ms), so a call never runs far past its bound. */
+static int should_retry(int rc, const agx_http_response *resp, const agx_error *err, void *user)
+{
+    attempt *a = user;
+    int again = decide(rc, resp, err, a->call);
+    if (again)
+        a->req->timeout_ms = attempt_timeout(a->deadline);
+    return again;
 }
 
 int agx_cloud_request(const agx_cloud *c, const agx_cloud_call *call, long *status, json_t **out,
@@ -100,20 +125,17 @@ int agx_cloud_request(const agx_cloud *c, const agx_cloud_call *call, long *stat
         free(body);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory %s", call->what);
     }
-    int64_t now = agx_http_now_ms();
-    int64_t deadline = call->deadline_ms ? call->deadline_ms : now + AGX_CLOUD_CALL_TIMEOUT_MS;
-    int64_t left = deadline - now;
-    if (left < 1)
-        left = 1;
+    int64_t deadline = call->deadline_ms ? call->deadline_ms
+                                         : agx_http_now_ms() + AGX_CLOUD_CALL_TIMEOUT_MS;
     agx_http_request req = {
         .method = call->method, .url = url, .headers = c->auth, .body = body,
-        .body_len = body ? strlen(body) : 0,
-        .timeout_ms = left < AGX_CLOUD_CALL_TIMEOUT_MS ? (long)left : AGX_CLOUD_CALL_TIMEOUT_MS,
+        .body_len = body ? strlen(body) : 0, .timeout_ms = attempt_timeout(deadline),
         .max_body = 8u << 20,
     };
+    attempt a = {.call = call, .req = &req, .deadline = deadline};
     agx_http_retry retry = {
-        .max_attempts = 100000, .base_delay_ms = 200, .max_delay_ms = 10000,
-        .deadline_ms = deadline, .should_retry = should_retry, .user = (void *)call,
+        .max_attempts = 100000, .base_delay_ms = 200, .max_delay_ms = AGX_CLOUD_MAX_BACKOFF_MS,
+        .deadline_ms = deadline, .should_retry = should_retry, .user = &a,
         .retry_after_header = call->retry_after_header,
     };
     agx_http_response resp;

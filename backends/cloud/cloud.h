@@ -17,6 +17,7 @@
 
 #define AGX_CLOUD_CALL_TIMEOUT_MS 60000   /* one API request (the vendors' SDKs use 60 s) */
 #define AGX_CLOUD_DELETE_TIMEOUT_MS 60000 /* delete with its retries */
+#define AGX_CLOUD_MAX_BACKOFF_MS 5000     /* one wait between attempts (Retry-After up to it) */
 #define AGX_CLOUD_ID_MAX 128
 #define AGX_CLOUD_MAX_LABELS 64
 #define AGX_CLOUD_LABEL_MAX 1024 /* bytes of one label key or value */

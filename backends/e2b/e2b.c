@@ -100,7 +100,8 @@ static const char *pick_domain(const agx_e2b *e, json_t *sandbox)
 {
     const char *d = json_string_value(json_object_get(sandbox, "domain"));
     size_t n = d ? strlen(d) : 0;
-    if (n == 0 || n > 200 || strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+    if (n == 0 || n > 200 ||
+        strspn(d, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
         return e->domain;
     return d;
 }

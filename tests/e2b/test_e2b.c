@@ -87,7 +87,8 @@ static void scenario_session(void)
     expect_create_fails(dep, cfg, f, AGX_ERR_NOT_FOUND, "template 'nope' not found");
     CHECK(agx_sandbox_config_set_image(cfg, "other") == 0);
     CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.lifetime_s", "7200") == 0);
-    expect_create_fails(dep, cfg, f, AGX_ERR_INVALID_ARGUMENT, "Timeout cannot be greater than 1 hours");
+    expect_create_fails(dep, cfg, f, AGX_ERR_INVALID_ARGUMENT,
+                        "Timeout cannot be greater than 1 hours");
     CHECK(agx_kv_remove(agx_sandbox_config_options(cfg), "e2b.lifetime_s") == 0);
 
     agx_sandbox *sb = NULL;
