@@ -70,6 +70,20 @@ static int lease_destroy(agx_lease *l, agx_error *err)
     return rc;
 }
 
+/* Any answer to describe(probe) but a transport failure proves the runtime serves: NotFound does. */
+static bool probe_answers(agx_pool *p, agx_lease *l, agx_error *err)
+{
+    agx_value *d = NULL;
+    agx_error e;
+    int rc = agx_client_describe(l->client, p->probe, p->opts.health_timeout_ms, &d, &e);
+    agx_value_free(d);
+    bool ok = !(rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_TIMEOUT || rc == AGX_ERR_CANCELLED ||
+                rc == AGX_ERR_PROTOCOL || rc == AGX_ERR_IO);
+    if (!ok)
+        agx_error_copy(err, &e);
+    return ok;
+}
+
 static int lease_make(agx_pool *p, agx_lease **out, agx_error *err)
 {
     *out = NULL;
@@ -86,6 +100,11 @@ static int lease_make(agx_pool *p, agx_lease **out, agx_error *err)
         rc = agx_client_connect_sandbox(l->sb, &co, &l->client, err);
         if (rc)
             agx_error_prefix(err, "new sandbox %s refused a client (deleted)", agx_sandbox_id(l->sb));
+    }
+    /* The first call starts the runtime's worker: pay for it here, not in acquire. */
+    if (rc == 0 && p->probe && !probe_answers(p, l, err)) {
+        rc = err ? err->code : AGX_ERR_UNAVAILABLE;
+        agx_error_prefix(err, "new sandbox %s failed its health check (deleted)", agx_sandbox_id(l->sb));
     }
     if (rc) {
         lease_destroy(l, NULL);
@@ -232,20 +251,10 @@ int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_p
     return 0;
 }
 
-/* Connected, and (with a probe) the runtime answers a describe — any answer but a transport
- * failure proves it serves. */
+/* Connected, and (with a probe) the runtime answers a describe. */
 static bool lease_healthy(agx_pool *p, agx_lease *l)
 {
-    if (!agx_client_is_connected(l->client))
-        return false;
-    if (!p->probe)
-        return true;
-    agx_value *d = NULL;
-    agx_error e;
-    int rc = agx_client_describe(l->client, p->probe, p->opts.health_timeout_ms, &d, &e);
-    agx_value_free(d);
-    return !(rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_TIMEOUT || rc == AGX_ERR_CANCELLED ||
-             rc == AGX_ERR_PROTOCOL || rc == AGX_ERR_IO);
+    return agx_client_is_connected(l->client) && (!p->probe || probe_answers(p, l, NULL));
 }
 
 static int acquire_timeout(agx_pool *p, int timeout_ms, agx_error *err)
