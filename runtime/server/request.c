@@ -68,9 +68,9 @@ int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t len)
         } else if (KEY("shape"))
             r->shape = v;
         else if (KEY("args"))
-            r->args = v;
+            r->args = agx_mp_is_nil(v) ? (agx_mp_span){0} : v; /* nil = absent = empty */
         else if (KEY("kwargs"))
-            r->kwargs = v;
+            r->kwargs = agx_mp_is_nil(v) ? (agx_mp_span){0} : v;
         else if (KEY("item"))
             r->item = v;
         else if (KEY("n"))
