@@ -62,6 +62,6 @@ int main(int argc, char **argv)
                   "retire_carriers.sh failed");
     }
     fleet_harness h = {.backend = "docker", .config = docker_config, .kill_server = docker_kill,
-                       .count_run = docker_count, .scale = 6};
+                       .count_run = docker_count, .scale = 6, .mid_create_fleet = 20};
     return fleet_scenarios_main(&h, argc, argv);
 }
