@@ -10,7 +10,7 @@ typedef struct fleet_item {
     agx_sandbox *sb;
     agx_owned *owned; /* non-NULL while the item holds a live, registered sandbox */
     int status;
-    agx_error err;
+    agx_error *err; /* only for items that failed: an agx_error is 2.6 KB */
     unsigned attempts;
 } fleet_item;
 
@@ -43,8 +43,10 @@ void agx_fleet_options_init(agx_fleet_options *opts)
 
 static void fleet_release(agx_fleet *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; f->items && i < f->n; i++) {
         agx_sandbox_free(f->items[i].sb);
+        free(f->items[i].err);
+    }
     for (size_t i = 0; i < f->n_retired; i++)
         agx_sandbox_free(f->retired[i]);
     free(f->retired);
@@ -54,6 +56,21 @@ static void fleet_release(agx_fleet *f)
     pthread_mutex_destroy(&f->destroy_mu);
     pthread_mutex_destroy(&f->cb_mu);
     free(f);
+}
+
+/* Called with f->mu held. Out of memory keeps the status, without its text. */
+static void item_settle_locked(fleet_item *it, int rc, const agx_error *e)
+{
+    it->status = rc;
+    if (rc == 0) {
+        free(it->err);
+        it->err = NULL;
+        return;
+    }
+    if (!it->err)
+        it->err = malloc(sizeof *it->err);
+    if (it->err)
+        agx_error_copy(it->err, e);
 }
 
 static void create_item(void *user, size_t i)
@@ -74,9 +91,8 @@ static void create_item(void *user, size_t i)
     pthread_mutex_lock(&f->mu);
     it->sb = sb;
     it->owned = owned;
-    it->status = rc;
     it->attempts = attempts;
-    agx_error_copy(&it->err, &e);
+    item_settle_locked(it, rc, &e);
     if (rc && rc != AGX_ERR_CANCELLED && f->opts.mode == AGX_FLEET_ALL_OR_NOTHING && !f->failed) {
         f->failed = true;
         f->first_failed = i;
@@ -141,7 +157,10 @@ int agx_fleet_create(agx_deployment *dep, const agx_sandbox_config *cfg,
     agx_fleet_parallel(f->n, f->opts.parallelism, create_item, f);
     if (f->failed) {
         size_t i = f->first_failed;
-        agx_error_copy(err, &f->items[i].err);
+        if (f->items[i].err)
+            agx_error_copy(err, f->items[i].err);
+        else
+            agx_error_set(err, f->items[i].status, "create failed (no memory for its message)");
         agx_error_prefix(err, "fleet item %zu of %zu (all-or-nothing: every sandbox created was deleted)",
                          i, f->n);
         rc = f->items[i].status;
@@ -205,8 +224,10 @@ int agx_fleet_status(const agx_fleet *f, size_t i, agx_error *err)
     agx_fleet *m = (agx_fleet *)f;
     pthread_mutex_lock(&m->mu);
     int rc = m->items[i].status;
-    if (rc)
-        agx_error_copy(err, &m->items[i].err);
+    if (rc && m->items[i].err)
+        agx_error_copy(err, m->items[i].err);
+    else if (rc)
+        agx_error_set(err, rc, "create failed (no memory for its message)");
     else if (err)
         agx_error_clear(err);
     pthread_mutex_unlock(&m->mu);
@@ -275,9 +296,8 @@ int agx_fleet_replace(agx_fleet *f, size_t i, agx_error *err)
     } else if (rc == 0) {
         rc = agx_error_set(&e, AGX_ERR_CANCELLED, "the fleet was destroyed during the replacement");
     }
-    it->status = rc;
     it->attempts += attempts;
-    agx_error_copy(&it->err, &e);
+    item_settle_locked(it, rc, &e);
     pthread_mutex_unlock(&f->mu);
     agx_owner_delete(owned, NULL); /* the fleet was destroyed meanwhile: ours to delete */
     agx_sandbox_free(sb);

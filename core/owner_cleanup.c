@@ -21,12 +21,14 @@ static bool g_installed;
 static int g_timeout_ms;
 static struct sigaction g_old_int, g_old_term;
 static volatile sig_atomic_t g_cleaning;
+static volatile pid_t g_owner_pid; /* a forked child inherits the handler, not the thread */
 
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (g_cleaning) {
-        /* Second signal: stop cleaning and die now (agx_gc collects the rest). */
+    if (getpid() != g_owner_pid || g_cleaning) {
+        /* A second signal: stop cleaning and die now (agx_gc collects the rest). In a forked
+         * child: the pipe is the parent's, so behave as if no handler were installed. */
         signal(sig, SIG_DFL);
         raise(sig);
     } else {
@@ -100,6 +102,7 @@ int agx_cleanup_install(int timeout_ms, agx_error *err)
     if (rc == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
+        g_owner_pid = getpid();
         sa.sa_handler = on_signal;
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);

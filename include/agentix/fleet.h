@@ -19,7 +19,21 @@
  *   agentix.owner.start = the process's start time, field 22 of /proc/<pid>/stat (clock ticks
  *                         since boot): tells the owner from a later process that reused its pid
  *   agentix.run         = the run id (agx_run_id(), or the fleet/pool option run_id)
- * agx_gc deletes labelled sandboxes whose owner process is gone. */
+ * agx_gc deletes labelled sandboxes whose owner process is gone.
+ *
+ * A rollout, one sandbox per task, results as they complete:
+ *
+ *   agx_cleanup_install(0, &err);                  // Ctrl-C deletes what we created
+ *   agx_pool_options po; agx_pool_options_init(&po); po.size = 16;
+ *   agx_pool_new(dep, cfg, &po, &pool, &err);      // 16 warm sandboxes, refilled in background
+ *   agx_map_options mo; agx_map_options_init(&mo);
+ *   mo.pool = pool; mo.tasks = n; mo.parallelism = 16; mo.commands = cmds;
+ *   mo.task_timeout_ms = 600000; mo.on_result = print_row; mo.result_user = &table;
+ *   rc = agx_map_run(&mo, &err);                   // dead sandboxes retried on fresh ones
+ *   agx_pool_free(pool);                           // nothing left running
+ *
+ * Custom work per task (upload files, stream output): build a lease loop yourself —
+ * agx_pool_acquire → agx_lease_client / agx_lease_sandbox → agx_pool_release(clean = false). */
 #ifndef AGENTIX_FLEET_H
 #define AGENTIX_FLEET_H
 
@@ -246,7 +260,9 @@ int agx_map_run(const agx_map_options *opts, agx_error *err);
  * the default disposition and re-raises the signal, so the process dies of it (exit status
  * 128+signo in a shell). A second SIGINT/SIGTERM during cleanup skips the rest and dies at once
  * (what is left is labelled for agx_gc). Sandboxes created with agx_deployment_create or
- * sessions directly are not registered. Installing twice is a no-op returning 0. */
+ * sessions directly are not registered. Installing twice is a no-op returning 0. A forked child
+ * (without exec) inherits the handler but not the thread: there the handler restores the default
+ * and re-raises, so the child dies of the signal and the parent is not disturbed. */
 int agx_cleanup_install(int timeout_ms, agx_error *err);
 /* Restores the previous dispositions and joins the thread. */
 void agx_cleanup_uninstall(void);
