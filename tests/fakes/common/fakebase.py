@@ -263,6 +263,11 @@ class Handler(BaseHTTPRequestHandler):
         t.join(timeout=30)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # dozens of sessions connect at once
+    daemon_threads = True
+
+
 def parse_args(argv, extra=None):
     p = argparse.ArgumentParser()
     p.add_argument("--server", required=True, help="the agentix-server binary")
@@ -278,9 +283,8 @@ def parse_args(argv, extra=None):
 def serve(service):
     """Listens on 127.0.0.1 port 0, prints 'PORT <n>' and serves until SIGTERM/SIGINT/stdin EOF."""
     Handler.service = service
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = _Server(("127.0.0.1", 0), Handler)
     service.port = httpd.server_address[1]
-    httpd.daemon_threads = True
     stop = threading.Event()
 
     def on_signal(_sig, _frm):
