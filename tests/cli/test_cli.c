@@ -15,6 +15,17 @@
 static char root[256], errfile[300];
 static const char *wrapper = ""; /* $AGX_TEST_CLI_WRAPPER: e.g. valgrind in test_cli.valgrind */
 
+static char *stderr_text(void)
+{
+    FILE *f = fopen(errfile, "r");
+    CHECK(f);
+    static char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
 /* Runs `sh -c "<agentix> <args>"` with stdout captured (stderr to errfile); returns the exit
  * code with the output in *out (caller frees). */
 static int run(char **out, const char *fmt, ...)
@@ -38,22 +49,14 @@ static int run(char **out, const char *fmt, ...)
     buf[len] = '\0';
     int status = pclose(p);
     CHECK(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0) /* for the log when a check on it fails */
+        fprintf(stderr, "[agentix %.200s] exit %d, stderr: %s\n", args, WEXITSTATUS(status),
+                stderr_text());
     if (out)
         *out = buf;
     else
         free(buf);
     return WEXITSTATUS(status);
-}
-
-static char *stderr_text(void)
-{
-    FILE *f = fopen(errfile, "r");
-    CHECK(f);
-    static char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
 }
 
 static int run_ok(char **out, const char *args)
