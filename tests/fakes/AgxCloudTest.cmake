@@ -13,12 +13,13 @@ target_link_libraries(agx_fake_harness PUBLIC agentix PkgConfig::AGX_JANSSON Thr
 target_compile_definitions(agx_fake_harness PRIVATE AGX_PYTHON3="${AGX_PYTHON3}")
 
 # agx_add_cloud_test(NAME test_e2b SOURCES … FAKE script SCENARIOS a b … [TIMEOUT s])
-# One program, one CTest test per scenario (label cloud): test_e2b_<scenario>.
+# One program, one CTest test per scenario (label cloud): the first is NAME (also run under
+# valgrind as NAME.valgrind), the others NAME_<scenario>.
 function(agx_add_cloud_test)
   cmake_parse_arguments(C "" "NAME;FAKE;TIMEOUT" "SOURCES;SCENARIOS;BACKENDS" ${ARGN})
   list(GET C_SCENARIOS 0 first)
   agx_add_test(NAME ${C_NAME} SOURCES ${C_SOURCES} LIBS agx_fake_harness ARGS ${first}
-               LABELS cloud TIMEOUT ${C_TIMEOUT})
+               LABELS cloud TIMEOUT ${C_TIMEOUT} VALGRIND)
   target_compile_definitions(${C_NAME} PRIVATE
     AGX_FAKE_SCRIPT="${C_FAKE}"
     AGX_TEST_SERVER="${AGX_BUILD_RUNTIMEDIR}/agentix-server"
