@@ -27,6 +27,7 @@ static void *pool_thread(void *arg)
         if (!p->head)
             break;
         wk_call *c = p->head;
+        p->queued--;
         p->head = c->next;
         if (!p->head)
             p->tail = NULL;
@@ -51,9 +52,13 @@ bool wk_pool_submit(wk_pool *p, wk_call *c)
     else
         p->head = c;
     p->tail = c;
-    if (p->idle > 0) {
+    p->queued++;
+    /* A signalled thread stays counted as idle until it wakes, so two calls arriving together
+     * would both pick the same idle thread; compare the queue with the idle threads instead, and
+     * start another thread whenever the idle ones cannot cover what is queued. */
+    if (p->idle > 0)
         pthread_cond_signal(&p->cv);
-    } else if (p->started < WK_MAX_THREADS) {
+    if (p->queued > p->idle && p->started < WK_MAX_THREADS) {
         int rc = pthread_create(&p->threads[p->started], NULL, pool_thread, p);
         if (rc == 0) {
             p->started++;
@@ -62,6 +67,7 @@ bool wk_pool_submit(wk_pool *p, wk_call *c)
             /* No thread will ever take it (and so it is the only one queued): hand it back. */
             fprintf(stderr, "agentix-worker: cannot start a thread: %s\n", strerror(rc));
             p->head = p->tail = NULL;
+            p->queued = 0;
             queued = false;
         }
     }

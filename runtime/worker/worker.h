@@ -92,6 +92,7 @@ typedef struct wk_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     wk_call *head, *tail;
+    size_t queued;           /* calls in head..tail */
     size_t idle, n_threads; /* waiting for work; running (not yet exited) */
     size_t started;          /* slots used in threads[], all joined at stop */
     pthread_t threads[WK_MAX_THREADS];

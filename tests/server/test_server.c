@@ -96,12 +96,6 @@ static void add_ok(sh_client *c, const char *cid)
     expect_int(c, cid, 42);
 }
 
-/* Lets the worker pick up a call before the next one is sent. agentix-worker's pool can currently
- * leave a call queued behind a busy thread when two calls arrive together while one thread is
- * idle (reported to the worker's owner); the calls that must run side by side here are spaced
- * until that is fixed. Not an assertion: a longer pause only makes the tests slower. */
-static void settle(sh_client *c) { sh_pump(c, 50); }
-
 static bool file_has(const char *path, const char *text, int timeout_ms)
 {
     long deadline = now_ms() + timeout_ms;
@@ -417,11 +411,9 @@ static void test_worker_killed(sh_client *c, const sh_server *s)
     add_ok(c, "k0");
     pid_t wpid = sh_worker_pid(s, 0);
     sh_emit_json(c, "unary", "{\"call_id\":\"k1\",\"target\":\"demo::sleep\",\"args\":[60000]}");
-    settle(c);
     sh_emit_json(c, "stream", "{\"call_id\":\"k2\",\"target\":\"demo::wait_cancel\"}");
     sh_event_free(sh_expect(c, "stream:item", "k2", T));
     sh_emit_json(c, "bidi:start", "{\"call_id\":\"k3\",\"target\":\"demo::echo_bidi\"}");
-    settle(c);
     sh_emit_json(c, "describe", "{\"call_id\":\"k4\",\"target\":\"demo::add\"}");
     sh_event_free(sh_expect(c, "describe:result", "k4", T));
     sh_pump(c, 50);
@@ -462,7 +454,6 @@ static void test_crash(sh_client *c, const sh_server *s)
         pid_t before = sh_worker_pid(s, 0);
         /* a second call in flight on the same worker fails too */
         sh_emit_json(c, "unary", "{\"call_id\":\"x2\",\"target\":\"demo::sleep\",\"args\":[60000]}");
-        settle(c);
         char json[128];
         snprintf(json, sizeof json, "{\"call_id\":\"x1\",\"target\":\"demo::crash\",\"args\":[\"%s\"]}",
                  hows[i]);
@@ -863,7 +854,6 @@ static void test_sigterm_drain(void)
     add_ok(c, "g0");
     pid_t wpid = sh_worker_pid(&s, 0);
     sh_emit_json(c, "unary", "{\"call_id\":\"g1\",\"target\":\"demo::sleep\",\"args\":[60000]}");
-    settle(c);
     sh_emit_json(c, "stream", "{\"call_id\":\"g2\",\"target\":\"demo::wait_cancel\"}");
     sh_event_free(sh_expect(c, "stream:item", "g2", T));
     CHECK(kill(s.pid, SIGTERM) == 0);
