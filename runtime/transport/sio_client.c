@@ -17,7 +17,6 @@
 #define HOST_MAX 256
 #define HEADERS_MAX 64
 #define HEADER_BYTES_MAX 8192
-#define RX_CHUNK 65536
 
 struct agx_sio_client {
     uv_loop_t *loop;
@@ -391,7 +390,7 @@ static int create_context(agx_sio_client *c, agx_error *err)
 {
     c->foreign_loops[0] = c->loop;
     c->protocols[0] = (struct lws_protocols){
-        .name = "sio", .callback = client_cb, .rx_buffer_size = RX_CHUNK,
+        .name = "sio", .callback = client_cb, .rx_buffer_size = SIO_RX_CHUNK,
         .tx_packet_size = SIO_WRITE_CHUNK};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -401,7 +400,7 @@ static int create_context(agx_sio_client *c, agx_error *err)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = c->protocols;
     info.user = c;
-    info.pt_serv_buf_size = RX_CHUNK;
+    info.pt_serv_buf_size = SIO_RX_CHUNK;
     info.client_ssl_ca_filepath = c->ca_file;
     c->ctx = lws_create_context(&info);
     if (!c->ctx)
@@ -484,6 +483,7 @@ int agx_sio_client_connect(uv_loop_t *loop, const agx_sio_client_config *cfg,
         sio_conn_detach(&c->conn);
         return rc;
     }
+    sio_conn_start_connect_timer(&c->conn);
     uv_timer_init(loop, &c->kick);
     c->kick.data = c;
     c->kick_open = true;

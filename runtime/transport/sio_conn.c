@@ -275,8 +275,14 @@ int sio_conn_init(agx_sio_conn *c, uv_loop_t *loop, const sio_conn_params *p, ag
     uv_timer_init(loop, &c->connect_timer);
     c->hb_timer.data = c->connect_timer.data = c;
     c->open_handles = 2;
-    uv_timer_start(&c->connect_timer, connect_fired, c->connect_timeout_ms, 0);
+    sio_conn_start_connect_timer(c);
     return 0;
+}
+
+void sio_conn_start_connect_timer(agx_sio_conn *c)
+{
+    uv_update_time(c->loop); /* the loop's cached now may be stale (before uv_run, long setup) */
+    uv_timer_start(&c->connect_timer, connect_fired, c->connect_timeout_ms, 0);
 }
 
 int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)

@@ -16,6 +16,8 @@
 /* Most bytes one lws_write carries; also the protocols' tx_packet_size, so lws hands the whole
  * chunk to one send() instead of 64 KiB pieces. */
 #define SIO_WRITE_CHUNK ((size_t)1 << 20)
+/* Bytes lws reads per RECEIVE callback (protocols' rx_buffer_size, context pt_serv_buf_size). */
+#define SIO_RX_CHUNK 65536
 
 typedef enum sio_conn_state {
     SIO_OPENING = 0, /* websocket up (or dialling), Socket.IO CONNECT not done */
@@ -107,6 +109,10 @@ void sio_limits_resolve(const agx_sio_limits *in, agx_sio_limits *out);
 
 /* Initialises c (caller-allocated, zeroed) and starts its timers (the connect timer at once). */
 int sio_conn_init(agx_sio_conn *c, uv_loop_t *loop, const sio_conn_params *p, agx_error *err);
+
+/* (Re)starts the connect timeout from now: the client calls it once its lws context is up, so
+ * context setup does not eat into the caller's connect budget. */
+void sio_conn_start_connect_timer(agx_sio_conn *c);
 
 /* The websocket is established: the server sends its open packet and starts pinging; the client
  * waits for the open packet. */

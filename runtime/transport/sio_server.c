@@ -23,7 +23,6 @@
 #define DEFAULT_PING_TIMEOUT 20000
 #define DEFAULT_CONNECT_TIMEOUT 45000
 #define SHUTDOWN_GRACE_MS 2000   /* connections get this long to flush their DISCONNECT */
-#define RX_CHUNK 65536
 
 struct pss {
     agx_sio_conn *conn;
@@ -299,7 +298,7 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
     s->protocols[0] = (struct lws_protocols){.name = "sio",
                                              .callback = server_cb,
                                              .per_session_data_size = sizeof(struct pss),
-                                             .rx_buffer_size = RX_CHUNK,
+                                             .rx_buffer_size = SIO_RX_CHUNK,
                                              .tx_packet_size = SIO_WRITE_CHUNK};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -307,7 +306,7 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
                    LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
     info.foreign_loops = s->foreign_loops;
     info.user = s;
-    info.pt_serv_buf_size = RX_CHUNK;
+    info.pt_serv_buf_size = SIO_RX_CHUNK;
     info.port = CONTEXT_PORT_NO_LISTEN;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {

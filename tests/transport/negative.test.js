@@ -12,7 +12,7 @@ const { fail, check, within, startProgram, stop, slow } = require('./peers');
 
 const bin = process.argv[2] || fail('usage: negative.test.js <echo_server>');
 const TOKEN = 'tok-42';
-const PING_INTERVAL = 300, PING_TIMEOUT = 200, CONNECT_TIMEOUT = 500, MAX_PAYLOAD = 65536;
+const PING_INTERVAL = 300, PING_TIMEOUT = 200 * slow, CONNECT_TIMEOUT = 500, MAX_PAYLOAD = 65536;
 let port;
 
 function get(path) {

@@ -31,8 +31,8 @@ function once(sock, ev) {
 }
 
 async function main() {
-  const srv = await startProgram(bin, ['--port', '0', '--ping-interval', '300', '--ping-timeout', '200',
-    '--token', TOKEN]);
+  const srv = await startProgram(bin, ['--port', '0', '--ping-interval', '300',
+    '--ping-timeout', String(200 * slow), '--token', TOKEN]);
   const port = Number(srv.ready[1]);
   let pings = 0;
 

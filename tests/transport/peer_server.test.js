@@ -28,6 +28,7 @@ function listen(server) {
 
 // Runs the C client to completion; resolves with its exit status and output lines.
 async function runClient(args, ms = 20000) {
+  if (!args.includes('--connect-timeout')) args = [...args, '--connect-timeout', String(10000 * slow)];
   const p = await startProgram(bin, args, /^/);
   const status = await within(ms * slow, 'the C client to finish', p.exited);
   return { code: status.code, lines: p.lines };
@@ -35,7 +36,7 @@ async function runClient(args, ms = 20000) {
 
 async function full() {
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200, transports: ['websocket'] });
+  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 * slow, transports: ['websocket'] });
   const seen = { pongs: 0, bulk: 0 };
   io.use((socket, next) => (socket.handshake.auth.token === TOKEN ? next() : next(new Error('invalid token'))));
   io.on('connection', (socket) => {
@@ -82,7 +83,7 @@ async function expectEnd(what, args, expectSpec) {
 
 async function main() {
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200, transports: ['websocket'] });
+  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 * slow, transports: ['websocket'] });
   io.use((socket, next) => (socket.handshake.auth.token === TOKEN ? next() : next(new Error('invalid token'))));
   const port = await listen(httpServer);
 
@@ -142,7 +143,7 @@ function makeCert() {
 async function tls() {
   const pem = makeCert();
   const server = https.createServer({ key: fs.readFileSync(pem.key), cert: fs.readFileSync(pem.cert) });
-  const io = new Server(server, { pingInterval: 300, pingTimeout: 200, transports: ['websocket'] });
+  const io = new Server(server, { pingInterval: 300, pingTimeout: 200 * slow, transports: ['websocket'] });
   let host;
   io.on('connection', (socket) => { host = socket.handshake.headers.host; socket.emit('done'); });
   const port = await listen(server);

@@ -12,6 +12,12 @@ function fail(msg) {
   process.exit(1);
 }
 
+// Whatever happens, no program started here outlives the test (CTest would wait for its pipes).
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+process.on('unhandledRejection', (e) => fail(e && e.stack ? e.stack : String(e)));
+
 function check(cond, msg) {
   if (!cond) fail(msg);
   console.log(`ok - ${msg}`);
@@ -24,7 +30,8 @@ function within(ms, what, promise) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(t));
 }
 
-// Slower under valgrind: every wait scales by this.
+// Slower under valgrind: every wait scales by this, and so do the heartbeat timeouts the peers
+// grant (a program under memcheck can take longer than 200 ms to answer a ping).
 const slow = process.env.AGX_TEST_WRAPPER ? 10 : 1;
 
 // Starts a C program; resolves once it printed a line matching ready (default /^PORT (\d+)/).
