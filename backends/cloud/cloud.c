@@ -28,6 +28,31 @@ int agx_cloud_env_required(const char *name, const char **out, agx_error *err)
     return 0;
 }
 
+/* "HOST:PORT:CONNECT_HOST:CONNECT_PORT" (hosts may be [IPv6]); checked here so a typo fails at
+ * load naming the variable instead of as a health-wait timeout. */
+static int check_connect_to(const char *spec, agx_error *err)
+{
+    int fields = 1, bracket = 0;
+    for (const char *p = spec; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            goto bad;
+        if (*p == '[')
+            bracket++;
+        else if (*p == ']')
+            bracket--;
+        else if (*p == ':' && bracket == 0)
+            fields++;
+        if (bracket < 0 || bracket > 1)
+            goto bad;
+    }
+    if (fields == 4 && bracket == 0 && strlen(spec) < 512)
+        return 0;
+bad:
+    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                         "AGENTIX_CONNECT_TO='%.128s' is not HOST:PORT:CONNECT_HOST:CONNECT_PORT",
+                         spec);
+}
+
 int agx_cloud_init(agx_cloud *c, const char *service, const char *api_url, const char *auth_name,
                    const char *auth_value, agx_error *err)
 {
@@ -41,6 +66,8 @@ int agx_cloud_init(agx_cloud *c, const char *service, const char *api_url, const
     while (n > 0 && api_url[n - 1] == '/')
         n--;
     const char *ct = getenv("AGENTIX_CONNECT_TO");
+    if (ct && *ct && check_connect_to(ct, err) != 0)
+        return err ? err->code : AGX_ERR_INVALID_ARGUMENT;
     c->api_url = strndup(api_url, n);
     c->auth = agx_kv_new();
     if (ct && *ct)

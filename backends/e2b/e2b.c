@@ -82,6 +82,11 @@ static int e2b_construct(void **self, agx_error *err)
         api = NULL;
     rc = api ? check_scheme(e->scheme, err)
              : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the e2b backend");
+    size_t dn = strlen(e->domain);
+    if (!rc && (dn > 200 || strspn(e->domain, "abcdefghijklmnopqrstuvwxyz0123456789.-") != dn))
+        rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                           "E2B_DOMAIN='%.64s' must be a lower-case domain name such as e2b.app",
+                           e->domain);
     if (!rc)
         rc = agx_cloud_init(&e->cloud, "E2B", api, "X-API-Key", key, err);
     free(api);

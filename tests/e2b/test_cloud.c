@@ -31,6 +31,14 @@ static void test_env_required(void)
     agx_cloud c;
     CHECK(agx_cloud_init(&c, "X", "ftp://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "must start with http:// or https://");
+    setenv("AGENTIX_CONNECT_TO", "127.0.0.1:9000", 1);
+    CHECK(agx_cloud_init(&c, "X", "http://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "AGENTIX_CONNECT_TO='127.0.0.1:9000'");
+    setenv("AGENTIX_CONNECT_TO", "[::1]:443:[::1]:8443", 1);
+    CHECK_OK(agx_cloud_init(&c, "X", "http://x", "A", "b", &err), &err);
+    CHECK_STREQ(c.connect_to, "[::1]:443:[::1]:8443");
+    agx_cloud_fini(&c);
+    unsetenv("AGENTIX_CONNECT_TO");
 }
 
 static void test_labels(void)
