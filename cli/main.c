@@ -62,8 +62,9 @@ static void agx_cli_help(FILE *out)
             "  AGENTIX_BACKEND      default for --backend (else local)\n"
             "  AGENTIX_TOKEN        default for --token of call and exec\n"
             "  AGENTIX_RUN_ID       the agentix.run label of sandboxes created here\n\n"
-            "Exit status: 0 success, 1 the operation failed, 2 usage error; `exec` exits with\n"
-            "the command's code (125 when agentix failed). See docs/CLI.md.\n");
+            "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
+            "`agentix exec` exits with the command's code (125 when agentix failed).\n"
+            "Every command takes --help. See docs/CLI.md.\n");
 }
 
 static const agx_cli_command *agx_cli_find(const char *name)
