@@ -21,9 +21,10 @@ static void agx_bench_help(FILE *out)
             "                     [--command CMD] [--json]\n\n"
             "Time N sandbox lifecycles, P at once: create, connect, one agentix.bash::run of CMD,\n"
             "delete. Prints p50/p95/max of each phase and of the whole task, the wall time and\n"
-            "sandboxes per second. Sandboxes carry this process's owner labels (`agentix gc`\n"
-            "collects them if the bench is killed). The rollout benchmark against `docker run`\n"
-            "and the warm pool's acquire latency is the bench/rollout program.\n\n"
+            "sandboxes per second. Each sandbox is a fleet of one (owner labels, create retries):\n"
+            "Ctrl-C deletes those in flight, and `agentix gc` collects them if the bench is\n"
+            "killed. The rollout benchmark against `docker run` and the warm pool's acquire\n"
+            "latency is the bench/rollout program.\n\n"
             "Options:\n"
             "  --backend NAME   deployment backend (default $AGENTIX_BACKEND, else local)\n"
             "  --image I        task image\n"
@@ -80,21 +81,25 @@ static int agx_bench_call(agx_bench *b, const agx_sandbox *sb, agx_error *err)
     return rc;
 }
 
-/* One lifecycle; timings into b->ms[*][i]. */
+/* One lifecycle; timings into b->ms[*][i]. A fleet of one: owner labels, retries of retriable
+ * create errors, and registration for the SIGINT/SIGTERM cleanup handler. */
 static int agx_bench_one(agx_bench *b, size_t i, agx_error *err)
 {
+    agx_fleet_options fo;
+    agx_fleet_options_init(&fo);
+    fo.count = 1;
     double t0 = agx_bench_now();
-    agx_sandbox *sb = NULL;
-    int rc = agx_deployment_create(b->dep, b->cfg, &sb, err);
+    agx_fleet *f = NULL;
+    int rc = agx_fleet_create(b->dep, b->cfg, &fo, &f, err);
     double t1 = agx_bench_now();
     if (rc)
         return rc;
-    rc = agx_bench_call(b, sb, err);
+    rc = agx_bench_call(b, agx_fleet_sandbox(f, 0), err);
     double t2 = agx_bench_now();
     agx_error derr;
-    int drc = agx_deployment_delete(b->dep, agx_sandbox_id(sb), &derr);
+    int drc = agx_fleet_destroy(f, &derr);
     double t3 = agx_bench_now();
-    agx_sandbox_free(sb);
+    agx_fleet_free(f);
     if (!rc && drc) {
         agx_error_copy(err, &derr);
         rc = drc;
@@ -237,7 +242,8 @@ static int agx_bench_run(int argc, char **argv)
     const char *backend = NULL;
     agx_error err;
     int rc = b.cfg ? agx_bench_parse(argc, argv, &b, &backend, &p) : AGX_CLI_ERROR;
-    if (!rc && agx_owner_labels_set(agx_sandbox_config_labels(b.cfg), NULL, &err) != 0)
+    /* Ctrl-C deletes the sandboxes in flight before the process dies. */
+    if (!rc && agx_cleanup_install(30000, &err) != 0)
         rc = agx_cli_fail("bench", &err);
     if (!rc)
         rc = agx_cli_load("bench", backend, &b.dep);
@@ -248,6 +254,7 @@ static int agx_bench_run(int argc, char **argv)
     }
     for (int ph = 0; ph < PH_N; ph++)
         free(b.ms[ph]);
+    agx_cleanup_uninstall();
     agx_deployment_free(b.dep);
     agx_sandbox_config_free(b.cfg);
     return rc;
