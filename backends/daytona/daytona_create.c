@@ -6,8 +6,9 @@
  *
  * Options: daytona.start=entrypoint|toolbox (default entrypoint), daytona.server (the server's
  * path for toolbox starts, default /opt/agentix/bin/agentix-server), daytona.auto_stop_min
- * (default 15; 0 = never), daytona.public=1 (no preview token needed). config.image names the
- * snapshot (default: the organisation's default snapshot). */
+ * (default 15; 0 = never), daytona.public=1 (no preview token needed), daytona.from=snapshot|image
+ * (default snapshot). config.image names the snapshot (default: the organisation's default), or
+ * with daytona.from=image a Docker image built through buildInfo, where cpus/memory apply. */
 #include "backends/daytona/daytona_internal.h"
 
 #include <stdio.h>
@@ -18,7 +19,7 @@ typedef struct create_ctx {
     agx_daytona *d;
     const agx_sandbox_config *cfg;
     int64_t deadline;
-    int toolbox, public_preview;
+    int toolbox, public_preview, from_image;
     long auto_stop;
     const char *server;
     char token[33]; /* the runtime's AGENTIX_TOKEN */
@@ -42,6 +43,15 @@ static int read_options(create_ctx *x, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "option daytona.start='%.64s' must be 'entrypoint' or 'toolbox'", start);
     x->toolbox = start && strcmp(start, "toolbox") == 0;
+    const char *from = agx_kv_get(o, "daytona.from");
+    if (from && strcmp(from, "snapshot") != 0 && strcmp(from, "image") != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "option daytona.from='%.64s' must be 'snapshot' or 'image'", from);
+    x->from_image = from && strcmp(from, "image") == 0;
+    const char *image = agx_sandbox_config_image(x->cfg);
+    if (x->from_image && (!image || !*image || strlen(image) > 512 || strpbrk(image, " \t\r\n")))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "daytona.from=image needs the config's "
+                             "image: an image reference without spaces, at most 512 bytes");
     if (pub && strcmp(pub, "0") != 0 && strcmp(pub, "1") != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.public='%.16s' must be "
                              "0 or 1", pub);
@@ -81,6 +91,35 @@ static int runtime_env(create_ctx *x, json_t **out, agx_error *err)
     return 0;
 }
 
+static int add_snapshot(create_ctx *x, json_t *body)
+{
+    const char *snapshot = agx_sandbox_config_image(x->cfg);
+    if (!snapshot || !*snapshot)
+        return 0; /* the organisation's default snapshot */
+    return json_object_set_new(body, "snapshot", json_string(snapshot));
+}
+
+/* A declarative build from an image (Daytona builds and caches it; the first create takes long).
+ * Resources are allowed only here: whole CPUs and GB, rounded up. */
+static int add_build(create_ctx *x, json_t *body)
+{
+    char *dockerfile = NULL;
+    if (asprintf(&dockerfile, "FROM %s\n", agx_sandbox_config_image(x->cfg)) < 0)
+        return -1;
+    json_t *build = json_pack("{s:s}", "dockerfileContent", dockerfile);
+    free(dockerfile);
+    int bad = !build || json_object_set_new(body, "buildInfo", build) != 0;
+    double cpus = agx_sandbox_config_cpus(x->cfg);
+    uint64_t mem = agx_sandbox_config_memory(x->cfg);
+    const uint64_t gb = 1024ull * 1024 * 1024;
+    if (!bad && cpus > 0)
+        bad = json_object_set_new(body, "cpu", json_integer((json_int_t)(cpus + 0.999))) != 0;
+    if (!bad && mem > 0)
+        bad = json_object_set_new(body, "memory", json_integer((json_int_t)((mem + gb - 1) / gb)))
+              != 0;
+    return bad ? -1 : 0;
+}
+
 static int create_body(create_ctx *x, json_t **out, agx_error *err)
 {
     json_t *labels = NULL, *env = NULL;
@@ -97,9 +136,7 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
     *out = json_pack("{s:o, s:o, s:b, s:I, s:I}", "env", env, "labels", labels, "public",
                      x->public_preview, "autoStopInterval", (json_int_t)x->auto_stop,
                      "autoDeleteInterval", (json_int_t)0);
-    const char *snapshot = agx_sandbox_config_image(x->cfg);
-    if (*out && ((snapshot && *snapshot &&
-                  json_object_set_new(*out, "snapshot", json_string(snapshot)) != 0) ||
+    if (*out && ((x->from_image ? add_build(x, *out) : add_snapshot(x, *out)) != 0 ||
                  (x->d->target &&
                   json_object_set_new(*out, "target", json_string(x->d->target)) != 0))) {
         json_decref(*out);

@@ -214,7 +214,8 @@ static void scenario_faults(void)
     agx_fake_finish(f);
 }
 
-/* A snapshot without an entrypoint: the server is started through the toolbox session API. */
+/* A snapshot without an entrypoint: the server is started through the toolbox session API; then
+ * a sandbox built from an image. */
 static void scenario_toolbox(void)
 {
     agx_fake *f = start_fake("100");
@@ -228,6 +229,18 @@ static void scenario_toolbox(void)
     CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
     CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "daytona.start", "toolbox") == 0);
     CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    agx_fake_session_calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+
+    /* From an image (a declarative build, pending_build → building_snapshot → started), with
+     * resources, which Daytona takes only with a build. */
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "daytona.from", "image") == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "daytona.start", "entrypoint") == 0);
+    CHECK(agx_sandbox_config_set_image(cfg, "agentix") == 0);
+    CHECK(agx_sandbox_config_set_cpus(cfg, 1.5) == 0);
+    CHECK(agx_sandbox_config_set_memory(cfg, 1536ull << 20) == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(agx_fake_event_count(f, "build cpu=2 memory=2") == 1);
     agx_fake_session_calls(sb);
     CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
     agx_sandbox_config_free(cfg);

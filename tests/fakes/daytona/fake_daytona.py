@@ -119,8 +119,22 @@ class Daytona(fakebase.FakeService):
         if sb["fail"]:
             self.stop_runtime(sb)
 
+    def build_image(self, body):
+        """The image of a declarative build ("FROM <image>"), None without buildInfo. Images
+        named like an entrypoint snapshot start agentix-server; others start nothing."""
+        info = body.get("buildInfo")
+        if not isinstance(info, dict):
+            return None
+        first = info.get("dockerfileContent", "").strip().split("\n")[0].split()
+        return first[1] if len(first) == 2 and first[0].upper() == "FROM" else ""
+
     def advance(self, sb):
-        """A GET poll (lock held): creating → started/error/build_failed when due."""
+        """A GET poll (lock held): pending_build → building_snapshot → creating → started (or
+        error/build_failed) when due."""
+        if sb["building"]:
+            sb["state"] = "building_snapshot" if sb["building"] == 2 else "creating"
+            sb["building"] -= 1
+            return
         sb["polls"] += 1
         if (sb["state"] != "creating" or sb["stuck"] or not sb["ready"] or
                 sb["polls"] < self.faults.get("polls_to_start", 2)):
@@ -201,8 +215,13 @@ class Daytona(fakebase.FakeService):
                                  "Requests", "error": "Too Many Requests"}, headers)
         if self.take("create_500"):
             return self.error(h, 500, "An unexpected error occurred.")
-        snapshot = body.get("snapshot") or self.args.snapshot[0]
-        if snapshot not in self.args.snapshot + self.args.bare_snapshot:
+        image = self.build_image(body)
+        snapshot = image or body.get("snapshot") or self.args.snapshot[0]
+        if image == "":
+            return self.error(h, 400, "buildInfo.dockerfileContent must start with FROM <image>")
+        if image:
+            self.note("build cpu=%s memory=%s" % (body.get("cpu"), body.get("memory")))
+        if image is None and snapshot not in self.args.snapshot + self.args.bare_snapshot:
             return self.error(h, 400, "Snapshot %s not found. Did you add it through the Daytona "
                               "Dashboard?" % snapshot)
         if any(k in body for k in ("cpu", "memory", "disk", "gpu")) and "buildInfo" not in body:
@@ -215,8 +234,10 @@ class Daytona(fakebase.FakeService):
                                   "Tier by visiting https://app.daytona.io/dashboard/limits."
                                   % self.args.cap)
             sb = {"id": str(uuid.uuid4()), "snapshot": snapshot, "env": body.get("env", {}),
+                  "building": 2 if image else 0,  # polls in pending_build, building_snapshot
                   "labels": body.get("labels", {}), "public": bool(body.get("public", False)),
-                  "target": body.get("target", "us"), "state": "creating", "desired": "started",
+                  "target": body.get("target", "us"),
+                  "state": "pending_build" if image else "creating", "desired": "started",
                   "reason": None, "autostop": body.get("autoStopInterval", 15),
                   "autodelete": body.get("autoDeleteInterval", -1), "created": time.time(),
                   "token": nanoid(), "runtime": None, "stuck": self.take("stuck_creating"),
@@ -244,7 +265,8 @@ class Daytona(fakebase.FakeService):
             if sb["desired"] == "destroyed":
                 return self.error(h, 409, "Sandbox state change in progress")
             sb["desired"] = "destroyed"
-            if sb["state"] in ("started", "stopped", "error", "build_failed", "creating"):
+            if sb["state"] in ("started", "stopped", "error", "build_failed", "creating",
+                               "pending_build", "building_snapshot"):
                 sb["state"] = "destroying"
             dto = self.dto(sb)
         threading.Thread(target=self.destroy, args=(sb,), daemon=True).start()
