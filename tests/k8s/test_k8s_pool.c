@@ -45,7 +45,10 @@ static void exercise(const agx_sandbox *sb)
 {
     agx_client *c = NULL;
     agx_error err;
-    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    agx_client_options opts;
+    agx_client_options_init(&opts);
+    opts.connect_timeout_ms = 30000; /* sanitizer builds on a busy 2-core machine are slow */
+    CHECK_OK(agx_client_connect_sandbox(sb, &opts, &c, &err), &err);
     agx_value *args = agx_value_array(), *res = NULL;
     agx_value_array_push(args, agx_value_int(40));
     agx_value_array_push(args, agx_value_int(2));
@@ -110,6 +113,7 @@ static int double_claims(void)
 
 static void test_construct_errors(void)
 {
+    fprintf(stderr, "-- test_construct_errors\n");
     agx_deployment *dep = NULL;
     agx_error err;
     unsetenv("AGENTIX_K8S_POOL");
@@ -128,6 +132,7 @@ static void test_construct_errors(void)
 
 static void test_same_image(agx_deployment *dep)
 {
+    fprintf(stderr, "-- test_same_image\n");
     agx_error err;
     agx_sandbox_config *cfg = config(NULL, 30000);
     CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "rollout", "r1") == 0);
@@ -174,6 +179,7 @@ static void *compact_later(void *arg)
 
 static void test_image_swap(agx_deployment *dep)
 {
+    fprintf(stderr, "-- test_image_swap\n");
     agx_error err;
     fake_config("{\"swap_delay_ms\":800}");
     pthread_t t;
@@ -214,6 +220,7 @@ static void test_image_swap(agx_deployment *dep)
 
 static void test_exhaustion(agx_deployment *dep)
 {
+    fprintf(stderr, "-- test_exhaustion\n");
     agx_error err;
     /* Replacements come up slowly: after taking both warm pods the pool is empty for a while. */
     fake_config("{\"ready_delay_ms\":2500}");
@@ -241,6 +248,7 @@ static void test_exhaustion(agx_deployment *dep)
 
 static void test_api_errors(agx_deployment *dep)
 {
+    fprintf(stderr, "-- test_api_errors\n");
     agx_error err;
     agx_sandbox_config *cfg = config(NULL, 30000);
     agx_sandbox *sb = NULL;
@@ -275,6 +283,7 @@ static void claim_and_release(const char *kubeconfig)
 
 static void test_auth(void)
 {
+    fprintf(stderr, "-- test_auth\n");
     char kc[700], user[1400];
     /* Client certificate, files relative to the kubeconfig's folder. */
     k8s_fake_kubeconfig(&fake, "kc-cert", "    client-certificate: certs/client.crt\n"
@@ -350,7 +359,9 @@ static void *race(void *arg)
 {
     racer *r = arg;
     agx_error err;
-    agx_sandbox_config *cfg = config(NULL, 60000);
+    /* Generous: each claim may wait for refills, and sanitizer builds on a loaded machine start
+     * pods slowly. Still bounded. */
+    agx_sandbox_config *cfg = config(NULL, 240000);
     for (int i = 0; i < RACE_CLAIMS; i++) {
         agx_sandbox *sb = NULL;
         CHECK_OK(agx_deployment_create(r->dep, cfg, &sb, &err), &err);
@@ -390,6 +401,7 @@ static int cmp(const void *a, const void *b)
 
 static void test_races(void)
 {
+    fprintf(stderr, "-- test_races\n");
     char a[700], b[700];
     snprintf(a, sizeof a, "%s/race-a.txt", fake.dir);
     snprintf(b, sizeof b, "%s/race-b.txt", fake.dir);

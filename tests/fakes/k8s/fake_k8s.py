@@ -31,6 +31,7 @@ import http.server
 import json
 import os
 import queue
+import random
 import re
 import signal
 import socket
@@ -343,9 +344,23 @@ def pdeathsig():
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so that no outgoing connection can take it
+    between now and the moment the pod's server binds it."""
+    low = 32768
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError):
+        pass
+    for _ in range(1000):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+                return port
+            except OSError:
+                continue
+    raise ApiError(500, 'InternalError', 'no free port for a pod')
 
 
 def image_digest(image):
@@ -1041,11 +1056,19 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     def get_request(self):
         sock, addr = super().get_request()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.tls:
-            sock.settimeout(10)
-            sock = self.tls.wrap_socket(sock, server_side=True)
-            sock.settimeout(None)
+        if self.tls:  # the handshake itself happens on the connection's own thread
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
+
+    def finish_request(self, request, client_address):
+        if self.tls:
+            request.settimeout(10)
+            try:
+                request.do_handshake()
+            except (OSError, ssl.SSLError):
+                return
+            request.settimeout(None)
+        super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address):
         pass
