@@ -132,6 +132,15 @@ static void scenario_session(void)
     CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
     agx_sandbox_info_free(info);
     CHECK_OK(agx_deployment_delete(dep, id, &err), &err); /* gone already: still fine */
+    CHECK(agx_deployment_get(dep, "a-b-c", &info, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "Invalid sandbox ID");
+
+    /* A public sandbox: no traffic token, and the proxy lets the client in. */
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.public", "1") == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(agx_kv_get(agx_sandbox_headers_const(sb), "e2b-traffic-access-token") == NULL);
+    agx_fake_session_calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
 
     agx_sandbox_config_free(cfg);
     agx_deployment_free(dep);
