@@ -187,11 +187,14 @@ static int client_init(agx_client *c, const char *url, const agx_client_options 
     return 0;
 }
 
-/* Closes the loop's own handles and runs it until they (and what the transport left) close. */
-static void loop_discard(agx_client *c)
+/* Closes the loop's own handles and runs it until they (and what the transport left) close.
+ * With a transport still open, it is freed in between: its free runs the loop to completion,
+ * which returns only once no handle of ours is left open. */
+static void loop_discard(agx_client *c, agx_sio_client *transport)
 {
     uv_close((uv_handle_t *)&c->wake, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
+    agx_sio_client_free(transport);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
 }
@@ -273,20 +276,19 @@ static int connect_impl(const char *url, const agx_client_options *opts, const a
     int rc = client_init(c, url, o, err);
     if (rc) {
         if (c->wake.data)
-            loop_discard(c);
+            loop_discard(c, NULL);
         client_destroy(c);
         return rc;
     }
     rc = start_transport(c, url, o, extra, err);
     if (rc) {
-        loop_discard(c);
+        loop_discard(c, NULL);
         client_destroy(c);
         return rc;
     }
     rc = pthread_create(&c->thread, NULL, loop_main, c);
     if (rc) {
-        agx_sio_client_free(c->sio); /* runs the loop until the transport has closed */
-        loop_discard(c);
+        loop_discard(c, c->sio);
         client_destroy(c);
         return agx_error_set(err, AGX_ERR_IO, "cannot start the client thread: %s", strerror(rc));
     }

@@ -394,8 +394,11 @@ static int create_context(agx_sio_client *c, agx_error *err)
         .tx_packet_size = SIO_WRITE_CHUNK};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
+    /* TLS only for https: lws 4.1 creates the client vhost's SSL_CTX whenever the context does
+     * the SSL global init, and never frees it once a second client context has existed in the
+     * process (~700 KB each), so http:// clients must not ask for it at all. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+                   (c->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.foreign_loops = c->foreign_loops;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = c->protocols;
