@@ -209,6 +209,61 @@ static int transfer_error(const agx_http_request *req, const transfer *t, CURLco
     return code;
 }
 
+/* ---- shared connection cache ---- */
+
+struct agx_http_share {
+    CURLSH *sh;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
+{
+    (void)h;
+    (void)access;
+    pthread_mutex_lock(&((agx_http_share *)user)->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *user)
+{
+    (void)h;
+    pthread_mutex_unlock(&((agx_http_share *)user)->locks[data]);
+}
+
+int agx_http_share_new(agx_http_share **out, agx_error *err)
+{
+    *out = NULL;
+    pthread_once(&curl_once, curl_init_once);
+    agx_http_share *s = calloc(1, sizeof *s);
+    if (!s || !(s->sh = curl_share_init())) {
+        free(s);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory for an HTTP connection cache");
+    }
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&s->locks[i], NULL);
+    int bad = curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK;
+    bad |= curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK;
+    bad |= curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s) != CURLSHE_OK;
+    bad |= curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK;
+    bad |= curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK;
+    bad |= curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK;
+    if (bad) {
+        agx_http_share_free(s);
+        return agx_error_set(err, AGX_ERR_INTERNAL, "libcurl refused a shared connection cache");
+    }
+    *out = s;
+    return 0;
+}
+
+void agx_http_share_free(agx_http_share *s)
+{
+    if (!s)
+        return;
+    curl_share_cleanup(s->sh);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&s->locks[i]);
+    free(s);
+}
+
 /* PEM blobs are copied by libcurl (CURL_BLOB_COPY), so the request need not outlive the call. */
 static int set_blob(CURL *h, CURLoption opt, const char *pem, size_t len)
 {
@@ -260,6 +315,8 @@ static int setup_handle(CURL *h, const agx_http_request *req, transfer *t, struc
     if (t->connect_to)
         bad |= curl_easy_setopt(h, CURLOPT_CONNECT_TO, t->connect_to) != CURLE_OK;
     bad |= setup_tls(h, req);
+    if (req->share)
+        bad |= curl_easy_setopt(h, CURLOPT_SHARE, req->share->sh) != CURLE_OK;
     if (req->body) {
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) != CURLE_OK;
         bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) !=

@@ -48,7 +48,15 @@ typedef struct agx_http_request {
     const char *tls_key_pem;
     size_t tls_key_pem_len;
     int tls_insecure;
+    struct agx_http_share *share; /* connection cache to reuse (agx_http_share_new), NULL = none */
 } agx_http_request;
+
+/* A connection cache (kept-alive connections and TLS sessions) that requests naming it share,
+ * from any thread: a backend making many small API calls (e.g. the Kubernetes API over TLS) keeps
+ * one per instance and saves a connect and handshake per call. Free it after its last request. */
+typedef struct agx_http_share agx_http_share;
+int agx_http_share_new(agx_http_share **out, agx_error *err);
+void agx_http_share_free(agx_http_share *share);
 
 typedef struct agx_http_response {
     long status;     /* HTTP status; 0 when no response arrived */
