@@ -34,6 +34,7 @@ static void k8s_destruct(void *self)
     if (!k)
         return;
     agx_k8s_conn_clear(&k->conn);
+    agx_http_share_free(k->share);
     free(k->ns);
     free(k->pool);
     free(k->container);
@@ -108,7 +109,7 @@ static int k8s_construct(void **self, agx_error *err)
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
-    if ((rc = url_mode(k, err)))
+    if ((rc = url_mode(k, err)) || (rc = agx_http_share_new(&k->share, err)))
         goto fail;
     *self = k;
     return 0;

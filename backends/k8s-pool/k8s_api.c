@@ -56,6 +56,7 @@ static int perform(agx_k8s *k, agx_k8s_call *call, int refresh, agx_http_respons
         .tls_key_pem = cred.key ? cred.key : k->conn.key_pem,
         .tls_key_pem_len = cred.key ? strlen(cred.key) : k->conn.key_len,
         .tls_insecure = k->conn.insecure,
+        .share = k->share,
     };
     agx_http_retry retry = {.max_attempts = API_ATTEMPTS, .base_delay_ms = API_BASE_DELAY_MS,
                             .max_delay_ms = API_MAX_DELAY_MS, .deadline_ms = call->deadline_ms,

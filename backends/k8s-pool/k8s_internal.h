@@ -78,6 +78,7 @@ typedef struct agx_k8s {
     agx_k8s_conn conn;
     char *ns, *pool, *container, *url_template, *runtime_token;
     agx_k8s_url_kind url_kind;
+    agx_http_share *share; /* kept-alive API connections: a claim costs no TLS handshake */
 } agx_k8s;
 
 /* ---- API requests (k8s_api.c) ---- */

@@ -223,18 +223,19 @@ static void test_exhaustion(agx_deployment *dep)
     fprintf(stderr, "-- test_exhaustion\n");
     agx_error err;
     /* Replacements come up slowly: after taking both warm pods the pool is empty for a while. */
-    fake_config("{\"ready_delay_ms\":2500}");
+    fake_config("{\"ready_delay_ms\":10000}");
     for (int i = 0; i < 200 && k8s_fake_count(&fake, "idle") < 2; i++)
         usleep(50 * 1000);
-    agx_sandbox_config *cfg = config(NULL, 300);
+    agx_sandbox_config *cfg = config(NULL, 30000);
     agx_sandbox *a = NULL, *b = NULL, *c = NULL;
     CHECK_OK(agx_deployment_create(dep, cfg, &a, &err), &err);
     CHECK_OK(agx_deployment_create(dep, cfg, &b, &err), &err);
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 2000) == 0);
     CHECK(agx_deployment_create(dep, cfg, &c, &err) == AGX_ERR_UNAVAILABLE);
     CHECK_MSG(strstr(err.message, "pool exhausted"), "%s", err.message);
     CHECK(err.retriable);
     /* With time to wait, the claim rides the watch until a replacement is Ready. */
-    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 20000) == 0);
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
     CHECK_OK(agx_deployment_create(dep, cfg, &c, &err), &err);
     exercise(c);
     agx_sandbox *all[] = {a, b, c};
