@@ -62,6 +62,11 @@ agx_deployment *agx_fleet_deployment(agx_fleet *f);
 /* Ready item indices into idx (capacity n); returns how many. */
 size_t agx_fleet_ready_items(agx_fleet *f, size_t *idx, size_t n);
 
+/* agx_client_connect_sandbox / agx_client_free, one at a time process-wide (see fleet_util.c). */
+int agx_fleet_client_connect(const agx_sandbox *sb, const agx_client_options *opts,
+                             agx_client **out, agx_error *err);
+void agx_fleet_client_free(agx_client *c);
+
 /* Whether an error means the sandbox (or its worker) died: retry elsewhere. */
 bool agx_fleet_error_is_dead_sandbox(int rc, const agx_error *err);
 

@@ -918,8 +918,8 @@ int fleet_scenarios_main(const fleet_harness *h, int argc, char **argv)
     CHECK_OK(agx_load_deployment("flaky", &flaky, &err), &err);
     atexit(sweep);
 
-    /* --only a,b,c runs the named scenarios (the memcheck run skips those whose killed runtimes
-     * trip lws's own leaks); the default is all. */
+    /* --only a,b,c runs the named scenarios (to chase one under a debugger or memcheck); the
+     * default is all. */
     const char *only = argc == 3 && strcmp(argv[1], "--only") == 0 ? argv[2] : NULL;
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (!only || scenario_listed(only, scenarios[i].name)) {
