@@ -1,8 +1,9 @@
-# Install: headers, libagentix (with SONAME), its CMake package (find_package(agentix)) and
-# agentix.pc. Plugins, modules, runtime binaries and the CLI install themselves where they are made.
+# Install: headers, libagentix and libagentix-runtime (with SONAMEs), the CMake package
+# (find_package(agentix): agentix::agentix for hosts, agentix::runtime for modules) and the
+# pkg-config files agentix.pc and agentix-runtime.pc. Plugins, modules, runtime binaries and the CLI install themselves where they are made.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS agentix EXPORT agentixTargets
+install(TARGETS agentix agentix-runtime EXPORT agentixTargets
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
@@ -39,4 +40,7 @@ else()
   set(AGX_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
 configure_file("${PROJECT_SOURCE_DIR}/cmake/agentix.pc.in" "${PROJECT_BINARY_DIR}/agentix.pc" @ONLY)
-install(FILES "${PROJECT_BINARY_DIR}/agentix.pc" DESTINATION "${AGX_PC_DIR}")
+configure_file("${PROJECT_SOURCE_DIR}/cmake/agentix-runtime.pc.in"
+               "${PROJECT_BINARY_DIR}/agentix-runtime.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/agentix.pc" "${PROJECT_BINARY_DIR}/agentix-runtime.pc"
+        DESTINATION "${AGX_PC_DIR}")

@@ -1,7 +1,7 @@
 # Where things land, in the build tree and when installed. Both trees share one shape relative to
 # libagentix, so the library finds its plugins, modules and runtime binaries from its own location
 # (dladdr) whether it runs from the build tree or from an installed prefix:
-#   <libdir>/libagentix.so
+#   <libdir>/libagentix.so, <libdir>/libagentix-runtime.so (what the sandbox side links)
 #   <libdir>/agentix/backends/   backend plugins and their .agxplugin manifests
 #   <libdir>/agentix/modules/    built-in runtime modules (agentix.bash.so, agentix.files.so)
 #   <libdir>/agentix/bin/        agentix-server, agentix-worker
@@ -33,7 +33,8 @@ function(agx_add_backend)
   install(FILES "${manifest}" DESTINATION "${AGX_INSTALL_PLUGINDIR}")
 endfunction()
 
-# A runtime module loaded by agentix-worker: <name>.so exporting agx_module_descriptor.
+# A runtime module loaded by agentix-worker: <name>.so exporting agx_module_descriptor. Modules
+# link libagentix-runtime (values, agx_ctx_*), like the worker that loads them, never libagentix.
 #   agx_add_module(NAME agentix.bash SOURCES bash.c [OUTPUT_DIR dir] [NO_INSTALL])
 function(agx_add_module)
   cmake_parse_arguments(M "NO_INSTALL" "NAME;OUTPUT_DIR" "SOURCES;LIBS" ${ARGN})
@@ -42,7 +43,7 @@ function(agx_add_module)
     set(M_OUTPUT_DIR "${AGX_BUILD_MODULEDIR}")
   endif()
   add_library(${target} MODULE ${M_SOURCES})
-  target_link_libraries(${target} PRIVATE agentix ${M_LIBS})
+  target_link_libraries(${target} PRIVATE agentix-runtime ${M_LIBS})
   set_target_properties(${target} PROPERTIES PREFIX "" OUTPUT_NAME "${M_NAME}"
                         LIBRARY_OUTPUT_DIRECTORY "${M_OUTPUT_DIR}"
                         BUILD_RPATH "${AGX_BUILD_LIBDIR}" INSTALL_RPATH "$ORIGIN/../..")

@@ -20,6 +20,26 @@ step "library, SONAME and links"
 [ -L "$lib/libagentix.so" ] || fail "missing link libagentix.so"
 soname=$(readelf -d "$lib/libagentix.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libagentix.so.0" ] || fail "SONAME is '$soname', want libagentix.so.0"
+# libagentix-runtime: what the sandbox side (agentix-server, agentix-worker, modules) links.
+[ -f "$lib/libagentix-runtime.so.$version" ] || fail "missing $lib/libagentix-runtime.so.$version"
+[ -L "$lib/libagentix-runtime.so.0" ] || fail "missing link libagentix-runtime.so.0"
+[ -L "$lib/libagentix-runtime.so" ] || fail "missing link libagentix-runtime.so"
+rt_soname=$(readelf -d "$lib/libagentix-runtime.so.$version" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$rt_soname" = "libagentix-runtime.so.0" ] ||
+    fail "runtime SONAME is '$rt_soname', want libagentix-runtime.so.0"
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+needed "$lib/libagentix.so.$version" | grep -qx "libagentix-runtime.so.0" ||
+    fail "libagentix does not link libagentix-runtime"
+# The sandbox side must not load libagentix (and with it curl and its TLS closure): issue 3.
+for bin in "$lib/agentix/bin/agentix-server" "$lib/agentix/bin/agentix-worker" \
+           "$lib/agentix/modules/agentix.bash.so" "$lib/agentix/modules/agentix.files.so"; do
+    [ -f "$bin" ] || fail "missing $bin"
+    deps=$(needed "$bin")
+    echo "$deps" | grep -qx "libagentix-runtime.so.0" || fail "$bin does not link libagentix-runtime"
+    if echo "$deps" | grep -q "^libagentix\.so\|^libcurl"; then
+        fail "$bin links a host-only library: $(echo "$deps" | tr '\n' ' ')"
+    fi
+done
 [ -f "$prefix/include/agentix/agentix.h" ] || fail "headers not installed"
 [ -f "$prefix/include/agentix/version.h" ] || fail "generated version.h not installed"
 [ -f "$lib/cmake/agentix/agentixConfig.cmake" ] || fail "CMake package not installed"
@@ -36,12 +56,24 @@ step "consumer via pkg-config"
 "$cc" $cflags -o "$work/consumer-pc" "$consumer/consumer.c" $(pkg-config --cflags --libs agentix) \
     -Wl,-rpath,"$lib" || fail "building the consumer with pkg-config failed"
 "$work/consumer-pc" || fail "consumer (pkg-config) failed"
+[ -f "$lib/pkgconfig/agentix-runtime.pc" ] || fail "missing $lib/pkgconfig/agentix-runtime.pc"
+[ "$(pkg-config --modversion agentix-runtime)" = "$version" ] ||
+    fail "pkg-config agentix-runtime version mismatch"
+# shellcheck disable=SC2046,SC2086
+"$cc" $cflags -o "$work/consumer-rt-pc" "$consumer/consumer_runtime.c" \
+    $(pkg-config --cflags --libs agentix-runtime) -Wl,-rpath,"$lib" ||
+    fail "building the runtime consumer with pkg-config failed"
+"$work/consumer-rt-pc" || fail "runtime consumer (pkg-config) failed"
+if needed "$work/consumer-rt-pc" | grep -q "^libagentix\.so"; then
+    fail "the runtime consumer links libagentix"
+fi
 
 step "consumer via find_package(agentix)"
 "$cmake" -S "$consumer" -B "$work/cm" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
     -DCMAKE_C_FLAGS="$cflags" >"$work/cm.log" 2>&1 || { cat "$work/cm.log"; fail "configure failed"; }
 "$cmake" --build "$work/cm" >>"$work/cm.log" 2>&1 || { cat "$work/cm.log"; fail "build failed"; }
 "$work/cm/consumer" || fail "consumer (find_package) failed"
+"$work/cm/consumer_runtime" || fail "runtime consumer (find_package agentix::runtime) failed"
 
 step "installed agentix command"
 "$prefix/bin/agentix" --version | grep -q "agentix $version" || fail "agentix --version"
