@@ -85,10 +85,10 @@ static void test_elf(void)
     agx_elf_info info;
     CHECK_OK(agx_elf_read(AGX_TEST_SERVER, &info, &err), &err);
     CHECK(info.interp && info.machine == EM_X86_64 && info.is_dynamic);
-    int has_agentix = 0;
+    int has_runtime = 0;
     for (size_t i = 0; i < info.nneeded; i++)
-        has_agentix |= strcmp(info.needed[i], "libagentix.so.0") == 0;
-    CHECK(has_agentix);
+        has_runtime |= strcmp(info.needed[i], "libagentix-runtime.so.0") == 0;
+    CHECK(has_runtime);
     agx_elf_info_free(&info);
 
     char *text = in_work("text.txt");
@@ -254,7 +254,7 @@ static void test_build(void)
                                        "lib/agentix/modules/agentix.bash.so",
                                        "lib/agentix/modules/agentix.files.so",
                                        "lib/agentix/modules/demo.so", "bin/sh", "etc/data.txt",
-                                       "lib/libagentix.so.0", "lib/libc.so.6"};
+                                       "lib/libagentix-runtime.so.0", "lib/libc.so.6"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         snprintf(path, sizeof path, "%s/%s", a, want[i]);
         CHECK_MSG(access(path, R_OK) == 0, "%s missing", want[i]);
