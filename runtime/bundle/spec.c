@@ -167,10 +167,14 @@ int agx_bundle_spec_set(agx_bundle_spec *s, const char *key, const char *value, 
     if (strcmp(key, "name") == 0) {
         char repo[AGX_BUNDLE_NAME_MAX], tag[AGX_TAG_MAX + 1];
         int rc = agx_bundle_name_split(value, repo, sizeof repo, tag, sizeof tag, err);
-        if (rc == 0 && strlen(repo) + 1 + strlen(tag) >= sizeof s->name)
+        size_t rlen = strlen(repo), tlen = strlen(tag);
+        if (rc == 0 && rlen + 1 + tlen >= sizeof s->name)
             rc = agx_error_set(err, AGX_ERR_LIMIT, "bundle name '%s' is too long", value);
-        if (rc == 0)
-            snprintf(s->name, sizeof s->name, "%s:%s", repo, tag);
+        if (rc == 0) { /* lengths checked above; memcpy keeps -Wformat-truncation quiet */
+            memcpy(s->name, repo, rlen);
+            s->name[rlen] = ':';
+            memcpy(s->name + rlen + 1, tag, tlen + 1);
+        }
         return rc;
     }
     if (strcmp(key, "file") == 0)

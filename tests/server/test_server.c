@@ -294,7 +294,7 @@ static void test_bidi(sh_client *c)
             credits += (int)agx_value_get_int64(sh_get(e, "n"));
         } else {
             CHECK_STREQ(e->name, "bidi:out");
-            char want[8];
+            char want[16];
             snprintf(want, sizeof want, "v%d", outs++);
             CHECK_STREQ(agx_value_get_string(sh_get(e, "value"), NULL), want);
         }
