@@ -237,8 +237,15 @@ static void test_gc(void)
     create(&orphan, "--run-id cli-gc-test");
     create(&unowned, "--run-id cli-gc-test --no-owner");
     char *out;
-    CHECK(run(&out, "gc --backend local --run cli-gc-test --dry-run --json") == 0);
+    CHECK(run(&out, "gc --backend local --run cli-gc-test --older-than 1h --json") == 0);
     json_t *j = parse(out);
+    json_t *young = json_object_get(json_array_get(json_object_get(j, "backends"), 0), "sandboxes");
+    CHECK_MSG(json_array_size(young) == 1, "%s", out);
+    CHECK_STREQ(json_string_value(json_object_get(json_array_get(young, 0), "verdict")), "too-young");
+    json_decref(j);
+    free(out);
+    CHECK(run(&out, "gc --backend local --run cli-gc-test --dry-run --json") == 0);
+    j = parse(out);
     json_t *b = json_array_get(json_object_get(j, "backends"), 0);
     CHECK_STREQ(json_string_value(json_object_get(b, "backend")), "local");
     json_t *items = json_object_get(b, "sandboxes");
