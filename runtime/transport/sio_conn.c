@@ -499,19 +499,28 @@ int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
     if (c->state == SIO_DEAD || c->hard_close)
         return -1;
     struct lws *wsi = c->wsi;
-    if (lws_is_first_fragment(wsi)) {
+    return sio_conn_receive_piece(c, in, len, lws_is_first_fragment(wsi) != 0,
+                                  lws_is_final_fragment(wsi) != 0, lws_frame_is_binary(wsi) != 0,
+                                  lws_remaining_packet_payload(wsi));
+}
+
+int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool first, bool final,
+                           bool binary, size_t remaining)
+{
+    if (c->state == SIO_DEAD || c->hard_close)
+        return -1;
+    if (first) {
         c->rx_len = 0;
-        c->rx_binary = lws_frame_is_binary(wsi) != 0;
+        c->rx_binary = binary;
     }
-    size_t remaining = lws_remaining_packet_payload(wsi);
     size_t max = c->lim.max_payload;
     if (len > max - c->rx_len || remaining > max - c->rx_len - len) {
         sio_conn_fail(c, AGX_ERR_LIMIT, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
                       "a websocket message is over the %zu-byte limit", max);
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+        sio_close_reason(c);
         return -1;
     }
-    bool done = lws_is_final_fragment(wsi) && remaining == 0;
+    bool done = final && remaining == 0;
     int rc;
     if (done && c->rx_len == 0) {
         rc = on_message(c, in, len, c->rx_binary); /* the common case: no copy */
@@ -543,7 +552,7 @@ int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
         }
     }
     if (rc < 0 || c->hard_close) {
-        lws_close_reason(wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+        sio_close_reason(c);
         return -1;
     }
     return 0;

@@ -41,6 +41,7 @@ struct agx_sio_conn {
     struct lws *wsi;
     uv_loop_t *loop;
     bool client;
+    bool raw;                 /* wsi is an lws raw socket: websocket framing is ours (sio_wsraw.c) */
     sio_conn_state state;
     const agx_sio_handlers *h;
     agx_sio_limits lim;
@@ -120,6 +121,10 @@ int sio_conn_attach(agx_sio_conn *c, struct lws *wsi);
 
 /* A RECEIVE callback's bytes. Returns -1 when lws must close the websocket now. */
 int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len);
+/* The same for a piece of a message from any websocket parser: first/final piece of the message,
+ * its type (read on the first piece), and the bytes of the current frame still to come. */
+int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool first, bool final,
+                           bool binary, size_t remaining);
 
 /* A WRITEABLE turn: one lws_write. Returns -1 when lws must close the websocket now. */
 int sio_conn_writeable(agx_sio_conn *c);
@@ -143,6 +148,12 @@ int sio_queue_text(agx_sio_conn *c, const char *s, size_t n, bool front);
 void sio_queue_drop(agx_sio_conn *c);
 void sio_queue_free_spares(agx_sio_conn *c);
 void sio_want_write(agx_sio_conn *c);
+/* Queues a websocket control frame (ping 0x9 / pong 0xA / close 0x8, payload <= 125 bytes)
+ * ahead of the data units. */
+int sio_queue_control(agx_sio_conn *c, unsigned opcode, const void *payload, size_t n);
+/* Before the callback returns -1 to close: tells the peer c->ws_close_code in a close frame
+ * (lws does it for its websockets; a raw socket gets ours, best effort). */
+void sio_close_reason(agx_sio_conn *c);
 
 /* Frees what init allocated that is not tied to the timers (queue, buffers, decoder). */
 void sio_conn_dispose(agx_sio_conn *c);

@@ -51,10 +51,10 @@ static void apply_mask(unsigned char *p, size_t n, const unsigned char key[4])
 
 /* Writes the frame header for an n-byte payload at p (ws_header_len bytes) and masks the payload
  * that follows it, when this side is a client. */
-static void ws_frame(agx_sio_conn *c, unsigned char *p, bool binary, size_t n)
+static void ws_frame(agx_sio_conn *c, unsigned char *p, unsigned opcode, size_t n)
 {
     size_t i = 0;
-    p[i++] = 0x80 | (binary ? 2 : 1); /* FIN + opcode */
+    p[i++] = (unsigned char)(0x80 | opcode); /* FIN + opcode */
     unsigned char maskbit = c->client ? 0x80 : 0;
     if (n < 126) {
         p[i++] = maskbit | (unsigned char)n;
@@ -188,19 +188,51 @@ static void send_soon(agx_sio_conn *c, sio_frame *f)
     sio_want_write(c);
 }
 
-int sio_queue_text(agx_sio_conn *c, const char *s, size_t n, bool front)
+static int queue_frame(agx_sio_conn *c, unsigned opcode, const void *s, size_t n, bool front)
 {
     sio_frame *f = frame_get(c, WS_HDR_MAX + n);
     if (!f)
         return AGX_ERR_NO_MEMORY;
     size_t hl = ws_header_len(n, c->client);
-    memcpy(f->data + hl, s, n);
-    ws_frame(c, f->data, false, n);
+    if (n)
+        memcpy(f->data + hl, s, n);
+    ws_frame(c, f->data, opcode, n);
     f->off = 0;
     f->len = hl + n;
     q_push(c, f, front);
     send_soon(c, f);
     return 0;
+}
+
+int sio_queue_text(agx_sio_conn *c, const char *s, size_t n, bool front)
+{
+    return queue_frame(c, 1, s, n, front);
+}
+
+int sio_queue_control(agx_sio_conn *c, unsigned opcode, const void *payload, size_t n)
+{
+    return n <= 125 ? queue_frame(c, opcode, payload, n, true) : AGX_ERR_INVALID_ARGUMENT;
+}
+
+void sio_close_reason(agx_sio_conn *c)
+{
+    if (!c->wsi)
+        return;
+    if (!c->raw) {
+        lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+        return;
+    }
+    /* Only at a frame boundary: the socket closes right after, so this is a courtesy. */
+    if (c->head_started)
+        return;
+    unsigned char buf[LWS_PRE + WS_HDR_MAX + 2];
+    unsigned char *p = buf + LWS_PRE;
+    uint16_t code = c->ws_close_code ? c->ws_close_code : LWS_CLOSE_STATUS_NORMAL;
+    size_t hl = ws_header_len(2, c->client);
+    p[hl] = (unsigned char)(code >> 8);
+    p[hl + 1] = (unsigned char)code;
+    ws_frame(c, p, 8, 2);
+    (void)lws_write(c->wsi, p, hl + 2, LWS_WRITE_RAW);
 }
 
 /* ---- sending events and acks ---- */
@@ -252,7 +284,7 @@ static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov
     }
     size_t hl = ws_header_len(tlen, c->client);
     f->off = WS_HDR_MAX - hl;
-    ws_frame(c, f->data + f->off, false, tlen);
+    ws_frame(c, f->data + f->off, 1, tlen);
     f->len = hl + tlen;
     if (iov) {
         unsigned char *h2 = f->data + WS_HDR_MAX + tlen;
@@ -263,7 +295,7 @@ static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov
                 memcpy(p, iov[i].iov_base, iov[i].iov_len);
             p += iov[i].iov_len;
         }
-        ws_frame(c, h2, true, alen);
+        ws_frame(c, h2, 2, alen);
         f->len += hl2 + alen;
     }
     *out = f;
@@ -345,12 +377,12 @@ static int write_head(agx_sio_conn *c)
 int sio_conn_writeable(agx_sio_conn *c)
 {
     if (c->hard_close) {
-        lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+        sio_close_reason(c);
         return -1;
     }
     if (!c->head) {
         if (c->state == SIO_CLOSING) {
-            lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+            sio_close_reason(c);
             return -1;
         }
         return 0;
