@@ -35,6 +35,7 @@ extern const agx_cli_command agx_cli_cmd_call;
 extern const agx_cli_command agx_cli_cmd_exec;
 extern const agx_cli_command agx_cli_cmd_gc;
 extern const agx_cli_command agx_cli_cmd_bench;
+extern const agx_cli_command agx_cli_cmd_k8s_pool;
 
 /* ---- shared by the sandbox subcommands (cli/cmd_util.c, cli/cmd_conn.c) ---- */
 #include "agentix/client.h"

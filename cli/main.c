@@ -20,6 +20,7 @@ static const agx_cli_command *const agx_cli_commands[] = {
     &agx_cli_cmd_bench,
     &agx_cli_cmd_plugins,
     &agx_cli_cmd_build,
+    &agx_cli_cmd_k8s_pool,
 };
 #define AGX_CLI_NCOMMANDS (sizeof agx_cli_commands / sizeof agx_cli_commands[0])
 

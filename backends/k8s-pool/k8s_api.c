@@ -181,6 +181,10 @@ int agx_k8s_watch(agx_k8s *k, const char *query, int64_t deadline_ms, agx_k8s_ev
             *err = w.ev_err;
     } else if (rc == AGX_ERR_TIMEOUT || rc == 0) {
         rc = 0; /* the stream ended (timeoutSeconds or our deadline) without an answer */
+    } else if (err && err->retriable) {
+        /* A dropped or refused stream: the caller re-reads and watches again, after a pause. */
+        agx_http_sleep_ms(50);
+        rc = 2;
     }
     free(w.line);
     free(path);

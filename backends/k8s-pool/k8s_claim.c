@@ -95,10 +95,26 @@ static int ours(json_t *pod, const char *claim)
     return c && strcmp(c, claim) == 0;
 }
 
+static int check_bundle(claim_ctx *cx, json_t *pod, agx_error *err)
+{
+    const char *want = agx_sandbox_config_bundle(cx->cfg);
+    json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
+    const char *have = json_string_value(json_object_get(ann, AGX_K8S_ANNOTATION_BUNDLE));
+    if (!want || !*want || (have && agx_k8s_image_equal(want, have)))
+        return 0;
+    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                         "k8s-pool: pool '%s' runs bundle %s, the config asks for %s (a warm pod "
+                         "cannot change its bundle; make a pool for it with `agentix k8s-pool "
+                         "manifest`)", cx->k->pool, have ? have : "(unannotated)", want);
+}
+
 /* Returns 0 with *out (ours), 1 when the pod was lost to another client, or an error. */
 static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
 {
     agx_k8s *k = cx->k;
+    int rc = check_bundle(cx, pod, err);
+    if (rc)
+        return rc;
     size_t cindex = 0;
     json_t *c = agx_k8s_container_spec(pod, k->container, &cindex);
     const char *cur = json_string_value(json_object_get(c, "image"));
@@ -113,7 +129,7 @@ static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
     agx_k8s_call call = {.method = "PATCH", .path = path, .body = body,
                          .content_type = "application/json-patch+json", .deadline_ms = cx->deadline};
     agx_http_response resp;
-    int rc = agx_k8s_api(k, &call, &resp, err);
+    rc = agx_k8s_api(k, &call, &resp, err);
     if (rc == 0 && resp.status == 200) {
         *out = json_loads(resp.body, 0, NULL);
         rc = *out ? 0 : agx_error_set(err, AGX_ERR_PROTOCOL, "claim of %s: the answer is not JSON", name);
@@ -218,27 +234,13 @@ static int claim_from(claim_ctx *cx, json_t *items, json_t **out, agx_error *err
     return 1;
 }
 
-static int check_bundle(claim_ctx *cx, json_t *items, agx_error *err)
-{
-    const char *want = agx_sandbox_config_bundle(cx->cfg);
-    json_t *pod = json_array_get(items, 0);
-    json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
-    const char *have = json_string_value(json_object_get(ann, AGX_K8S_ANNOTATION_BUNDLE));
-    if (!want || !*want || !pod || (have && agx_k8s_image_equal(want, have)))
-        return 0;
-    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                         "k8s-pool: pool '%s' runs bundle %s, the config asks for %s (a warm pod "
-                         "cannot change its bundle; make a pool for it with `agentix k8s-pool "
-                         "manifest`)", cx->k->pool, have ? have : "(unannotated)", want);
-}
-
 static int claim_loop(claim_ctx *cx, json_t **out, agx_error *err)
 {
     for (;;) {
         json_t *items = NULL;
         char *rv = NULL;
         int rc = list_idle(cx, &items, &rv, err);
-        if (rc == 0 && (rc = check_bundle(cx, items, err)) == 0)
+        if (rc == 0)
             rc = claim_from(cx, items, out, err);
         json_decref(items);
         /* Nothing claimable: watch from the list's version for a pod to become idle and Ready. */

@@ -103,7 +103,8 @@ int agx_k8s_status_error(const agx_http_response *resp, const char *what, agx_er
 
 /* Watch: the sink splits newline-delimited events and hands each parsed one to fn; fn returns 0
  * to go on, 1 when done, 2 when the watch expired (410: relist), or a negative error. The watch
- * returns what fn returned, 2 for an HTTP 410, or 0 when the stream ended without an answer. */
+ * returns what fn returned, 2 for an HTTP 410 or a dropped stream (re-read, then watch again), or
+ * 0 when the stream ended without an answer. */
 typedef int (*agx_k8s_event_fn)(const char *type, json_t *object, void *user, agx_error *err);
 int agx_k8s_watch(agx_k8s *k, const char *query, int64_t deadline_ms, agx_k8s_event_fn fn,
                   void *user, agx_error *err);

@@ -40,7 +40,7 @@ static const char pool_rs[] =
     "{\"agentix.dev/bundle\":\"agentix-bundle:test\"}},\"spec\":{\"containers\":[{\"name\":\"runtime\","
     "\"image\":\"python:3.12\",\"ports\":[{\"name\":\"runtime\",\"containerPort\":8000}]}]}}}}";
 
-void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const char *const *extra)
+void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const char *manifest)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s", dir);
@@ -54,8 +54,11 @@ void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const c
         CHECK_MSG(system(cmd) == 0, "openssl could not make the test CA (is openssl installed?)");
     }
     snprintf(portfile, sizeof portfile, "%s/port", dir);
-    snprintf(rs, sizeof rs, "%s/pool.json", dir);
-    write_file(rs, pool_rs);
+    snprintf(rs, sizeof rs, "%s", manifest ? manifest : "");
+    if (!manifest) {
+        snprintf(rs, sizeof rs, "%s/pool.json", dir);
+        write_file(rs, pool_rs);
+    }
     snprintf(reps, sizeof reps, "%d", replicas);
     const char *argv[64] = {AGX_PYTHON, AGX_FAKE_K8S, "--port-file", portfile, "--server",
                             AGX_TEST_SERVER, "--module-path", AGX_TEST_MODULES, "--replicaset", rs,
@@ -65,8 +68,6 @@ void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const c
         argv[n++] = "--tls-dir";
         argv[n++] = certs;
     }
-    for (size_t i = 0; extra && extra[i] && n < 62; i++)
-        argv[n++] = extra[i];
     argv[n] = NULL;
     CHECK(posix_spawn(&f->pid, argv[0], NULL, NULL, (char *const *)argv, environ) == 0);
     for (int i = 0; i < 300; i++) {

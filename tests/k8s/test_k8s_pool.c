@@ -163,6 +163,14 @@ static void test_same_image(agx_deployment *dep)
     CHECK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err) == AGX_ERR_NOT_FOUND);
     agx_sandbox_free(sb);
     agx_sandbox_free(sb2);
+    /* The pool's bundle is fixed: another one is refused, the pool's own is fine. */
+    CHECK(agx_sandbox_config_set_bundle(cfg, "registry.example/other-bundle:2") == 0);
+    CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(err.message, "bundle"), "%s", err.message);
+    CHECK(agx_sandbox_config_set_bundle(cfg, "agentix-bundle:test") == 0);
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
     /* Bad labels fail before any API call. */
     CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "bad label", "x") == 0);
     CHECK(agx_deployment_create(dep, cfg, &sb, &err) == AGX_ERR_INVALID_ARGUMENT);
@@ -438,9 +446,14 @@ static void test_races(void)
 
 int main(void)
 {
-    char dir[600];
+    char dir[600], manifest[700], cmd[2048];
     snprintf(dir, sizeof dir, "%s/k8s-pool-test-%d", AGX_TEST_BINARY_DIR, (int)getpid());
-    k8s_fake_start(&fake, dir, 1, 2, NULL);
+    /* The pool is what `agentix k8s-pool manifest` prints, loaded by the fake as YAML. */
+    snprintf(manifest, sizeof manifest, "%s.pool.yaml", dir);
+    snprintf(cmd, sizeof cmd, "'%s' k8s-pool manifest --pool test --bundle agentix-bundle:test "
+             "--image python:3.12 --replicas 2 > '%s'", AGX_CLI, manifest);
+    CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
+    k8s_fake_start(&fake, dir, 1, 2, manifest);
     k8s_fake_kubeconfig(&fake, "kc-token", "    token: " K8S_FAKE_TOKEN "\n", kc_token,
                         sizeof kc_token);
     k8s_fake_use(kc_token);
@@ -456,7 +469,7 @@ int main(void)
     k8s_fake_stop(&fake);
 
     /* The races get a pool of 8. */
-    k8s_fake_start(&fake, dir, 1, 8, NULL);
+    k8s_fake_start(&fake, dir, 1, 8, manifest);
     k8s_fake_kubeconfig(&fake, "kc-token", "    token: " K8S_FAKE_TOKEN "\n", kc_token,
                         sizeof kc_token);
     k8s_fake_use(kc_token);
@@ -472,8 +485,7 @@ int main(void)
     agx_deployment_free(dep);
     CHECK(k8s_fake_count(&fake, "claimed") == 0);
     k8s_fake_stop(&fake);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, manifest);
     CHECK(system(cmd) == 0);
     printf("k8s-pool: all cases passed\n");
     return 0;
