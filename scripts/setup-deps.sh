@@ -9,6 +9,7 @@ packages=(
   libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
   clang libclang-rt-14-dev valgrind patchelf busybox-static
   nodejs npm python3 python3-yaml
+  python3-kubernetes openssl  # k8s-pool tests: the fake API server checked by a real client, its CA
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
