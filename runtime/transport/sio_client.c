@@ -691,7 +691,8 @@ static int create_context(agx_sio_client *c, agx_error *err)
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = c->protocols;
     info.user = c;
-    info.pt_serv_buf_size = SIO_RX_CHUNK;
+    /* what one recv() takes on the raw socket: streams of 64 KiB items want several per call */
+    info.pt_serv_buf_size = 4 * SIO_RX_CHUNK;
     info.client_ssl_ca_filepath = c->ca_file;
     c->ctx = lws_create_context(&info);
     if (!c->ctx)
