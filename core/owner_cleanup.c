@@ -106,8 +106,14 @@ int agx_cleanup_install(int timeout_ms, agx_error *err)
         sa.sa_handler = on_signal;
         sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &g_old_int);
-        sigaction(SIGTERM, &sa, &g_old_term);
+        /* A signal the process was started ignoring (nohup, `&` in a non-interactive shell)
+         * stays ignored. */
+        sigaction(SIGINT, NULL, &g_old_int);
+        sigaction(SIGTERM, NULL, &g_old_term);
+        if (g_old_int.sa_handler != SIG_IGN)
+            sigaction(SIGINT, &sa, NULL);
+        if (g_old_term.sa_handler != SIG_IGN)
+            sigaction(SIGTERM, &sa, NULL);
         g_installed = true;
     }
     pthread_mutex_unlock(&g_mu);

@@ -260,7 +260,8 @@ int agx_map_run(const agx_map_options *opts, agx_error *err);
  * the default disposition and re-raises the signal, so the process dies of it (exit status
  * 128+signo in a shell). A second SIGINT/SIGTERM during cleanup skips the rest and dies at once
  * (what is left is labelled for agx_gc). Sandboxes created with agx_deployment_create or
- * sessions directly are not registered. Installing twice is a no-op returning 0. A forked child
+ * sessions directly are not registered. A signal the process already ignores (SIG_IGN, as under
+ * nohup) stays ignored. Installing twice is a no-op returning 0. A forked child
  * (without exec) inherits the handler but not the thread: there the handler restores the default
  * and re-raises, so the child dies of the signal and the parent is not disturbed. */
 int agx_cleanup_install(int timeout_ms, agx_error *err);

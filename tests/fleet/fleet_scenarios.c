@@ -694,6 +694,9 @@ static int child_host(const char *mode, const char *run, size_t n)
         return 2;
     }
     bool early = strcmp(mode, "sigint-create") == 0 || strcmp(mode, "hold-create") == 0;
+    /* As an interactive host: a test runner started in the background may pass SIGINT ignored,
+     * and an ignored signal stays ignored by agx_cleanup_install. */
+    signal(SIGINT, SIG_DFL);
     if (strncmp(mode, "hold", 4) != 0 && agx_cleanup_install(0, &err) != 0) {
         fprintf(stderr, "child: %s\n", err.message);
         return 2;
