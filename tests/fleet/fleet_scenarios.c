@@ -822,6 +822,52 @@ static void test_gc_after_sigkill(void)
     check_none_left(live);
 }
 
+/* Owner labels written by hand: our own pid with another start time is a reused pid (the owner is
+ * gone), unreadable labels are never judged. */
+static agx_sandbox *labelled(const char *run, const char *pid, const char *start)
+{
+    agx_sandbox_config *cfg = H->config();
+    agx_kv *l = agx_sandbox_config_labels(cfg);
+    agx_error err;
+    CHECK_OK(agx_owner_labels_set(l, run, &err), &err);
+    CHECK(agx_kv_set(l, AGX_LABEL_OWNER_PID, pid) == 0 && agx_kv_set(l, AGX_LABEL_OWNER_START, start) == 0);
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_deployment_create(inner, cfg, &sb, &err), &err);
+    agx_sandbox_config_free(cfg);
+    return sb;
+}
+
+static void test_gc_pid_reused_and_bad_labels(void)
+{
+    const char *run = new_run("gcreuse");
+    char pid[32];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    agx_sandbox *reused = labelled(run, pid, "1");
+    agx_sandbox *bad = labelled(run, "not-a-pid", "1");
+    agx_gc_options go;
+    agx_gc_options_init(&go);
+    go.run_id = run;
+    int counts[4] = {0};
+    go.on_sandbox = on_gc;
+    go.user = counts;
+    agx_gc_report rep;
+    agx_error err;
+    CHECK_OK(agx_gc(inner, &go, &rep, &err), &err);
+    CHECK(rep.examined == 2 && rep.deleted == 1 && rep.kept == 1);
+    CHECK(counts[AGX_GC_DELETED] == 1 && counts[AGX_GC_OWNER_ALIVE] == 1);
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(inner, agx_sandbox_id(reused), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
+    agx_sandbox_info_free(info);
+    CHECK_OK(agx_deployment_delete(inner, agx_sandbox_id(bad), &err), &err);
+    agx_sandbox_free(reused);
+    agx_sandbox_free(bad);
+    check_none_left(run);
+    /* Bad arguments. */
+    go.run_id = "no spaces";
+    CHECK(agx_gc(inner, &go, NULL, &err) == AGX_ERR_INVALID_ARGUMENT);
+}
+
 /* A host SIGKILLed while its fleet is being created: once the engine has settled the requests
  * in flight, gc deletes every leftover and none with the run's label remains. */
 static void test_gc_after_sigkill_mid_create(void)
@@ -875,6 +921,7 @@ static const struct scenario {
     {"test_sigint_child_leaves_nothing", test_sigint_child_leaves_nothing},
     {"test_sigint_during_create", test_sigint_during_create},
     {"test_gc_after_sigkill", test_gc_after_sigkill},
+    {"test_gc_pid_reused_and_bad_labels", test_gc_pid_reused_and_bad_labels},
     {"test_gc_after_sigkill_mid_create", test_gc_after_sigkill_mid_create},
 };
 
