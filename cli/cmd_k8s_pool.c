@@ -153,12 +153,14 @@ static json_t *replicaset(const pool_args *a)
     char name[128];
     snprintf(name, sizeof name, "agentix-pool-%s", a->pool);
     json_t *labels = json_pack("{s:s, s:s}", "agentix.dev/pool", a->pool, "agentix.dev/state", "idle");
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:i, s:{s:O}, s:{s:{s:O, s:{s:s}}, s:o}}}",
+    json_t *rs = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:i, s:{s:O}, s:{s:{s:O, s:{s:s}}, s:o}}}",
                      "apiVersion", "apps/v1", "kind", "ReplicaSet", "metadata", "name", name,
                      "namespace", a->ns, "labels", "agentix.dev/pool", a->pool, "spec", "replicas",
                      (int)a->replicas, "selector", "matchLabels", labels, "template", "metadata",
                      "labels", labels, "annotations", "agentix.dev/bundle", a->bundle, "spec",
                      pod_spec(a));
+    json_decref(labels); /* "O" took a reference for each use */
+    return rs;
 }
 
 static void rbac(const pool_args *a, json_t *items)
