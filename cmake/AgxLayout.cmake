@@ -44,6 +44,11 @@ function(agx_add_module)
   endif()
   add_library(${target} MODULE ${M_SOURCES})
   target_link_libraries(${target} PRIVATE agentix-runtime ${M_LIBS})
+  # A module calling beyond libagentix-runtime (and its own LIBS) fails to link here rather than
+  # to load in the worker. Sanitizer runtimes resolve only in the executable: no check there.
+  if(NOT AGX_SANITIZE AND NOT AGX_FUZZ)
+    target_link_options(${target} PRIVATE LINKER:--no-undefined)
+  endif()
   set_target_properties(${target} PROPERTIES PREFIX "" OUTPUT_NAME "${M_NAME}"
                         LIBRARY_OUTPUT_DIRECTORY "${M_OUTPUT_DIR}"
                         BUILD_RPATH "${AGX_BUILD_LIBDIR}" INSTALL_RPATH "$ORIGIN/../..")
