@@ -602,6 +602,64 @@ static void test_map_over_fleet_with_killed_sandboxes(void)
     check_none_left(run);
 }
 
+static void on_result_no_replacement(void *user, agx_map_result *r)
+{
+    collected *c = user;
+    CHECK(r->task < 16 && !c->seen[r->task]);
+    c->seen[r->task] = 1;
+    if (is_victim(r->task)) {
+        CHECK_MSG(r->status == AGX_ERR_BACKEND, "task %zu: %d %s", r->task, r->status, r->err.message);
+        CHECK_CONTAINS(r->err.message, "injected failure");
+    } else if (r->status == 0) {
+        char want[32];
+        snprintf(want, sizeof want, "task-%zu\n", r->task);
+        CHECK_STREQ(text_of(agx_value_map_get(r->value, "stdout")), want);
+        c->ok++;
+    } else {
+        CHECK_MSG(r->status == AGX_ERR_UNAVAILABLE, "task %zu: %d %s", r->task, r->status, r->err.message);
+        CHECK_CONTAINS(r->err.message, "no sandbox left");
+    }
+}
+
+/* The dead sandboxes cannot be replaced (every create fails): their tasks fail with the create's
+ * error, the workers that lost their item stop, and what nobody can run fails — each task once. */
+static void test_map_fleet_replacement_fails(void)
+{
+    const char *run = new_run("noreplace");
+    inject(0, 0);
+    agx_error err;
+    int rc;
+    agx_fleet *f = make_fleet(flaky, run, 2, AGX_FLEET_ALL_OR_NOTHING, &rc, &err);
+    CHECK_OK(rc, &err);
+    inject(1, 0);
+    victims v;
+    victims_init(&v, 2);
+    pthread_t kt;
+    CHECK(pthread_create(&kt, NULL, killer, &v) == 0);
+    collected c = {{0}, 0};
+    agx_map_options mo;
+    agx_map_options_init(&mo);
+    mo.fleet = f;
+    mo.tasks = 6;
+    mo.parallelism = 2;
+    mo.build = build_task;
+    mo.build_user = &v;
+    mo.on_result = on_result_no_replacement;
+    mo.result_user = &c;
+    rc = agx_map_run(&mo, &err);
+    CHECK(rc != 0);
+    CHECK_CONTAINS(err.message, "tasks failed");
+    for (int i = 0; i < 6; i++)
+        CHECK(c.seen[i]);
+    pthread_join(kt, NULL);
+    victims_destroy(&v);
+    CHECK(agx_fleet_ready(f) == 0);
+    CHECK(agx_fleet_status(f, 0, &err) != 0 || agx_fleet_status(f, 1, &err) != 0);
+    agx_fleet_free(f);
+    inject(0, 0);
+    check_none_left(run);
+}
+
 static void test_map_cancel_all(void)
 {
     const char *run = new_run("cancel");
@@ -916,6 +974,7 @@ static const struct scenario {
     {"test_pool_failing_creates", test_pool_failing_creates},
     {"test_map_over_pool_with_killed_sandboxes", test_map_over_pool_with_killed_sandboxes},
     {"test_map_over_fleet_with_killed_sandboxes", test_map_over_fleet_with_killed_sandboxes},
+    {"test_map_fleet_replacement_fails", test_map_fleet_replacement_fails},
     {"test_map_cancel_all", test_map_cancel_all},
     {"test_map_task_timeout_and_commands", test_map_task_timeout_and_commands},
     {"test_sigint_child_leaves_nothing", test_sigint_child_leaves_nothing},
