@@ -244,7 +244,7 @@ static void worker_destroy(wk_worker *w)
     wk_resolver_destroy(&w->resolver);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->drained);
-    pthread_mutex_destroy(&w->out_mu);
+    wk_out_destroy(w);
     pthread_mutex_destroy(&w->pool.mu);
     pthread_cond_destroy(&w->pool.cv);
 }
@@ -262,6 +262,7 @@ int main(void)
     if (take_stdio(&w) != 0)
         return 1;
     pthread_mutex_init(&w.out_mu, NULL);
+    pthread_cond_init(&w.out_cv, NULL);
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.drained, NULL);
     wk_pool_init(&w.pool);

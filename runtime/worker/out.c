@@ -1,21 +1,77 @@
-/* out.c — the worker's only way to the server: whole frames written under one lock, so frames
- * from concurrent calls never interleave on stdout. */
+/* out.c — the worker's only way to the server: whole frames, never interleaved on stdout.
+ * Results of concurrent calls are combined: the thread that finds nobody writing becomes the
+ * flusher and keeps writing until nothing is pending, while the others append their frames to
+ * out_pend and return at once — under load one write carries many results, and no call thread
+ * sleeps on the pipe lock. out_pend is bounded: past WK_OUT_PEND_MAX a sender waits. */
 #include "runtime/worker/worker.h"
 
 #include "runtime/shared/rpc_error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+#define WK_OUT_PEND_MAX ((size_t)8 << 20)
+#define WK_OUT_KEEP_CAP ((size_t)1 << 20) /* larger batch buffers are freed once written */
+
+/* Writes `data`, then whatever gathered meanwhile, until nothing is pending. Called with out_mu
+ * held and out_flushing set; returns with out_mu held. */
+static void flush_from(wk_worker *w, const char *data, size_t len)
+{
+    for (;;) {
+        pthread_mutex_unlock(&w->out_mu);
+        agx_error err;
+        int rc = agx_frame_send_all(w->out_fd, data, len, &err);
+        pthread_mutex_lock(&w->out_mu);
+        /* Once the server is gone (EPIPE) nothing more is written; stdin EOF ends the process. */
+        if (rc != 0 && !w->out_broken) {
+            w->out_broken = true;
+            fprintf(stderr, "agentix-worker: %s\n", err.message);
+        }
+        if (w->out_broken || w->out_pend.len == 0)
+            break;
+        agx_buf t = w->out_write;
+        w->out_write = w->out_pend;
+        w->out_pend = t;
+        w->out_pend.len = 0;
+        data = w->out_write.data;
+        len = w->out_write.len;
+        pthread_cond_broadcast(&w->out_cv);
+    }
+    w->out_pend.len = 0;
+    w->out_write.len = 0;
+    if (w->out_write.cap > WK_OUT_KEEP_CAP)
+        agx_buf_free(&w->out_write);
+    w->out_flushing = false;
+    pthread_cond_broadcast(&w->out_cv);
+}
 
 void wk_send(wk_worker *w, const agx_buf *frame)
 {
-    agx_error err;
     pthread_mutex_lock(&w->out_mu);
-    /* Once the server is gone (EPIPE) nothing more is written; stdin EOF ends the process. */
-    if (!w->out_broken && agx_frame_send_all(w->out_fd, frame->data, frame->len, &err) != 0) {
-        w->out_broken = true;
-        fprintf(stderr, "agentix-worker: %s\n", err.message);
+    while (w->out_flushing && !w->out_broken && w->out_pend.len >= WK_OUT_PEND_MAX)
+        pthread_cond_wait(&w->out_cv, &w->out_mu);
+    if (w->out_flushing && !w->out_broken &&
+        agx_buf_append(&w->out_pend, frame->data, frame->len) != 0) {
+        /* No memory to queue it: wait for the flusher to finish and write it ourselves. */
+        while (w->out_flushing)
+            pthread_cond_wait(&w->out_cv, &w->out_mu);
+    } else if (w->out_flushing || w->out_broken) {
+        pthread_mutex_unlock(&w->out_mu);
+        return;
+    }
+    if (!w->out_broken) {
+        w->out_flushing = true;
+        flush_from(w, frame->data, frame->len);
     }
     pthread_mutex_unlock(&w->out_mu);
+}
+
+void wk_out_destroy(wk_worker *w)
+{
+    agx_buf_free(&w->out_pend);
+    agx_buf_free(&w->out_write);
+    pthread_cond_destroy(&w->out_cv);
+    pthread_mutex_destroy(&w->out_mu);
 }
 
 void wk_send_error(wk_worker *w, agx_buf *scratch, uint64_t id, const char *type, const char *msg,

@@ -1,5 +1,8 @@
 /* pool.c — the threads calls run on: one per call in flight (a blocking function must not stall
- * the others), reused when idle, at most WK_MAX_THREADS; calls beyond that wait in FIFO order. */
+ * the others), reused when idle, at most WK_MAX_THREADS; calls beyond that wait in FIFO order.
+ * Idle threads form a LIFO stack of mailboxes: a submitted call goes straight to the most
+ * recently idle thread and wakes only it (no shared condition variable, no thundering herd of
+ * threads re-taking the pool lock); a thread that finishes a call takes queued work first. */
 #include "runtime/worker/worker.h"
 
 #include <errno.h>
@@ -14,24 +17,47 @@ void wk_pool_init(wk_pool *p)
     pthread_cond_init(&p->cv, NULL);
 }
 
-static void *pool_thread(void *arg)
+static wk_call *queue_pop(wk_pool *p)
 {
-    wk_pool *p = arg;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->head && !p->stopping) {
-            p->idle++;
-            pthread_cond_wait(&p->cv, &p->mu);
-            p->idle--;
-        }
-        if (!p->head)
-            break;
-        wk_call *c = p->head;
-        p->queued--;
+    wk_call *c = p->head;
+    if (c) {
         p->head = c->next;
         if (!p->head)
             p->tail = NULL;
         c->next = NULL;
+    }
+    return c;
+}
+
+/* Sleeps until submit hands a call over (returned) or stop wakes it (NULL). */
+static wk_call *slot_wait(wk_slot *s)
+{
+    while (sem_wait(&s->wake) != 0 && errno == EINTR) {
+    }
+    wk_call *c = s->call;
+    s->call = NULL;
+    return c;
+}
+
+static void *pool_thread(void *arg)
+{
+    wk_slot *s = arg;
+    wk_pool *p = s->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        wk_call *c = queue_pop(p);
+        if (!c) {
+            if (p->stopping)
+                break;
+            s->next_idle = p->idle;
+            p->idle = s;
+            pthread_mutex_unlock(&p->mu);
+            c = slot_wait(s);
+            if (c)
+                wk_call_run(c);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
         pthread_mutex_unlock(&p->mu);
         wk_call_run(c);
         pthread_mutex_lock(&p->mu);
@@ -45,30 +71,37 @@ static void *pool_thread(void *arg)
 bool wk_pool_submit(wk_pool *p, wk_call *c)
 {
     bool queued = true;
-    pthread_mutex_lock(&p->mu);
     c->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    wk_slot *s = p->idle;
+    if (s) {
+        p->idle = s->next_idle;
+        s->call = c;
+        pthread_mutex_unlock(&p->mu);
+        sem_post(&s->wake);
+        return true;
+    }
     if (p->tail)
         p->tail->next = c;
     else
         p->head = c;
     p->tail = c;
-    p->queued++;
-    /* A signalled thread stays counted as idle until it wakes, so two calls arriving together
-     * would both pick the same idle thread; compare the queue with the idle threads instead, and
-     * start another thread whenever the idle ones cannot cover what is queued. */
-    if (p->idle > 0)
-        pthread_cond_signal(&p->cv);
-    if (p->queued > p->idle && p->started < WK_MAX_THREADS) {
-        int rc = pthread_create(&p->threads[p->started], NULL, pool_thread, p);
+    if (p->started < WK_MAX_THREADS) {
+        s = &p->slots[p->started];
+        s->pool = p;
+        sem_init(&s->wake, 0, 0);
+        int rc = pthread_create(&p->threads[p->started], NULL, pool_thread, s);
         if (rc == 0) {
             p->started++;
             p->n_threads++;
-        } else if (p->n_threads == 0) {
-            /* No thread will ever take it (and so it is the only one queued): hand it back. */
-            fprintf(stderr, "agentix-worker: cannot start a thread: %s\n", strerror(rc));
-            p->head = p->tail = NULL;
-            p->queued = 0;
-            queued = false;
+        } else {
+            sem_destroy(&s->wake);
+            if (p->n_threads == 0) {
+                /* No thread will ever take it (and so it is the only one queued): hand it back. */
+                fprintf(stderr, "agentix-worker: cannot start a thread: %s\n", strerror(rc));
+                p->head = p->tail = NULL;
+                queued = false;
+            }
         }
     }
     pthread_mutex_unlock(&p->mu);
@@ -87,7 +120,9 @@ bool wk_pool_stop(wk_pool *p, int timeout_ms)
     }
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
-    pthread_cond_broadcast(&p->cv);
+    for (wk_slot *s = p->idle; s; s = s->next_idle)
+        sem_post(&s->wake); /* call is NULL: wakes it to see `stopping` */
+    p->idle = NULL;
     int rc = 0;
     while (p->n_threads > 0 && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
@@ -95,7 +130,9 @@ bool wk_pool_stop(wk_pool *p, int timeout_ms)
     pthread_mutex_unlock(&p->mu);
     if (!all)
         return false;
-    for (size_t i = 0; i < p->started; i++)
+    for (size_t i = 0; i < p->started; i++) {
         pthread_join(p->threads[i], NULL);
+        sem_destroy(&p->slots[i].wake);
+    }
     return true;
 }

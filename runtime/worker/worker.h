@@ -5,6 +5,7 @@
 #define AGX_WORKER_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,21 +89,34 @@ typedef struct wk_call {
     struct wk_call *reg_next; /* registry chain */
 } wk_call;
 
+/* One pool thread's mailbox: an idle thread sleeps on its own semaphore and is handed its next
+ * call directly, so a submit wakes exactly one thread, which needs no lock to take the call. */
+typedef struct wk_slot {
+    sem_t wake;
+    wk_call *call;            /* handed over by submit; NULL = woken to stop */
+    struct wk_slot *next_idle;
+    struct wk_pool *pool;
+} wk_slot;
+
 typedef struct wk_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    wk_call *head, *tail;
-    size_t queued;           /* calls in head..tail */
-    size_t idle, n_threads; /* waiting for work; running (not yet exited) */
+    pthread_cond_t cv;       /* a thread exited (stop waits on it) */
+    wk_call *head, *tail;    /* calls no idle thread could take, FIFO */
+    wk_slot *idle;           /* idle threads, most recently idle first (its cache is warm) */
+    size_t n_threads;        /* running (not yet exited) */
     size_t started;          /* slots used in threads[], all joined at stop */
     pthread_t threads[WK_MAX_THREADS];
+    wk_slot slots[WK_MAX_THREADS];
     bool stopping;
 } wk_pool;
 
 struct wk_worker {
     int in_fd, out_fd;
     pthread_mutex_t out_mu;
+    pthread_cond_t out_cv;   /* out_pend drained below its bound, or the flusher finished */
     bool out_broken;
+    bool out_flushing;       /* a thread is writing; others append to out_pend for it */
+    agx_buf out_pend, out_write; /* frames waiting; the batch being written (flusher only) */
     size_t max_frame;
 
     pthread_mutex_t mu; /* the registry; taken before any call's mu */
@@ -114,8 +128,10 @@ struct wk_worker {
     wk_pool pool;
 };
 
-/* out.c: one framed write at a time to the server. */
+/* out.c: frames to the server, never interleaved. While one thread writes, frames from the
+ * others gather behind it and go out in its next write (one syscall for many results). */
 void wk_send(wk_worker *w, const agx_buf *frame);
+void wk_out_destroy(wk_worker *w);
 /* Sends an error frame for id (used before a call exists, and for terminals). */
 void wk_send_error(wk_worker *w, agx_buf *scratch, uint64_t id, const char *type, const char *msg,
                    bool cancelled);
