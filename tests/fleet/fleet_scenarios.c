@@ -43,6 +43,7 @@ static atomic_int fail_every;   /* 0: never */
 static atomic_int fail_retriable;
 static atomic_int create_calls;
 static atomic_int creates_failed;
+static atomic_int deletes; /* delete calls through the wrapper */
 
 static int flaky_construct(void **self, agx_error *err)
 {
@@ -82,6 +83,7 @@ static int flaky_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
 static int flaky_delete(void *self, const char *id, agx_error *err)
 {
     (void)self;
+    atomic_fetch_add(&deletes, 1);
     return agx_deployment_delete(inner, id, err);
 }
 
@@ -248,7 +250,10 @@ static void *destroy_thread(void *arg)
 {
     destroy_arg *d = arg;
     agx_error err;
-    d->rc = agx_fleet_destroy(d->f, &err);
+    if (d->f)
+        d->rc = agx_fleet_destroy(d->f, &err);
+    else
+        d->rc = (int)agx_cleanup_run(); /* the signal handler's sweep, without a signal */
     return NULL;
 }
 
@@ -281,19 +286,26 @@ static void test_fleet_best_effort_and_destroy(void)
             break;
         }
     CHECK(listed(run) == n - failed);
-    /* Two threads destroy at once, then once more: each sandbox is deleted exactly once. */
-    destroy_arg a = {f, -1}, b = {f, -1};
-    pthread_t ta, tb;
+    /* Two threads destroy at once while a third runs the cleanup sweep, then once more: each
+     * sandbox is deleted exactly once (deletes are counted by the wrapper). */
+    atomic_store(&deletes, 0);
+    destroy_arg a = {f, -1}, b = {f, -1}, c = {NULL, -1};
+    pthread_t ta, tb, tc;
     CHECK(pthread_create(&ta, NULL, destroy_thread, &a) == 0);
+    CHECK(pthread_create(&tc, NULL, destroy_thread, &c) == 0);
     CHECK(pthread_create(&tb, NULL, destroy_thread, &b) == 0);
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
+    pthread_join(tc, NULL);
     CHECK(a.rc == 0 && b.rc == 0);
+    CHECK_MSG((size_t)atomic_load(&deletes) == n - failed, "%d deletes for %zu sandboxes",
+              atomic_load(&deletes), n - failed);
     CHECK(agx_fleet_ready(f) == 0 && agx_fleet_sandbox(f, 0) == NULL);
     CHECK_OK(agx_fleet_destroy(f, &err), &err);
     check_none_left(run);
     CHECK(agx_fleet_replace(f, 0, &err) == AGX_ERR_CANCELLED);
     agx_fleet_free(f);
+    CHECK((size_t)atomic_load(&deletes) == n - failed);
     inject(0, 0);
 }
 
