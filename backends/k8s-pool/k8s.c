@@ -278,9 +278,11 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
     agx_http_response resp;
     int rc = agx_k8s_api(k, &call, &resp, err);
     json_t *doc = NULL, *pod;
-    if (rc == 0 && (rc = agx_k8s_status_error(&resp, "list pods", err)) == 0 &&
-        !json_is_array(json_object_get(doc = json_loads(resp.body, 0, NULL), "items")))
-        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "list pods: the answer is not a PodList");
+    if (rc == 0 && (rc = agx_k8s_status_error(&resp, "list pods", err)) == 0) {
+        doc = json_loads(resp.body, 0, NULL); /* not inside json_is_array: it is a macro */
+        if (!json_is_array(json_object_get(doc, "items")))
+            rc = agx_error_set(err, AGX_ERR_PROTOCOL, "list pods: the answer is not a PodList");
+    }
     agx_sandbox_list *list = rc ? NULL : agx_sandbox_list_new();
     if (rc == 0 && !list)
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
