@@ -214,24 +214,32 @@ static int list_idle(claim_ctx *cx, json_t **items, char **rv, agx_error *err)
     return rc;
 }
 
-/* Tries the claimable pods of items from a random start, so concurrent clients spread out. */
+/* Tries the claimable pods of items in a random order: concurrent clients holding the same list
+ * then rarely collide twice in a row (a shared order from random starts makes them convoy). */
 static int claim_from(claim_ctx *cx, json_t *items, json_t **out, agx_error *err)
 {
-    size_t n = json_array_size(items), start = 0;
-    if (n) {
+    size_t n = json_array_size(items);
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!order)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) {
         unsigned r = 0;
-        if (getrandom(&r, sizeof r, 0) == (ssize_t)sizeof r)
-            start = r % n;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = (unsigned)i * 2654435761u;
+        size_t j = r % i, t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *pod = json_array_get(items, (start + i) % n);
-        if (!agx_k8s_pod_claimable(pod, cx->k->container))
-            continue;
-        int rc = try_claim(cx, pod, out, err);
-        if (rc <= 0)
-            return rc;
+    int rc = 1;
+    for (size_t i = 0; i < n && rc == 1; i++) {
+        json_t *pod = json_array_get(items, order[i]);
+        if (agx_k8s_pod_claimable(pod, cx->k->container))
+            rc = try_claim(cx, pod, out, err);
     }
-    return 1;
+    free(order);
+    return rc;
 }
 
 static int claim_loop(claim_ctx *cx, json_t **out, agx_error *err)

@@ -410,7 +410,7 @@ static int cmp(const void *a, const void *b)
 
 static void test_races(void)
 {
-    fprintf(stderr, "-- test_races\n");
+    fprintf(stderr, "-- test_races (pid %d)\n", (int)getpid());
     char a[700], b[700];
     snprintf(a, sizeof a, "%s/race-a.txt", fake.dir);
     snprintf(b, sizeof b, "%s/race-b.txt", fake.dir);

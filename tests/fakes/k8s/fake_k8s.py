@@ -300,6 +300,16 @@ class Store:
         self.oldest = 1        # watches from an RV older than this get 410
         self.closing = False
         self.listeners = []    # called with (type, old, new) under the lock
+        self.json_cache = {}   # (ns, name) -> (pod object, its JSON)
+
+    def json_of(self, pod):
+        """The JSON text of a stored pod, cached per object (lock held)."""
+        key = (pod['metadata']['namespace'], pod['metadata']['name'])
+        cached = self.json_cache.get(key)
+        if cached is None or cached[0] is not pod:
+            cached = (pod, json.dumps(pod))
+            self.json_cache[key] = cached
+        return cached[1]
 
     def bump(self):
         self.rv += 1
@@ -327,6 +337,7 @@ class Store:
         new['metadata']['resourceVersion'] = self.bump()
         if etype == 'DELETED':
             self.pods.pop(key, None)
+            self.json_cache.pop(key, None)
         else:
             self.pods[key] = new
         self.record(etype, copy.deepcopy(old) if old else None, copy.deepcopy(new))
@@ -702,6 +713,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def send_raw(self, code, body):
+        self.send_response(code)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def read_body(self):
         n = int(self.headers.get('Content-Length') or 0)
         if n > MAX_BODY:
@@ -970,8 +988,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 items = items[:limit]
                 meta['continue'] = base64.b64encode(json.dumps(
                     {'start': items[-1]['metadata']['name'], 'rv': rv}).encode()).decode()
-            self.send_json(200, {'kind': 'PodList', 'apiVersion': 'v1', 'metadata': meta,
-                                 'items': copy.deepcopy(items)})
+            # Stored pods are replaced, never changed in place, so their cached JSON is current.
+            body = '{"kind":"PodList","apiVersion":"v1","metadata":%s,"items":[%s]}' % (
+                json.dumps(meta), ','.join(store.json_of(p) for p in items))
+        self.send_raw(200, body.encode())
 
     def chunk(self, obj):
         data = (json.dumps(obj) + '\n').encode()
