@@ -5,6 +5,7 @@
  * pool exhaustion and waiting on a watch; injected 429/500/403; bearer-token, client-certificate,
  * exec-plugin and in-cluster auth; races of two hosts × 16 threads on a refilling pool of 8 (no
  * pod handed out twice); and nothing left claimed at the end. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -107,6 +108,13 @@ static int double_claims(void)
     int n = (int)json_integer_value(json_object_get(st, "double_claims"));
     json_decref(st);
     return n;
+}
+
+static size_t discard(char *p, size_t s, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return s * n;
 }
 
 /* ---- cases ---- */
@@ -354,6 +362,67 @@ static void test_auth(void)
     k8s_fake_use(kc_token);
 }
 
+/* GET <runtime_url>/health with the sandbox's headers, trusting the fake's CA. */
+static long health_through(const agx_sandbox *sb)
+{
+    char url[1024], ca[700];
+    snprintf(url, sizeof url, "%s/health", agx_sandbox_runtime_url(sb));
+    snprintf(ca, sizeof ca, "%s/certs/ca.crt", fake.dir);
+    CURL *h = curl_easy_init();
+    CHECK(h);
+    struct curl_slist *hd = NULL;
+    const agx_kv *hs = agx_sandbox_headers_const(sb);
+    for (size_t i = 0; i < agx_kv_count(hs); i++) {
+        char line[1024];
+        snprintf(line, sizeof line, "%s: %s", agx_kv_key_at(hs, i), agx_kv_value_at(hs, i));
+        hd = curl_slist_append(hd, line);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+static void test_runtime_url_modes(void)
+{
+    fprintf(stderr, "-- test_runtime_url_modes\n");
+    agx_error err;
+    agx_sandbox_config *cfg = config(NULL, 30000);
+    agx_sandbox *sb = NULL;
+    /* API-server pod proxy: the URL names the pod, the credentials travel as headers. */
+    setenv("AGENTIX_K8S_RUNTIME_URL", "proxy", 1);
+    agx_deployment *dep = load();
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    char want[512];
+    snprintf(want, sizeof want, "%s/api/v1/namespaces/default/pods/%s:", fake.server, agx_sandbox_id(sb));
+    CHECK_MSG(strncmp(agx_sandbox_runtime_url(sb), want, strlen(want)) == 0, "%s",
+              agx_sandbox_runtime_url(sb));
+    CHECK_STREQ(agx_kv_get(agx_sandbox_headers_const(sb), "Authorization"), "Bearer " K8S_FAKE_TOKEN);
+    CHECK(health_through(sb) == 200);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    agx_deployment_free(dep);
+    /* A template (a router or gateway in front of the pods). */
+    setenv("AGENTIX_K8S_RUNTIME_URL", "http://{ip}:{port}/", 1);
+    dep = load();
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK(strncmp(agx_sandbox_runtime_url(sb), "http://127.0.0.1:", 17) == 0);
+    exercise(sb);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    agx_deployment_free(dep);
+    unsetenv("AGENTIX_K8S_RUNTIME_URL");
+    agx_sandbox_config_free(cfg);
+}
+
 /* ---- races: two hosts × 16 threads on a refilling pool of 8 ---- */
 
 #define RACE_THREADS 16
@@ -465,6 +534,7 @@ int main(void)
     test_exhaustion(dep);
     test_api_errors(dep);
     test_auth();
+    test_runtime_url_modes();
     agx_deployment_free(dep);
     k8s_fake_stop(&fake);
 

@@ -819,6 +819,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.route_fake(method, path)
         if path in ('/version', '/version/'):
             return self.send_json(200, {'major': '1', 'minor': '30', 'gitVersion': 'v1.30.0-fake'})
+        m = re.fullmatch(r'/api/v1/namespaces/([^/]+)/pods/([^/:]+)(?::(\d+))?/proxy(/.*)?', path)
+        if m:
+            return self.proxy(m.group(1), m.group(2), m.group(3), m.group(4) or '/')
         m = re.fullmatch(r'/api/v1(?:/namespaces/([^/]+))?/pods', path)
         if m:
             if method == 'GET':
@@ -845,6 +848,58 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             'metadata': {'resourceVersion': str(fake.store.rv)},
                                             'items': items})
         raise ApiError(404, 'NotFound', 'the server could not find the requested resource')
+
+    def proxy(self, ns, name, port, rest):
+        """pods/{name}[:{port}]/proxy/…: the request goes on to the pod with the credentials
+        stripped, and both directions are spliced until one side closes (so a WebSocket Upgrade
+        passes through, as with the apiserver's UpgradeAwareHandler)."""
+        store = self.server.fake.store
+        with store.cv:
+            pod = store.pods.get((ns, name))
+            if not pod or not pod['status'].get('podIP'):
+                raise ApiError(404 if not pod else 503, 'NotFound' if not pod else 'ServiceUnavailable',
+                               'pods "%s" %s' % (name, 'not found' if not pod else 'has no IP'), name)
+            own = pod['spec']['containers'][0]['ports'][0]['containerPort']
+        if port and int(port) != 8000 and int(port) != own:
+            raise ApiError(503, 'ServiceUnavailable', 'no endpoint on port %s of pod %s' % (port, name))
+        body = self.read_body()
+        query = urllib.parse.urlsplit(self.path).query
+        lines = ['%s %s%s HTTP/1.1' % (self.command, rest, '?' + query if query else '')]
+        for k, v in self.headers.items():
+            if k.lower() not in ('authorization', 'host'):
+                lines.append('%s: %s' % (k, v))
+        lines.append('Host: 127.0.0.1:%d' % own)
+        try:
+            up = socket.create_connection(('127.0.0.1', own), timeout=10)
+        except OSError as e:
+            raise ApiError(503, 'ServiceUnavailable', 'error dialing pod %s: %s' % (name, e), name)
+        self.close_connection = True
+        up.sendall(('\r\n'.join(lines) + '\r\n\r\n').encode() + body)
+        self.wfile.flush()
+        done = threading.Event()
+
+        def pump(src, dst):
+            try:
+                while not done.is_set():
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            done.set()
+
+        up.settimeout(None)
+        t = threading.Thread(target=pump, args=(up, self.connection), daemon=True)
+        t.start()
+        pump(self.connection, up)
+        for sock in (up,):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        t.join(MAX_WATCH_SECONDS)
+        up.close()
 
     def route_fake(self, method, path):
         fake = self.server.fake
