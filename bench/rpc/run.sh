@@ -5,7 +5,10 @@
 # with the ratios the targets are read from:
 #   sequential unary p50 within 1.5x of the floor; pipelined calls/s at least 2x node;
 #   stream at least 1 GB/s (1000 MB/s) for 64 KiB items.
-# Usage: bench/rpc/run.sh <build dir> [extra args for all three, e.g. --n 5000]
+# Usage: bench/rpc/run.sh <build dir> [args for all three: --n N --pipelined M --inflight W
+#        --stream-items K --item-bytes B --payload P]
+# RPC_BENCH_REPEAT=R (default 3) runs the three R times, interleaved, and reports each figure's
+# median, so a burst of load from elsewhere on the machine does not decide a ratio.
 # Needs the build's agentix-bench-rpc, agentix-bench-floor, agentix-server, agentix-worker and
 # demo module, node, and the anchor's node_modules (scripts/setup.d/bench-npm.sh).
 set -eu
@@ -13,13 +16,35 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run.sh <build dir> [--n N --pipelined M --stream-items K ...]}
 shift
 build=$(cd "$build" && pwd)
-ours_json=$("$build/bench/agentix-bench-rpc" --server "$build/lib/agentix/bin/agentix-server" \
+repeat=${RPC_BENCH_REPEAT:-3}
+case $repeat in ''|*[!0-9]*|0) echo "run.sh: RPC_BENCH_REPEAT must be a positive integer" >&2; exit 2;; esac
+ours_all='' floor_all='' node_all=''
+i=0
+while [ "$i" -lt "$repeat" ]; do
+  ours_all="$ours_all$("$build/bench/agentix-bench-rpc" --server "$build/lib/agentix/bin/agentix-server" \
             --modules "$build/tests/modules" "$@")
-floor_json=$("$build/bench/agentix-bench-floor" "$@")
-node_json=$(node "$here/anchors/node/client.js" "$@")
-printf '%s\n%s\n%s\n' "$ours_json" "$floor_json" "$node_json"
-node - "$ours_json" "$floor_json" "$node_json" <<'JS'
-const [ours, floor, nodeA] = process.argv.slice(2).map((s) => JSON.parse(s));
+"
+  floor_all="$floor_all$("$build/bench/agentix-bench-floor" "$@")
+"
+  node_all="$node_all$(node "$here/anchors/node/client.js" "$@")
+"
+  i=$((i + 1))
+done
+printf '%s%s%s' "$ours_all" "$floor_all" "$node_all"
+node - "$ours_all" "$floor_all" "$node_all" <<'JS'
+// Each figure is the median over the runs (latencies and rates alike).
+const median = (runs) => {
+  const out = { ...runs[0] };
+  for (const k of Object.keys(out)) {
+    if (typeof out[k] !== "number") continue;
+    const v = runs.map((r) => r[k]).sort((a, b) => a - b);
+    out[k] = v[Math.floor(v.length / 2)];
+  }
+  return out;
+};
+const [ours, floor, nodeA] = process.argv.slice(2).map((s) =>
+  median(s.trim().split("\n").map((l) => JSON.parse(l))));
+console.log(`\nmedians of ${process.env.RPC_BENCH_REPEAT || 3} runs each`);
 const f = (x) => (x === undefined ? "-" : String(x));
 const r = (a, b) => (a && b ? (a / b).toFixed(2) + "x" : "-");
 const rows = [
