@@ -88,9 +88,12 @@ int agx_k8s_status_error(const agx_http_response *resp, const char *what, agx_er
     if (rc && resp->status == 401)
         agx_error_set(err, AGX_ERR_BACKEND, "%s: HTTP 401 Unauthorized: the API server refused the "
                       "credentials (check the kubeconfig user or service-account token)", what);
-    else if (rc && resp->status == 403)
-        agx_error_set(err, AGX_ERR_BACKEND, "%s: HTTP 403 Forbidden: %s (the account needs pods "
-                      "get/list/watch/patch/delete in the pool's namespace)", what, err->message);
+    else if (rc && resp->status == 403 && err) {
+        char api[sizeof err->message]; /* the message is rewritten from itself: copy it first */
+        snprintf(api, sizeof api, "%s", err->message);
+        agx_error_set(err, AGX_ERR_BACKEND, "%s (the account needs pods get/list/watch/patch/"
+                      "delete in the pool's namespace)", api);
+    }
     if (rc && resp->body && err && !err->detail[0])
         snprintf(err->detail, sizeof err->detail, "%s", resp->body);
     return rc;

@@ -105,6 +105,15 @@ static int load_pem(json_t *entry, const char *data_key, const char *file_key, c
     return rc;
 }
 
+/* Prefixes err's message with the file it is about (copied first: source and target overlap). */
+static int in_file(agx_error *err, const char *path, int rc)
+{
+    char msg[sizeof err->message];
+    snprintf(msg, sizeof msg, "%s", err->message);
+    agx_error_set(err, rc, "%s: %s", path, msg);
+    return rc;
+}
+
 /* ---- merging kubeconfig files ---- */
 
 typedef struct merged {
@@ -149,10 +158,8 @@ static int merge_file(merged *m, const char *path, int must_exist, agx_error *er
     json_t *doc = NULL;
     rc = agx_k8s_yaml_parse(text, len, &doc, err);
     free(text);
-    if (rc) {
-        agx_error_set(err, err->code, "%s: %s", path, err->message);
-        return rc;
-    }
+    if (rc)
+        return in_file(err, path, rc);
     char *copy = strdup(path);
     const char *dir = copy ? dirname(copy) : NULL;
     if (!(rc = merge_list(doc, "clusters", "cluster", m->clusters, dir, err)) &&
@@ -163,7 +170,7 @@ static int merge_file(merged *m, const char *path, int must_exist, agx_error *er
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
     if (rc)
-        agx_error_set(err, err->code, "%s: %s", path, err->message);
+        in_file(err, path, rc);
     free(copy);
     json_decref(doc);
     m->files++;
