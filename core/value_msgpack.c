@@ -1,207 +1,85 @@
 /* value_msgpack.c — the msgpack codec for value trees: every Socket.IO payload between host and
- * runtime server, and every worker frame, goes through it. Hand-rolled on purpose: the encoder
- * writes straight into the caller's agx_buf, and the decoder is iterative and bounded so a hostile
- * peer can neither exhaust the stack nor make it allocate more than the input justifies. */
+ * runtime server, and every worker frame, goes through it. The encoder writes straight into the
+ * caller's agx_buf with msgpack-c's packer (through mpraw.h). The decoder is our own on purpose:
+ * it is iterative and bounded, so a hostile peer can neither exhaust the stack nor make it
+ * allocate more than the input justifies — msgpack-c's unpacker reserves memory from the counts
+ * in headers before it has seen the bytes behind them. */
 #include "core/value_internal.h"
+#include "runtime/shared/mpraw.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- encoder ---- */
 
-static inline void be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void be32(uint8_t *p, uint32_t v)
+/* Encoding goes through the msgpack-c packer behind runtime/shared/mpraw.h, so the runtime's
+ * header writers and this encoder share one implementation of the format. */
+static int put_failed(int rc, agx_error *err)
 {
-    be16(p, (uint16_t)(v >> 16));
-    be16(p + 2, (uint16_t)v);
-}
-static inline void be64(uint8_t *p, uint64_t v)
-{
-    be32(p, (uint32_t)(v >> 32));
-    be32(p + 4, (uint32_t)v);
+    if (rc == AGX_ERR_LIMIT)
+        return agx_error_set(err, rc, "msgpack: a string or binary exceeds the 4 GiB format limit");
+    return agx_error_set(err, AGX_ERR_NO_MEMORY, "msgpack: out of memory growing the output");
 }
 
-static int put(agx_buf *b, const void *p, size_t n)
+static int encode(agx_buf *b, const agx_value *v, size_t depth, agx_error *err);
+
+static int encode_container(agx_buf *b, const agx_value *v, size_t depth, agx_error *err)
 {
-    if (n > b->cap - b->len) {
-        int rc = agx_buf_reserve(b, n);
-        if (rc)
-            return rc;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-static size_t head_uint(uint8_t *h, uint64_t u)
-{
-    if (u <= 0x7f) {
-        h[0] = (uint8_t)u;
-        return 1;
-    }
-    if (u <= 0xff) {
-        h[0] = 0xcc;
-        h[1] = (uint8_t)u;
-        return 2;
-    }
-    if (u <= 0xffff) {
-        h[0] = 0xcd;
-        be16(h + 1, (uint16_t)u);
-        return 3;
-    }
-    if (u <= 0xffffffff) {
-        h[0] = 0xce;
-        be32(h + 1, (uint32_t)u);
-        return 5;
-    }
-    h[0] = 0xcf;
-    be64(h + 1, u);
-    return 9;
-}
-
-static size_t head_int(uint8_t *h, int64_t i)
-{
-    if (i >= 0)
-        return head_uint(h, (uint64_t)i);
-    if (i >= -32) {
-        h[0] = (uint8_t)(int8_t)i;
-        return 1;
-    }
-    if (i >= INT8_MIN) {
-        h[0] = 0xd0;
-        h[1] = (uint8_t)(int8_t)i;
-        return 2;
-    }
-    if (i >= INT16_MIN) {
-        h[0] = 0xd1;
-        be16(h + 1, (uint16_t)(int16_t)i);
-        return 3;
-    }
-    if (i >= INT32_MIN) {
-        h[0] = 0xd2;
-        be32(h + 1, (uint32_t)(int32_t)i);
-        return 5;
-    }
-    h[0] = 0xd3;
-    be64(h + 1, (uint64_t)i);
-    return 9;
-}
-
-/* The family of tags for one sized type: a fix form (fix_max 0 = none), then 8/16/32-bit lengths
- * (t8 0 = none). */
-typedef struct sized_tags {
-    uint8_t fix, fix_max, t8, t16, t32;
-} sized_tags;
-
-static const sized_tags STR_TAGS = {0xa0, 31, 0xd9, 0xda, 0xdb};
-static const sized_tags BIN_TAGS = {0, 0, 0xc4, 0xc5, 0xc6};
-static const sized_tags ARRAY_TAGS = {0x90, 15, 0, 0xdc, 0xdd};
-static const sized_tags MAP_TAGS = {0x80, 15, 0, 0xde, 0xdf};
-
-static size_t head_sized(uint8_t *h, const sized_tags *t, size_t n)
-{
-    if (t->fix_max && n <= t->fix_max) {
-        h[0] = (uint8_t)(t->fix | n);
-        return 1;
-    }
-    if (t->t8 && n <= 0xff) {
-        h[0] = t->t8;
-        h[1] = (uint8_t)n;
-        return 2;
-    }
-    if (n <= 0xffff) {
-        h[0] = t->t16;
-        be16(h + 1, (uint16_t)n);
-        return 3;
-    }
-    h[0] = t->t32;
-    be32(h + 1, (uint32_t)n);
-    return 5;
-}
-
-static int put_bytes(agx_buf *b, const sized_tags *t, const void *data, size_t len, agx_error *err)
-{
-    if (len > UINT32_MAX)
-        return agx_error_set(err, AGX_ERR_LIMIT, "msgpack: a %zu-byte string or binary exceeds the 4 GiB format limit", len);
-    uint8_t h[5];
-    size_t hn = head_sized(h, t, len);
-    if (hn + len > b->cap - b->len && agx_buf_reserve(b, hn + len))
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "msgpack: out of memory growing the output to %zu bytes", b->len + hn + len);
-    memcpy(b->data + b->len, h, hn);
-    if (len)
-        memcpy(b->data + b->len + hn, data, len);
-    b->len += hn + len;
-    return 0;
-}
-
-static int put_count(agx_buf *b, const sized_tags *t, size_t n, agx_error *err)
-{
+    if (depth >= AGX_VALUE_MAX_DEPTH)
+        return agx_error_set(err, AGX_ERR_LIMIT, "msgpack: the tree nests deeper than %d containers",
+                             AGX_VALUE_MAX_DEPTH);
+    bool is_map = v->type == AGX_VALUE_MAP;
+    size_t n = is_map ? v->as.map.len : v->as.arr.len;
     if (n > UINT32_MAX)
         return agx_error_set(err, AGX_ERR_LIMIT, "msgpack: a container of %zu items exceeds the format limit", n);
-    uint8_t h[5];
-    if (put(b, h, head_sized(h, t, n)))
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "msgpack: out of memory growing the output");
-    return 0;
+    int rc = is_map ? agx_mp_put_map(b, (uint32_t)n) : agx_mp_put_array(b, (uint32_t)n);
+    if (rc)
+        return put_failed(rc, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (is_map) {
+            const agx_map_entry *e = &v->as.map.entries[i];
+            if ((rc = agx_mp_put_str(b, e->key, e->key_len)) != 0)
+                return put_failed(rc, err);
+            rc = encode(b, e->value, depth + 1, err);
+        } else {
+            rc = encode(b, v->as.arr.items[i], depth + 1, err);
+        }
+    }
+    return rc;
 }
 
 static int encode(agx_buf *b, const agx_value *v, size_t depth, agx_error *err)
 {
-    uint8_t h[9];
-    size_t hn;
+    int rc;
     switch (agx_value_type_of(v)) {
     case AGX_VALUE_NIL:
-        h[0] = 0xc0;
-        hn = 1;
+        rc = agx_mp_put_nil(b);
         break;
     case AGX_VALUE_BOOL:
-        h[0] = v->as.b ? 0xc3 : 0xc2;
-        hn = 1;
+        rc = agx_mp_put_bool(b, v->as.b);
         break;
     case AGX_VALUE_INT:
-        hn = head_int(h, v->as.i);
+        rc = agx_mp_put_int(b, v->as.i);
         break;
     case AGX_VALUE_UINT:
-        hn = head_uint(h, v->as.u);
+        rc = agx_mp_put_uint(b, v->as.u);
         break;
-    case AGX_VALUE_DOUBLE: {
-        /* Always float64, as JS peers (notepack) do: float32 would lose precision. */
-        uint64_t bits;
-        memcpy(&bits, &v->as.d, sizeof bits);
-        h[0] = 0xcb;
-        be64(h + 1, bits);
-        hn = 9;
+    case AGX_VALUE_DOUBLE:
+        rc = agx_mp_put_double(b, v->as.d);
         break;
-    }
     case AGX_VALUE_STRING:
-        return put_bytes(b, &STR_TAGS, v->as.bytes.data, v->as.bytes.len, err);
+        rc = agx_mp_put_str(b, v->as.bytes.data, v->as.bytes.len);
+        break;
     case AGX_VALUE_BINARY:
-        return put_bytes(b, &BIN_TAGS, v->as.bytes.data, v->as.bytes.len, err);
+        rc = agx_mp_put_bin(b, v->as.bytes.data, v->as.bytes.len);
+        break;
     case AGX_VALUE_ARRAY:
-    case AGX_VALUE_MAP: {
-        if (depth >= AGX_VALUE_MAX_DEPTH)
-            return agx_error_set(err, AGX_ERR_LIMIT, "msgpack: the tree nests deeper than %d containers",
-                                 AGX_VALUE_MAX_DEPTH);
-        bool is_map = v->type == AGX_VALUE_MAP;
-        size_t n = is_map ? v->as.map.len : v->as.arr.len;
-        int rc = put_count(b, is_map ? &MAP_TAGS : &ARRAY_TAGS, n, err);
-        for (size_t i = 0; !rc && i < n; i++) {
-            if (is_map) {
-                const agx_map_entry *e = &v->as.map.entries[i];
-                rc = put_bytes(b, &STR_TAGS, e->key, e->key_len, err);
-                if (!rc)
-                    rc = encode(b, e->value, depth + 1, err);
-            } else {
-                rc = encode(b, v->as.arr.items[i], depth + 1, err);
-            }
-        }
-        return rc;
-    }
+    case AGX_VALUE_MAP:
+        return encode_container(b, v, depth, err);
     default:
         return agx_error_set(err, AGX_ERR_INTERNAL, "msgpack: value of unknown type %d", (int)v->type);
     }
-    if (put(b, h, hn))
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "msgpack: out of memory growing the output");
-    return 0;
+    return rc ? put_failed(rc, err) : 0;
 }
 
 int agx_value_pack_into(const agx_value *v, agx_buf *buf, agx_error *err)

@@ -2,6 +2,8 @@
  * fields and relay payload bytes untouched (see mpraw.h). */
 #include "runtime/shared/mpraw.h"
 
+#include <msgpack/pack.h>
+
 #include <string.h>
 
 static uint16_t be16(const unsigned char *p) { return (uint16_t)((p[0] << 8) | p[1]); }
@@ -240,38 +242,42 @@ int agx_mp_put_raw(agx_buf *b, const void *data, size_t len)
     return 0;
 }
 
-/* A one-byte tag followed by a big-endian integer of nbytes (0, 1, 2, 4 or 8). */
-static int put_tagged(agx_buf *b, unsigned char tag, uint64_t v, int nbytes)
+/* The writers use msgpack-c's packer (its inline functions pick the smallest encoding of every
+ * integer, string, binary and container header) writing into an agx_buf. Decoding stays our own,
+ * bounded walker: msgpack-c's unpacker sizes its allocations from header counts before it has
+ * seen the bytes behind them. */
+static int buf_write(void *data, const char *bytes, size_t len)
 {
-    unsigned char tmp[9];
-    tmp[0] = tag;
-    for (int i = 0; i < nbytes; i++)
-        tmp[1 + i] = (unsigned char)(v >> (8 * (nbytes - 1 - i)));
-    return agx_mp_put_raw(b, tmp, 1 + (size_t)nbytes);
+    return agx_mp_put_raw(data, bytes, len) == 0 ? 0 : -1;
 }
 
-/* The header of a length-prefixed family: fix form when fix_max allows, then 8/16/32-bit forms
- * (t8 == 0 when the family has no 8-bit form). */
-static int put_len(agx_buf *b, uint64_t n, unsigned char fix, uint64_t fix_max, unsigned char t8,
-                   unsigned char t16, unsigned char t32)
+static msgpack_packer packer_for(agx_buf *b)
 {
-    if (fix && n <= fix_max)
-        return put_tagged(b, (unsigned char)(fix | n), 0, 0);
-    if (t8 && n <= 0xff)
-        return put_tagged(b, t8, n, 1);
-    if (n <= 0xffff)
-        return put_tagged(b, t16, n, 2);
-    if (n > 0xffffffffu)
-        return AGX_ERR_LIMIT;
-    return put_tagged(b, t32, n, 4);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, b, buf_write);
+    return pk;
 }
 
-int agx_mp_put_map(agx_buf *b, uint32_t n) { return put_len(b, n, 0x80, 15, 0, 0xde, 0xdf); }
-int agx_mp_put_array(agx_buf *b, uint32_t n) { return put_len(b, n, 0x90, 15, 0, 0xdc, 0xdd); }
+static int packed(int rc) { return rc == 0 ? 0 : AGX_ERR_NO_MEMORY; }
+
+int agx_mp_put_map(agx_buf *b, uint32_t n)
+{
+    msgpack_packer pk = packer_for(b);
+    return packed(msgpack_pack_map(&pk, n));
+}
+
+int agx_mp_put_array(agx_buf *b, uint32_t n)
+{
+    msgpack_packer pk = packer_for(b);
+    return packed(msgpack_pack_array(&pk, n));
+}
 
 int agx_mp_put_str(agx_buf *b, const char *s, size_t len)
 {
-    int rc = put_len(b, len, 0xa0, 31, 0xd9, 0xda, 0xdb);
+    if (len > UINT32_MAX)
+        return AGX_ERR_LIMIT;
+    msgpack_packer pk = packer_for(b);
+    int rc = packed(msgpack_pack_str(&pk, len));
     return rc ? rc : agx_mp_put_raw(b, s, len);
 }
 
@@ -282,37 +288,39 @@ int agx_mp_put_cstr(agx_buf *b, const char *s)
 
 int agx_mp_put_bin(agx_buf *b, const void *data, size_t len)
 {
-    int rc = put_len(b, len, 0, 0, 0xc4, 0xc5, 0xc6);
+    if (len > UINT32_MAX)
+        return AGX_ERR_LIMIT;
+    msgpack_packer pk = packer_for(b);
+    int rc = packed(msgpack_pack_bin(&pk, len));
     return rc ? rc : agx_mp_put_raw(b, data, len);
 }
 
 int agx_mp_put_uint(agx_buf *b, uint64_t u)
 {
-    if (u <= 0x7f)
-        return put_tagged(b, (unsigned char)u, 0, 0);
-    if (u <= 0xff)
-        return put_tagged(b, 0xcc, u, 1);
-    if (u <= 0xffff)
-        return put_tagged(b, 0xcd, u, 2);
-    if (u <= 0xffffffffu)
-        return put_tagged(b, 0xce, u, 4);
-    return put_tagged(b, 0xcf, u, 8);
+    msgpack_packer pk = packer_for(b);
+    return packed(msgpack_pack_uint64(&pk, u));
 }
 
 int agx_mp_put_int(agx_buf *b, int64_t i)
 {
-    if (i >= 0)
-        return agx_mp_put_uint(b, (uint64_t)i);
-    if (i >= -32)
-        return put_tagged(b, (unsigned char)(int8_t)i, 0, 0);
-    if (i >= INT8_MIN)
-        return put_tagged(b, 0xd0, (uint64_t)i, 1);
-    if (i >= INT16_MIN)
-        return put_tagged(b, 0xd1, (uint64_t)i, 2);
-    if (i >= INT32_MIN)
-        return put_tagged(b, 0xd2, (uint64_t)i, 4);
-    return put_tagged(b, 0xd3, (uint64_t)i, 8);
+    msgpack_packer pk = packer_for(b);
+    return packed(msgpack_pack_int64(&pk, i));
 }
 
-int agx_mp_put_bool(agx_buf *b, bool v) { return put_tagged(b, v ? 0xc3 : 0xc2, 0, 0); }
-int agx_mp_put_nil(agx_buf *b) { return put_tagged(b, 0xc0, 0, 0); }
+int agx_mp_put_double(agx_buf *b, double d)
+{
+    msgpack_packer pk = packer_for(b); /* always float64, as JS peers (notepack) send */
+    return packed(msgpack_pack_double(&pk, d));
+}
+
+int agx_mp_put_bool(agx_buf *b, bool v)
+{
+    msgpack_packer pk = packer_for(b);
+    return packed(v ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk));
+}
+
+int agx_mp_put_nil(agx_buf *b)
+{
+    msgpack_packer pk = packer_for(b);
+    return packed(msgpack_pack_nil(&pk));
+}

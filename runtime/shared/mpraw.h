@@ -48,7 +48,8 @@ bool agx_mp_is_array(agx_mp_span s);
 /* Compares a span holding a str with a C string. */
 bool agx_mp_str_eq(agx_mp_span s, const char *cstr);
 
-/* Writers: append the smallest encoding to b. 0 or AGX_ERR_NO_MEMORY. */
+/* Writers (msgpack-c's packer): append the smallest encoding to b. 0, AGX_ERR_NO_MEMORY, or
+ * AGX_ERR_LIMIT for a string or binary over the format's 4 GiB. */
 int agx_mp_put_map(agx_buf *b, uint32_t n);
 int agx_mp_put_array(agx_buf *b, uint32_t n);
 int agx_mp_put_str(agx_buf *b, const char *s, size_t len);
@@ -56,6 +57,7 @@ int agx_mp_put_cstr(agx_buf *b, const char *s); /* NULL writes nil */
 int agx_mp_put_bin(agx_buf *b, const void *data, size_t len);
 int agx_mp_put_uint(agx_buf *b, uint64_t u);
 int agx_mp_put_int(agx_buf *b, int64_t i);
+int agx_mp_put_double(agx_buf *b, double d); /* float64 */
 int agx_mp_put_bool(agx_buf *b, bool v);
 int agx_mp_put_nil(agx_buf *b);
 /* Appends already-encoded bytes (one object, e.g. a relayed span) as they are. */
