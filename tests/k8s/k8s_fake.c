@@ -45,7 +45,7 @@ void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const c
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s", dir);
     f->tls = tls;
-    char cmd[2048], portfile[600], rs[600], reps[16], certs[600];
+    char cmd[2048], portfile[600], rs[600], reps[16], certs[600], rot[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     CHECK(system(cmd) == 0);
     snprintf(certs, sizeof certs, "%s/certs", dir);
@@ -54,6 +54,7 @@ void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const c
         CHECK_MSG(system(cmd) == 0, "openssl could not make the test CA (is openssl installed?)");
     }
     snprintf(portfile, sizeof portfile, "%s/port", dir);
+    snprintf(rot, sizeof rot, "%s/rotating-token", dir); /* accepted while it exists */
     snprintf(rs, sizeof rs, "%s", manifest ? manifest : "");
     if (!manifest) {
         snprintf(rs, sizeof rs, "%s/pool.json", dir);
@@ -62,8 +63,8 @@ void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const c
     snprintf(reps, sizeof reps, "%d", replicas);
     const char *argv[64] = {AGX_PYTHON, AGX_FAKE_K8S, "--port-file", portfile, "--server",
                             AGX_TEST_SERVER, "--module-path", AGX_TEST_MODULES, "--replicaset", rs,
-                            "--replicas", reps, "--token", K8S_FAKE_TOKEN};
-    size_t n = 14;
+                            "--replicas", reps, "--token", K8S_FAKE_TOKEN, "--token-file", rot};
+    size_t n = 16;
     if (tls) {
         argv[n++] = "--tls-dir";
         argv[n++] = certs;

@@ -332,11 +332,13 @@ static void test_auth(void)
              "      command: %s\n      interactiveMode: Never\n", script);
     k8s_fake_kubeconfig(&fake, "kc-exec", user, kc, sizeof kc);
     claim_and_release(kc);
-    /* In-cluster: service host/port and a service-account folder. */
+    /* In-cluster: service host/port and a service-account folder whose token rotates (the fake
+     * accepts only the current content of its rotating-token file besides the fixed token). */
     char sa[700], cmd[4096], port[16];
     snprintf(sa, sizeof sa, "%s/sa", fake.dir);
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/certs/ca.crt' '%s/ca.crt' && printf %s > "
-             "'%s/token' && printf default > '%s/namespace'", sa, fake.dir, sa, K8S_FAKE_TOKEN, sa, sa);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/certs/ca.crt' '%s/ca.crt' && printf rot-1 > "
+             "'%s/token' && printf rot-1 > '%s/rotating-token' && printf default > '%s/namespace'",
+             sa, fake.dir, sa, sa, fake.dir, sa);
     CHECK(system(cmd) == 0);
     snprintf(port, sizeof port, "%d", fake.port);
     unsetenv("AGENTIX_K8S_KUBECONFIG");
@@ -349,6 +351,13 @@ static void test_auth(void)
     setenv("AGENTIX_K8S_POOL", "test", 1);
     dep = load();
     cfg = config(NULL, 30000);
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    /* Rotation: the old token is refused now; the 401 makes the backend re-read the file. */
+    snprintf(cmd, sizeof cmd, "printf rot-2 > '%s/token' && printf rot-2 > '%s/rotating-token'", sa,
+             fake.dir);
+    CHECK(system(cmd) == 0);
     CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
     CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
     agx_sandbox_free(sb);
