@@ -3,10 +3,12 @@
  * this build's agentix-server): N sequential and M concurrent same-image claims from a warm pool,
  * p50/p99 of agx_deployment_create (it returns once the pod is claimed and Ready), and API
  * requests per claim as the fake counts them — next to the anchor of seed 003 (scitix
- * agent-sandbox: "< 100 ms allocation" from a pre-warmed pool).
+ * agent-sandbox: "< 100 ms allocation" from a pre-warmed pool) — and the fake's own floor: the
+ * claim's first request (the LIST) alone over libcurl, sequential and all at once.
  *
  *   agentix-bench-k8s-pool [--sequential 100] [--concurrent 32] [--work DIR]
  * Prints a table and one JSON line. No thresholds: the figures are read, not asserted. */
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +146,79 @@ static result concurrent(agx_deployment *dep, int n)
     return r;
 }
 
+/* ---- the fake's own floor: the same LIST a claim starts with, over plain libcurl ---- */
+
+static size_t sink(char *p, size_t s, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return s * n;
+}
+
+static double list_once(CURL *h)
+{
+    char url[512], ca[700];
+    snprintf(url, sizeof url, "%s/api/v1/namespaces/default/pods?labelSelector=agentix.dev%%2Fpool"
+             "%%3Dtest%%2Cagentix.dev%%2Fstate%%3Didle&fieldSelector=status.phase%%3DRunning",
+             fake.server);
+    snprintf(ca, sizeof ca, "%s/certs/ca.crt", fake.dir);
+    struct curl_slist *hd = curl_slist_append(NULL, "Authorization: Bearer " K8S_FAKE_TOKEN);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
+    double t0 = now_ms();
+    CHECK(curl_easy_perform(h) == CURLE_OK);
+    double ms = now_ms() - t0;
+    curl_slist_free_all(hd);
+    return ms;
+}
+
+static void *floor_one(void *arg)
+{
+    worker *w = arg;
+    CURL *h = curl_easy_init();
+    CHECK(h);
+    pthread_barrier_wait(w->start);
+    w->ms = list_once(h);
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* p50 of one LIST: sequential on a kept-alive connection, and n at once on new connections. */
+static void list_floor(int n, double *seq_p50, double *con_p50)
+{
+    double lat[64];
+    CURL *h = curl_easy_init();
+    CHECK(h);
+    list_once(h);
+    for (int i = 0; i < 64; i++)
+        lat[i] = list_once(h);
+    curl_easy_cleanup(h);
+    *seq_p50 = pct(lat, 64, 0.5);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    worker *ws = calloc((size_t)n, sizeof *ws);
+    pthread_t *ts = calloc((size_t)n, sizeof *ts);
+    double *cl = calloc((size_t)n, sizeof *cl);
+    CHECK(ws && ts && cl);
+    for (int i = 0; i < n; i++) {
+        ws[i] = (worker){NULL, &start, 0, NULL};
+        CHECK(pthread_create(&ts[i], NULL, floor_one, &ws[i]) == 0);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(ts[i], NULL);
+        cl[i] = ws[i].ms;
+    }
+    *con_p50 = pct(cl, n, 0.5);
+    pthread_barrier_destroy(&start);
+    free(ws);
+    free(ts);
+    free(cl);
+}
+
 int main(int argc, char **argv)
 {
     int nseq = 100, ncon = 32;
@@ -170,6 +245,9 @@ int main(int argc, char **argv)
 
     result s = sequential(dep, nseq);
     result c = concurrent(dep, ncon);
+    double floor_seq, floor_con;
+    wait_idle(ncon);
+    list_floor(ncon, &floor_seq, &floor_con);
     agx_deployment_free(dep);
     k8s_fake_stop(&fake);
     char cmd[700];
@@ -183,11 +261,13 @@ int main(int argc, char **argv)
     printf("%-28s %8d %10.2f %10.2f %14.2f\n", "concurrent, same image", c.n, c.p50, c.p99,
            c.requests_per_claim);
     printf("%-28s %8s %10s %10s %14s\n", "anchor (seed 003, scitix)", "-", "<100", "-", "-");
+    printf("fake floor: one LIST of the idle pods p50 %.2f ms (kept-alive), %.2f ms (%d at once, "
+           "new TLS connections)\n", floor_seq, floor_con, ncon);
     printf("{\"bench\":\"k8s-pool\",\"sequential\":{\"n\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
            "\"api_requests_per_claim\":%.2f},\"concurrent\":{\"n\":%d,\"p50_ms\":%.3f,"
            "\"p99_ms\":%.3f,\"api_requests_per_claim\":%.2f},\"anchor\":{\"seed\":\"003\","
-           "\"claim_ms\":%.0f}}\n",
+           "\"claim_ms\":%.0f},\"fake_list_p50_ms\":{\"sequential\":%.3f,\"concurrent\":%.3f}}\n",
            s.n, s.p50, s.p99, s.requests_per_claim, c.n, c.p50, c.p99, c.requests_per_claim,
-           ANCHOR_CLAIM_MS);
+           ANCHOR_CLAIM_MS, floor_seq, floor_con);
     return 0;
 }
