@@ -209,11 +209,24 @@ static int transfer_error(const agx_http_request *req, const transfer *t, CURLco
     return code;
 }
 
-/* ---- shared connection cache ---- */
+/* ---- connection reuse ----
+ * libcurl does not support one connection cache used by concurrent threads (CURLSHOPT_SHARE of
+ * CURL_LOCK_DATA_CONNECT), so each thread keeps its own easy handle — and with it its kept-alive
+ * connections — per share, while TLS sessions and DNS are shared (those are thread-safe with
+ * locks). Handles are listed so agx_http_share_free can release those of threads still alive. */
+
+typedef struct share_handle {
+    CURL *h;
+    agx_http_share *owner;
+    struct share_handle *next;
+} share_handle;
 
 struct agx_http_share {
     CURLSH *sh;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    pthread_key_t key;    /* this thread's share_handle */
+    pthread_mutex_t mu;   /* guards handles */
+    share_handle *handles;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
@@ -229,6 +242,44 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
     pthread_mutex_unlock(&((agx_http_share *)user)->locks[data]);
 }
 
+/* Thread exit: the thread's handle goes (with its connections). */
+static void share_handle_drop(void *p)
+{
+    share_handle *sh = p, **pp;
+    agx_http_share *s = sh->owner;
+    pthread_mutex_lock(&s->mu);
+    for (pp = &s->handles; *pp && *pp != sh; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = sh->next;
+    pthread_mutex_unlock(&s->mu);
+    curl_easy_cleanup(sh->h);
+    free(sh);
+}
+
+/* This thread's handle for s (reset after each request, connections kept); NULL: no memory. */
+static CURL *share_handle_get(agx_http_share *s)
+{
+    share_handle *sh = pthread_getspecific(s->key);
+    if (sh)
+        return sh->h;
+    if (!(sh = calloc(1, sizeof *sh)) || !(sh->h = curl_easy_init())) {
+        free(sh);
+        return NULL;
+    }
+    sh->owner = s;
+    if (pthread_setspecific(s->key, sh) != 0) {
+        curl_easy_cleanup(sh->h);
+        free(sh);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->mu);
+    sh->next = s->handles;
+    s->handles = sh;
+    pthread_mutex_unlock(&s->mu);
+    return sh->h;
+}
+
 int agx_http_share_new(agx_http_share **out, agx_error *err)
 {
     *out = NULL;
@@ -238,12 +289,17 @@ int agx_http_share_new(agx_http_share **out, agx_error *err)
         free(s);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory for an HTTP connection cache");
     }
+    if (pthread_key_create(&s->key, share_handle_drop) != 0) {
+        curl_share_cleanup(s->sh);
+        free(s);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "no thread-specific key for an HTTP cache");
+    }
+    pthread_mutex_init(&s->mu, NULL);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&s->locks[i], NULL);
     int bad = curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK;
     bad |= curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK;
     bad |= curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s) != CURLSHE_OK;
-    bad |= curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK;
     bad |= curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK;
     bad |= curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK;
     if (bad) {
@@ -258,9 +314,16 @@ void agx_http_share_free(agx_http_share *s)
 {
     if (!s)
         return;
+    pthread_key_delete(s->key); /* no destructor runs after this: the list is ours alone */
+    for (share_handle *sh = s->handles, *next; sh; sh = next) {
+        next = sh->next;
+        curl_easy_cleanup(sh->h);
+        free(sh);
+    }
     curl_share_cleanup(s->sh);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&s->locks[i]);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
@@ -349,7 +412,7 @@ int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_e
     resp->body = calloc(1, 1);
     int oom = 0;
     struct curl_slist *hdrs = resp->headers && resp->body ? build_headers(req, &oom) : NULL;
-    CURL *h = hdrs ? curl_easy_init() : NULL;
+    CURL *h = !hdrs ? NULL : req->share ? share_handle_get(req->share) : curl_easy_init();
     if (!h) {
         curl_slist_free_all(hdrs);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing %s %s", req->method,
@@ -373,7 +436,10 @@ int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_e
         else
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     }
-    curl_easy_cleanup(h);
+    if (req->share) /* kept, with its connections, for this thread's next request; reset so no */
+        curl_easy_reset(h); /* pointer into this call's stack or lists outlives it */
+    else
+        curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     curl_slist_free_all(t.connect_to);
     return rc;

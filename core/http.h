@@ -51,9 +51,11 @@ typedef struct agx_http_request {
     struct agx_http_share *share; /* connection cache to reuse (agx_http_share_new), NULL = none */
 } agx_http_request;
 
-/* A connection cache (kept-alive connections and TLS sessions) that requests naming it share,
- * from any thread: a backend making many small API calls (e.g. the Kubernetes API over TLS) keeps
- * one per instance and saves a connect and handshake per call. Free it after its last request. */
+/* Connection reuse for requests naming it, from any thread: each thread keeps its kept-alive
+ * connections (libcurl cannot share one connection cache between concurrent threads), TLS sessions
+ * and DNS are shared. A backend making many small API calls (e.g. the Kubernetes API over TLS)
+ * keeps one per instance and saves a connect and handshake per call. Free it after its last
+ * request, when no thread that used it is still exiting. */
 typedef struct agx_http_share agx_http_share;
 int agx_http_share_new(agx_http_share **out, agx_error *err);
 void agx_http_share_free(agx_http_share *share);
