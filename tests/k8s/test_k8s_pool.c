@@ -301,7 +301,7 @@ static void claim_and_release(const char *kubeconfig)
 static void test_auth(void)
 {
     fprintf(stderr, "-- test_auth\n");
-    char kc[700], user[1400];
+    char kc[700], user[1400], cmd0[1600];
     /* Client certificate, files relative to the kubeconfig's folder. */
     k8s_fake_kubeconfig(&fake, "kc-cert", "    client-certificate: certs/client.crt\n"
                         "    client-key: certs/client.key\n", kc, sizeof kc);
@@ -332,6 +332,24 @@ static void test_auth(void)
              "      command: %s\n      interactiveMode: Never\n", script);
     k8s_fake_kubeconfig(&fake, "kc-exec", user, kc, sizeof kc);
     claim_and_release(kc);
+    /* $KUBECONFIG: a missing file is skipped; for each name and current-context the first file
+     * wins (the second's wrong token and other context are ignored). */
+    char second[700], list[2200];
+    k8s_fake_kubeconfig(&fake, "kc-second", "    token: wrong-token\n", second, sizeof second);
+    snprintf(cmd0, sizeof cmd0, "sed -i 's/^current-context: fake/current-context: other/' '%s'", second);
+    CHECK(system(cmd0) == 0);
+    snprintf(list, sizeof list, "%s/missing:%s:%s", fake.dir, kc_token, second);
+    unsetenv("AGENTIX_K8S_KUBECONFIG");
+    setenv("KUBECONFIG", list, 1);
+    setenv("AGENTIX_K8S_POOL", "test", 1);
+    dep = load();
+    cfg = config(NULL, 30000);
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    unsetenv("KUBECONFIG");
     /* In-cluster: service host/port and a service-account folder whose token rotates (the fake
      * accepts only the current content of its rotating-token file besides the fixed token). */
     char sa[700], cmd[4096], port[16];
