@@ -81,7 +81,9 @@ static void on_wake(uv_async_t *a)
     bool closing = c->closing;
     agx_client_unlock(c);
     if (!closing) {
+        agx_sio_cork(); /* the calls host threads queued since the last wake leave together */
         agx_client_run_dirty(c);
+        agx_sio_uncork();
         return;
     }
     agx_client_drop_dirty(c);

@@ -253,7 +253,10 @@ static void on_readable(uv_poll_t *h, int status, int events)
         wp_lost(wp, "polling agentix-worker's output: %s", uv_strerror(status));
         return;
     }
+    /* A read brings many answers under load: send each connection's share together. */
+    agx_sio_cork();
     read_some(wp, READS_PER_WAKEUP);
+    agx_sio_uncork();
 }
 
 static void on_worker_exit(uv_process_t *p, int64_t status, int sig)

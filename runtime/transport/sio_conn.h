@@ -87,6 +87,13 @@ void agx_sio_conn_close(agx_sio_conn *c);
 
 /* Bytes waiting in the send queue (frame payloads, not counting framing overhead). */
 size_t agx_sio_conn_queued_bytes(const agx_sio_conn *c);
+
+/* Batching on the calling (loop) thread: between agx_sio_cork and agx_sio_uncork, emits and acks
+ * only queue; uncork then writes each touched connection's small units together, in one send
+ * where they fit. For a loop callback that emits many answers at once (a batch of worker results,
+ * a batch of host calls). Nests. */
+void agx_sio_cork(void);
+void agx_sio_uncork(void);
 /* True from when queued bytes reach high_watermark until they fall below low_watermark.
  * Producers should stop emitting while it is true and resume in on_drain: the queue never grows
  * past queue_limit. (A small message written straight through inside an emit may clear it

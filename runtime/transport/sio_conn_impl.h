@@ -91,6 +91,8 @@ struct agx_sio_conn {
     void (*abort_dial)(agx_sio_conn *c); /* client: end a conn with no websocket yet */
     void *owner;
     agx_sio_conn *prev, *next; /* the server's list */
+    agx_sio_conn *cork_next;   /* the corked list of sio_send.c */
+    bool in_cork_list;
 };
 
 typedef struct sio_conn_params {

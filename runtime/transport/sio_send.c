@@ -164,6 +164,50 @@ void sio_queue_free_spares(agx_sio_conn *c)
 
 static int write_head(agx_sio_conn *c);
 
+/* Corking (sio_conn.h): per loop thread, connections that queued while corked. */
+static __thread int cork_depth;
+static __thread agx_sio_conn *cork_list;
+
+/* The direct write of send_soon: when nothing is on the way, write what is queued now instead
+ * of waiting a loop turn for WRITEABLE (the latency of a unary call is mostly these turns). */
+static bool can_write_now(agx_sio_conn *c)
+{
+    return c->head && c->head->len <= DIRECT_WRITE_MAX && !c->in_writeable && c->wsi &&
+           !c->hard_close && (c->state == SIO_CONNECTED || c->state == SIO_OPENING) &&
+           !lws_send_pipe_choked(c->wsi);
+}
+
+static void write_now(agx_sio_conn *c)
+{
+    if (write_head(c) != 0) {
+        sio_conn_fail(c, AGX_ERR_UNAVAILABLE, LWS_CLOSE_STATUS_ABNORMAL_CLOSE,
+                      "writing to the websocket failed");
+        return;
+    }
+    if (c->congested && c->queued < c->lim.low_watermark)
+        c->congested = false;
+}
+
+void agx_sio_cork(void) { cork_depth++; }
+
+void agx_sio_uncork(void)
+{
+    if (cork_depth <= 0 || --cork_depth > 0)
+        return;
+    while (cork_list) {
+        agx_sio_conn *c = cork_list;
+        cork_list = c->cork_next;
+        c->in_cork_list = false;
+        c->cork_next = NULL;
+        if (c->state == SIO_DEAD)
+            continue;
+        if (can_write_now(c))
+            write_now(c);
+        if (c->head)
+            sio_want_write(c);
+    }
+}
+
 /* After queueing f: when the queue was idle and f is small, write at once instead of waiting a
  * loop turn for WRITEABLE (the latency of a unary call is mostly these turns); otherwise, or for
  * what is left, ask for WRITEABLE. Bulk goes through WRITEABLE turns, so a burst of emits queues
@@ -171,18 +215,19 @@ static int write_head(agx_sio_conn *c);
  * congestion that clears here clears silently. */
 static void send_soon(agx_sio_conn *c, sio_frame *f)
 {
-    if (c->head == f && !f->next && f->len <= DIRECT_WRITE_MAX && !c->in_writeable && c->wsi &&
-        !c->hard_close &&
-        (c->state == SIO_CONNECTED || c->state == SIO_OPENING) &&
-        !lws_send_pipe_choked(c->wsi)) {
-        if (write_head(c) != 0) {
-            sio_conn_fail(c, AGX_ERR_UNAVAILABLE, LWS_CLOSE_STATUS_ABNORMAL_CLOSE,
-                          "writing to the websocket failed");
-            return;
+    if (cork_depth > 0 && c->head == f) {
+        if (!c->in_cork_list) {
+            c->in_cork_list = true;
+            c->cork_next = cork_list;
+            cork_list = c;
         }
-        if (c->congested && c->queued < c->lim.low_watermark)
-            c->congested = false;
-        if (!c->head)
+        return; /* uncork writes it, with whatever queues behind it */
+    }
+    if (c->in_cork_list)
+        return;
+    if (c->head == f && !f->next && can_write_now(c)) {
+        write_now(c);
+        if (!c->head || c->state == SIO_DEAD)
             return;
     }
     sio_want_write(c);
@@ -350,8 +395,50 @@ int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const 
 /* One lws_write of up to SIO_WRITE_CHUNK bytes of the head unit. The units are raw websocket
  * frames, so a large one can go out over several turns; lws then never has to copy more than
  * one chunk's unsent tail into its own buffer. */
+#define COALESCE_MAX ((size_t)32 << 10) /* small units written together, through a stack buffer */
+
+/* Pops the head unit, which is fully written. */
+static void head_done(agx_sio_conn *c)
+{
+    sio_frame *f = c->head;
+    c->head = f->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->head_started = false;
+    frame_put(c, f);
+}
+
+/* Several small whole units in one lws_write (one send) — after a corked batch. Returns 1 when
+ * it wrote, 0 when the head is not such a run (write_head then writes the head alone). */
+static int write_coalesced(agx_sio_conn *c)
+{
+    size_t total = 0;
+    int units = 0;
+    for (sio_frame *f = c->head; f && total + f->len <= COALESCE_MAX; f = f->next, units++)
+        total += f->len;
+    if (units < 2 || c->head_started)
+        return 0;
+    unsigned char buf[COALESCE_MAX];
+    size_t off = 0;
+    for (int i = 0; i < units; i++) {
+        memcpy(buf + off, c->head->data + c->head->off, c->head->len);
+        off += c->head->len;
+        c->queued -= c->head->len;
+        head_done(c);
+    }
+    int w = lws_write(c->wsi, buf, total, LWS_WRITE_HTTP);
+    if (w < 0 || (size_t)w < total) {
+        sio_conn_set_why(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
+        return -1;
+    }
+    return 1;
+}
+
 static int write_head(agx_sio_conn *c)
 {
+    int co = write_coalesced(c);
+    if (co != 0)
+        return co < 0 ? -1 : 0;
     sio_frame *f = c->head;
     size_t n = f->len < SIO_WRITE_CHUNK ? f->len : SIO_WRITE_CHUNK;
     /* LWS_WRITE_HTTP passes the bytes through untouched: they are complete websocket frames.

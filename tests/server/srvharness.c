@@ -448,6 +448,25 @@ sh_event *sh_count_stream(sh_client *c, const char *call_id, uint32_t window, si
     c->uncredited = 0;
     c->items = c->bytes = 0;
     snprintf(c->count_cid, sizeof c->count_cid, "%s", call_id);
+    /* Items that arrived while the request was being sent are already queued: count them too. */
+    while (c->head && strcmp(c->head->name, "stream:item") == 0) {
+        sh_event *q = c->head;
+        const char *cid = agx_value_get_string(agx_value_map_get(q->payload, "call_id"), NULL);
+        if (!cid || strcmp(cid, call_id) != 0)
+            break;
+        size_t len = 0;
+        agx_value_get_binary(agx_value_map_get(q->payload, "value"), &len);
+        c->items++;
+        c->bytes += len;
+        c->head = q->next;
+        if (!c->head)
+            c->tail = NULL;
+        sh_event_free(q);
+        if (++c->uncredited >= c->window / 2) {
+            emit_credit(c, c->uncredited);
+            c->uncredited = 0;
+        }
+    }
     sh_event *e = sh_next(c, timeout_ms);
     c->counting = false;
     *items = c->items;
