@@ -364,7 +364,7 @@ static bench_opts parse(int argc, char **argv)
 {
     bench_opts o = {.bundle = "agx-bench-bundle-docker:bench", .image = "agx-test-debian:12",
                     .n = 20, .concurrency = 20};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             die("missing value after", a);
@@ -379,7 +379,6 @@ static bench_opts parse(int argc, char **argv)
         else
             die("usage: agentix-bench-docker [--n N] [--concurrency C] [--bundle IMAGE] "
                 "[--image IMAGE]; unknown argument", a);
-        i++;
     }
     if (strpbrk(o.image, "'\\") || strpbrk(o.bundle, "'\\"))
         die("image and bundle names may not contain quotes", NULL);
