@@ -249,11 +249,15 @@ static void *slot_main(void *arg)
     return NULL;
 }
 
-static void run_sequential(bench *b, contender who, samples *s)
+/* The two contenders take turns, one sandbox each, so a shift in the shared machine's load
+ * lands on both rather than on whichever ran second. */
+static void run_sequential(bench *b)
 {
-    for (size_t i = 0; i < b->o.n; i++)
-        one_life(b, who, s, i, NULL);
-    s->n = b->o.n;
+    for (size_t i = 0; i < b->o.n; i++) {
+        one_life(b, OURS, &b->ours_seq, i, NULL);
+        one_life(b, CLI, &b->cli_seq, i, NULL);
+    }
+    b->ours_seq.n = b->cli_seq.n = b->o.n;
 }
 
 /* C creates at once; all are ready before the C deletes start (also at once). */
@@ -399,8 +403,7 @@ int main(int argc, char **argv)
     if (agx_load_deployment("docker", &b.dep, &err))
         die_err("agx_load_deployment(\"docker\")", &err);
     warm_up(&b);
-    run_sequential(&b, OURS, &b.ours_seq);
-    run_sequential(&b, CLI, &b.cli_seq);
+    run_sequential(&b);
     run_concurrent(&b, OURS, &b.ours_conc);
     run_concurrent(&b, CLI, &b.cli_conc);
     agx_deployment_free(b.dep);
