@@ -1,9 +1,9 @@
 /* bench_docker.c — sandbox lifecycle latency of the `docker` backend (host → docker backend →
  * Engine API → task container running the bundle's agentix-server): create→ready p50/p95 over N
- * sequential creates and over C concurrent creates (threads), and delete p50/p95, next to the
- * anchor measured in the same run on the same image and bundle: the docker CLI doing the same
- * thing by hand — `docker run -d --volumes-from <carrier>:ro -p 127.0.0.1::8000 --entrypoint
- * /opt/agentix/bin/agentix-server IMAGE`, `docker port`, GET /health polled every 25 ms until it
+ * sequential creates and over C concurrent creates (threads, two rounds a side), and delete
+ * p50/p95, next to the anchor measured in the same run on the same image and bundle: the docker
+ * CLI doing the same thing by hand — `docker run -d --volumes-from <carrier>:ro -p
+ * 127.0.0.1::8000 --entrypoint /opt/agentix/bin/agentix-server IMAGE`, `docker port`, GET /health polled every 25 ms until it
  * answers 200, and `docker rm -f` for delete. The anchor may use the CLI; agentix does not.
  * Target: our p50 create→ready ≤ 1.0× the anchor's. Prints a table and one JSON line; no
  * thresholds here (figures are read, never asserted). */
@@ -32,7 +32,7 @@ typedef struct bench_opts {
 
 /* One phase's samples, in ms: create→ready and delete. */
 typedef struct samples {
-    double create[MAX_N], del[MAX_N];
+    double create[2 * MAX_N], del[2 * MAX_N]; /* the concurrent phase runs twice per side */
     size_t n;
 } samples;
 
@@ -62,7 +62,7 @@ static double pct(const double *v, size_t n, double q)
 {
     if (n == 0)
         return 0;
-    double s[MAX_N];
+    double s[2 * MAX_N];
     memcpy(s, v, n * sizeof *v);
     qsort(s, n, sizeof *s, cmp_double);
     size_t k = (size_t)(q * (double)n + 0.999999);
@@ -260,7 +260,8 @@ static void run_sequential(bench *b)
     b->ours_seq.n = b->cli_seq.n = b->o.n;
 }
 
-/* C creates at once; all are ready before the C deletes start (also at once). */
+/* One round: C creates at once; all are ready before the C deletes start (also at once). The
+ * samples are appended to s. */
 static void run_concurrent(bench *b, contender who, samples *s)
 {
     size_t c = b->o.concurrency;
@@ -269,7 +270,7 @@ static void run_concurrent(bench *b, contender who, samples *s)
     if (!sl || pthread_barrier_init(&all_ready, NULL, (unsigned)c))
         die("out of memory starting the concurrent phase", NULL);
     for (size_t i = 0; i < c; i++) {
-        sl[i] = (slot){.b = b, .who = who, .s = s, .i = i, .all_ready = &all_ready};
+        sl[i] = (slot){.b = b, .who = who, .s = s, .i = s->n + i, .all_ready = &all_ready};
         if (pthread_create(&sl[i].thread, NULL, slot_main, &sl[i]))
             die("pthread_create failed", NULL);
     }
@@ -277,7 +278,17 @@ static void run_concurrent(bench *b, contender who, samples *s)
         pthread_join(sl[i].thread, NULL);
     pthread_barrier_destroy(&all_ready);
     free(sl);
-    s->n = c;
+    s->n += c;
+}
+
+/* Rounds in the order ours, CLI, CLI, ours: a steady drift in the shared machine's load then
+ * weighs on both sides alike. */
+static void run_concurrent_abba(bench *b)
+{
+    run_concurrent(b, OURS, &b->ours_conc);
+    run_concurrent(b, CLI, &b->cli_conc);
+    run_concurrent(b, CLI, &b->cli_conc);
+    run_concurrent(b, OURS, &b->ours_conc);
 }
 
 /* One sandbox created and deleted through the backend before measuring: the bundle's carrier
@@ -332,7 +343,8 @@ static void json_pair(const char *key, const double *ours, size_t on, const doub
 static void report(const bench *b)
 {
     const samples *os = &b->ours_seq, *oc = &b->ours_conc, *cs = &b->cli_seq, *cc = &b->cli_conc;
-    printf("docker sandbox lifecycle: image %s, bundle %s, %zu sequential, %zu concurrent\n",
+    printf("docker sandbox lifecycle: image %s, bundle %s, %zu sequential, %zu concurrent "
+           "(2 rounds a side)\n",
            b->o.image, b->o.bundle, b->o.n, b->o.concurrency);
     printf("%-30s %9s %9s %9s %9s %8s %8s\n", "ms", "ours p50", "ours p95", "cli p50", "cli p95",
            "p50 x", "p95 x");
@@ -404,8 +416,7 @@ int main(int argc, char **argv)
         die_err("agx_load_deployment(\"docker\")", &err);
     warm_up(&b);
     run_sequential(&b);
-    run_concurrent(&b, OURS, &b.ours_conc);
-    run_concurrent(&b, CLI, &b.cli_conc);
+    run_concurrent_abba(&b);
     agx_deployment_free(b.dep);
     report(&b);
     int left = leftovers(&b);
