@@ -3,7 +3,8 @@
 # are configured before a tests/fakes folder would be, so this is a file to include, not a folder).
 include_guard(GLOBAL)
 find_program(AGX_PYTHON3 NAMES python3)
-set(AGX_CLOUD_SPEC_DIR "${PROJECT_SOURCE_DIR}/../shared/specs" CACHE PATH
+# The official specs, verbatim copies kept in tests/fakes/specs (see SOURCES.md there).
+set(AGX_CLOUD_SPEC_DIR "${CMAKE_CURRENT_LIST_DIR}/specs" CACHE PATH
     "Folder with the official e2b-openapi.yml and daytona-openapi.yaml the fakes check against")
 add_library(agx_fake_harness STATIC "${CMAKE_CURRENT_LIST_DIR}/common/fake_harness.c")
 target_include_directories(agx_fake_harness

@@ -1,8 +1,8 @@
 """spec.py — checks the fakes' traffic against the vendors' official OpenAPI files.
 
 Flow: backend (C) → fake (this checks the request) → fake's answer (this checks the response).
-The spec files in shared/specs are loaded as they are, never copied: every request a backend
-sends must satisfy its operation (path, required query parameters, request body schema), and
+The official spec files (tests/fakes/specs, verbatim copies of shared/specs) are loaded as they
+are, never hand-copied into code: every request a backend sends must satisfy its operation (path, required query parameters, request body schema), and
 every response a fake sends must satisfy the schema the spec gives for its status. Violations are
 collected, not raised, so a test can read them all at the end.
 """
