@@ -5,7 +5,7 @@
  * drains, second lws_context_destroy in agx_sio_client_free.
  *
  * For http:// the socket is an lws raw socket and the websocket on it is ours: the HTTP upgrade
- * (with the Sec-WebSocket-Accept check) and the frame parser below. lws 4.1's own client parser
+ * (with the Sec-WebSocket-Accept check) and the frame parser of ws_frame.c. lws 4.1's own client parser
  * handles received payload one byte per call, which capped streams at a few hundred MB/s; ours
  * hands whole runs of payload to the conn. Sends were already pre-framed. lws 4.1 cannot put
  * TLS on a raw client socket, so https:// uses lws's websocket client (and its parser). */
@@ -18,13 +18,13 @@
 #include <strings.h>
 
 #include "runtime/transport/sio_conn_impl.h"
+#include "runtime/transport/ws_frame.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 10000
 #define HOST_MAX 256
 #define HEADERS_MAX 64
 #define HEADER_BYTES_MAX 8192
 #define SIO_PATH "/socket.io/?EIO=4&transport=websocket"
-#define HANDSHAKE_MAX 16384 /* bytes of the server's upgrade response we read at most */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct agx_sio_client {
@@ -52,17 +52,8 @@ struct agx_sio_client {
     /* the websocket on the raw socket */
     char ws_accept[32];         /* the Sec-WebSocket-Accept the server must answer */
     bool upgraded;
-    char *hs;                   /* the upgrade response, gathered until its blank line */
-    size_t hs_len;
-    unsigned char fh[14];       /* the frame header, gathered */
-    size_t fh_len;
-    bool in_payload;            /* fh is complete; `left` payload bytes still to come */
-    uint64_t left;
-    unsigned opcode;
-    bool fin;
-    bool in_message, msg_first, msg_binary;
-    unsigned char ctl[125];     /* a control frame's payload */
-    size_t ctl_len;
+    agx_ws_head hs;             /* the upgrade response, gathered */
+    agx_ws_frames frames;
 
     uv_timer_t kick;            /* runs teardown steps outside lws callbacks */
     bool kick_open;
@@ -385,29 +376,6 @@ static int hs_request(agx_sio_client *c, struct lws *wsi)
     return rc;
 }
 
-/* The value of header `name` in the response head (NUL-terminated, lines end in CRLF), trimmed,
- * copied into out; false when absent or too long. */
-static bool hs_header(const char *head, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line, "\r\n")) {
-        line += 2;
-        if (strncasecmp(line, name, nl) || line[nl] != ':')
-            continue;
-        const char *v = line + nl + 1, *end = strstr(v, "\r\n");
-        while (*v == ' ' || *v == '\t')
-            v++;
-        while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        if (!end || (size_t)(end - v) >= cap)
-            return false;
-        memcpy(out, v, (size_t)(end - v));
-        out[end - v] = '\0';
-        return true;
-    }
-    return false;
-}
-
 static int hs_fail(agx_sio_client *c, int code, const char *what, int status)
 {
     if (!c->conn.why_set) {
@@ -418,157 +386,38 @@ static int hs_fail(agx_sio_client *c, int code, const char *what, int status)
     return -1;
 }
 
-/* Gathers the upgrade response. Returns 0 while incomplete, 1 once upgraded (*used = bytes of
- * `in` that belonged to it; the rest are frames), -1 on a refusal or a bad answer. */
-static int hs_response(agx_sio_client *c, const unsigned char *in, size_t len, size_t *used)
-{
-    size_t take = len < HANDSHAKE_MAX - c->hs_len ? len : HANDSHAKE_MAX - c->hs_len;
-    if (!c->hs && !(c->hs = malloc(HANDSHAKE_MAX + 1)))
-        return hs_fail(c, AGX_ERR_NO_MEMORY, "out of memory", 0);
-    size_t old = c->hs_len;
-    memcpy(c->hs + old, in, take);
-    c->hs_len += take;
-    c->hs[c->hs_len] = '\0';
-    if (memchr(c->hs + old, '\0', take))
-        return hs_fail(c, AGX_ERR_PROTOCOL, "a NUL byte in the HTTP upgrade response", 0);
-    char *end = strstr(c->hs + (old > 3 ? old - 3 : 0), "\r\n\r\n");
-    if (!end)
-        return c->hs_len < HANDSHAKE_MAX
-                   ? 0
-                   : hs_fail(c, AGX_ERR_PROTOCOL, "the HTTP upgrade response is over 16 KiB", 0);
-    end[2] = '\0'; /* keep the last header's CRLF for hs_header */
-    *used = (size_t)(end + 4 - c->hs) - old;
-    int status = 0;
-    if (sscanf(c->hs, "HTTP/1.%*1[01] %3d", &status) != 1)
-        return hs_fail(c, AGX_ERR_PROTOCOL, "not an HTTP response to the upgrade", 0);
-    if (status != 101)
-        return hs_fail(c, AGX_ERR_UNAVAILABLE, "the server refused the upgrade: HTTP ", status);
-    char v[64];
-    if (!hs_header(c->hs, "upgrade", v, sizeof v) || strcasecmp(v, "websocket"))
-        return hs_fail(c, AGX_ERR_PROTOCOL, "the 101 response has no Upgrade: websocket", 0);
-    if (!hs_header(c->hs, "sec-websocket-accept", v, sizeof v) || strcmp(v, c->ws_accept))
-        return hs_fail(c, AGX_ERR_PROTOCOL, "wrong Sec-WebSocket-Accept in the 101 response", 0);
-    free(c->hs);
-    c->hs = NULL;
-    c->upgraded = true;
-    return 1;
-}
-
 /* ---- the websocket on the raw socket: frames from the server ---- */
 
-static int ws_fail(agx_sio_client *c, const char *what)
+static int ws_data(void *ud, const unsigned char *p, size_t n, bool first, bool final,
+                   bool binary, size_t left)
 {
-    sio_conn_fail(&c->conn, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_PROTOCOL_ERR, "%s", what);
-    sio_close_reason(&c->conn);
-    return -1;
+    agx_sio_client *c = ud;
+    return sio_conn_receive_piece(&c->conn, p, n, first, final, binary, left);
 }
 
-/* The header's full length once its first two bytes are in. */
-static size_t ws_header_need(const unsigned char *h, size_t have)
+static int ws_control(void *ud, unsigned opcode, const unsigned char *p, size_t n)
 {
-    if (have < 2)
-        return 2;
-    unsigned l7 = h[1] & 0x7f;
-    return 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) + ((h[1] & 0x80) ? 4 : 0);
-}
-
-static int ws_header_done(agx_sio_client *c)
-{
-    const unsigned char *h = c->fh;
-    if (h[0] & 0x70)
-        return ws_fail(c, "a websocket frame with reserved bits set (no extension was agreed)");
-    if (h[1] & 0x80)
-        return ws_fail(c, "a masked websocket frame from the server");
-    uint64_t len = h[1] & 0x7f;
-    if (len == 126)
-        len = (uint64_t)h[2] << 8 | h[3];
-    else if (len == 127)
-        for (int i = 2; i < 10; i++)
-            len = (i == 2 ? 0 : len << 8) | h[i];
-    c->fin = (h[0] & 0x80) != 0;
-    c->opcode = h[0] & 0x0f;
-    c->left = len;
-    if (c->opcode & 0x8) {
-        if (!c->fin || len > 125 || c->opcode > 0xA)
-            return ws_fail(c, "a bad websocket control frame");
-        c->ctl_len = 0;
-        return 0;
-    }
-    if (c->opcode == 0 ? !c->in_message : (c->opcode > 2 || c->in_message))
-        return ws_fail(c, "websocket data frames out of order or of an unknown type");
-    if (len > SIZE_MAX)
-        return ws_fail(c, "a websocket frame larger than memory");
-    if (c->opcode) {
-        c->in_message = true;
-        c->msg_first = true;
-        c->msg_binary = c->opcode == 2;
-    }
-    return 0;
-}
-
-static int ws_control(agx_sio_client *c)
-{
-    agx_sio_conn *conn = &c->conn;
-    if (c->opcode == 0x9) /* ping: a pong with its payload */
-        return sio_queue_control(conn, 0xA, c->ctl, c->ctl_len) ? -1 : 0;
-    if (c->opcode == 0xA)
+    agx_sio_conn *conn = &((agx_sio_client *)ud)->conn;
+    if (opcode == 0x9) /* ping: a pong with its payload */
+        return sio_queue_control(conn, 0xA, p, n) ? -1 : 0;
+    if (opcode == 0xA)
         return 0;
     /* close: answer with the peer's code and end; the close is reported by detach */
-    conn->ws_close_code = c->ctl_len >= 2 ? (uint16_t)(c->ctl[0] << 8 | c->ctl[1])
-                                          : LWS_CLOSE_STATUS_NORMAL;
+    conn->ws_close_code = n >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : LWS_CLOSE_STATUS_NORMAL;
     sio_close_reason(conn);
     return -1;
 }
 
-/* n payload bytes of the current frame (n may be 0 for an empty frame). */
-static int ws_payload(agx_sio_client *c, const unsigned char *in, size_t n)
-{
-    c->left -= n;
-    if (c->opcode & 0x8) {
-        memcpy(c->ctl + c->ctl_len, in, n);
-        c->ctl_len += n;
-        return c->left ? 0 : ws_control(c);
-    }
-    bool final = c->fin && c->left == 0;
-    int rc = sio_conn_receive_piece(&c->conn, n ? (const void *)in : "", n, c->msg_first, final,
-                                    c->msg_binary, (size_t)c->left);
-    c->msg_first = false;
-    if (final)
-        c->in_message = false;
-    return rc;
-}
-
 static int ws_receive(agx_sio_client *c, const unsigned char *in, size_t len)
 {
-    while (len) {
-        if (!c->in_payload) {
-            size_t need;
-            while ((need = ws_header_need(c->fh, c->fh_len)) > c->fh_len && len) {
-                c->fh[c->fh_len++] = *in++;
-                len--;
-            }
-            if (c->fh_len < need)
-                return 0;
-            c->fh_len = 0;
-            if (ws_header_done(c))
-                return -1;
-            c->in_payload = true;
-            if (c->left == 0) {
-                c->in_payload = false;
-                if (ws_payload(c, in, 0))
-                    return -1;
-                continue;
-            }
-        }
-        size_t n = c->left < len ? (size_t)c->left : len;
-        if (ws_payload(c, in, n))
-            return -1;
-        in += n;
-        len -= n;
-        if (c->left == 0)
-            c->in_payload = false;
+    const agx_ws_sink sink = {.data = ws_data, .control = ws_control, .ud = c};
+    const char *why = NULL;
+    int rc = agx_ws_frames_feed(&c->frames, in, len, &sink, &why);
+    if (rc == AGX_WS_BAD) {
+        sio_conn_fail(&c->conn, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_PROTOCOL_ERR, "%s", why);
+        sio_close_reason(&c->conn);
     }
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* Bytes from the raw socket: the upgrade response first, then frames. */
@@ -580,9 +429,15 @@ static int raw_receive(agx_sio_client *c, struct lws *wsi, const unsigned char *
     if (wsi != c->dial_wsi || conn->state != SIO_OPENING)
         return -1;
     size_t used = 0;
-    int rc = hs_response(c, in, len, &used);
-    if (rc <= 0)
-        return rc;
+    const char *why = NULL;
+    int status = 0;
+    int rc = agx_ws_head_feed(&c->hs, in, len, c->ws_accept, &used, &why, &status);
+    if (rc < 0)
+        return hs_fail(c, rc, why, status);
+    if (rc == 0)
+        return 0;
+    agx_ws_head_free(&c->hs);
+    c->upgraded = true;
     conn->raw = true;
     if (sio_conn_attach(conn, wsi))
         return -1;
@@ -666,7 +521,7 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 static void release(agx_sio_client *c)
 {
     sio_conn_dispose(&c->conn);
-    free(c->hs);
+    agx_ws_head_free(&c->hs);
     free(c->headers);
     free(c->ca_file);
     free(c);
