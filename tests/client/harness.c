@@ -8,22 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
 
-static const char *server_bin, *module_dir;
+static const char *server_bin;
+static char module_dir[4096]; /* absolute: the server runs in its sandbox's folder */
 
 /* Servers still running, stopped at exit so a failed CHECK leaves no process or folder behind. */
 #define LIVE_MAX 8
 static test_server *live[LIVE_MAX];
+static bool at_exit; /* CHECK (which exits) must not run inside exit's handlers */
 
 static void stop_live(void)
 {
+    at_exit = true;
     for (int i = 0; i < LIVE_MAX; i++)
         if (live[i])
             h_server_stop(live[i]);
@@ -33,7 +34,9 @@ void h_init(int argc, char **argv)
 {
     CHECK_MSG(argc >= 3, "usage: %s <agentix-server> <module dir>", argv[0]);
     server_bin = argv[1];
-    module_dir = argv[2];
+    CHECK_MSG(realpath(argv[2], module_dir), "module folder %s: %s", argv[2], strerror(errno));
+    /* The server of this build; the backend plugin itself is found beside libagentix. */
+    setenv("AGENTIX_LOCAL_SERVER", server_bin, 1);
     signal(SIGPIPE, SIG_IGN);
     atexit(stop_live);
 }
@@ -56,43 +59,55 @@ static bool read_small(const char *path, char *buf, size_t cap)
     return n > 0;
 }
 
+/* The server's pid from its sandbox record ("pid" is also its process group). */
+static pid_t record_pid(const test_server *s)
+{
+    char path[320], buf[4096];
+    snprintf(path, sizeof path, "%s/local/%s/sandbox.json", s->dir, agx_sandbox_id(s->sb));
+    CHECK_MSG(read_small(path, buf, sizeof buf), "cannot read %s", path);
+    const char *p = strstr(buf, "\"pid\"");
+    CHECK_MSG(p, "no \"pid\" in %s", path);
+    p += 5;
+    while (*p == ' ' || *p == ':')
+        p++;
+    long pid = strtol(p, NULL, 10);
+    CHECK_MSG(pid > 1, "bad pid in %s", path);
+    return (pid_t)pid;
+}
+
 void h_server_start(test_server *s)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "/tmp/agx-client-test-XXXXXX");
     CHECK(mkdtemp(s->dir));
-    char port_file[192], pid_file[192];
-    snprintf(port_file, sizeof port_file, "%s/port", s->dir);
+    char root[192], pid_file[192];
+    snprintf(root, sizeof root, "%s/local", s->dir);
     snprintf(pid_file, sizeof pid_file, "%s/worker.pid", s->dir);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test killed by its timeout leaves no server */
-        setenv("AGENTIX_BIND_HOST", "127.0.0.1", 1);
-        setenv("AGENTIX_BIND_PORT", "0", 1);
-        setenv("AGENTIX_PORT_FILE", port_file, 1);
-        setenv("AGENTIX_WORKER_PID_FILE", pid_file, 1);
-        setenv("AGENTIX_TOKEN", TEST_TOKEN, 1);
-        setenv("AGENTIX_MODULE_PATH", module_dir, 1);
-        execl(server_bin, server_bin, (char *)NULL);
-        _exit(127);
-    }
-    s->pid = pid;
     for (int i = 0; i < LIVE_MAX; i++)
         if (!live[i]) {
             live[i] = s;
             break;
         }
-    char buf[32];
-    for (int i = 0; i < 2000 && !read_small(port_file, buf, sizeof buf); i++) {
-        int st;
-        CHECK_MSG(waitpid(pid, &st, WNOHANG) == 0, "agentix-server exited at start (status %d)",
-                  st);
-        h_sleep_ms(10);
-    }
-    s->port = atoi(buf);
-    CHECK_MSG(s->port > 0 && s->port < 65536, "no port in %s", port_file);
-    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+    agx_error err;
+    agx_error_clear(&err);
+    setenv("AGENTIX_LOCAL_ROOT", root, 1); /* per server, so nothing collides */
+    CHECK_OK(agx_load_deployment("local", &s->dep, &err), &err);
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg);
+    agx_kv *env = agx_sandbox_config_env(cfg);
+    CHECK(agx_kv_set(env, "AGENTIX_MODULE_PATH", module_dir) == 0);
+    CHECK(agx_kv_set(env, "AGENTIX_WORKER_PID_FILE", pid_file) == 0);
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+    int rc = agx_deployment_create(s->dep, cfg, &s->sb, &err);
+    agx_sandbox_config_free(cfg);
+    CHECK_OK(rc, &err);
+    const char *url = agx_sandbox_runtime_url(s->sb), *token = agx_sandbox_token(s->sb);
+    CHECK(url && strlen(url) < sizeof s->url && token && strlen(token) < sizeof s->token);
+    snprintf(s->url, sizeof s->url, "%s", url);
+    snprintf(s->token, sizeof s->token, "%s", token);
+    CHECK_MSG(sscanf(url, "http://127.0.0.1:%d", &s->port) == 1 && s->port > 0 &&
+                  s->port < 65536, "unexpected runtime url %s", url);
+    s->pid = record_pid(s);
 }
 
 static void remove_dir(const char *dir)
@@ -111,15 +126,23 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
-static bool reap(pid_t pid, int ms)
+/* Deletes the sandbox (the backend stops and reaps the server's group, then removes its folder). */
+static void delete_sandbox(test_server *s)
 {
-    for (int i = 0; i < ms / 10; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return true;
-        h_sleep_ms(10);
+    if (!s->sb)
+        return;
+    agx_error err;
+    agx_error_clear(&err);
+    int rc = agx_deployment_delete(s->dep, agx_sandbox_id(s->sb), &err);
+    agx_sandbox_free(s->sb);
+    s->sb = NULL;
+    s->pid = 0;
+    if (at_exit) {
+        if (rc)
+            fprintf(stderr, "deleting the sandbox failed (%d): %s\n", rc, err.message);
+        return;
     }
-    return false;
+    CHECK_OK(rc, &err);
 }
 
 void h_server_stop(test_server *s)
@@ -127,24 +150,22 @@ void h_server_stop(test_server *s)
     for (int i = 0; i < LIVE_MAX; i++)
         if (live[i] == s)
             live[i] = NULL;
-    if (s->pid > 0) {
-        kill(s->pid, SIGTERM);
-        if (!reap(s->pid, 10000)) {
-            kill(s->pid, SIGKILL);
-            waitpid(s->pid, NULL, 0);
-        }
-        s->pid = 0;
+    delete_sandbox(s);
+    if (s->dep) {
+        agx_deployment_free(s->dep);
+        s->dep = NULL;
     }
+    char root[192];
+    snprintf(root, sizeof root, "%s/local", s->dir);
+    rmdir(root);
     remove_dir(s->dir);
 }
 
 void h_server_kill(test_server *s)
 {
-    if (s->pid > 0) {
+    if (s->pid > 0)
         kill(s->pid, SIGKILL);
-        waitpid(s->pid, NULL, 0);
-        s->pid = 0;
-    }
+    delete_sandbox(s);
 }
 
 pid_t h_worker_pid(const test_server *s)
@@ -156,13 +177,10 @@ pid_t h_worker_pid(const test_server *s)
 
 agx_client *h_connect(const test_server *s)
 {
-    agx_client_options o;
-    agx_client_options_init(&o);
-    o.token = TEST_TOKEN;
     agx_client *c = NULL;
     agx_error err;
     agx_error_clear(&err);
-    CHECK_OK(agx_client_connect(s->url, &o, &c, &err), &err);
+    CHECK_OK(agx_client_connect_sandbox(s->sb, NULL, &c, &err), &err);
     CHECK(agx_client_is_connected(c));
     return c;
 }

@@ -467,7 +467,7 @@ static void test_connect_failures(void)
     CHECK_CONTAINS(err.message, "invalid token");
 
     /* Nothing listens on port 1; a short connect timeout bounds the wait either way. */
-    o.token = TEST_TOKEN;
+    o.token = srv.token;
     o.connect_timeout_ms = 2000;
     rc = agx_client_connect("http://127.0.0.1:1", &o, &c, &err);
     CHECK_MSG(rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_TIMEOUT, "rc %d: %s", rc, err.message);
@@ -488,7 +488,7 @@ static void test_connect_failures(void)
 
     /* From a sandbox record: its URL, token and headers, with the rule from the environment. */
     setenv("AGENTIX_CONNECT_TO", rule, 1);
-    agx_sandbox *sb = agx_sandbox_new("local", "sb-1", "http://sandbox.invalid", TEST_TOKEN);
+    agx_sandbox *sb = agx_sandbox_new("local", "sb-1", "http://sandbox.invalid", srv.token);
     CHECK(sb);
     CHECK(agx_kv_set(agx_sandbox_headers(sb), "X-Agentix-Test", "1") == 0);
     CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
