@@ -418,6 +418,19 @@ static int wait_healthy(const create_ctx *c, agx_error *err)
     }
 }
 
+/* A daemon that stopped may come back within the create timeout: removal is retried until then,
+ * so a short daemon restart leaves nothing behind. */
+static int remove_until_deadline(const create_ctx *c, agx_error *rm_err)
+{
+    for (int64_t delay = 250;; delay = delay < 1000 ? delay * 2 : 2000) {
+        agx_error_clear(rm_err);
+        int rc = agx_docker_remove(c->d, c->id, rm_err);
+        if (rc != AGX_ERR_UNAVAILABLE || agx_http_now_ms() + delay >= c->deadline)
+            return rc;
+        agx_http_sleep_ms(delay);
+    }
+}
+
 /* Removes the half-made container; its last log lines become the error's detail. */
 static void undo(const create_ctx *c, agx_error *err)
 {
@@ -431,11 +444,12 @@ static void undo(const create_ctx *c, agx_error *err)
         free(logs);
     }
     agx_error rm_err;
-    agx_error_clear(&rm_err);
-    if (agx_docker_remove(c->d, c->id, &rm_err) != 0 && err) {
+    if (remove_until_deadline(c, &rm_err) != 0 && err) {
         size_t len = strlen(err->message);
         snprintf(err->message + len, sizeof err->message - len,
-                 "; removing container %.12s failed too: %s", c->id, rm_err.message);
+                 "; removing container %.12s failed too until the create timeout (delete it "
+                 "once the daemon answers; it carries the sandbox labels): %s", c->id,
+                 rm_err.message);
     }
 }
 

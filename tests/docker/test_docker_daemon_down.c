@@ -5,7 +5,8 @@
  * stops listening — before the task container's start is forwarded, while create waits for
  * /health, and during delete. Each must fail with AGX_ERR_UNAVAILABLE naming DOCKER_HOST's
  * socket; once the proxy listens again, what the backend could not remove is found by the run's
- * label (agx_deployment_list) and deleting it (as `agentix gc` does) leaves no container.
+ * label (agx_deployment_list) and deleting it (as `agentix gc` does) leaves no container. A
+ * daemon back within the create timeout finds nothing left: create retries its cleanup.
  * Needs dockerd and the test images (scripts/setup.d/docker.sh); fails, never skips, without. */
 #include <errno.h>
 #include <poll.h>
@@ -259,12 +260,14 @@ static int leftovers(void)
 }
 
 /* A sandbox of this run; `broken` makes its runtime exit at once (AGENTIX_WORKER points at
- * nothing) so create deterministically keeps asking the daemon how the container is doing. */
-static agx_sandbox_config *config(int broken)
+ * nothing) so create deterministically keeps asking the daemon how the container is doing.
+ * timeout_ms also bounds how long a failed create retries removing its container. */
+static agx_sandbox_config *config(int broken, int64_t timeout_ms)
 {
     agx_sandbox_config *cfg = agx_sandbox_config_new();
     CHECK(cfg && agx_sandbox_config_set_image(cfg, DEBIAN) == 0 &&
           agx_sandbox_config_set_bundle(cfg, BUNDLE) == 0 &&
+          agx_sandbox_config_set_timeout_ms(cfg, timeout_ms) == 0 &&
           agx_kv_set(agx_sandbox_config_labels(cfg), "agentix.test.run", run_id) == 0);
     if (broken)
         CHECK(agx_kv_set(agx_sandbox_config_env(cfg), "AGENTIX_WORKER", "/nonexistent") == 0);
@@ -300,7 +303,7 @@ static void sweep(size_t expect)
 /* (a) The container exists, its start never reaches the daemon. */
 static void test_down_before_start(void)
 {
-    agx_sandbox_config *cfg = config(0);
+    agx_sandbox_config *cfg = config(0, 3000);
     agx_sandbox *sb = NULL;
     agx_error err;
     proxy_arm(CUT_AFTER_START, 0);
@@ -319,7 +322,7 @@ static void test_down_before_start(void)
  * port was published). */
 static void test_down_waiting_for_health(void)
 {
-    agx_sandbox_config *cfg = config(1);
+    agx_sandbox_config *cfg = config(1, 3000);
     agx_sandbox *sb = NULL;
     agx_error err;
     proxy_arm(CUT_AFTER_START, 2);
@@ -335,7 +338,7 @@ static void test_down_waiting_for_health(void)
 /* (c) A healthy sandbox whose delete never reaches the daemon. */
 static void test_down_during_delete(void)
 {
-    agx_sandbox_config *cfg = config(0);
+    agx_sandbox_config *cfg = config(0, 120000);
     agx_sandbox *sb = NULL;
     agx_error err;
     proxy_arm(CUT_NEVER, -1);
@@ -349,6 +352,37 @@ static void test_down_during_delete(void)
     CHECK(leftovers() == 1);
     proxy_up();
     sweep(1);
+}
+
+/* "Restarts the daemon" a second after the cut, while create is still within its timeout. */
+static void *restart_after_cut(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 6000 && proxy_cuts() == 0; i++)
+        usleep(10000);
+    CHECK_MSG(proxy_cuts() == 1, "the daemon was not cut within 60 s");
+    sleep(1);
+    proxy_up();
+    return NULL;
+}
+
+/* (d) The daemon is back before the create timeout: the failed create leaves nothing. */
+static void test_back_within_timeout(void)
+{
+    agx_sandbox_config *cfg = config(0, 120000);
+    agx_sandbox *sb = NULL;
+    agx_error err;
+    pthread_t t;
+    proxy_arm(CUT_AFTER_START, 0);
+    CHECK(pthread_create(&t, NULL, restart_after_cut, NULL) == 0);
+    int rc = agx_deployment_create(dep, cfg, &sb, &err);
+    pthread_join(t, NULL);
+    agx_sandbox_config_free(cfg);
+    CHECK(!sb);
+    check_unavailable(rc, &err);
+    CHECK(!strstr(err.message, "failed too"));
+    CHECK(leftovers() == 0);
+    sweep(0);
 }
 
 int main(void)
@@ -377,6 +411,7 @@ int main(void)
     TEST_RUN(test_down_before_start);
     TEST_RUN(test_down_waiting_for_health);
     TEST_RUN(test_down_during_delete);
+    TEST_RUN(test_back_within_timeout);
 
     agx_deployment_free(dep);
     pthread_mutex_lock(&px.mu);
