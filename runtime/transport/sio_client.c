@@ -25,6 +25,7 @@
 #define HEADERS_MAX 64
 #define HEADER_BYTES_MAX 8192
 #define SIO_PATH "/socket.io/?EIO=4&transport=websocket"
+#define PREFIX_MAX 1024 /* bytes of a URL path prefix (e.g. a k8s apiserver proxy path) */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 struct agx_sio_client {
@@ -41,6 +42,7 @@ struct agx_sio_client {
     char host[HOST_MAX];        /* URL host, brackets stripped */
     int port;
     char host_header[HOST_MAX + 8];
+    char path[PREFIX_MAX + sizeof SIO_PATH]; /* <URL path prefix>/socket.io/?EIO=4&... */
     char dial_host[HOST_MAX];
     int dial_port;
     char *ca_file;
@@ -119,6 +121,28 @@ static int split_host_port(const char *s, size_t n, char *host, size_t cap, int 
     return 0;
 }
 
+/* A URL path character (RFC 3986 pchar or '/'): the prefix goes verbatim into the request line. */
+static bool path_char(unsigned char ch)
+{
+    return isalnum(ch) || (ch && strchr("-._~!$&'()*+,;=:@%/", ch));
+}
+
+/* The websocket path from the URL's path: a proxy (the k8s apiserver's pods/<name>:<port>/proxy)
+ * may put the server under a prefix; trailing slashes are dropped. */
+static int set_path(agx_sio_client *c, const char *tail)
+{
+    size_t n = strlen(tail);
+    while (n && tail[n - 1] == '/')
+        n--;
+    if (n >= PREFIX_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!path_char((unsigned char)tail[i]))
+            return -1;
+    snprintf(c->path, sizeof c->path, "%.*s" SIO_PATH, (int)n, tail);
+    return 0;
+}
+
 static int parse_url(agx_sio_client *c, const char *url, agx_error *err)
 {
     static const struct {
@@ -140,11 +164,12 @@ static int parse_url(agx_sio_client *c, const char *url, agx_error *err)
                              "runtime URL '%s' must start with http://, https://, ws:// or wss://",
                              url ? url : "(null)");
     size_t n = strcspn(rest, "/?#");
-    const char *tail = rest + n;
-    if (*tail && strcmp(tail, "/") != 0)
+    if (set_path(c, rest + n) != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "runtime URL '%s' must not have a path (the transport uses "
-                             "/socket.io/)", url);
+                             "runtime URL '%s' may have a path prefix (the transport then uses "
+                             "<prefix>/socket.io/) but no query or fragment, and the prefix must "
+                             "be under %d bytes of URL path characters",
+                             url, PREFIX_MAX);
     if (n == 0 || split_host_port(rest, n, c->host, sizeof c->host, &c->port) != 0 || !*c->host)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "runtime URL '%s' has a bad host or port",
                              url);
@@ -353,17 +378,17 @@ static int hs_request(agx_sio_client *c, struct lws *wsi)
     lws_SHA1((const unsigned char *)cat, strlen(cat), sha);
     lws_b64_encode_string((const char *)sha, (int)sizeof sha, c->ws_accept,
                           (int)sizeof c->ws_accept);
-    size_t cap = LWS_PRE + 1024 + HOST_MAX + HEADER_BYTES_MAX + HEADERS_MAX * 4;
+    size_t cap = LWS_PRE + 1024 + sizeof c->path + HOST_MAX + HEADER_BYTES_MAX + HEADERS_MAX * 4;
     unsigned char *buf = malloc(cap);
     if (!buf)
         return -1;
     char *start = (char *)buf + LWS_PRE, *p = start;
     size_t room = cap - LWS_PRE - 3;
     int n = snprintf(p, room,
-                     "GET " SIO_PATH " HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n",
-                     c->host_header, key);
+                     c->path, c->host_header, key);
     p += n;
     int rc = append_headers(c, &p, room - (size_t)n);
     if (rc == 0) {
@@ -567,7 +592,7 @@ static void dial(agx_sio_client *c)
     /* http: the websocket upgrade and framing are ours (see the top); lws 4.1 has no TLS for
      * raw client sockets, so https keeps lws's websocket client. */
     ci.method = c->tls ? NULL : "RAW";
-    ci.path = SIO_PATH;
+    ci.path = c->path;
     ci.host = c->host_header;
     ci.ssl_connection = c->tls ? LCCSCF_USE_SSL : 0;
     ci.protocol = NULL;

@@ -5,7 +5,8 @@
 // and drain of the send queue, and a clean client disconnect. Then failure paths: wrong token,
 // nothing listening, a server that never answers (connect timeout), a server that stops pinging,
 // a CONNECT reply without sid, and https (certificate checked against the URL's host under
-// connect-to; untrusted or mismatched certificates refused).
+// connect-to; untrusted or mismatched certificates refused). Last, a URL with a path prefix (the
+// k8s apiserver proxy form) dials <prefix>/socket.io/, and a URL with a query is refused.
 // Usage: node peer_server.test.js <client_peer binary>
 'use strict';
 const fs = require('fs');
@@ -156,4 +157,25 @@ async function tls() {
   fs.rmSync(pem.dir, { recursive: true, force: true });
 }
 
-main().then(() => tls()).then(() => process.exit(0), (e) => fail(e.stack || String(e)));
+// A server under a path prefix, as behind the k8s apiserver's pods/<name>:<port>/proxy.
+async function prefix() {
+  const PREFIX = '/api/v1/namespaces/ns/pods/name:8000/proxy';
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { path: `${PREFIX}/socket.io/`, transports: ['websocket'] });
+  let url;
+  io.on('connection', (socket) => { url = socket.request.url; socket.emit('done'); });
+  const port = await listen(httpServer);
+  for (const tail of [PREFIX, `${PREFIX}/`]) {
+    url = undefined;
+    await expectEnd(`path prefix ${tail}`, [`http://127.0.0.1:${port}${tail}`], 'OK');
+    check(url === `${PREFIX}/socket.io/?EIO=4&transport=websocket`, `C client dialled ${url} under the prefix`);
+  }
+  for (const bad of [`${PREFIX}?x=1`, `${PREFIX}#f`, '/a b', `/${'p'.repeat(2000)}`]) {
+    const res = await runClient([`http://127.0.0.1:${port}${bad}`]);
+    check(res.code !== 0 && res.lines.some((l) => l.startsWith('CONNECT-ERROR INVALID_ARGUMENT')),
+      `URL path ${bad.slice(0, 60)} refused before dialling`);
+  }
+  io.close();
+}
+
+main().then(() => tls()).then(() => prefix()).then(() => process.exit(0), (e) => fail(e.stack || String(e)));

@@ -237,7 +237,8 @@ static void test_bad_config(void)
     agx_error err;
     agx_sio_client *c = NULL;
     const char *bad_urls[] = {"ftp://x", "http://", "http://host:0", "http://host:99999",
-                              "http://host/path", "http://[::1", "http://a b:1"};
+                              "http://host/path?q=1", "http://host/p#f", "http://host/a\"b",
+                              "http://[::1", "http://a b:1"};
     for (size_t i = 0; i < sizeof bad_urls / sizeof *bad_urls; i++) {
         agx_sio_client_config cfg = {.url = bad_urls[i]};
         CHECK_MSG(agx_sio_client_connect(&loop, &cfg, &c, &err) == AGX_ERR_INVALID_ARGUMENT,
