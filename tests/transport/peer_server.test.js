@@ -154,6 +154,16 @@ async function tls() {
   await expectEnd('https, untrusted certificate', ['https://agentix.test:4433', ...to('agentix.test')], 'UNAVAILABLE:TLS');
   await expectEnd('https, name mismatch', ['https://other.test:4433', ...to('other.test'), '--ca-file', pem.cert], 'UNAVAILABLE:TLS');
   io.close();
+  // https under a path prefix goes through lws's websocket client, not ours: same dial path.
+  const server2 = https.createServer({ key: fs.readFileSync(pem.key), cert: fs.readFileSync(pem.cert) });
+  const io2 = new Server(server2, { path: '/pfx/socket.io/', transports: ['websocket'] });
+  let url;
+  io2.on('connection', (socket) => { url = socket.request.url; socket.emit('done'); });
+  const port2 = await listen(server2);
+  await expectEnd('https with a path prefix', ['https://agentix.test:4433/pfx',
+    '--connect-to', `agentix.test:4433:127.0.0.1:${port2}`, '--ca-file', pem.cert], 'OK');
+  check(url === '/pfx/socket.io/?EIO=4&transport=websocket', `https dialled ${url} under the prefix`);
+  io2.close();
   fs.rmSync(pem.dir, { recursive: true, force: true });
 }
 
