@@ -2,11 +2,18 @@
 # Installs everything agentix needs to build, test and run, from Debian's packages and the npm
 # registry, on a fresh Debian 12 machine (run as root, or with sudo available). Idempotent: it
 # installs only what is missing.
+#   setup-deps.sh          everything the test suite needs (Docker, npm peers, fakes, fuzzers)
+#   setup-deps.sh --build  only what building agentix and running the local backend needs
 set -euo pipefail
+
+build_only=0
+[ "${1:-}" = "--build" ] && build_only=1
 
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
+)
+[ $build_only = 1 ] || packages+=(
   clang libclang-rt-14-dev valgrind patchelf busybox-static
   nodejs npm python3 python3-yaml
   python3-kubernetes openssl  # k8s-pool tests: the fake API server checked by a real client, its CA
@@ -30,6 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Extra setup steps of components (npm peers, docker) live beside this script.
+[ $build_only = 1 ] && exit 0
 for extra in "$(dirname "$0")"/setup.d/*.sh; do
   [ -e "$extra" ] || continue
   bash "$extra"
