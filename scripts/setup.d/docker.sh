@@ -11,7 +11,12 @@ set -euo pipefail
 sock=/var/run/docker.sock
 log=${AGX_DOCKERD_LOG:-/tmp/agentix-dockerd.log}
 cache=${AGX_TEST_IMAGE_CACHE:-/var/cache/agentix/test-images}
-mirror=${AGX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive apt itself is configured with (the machine's own mirror), unless overridden.
+apt_mirror() {
+  apt-get indextargets --format '$(REPO_URI)' 'Created-By: Packages' 2>/dev/null |
+    grep -v -- '-security' | head -n 1 | sed 's:/*$::'
+}
+mirror=${AGX_DEBIAN_MIRROR:-$(apt_mirror)}
 start_timeout=${AGX_DOCKERD_START_TIMEOUT:-60}
 
 die() {
@@ -93,6 +98,7 @@ build_debian() {
   install_debs debootstrap
   local dir="$cache/debian-12-minbase"
   if [ ! -e "$dir.complete" ]; then
+    [ -n "$mirror" ] || die "apt has no Debian archive configured; set AGX_DEBIAN_MIRROR to one"
     say "debootstrap --variant=minbase bookworm into $dir (from $mirror)"
     as_root mkdir -p "$cache"
     as_root rm -rf "$dir.partial"
