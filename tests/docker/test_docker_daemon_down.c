@@ -54,7 +54,9 @@ static struct {
 static int listen_unix(const char *path)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    size_t len = strlen(path);
+    CHECK_MSG(len < sizeof a.sun_path, "socket path too long: %s", path);
+    memcpy(a.sun_path, path, len + 1);
     unlink(path);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(s >= 0);
