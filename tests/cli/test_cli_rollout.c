@@ -6,6 +6,7 @@
  * backend's own list. Needs dockerd and the test images (scripts/setup.d/docker.sh); fails, never
  * skips, without them. */
 #include "check.h"
+#include "docker_count.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -38,18 +39,7 @@ static void new_run_id(char *out, size_t size, const char *what)
 }
 
 /* Containers (any state) labelled agentix.run=run_id, counted by the docker CLI. */
-static int containers(const char *run_id)
-{
-    char cmd[256], line[256];
-    snprintf(cmd, sizeof cmd, "docker ps -aq --filter label=agentix.run=%s", run_id);
-    FILE *p = popen(cmd, "r");
-    CHECK(p);
-    int n = 0;
-    while (fgets(line, sizeof line, p))
-        n++;
-    CHECK(pclose(p) == 0);
-    return n;
-}
+static int containers(const char *run_id) { return agx_test_docker_count("agentix.run", run_id); }
 
 /* Starts the rollout host on docker over the 20 sleeping tasks; returns its pid. */
 static pid_t start_host(const char *run_id)

@@ -17,6 +17,7 @@
 
 #include "agentix/deployment.h"
 #include "check.h"
+#include "docker_count.h"
 #include "core/http.h"
 
 #define DEBIAN "agx-test-debian:12"
@@ -41,26 +42,7 @@ static void make_bundle(const char *repo, const char *server, const char *tag, c
     CHECK_MSG(pclose(p) == 0 && out[0], "make_bundle.sh %s failed", repo);
 }
 
-/* Containers with a label, counted by the docker CLI rather than by the code under test. */
-static int count_containers(const char *label)
-{
-    char cmd[1024], line[256];
-    snprintf(cmd, sizeof cmd, "docker ps -aq --filter 'label=%s'", label);
-    FILE *p = popen(cmd, "r");
-    CHECK(p);
-    int n = 0;
-    while (fgets(line, sizeof line, p))
-        n++;
-    CHECK(pclose(p) == 0);
-    return n;
-}
-
-static int leftovers(void)
-{
-    char label[64];
-    snprintf(label, sizeof label, "agentix.test.run=%s", run_id);
-    return count_containers(label);
-}
+static int leftovers(void) { return agx_test_docker_count("agentix.test.run", run_id); }
 
 static agx_sandbox_config *config(const char *image, const char *bundle)
 {
@@ -334,7 +316,8 @@ static void test_concurrent(void)
     CHECK(leftovers() == 0);
     char label[320], cmd[1024];
     snprintf(label, sizeof label, "agentix.bundle=%s", bundle_race);
-    CHECK_MSG(count_containers(label) == 1, "expected exactly one carrier for %s", bundle_race);
+    CHECK_MSG(agx_test_docker_count("agentix.bundle", bundle_race) == 1,
+              "expected exactly one carrier for %s", bundle_race);
     /* The run's bundle is retired with its carrier; shared bundles keep theirs. */
     snprintf(cmd, sizeof cmd, "docker rm $(docker ps -aq --filter 'label=%s') >/dev/null && "
              "docker rmi %s >/dev/null", label, bundle_race);

@@ -14,6 +14,7 @@
 #include "agentix/deployment.h"
 #include "agentix/value.h"
 #include "check.h"
+#include "docker_count.h"
 
 #define DEBIAN "agx-test-debian:12"
 #define BUSYBOX "agx-test-busybox:1"
@@ -23,18 +24,7 @@
 static char run_id[17];
 static agx_deployment *dep;
 
-static int leftovers(void)
-{
-    char cmd[256], line[256];
-    snprintf(cmd, sizeof cmd, "docker ps -aq --filter label=agentix.test.run=%s", run_id);
-    FILE *p = popen(cmd, "r");
-    CHECK(p);
-    int n = 0;
-    while (fgets(line, sizeof line, p))
-        n++;
-    CHECK(pclose(p) == 0);
-    return n;
-}
+static int leftovers(void) { return agx_test_docker_count("agentix.test.run", run_id); }
 
 static const char *text(const agx_value *v)
 {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "docker_count.h"
 #include "fleet_scenarios.h"
 
 #define DEBIAN "agx-test-debian:12"
@@ -42,15 +43,7 @@ static void docker_kill(const char *id)
 
 static size_t docker_count(const char *run)
 {
-    char cmd[300], line[256];
-    snprintf(cmd, sizeof cmd, "docker ps -aq --filter label=agentix.run=%s", run);
-    FILE *p = popen(cmd, "r");
-    CHECK(p);
-    size_t n = 0;
-    while (fgets(line, sizeof line, p))
-        n++;
-    CHECK(pclose(p) == 0);
-    return n;
+    return (size_t)agx_test_docker_count("agentix.run", run);
 }
 
 int main(int argc, char **argv)
