@@ -307,22 +307,30 @@ static int upload(agx_ctx *ctx)
     return agx_ctx_return(ctx, v);
 }
 
-static int download(agx_ctx *ctx)
+/* Opens path (confined to the files root) with flags: 0 with *fd, or the failed call's status. */
+static int open_in_root(agx_ctx *ctx, const char *path, int flags, int *fd)
 {
-    const char *path = path_arg(ctx);
     root r;
     char rel[PATH_MAX];
     int rc = prepare(ctx, &r, path, rel, sizeof rel);
     if (rc)
         return rc;
-    int fd = open_beneath(&r, rel, O_RDONLY, 0);
+    *fd = open_beneath(&r, rel, flags, 0);
     int e = errno;
     close(r.fd);
-    if (fd < 0)
-        return fail_errno(ctx, path, e);
+    return *fd < 0 ? fail_errno(ctx, path, e) : 0;
+}
+
+static int download(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    int fd;
+    int rc = open_in_root(ctx, path, O_RDONLY, &fd);
+    if (rc)
+        return rc;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        e = errno;
+        int e = errno;
         bool fstat_ok = fstat(fd, &st) == 0;
         close(fd);
         if (!fstat_ok)
@@ -357,19 +365,13 @@ static int download(agx_ctx *ctx)
 static int stat_fn(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
-    root r;
-    char rel[PATH_MAX];
-    int rc = prepare(ctx, &r, path, rel, sizeof rel);
+    int fd;
+    int rc = open_in_root(ctx, path, O_PATH, &fd);
     if (rc)
         return rc;
-    int fd = open_beneath(&r, rel, O_PATH, 0);
-    int e = errno;
-    close(r.fd);
-    if (fd < 0)
-        return fail_errno(ctx, path, e);
     struct stat st;
     rc = fstat(fd, &st);
-    e = errno;
+    int e = errno;
     close(fd);
     if (rc != 0)
         return fail_errno(ctx, path, e);
@@ -384,19 +386,14 @@ static int by_name(const void *a, const void *b)
 static int list(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
-    root r;
-    char rel[PATH_MAX];
-    int rc = prepare(ctx, &r, path, rel, sizeof rel);
+    int fd;
+    int rc = open_in_root(ctx, path, O_RDONLY | O_DIRECTORY, &fd);
     if (rc)
         return rc;
-    int fd = open_beneath(&r, rel, O_RDONLY | O_DIRECTORY, 0);
-    int e = errno;
-    close(r.fd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    DIR *d = fdopendir(fd);
     if (!d) {
-        e = fd >= 0 ? errno : e;
-        if (fd >= 0)
-            close(fd);
+        int e = errno;
+        close(fd);
         return fail_errno(ctx, path, e);
     }
     char **names = NULL;
