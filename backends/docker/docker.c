@@ -312,6 +312,9 @@ static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox 
     return agx_docker_create(self, cfg, out, err);
 }
 
+/* The options create() reads (the core refuses other docker.* keys). */
+static const char *const docker_options[] = {"docker.network", NULL};
+
 static const agx_backend_vtable docker_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -322,6 +325,8 @@ static const agx_backend_vtable docker_vtable = {
     .delete_sandbox = docker_delete,
     .get_sandbox = docker_get,
     .list_sandboxes = docker_list,
+    .config_fields = AGX_CONFIG_ALL,
+    .options = docker_options,
 };
 
 const agx_backend_vtable *agx_backend_docker(void);

@@ -452,6 +452,9 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     return 0;
 }
 
+/* The options create() reads (the core refuses other e2b.* keys). */
+static const char *const e2b_options[] = {"e2b.lifetime_s", "e2b.keepalive", "e2b.public", NULL};
+
 static const agx_backend_vtable e2b_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -462,6 +465,9 @@ static const agx_backend_vtable e2b_vtable = {
     .delete_sandbox = e2b_delete,
     .get_sandbox = e2b_get,
     .list_sandboxes = e2b_list,
+    /* image names the template, which holds the bundle and fixes the resources. */
+    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_ENV,
+    .options = e2b_options,
 };
 
 const agx_backend_vtable *agx_backend_e2b(void);

@@ -109,6 +109,7 @@ static const agx_backend_vtable flaky_vt = {
     .delete_sandbox = flaky_delete,
     .get_sandbox = flaky_get,
     .list_sandboxes = flaky_list,
+    .config_fields = AGX_CONFIG_ALL, /* the inner deployment refuses what it does not honour */
 };
 
 static void inject(int every, int retriable)
