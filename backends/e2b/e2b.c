@@ -364,18 +364,16 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "no E2B template: set E2B_TEMPLATE_ID or the config's image to a "
                              "template that starts agentix-server (see backends/e2b/README.md)");
-    json_t *meta = NULL, *env = NULL;
+    json_t *meta = NULL;
     int rc = agx_cloud_labels(&x->e->cloud, x->cfg, x->nonce, &meta, err);
-    if (!rc)
-        rc = agx_cloud_kv_json(agx_sandbox_config_env_const(x->cfg), "environment variable", &env,
-                               err);
-    if (rc) {
-        json_decref(meta);
+    if (rc)
         return rc;
-    }
-    /* Private by default: the proxy then wants the sandbox's traffic token, which needs secure. */
-    *out = json_pack("{s:s, s:I, s:o, s:o, s:b, s:b, s:{s:b}}", "templateID", tmpl, "timeout",
-                     (json_int_t)x->lifetime, "metadata", meta, "envVars", env, "secure", 1,
+    /* Private by default: the proxy then wants the sandbox's traffic token, which needs secure.
+     * No envVars: they reach processes envd starts, never the runtime the template's snapshot
+     * already runs, so the config's env is refused by the core (see the vtable) rather than sent
+     * where no remote call would see it. */
+    *out = json_pack("{s:s, s:I, s:o, s:b, s:b, s:{s:b}}", "templateID", tmpl, "timeout",
+                     (json_int_t)x->lifetime, "metadata", meta, "secure", 1,
                      "allow_internet_access", 1, "network", "allowPublicTraffic",
                      (int)x->public_traffic);
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
@@ -465,8 +463,9 @@ static const agx_backend_vtable e2b_vtable = {
     .delete_sandbox = e2b_delete,
     .get_sandbox = e2b_get,
     .list_sandboxes = e2b_list,
-    /* image names the template, which holds the bundle and fixes the resources. */
-    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_ENV,
+    /* image names the template, which holds the bundle and fixes the resources; env cannot reach
+     * a runtime the template started at build time (backends/e2b/README.md). */
+    .config_fields = AGX_CONFIG_IMAGE,
     .options = e2b_options,
 };
 
