@@ -193,14 +193,24 @@ static void test_image_swap(agx_deployment *dep)
     agx_sandbox_config_free(cfg);
 }
 
+static void *release_ready_later(void *arg)
+{
+    (void)arg;
+    usleep(500 * 1000);
+    fake_config("{\"hold_ready\":false}");
+    return NULL;
+}
+
 static void test_exhaustion(agx_deployment *dep)
 {
     fprintf(stderr, "-- test_exhaustion\n");
     agx_error err;
-    /* Replacements come up slowly: after taking both warm pods the pool is empty for a while. */
-    fake_config("{\"ready_delay_ms\":10000}");
-    for (int i = 0; i < 200 && k8s_fake_count(&fake, "idle") < 2; i++)
+    /* Both warm pods idle, then replacements held not-Ready (the fake's hold_ready): after taking
+     * both, the pool is empty until the test says otherwise — no race with a delay. */
+    for (int i = 0; i < 2400 && k8s_fake_count(&fake, "idle") < 2; i++)
         usleep(50 * 1000);
+    CHECK_MSG(k8s_fake_count(&fake, "idle") >= 2, "the pool did not refill to 2 idle pods");
+    fake_config("{\"hold_ready\":true}");
     agx_sandbox_config *cfg = config(NULL, 30000);
     agx_sandbox *a = NULL, *b = NULL, *c = NULL;
     CHECK_OK(agx_deployment_create(dep, cfg, &a, &err), &err);
@@ -209,9 +219,13 @@ static void test_exhaustion(agx_deployment *dep)
     CHECK(agx_deployment_create(dep, cfg, &c, &err) == AGX_ERR_UNAVAILABLE);
     CHECK_MSG(strstr(err.message, "pool exhausted"), "%s", err.message);
     CHECK(err.retriable);
-    /* With time to wait, the claim rides the watch until a replacement is Ready. */
+    /* With time to wait, the claim rides the watch until a replacement is Ready (released from
+     * another thread while the claim waits; released earlier, the claim takes it at once). */
     CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, release_ready_later, NULL) == 0);
     CHECK_OK(agx_deployment_create(dep, cfg, &c, &err), &err);
+    pthread_join(t, NULL);
     exercise(c);
     agx_sandbox *all[] = {a, b, c};
     for (int i = 0; i < 3; i++) {
@@ -219,7 +233,6 @@ static void test_exhaustion(agx_deployment *dep)
         agx_sandbox_free(all[i]);
     }
     agx_sandbox_config_free(cfg);
-    fake_config("{\"ready_delay_ms\":0}");
 }
 
 static void test_api_errors(agx_deployment *dep)
