@@ -4,6 +4,11 @@
 # VALGRIND also registers n.valgrind (label valgrind): the same program under memcheck, failing on
 # any error or definite/indirect leak. Only in builds without sanitizers.
 find_program(AGX_VALGRIND valgrind)
+# How every valgrind run is made: memcheck, failing on any error or definite/indirect leak.
+set(AGX_MEMCHECK ${AGX_VALGRIND} --error-exitcode=99 --leak-check=full
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --track-fds=no
+    --quiet)
+list(JOIN AGX_MEMCHECK " " AGX_MEMCHECK_LINE) # the same, as one string for wrapper variables
 function(agx_add_test)
   cmake_parse_arguments(T "VALGRIND" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
@@ -22,10 +27,7 @@ function(agx_add_test)
     set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}")
   endif()
   if(T_VALGRIND AND AGX_VALGRIND AND NOT AGX_SANITIZE AND NOT AGX_FUZZ)
-    add_test(NAME ${T_NAME}.valgrind
-             COMMAND ${AGX_VALGRIND} --error-exitcode=99 --leak-check=full
-                     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
-                     --track-fds=no --quiet $<TARGET_FILE:${T_NAME}> ${T_ARGS})
+    add_test(NAME ${T_NAME}.valgrind COMMAND ${AGX_MEMCHECK} $<TARGET_FILE:${T_NAME}> ${T_ARGS})
     math(EXPR vg_timeout "${T_TIMEOUT} * 4")
     set_tests_properties(${T_NAME}.valgrind PROPERTIES TIMEOUT ${vg_timeout} LABELS "valgrind")
     if(T_ENV)
