@@ -727,7 +727,7 @@ static void test_map_task_timeout_and_commands(void)
     mo.tasks = 2;
     mo.parallelism = 2;
     mo.commands = commands;
-    mo.task_timeout_ms = 1500;
+    mo.task_timeout_ms = 5000; /* "echo quick" must fit even on a loaded machine under valgrind */
     agx_map *m = NULL;
     agx_error err;
     CHECK_OK(agx_map_start(&mo, &m, &err), &err);
