@@ -4,6 +4,12 @@
 # VALGRIND also registers n.valgrind (label valgrind): the same program under memcheck, failing on
 # any error or definite/indirect leak. Only in builds without sanitizers.
 find_program(AGX_VALGRIND valgrind)
+# The tag of the Docker images tests and benchmarks build, one per build tree: two trees sharing a
+# dockerd (a developer's release and sanitizer trees, checkouts side by side, parallel jobs) never
+# rebuild — and retire the carriers of — each other's bundles mid-run. AGX_TEST_BUNDLE_TAG in C.
+string(MD5 agx_tree_hash "${PROJECT_BINARY_DIR}")
+string(SUBSTRING "${agx_tree_hash}" 0 12 agx_tree_hash)
+set(AGX_TEST_BUNDLE_TAG "t${agx_tree_hash}")
 # How every valgrind run is made: memcheck, failing on any error or definite/indirect leak.
 set(AGX_MEMCHECK ${AGX_VALGRIND} --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --track-fds=no
@@ -14,6 +20,7 @@ function(agx_add_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/tests/support" "${PROJECT_SOURCE_DIR}")
   target_link_libraries(${T_NAME} PRIVATE agentix Threads::Threads ${CMAKE_DL_LIBS} ${T_LIBS})
+  target_compile_definitions(${T_NAME} PRIVATE AGX_TEST_BUNDLE_TAG="${AGX_TEST_BUNDLE_TAG}")
   set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/bin")
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
   if(NOT T_TIMEOUT)

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUNDLE "agx-test-bundle-cli:test"
+#define BUNDLE "agx-test-bundle-cli:" AGX_TEST_BUNDLE_TAG
 #define IMAGE "agx-test-busybox:1"
 #define SANDBOXES 20
 

@@ -8,7 +8,7 @@
 #include "contract.h"
 #include "docker_count.h"
 
-#define BUNDLE "agx-contract-bundle:test"
+#define BUNDLE "agx-contract-bundle:" AGX_TEST_BUNDLE_TAG
 
 static void setup(void)
 {

@@ -20,7 +20,7 @@
 #define DEBIAN "agx-test-debian:12"
 #define BUSYBOX "agx-test-busybox:1"
 #define CONCURRENT 20
-#define BUNDLE "agx-test-bundle-e2e:test"
+#define BUNDLE "agx-test-bundle-e2e:" AGX_TEST_BUNDLE_TAG
 
 static char run_id[17];
 static agx_deployment *dep;
