@@ -76,7 +76,8 @@ static void record_failure(wk_call *c, const char *type, const char *msg)
     if (!c->failed) {
         c->failed = true;
         snprintf(c->fail_type, sizeof c->fail_type, "%s", type && *type ? type : "Error");
-        snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg ? msg : "");
+        /* A longer message is cut at the buffer, as agx_error's are. */
+        snprintf(c->fail_msg, sizeof c->fail_msg, "%.*s", (int)sizeof c->fail_msg - 1, msg ? msg : "");
     }
     pthread_mutex_unlock(&c->mu);
 }
