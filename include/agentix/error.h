@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "agentix/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -46,26 +48,26 @@ typedef struct agx_error {
 } agx_error;
 
 /* Resets to AGX_OK with empty strings. */
-void agx_error_clear(agx_error *err);
+AGX_API void agx_error_clear(agx_error *err);
 
 /* Fills err (if not NULL) and returns code, so `return agx_error_set(err, AGX_ERR_…, "…");` works.
  * Messages longer than the buffer are truncated, never overflow. */
-int agx_error_set(agx_error *err, agx_error_code code, const char *fmt, ...)
+AGX_API int agx_error_set(agx_error *err, agx_error_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int agx_error_setv(agx_error *err, agx_error_code code, const char *fmt, va_list ap)
+AGX_API int agx_error_setv(agx_error *err, agx_error_code code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Replaces the detail text (bounded copy of len bytes; len may be (size_t)-1 for a C string). */
-void agx_error_set_detail(agx_error *err, const char *detail, size_t len);
+AGX_API void agx_error_set_detail(agx_error *err, const char *detail, size_t len);
 
 /* Prefixes the existing message with context: "loading plugin 'docker': <old message>". */
-void agx_error_prefix(agx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+AGX_API void agx_error_prefix(agx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Copies src into dst (either may be NULL). */
-void agx_error_copy(agx_error *dst, const agx_error *src);
+AGX_API void agx_error_copy(agx_error *dst, const agx_error *src);
 
 /* Stable upper-case name of a code, e.g. "NOT_FOUND"; "UNKNOWN" for codes outside the enum. */
-const char *agx_error_code_name(int code);
+AGX_API const char *agx_error_code_name(int code);
 
 #ifdef __cplusplus
 }

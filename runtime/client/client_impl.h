@@ -21,9 +21,10 @@
 #include <uv.h>
 
 #include "agentix/client.h"
+#include "agentix/clock.h"
 #include "runtime/transport/sio_client.h"
+#include "runtime/wire/protocol.h"
 
-typedef enum call_shape { SHAPE_UNARY, SHAPE_STREAM, SHAPE_BIDI, SHAPE_DESCRIBE } call_shape;
 
 /* Work a host thread leaves for the loop thread, in the order the loop performs it. */
 enum {
@@ -49,7 +50,7 @@ struct agx_call {
     uint64_t id;
     char idstr[CALL_ID_MAX];
     uint8_t idlen;
-    call_shape shape;
+    agx_wire_kind shape;
     agx_buf payload;           /* the opening event, encoded on the submitting thread */
 
     /* [mu] */
@@ -179,7 +180,5 @@ static inline void agx_client_err_reset(agx_error *e)
     e->retriable = 0;
     e->message[0] = e->detail[0] = e->remote_type[0] = '\0';
 }
-/* The calling thread's CLOCK_MONOTONIC deadline; timeout_ms < 0 = none (returns false). */
-bool agx_deadline(int timeout_ms, struct timespec *ts);
 
 #endif

@@ -58,24 +58,24 @@ int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t len)
     int rc;
     /* call_id first, so that a later malformed field can still be reported to the call. */
     agx_mp_span cid = {0};
-    if (agx_mp_map_find(body.data, body.len, "call_id", &cid) == 1)
+    if (agx_mp_map_find(body.data, body.len, AGX_F_CALL_ID, &cid) == 1)
         read_cid(r, cid);
     while ((rc = agx_mp_map_next(&it, &key, &klen, &v)) == 1) {
 #define KEY(name) (klen == sizeof name - 1 && memcmp(key, name, klen) == 0)
-        if (KEY("target")) {
+        if (KEY(AGX_F_TARGET)) {
             if (agx_mp_get_str(v, &r->target, &r->target_len) != 0)
                 return bad(msg, len, "'target' must be a string \"module::function\"");
-        } else if (KEY("shape"))
+        } else if (KEY(AGX_F_SHAPE))
             r->shape = v;
-        else if (KEY("args"))
+        else if (KEY(AGX_F_ARGS))
             r->args = agx_mp_is_nil(v) ? (agx_mp_span){0} : v; /* nil = absent = empty */
-        else if (KEY("kwargs"))
+        else if (KEY(AGX_F_KWARGS))
             r->kwargs = agx_mp_is_nil(v) ? (agx_mp_span){0} : v;
-        else if (KEY("item"))
+        else if (KEY(AGX_F_ITEM))
             r->item = v;
-        else if (KEY("n"))
+        else if (KEY(AGX_F_N))
             r->n = v;
-        else if (KEY("window"))
+        else if (KEY(AGX_F_WINDOW))
             r->window = v;
 #undef KEY
     }
@@ -98,21 +98,22 @@ static int check_target(const srv_req *r, char *msg, size_t len)
     size_t n = r->target_len;
     if (n > SRV_TARGET_MAX)
         return bad(msg, len, "target is %zu bytes; the limit is %d", n, SRV_TARGET_MAX);
-    const char *sep = n >= 2 ? memmem(t, n, "::", 2) : NULL;
-    if (!sep || sep == t || sep + 2 == t + n || memchr(t, '\0', n) ||
-        memmem(sep + 2, (size_t)(t + n - sep - 2), "::", 2))
+    const size_t sl = sizeof AGX_TARGET_SEP - 1;
+    const char *sep = n >= sl ? memmem(t, n, AGX_TARGET_SEP, sl) : NULL;
+    if (!sep || sep == t || sep + sl == t + n || memchr(t, '\0', n) ||
+        memmem(sep + sl, (size_t)(t + n - sep - sl), AGX_TARGET_SEP, sl))
         return bad(msg, len, "target '%.*s' is not of the form \"module::function\"",
                    (int)(n > 128 ? 128 : n), t);
     return 0;
 }
 
-int srv_req_check_start(const srv_req *r, srv_kind kind, uint32_t *window, char *msg, size_t len)
+int srv_req_check_start(const srv_req *r, agx_wire_kind kind, uint32_t *window, char *msg, size_t len)
 {
     if (check_target(r, msg, len))
         return -1;
-    if (kind == SRV_DESCRIBE)
+    if (kind == AGX_KIND_DESCRIBE)
         return 0;
-    const char *want = kind == SRV_UNARY ? "unary" : kind == SRV_STREAM ? "stream" : "bidi";
+    const char *want = agx_shape_name((agx_shape)kind);
     if (r->shape.len && !agx_mp_str_eq(r->shape, want))
         return bad(msg, len, "shape must be \"%s\" for this event", want);
     if (r->args.len && !agx_mp_is_array(r->args))

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/http.h"
+#include "agentix/backend/http.h"
 
 /* ---- the scripted server: one connection per request, answers taken in order ---- */
 

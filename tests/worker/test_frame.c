@@ -4,8 +4,8 @@
 #include "check.h"
 
 #include "agentix/value.h"
-#include "runtime/shared/frame.h"
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/frame.h"
+#include "runtime/wire/rpc_error.h"
 
 #include <string.h>
 #include <unistd.h>

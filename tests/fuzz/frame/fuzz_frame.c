@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/shared/frame.h"
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/frame.h"
+#include "runtime/wire/rpc_error.h"
 
 static void walk(const agx_frame *f)
 {
