@@ -25,6 +25,20 @@ typedef struct agx_dl_entry {
 } agx_dl_entry;
 static agx_dl_entry *agx_dl_cache;
 
+/* A backend links libagentix: the copy it brings must be this one. A program that linked the host
+ * library's internals statically (instead of libagentix.so) would otherwise load a second library
+ * with a second registry, and sandboxes and labels would be tracked twice. */
+static int agx_plugin_same_library(void *h, const agx_plugin_candidate *c, agx_error *err)
+{
+    void *theirs = dlsym(h, "agx_load_deployment");
+    if (!theirs || theirs == (void *)&agx_load_deployment)
+        return 0;
+    return agx_error_set(err, AGX_ERR_ABI,
+                         "backend '%s' (%s) brings its own libagentix beside the host library this "
+                         "program carries: link the program against libagentix.so instead of the "
+                         "host library's internals", c->name, c->library);
+}
+
 agx_backend_list_fn agx_plugin_vtable_list(const agx_backend_vtable *vt)
 {
     size_t need = offsetof(agx_backend_vtable, list_sandboxes) + sizeof vt->list_sandboxes;
@@ -86,6 +100,11 @@ static int agx_dl_open(const agx_plugin_candidate *c, void **out, agx_error *err
         const char *why = dlerror();
         return agx_error_set(err, AGX_ERR_IO, "backend '%s': cannot load %s (manifest %s): %s",
                              c->name, c->library, c->manifest, why ? why : "unknown dlopen error");
+    }
+    int rc = agx_plugin_same_library(h, c, err);
+    if (rc) {
+        dlclose(h);
+        return rc;
     }
     size_t len = strlen(c->library);
     agx_dl_entry *e = malloc(sizeof *e + len + 1);

@@ -144,7 +144,7 @@ static void run_work(agx_client *c, agx_call *k, unsigned pend, uint32_t credit,
             agx_error_set(&e, AGX_ERR_TIMEOUT, "call %s timed out; it was cancelled", k->idstr);
         else
             agx_error_set(&e, AGX_ERR_CANCELLED, "call %s was cancelled", k->idstr);
-        snprintf(e.remote_type, sizeof e.remote_type, "%s", timeout ? "Timeout" : "Cancelled");
+        snprintf(e.remote_type, sizeof e.remote_type, "%s", timeout ? AGX_RPC_TIMEOUT : AGX_RPC_CANCELLED);
         agx_client_end_call(c, k, e.code, &e, NULL);
     }
 }

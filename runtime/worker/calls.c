@@ -321,7 +321,7 @@ static int decode_part(wk_call *c, const unsigned char *raw, size_t len, bool ar
     }
     if (agx_value_from_msgpack(raw, len, &lim, out, &err) != 0) {
         char msg[2 * AGX_ERROR_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s: %s cannot be decoded: %s", c->target, array ? "args" : "kwargs",
+        snprintf(msg, sizeof msg, "%s: %s cannot be decoded: %s", c->target, array ? AGX_F_ARGS : AGX_F_KWARGS,
                  err.message);
         record_failure(c, AGX_RPC_BAD_REQUEST, msg);
         return -1;
