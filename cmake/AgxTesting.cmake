@@ -1,3 +1,25 @@
+# smoke: value codecs, discovery, sessions, the local backend's lifecycle, the README's demo calls
+# and the exports and state checks — what a build with another compiler or optimisation level
+# most likely breaks, in a few minutes (scripts/run-tests.sh runs them in its Release and clang
+# builds). Each is labelled where it is registered (agx_smoke_label); a name missing at the end
+# of configuration fails it (agx_smoke_check).
+set(AGX_SMOKE_TESTS test_value_tree test_value_msgpack test_value_json test_discovery
+    test_manifest test_session test_local example_hello exports single_state)
+function(agx_smoke_label name)
+  if(name IN_LIST AGX_SMOKE_TESTS)
+    set_property(TEST ${name} APPEND PROPERTY LABELS smoke)
+    set_property(GLOBAL APPEND PROPERTY AGX_SMOKE_FOUND ${name})
+  endif()
+endfunction()
+function(agx_smoke_check)
+  get_property(found GLOBAL PROPERTY AGX_SMOKE_FOUND)
+  foreach(t ${AGX_SMOKE_TESTS})
+    if(NOT t IN_LIST found)
+      message(FATAL_ERROR "smoke test ${t} is not registered: update cmake/AgxTesting.cmake")
+    endif()
+  endforeach()
+endfunction()
+
 # Which library a test program links: libagentix, unless it links the host library's internals
 # (agx_host, agx_fleet: the plugin and owner registries) statically — then libagentix-runtime, so
 # no process holds two copies of that state. Tests of other internals link their support library
@@ -38,6 +60,7 @@ function(agx_add_test)
     set(T_LABELS unit)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+  agx_smoke_label(${T_NAME})
   if(T_ENV)
     set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}")
   endif()
