@@ -317,15 +317,13 @@ int agx_cloud_check_id(const agx_cloud *c, const char *id, agx_error *err)
     return 0;
 }
 
-int64_t agx_cloud_parse_time(const char *s)
+int agx_cloud_info_labels(agx_sandbox_info *info, json_t *labels)
 {
-    struct tm tm = {0};
-    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!rest)
-        return 0;
-    int64_t ms = (int64_t)timegm(&tm) * 1000;
-    if (*rest == '.')
-        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    return ms > 0 ? ms : 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v) {
+        if (json_is_string(v) && agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0)
+            return -1;
+    }
+    return 0;
 }

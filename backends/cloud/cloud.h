@@ -72,12 +72,13 @@ int agx_cloud_wait_health(const agx_cloud *c, const char *runtime_url, const agx
  * as a JSON object of strings; count, sizes and UTF-8 checked. */
 int agx_cloud_labels(const agx_cloud *c, const agx_sandbox_config *cfg, char nonce[33],
                      json_t **out, agx_error *err);
+/* Copies the string members of a vendor's labels object into info's labels; -1 when memory runs
+ * out, else 0. */
+int agx_cloud_info_labels(agx_sandbox_info *info, json_t *labels);
 /* A kv list as a JSON object of strings (env); what names it in errors. */
 int agx_cloud_kv_json(const agx_kv *kv, const char *what, json_t **out, agx_error *err);
 /* A sandbox id is 1..AGX_CLOUD_ID_MAX-1 of [A-Za-z0-9-]: safe in a path and a host name. */
 int agx_cloud_check_id(const agx_cloud *c, const char *id, agx_error *err);
-/* RFC 3339 → unix ms (0 when unparsable). */
-int64_t agx_cloud_parse_time(const char *s);
 /* Next poll interval: 100 ms for the first 5 s, then ×1.1 per poll up to 1 s (Daytona's SDK). */
 int64_t agx_cloud_poll_interval(int64_t started_ms, int64_t now_ms, int64_t prev_ms);
 

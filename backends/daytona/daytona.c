@@ -126,13 +126,9 @@ static agx_sandbox_info *info_from(const agx_daytona *d, json_t *s)
     int bad = !info || agx_sandbox_info_set_detail(info, detail) != 0;
     if (!bad)
         agx_sandbox_info_set_created_at(
-            info, agx_cloud_parse_time(json_string_value(json_object_get(s, "createdAt"))));
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(s, "labels"), k, v) {
-        if (!bad && json_is_string(v))
-            bad = agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0;
-    }
+            info, agx_time_parse_ms(json_string_value(json_object_get(s, "createdAt"))));
+    if (!bad)
+        bad = agx_cloud_info_labels(info, json_object_get(s, "labels"));
     if (bad) {
         agx_sandbox_info_free(info);
         return NULL;

@@ -135,20 +135,6 @@ static agx_sandbox_state map_state(const char *s)
     return AGX_SANDBOX_UNKNOWN;
 }
 
-/* "2026-11-22T02:00:48.320620497Z" → unix ms; 0 when unparsable. */
-static int64_t parse_time(const char *s)
-{
-    struct tm tm = {0};
-    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!rest)
-        return 0;
-    int64_t ms = (int64_t)timegm(&tm) * 1000;
-    if (*rest == '.') /* milliseconds: the first three fraction digits */
-        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    return ms > 0 ? ms : 0;
-}
-
 /* The runtime URL of a running sandbox from its published port (host network: unknown here). */
 static const char *published_port(json_t *ports)
 {
@@ -213,7 +199,7 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
                      json_string_length(json_object_get(state, "Error")) ? ": " : "",
                      json_string_value(json_object_get(state, "Error")) ?: "");
         json_t *ports = json_object_get(json_object_get(c, "NetworkSettings"), "Ports");
-        int64_t created = parse_time(json_string_value(json_object_get(c, "Created")));
+        int64_t created = agx_time_parse_ms(json_string_value(json_object_get(c, "Created")));
         *out = info_new(id, status, published_port(ports), detail, created,
                         json_object_get(json_object_get(c, "Config"), "Labels"));
         json_decref(c);

@@ -211,13 +211,9 @@ static agx_sandbox_info *info_from(const agx_e2b *e, json_t *s)
     free(url);
     if (!bad)
         agx_sandbox_info_set_created_at(
-            info, agx_cloud_parse_time(json_string_value(json_object_get(s, "startedAt"))));
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(s, "metadata"), k, v) {
-        if (!bad && json_is_string(v))
-            bad = agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0;
-    }
+            info, agx_time_parse_ms(json_string_value(json_object_get(s, "startedAt"))));
+    if (!bad)
+        bad = agx_cloud_info_labels(info, json_object_get(s, "metadata"));
     if (bad) {
         agx_sandbox_info_free(info);
         return NULL;

@@ -208,11 +208,7 @@ static int k8s_delete(void *self, const char *id, agx_error *err)
 
 static int64_t created_ms(json_t *pod)
 {
-    struct tm tm = {0};
-    const char *ts = agx_k8s_str(pod, "metadata.creationTimestamp");
-    if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
-        return 0;
-    return (int64_t)timegm(&tm) * 1000;
+    return agx_time_parse_ms(agx_k8s_str(pod, "metadata.creationTimestamp"));
 }
 
 static agx_sandbox_info *info_of(agx_k8s *k, json_t *pod, agx_error *err)

@@ -121,11 +121,11 @@ static int exec_run(const agx_k8s_exec *e, char **out, agx_error *err)
 
 static int64_t expiry_ms(const char *ts)
 {
-    struct tm tm = {0};
-    if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+    int64_t at = agx_time_parse_ms(ts);
+    if (!at)
         return INT64_MAX; /* no expiry: cached until a 401 */
-    int64_t secs = (int64_t)timegm(&tm) - (int64_t)time(NULL) - 10; /* refresh a little early */
-    return agx_clock_ms() + (secs > 0 ? secs * 1000 : 0);
+    int64_t left = at - agx_clock_wall_ms() - 10000; /* refresh a little early */
+    return agx_clock_ms() + (left > 0 ? left : 0);
 }
 
 static int exec_refresh(agx_k8s_conn *c, agx_error *err)

@@ -3,6 +3,7 @@
 #include "agentix/clock.h"
 
 #include <errno.h>
+#include <stddef.h>
 
 static int64_t ms_of(clockid_t id)
 {
@@ -35,6 +36,19 @@ int64_t agx_deadline_left_ms(int64_t deadline_ms)
         return -1;
     int64_t left = deadline_ms - agx_clock_ms();
     return left > 0 ? left : 0;
+}
+
+int64_t agx_time_parse_ms(const char *s)
+{
+    struct tm tm = {0};
+    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!rest)
+        return 0;
+    int64_t ms = (int64_t)timegm(&tm) * 1000;
+    if (*rest == '.') /* milliseconds: the first three fraction digits */
+        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
+            ms += (rest[i] - '0') * scale;
+    return ms > 0 ? ms : 0;
 }
 
 int agx_cond_init(pthread_cond_t *cv)

@@ -2,6 +2,7 @@
  * backend hands back to the client (HTTP headers for the runtime). Insertion order is kept because
  * backends pass env and labels on in the order the host gave them. */
 #include "agentix/deployment.h"
+#include "core/host/records.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,4 +132,14 @@ const char *agx_kv_key_at(const agx_kv *kv, size_t i)
 const char *agx_kv_value_at(const agx_kv *kv, size_t i)
 {
     return kv && i < kv->count ? kv->items[i].value : NULL;
+}
+
+int agx_str_replace(char **slot, const char *s)
+{
+    char *copy = NULL;
+    if (s && !(copy = strdup(s)))
+        return AGX_ERR_NO_MEMORY;
+    free(*slot);
+    *slot = copy;
+    return 0;
 }

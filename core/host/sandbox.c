@@ -2,6 +2,7 @@
  * server: id, runtime_url, token, headers), agx_sandbox_info (what get/list report) and
  * agx_sandbox_list. Plain owned data, so a host may copy them and keep them past the deployment. */
 #include "agentix/deployment.h"
+#include "core/host/records.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +33,6 @@ struct agx_sandbox_list {
 static int agx_nonempty(const char *s)
 {
     return s && *s;
-}
-
-/* Replaces *slot with a copy of s (NULL clears). */
-static int agx_replace_string(char **slot, const char *s)
-{
-    char *copy = NULL;
-    if (s && !(copy = strdup(s)))
-        return AGX_ERR_NO_MEMORY;
-    free(*slot);
-    *slot = copy;
-    return 0;
 }
 
 agx_sandbox *agx_sandbox_new(const char *backend, const char *id, const char *runtime_url,
@@ -161,12 +151,12 @@ void agx_sandbox_info_free(agx_sandbox_info *info)
 
 int agx_sandbox_info_set_runtime_url(agx_sandbox_info *info, const char *url)
 {
-    return info ? agx_replace_string(&info->runtime_url, url) : AGX_ERR_INVALID_ARGUMENT;
+    return info ? agx_str_replace(&info->runtime_url, url) : AGX_ERR_INVALID_ARGUMENT;
 }
 
 int agx_sandbox_info_set_detail(agx_sandbox_info *info, const char *detail)
 {
-    return info ? agx_replace_string(&info->detail, detail) : AGX_ERR_INVALID_ARGUMENT;
+    return info ? agx_str_replace(&info->detail, detail) : AGX_ERR_INVALID_ARGUMENT;
 }
 
 void agx_sandbox_info_set_created_at(agx_sandbox_info *info, int64_t unix_ms)

@@ -2,6 +2,7 @@
  * resources, env, labels, backend options). Setters reject values no backend could honour so the
  * mistake surfaces at the call that made it, not deep inside a backend. */
 #include "agentix/deployment.h"
+#include "core/host/records.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -55,12 +56,7 @@ static int agx_config_set_string(char **slot, const char *s)
 {
     if (s && !*s)
         return AGX_ERR_INVALID_ARGUMENT;
-    char *copy = NULL;
-    if (s && !(copy = strdup(s)))
-        return AGX_ERR_NO_MEMORY;
-    free(*slot);
-    *slot = copy;
-    return 0;
+    return agx_str_replace(slot, s);
 }
 
 static char *agx_strdup_or_null(const char *s, int *failed)

@@ -27,6 +27,10 @@ AGX_API int64_t agx_deadline_ms(int64_t timeout_ms);
 /* Milliseconds left until deadline_ms (0 when passed); -1 for the deadline -1 (none). */
 AGX_API int64_t agx_deadline_left_ms(int64_t deadline_ms);
 
+/* An RFC 3339 UTC time ("2026-11-22T02:00:48.320620497Z", as Docker, Kubernetes and cloud APIs
+ * write them) → unix milliseconds (fraction digits past the third ignored); 0 when unparsable. */
+AGX_API int64_t agx_time_parse_ms(const char *s);
+
 /* Initialises cv to wait on CLOCK_MONOTONIC, as agx_cond_wait_until expects. 0 or an errno. */
 AGX_API int agx_cond_init(pthread_cond_t *cv);
 /* Waits on cv (initialised by agx_cond_init, mu held) until signalled or deadline_ms (an

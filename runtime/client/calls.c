@@ -43,7 +43,7 @@ static int refuse_on_loop(const agx_client *c, const char *what, agx_error *err)
 
 /* ---- life of a call ---- */
 
-static void free_inputs(agx_call *k)
+void agx_call_free_inputs(agx_call *k)
 {
     for (in_item *it = k->in_head, *next; it; it = next) {
         next = it->next;
@@ -63,7 +63,7 @@ void agx_call_unref_locked(agx_call *k)
         agx_value_free(k->ring[(k->rhead + i) % k->window]);
     free(k->ring);
     k->ring = NULL;
-    free_inputs(k);
+    agx_call_free_inputs(k);
     if (c->nfree < FREELIST_MAX && k->payload.cap <= RECYCLE_PAYLOAD_MAX) {
         k->dnext = c->freelist;
         c->freelist = k;

@@ -168,6 +168,8 @@ void agx_client_timer_unlink(agx_client *c, agx_call *k); /* loop */
 void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud);
 
 /* calls.c */
+/* Drops the bidi input items still queued for sending. */
+void agx_call_free_inputs(agx_call *k);
 /* Drops one reference (lock); frees or recycles the call at zero. */
 void agx_call_unref_locked(agx_call *k);
 /* Records how a call ended (lock, loop); the caller wakes waiters after dropping the lock. */

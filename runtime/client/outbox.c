@@ -243,11 +243,7 @@ void agx_client_drop_dirty(agx_client *c)
         c->dhead = k->dnext;
         k->dirty = false;
         k->pend = 0;
-        for (in_item *it = k->in_head, *next; it; it = next) {
-            next = it->next;
-            free(it);
-        }
-        k->in_head = k->in_tail = NULL;
+        agx_call_free_inputs(k);
         agx_call_unref_locked(k);
     }
     c->dtail = NULL;

@@ -202,6 +202,8 @@ typedef struct srv_req {
  * wrong; r->cid / r->cid_ok are still set when the call_id could be read, so the error can be
  * addressed to the call. */
 int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t msg_len);
+/* Writes a formatted problem into msg (len bytes) and returns -1: every input check reports so. */
+int srv_bad(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Checks of a start event (unary, stream, bidi:start, describe): target shape and bounds, args an
  * array, kwargs a map, shape matching, window 1..2^32-1. 0, or -1 with msg. */
 int srv_req_check_start(const srv_req *r, agx_wire_kind kind, uint32_t *window, char *msg,

@@ -87,9 +87,9 @@ static void test_ids_times_polls(void)
     CHECK(agx_cloud_check_id(&cloud, "a b", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_cloud_check_id(&cloud, "", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_cloud_check_id(&cloud, NULL, &err) == AGX_ERR_INVALID_ARGUMENT);
-    CHECK(agx_cloud_parse_time("2026-11-22T02:00:48.320Z") == 1795312848320LL);
-    CHECK(agx_cloud_parse_time("garbage") == 0);
-    CHECK(agx_cloud_parse_time(NULL) == 0);
+    CHECK(agx_time_parse_ms("2026-11-22T02:00:48.320Z") == 1795312848320LL);
+    CHECK(agx_time_parse_ms("garbage") == 0);
+    CHECK(agx_time_parse_ms(NULL) == 0);
     CHECK(agx_cloud_poll_interval(0, 1000, 0) == 100);
     CHECK(agx_cloud_poll_interval(0, 6000, 100) == 110);
     CHECK(agx_cloud_poll_interval(0, 60000, 990) == 1000);
