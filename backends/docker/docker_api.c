@@ -1,6 +1,6 @@
 /* docker_api.c — the docker backend's link to the Docker Engine (host → docker backend → engine
  * HTTP API over DOCKER_HOST): where the daemon is, which API version both sides speak, JSON calls
- * with the engine's error text, container logs and removal. core/http.c carries the bytes. */
+ * with the engine's error text, container logs and removal. the toolkit's HTTP client carries the bytes. */
 #include "backends/docker/docker_internal.h"
 
 #include <stdio.h>

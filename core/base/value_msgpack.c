@@ -12,7 +12,7 @@
 
 /* ---- encoder ---- */
 
-/* Encoding goes through the msgpack-c packer behind runtime/shared/mpraw.h, so the runtime's
+/* Encoding goes through the msgpack-c packer behind core/base/mpraw.h, so the runtime's
  * header writers and this encoder share one implementation of the format. */
 static int put_failed(int rc, agx_error *err)
 {

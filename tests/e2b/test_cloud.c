@@ -1,6 +1,6 @@
 /* test_cloud.c — unit tests of backends/cloud (shared by the e2b and daytona backends): required
  * variables, label and env checks, ids, poll pacing, time parsing, the health wait's verdicts
- * (through core/http's connect_to) and a vendor Retry-After header, against a scripted HTTP server
+ * (through the toolkit HTTP client's connect_to) and a vendor Retry-After header, against a scripted HTTP server
  * on 127.0.0.1. */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,5 +1,5 @@
 /* fake_harness.c — the C side of the cloud fakes (see fake_harness.h): process control of the
- * python fake, its control endpoints through core/http, and the session workload. */
+ * python fake, its control endpoints through the toolkit's HTTP client, and the session workload. */
 #include "fake_harness.h"
 
 #include <errno.h>

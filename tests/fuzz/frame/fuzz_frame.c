@@ -1,4 +1,4 @@
-/* fuzz_frame.c — libFuzzer target for the worker frame reader (runtime/shared/frame.h), which
+/* fuzz_frame.c — libFuzzer target for the worker frame reader (runtime/wire/frame.h), which
  * parses bytes from another process: the input is fed in pieces whose sizes come from the first
  * byte, every frame handed out is walked (payload spans skipped and error maps converted), and
  * nothing may crash, leak or read out of bounds. */
