@@ -1,8 +1,10 @@
 /* plugin.h — the backend ABI: what a deployment backend shared object exports, and how the core
  * discovers it (the C counterpart of the Python entry-point group `agentix.deployment`).
  *
- * A backend is a shared object exporting one function (its name is given by the manifest) that
- * returns a pointer to a static agx_backend_vtable. A manifest file `<anything>.agxplugin` names it:
+ * A backend is a shared object exporting one function (its name is given by the manifest; mark it
+ * AGX_EXPORT, the plugin is best built with hidden visibility) that returns a pointer to a static
+ * agx_backend_vtable. Besides this header it needs only the backend toolkit
+ * (agentix/backend/toolkit.h). A manifest file `<anything>.agxplugin` names it:
  *
  *     # agentix backend manifest
  *     name    = docker
