@@ -6,13 +6,12 @@
 #include <string.h>
 
 #include "core/fleet/fleet_internal.h"
-#include "runtime/wire/protocol.h"
 
 bool agx_fleet_error_is_dead_sandbox(int rc, const agx_error *err)
 {
     if (rc == AGX_ERR_UNAVAILABLE)
         return true;
-    return rc == AGX_ERR_REMOTE && err && strcmp(err->remote_type, AGX_RPC_WORKER_EXITED) == 0;
+    return rc == AGX_ERR_REMOTE && err && strcmp(err->remote_type, AGX_REMOTE_WORKER_EXITED) == 0;
 }
 
 /* lws 4.1.6 contexts are not safe to create while another thread creates or destroys one (seen

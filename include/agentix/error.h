@@ -47,6 +47,20 @@ typedef struct agx_error {
     char remote_type[AGX_ERROR_TYPE_MAX];    /* AGX_ERR_REMOTE/CANCELLED: "ValidationError", "WorkerExited", … */
 } agx_error;
 
+/* remote_type of the framework's own failures (a module may fail with any other type, e.g.
+ * "ValueError", through agx_ctx_fail): */
+#define AGX_REMOTE_BAD_REQUEST "BadRequest"         /* the call itself is malformed */
+#define AGX_REMOTE_NOT_FOUND "NotFound"             /* no such module or function */
+#define AGX_REMOTE_SHAPE_MISMATCH "ShapeMismatch"   /* called as another shape than declared */
+#define AGX_REMOTE_VALIDATION "ValidationError"     /* arguments or items do not fit the signature */
+#define AGX_REMOTE_MODULE_ERROR "ModuleError"       /* the module cannot be loaded */
+#define AGX_REMOTE_WORKER_EXITED "WorkerExited"     /* the worker died during the call */
+#define AGX_REMOTE_CANCELLED "Cancelled"
+#define AGX_REMOTE_TIMEOUT "Timeout"
+#define AGX_REMOTE_LIMIT "LimitExceeded"            /* a size or count limit */
+#define AGX_REMOTE_INTERNAL "InternalError"
+#define AGX_REMOTE_GENERIC "Error"                  /* a module failed without naming a type */
+
 /* Resets to AGX_OK with empty strings. */
 AGX_API void agx_error_clear(agx_error *err);
 

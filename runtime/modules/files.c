@@ -182,7 +182,7 @@ static int fail_errno(agx_ctx *ctx, const char *path, int e)
 static int prepare(agx_ctx *ctx, root *r, const char *path, char *rel, size_t rel_len)
 {
     if (!path || !*path)
-        return agx_ctx_fail(ctx, "ValidationError", "path must not be empty");
+        return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "path must not be empty");
     int rc = open_root(ctx, r);
     if (rc)
         return rc;
@@ -327,7 +327,7 @@ static int download(agx_ctx *ctx)
     }
     if (st.st_size > MAX_DOWNLOAD) {
         close(fd);
-        return agx_ctx_fail(ctx, "LimitExceeded", "file '%s' is %lld bytes; download takes at most %lld "
+        return agx_ctx_fail(ctx, AGX_REMOTE_LIMIT, "file '%s' is %lld bytes; download takes at most %lld "
                             "(use agentix.bash::run_stream with cat for larger files)", path,
                             (long long)st.st_size, (long long)MAX_DOWNLOAD);
     }

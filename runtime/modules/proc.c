@@ -55,10 +55,10 @@ int proc_check_env(agx_ctx *ctx, const agx_value *env)
         size_t klen;
         const char *k = agx_value_map_key_at(env, i, &klen);
         if (klen == 0 || memchr(k, '=', klen) || memchr(k, '\0', klen))
-            return agx_ctx_fail(ctx, "ValidationError", "env: '%.*s' is not a variable name",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: '%.*s' is not a variable name",
                                 (int)(klen > 100 ? 100 : klen), k);
         if (agx_value_type_of(agx_value_map_value_at(env, i)) != AGX_VALUE_STRING)
-            return agx_ctx_fail(ctx, "ValidationError", "env: the value of '%.*s' must be a string",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: the value of '%.*s' must be a string",
                                 (int)(klen > 100 ? 100 : klen), k);
     }
     return 0;

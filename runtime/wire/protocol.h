@@ -2,7 +2,8 @@
  * used by both ends: the host's client (runtime/client), agentix-server (runtime/server) and
  * agentix-worker (runtime/worker) — Socket.IO event names, the kind of a call, the fields of
  * event payloads and worker frames, worker frame types and the framework's error types.
- * No other file spells one of these words as a string literal.
+ * No other file spells one of these words as a string literal (the error types are public:
+ * error.h's AGX_REMOTE_*).
  *
  * Internal (runtime/wire); the shapes are module.h's agx_shape, public for module authors. */
 #ifndef AGX_RUNTIME_WIRE_PROTOCOL_H
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agentix/error.h"
 #include "agentix/module.h"
 
 /* ---- the kind of a call: a function's shape (agx_shape, same values), or describe ---- */
@@ -99,18 +101,19 @@ typedef enum agx_wire_kind {
 #define AGX_FR_IN_CREDIT "in_credit"
 #define AGX_FR_DESCRIPTION "description"
 
-/* ---- the framework's error types (a module may use any other name through agx_ctx_fail) ---- */
-#define AGX_RPC_BAD_REQUEST "BadRequest"
-#define AGX_RPC_NOT_FOUND "NotFound"
-#define AGX_RPC_SHAPE_MISMATCH "ShapeMismatch"
-#define AGX_RPC_VALIDATION "ValidationError"
-#define AGX_RPC_MODULE_ERROR "ModuleError"
-#define AGX_RPC_WORKER_EXITED "WorkerExited"
-#define AGX_RPC_CANCELLED "Cancelled"
-#define AGX_RPC_TIMEOUT "Timeout"
-#define AGX_RPC_LIMIT "LimitExceeded"
-#define AGX_RPC_INTERNAL "InternalError"
-#define AGX_RPC_GENERIC "Error" /* a module that failed without naming a type */
+/* ---- the framework's error types: public (error.h's AGX_REMOTE_*), since hosts read them in
+ * err->remote_type and modules fail with them; named here for the protocol's code ---- */
+#define AGX_RPC_BAD_REQUEST AGX_REMOTE_BAD_REQUEST
+#define AGX_RPC_NOT_FOUND AGX_REMOTE_NOT_FOUND
+#define AGX_RPC_SHAPE_MISMATCH AGX_REMOTE_SHAPE_MISMATCH
+#define AGX_RPC_VALIDATION AGX_REMOTE_VALIDATION
+#define AGX_RPC_MODULE_ERROR AGX_REMOTE_MODULE_ERROR
+#define AGX_RPC_WORKER_EXITED AGX_REMOTE_WORKER_EXITED
+#define AGX_RPC_CANCELLED AGX_REMOTE_CANCELLED
+#define AGX_RPC_TIMEOUT AGX_REMOTE_TIMEOUT
+#define AGX_RPC_LIMIT AGX_REMOTE_LIMIT
+#define AGX_RPC_INTERNAL AGX_REMOTE_INTERNAL
+#define AGX_RPC_GENERIC AGX_REMOTE_GENERIC
 
 /* ---- per kind ---- */
 /* "unary", "stream", "bidi" (agx_shape_name), "describe": the prefix of the runtime's events. */
