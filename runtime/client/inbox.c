@@ -91,7 +91,7 @@ static bool result_fast_path(agx_client *c, const agx_sio_packet *p, uint64_t id
                              const unsigned char *data, size_t len)
 {
     const char *colon = strrchr(p->event, AGX_EV_SEP), *suffix;
-    if (!colon || strcmp(colon + 1, AGX_EV_RESULT) != 0)
+    if (!colon || strcmp(colon + 1, AGX_SUFFIX_RESULT) != 0)
         return false;
     agx_mp_span span;
     agx_value *v = NULL;
@@ -147,8 +147,8 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
         call_protocol_error(c, k, &e);
         return;
     }
-    bool value_kind = !strcmp(kind, AGX_EV_RESULT) || !strcmp(kind, AGX_EV_ITEM) ||
-                      !strcmp(kind, AGX_EV_OUT);
+    bool value_kind = !strcmp(kind, AGX_SUFFIX_RESULT) || !strcmp(kind, AGX_SUFFIX_ITEM) ||
+                      !strcmp(kind, AGX_SUFFIX_OUT);
     if (value_kind) {
         agx_value *v = NULL;
         int found = agx_mp_map_find(data, len, AGX_F_VALUE, &span);
@@ -161,9 +161,9 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
             call_protocol_error(c, k, &e);
             return;
         }
-        if (!strcmp(kind, AGX_EV_RESULT) && k->shape != AGX_KIND_STREAM && k->shape != AGX_KIND_BIDI)
+        if (!strcmp(kind, AGX_SUFFIX_RESULT) && k->shape != AGX_KIND_STREAM && k->shape != AGX_KIND_BIDI)
             agx_client_end_call(c, k, 0, NULL, v);
-        else if (strcmp(kind, AGX_EV_RESULT) != 0 &&
+        else if (strcmp(kind, AGX_SUFFIX_RESULT) != 0 &&
                  (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI))
             on_item(c, k, v);
         else {
@@ -171,14 +171,14 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
             agx_error_set(&e, AGX_ERR_PROTOCOL, "unexpected '%s'", p->event);
             call_protocol_error(c, k, &e);
         }
-    } else if (!strcmp(kind, AGX_EV_ERROR)) {
+    } else if (!strcmp(kind, AGX_SUFFIX_ERROR)) {
         int rc = agx_mp_map_find(data, len, AGX_F_ERROR, &span) == 1
                      ? agx_rpc_error_from_msgpack(span, &e)
                      : agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without an error", p->event);
         agx_client_end_call(c, k, rc, &e, NULL);
-    } else if (!strcmp(kind, AGX_EV_END) && (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI)) {
+    } else if (!strcmp(kind, AGX_SUFFIX_END) && (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI)) {
         agx_client_end_call(c, k, 0, NULL, NULL);
-    } else if (!strcmp(kind, AGX_EV_CREDITS) && k->shape == AGX_KIND_BIDI) {
+    } else if (!strcmp(kind, AGX_SUFFIX_CREDIT) && k->shape == AGX_KIND_BIDI) {
         uint64_t n = 0;
         if (agx_mp_map_find(data, len, AGX_F_N, &span) != 1 || agx_mp_get_uint(span, &n)) {
             agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without a count n", p->event);

@@ -36,12 +36,12 @@ typedef enum agx_wire_kind {
 
 /* ---- Socket.IO events, runtime → host: "<kind>:<suffix>" ---- */
 #define AGX_EV_SEP ':'
-#define AGX_EV_RESULT "result" /* unary, describe: {call_id, value} */
-#define AGX_EV_ITEM "item"     /* stream: {call_id, value} */
-#define AGX_EV_OUT "out"       /* bidi: {call_id, value} */
-#define AGX_EV_END "end"       /* stream, bidi: {call_id} */
-#define AGX_EV_ERROR "error"   /* every kind: {call_id, error} */
-#define AGX_EV_CREDITS "credit" /* bidi input credit: {call_id, n} */
+#define AGX_SUFFIX_RESULT "result" /* unary, describe: {call_id, value} */
+#define AGX_SUFFIX_ITEM "item"     /* stream: {call_id, value} */
+#define AGX_SUFFIX_OUT "out"       /* bidi: {call_id, value} */
+#define AGX_SUFFIX_END "end"       /* stream, bidi: {call_id} */
+#define AGX_SUFFIX_ERROR "error"   /* every kind: {call_id, error} */
+#define AGX_SUFFIX_CREDIT "credit" /* bidi input credit: {call_id, n} */
 #define AGX_EV_UNARY_RESULT "unary:result"
 #define AGX_EV_DESCRIBE_RESULT "describe:result"
 #define AGX_EV_STREAM_ITEM "stream:item"
