@@ -16,6 +16,13 @@ int64_t agx_clock_ms(void) { return ms_of(CLOCK_MONOTONIC); }
 
 int64_t agx_clock_wall_ms(void) { return ms_of(CLOCK_REALTIME); }
 
+int64_t agx_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void agx_clock_sleep_ms(int64_t ms)
 {
     if (ms <= 0)

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <unistd.h>
 
 #include "core/fleet/fleet_internal.h"
 
@@ -32,7 +31,7 @@ static int nap(int ms, atomic_int *cancel)
     for (int64_t left; (left = end - agx_clock_ms()) > 0;) {
         if (cancel && atomic_load(cancel))
             return 1;
-        usleep((useconds_t)(left < 50 ? left : 50) * 1000);
+        agx_clock_sleep_ms(left < 50 ? left : 50);
     }
     return cancel && atomic_load(cancel);
 }

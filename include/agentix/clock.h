@@ -17,6 +17,8 @@ extern "C" {
 
 /* Milliseconds of CLOCK_MONOTONIC: for measuring and deadlines, never for dates. */
 AGX_API int64_t agx_clock_ms(void);
+/* Microseconds of CLOCK_MONOTONIC: for measuring what takes less than a millisecond. */
+AGX_API int64_t agx_clock_us(void);
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): for timestamps and ages. */
 AGX_API int64_t agx_clock_wall_ms(void);
 /* Sleeps ms (≤ 0 returns at once); a signal does not cut the sleep short. */
