@@ -162,7 +162,7 @@ static int exec_refresh(agx_k8s_conn *c, agx_error *err)
 static int token_file_refresh(agx_k8s_conn *c, agx_error *err)
 {
     char *tok = NULL;
-    int rc = agx_k8s_read_file(c->token_file, 64 * 1024, &tok, NULL, err);
+    int rc = agx_file_read(c->token_file, 64 * 1024, 0, &tok, NULL, err);
     if (rc)
         return rc;
     tok[strcspn(tok, "\r\n")] = '\0';

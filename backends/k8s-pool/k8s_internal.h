@@ -63,7 +63,6 @@ void agx_k8s_cred_clear(agx_k8s_cred *cr);
 
 /* YAML (or JSON) text → a jansson tree; scalars stay strings. Bounded in size and depth. */
 int agx_k8s_yaml_parse(const char *text, size_t len, json_t **out, agx_error *err);
-int agx_k8s_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err);
 int agx_k8s_base64_decode(const char *in, char **out, size_t *len);
 
 /* ---- the backend instance ---- */
