@@ -11,7 +11,9 @@
  * Configuration (environment, read by construct):
  *   AGENTIX_SUBPROCESS_ROOT  parent of the sandboxes' directories (default $TMPDIR or /tmp)
  * Config fields it cannot honour (image, bundle) are refused, naming the field. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf, posix_spawn_file_actions_addchdir_np */
+#endif
 #include <agentix/backend/toolkit.h>
 
 #include <errno.h>
