@@ -9,7 +9,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-
 #define DEFAULT_SOCKET "/var/run/docker.sock"
 #define MAX_ENGINE_BODY (32u << 20) /* container lists of big hosts stay well below */
 

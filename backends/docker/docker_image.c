@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define PULL_LINE_MAX (64u << 10)
 #define NAME_ESC_MAX 1024
 
