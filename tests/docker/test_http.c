@@ -1,14 +1,15 @@
-/* test_http.c — core/http.c, the HTTP client every backend reaches its service with, against a
- * scripted server on 127.0.0.1 and on a unix socket: requests and bodies, response headers, status
- * → error mapping, retries (with Retry-After), body limits, streaming sinks, refused connections,
- * unanswered requests and escaping. */
+/* test_http.c — the toolkit's HTTP client (core/host/http.c), which every backend reaches its
+ * service with, against a scripted server on 127.0.0.1 and on a unix socket (tests/support/
+ * fake_http.h): requests and bodies, response headers, status → error mapping, retries (with
+ * Retry-After), body limits, streaming sinks, refused connections, unanswered requests and
+ * escaping. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "core/http.h"
+#include "agentix/backend/http.h"
 #include "fake_http.h"
 
 static const char ok_hello[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Thing: Some Value \r\n"

@@ -1,5 +1,5 @@
 /* cloud_fake.c — see cloud_fake.h: process control of the python fake, its control endpoints
- * through core/http, and the concurrent session workload. */
+ * through the toolkit's HTTP client, and the concurrent session workload. */
 #include "cloud_fake.h"
 
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/http.h"
+#include "agentix/backend/toolkit.h"
 #include "demo_calls.h"
 
 #ifndef AGX_PYTHON3
@@ -34,9 +34,9 @@ static int read_port(int fd)
 {
     char buf[256];
     size_t len = 0;
-    int64_t deadline = agx_http_now_ms() + 60000;
+    int64_t deadline = agx_clock_ms() + 60000;
     while (len < sizeof buf - 1) {
-        int64_t left = deadline - agx_http_now_ms();
+        int64_t left = deadline - agx_clock_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return -1;
