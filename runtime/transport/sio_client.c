@@ -333,7 +333,7 @@ static void kick_closed(uv_handle_t *h) { (void)h; }
 static void kick_fired(uv_timer_t *t)
 {
     agx_sio_client *c = t->data;
-    if (c->conn.state != SIO_DEAD && !c->conn.wsi && !c->dial_wsi)
+    if (c->conn.state != SIO_DEAD && !c->conn.link_ptr && !c->dial_wsi)
         sio_conn_detach(&c->conn); /* a dial that was aborted or never started */
     if (c->closing && c->conn_released && !c->destroy_started) {
         c->destroy_started = true;
@@ -428,7 +428,7 @@ static int ws_control(void *ud, unsigned opcode, const unsigned char *p, size_t 
     if (opcode == 0xA)
         return 0;
     /* close: answer with the peer's code and end; the close is reported by detach */
-    conn->ws_close_code = n >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : LWS_CLOSE_STATUS_NORMAL;
+    conn->ws_close_code = n >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : SIO_WS_NORMAL;
     sio_close_reason(conn);
     return -1;
 }
@@ -439,7 +439,7 @@ static int ws_receive(agx_sio_client *c, const unsigned char *in, size_t len)
     const char *why = NULL;
     int rc = agx_ws_frames_feed(&c->frames, in, len, &sink, &why);
     if (rc == AGX_WS_BAD) {
-        sio_conn_fail(&c->conn, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_PROTOCOL_ERR, "%s", why);
+        sio_conn_fail(&c->conn, AGX_ERR_PROTOCOL, SIO_WS_PROTOCOL_ERR, "%s", why);
         sio_close_reason(&c->conn);
     }
     return rc ? -1 : 0;
@@ -450,7 +450,7 @@ static int raw_receive(agx_sio_client *c, struct lws *wsi, const unsigned char *
 {
     agx_sio_conn *conn = &c->conn;
     if (c->upgraded)
-        return conn->wsi == wsi ? ws_receive(c, in, len) : -1;
+        return conn->link_ptr == wsi ? ws_receive(c, in, len) : -1;
     if (wsi != c->dial_wsi || conn->state != SIO_OPENING)
         return -1;
     size_t used = 0;
@@ -463,8 +463,7 @@ static int raw_receive(agx_sio_client *c, struct lws *wsi, const unsigned char *
         return 0;
     agx_ws_head_free(&c->hs);
     c->upgraded = true;
-    conn->raw = true;
-    if (sio_conn_attach(conn, wsi))
+    if (sio_conn_attach_raw(conn, wsi))
         return -1;
     return ws_receive(c, in + used, len - used);
 }
@@ -503,13 +502,13 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return -1;
         return sio_conn_attach(conn, wsi);
     case LWS_CALLBACK_CLIENT_RECEIVE:
-        return conn->wsi == wsi ? sio_conn_receive(conn, in, len) : -1;
+        return conn->link_ptr == wsi ? sio_conn_receive(conn, in, len) : -1;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
-        return conn->wsi == wsi ? sio_conn_writeable(conn) : -1;
+        return conn->link_ptr == wsi ? sio_conn_writeable(conn) : -1;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (wsi == c->dial_wsi)
             c->dial_wsi = NULL;
-        if (conn->wsi == wsi)
+        if (conn->link_ptr == wsi)
             sio_conn_detach(conn);
         return 0;
     case LWS_CALLBACK_RAW_CONNECTED: /* http: a raw socket with our websocket on it */
@@ -519,11 +518,11 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_RAW_RX:
         return raw_receive(c, wsi, in, len);
     case LWS_CALLBACK_RAW_WRITEABLE:
-        return conn->wsi == wsi ? sio_conn_writeable(conn) : 0;
+        return conn->link_ptr == wsi ? sio_conn_writeable(conn) : 0;
     case LWS_CALLBACK_RAW_CLOSE:
         if (wsi == c->dial_wsi) {
             c->dial_wsi = NULL;
-            if (conn->wsi != wsi && !conn->why_set) {
+            if (conn->link_ptr != wsi && !conn->why_set) {
                 conn->why_set = true;
                 agx_error_set(&conn->why, AGX_ERR_UNAVAILABLE,
                               "cannot open a websocket to %s (dialled %s:%d): the connection "
@@ -532,7 +531,7 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
             }
             kick(c);
         }
-        if (conn->wsi == wsi)
+        if (conn->link_ptr == wsi)
             sio_conn_detach(conn);
         return 0;
     default:
