@@ -178,6 +178,22 @@ void sio_conn_dispose(agx_sio_conn *c)
 
 /* ---- timers ---- */
 
+/* Once per heartbeat: a connection that carried no message since the last one gives back its
+ * receive buffer and recycled send units, so a burst does not raise its idle footprint for good.
+ * Busy connections keep them (no allocation per message while traffic flows). */
+static void idle_trim(agx_sio_conn *c)
+{
+    if (!c->active) {
+        if (c->rx_len == 0) {
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_cap = 0;
+        }
+        sio_queue_free_spares(c);
+    }
+    c->active = false;
+}
+
 static void hb_fired(uv_timer_t *t);
 
 /* A heartbeat deadline passed. Timers run before the loop polls sockets, so after a busy
@@ -208,6 +224,7 @@ static void hb_fired(uv_timer_t *t)
                           "no pong within %u ms: the peer is dead", c->ping_timeout_ms);
         return;
     }
+    idle_trim(c);
     if (sio_queue_text(c, "2", 1, true) != 0) {
         sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
                       "out of memory queueing a ping");
@@ -446,12 +463,14 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
         return protocol_error(c, e.message);
     switch (type) {
     case AGX_EIO_MESSAGE:
+        c->active = true;
         return deliver(c, agx_sio_decoder_text(&c->dec, payload, plen, &e), &e);
     case AGX_EIO_PING:
         if (!c->client)
             return protocol_error(c, "engine.io: ping from a client (invalid heartbeat direction)");
         if (c->state == SIO_CLOSING)
             return 0;
+        idle_trim(c);
         arm_watchdog(c);
         return sio_queue_text(c, "3", 1, true) ? protocol_error(c, "out of memory") : 0;
     case AGX_EIO_PONG:
@@ -481,8 +500,10 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
 static int on_message(agx_sio_conn *c, const uint8_t *data, size_t len, bool binary)
 {
     agx_error e;
-    if (binary)
+    if (binary) {
+        c->active = true;
         return deliver(c, agx_sio_decoder_binary(&c->dec, data, len, &e), &e);
+    }
     return on_text(c, (const char *)data, len);
 }
 

@@ -104,6 +104,7 @@ struct agx_sio_conn {
     bool congested;
     sio_frame *spare[SIO_SPARE_FRAMES];
     int64_t next_ack_id;
+    bool active;              /* a message went either way since the last heartbeat */
     uint64_t mask_state;      /* client: xorshift state for websocket masking keys */
 
     uv_timer_t hb_timer;      /* server: next ping / pong deadline; client: dead-server watchdog */

@@ -365,6 +365,7 @@ static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, 
     int rc = build_unit(c, m, iov, iovcnt, alen, &f, err);
     if (rc)
         return rc;
+    c->active = true;
     q_push(c, f, false);
     send_soon(c, f);
     return 0;
