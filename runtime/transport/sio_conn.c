@@ -167,7 +167,7 @@ void sio_conn_detach(agx_sio_conn *c)
 void sio_conn_dispose(agx_sio_conn *c)
 {
     sio_queue_drop(c);
-    sio_queue_free_spares(c);
+    sio_queue_free_spares(c, 0);
     free(c->rx);
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
@@ -189,7 +189,7 @@ static void idle_trim(agx_sio_conn *c)
             c->rx = NULL;
             c->rx_cap = 0;
         }
-        sio_queue_free_spares(c);
+        sio_queue_free_spares(c, SIO_SPARE_IDLE_CAP);
     }
     c->active = false;
 }

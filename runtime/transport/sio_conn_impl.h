@@ -67,6 +67,8 @@ typedef struct sio_frame {
 } sio_frame;
 
 #define SIO_SPARE_FRAMES 4
+/* Recycled units up to this size stay through idle periods (pings and pongs reuse them). */
+#define SIO_SPARE_IDLE_CAP 4096
 
 struct agx_sio_conn {
     const sio_link_ops *link; /* the socket; NULL until attached and once it is gone */
@@ -186,7 +188,7 @@ void sio_conn_set_why(agx_sio_conn *c, int code, const char *fmt, ...)
  * queue, free the recycled units, ask lws for a WRITEABLE turn. */
 int sio_queue_text(agx_sio_conn *c, const char *s, size_t n, bool front);
 void sio_queue_drop(agx_sio_conn *c);
-void sio_queue_free_spares(agx_sio_conn *c);
+void sio_queue_free_spares(agx_sio_conn *c, size_t keep_cap); /* those over keep_cap bytes */
 void sio_want_write(agx_sio_conn *c);
 /* Queues a websocket control frame (ping 0x9 / pong 0xA / close 0x8, payload <= 125 bytes)
  * ahead of the data units. */

@@ -154,12 +154,13 @@ void sio_queue_drop(agx_sio_conn *c)
     c->head_started = false;
 }
 
-void sio_queue_free_spares(agx_sio_conn *c)
+void sio_queue_free_spares(agx_sio_conn *c, size_t keep_cap)
 {
-    for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
-        free(c->spare[i]);
-        c->spare[i] = NULL;
-    }
+    for (int i = 0; i < SIO_SPARE_FRAMES; i++)
+        if (c->spare[i] && c->spare[i]->cap > keep_cap) {
+            free(c->spare[i]);
+            c->spare[i] = NULL;
+        }
 }
 
 static int write_head(agx_sio_conn *c);
