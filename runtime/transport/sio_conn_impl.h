@@ -170,8 +170,6 @@ void sio_conn_detach(agx_sio_conn *c);
 /* sio_lws.c: the link over a libwebsockets websocket (agentix-server's role). */
 /* Attaches c to wsi (sio_conn_attach_link with the lws ops). */
 int sio_conn_attach(agx_sio_conn *c, struct lws *wsi);
-/* The same for an lws raw socket whose websocket framing is ours. */
-int sio_conn_attach_raw(agx_sio_conn *c, struct lws *wsi);
 /* A RECEIVE callback's bytes. Returns -1 when lws must close the websocket now. */
 int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len);
 

@@ -45,23 +45,11 @@ static const sio_link_ops lws_link = {
     .close_reason = lws_link_close_reason,
 };
 
-/* An lws raw socket carrying our own websocket framing: the close frame is ours too. */
-static const sio_link_ops lws_raw_link = {
-    .write = lws_link_write,
-    .want_write = lws_link_want_write,
-    .choked = lws_link_choked,
-    .arm_close = lws_link_arm_close,
-};
-
 int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)
 {
     return sio_conn_attach_link(c, &lws_link, wsi);
 }
 
-int sio_conn_attach_raw(agx_sio_conn *c, struct lws *wsi)
-{
-    return sio_conn_attach_link(c, &lws_raw_link, wsi);
-}
 
 int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
 {
