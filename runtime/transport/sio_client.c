@@ -394,14 +394,19 @@ void sio_client_maybe_release(agx_sio_client *c)
         release(c);
 }
 
+static void timer_closed(uv_handle_t *h)
+{
+    agx_sio_client *c = h->data;
+    c->timer_open = false;
+    sio_client_maybe_release(c);
+}
+
 static void conn_released(agx_sio_conn *conn)
 {
     agx_sio_client *c = conn->owner;
     c->conn_released = true;
-    if (c->timer_open) {
-        c->timer_open = false;
-        uv_close((uv_handle_t *)&c->timer, NULL); /* after the socket's close callback */
-    }
+    if (c->timer_open && !uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, timer_closed); /* the last handle to go */
     sio_client_maybe_release(c);
 }
 
@@ -468,19 +473,38 @@ static int take_parts(agx_sio_client *c, const url_parts *u, const char *url)
     return oom ? -1 : 0;
 }
 
+/* The checks of a config that need no loop: URL, connect-to, headers, token. */
+static int check_config(url_parts *u, const agx_sio_client_config *cfg, size_t *hbytes,
+                        agx_error *err)
+{
+    int rc = parse_url(u, cfg->url, err);
+    if (rc == 0 && cfg->connect_to && *cfg->connect_to)
+        rc = apply_connect_to(u, cfg->connect_to, err);
+    if (rc == 0)
+        rc = check_headers(cfg, hbytes, err);
+    if (rc == 0 && cfg->token && strlen(cfg->token) > TOKEN_MAX)
+        rc = agx_error_set(err, AGX_ERR_LIMIT, "the token is over %d bytes", TOKEN_MAX);
+    return rc;
+}
+
+int agx_sio_client_config_check(const agx_sio_client_config *cfg, agx_error *err)
+{
+    url_parts *u = calloc(1, sizeof *u);
+    if (!u)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    size_t hbytes = 0;
+    int rc = check_config(u, cfg, &hbytes, err);
+    free(u);
+    return rc;
+}
+
 static int configure(agx_sio_client *c, const agx_sio_client_config *cfg, agx_error *err)
 {
     url_parts *u = calloc(1, sizeof *u); /* ~3 KB: not on the caller's stack */
     if (!u)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     size_t hbytes = 0;
-    int rc = parse_url(u, cfg->url, err);
-    if (rc == 0 && cfg->connect_to && *cfg->connect_to)
-        rc = apply_connect_to(u, cfg->connect_to, err);
-    if (rc == 0)
-        rc = check_headers(cfg, &hbytes, err);
-    if (rc == 0 && cfg->token && strlen(cfg->token) > TOKEN_MAX)
-        rc = agx_error_set(err, AGX_ERR_LIMIT, "the token is over %d bytes", TOKEN_MAX);
+    int rc = check_config(u, cfg, &hbytes, err);
     if (rc == 0 && (take_parts(c, u, cfg->url) || build_request(c, u, cfg, hbytes)))
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     if (rc == 0 && u->tls)

@@ -11,7 +11,9 @@
  *
  * Threading: every function here must be called on the loop's thread, and all handlers run
  * there. Other threads reach the transport by posting to that loop (uv_async_send). Nothing here
- * blocks, except agx_sio_client_free of a client with a private dialer (see there).
+ * blocks, except agx_sio_client_free of a client with a private dialer (see there). Writes to a
+ * socket the server closed raise SIGPIPE on the loop's thread: block or ignore it there (the
+ * engine's threads block it).
  *
  * Lifecycle: connect → (handlers.on_connect, events…) → handlers.on_close exactly once, whether
  * the dial failed, the server refused, the link died, or agx_sio_client_close was called (unless
@@ -70,6 +72,10 @@ typedef struct agx_sio_client_config {
  * AGX_ERR_NO_MEMORY. Loop thread (or before the loop runs). */
 int agx_sio_client_connect(uv_loop_t *loop, const agx_sio_client_config *cfg,
                            agx_sio_client **out, agx_error *err);
+
+/* The checks connect makes before dialling that need no loop (URL, connect-to, headers, token):
+ * the same errors, from any thread, so a caller can refuse a bad config at once. */
+int agx_sio_client_config_check(const agx_sio_client_config *cfg, agx_error *err);
 
 /* The connection; valid from on_connect until on_close returns, NULL outside that window. */
 agx_sio_conn *agx_sio_client_conn(agx_sio_client *c);
