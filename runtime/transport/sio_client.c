@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
 
 #define DEFAULT_CONNECT_TIMEOUT 10000
 #define HOST_MAX 256
@@ -29,6 +28,7 @@
 #define SIO_PATH "/socket.io/?EIO=4&transport=websocket"
 #define PREFIX_MAX 1024 /* bytes of a URL path prefix (e.g. a k8s apiserver proxy path) */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define UNIX_PATH_MAX_BYTES 1024 /* dialled through /proc/self/fd, so not sun_path's 108 */
 
 /* What parse_url finds; strings are copied into the client afterwards. */
 typedef struct url_parts {
@@ -37,7 +37,7 @@ typedef struct url_parts {
     int port;
     char host_header[HOST_MAX + 8];
     char path[PREFIX_MAX + sizeof SIO_PATH]; /* <URL path prefix>/socket.io/?EIO=4&... */
-    char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    char unix_path[UNIX_PATH_MAX_BYTES];
     char dial_host[HOST_MAX];
     int dial_port;
 } url_parts;

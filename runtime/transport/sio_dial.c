@@ -11,8 +11,12 @@
  * per loop iteration by the dialer's idle handle, never from inside the asking call. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime/transport/sio_client_impl.h"
 
@@ -417,6 +421,39 @@ static void tcp_connect(agx_sio_client *c, const struct sockaddr *sa)
     }
 }
 
+/* A Unix socket in a folder sandbox code may write (PROTOCOL.md §1): opened without following a
+ * planted symlink, checked to be a socket, and connected through /proc/self/fd/<n> — which also
+ * lifts sockaddr_un's 108-byte limit on the path. uv_pipe_connect calls connect() before it
+ * returns, so the descriptor is closed right after. */
+static void unix_connect(agx_sio_client *c)
+{
+    int fd = open(c->unix_path, O_PATH | O_NOFOLLOW | O_CLOEXEC); /* a symlink: opened as one */
+    struct stat st = {0};
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        int e = fd < 0 ? errno : 0;
+        if (fd >= 0)
+            close(fd);
+        if (e == ELOOP || (!e && S_ISLNK(st.st_mode)))
+            sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "the socket path is a symlink "
+                                                           "(not followed)");
+        else if (e)
+            sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "%s", strerror(e));
+        else
+            sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "not a socket");
+        sio_dial_down(c);
+        return;
+    }
+    char via[48];
+    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+    uv_pipe_init(c->d->loop, &c->sock.pipe, 0);
+    c->sock.handle.data = c;
+    c->sock_open = true;
+    c->creq.data = c;
+    c->st = DIAL_CONNECTING;
+    uv_pipe_connect(&c->creq, &c->sock.pipe, via, on_connect);
+    close(fd);
+}
+
 static void try_next_address(agx_sio_client *c)
 {
     struct addrinfo *a = c->ai_next;
@@ -450,12 +487,7 @@ void sio_dial_start(agx_sio_client *c)
 {
     uv_loop_t *loop = c->d->loop;
     if (c->unix_path) {
-        uv_pipe_init(loop, &c->sock.pipe, 0);
-        c->sock.handle.data = c;
-        c->sock_open = true;
-        c->creq.data = c;
-        c->st = DIAL_CONNECTING;
-        uv_pipe_connect(&c->creq, &c->sock.pipe, c->unix_path, on_connect);
+        unix_connect(c);
         return;
     }
     /* Numeric addresses (and localhost, RFC 6761) need no lookup: no thread pool, no wait. */

@@ -207,12 +207,20 @@ async function unixSocket() {
     await expectEnd(`Unix socket${pfx ? ' under a prefix' : ''}`, [`http+unix://${enc}${pfx}`], 'OK');
     check(seen && seen.url === `${pfx}/socket.io/?EIO=4&transport=websocket`, `dialled ${seen && seen.url} on the socket`);
     check(seen && seen.host === 'localhost', `Host header on a Unix socket: ${seen && seen.host}`);
+    if (!pfx) { // a symlink to the live socket (as sandbox code could plant) is not followed
+      const link = path.join(dir, 'planted.sock');
+      fs.symlinkSync(sock, link);
+      await expectEnd('symlink to a socket', [`http+unix://${encodeURIComponent(link)}`], 'UNAVAILABLE:symlink');
+      const plain = path.join(dir, 'plain');
+      fs.writeFileSync(plain, 'x');
+      await expectEnd('a file that is not a socket', [`http+unix://${encodeURIComponent(plain)}`], 'UNAVAILABLE:not a socket');
+    }
     io.close();
     await new Promise((r) => httpServer.close(r));
   }
   await expectEnd('Unix socket nobody listens on', [`http+unix://${enc}`], 'UNAVAILABLE:');
   for (const bad of ['http+unix://relative.sock', 'http+unix://%2Fa%00b', 'http+unix://%zz',
-    `http+unix://%2F${'x'.repeat(200)}`, 'http+unix://']) {
+    `http+unix://%2F${'x'.repeat(2000)}`, 'http+unix://']) {
     const res = await runClient([bad]);
     check(res.code !== 0 && res.lines.some((l) => l.startsWith('CONNECT-ERROR INVALID_ARGUMENT')),
       `socket URL ${bad.slice(0, 40)} refused before dialling`);
