@@ -1,9 +1,11 @@
 /* test_e2b.c — the e2b backend end to end against tests/fakes/e2b: the host loads the backend by
  * name, creates sandboxes through the fake API (whose requests and answers are checked against
  * the official spec), and calls demo functions through https-form URLs
- * (8000-<id>.e2b.app) that reach the fake's proxy by AGENTIX_CONNECT_TO.
+ * (8000-<id>.e2b.app) that reach the fake's proxy by AGENTIX_CONNECT_TO. Scenario tls runs the
+ * fake over TLS with a test CA made by openssl at test time: API calls, health waits and runtime
+ * connections (https through the engine) all verify it, and a wrong CA or name is refused.
  *
- * Usage: test_e2b session|faults|lifetime|concurrent|spec. Every scenario ends with zero live
+ * Usage: test_e2b session|faults|lifetime|concurrent|spec|tls. Every scenario ends with zero live
  * sandboxes and zero spec violations in the fake. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,23 +19,26 @@
 
 #define KEY "e2b_0123456789abcdef0123456789abcdef"
 
-static agx_fake *start_fake(const char *cap)
+/* tls_dir NULL: plain http everywhere; else the fake serves https with the certificate there. */
+static agx_fake *start_fake_on(const char *cap, const char *tls_dir)
 {
     const char *argv[] = {AGX_FAKE_SCRIPT, "--server", AGX_TEST_SERVER, "--module-path",
                           AGX_TEST_MODULEDIR, "--spec", AGX_SPEC_DIR "/e2b-openapi.yml",
                           "--api-key", KEY, "--cap", cap, "--template", "agentix",
-                          "--template", "other", NULL};
+                          "--template", "other", tls_dir ? "--tls-dir" : NULL, tls_dir, NULL};
     agx_fake *f = agx_fake_start(argv);
     char url[64], ct[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", agx_fake_port(f));
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d", tls_dir ? "https" : "http", agx_fake_port(f));
     snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(f));
     setenv("E2B_API_URL", url, 1);
     setenv("AGENTIX_CONNECT_TO", ct, 1); /* backend health wait and client alike */
-    setenv("AGENTIX_E2B_SCHEME", "http", 1);
+    setenv("AGENTIX_E2B_SCHEME", tls_dir ? "https" : "http", 1);
     setenv("E2B_TEMPLATE_ID", "agentix", 1);
     unsetenv("E2B_DOMAIN");
     return f;
 }
+
+static agx_fake *start_fake(const char *cap) { return start_fake_on(cap, NULL); }
 
 static agx_deployment *load(const char *key)
 {
@@ -283,9 +288,58 @@ static void scenario_spec(void)
     agx_fake_stop(f);
 }
 
+/* The fake over TLS (a test CA made at test time, the certificate naming *.e2b.app and
+ * 127.0.0.1): the backend's API calls and health wait verify it through AGENTIX_CA_FILE, the
+ * runtime connection (https through the engine) too; another CA, or a name the certificate does
+ * not carry, is refused with the reason. */
+static void scenario_tls(void)
+{
+    char dir[] = "/tmp/agx-e2b-tls-XXXXXX", cmd[256], ca[64], other[64];
+    CHECK(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "sh %s %s 'IP:127.0.0.1,DNS:*.e2b.app'", AGX_MAKE_TEST_CA, dir);
+    CHECK_MSG(system(cmd) == 0, "making the test CA failed (is openssl installed?)");
+    snprintf(ca, sizeof ca, "%s/ca.crt", dir);
+    snprintf(other, sizeof other, "%s/other-ca.crt", dir);
+    setenv("AGENTIX_CA_FILE", ca, 1);
+    agx_fake *f = start_fake_on("100", dir);
+    agx_deployment *dep = load(KEY);
+    agx_sandbox_config *cfg = config(60000);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.public", "1") == 0);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    const char *url = agx_sandbox_runtime_url(sb);
+    CHECK_MSG(strncmp(url, "https://8000-", 13) == 0, "runtime_url %s", url);
+    agx_fake_session_calls(sb); /* unary, stream and bidi over https */
+
+    agx_client_options o;
+    agx_client_options_init(&o);
+    o.connect_timeout_ms = 10000;
+    o.ca_file = other; /* a CA that did not sign the certificate */
+    agx_client *c = NULL;
+    int rc = agx_client_connect_sandbox(sb, &o, &c, &err);
+    CHECK_MSG(rc == AGX_ERR_UNAVAILABLE && !c, "another CA: rc %d %s", rc, err.message);
+    CHECK_CONTAINS(err.message, "certificate was not accepted");
+    o.ca_file = NULL; /* the right CA, a name the certificate does not carry */
+    char ct[96];
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(f));
+    o.connect_to = ct;
+    rc = agx_client_connect("https://8000-x.example.org", &o, &c, &err);
+    CHECK_MSG(rc == AGX_ERR_UNAVAILABLE && !c, "wrong name: rc %d %s", rc, err.message);
+    CHECK_CONTAINS(err.message, "certificate was not accepted");
+
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+    unsetenv("AGENTIX_CA_FILE");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv)
 {
-    CHECK_MSG(argc == 2, "usage: test_e2b session|faults|lifetime|concurrent|spec");
+    CHECK_MSG(argc == 2, "usage: test_e2b session|faults|lifetime|concurrent|spec|tls");
     CHECK_MSG(access(AGX_SPEC_DIR "/e2b-openapi.yml", R_OK) == 0,
               "the E2B spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
     if (strcmp(argv[1], "session") == 0)
@@ -298,6 +352,8 @@ int main(int argc, char **argv)
         TEST_RUN(scenario_concurrent);
     else if (strcmp(argv[1], "spec") == 0)
         TEST_RUN(scenario_spec);
+    else if (strcmp(argv[1], "tls") == 0)
+        TEST_RUN(scenario_tls);
     else
         CHECK_MSG(0, "unknown scenario %s", argv[1]);
     return 0;

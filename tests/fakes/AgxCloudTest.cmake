@@ -25,7 +25,8 @@ function(agx_add_cloud_test)
     AGX_FAKE_SCRIPT="${C_FAKE}"
     AGX_TEST_SERVER="${AGX_BUILD_RUNTIMEDIR}/agentix-server"
     AGX_TEST_MODULEDIR="${PROJECT_BINARY_DIR}/tests/modules"
-    AGX_SPEC_DIR="${AGX_CLOUD_SPEC_DIR}")
+    AGX_SPEC_DIR="${AGX_CLOUD_SPEC_DIR}"
+    AGX_MAKE_TEST_CA="${PROJECT_SOURCE_DIR}/tests/support/make_test_ca.sh")
   foreach(dep ${C_BACKENDS} agentix-server agentix-worker agxmod_demo)
     if(TARGET ${dep})
       add_dependencies(${C_NAME} ${dep})

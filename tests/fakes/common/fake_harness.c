@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct agx_fake {
     pid_t pid;
     int in_fd; /* the fake's stdin: closing it stops the fake */
     int port;
+    bool tls;  /* started with --tls-dir: its port speaks https (CA from $AGENTIX_CA_FILE) */
 };
 
 /* ---- process ---- */
@@ -80,6 +82,8 @@ agx_fake *agx_fake_start(const char *const *argv)
     CHECK(f);
     f->pid = pid;
     f->in_fd = in[1];
+    for (size_t i = 0; i < argc; i++)
+        f->tls |= strcmp(argv[i], "--tls-dir") == 0;
     f->port = read_port(out[0]);
     close(out[0]);
     CHECK_MSG(f->port > 0, "the fake %s did not print its port (is %s with python3-yaml "
@@ -115,7 +119,7 @@ long agx_fake_raw(agx_fake *f, const char *method, const char *path, const char 
                   const char *json, char **body)
 {
     char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->port, path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", f->tls ? "https" : "http", f->port, path);
     agx_kv *h = agx_kv_new();
     CHECK(h);
     if (header) {

@@ -16,7 +16,8 @@
 typedef struct agx_fake agx_fake;
 
 /* argv: script and its arguments (NULL-terminated); python3 is prepended. Fails the test when the
- * fake does not print "PORT <n>" within 60 s. */
+ * fake does not print "PORT <n>" within 60 s. With "--tls-dir DIR" among them the fake serves
+ * https, and the control calls below trust the CA in $AGENTIX_CA_FILE. */
 agx_fake *agx_fake_start(const char *const *argv);
 int agx_fake_port(const agx_fake *f);
 /* POST /_fake/faults with a JSON object (counters and settings). */
