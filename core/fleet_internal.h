@@ -21,8 +21,9 @@ int agx_fleet_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadlin
 /* Deadline for a timeout: <0 → -1 (forever), else now + timeout. */
 int64_t agx_fleet_deadline(int timeout_ms);
 
-/* Runs fn(user, i) for every i in [0, n) on up to min(parallelism, n) threads, the caller's
- * among them; when threads cannot start, fewer (at least the caller's) run every index. */
+/* Runs fn(user, i) for every i in [0, n) on up to min(parallelism, n) lanes: the caller's and
+ * lanes on the default engine's blocking pool (so at most that pool's size run at once); when
+ * lanes cannot start, fewer (at least the caller's) run every index. */
 typedef void (*agx_parallel_fn)(void *user, size_t i);
 void agx_fleet_parallel(size_t n, size_t parallelism, agx_parallel_fn fn, void *user);
 
@@ -61,11 +62,6 @@ int agx_fleet_create_one(agx_deployment *dep, const agx_sandbox_config *cfg,
 agx_deployment *agx_fleet_deployment(agx_fleet *f);
 /* Ready item indices into idx (capacity n); returns how many. */
 size_t agx_fleet_ready_items(agx_fleet *f, size_t *idx, size_t n);
-
-/* agx_client_connect_sandbox / agx_client_free, one at a time process-wide (see fleet_util.c). */
-int agx_fleet_client_connect(const agx_sandbox *sb, const agx_client_options *opts,
-                             agx_client **out, agx_error *err);
-void agx_fleet_client_free(agx_client *c);
 
 /* Whether an error means the sandbox (or its worker) died: retry elsewhere. */
 bool agx_fleet_error_is_dead_sandbox(int rc, const agx_error *err);

@@ -63,7 +63,7 @@ static int lease_destroy(agx_lease *l, agx_error *err)
 {
     if (!l)
         return 0;
-    agx_fleet_client_free(l->client);
+    agx_client_free(l->client);
     int rc = agx_owner_delete(l->owned, err);
     agx_sandbox_free(l->sb);
     free(l);
@@ -97,7 +97,7 @@ static int lease_make(agx_pool *p, agx_lease **out, agx_error *err)
         agx_client_options co;
         agx_client_options_init(&co);
         co.connect_timeout_ms = p->opts.connect_timeout_ms;
-        rc = agx_fleet_client_connect(l->sb, &co, &l->client, err);
+        rc = agx_client_connect_sandbox(l->sb, &co, &l->client, err);
         if (rc)
             agx_error_prefix(err, "new sandbox %s refused a client (deleted)", agx_sandbox_id(l->sb));
     }

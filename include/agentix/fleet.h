@@ -92,7 +92,8 @@ typedef void (*agx_fleet_item_fn)(void *user, size_t index, int status, const ag
 typedef struct agx_fleet_options {
     uint32_t struct_size;  /* set by agx_fleet_options_init */
     size_t count;          /* N ≥ 1 */
-    size_t parallelism;    /* creates in flight at once, default 8 */
+    size_t parallelism;    /* creates in flight at once, default 8; they run on the default
+                              engine's blocking pool, so at most its size (engine.h) */
     agx_fleet_mode mode;   /* default AGX_FLEET_ALL_OR_NOTHING */
     agx_retry_policy retry;
     const char *run_id;    /* agentix.run label; NULL = agx_run_id() */
@@ -121,11 +122,24 @@ unsigned agx_fleet_attempts(const agx_fleet *f, size_t i); /* creates tried for 
  * a sandbox that died. The caller must be the only user of item i. AGX_ERR_CANCELLED after
  * destroy. On failure item i holds no sandbox and keeps the error. */
 int agx_fleet_replace(agx_fleet *f, size_t i, agx_error *err);
+/* The same without blocking, for a host driving everything from one thread (engine.h): the
+ * create runs on the engine's blocking pool (e NULL = the default engine) and cb reports it
+ * exactly once like every engine callback, with the fleet (owned by the callback; NULL on
+ * failure). cfg and opts are copied; dep must outlive the callback. */
+typedef void (*agx_fleet_cb)(void *user, int status, agx_fleet *f, const agx_error *err);
+int agx_fleet_create_async(agx_engine *e, agx_deployment *dep, const agx_sandbox_config *cfg,
+                           const agx_fleet_options *opts, agx_fleet_cb cb, void *user,
+                           agx_error *err);
 /* Deletes every sandbox the fleet holds, in parallel, each exactly once — also when called from
  * several threads at once, or again (later calls return 0). Returns 0 or the first delete error
  * (the others are attempted anyway; what failed to delete stays registered for agx_cleanup and
  * labelled for agx_gc). */
 int agx_fleet_destroy(agx_fleet *f, agx_error *err);
+/* agx_fleet_destroy on the engine's blocking pool; cb (exactly once) gets its outcome. The fleet
+ * stays the caller's: agx_fleet_free it after the callback (it has nothing left to delete). */
+typedef void (*agx_fleet_done_cb)(void *user, int status, const agx_error *err);
+int agx_fleet_destroy_async(agx_engine *e, agx_fleet *f, agx_fleet_done_cb cb, void *user,
+                            agx_error *err);
 /* Destroys (if not yet) and frees. NULL is a no-op. */
 void agx_fleet_free(agx_fleet *f);
 

@@ -27,6 +27,7 @@
 
 #include "agentix/client.h"
 #include "agentix/engine.h"
+#include "runtime/client/engine_run.h"
 #include "runtime/transport/sio_client.h"
 
 /* ---- delivery of callbacks (engine.c) ---- */

@@ -3,7 +3,7 @@
  * a host can ask for 1,000 creates from one thread: they queue FIFO and at most pool_threads run
  * at once. Threads start on demand and end after POOL_IDLE_SECS without work. The outcome is
  * delivered like every engine callback (engine.c): on the pool thread, or through the
- * completion queue. */
+ * completion queue. The fleet layer runs its creates and deletes here too (agx_engine_run). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -17,15 +17,10 @@ typedef struct engine_job {
     struct engine_job *next;
     agx_engine *e;
     agx_completion comp;
-    agx_deployment *dep;
-    agx_sandbox_config *cfg; /* create */
-    char *id;                /* delete */
-    agx_create_cb ccb;
-    agx_delete_cb dcb;
-    void *user;
-    int status;
-    agx_sandbox *sb;
-    agx_error err;
+    void (*work)(void *arg);
+    void (*done)(void *arg); /* delivered after work; NULL = nothing to deliver */
+    void (*drop)(void *arg); /* frees arg at the end; NULL = nothing to free */
+    void *arg;
 } engine_job;
 
 struct pool_slot {
@@ -39,22 +34,14 @@ struct pool_slot {
 static void job_run(agx_completion *k)
 {
     engine_job *j = JOB_OF(k);
-    if (j->ccb) {
-        agx_sandbox *sb = j->sb;
-        j->sb = NULL;
-        j->ccb(j->user, j->status, sb, j->status ? &j->err : NULL);
-    } else {
-        j->dcb(j->user, j->status, j->status ? &j->err : NULL);
-    }
+    j->done(j->arg);
 }
 
-static void job_release(agx_completion *k)
+static void job_finish(engine_job *j)
 {
-    engine_job *j = JOB_OF(k);
     agx_engine *e = j->e;
-    agx_sandbox_free(j->sb);
-    agx_sandbox_config_free(j->cfg);
-    free(j->id);
+    if (j->drop)
+        j->drop(j->arg);
     free(j);
     pthread_mutex_lock(&e->pool_mu);
     e->jobs_open--;
@@ -62,14 +49,7 @@ static void job_release(agx_completion *k)
     pthread_mutex_unlock(&e->pool_mu);
 }
 
-static void job_work(engine_job *j)
-{
-    agx_error_clear(&j->err);
-    if (j->ccb)
-        j->status = agx_deployment_create(j->dep, j->cfg, &j->sb, &j->err);
-    else
-        j->status = agx_deployment_delete(j->dep, j->id, &j->err);
-}
+static void job_release(agx_completion *k) { job_finish(JOB_OF(k)); }
 
 static void *pool_main(void *arg)
 {
@@ -94,8 +74,11 @@ static void *pool_main(void *arg)
         if (!e->jobs_head)
             e->jobs_tail = NULL;
         pthread_mutex_unlock(&e->pool_mu);
-        job_work(j);
-        agx_engine_deliver(e, &j->comp); /* a fresh completion: it takes the job */
+        j->work(j->arg);
+        if (j->done)
+            agx_engine_deliver(e, &j->comp); /* a fresh completion: it takes the job */
+        else
+            job_finish(j);
         pthread_mutex_lock(&e->pool_mu);
     }
     e->pool_threads--;
@@ -133,20 +116,26 @@ static int spawn_locked(agx_engine *e)
     return EAGAIN;
 }
 
-static int submit(agx_engine *e, engine_job *j, agx_error *err)
+int agx_engine_run(agx_engine *e, void (*work)(void *), void (*done)(void *),
+                   void (*drop)(void *), void *arg, agx_error *err)
 {
-    j->e = e;
+    engine_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    *j = (engine_job){.e = e, .work = work, .done = done, .drop = drop, .arg = arg};
     j->comp.run = job_run;
     j->comp.release = job_release;
     pthread_mutex_lock(&e->pool_mu);
     if (e->pool_stop) {
         pthread_mutex_unlock(&e->pool_mu);
+        free(j);
         return agx_error_set(err, AGX_ERR_CANCELLED, "the engine is being freed");
     }
     if (!e->pool_waiting && e->pool_threads < e->pool_max) {
         int rc = spawn_locked(e);
         if (rc && e->pool_threads == 0) {
             pthread_mutex_unlock(&e->pool_mu);
+            free(j);
             return agx_error_set(err, AGX_ERR_IO, "cannot start a pool thread: %s",
                                  strerror(rc));
         } /* else the threads there are take it in turn */
@@ -163,6 +152,51 @@ static int submit(agx_engine *e, engine_job *j, agx_error *err)
     return 0;
 }
 
+/* ---- sandbox create/delete ---- */
+
+typedef struct sandbox_op {
+    agx_deployment *dep;
+    agx_sandbox_config *cfg; /* create */
+    char *id;                /* delete */
+    agx_create_cb ccb;
+    agx_delete_cb dcb;
+    void *user;
+    int status;
+    agx_sandbox *sb;
+    agx_error err;
+} sandbox_op;
+
+static void op_work(void *arg)
+{
+    sandbox_op *o = arg;
+    agx_error_clear(&o->err);
+    if (o->ccb)
+        o->status = agx_deployment_create(o->dep, o->cfg, &o->sb, &o->err);
+    else
+        o->status = agx_deployment_delete(o->dep, o->id, &o->err);
+}
+
+static void op_done(void *arg)
+{
+    sandbox_op *o = arg;
+    if (o->ccb) {
+        agx_sandbox *sb = o->sb;
+        o->sb = NULL;
+        o->ccb(o->user, o->status, sb, o->status ? &o->err : NULL);
+    } else {
+        o->dcb(o->user, o->status, o->status ? &o->err : NULL);
+    }
+}
+
+static void op_free(void *arg)
+{
+    sandbox_op *o = arg;
+    agx_sandbox_free(o->sb);
+    agx_sandbox_config_free(o->cfg);
+    free(o->id);
+    free(o);
+}
+
 int agx_deployment_create_async(agx_engine *e, agx_deployment *dep, const agx_sandbox_config *cfg,
                                 agx_create_cb cb, void *user, agx_error *err)
 {
@@ -171,19 +205,17 @@ int agx_deployment_create_async(agx_engine *e, agx_deployment *dep, const agx_sa
                              "agx_deployment_create_async: no deployment, config or callback");
     if (!(e = agx_engine_resolve(e, err)))
         return err ? err->code : AGX_ERR_UNAVAILABLE;
-    engine_job *j = calloc(1, sizeof *j);
-    if (!j || !(j->cfg = agx_sandbox_config_copy(cfg))) {
-        free(j);
+    sandbox_op *o = calloc(1, sizeof *o);
+    if (!o || !(o->cfg = agx_sandbox_config_copy(cfg))) {
+        free(o);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    j->dep = dep;
-    j->ccb = cb;
-    j->user = user;
-    int rc = submit(e, j, err);
-    if (rc) {
-        agx_sandbox_config_free(j->cfg);
-        free(j);
-    }
+    o->dep = dep;
+    o->ccb = cb;
+    o->user = user;
+    int rc = agx_engine_run(e, op_work, op_done, op_free, o, err);
+    if (rc)
+        op_free(o);
     return rc;
 }
 
@@ -195,19 +227,17 @@ int agx_deployment_delete_async(agx_engine *e, agx_deployment *dep, const char *
                              "agx_deployment_delete_async: no deployment, id or callback");
     if (!(e = agx_engine_resolve(e, err)))
         return err ? err->code : AGX_ERR_UNAVAILABLE;
-    engine_job *j = calloc(1, sizeof *j);
-    if (!j || !(j->id = strdup(id))) {
-        free(j);
+    sandbox_op *o = calloc(1, sizeof *o);
+    if (!o || !(o->id = strdup(id))) {
+        free(o);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    j->dep = dep;
-    j->dcb = cb;
-    j->user = user;
-    int rc = submit(e, j, err);
-    if (rc) {
-        free(j->id);
-        free(j);
-    }
+    o->dep = dep;
+    o->dcb = cb;
+    o->user = user;
+    int rc = agx_engine_run(e, op_work, op_done, op_free, o, err);
+    if (rc)
+        op_free(o);
     return rc;
 }
 
