@@ -48,8 +48,9 @@ typedef struct agx_client_options {
     size_t max_payload;         /* largest event accepted, default 64 MiB */
     uint32_t stream_window;     /* stream/bidi items the runtime may send ahead, default 64 */
     agx_engine *engine;         /* the engine the connection runs on; NULL = the default one */
-    /* https: CA bundle file / hashed CA folder to verify the server against; NULL = the
-     * engine's (engine.h: $AGENTIX_CA_FILE / $AGENTIX_CA_DIR, else OpenSSL's default store). */
+    /* https: CA bundle file / hashed CA folder to verify the server against (the certificate
+     * must also name the URL's host); both NULL = the engine's, else $AGENTIX_CA_FILE /
+     * $AGENTIX_CA_DIR, else OpenSSL's default store (engine.h). Verification is never off. */
     const char *ca_file;
     const char *ca_dir;
 } agx_client_options;

@@ -54,8 +54,9 @@ typedef struct agx_engine_options {
     unsigned pool_threads;
     agx_engine_delivery delivery; /* default AGX_DELIVER_IO_THREAD */
     /* https: the CA bundle file / hashed CA folder connections on this engine verify servers
-     * against when their client options name none. Default $AGENTIX_CA_FILE / $AGENTIX_CA_DIR,
-     * and without those OpenSSL's default store (which honours SSL_CERT_FILE / SSL_CERT_DIR). */
+     * against when their client options name none. NULL: $AGENTIX_CA_FILE / $AGENTIX_CA_DIR as
+     * they are at each connect, and without those OpenSSL's default store (which honours
+     * SSL_CERT_FILE / SSL_CERT_DIR). Verification is never off. */
     const char *ca_file;
     const char *ca_dir;
 } agx_engine_options;

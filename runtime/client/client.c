@@ -325,8 +325,19 @@ static int build_dial(agx_client *c, const char *url, const agx_client_options *
     if (nh > MAX_HEADERS)
         return agx_error_set(err, AGX_ERR_LIMIT, "at most %d extra headers", MAX_HEADERS);
     const char *connect_to = o->connect_to ? o->connect_to : getenv("AGENTIX_CONNECT_TO");
-    const char *ca_file = o->ca_file ? o->ca_file : c->e->ca_file;
-    const char *ca_dir = o->ca_dir ? o->ca_dir : c->e->ca_dir;
+    /* the CA: the client's options, else its engine's, else the environment (read now, so a
+     * host may set it any time before connecting) */
+    const char *ca_file = o->ca_file, *ca_dir = o->ca_dir;
+    if (!ca_file && !ca_dir) {
+        ca_file = c->e->ca_file;
+        ca_dir = c->e->ca_dir;
+    }
+    if (!ca_file && !ca_dir) {
+        ca_file = getenv("AGENTIX_CA_FILE");
+        ca_dir = getenv("AGENTIX_CA_DIR");
+        ca_file = ca_file && *ca_file ? ca_file : NULL;
+        ca_dir = ca_dir && *ca_dir ? ca_dir : NULL;
+    }
     bytes += str_bytes(url) + str_bytes(o->token) + str_bytes(connect_to) + str_bytes(ca_file) +
              str_bytes(ca_dir);
     size_t head = sizeof(agx_sio_client_config) + nh * sizeof(agx_sio_header);

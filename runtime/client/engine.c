@@ -272,9 +272,8 @@ static int io_thread_start(agx_engine *e, io_thread *t, agx_error *err)
     return rc;
 }
 
-static int dup_opt(const char *s, const char *env, char **out, agx_error *err)
+static int dup_opt(const char *v, char **out, agx_error *err)
 {
-    const char *v = s ? s : getenv(env);
     if (v && !*v)
         v = NULL;
     if (v && !(*out = strdup(v)))
@@ -323,9 +322,9 @@ int agx_engine_new(const agx_engine_options *opts, agx_engine **out, agx_error *
     pthread_cond_init(&e->pool_cv, &ca);
     pthread_cond_init(&e->pool_idle_cv, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = dup_opt(o.ca_file, "AGENTIX_CA_FILE", &e->ca_file, err);
+    int rc = dup_opt(o.ca_file, &e->ca_file, err);
     if (rc == 0)
-        rc = dup_opt(o.ca_dir, "AGENTIX_CA_DIR", &e->ca_dir, err);
+        rc = dup_opt(o.ca_dir, &e->ca_dir, err);
     if (rc == 0 && e->delivery == AGX_DELIVER_QUEUE &&
         (e->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         rc = agx_error_set(err, AGX_ERR_IO, "eventfd: %s", strerror(errno));
