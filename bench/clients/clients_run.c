@@ -6,7 +6,9 @@
  *
  * --api blocking: agx_client_connect / agx_client_call from W host threads (the simple API).
  * --api async: agx_client_connect_async / agx_client_call_async from this one thread, W in flight,
- * completions taken from the engine's completion queue (agx_engine_fd + agx_engine_process). */
+ * completions taken from the engine's completion queue (poll on agx_engine_fd, then
+ * agx_engine_process), the way a host with its own event loop drives agentix.
+ * Either way the engine has T I/O threads (--threads). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -147,7 +149,7 @@ static void client_options(const run *r, long i, agx_client_options *o)
     agx_client_options_init(o);
     o->token = r->t[i % r->nt].token;
     o->connect_timeout_ms = CONNECT_TIMEOUT_MS;
-    (void)r;
+    o->ca_file = r->ca_file;
 }
 
 static agx_value *echo_args(long i)
@@ -231,6 +233,119 @@ static void drive_blocking(run *r, long seq_n, double *connect_wall)
 
 static void calls_blocking(run *r) { parallel(r, 0, true); }
 
+/* ---- async API: this one thread, completions from the engine's queue ---- */
+
+typedef struct slot {
+    run *r;
+    long i;
+    double t0;
+} slot;
+
+static agx_engine *engine;
+static long pending, next_i, limit_i; /* [this thread only: callbacks run in agx_engine_process] */
+static slot *slots;
+
+/* Runs completions until nothing is pending, waiting on the engine's fd like a host loop would. */
+static void drain(void)
+{
+    struct pollfd p = {.fd = agx_engine_fd(engine), .events = POLLIN};
+    while (pending > 0) {
+        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+            break;
+        agx_engine_process(engine, 0, 0);
+    }
+}
+
+static void start_connect(run *r, long i);
+
+static void connected(void *user, agx_client *c, int status, const agx_error *err)
+{
+    slot *s = user;
+    s->r->conn_us[s->i] = now_us() - s->t0;
+    if (status)
+        failed(s->r, "connect", err);
+    (void)c;
+    pending--;
+    if (next_i < limit_i)
+        start_connect(s->r, next_i++);
+}
+
+static void start_connect(run *r, long i)
+{
+    agx_client_options o;
+    client_options(r, i, &o);
+    o.engine = engine;
+    slot *s = &slots[i];
+    *s = (slot){r, i, now_us()};
+    agx_error err;
+    agx_error_clear(&err);
+    pending++;
+    if (agx_client_connect_async(r->t[i % r->nt].url, &o, connected, s, &r->c[i], &err) != 0) {
+        pending--;
+        failed(r, "connect", &err);
+    }
+}
+
+static void start_call(run *r, long i);
+
+static void called(void *user, int status, agx_value *result, const agx_error *err)
+{
+    slot *s = user;
+    s->r->call_us[s->i] = now_us() - s->t0;
+    if (status)
+        failed(s->r, "call", err);
+    agx_value_free(result);
+    pending--;
+    while (next_i < limit_i && !s->r->c[next_i])
+        next_i++;
+    if (next_i < limit_i)
+        start_call(s->r, next_i++);
+}
+
+static void start_call(run *r, long i)
+{
+    agx_value *args = echo_args(i);
+    agx_error err;
+    agx_error_clear(&err);
+    slot *s = &slots[i];
+    *s = (slot){r, i, now_us()};
+    pending++;
+    if (agx_client_call_async(r->c[i], "demo::echo", args, NULL, CALL_TIMEOUT_MS, called, s,
+                              &err) != 0) {
+        pending--;
+        failed(r, "call", &err);
+    }
+    agx_value_free(args);
+}
+
+static void drive_async(run *r, long seq_n, double *connect_wall)
+{
+    for (long i = 0; i < seq_n; i++) { /* one after another */
+        next_i = limit_i = 0;
+        start_connect(r, i);
+        drain();
+    }
+    double t0 = now_us();
+    next_i = seq_n;
+    limit_i = r->n;
+    while (next_i < limit_i && pending < r->inflight)
+        start_connect(r, next_i++);
+    drain();
+    *connect_wall = (now_us() - t0) / 1e6;
+}
+
+static void calls_async(run *r)
+{
+    next_i = 0;
+    limit_i = r->n;
+    while (next_i < limit_i && pending < r->inflight) {
+        if (r->c[next_i])
+            start_call(r, next_i);
+        next_i++;
+    }
+    drain();
+}
+
 /* ---- main of the child ---- */
 
 int agx_clients_child(int argc, char **argv)
@@ -248,10 +363,11 @@ int agx_clients_child(int argc, char **argv)
     r.async = !strcmp(argv[6], "async");
     r.engine_threads = (unsigned)atol(argv[7]);
     r.ca_file = strcmp(argv[8], "-") ? argv[8] : NULL;
-    if (r.async) {
-        fprintf(stderr, "clients: --api async needs the engine (not in this build)\n");
-        return 2;
-    }
+    char threads[16];
+    snprintf(threads, sizeof threads, "%u", r.engine_threads);
+    setenv("AGENTIX_ENGINE_THREADS", threads, 1); /* the default engine the blocking API uses */
+    if (r.ca_file)
+        setenv("AGENTIX_CA_FILE", r.ca_file, 1);
     r.c = calloc((size_t)r.n, sizeof *r.c);
     r.conn_us = calloc((size_t)r.n, sizeof *r.conn_us);
     r.call_us = calloc((size_t)r.n, sizeof *r.call_us);
@@ -261,10 +377,28 @@ int agx_clients_child(int argc, char **argv)
 
     long threads0 = proc_status("Threads"), fds0 = open_fds();
     long rss0 = proc_status("VmRSS");
+    if (r.async) {
+        agx_engine_options eo;
+        agx_engine_options_init(&eo);
+        eo.io_threads = r.engine_threads;
+        eo.delivery = AGX_DELIVER_QUEUE;
+        agx_error err;
+        if (agx_engine_new(&eo, &engine, &err) != 0 ||
+            !(slots = calloc((size_t)r.n, sizeof *slots))) {
+            fprintf(stderr, "clients: %s\n", err.message);
+            return 1;
+        }
+    }
     double cpu0 = cpu_us(), wall = 0;
-    drive_blocking(&r, seq_n, &wall);
+    if (r.async)
+        drive_async(&r, seq_n, &wall);
+    else
+        drive_blocking(&r, seq_n, &wall);
     double cpu1 = cpu_us();
-    calls_blocking(&r);
+    if (r.async)
+        calls_async(&r);
+    else
+        calls_blocking(&r);
     usleep(1000 * 1000); /* idle: what a held connection costs between calls */
     long rss1 = proc_status("VmRSS"), threads1 = proc_status("Threads");
     long fds1 = open_fds();
@@ -284,6 +418,11 @@ int agx_clients_child(int argc, char **argv)
     fflush(stdout);
     for (long i = 0; i < r.n; i++)
         agx_client_free(r.c[i]);
+    if (engine) {
+        agx_engine_process(engine, 0, 0); /* the cancelled calls' callbacks, if any */
+        agx_engine_free(engine);
+        free(slots);
+    }
     free(r.c);
     free(r.conn_us);
     free(r.call_us);
