@@ -67,10 +67,11 @@ int agx_engine_new(const agx_engine_options *opts, agx_engine **out, agx_error *
 /* The process's default engine, created on first use; NULL (with err filled) only when it cannot
  * be started. */
 agx_engine *agx_engine_default(agx_error *err);
-/* Stops the I/O threads and frees the engine. Every client made on it must be freed first, and
- * create/delete requests still running are waited for (their callbacks run); an engine with
- * clients left is not freed (a message says so on stderr). Not the default engine (a no-op).
- * Not from one of its own callbacks. NULL is a no-op. */
+/* Stops the I/O threads and frees the engine. Every client made on it must be freed first (an
+ * engine with clients left is not freed; a message says so on stderr). It waits for create/delete
+ * requests still running and for freed clients to finish closing (a few seconds at most); with
+ * AGX_DELIVER_QUEUE the callbacks still waiting run here, on the calling thread. Not the default
+ * engine (a no-op). Not from one of its own callbacks. NULL is a no-op. */
 void agx_engine_free(agx_engine *e);
 
 /* AGX_DELIVER_QUEUE: a file descriptor that is readable while completions wait to be processed

@@ -431,6 +431,7 @@ static int client_start(const char *url, const agx_client_options *opts, const a
     c->cuser = user;
     c->t = &e->io[atomic_fetch_add(&e->next_io, 1) % e->nio];
     atomic_fetch_add(&e->clients, 1);
+    atomic_fetch_add(&e->open_clients, 1);
     pthread_mutex_lock(&c->t->mu);
     c->t->clients++;
     pthread_mutex_unlock(&c->t->mu);
@@ -591,9 +592,11 @@ void agx_client_free(agx_client *c)
             pthread_cond_wait(&c->state_cv, &c->mu);
         agx_client_unlock(c);
     }
+    agx_engine *e = c->e;
     agx_client_lock(c);
     c->refs--; /* the caller's handle */
     agx_client_unlock(c);
+    atomic_fetch_sub(&e->open_clients, 1);
 }
 
 bool agx_client_is_connected(const agx_client *c)

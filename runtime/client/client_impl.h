@@ -85,7 +85,8 @@ struct agx_engine {
     size_t jobs_open;          /* queued or running, callbacks not yet delivered */
     bool pool_stop;
 
-    atomic_size_t clients;     /* clients not yet released */
+    atomic_size_t open_clients; /* clients the host has not freed yet */
+    atomic_size_t clients;     /* clients whose memory is not released yet [cq_mu for the wait] */
 };
 
 /* Delivers a completion (any thread, no client lock held). Returns true when it was not pending:

@@ -19,6 +19,7 @@
 #define IO_THREADS_MAX 64
 #define POOL_THREADS_MAX 1024
 #define DEFAULT_POOL_THREADS 16
+#define FREE_WAIT_MS 30000 /* agx_engine_free: for freed clients to finish closing */
 
 static __thread io_thread *tls_io; /* the I/O thread running on this thread, if any */
 
@@ -97,7 +98,32 @@ void agx_engine_client_gone(agx_engine *e, io_thread *t)
     pthread_mutex_lock(&t->mu);
     t->clients--;
     pthread_mutex_unlock(&t->mu);
+    pthread_mutex_lock(&e->cq_mu);
     atomic_fetch_sub(&e->clients, 1);
+    pthread_cond_broadcast(&e->cq_cv); /* agx_engine_free may be waiting for the last one */
+    pthread_mutex_unlock(&e->cq_mu);
+}
+
+/* Clients the host freed finish closing on their loops (a DISCONNECT flushed, at most a few
+ * seconds); their cancelled calls' callbacks may still wait in the queue: run them here. */
+static bool wait_clients_released(agx_engine *e)
+{
+    struct timespec ts;
+    agx_deadline(FREE_WAIT_MS, &ts);
+    for (;;) {
+        if (e->delivery == AGX_DELIVER_QUEUE)
+            agx_engine_process(e, 0, 0);
+        pthread_mutex_lock(&e->cq_mu);
+        int rc = 0;
+        while (atomic_load(&e->clients) && !e->cq_head && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&e->cq_cv, &e->cq_mu, &ts);
+        bool done = atomic_load(&e->clients) == 0;
+        pthread_mutex_unlock(&e->cq_mu);
+        if (done)
+            return true;
+        if (rc == ETIMEDOUT)
+            return false;
+    }
 }
 
 /* ---- delivery ---- */
@@ -400,13 +426,18 @@ void agx_engine_free(agx_engine *e)
                         "callbacks; not freed\n");
         return;
     }
-    size_t left = atomic_load(&e->clients);
+    size_t left = atomic_load(&e->open_clients);
     if (left) {
         fprintf(stderr, "agentix: agx_engine_free: %zu client(s) of this engine are still "
                         "open; free them first (the engine is not freed)\n", left);
         return;
     }
     agx_engine_pool_stop(e);
+    if (!wait_clients_released(e)) {
+        fprintf(stderr, "agentix: agx_engine_free: freed clients did not finish closing within "
+                        "%d ms (the engine is not freed)\n", FREE_WAIT_MS);
+        return;
+    }
     io_threads_stop(e, e->nio);
     engine_destroy(e);
 }
