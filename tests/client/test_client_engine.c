@@ -171,12 +171,13 @@ static void test_connect_async(void)
 typedef struct bidi_run {
     agx_call *call;
     waiter done;
+    pthread_mutex_t mu; /* feed runs on this thread first, then on the I/O thread */
     int sent, to_send, limits, ready;
     int64_t last_sum;
     int outs;
 } bidi_run;
 
-static void feed(bidi_run *b)
+static void feed_locked(bidi_run *b)
 {
     agx_error err;
     while (b->sent < b->to_send) {
@@ -194,12 +195,21 @@ static void feed(bidi_run *b)
     CHECK_OK(agx_call_close_send(b->call, &err), &err);
 }
 
+static void feed(bidi_run *b)
+{
+    pthread_mutex_lock(&b->mu);
+    feed_locked(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
 static void bidi_cb(void *user, agx_call_event ev, agx_value *item, const agx_error *err)
 {
     bidi_run *b = user;
     if (ev == AGX_CALL_SEND_READY) {
+        pthread_mutex_lock(&b->mu);
         b->ready++;
-        feed(b);
+        feed_locked(b);
+        pthread_mutex_unlock(&b->mu);
     } else if (ev == AGX_CALL_ITEM) {
         b->last_sum = agx_value_get_int64(item);
         b->outs++;
@@ -212,7 +222,7 @@ static void bidi_cb(void *user, agx_call_event ev, agx_value *item, const agx_er
 static void test_bidi_async(void)
 {
     agx_client *c = h_connect(&srv);
-    bidi_run b = {.done = WAITER_INIT, .to_send = 1000};
+    bidi_run b = {.done = WAITER_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .to_send = 1000};
     agx_error err;
     CHECK_OK(agx_client_bidi_async(c, "demo::sum_bidi", NULL, NULL, bidi_cb, &b, &b.call, &err),
              &err);

@@ -355,7 +355,7 @@ static void *processor_main(void *arg)
 int main(int argc, char **argv)
 {
     h_init(argc, argv);
-    rounds = argc > 3 ? atoi(argv[3]) : 12;
+    rounds = argc > 3 ? atoi(argv[3]) : 30;
     CHECK(rounds > 0);
     setenv("AGENTIX_ENGINE_THREADS", "2", 1); /* the default engine, made on first use */
     agx_error err;
