@@ -8,8 +8,8 @@
  * and prints their JSON lines and a table with the ratios the targets are read from:
  *   engine threads (<= 4 at 10,000), RSS per held connection (<= 32 KiB and below node's),
  *   client CPU per connect (<= 0.5x node's), sequential connect p50 (<= node's), failures (0).
- * With --tls the sandboxes are reached through a TLS-terminating proxy (tls_proxy.js, a test CA
- * made with openssl) and both sides dial https.
+ * With --tls the sandboxes are reached through TLS-terminating proxies (tls_proxy.js, one per
+ * sandbox; a test CA made with openssl) and both sides dial https.
  *
  * Usage: agentix-bench-clients --server PATH --modules DIR [--n 100,1000,10000]
  *          [--per-sandbox K] [--inflight W] [--seq S] [--api blocking|async] [--threads T]
@@ -261,12 +261,42 @@ static void write_targets(const fleet *f, const char *proxy_ports)
 
 /* ---- the optional TLS front ---- */
 
+/* One node proxy (tls_proxy.js) per sandbox, so the fronts are not the bottleneck. */
 typedef struct tls_front {
-    pid_t pid;
+    pid_t pids[MAX_SANDBOXES];
+    int n;
     char dir[128];
     char ca[160];
     char ports[2048];
 } tls_front;
+
+static pid_t proxy_start(const char *dir, const char *backend_url, char *port, size_t cap)
+{
+    int fds[2], bport = 0;
+    sscanf(backend_url, "http://127.0.0.1:%d", &bport);
+    char bp[16];
+    snprintf(bp, sizeof bp, "%d", bport);
+    if (pipe(fds))
+        die("pipe failed", NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork failed", NULL);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("node", "node", AGX_CLIENTS_TLS_PROXY, dir, bp, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    if (!in || !fgets(port, (int)cap, in))
+        die("the TLS proxy did not start", NULL);
+    fclose(in);
+    port[strcspn(port, "\r\n")] = '\0';
+    return pid;
+}
 
 static void tls_front_start(tls_front *tf, const fleet *f)
 {
@@ -274,46 +304,26 @@ static void tls_front_start(tls_front *tf, const fleet *f)
     if (mkdir(tf->dir, 0700))
         die("cannot create the TLS folder", NULL);
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", AGX_CLIENTS_MAKE_CERTS, tf->dir);
+    snprintf(cmd, sizeof cmd, "sh '%s' '%s' 'IP:127.0.0.1,DNS:localhost'", AGX_CLIENTS_MAKE_CERTS,
+             tf->dir);
     if (system(cmd) != 0)
         die("making the test CA failed (is openssl installed?)", NULL);
     snprintf(tf->ca, sizeof tf->ca, "%s/ca.crt", tf->dir);
-    int fds[2];
-    if (pipe(fds))
-        die("pipe failed", NULL);
-    tf->pid = fork();
-    if (tf->pid < 0)
-        die("fork failed", NULL);
-    if (tf->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        char *argv[4 + MAX_SANDBOXES] = {"node", (char *)AGX_CLIENTS_TLS_PROXY, tf->dir};
-        int a = 3;
-        char ports[MAX_SANDBOXES][8];
-        for (int i = 0; i < f->n; i++) {
-            int port = 0;
-            sscanf(agx_sandbox_runtime_url(f->sb[i]), "http://127.0.0.1:%d", &port);
-            snprintf(ports[i], sizeof ports[i], "%d", port);
-            argv[a++] = ports[i];
-        }
-        argv[a] = NULL;
-        execvp(argv[0], argv);
-        _exit(127);
+    size_t len = 0;
+    for (int i = 0; i < f->n; i++) {
+        char port[16];
+        tf->pids[tf->n++] = proxy_start(tf->dir, agx_sandbox_runtime_url(f->sb[i]), port,
+                                        sizeof port);
+        len += (size_t)snprintf(tf->ports + len, sizeof tf->ports - len, "%s%s", i ? "," : "",
+                                port);
     }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
-    if (!in || !fgets(tf->ports, sizeof tf->ports, in))
-        die("the TLS proxy did not start", NULL);
-    fclose(in);
 }
 
 static void tls_front_stop(tls_front *tf)
 {
-    if (tf->pid > 0) {
-        kill(tf->pid, SIGTERM);
-        waitpid(tf->pid, NULL, 0);
+    for (int i = 0; i < tf->n; i++) {
+        kill(tf->pids[i], SIGTERM);
+        waitpid(tf->pids[i], NULL, 0);
     }
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tf->dir);
@@ -349,6 +359,7 @@ static void print_table(const options *o, char ours[][JSON_MAX], char node[][JSO
         {"threads", "threads (process)"},
         {"engine_threads", "engine I/O threads"},
         {"rss_per_conn_kib", "RSS per held conn (KiB)"},
+        {"heap_per_conn_kib", "malloc'd per held conn (KiB)"},
         {"cpu_per_connect_us", "client CPU per connect (us)"},
         {"seq_connect_p50_us", "sequential connect p50 (us)"},
         {"seq_connect_p99_us", "sequential connect p99 (us)"},

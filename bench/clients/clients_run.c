@@ -11,6 +11,7 @@
  * Either way the engine has T I/O threads (--threads). */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -377,6 +378,7 @@ int agx_clients_child(int argc, char **argv)
 
     long threads0 = proc_status("Threads"), fds0 = open_fds();
     long rss0 = proc_status("VmRSS");
+    size_t heap0 = mallinfo2().uordblks; /* bytes malloc'd and not freed, every arena */
     if (r.async) {
         agx_engine_options eo;
         agx_engine_options_init(&eo);
@@ -401,16 +403,18 @@ int agx_clients_child(int argc, char **argv)
         calls_blocking(&r);
     usleep(1000 * 1000); /* idle: what a held connection costs between calls */
     long rss1 = proc_status("VmRSS"), threads1 = proc_status("Threads");
+    size_t heap1 = mallinfo2().uordblks;
     long fds1 = open_fds();
 
     printf("{\"side\":\"agentix\",\"api\":\"%s\",\"tls\":%s,\"n\":%ld,\"sandboxes\":%d,"
            "\"inflight\":%ld,\"threads\":%ld,\"engine_threads\":%ld,"
-           "\"rss_per_conn_kib\":%.1f,\"cpu_per_connect_us\":%.1f,"
+           "\"rss_per_conn_kib\":%.1f,\"heap_per_conn_kib\":%.1f,\"cpu_per_connect_us\":%.1f,"
            "\"seq_connect_p50_us\":%.1f,\"seq_connect_p99_us\":%.1f,"
            "\"connect_p50_us\":%.1f,\"connect_p99_us\":%.1f,\"connect_wall_s\":%.3f,"
            "\"call_p50_us\":%.1f,\"fds_per_conn\":%.2f,\"failures\":%ld,\"first_error\":\"%s\"}\n",
            r.async ? "async" : "blocking", r.ca_file ? "true" : "false", r.n, r.nt, r.inflight,
            threads1, threads1 - threads0, (double)(rss1 - rss0) / (double)r.n,
+           ((double)heap1 - (double)heap0) / 1024.0 / (double)r.n,
            (cpu1 - cpu0) / (double)r.n, pct(r.conn_us, seq_n, 50), pct(r.conn_us, seq_n, 99),
            pct(r.conn_us + seq_n, r.n - seq_n, 50), pct(r.conn_us + seq_n, r.n - seq_n, 99), wall,
            pct(r.call_us, r.n, 50), (double)(fds1 - fds0) / (double)r.n,
