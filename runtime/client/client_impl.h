@@ -57,6 +57,7 @@ struct io_thread {
     pthread_mutex_t mu;
     /* [mu] */
     agx_client *ready_head, *ready_tail; /* clients with work for this thread */
+    atomic_bool has_ready;               /* ready_head != NULL, readable without the lock */
     bool stop;
     size_t clients;                      /* clients placed here and not yet released */
 };

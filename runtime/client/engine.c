@@ -35,13 +35,13 @@ static void io_stop(io_thread *t)
     uv_close((uv_handle_t *)&t->wake, NULL);
 }
 
-static void io_wake(uv_async_t *a)
+/* The clients host threads handed to this thread (their ready list), each taking its turn. */
+static void io_run_ready(io_thread *t)
 {
-    io_thread *t = a->data;
     pthread_mutex_lock(&t->mu);
     agx_client *list = t->ready_head;
     t->ready_head = t->ready_tail = NULL;
-    bool stop = t->stop;
+    atomic_store(&t->has_ready, false);
     pthread_mutex_unlock(&t->mu);
     while (list) {
         agx_client *c = list;
@@ -49,6 +49,24 @@ static void io_wake(uv_async_t *a)
         c->rnext = NULL;
         agx_client_loop_turn(c); /* drops the ready list's reference */
     }
+}
+
+/* After each read on this thread: turns that came in meanwhile (a consumer's credit) go now
+ * rather than after libuv has drained every readable socket. */
+static void io_read_hook(void *ud)
+{
+    io_thread *t = ud;
+    if (atomic_load(&t->has_ready))
+        io_run_ready(t);
+}
+
+static void io_wake(uv_async_t *a)
+{
+    io_thread *t = a->data;
+    pthread_mutex_lock(&t->mu);
+    bool stop = t->stop;
+    pthread_mutex_unlock(&t->mu);
+    io_run_ready(t);
     if (stop)
         io_stop(t);
 }
@@ -89,6 +107,7 @@ void agx_engine_schedule_locked(agx_client *c)
     else
         t->ready_head = c;
     t->ready_tail = c;
+    atomic_store(&t->has_ready, true);
     pthread_mutex_unlock(&t->mu);
     uv_async_send(&t->wake); /* libuv coalesces wakes until the thread runs */
 }
@@ -283,8 +302,9 @@ static int io_thread_start(agx_engine *e, io_thread *t, agx_error *err)
     }
     uv_async_init(&t->loop, &t->wake, io_wake);
     t->wake.data = t;
-    if ((rc = agx_sio_dialer_new(&t->loop, &t->dialer, err)) == 0 &&
-        (rc = pthread_create(&t->tid, NULL, io_main, t)) != 0)
+    if ((rc = agx_sio_dialer_new(&t->loop, &t->dialer, err)) == 0)
+        agx_sio_dialer_set_read_hook(t->dialer, io_read_hook, t);
+    if (rc == 0 && (rc = pthread_create(&t->tid, NULL, io_main, t)) != 0)
         rc = agx_error_set(err, AGX_ERR_IO, "cannot start an engine I/O thread: %s",
                            strerror(rc));
     if (rc) {

@@ -433,6 +433,12 @@ int agx_sio_dialer_new(uv_loop_t *loop, agx_sio_dialer **out, agx_error *err)
     return 0;
 }
 
+void agx_sio_dialer_set_read_hook(agx_sio_dialer *d, void (*fn)(void *ud), void *ud)
+{
+    d->read_hook = fn;
+    d->read_hook_ud = ud;
+}
+
 void agx_sio_dialer_free(agx_sio_dialer *d)
 {
     if (!d || d->freed)

@@ -35,6 +35,11 @@ int agx_sio_dialer_new(uv_loop_t *loop, agx_sio_dialer **out, agx_error *err);
 /* Closes the dialer's handle; the memory goes once the loop has run its close callback and the
  * last client using it was released. Loop thread. NULL is a no-op. */
 void agx_sio_dialer_free(agx_sio_dialer *d);
+/* fn(ud) runs on the loop after every read callback of the dialer's connections: a busy socket
+ * is read many times per loop iteration (libuv reads until the kernel has nothing left), and work
+ * the owner queued meanwhile — stream credit above all — should not wait for all of it. fn must
+ * not free the dialer. NULL = none. */
+void agx_sio_dialer_set_read_hook(agx_sio_dialer *d, void (*fn)(void *ud), void *ud);
 
 typedef struct agx_sio_header {
     const char *name;  /* without the colon, e.g. "Authorization" */

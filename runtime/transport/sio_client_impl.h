@@ -13,8 +13,9 @@
 #include "runtime/transport/ws_frame.h"
 
 /* Bytes one read takes (the dialer's shared buffer); a TLS connection's plaintext goes through a
- * second buffer of the same size. */
-#define SIO_DIAL_RBUF ((size_t)256 << 10)
+ * second buffer of the same size. 64 KiB: measured, 256 KiB reads made the kernel's copy into
+ * the buffer and ours out of it miss the cache, costing a quarter of a 64 KiB-item stream. */
+#define SIO_DIAL_RBUF ((size_t)64 << 10)
 
 typedef struct sio_tls_ctx sio_tls_ctx; /* one SSL_CTX per CA setting (sio_tls.c) */
 
@@ -29,6 +30,8 @@ struct agx_sio_dialer {
     size_t users;               /* clients not yet released */
     bool freed, handle_closed;
     bool *gone;                 /* set when the dialer's memory is released (private dialers) */
+    void (*read_hook)(void *ud); /* agx_sio_dialer_set_read_hook */
+    void *read_hook_ud;
 };
 
 typedef enum dial_state {

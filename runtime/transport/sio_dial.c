@@ -347,6 +347,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         free(buf->base);
     if (rc != 0)
         sio_dial_down(c);
+    if (d->read_hook && !d->freed)
+        d->read_hook(d->read_hook_ud);
 }
 
 /* ---- dialling ---- */
