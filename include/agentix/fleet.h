@@ -166,8 +166,9 @@ typedef struct agx_pool_options {
 } agx_pool_options;
 void agx_pool_options_init(agx_pool_options *opts);
 
-/* Starts the pool: returns at once; background threads create K sandboxes (cfg copied, owner
- * labels added), each connected and checked before it counts as ready. */
+/* Starts the pool: returns at once; refill jobs on the default engine's blocking pool (engine.h)
+ * create K sandboxes (cfg copied, owner labels added), each connected and checked before it
+ * counts as ready. */
 int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_pool_options *opts,
                  agx_pool **out, agx_error *err);
 /* Hands out a ready sandbox that passes its health check; one that fails is deleted and replaced,
