@@ -46,19 +46,6 @@ static int wait_call(agx_call *k, bool timed, const struct timespec *ts)
     return pthread_cond_timedwait(&k->cv, &k->c->mu, ts);
 }
 
-/* A blocking wait on an I/O thread (from a callback) would stall every connection of that thread,
- * and wait for itself forever when the answer comes through it. */
-static int refuse_on_loop(const agx_client *c, const char *what, agx_error *err)
-{
-    (void)c;
-    if (!agx_engine_on_io_thread())
-        return 0;
-    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                         "%s blocks, and was called on an engine I/O thread (from a callback): "
-                         "use the callback forms there",
-                         what);
-}
-
 /* ---- life of a call ---- */
 
 static void free_inputs(agx_call *k)
@@ -383,7 +370,7 @@ int agx_client_call(agx_client *c, const char *target, const agx_value *args,
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_call: result is NULL");
     *result = NULL;
     agx_call *k;
-    int rc = c ? refuse_on_loop(c, "agx_client_call", err) : 0;
+    int rc = agx_client_refuse_blocking("agx_client_call", err);
     if (rc)
         return rc;
     rc = call_begin(c, SHAPE_UNARY, target, args, kwargs, &k, err);
@@ -399,7 +386,7 @@ int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_v
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_describe: out is NULL");
     *out = NULL;
     agx_call *k;
-    int rc = c ? refuse_on_loop(c, "agx_client_describe", err) : 0;
+    int rc = agx_client_refuse_blocking("agx_client_describe", err);
     if (rc)
         return rc;
     rc = call_begin(c, SHAPE_DESCRIBE, target, NULL, NULL, &k, err);
@@ -499,7 +486,7 @@ int agx_call_next(agx_call *k, int timeout_ms, agx_value **item, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_next needs a stream or bidi call without a callback");
     agx_client *c = k->c;
-    if (refuse_on_loop(c, "agx_call_next", err))
+    if (agx_client_refuse_blocking("agx_call_next", err))
         return AGX_ERR_INVALID_ARGUMENT;
     struct timespec ts;
     bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
@@ -605,7 +592,7 @@ int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error 
     if (!k || k->shape != SHAPE_BIDI || !item)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_send needs a bidi call and an item");
-    if (refuse_on_loop(k->c, "agx_call_send", err))
+    if (agx_client_refuse_blocking("agx_call_send", err))
         return AGX_ERR_INVALID_ARGUMENT;
     in_item *it = NULL;
     int rc = encode_input(k, item, &it, err);

@@ -464,20 +464,20 @@ static int wait_connected(agx_client *c, int ct, agx_error *err)
     return rc;
 }
 
-static int refuse_on_io(const char *what, agx_error *err)
+int agx_client_refuse_blocking(const char *what, agx_error *err)
 {
     if (!agx_engine_on_io_thread())
         return 0;
     return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                          "%s blocks, and was called on an engine I/O thread (from a callback): "
-                         "use agx_client_connect_async there",
+                         "use the callback forms there",
                          what);
 }
 
 static int connect_blocking(const char *url, const agx_client_options *opts, const agx_kv *extra,
                             agx_client **out, agx_error *err)
 {
-    int rc = refuse_on_io("agx_client_connect", err);
+    int rc = agx_client_refuse_blocking("agx_client_connect", err);
     if (rc)
         return rc;
     agx_client *c;

@@ -245,6 +245,10 @@ void agx_client_unlock(agx_client *c);
 
 /* client.c: on the loop thread, the client's turn from its I/O thread's ready list. */
 void agx_client_loop_turn(agx_client *c);
+/* AGX_ERR_INVALID_ARGUMENT naming `what` on an engine I/O thread, else 0: a blocking wait there
+ * would stall every connection of the thread, and wait for itself when the answer comes through
+ * it. */
+int agx_client_refuse_blocking(const char *what, agx_error *err);
 
 /* outbox.c: host threads → loop thread → runtime */
 /* Queues work bits on a call (lock); schedules the client when the FIFO was empty. */
