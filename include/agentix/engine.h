@@ -10,7 +10,9 @@
  * The default engine: created on first use by any connect that names no engine, with
  * $AGENTIX_ENGINE_THREADS I/O threads (default 1) and $AGENTIX_ENGINE_POOL pool threads
  * (default 16), delivering callbacks on its I/O threads. It lives until the process exits. The
- * simple API (agx_client_connect, agx_client_call, …) runs on it unchanged.
+ * simple API (agx_client_connect, agx_client_call, …) runs on it unchanged. A child of fork()
+ * gets a default engine of its own on first use; engines, clients and calls made before the fork
+ * belong to the parent and must not be used in the child.
  *
  * Callbacks (client.h's connect/unary/stream/bidi forms, and the create/delete forms below) run
  * where the engine's delivery says:

@@ -408,6 +408,14 @@ static int env_count(const char *name, unsigned def, unsigned max, unsigned *out
 static pthread_mutex_t default_mu = PTHREAD_MUTEX_INITIALIZER;
 static agx_engine *default_engine;
 
+/* A child of fork() has none of the parent's threads: its first connect makes a default engine
+ * of its own (the parent's, with its clients, is unusable there and left alone). */
+static void default_after_fork(void)
+{
+    pthread_mutex_init(&default_mu, NULL);
+    default_engine = NULL;
+}
+
 agx_engine *agx_engine_default(agx_error *err)
 {
     pthread_mutex_lock(&default_mu);
@@ -419,6 +427,9 @@ agx_engine *agx_engine_default(agx_error *err)
             env_count("AGENTIX_ENGINE_POOL", DEFAULT_POOL_THREADS, POOL_THREADS_MAX,
                       &o.pool_threads, err) == 0 &&
             agx_engine_new(&o, &e, err) == 0) {
+            static bool hooked;
+            if (!hooked)
+                hooked = pthread_atfork(NULL, NULL, default_after_fork) == 0;
             e->is_default = true;
             default_engine = e;
         }
