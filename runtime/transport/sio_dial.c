@@ -60,7 +60,9 @@ void sio_dial_down(agx_sio_client *c)
             uv_close(&c->sock.handle, sock_closed);
     } else if (!c->gai && c->timer_open) {
         uv_timer_start(&c->timer, kick_fired, 0, 0);
-    } /* else the lookup's callback ends it */
+    } else if (c->gai) {
+        uv_cancel((uv_req_t *)c->gai); /* a lookup not started yet ends now; else when it returns */
+    } /* the lookup's callback ends it */
 }
 
 static void fail_io(agx_sio_client *c, const char *what, int uverr)
