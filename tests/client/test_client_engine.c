@@ -407,6 +407,7 @@ static void test_engine_free(void)
 }
 
 /* ---- fork ---- */
+#ifndef __SANITIZE_THREAD__
 
 /* The default engine exists in the parent; a forked child gets one of its own and its calls
  * work (the parent's I/O thread does not exist there). */
@@ -429,6 +430,7 @@ static void test_fork(void)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's call failed (%d)", status);
     agx_client_free(c);
 }
+#endif
 
 int main(int argc, char **argv)
 {
