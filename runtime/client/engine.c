@@ -410,9 +410,13 @@ static agx_engine *default_engine;
 
 /* A child of fork() has none of the parent's threads: its first connect makes a default engine
  * of its own (the parent's, with its clients, is unusable there and left alone). */
+/* the parent's default engine, kept reachable in the child (nothing there may free it) */
+static agx_engine *volatile forked_away;
+
 static void default_after_fork(void)
 {
     pthread_mutex_init(&default_mu, NULL);
+    forked_away = default_engine;
     default_engine = NULL;
 }
 
