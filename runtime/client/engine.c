@@ -409,8 +409,8 @@ static pthread_mutex_t default_mu = PTHREAD_MUTEX_INITIALIZER;
 static agx_engine *default_engine;
 
 /* A child of fork() has none of the parent's threads: its first connect makes a default engine
- * of its own (the parent's, with its clients, is unusable there and left alone). */
-/* the parent's default engine, kept reachable in the child (nothing there may free it) */
+ * of its own. The parent's, with its clients, is unusable there and left alone — kept reachable
+ * here (volatile: a store nobody reads would be optimised away), since nothing may free it. */
 static agx_engine *volatile forked_away;
 
 static void default_after_fork(void)
