@@ -32,6 +32,7 @@
 
 #include "agentix/deployment.h"
 #include "agentix/error.h"
+#include "agentix/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,28 +63,28 @@ typedef struct agx_engine_options {
     const char *ca_file;
     const char *ca_dir;
 } agx_engine_options;
-void agx_engine_options_init(agx_engine_options *opts);
+AGX_API void agx_engine_options_init(agx_engine_options *opts);
 
 /* Starts an engine (its I/O threads run at once; pool threads on demand). */
-int agx_engine_new(const agx_engine_options *opts, agx_engine **out, agx_error *err);
+AGX_API int agx_engine_new(const agx_engine_options *opts, agx_engine **out, agx_error *err);
 /* The process's default engine, created on first use; NULL (with err filled) only when it cannot
  * be started. */
-agx_engine *agx_engine_default(agx_error *err);
+AGX_API agx_engine *agx_engine_default(agx_error *err);
 /* Stops the I/O threads and frees the engine. Every client made on it must be freed first (an
  * engine with clients left is not freed; a message says so on stderr). It waits for create/delete
  * requests still running and for freed clients to finish closing (a few seconds at most); with
  * AGX_DELIVER_QUEUE the callbacks still waiting run here, on the calling thread. Not the default
  * engine (a no-op). Not from one of its own callbacks. NULL is a no-op. */
-void agx_engine_free(agx_engine *e);
+AGX_API void agx_engine_free(agx_engine *e);
 
 /* AGX_DELIVER_QUEUE: a file descriptor that is readable while completions wait to be processed
  * (an eventfd: poll it, never read or close it). -1 for an engine that delivers on its threads. */
-int agx_engine_fd(const agx_engine *e);
+AGX_API int agx_engine_fd(const agx_engine *e);
 /* Runs waiting completions' callbacks on the calling thread: up to max of them (0 = all that are
  * waiting), first waiting up to timeout_ms for one when none waits (0 = do not wait, < 0 = until
  * one arrives). Returns how many ran (0 when the wait ran out), or AGX_ERR_INVALID_ARGUMENT for an
  * engine that delivers on its threads. Not from inside a callback. */
-int agx_engine_process(agx_engine *e, int max, int timeout_ms);
+AGX_API int agx_engine_process(agx_engine *e, int max, int timeout_ms);
 
 /* ---- sandbox create/delete without blocking the caller ---- */
 
@@ -95,10 +96,10 @@ typedef void (*agx_delete_cb)(void *user, int status, const agx_error *err);
 /* Queues agx_deployment_create(dep, cfg) on the engine's pool (e NULL = the default engine);
  * returns at once (cfg is copied). dep must stay alive until the callback has run. Errors
  * returned here are immediate (bad arguments, no memory); everything else comes to cb. */
-int agx_deployment_create_async(agx_engine *e, agx_deployment *dep, const agx_sandbox_config *cfg,
+AGX_API int agx_deployment_create_async(agx_engine *e, agx_deployment *dep, const agx_sandbox_config *cfg,
                                 agx_create_cb cb, void *user, agx_error *err);
 /* Queues agx_deployment_delete(dep, id) the same way (id is copied). */
-int agx_deployment_delete_async(agx_engine *e, agx_deployment *dep, const char *id,
+AGX_API int agx_deployment_delete_async(agx_engine *e, agx_deployment *dep, const char *id,
                                 agx_delete_cb cb, void *user, agx_error *err);
 
 #ifdef __cplusplus

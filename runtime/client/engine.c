@@ -127,15 +127,14 @@ void agx_engine_client_gone(agx_engine *e, io_thread *t)
  * seconds); their cancelled calls' callbacks may still wait in the queue: run them here. */
 static bool wait_clients_released(agx_engine *e)
 {
-    struct timespec ts;
-    agx_deadline(FREE_WAIT_MS, &ts);
+    int64_t deadline = agx_deadline_ms(FREE_WAIT_MS);
     for (;;) {
         if (e->delivery == AGX_DELIVER_QUEUE)
             agx_engine_process(e, 0, 0);
         pthread_mutex_lock(&e->cq_mu);
         int rc = 0;
         while (atomic_load(&e->clients) && !e->cq_head && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&e->cq_cv, &e->cq_mu, &ts);
+            rc = agx_cond_wait_until(&e->cq_cv, &e->cq_mu, deadline);
         bool done = atomic_load(&e->clients) == 0;
         pthread_mutex_unlock(&e->cq_mu);
         if (done)
@@ -216,13 +215,11 @@ int agx_engine_process(agx_engine *e, int max, int timeout_ms)
 {
     if (!e || e->delivery != AGX_DELIVER_QUEUE)
         return AGX_ERR_INVALID_ARGUMENT;
-    struct timespec ts;
-    bool timed = agx_deadline(timeout_ms, &ts);
+    int64_t deadline = agx_deadline_ms(timeout_ms);
     pthread_mutex_lock(&e->cq_mu);
     int rc = 0;
     while (!e->cq_head && timeout_ms != 0 && rc != ETIMEDOUT)
-        rc = timed ? pthread_cond_timedwait(&e->cq_cv, &e->cq_mu, &ts)
-                   : pthread_cond_wait(&e->cq_cv, &e->cq_mu);
+        rc = agx_cond_wait_until(&e->cq_cv, &e->cq_mu, deadline);
     /* max 0: what waits now, not what the callbacks cause (a busy stream would never stop) */
     size_t limit = max > 0 ? (size_t)max : queue_len(e);
     int n = 0;
@@ -361,13 +358,9 @@ int agx_engine_new(const agx_engine_options *opts, agx_engine **out, agx_error *
     e->pool_max = o.pool_threads;
     pthread_mutex_init(&e->cq_mu, NULL);
     pthread_mutex_init(&e->pool_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->cq_cv, &ca);
-    pthread_cond_init(&e->pool_cv, &ca);
-    pthread_cond_init(&e->pool_idle_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    agx_cond_init(&e->cq_cv);
+    agx_cond_init(&e->pool_cv);
+    agx_cond_init(&e->pool_idle_cv);
     int rc = dup_opt(o.ca_file, &e->ca_file, err);
     if (rc == 0)
         rc = dup_opt(o.ca_dir, &e->ca_dir, err);

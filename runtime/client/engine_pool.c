@@ -61,10 +61,9 @@ static void *pool_main(void *arg)
     for (;;) {
         int rc = 0;
         while (!e->jobs_head && !e->pool_stop && rc != ETIMEDOUT) {
-            struct timespec ts;
-            agx_deadline(POOL_IDLE_SECS * 1000, &ts);
             e->pool_waiting++;
-            rc = pthread_cond_timedwait(&e->pool_cv, &e->pool_mu, &ts);
+            rc = agx_cond_wait_until(&e->pool_cv, &e->pool_mu,
+                                     agx_deadline_ms(POOL_IDLE_SECS * 1000));
             e->pool_waiting--;
         }
         engine_job *j = e->jobs_head;

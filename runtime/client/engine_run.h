@@ -1,5 +1,5 @@
 /* engine_run.h (internal) — running blocking work on an engine's pool, for the other parts of
- * libagentix (the fleet layer's creates and deletes, core/fleet*.c). */
+ * libagentix (the fleet layer's creates and deletes, core/fleet/). */
 #ifndef AGX_RUNTIME_CLIENT_ENGINE_RUN_H
 #define AGX_RUNTIME_CLIENT_ENGINE_RUN_H
 
