@@ -1,8 +1,9 @@
 /* inbox.c — the RPC client's way in (runtime → loop thread → host threads): each event is routed
  * by call_id to its call; values are decoded here, once, on the loop thread (one copy from the
  * transport's buffer, cheaper overall than handing raw bytes to the consumer and decoding there);
- * stream items go to the call's window-sized ring or its callback; anything that breaks the
- * protocol fails that call (and cancels it remotely), never the connection. */
+ * stream items go to the call's window-sized ring, where a blocking reader takes them or the
+ * engine delivers them to the call's callback; anything that breaks the protocol fails that call
+ * (and cancels it remotely), never the connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,22 +68,15 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
         call_protocol_error(c, k, &e);
         return;
     }
-    if (k->scb) {
-        k->scb(k->user, AGX_CALL_ITEM, v, NULL);
-        uint32_t half = k->window > 1 ? k->window / 2 : 1;
-        if (++k->consumed >= half &&
-            agx_client_emit_control(c, k, AGX_EV_CREDIT, k->consumed, NULL) == 0) {
-            k->granted += k->consumed;
-            k->consumed = 0;
-        }
-        return;
-    }
     agx_client_lock(c);
     /* received - taken <= window + granted - taken <= window: the ring cannot overflow. */
     k->ring[(k->rhead + k->rcount) % k->window] = v;
     k->rcount++;
     agx_client_unlock(c);
-    pthread_cond_signal(&k->cv); /* k stays valid: it is in the map, which only this thread edits */
+    if (k->scb)
+        agx_call_deliver(k);
+    else
+        pthread_cond_signal(&k->cv); /* k stays valid: it is in the map, only this thread edits it */
 }
 
 /* The common unary/describe answer, with one lock for lookup and completion. False leaves the
@@ -188,8 +182,15 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
         agx_client_lock(c);
         uint64_t total = (uint64_t)k->in_credit + n;
         k->in_credit = total > IN_CREDIT_MAX ? IN_CREDIT_MAX : (uint32_t)total;
+        bool ready = k->send_ready_wanted && k->in_credit > 0;
+        if (ready) {
+            k->send_ready_wanted = false;
+            k->send_ready_due = true;
+        }
         agx_client_unlock(c);
         pthread_cond_broadcast(&k->cv);
+        if (ready && k->scb)
+            agx_call_deliver(k);
     } else {
         agx_error_set(&e, AGX_ERR_PROTOCOL, "unexpected '%.64s'", p->event);
         call_protocol_error(c, k, &e);

@@ -1,12 +1,14 @@
 /* test_sio_loop.c — the two transport roles against each other on one libuv loop (the way a host
  * test can embed agentix-server's transport next to the RPC client's): token check, binary events
  * and acks both ways over iovecs, a large attachment, congestion and drain, client close, a
- * refused token, server shutdown with a client still connected, and a loop that drains and
- * closes (the valgrind run checks the teardown leaks nothing). */
+ * refused token, server shutdown with a client still connected, a loop that drains and closes
+ * (the valgrind run checks the teardown leaks nothing), and per-connection buffers that grow for
+ * a large message and are given back on both ends once the connection idles. */
 #include <string.h>
 
 #include "check.h"
 #include "runtime/transport/sio_client.h"
+#include "runtime/transport/sio_conn_impl.h"
 #include "runtime/transport/sio_server.h"
 
 #define BIG (3 * 1024 * 1024 + 5)
@@ -268,11 +270,118 @@ static void test_bad_config(void)
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+/* ---- buffers given back when idle ---- */
+
+#define IDLE_MSG (200 * 1024) /* spans reads on both ends, below the 256 KiB kept-buffer cap */
+
+typedef struct idle_world {
+    uv_loop_t loop;
+    uv_timer_t poll;
+    agx_sio_server *server;
+    agx_sio_client *client;
+    agx_sio_conn *sconn, *cconn;
+    uint8_t *msg;
+    int got_server, got_client;
+    bool grown_server, grown_client, released;
+    int polls;
+} idle_world;
+
+static bool holds_buffers(const agx_sio_conn *c)
+{
+    bool spares = false; /* small ones stay for pings and pongs */
+    for (int i = 0; i < SIO_SPARE_FRAMES; i++)
+        spares |= c->spare[i] && c->spare[i]->cap > SIO_SPARE_IDLE_CAP;
+    return c->rx != NULL || spares;
+}
+
+static void idle_srv_connect(agx_sio_conn *c, void *ud) { ((idle_world *)ud)->sconn = c; }
+
+static void idle_srv_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
+{
+    idle_world *w = ud;
+    CHECK(p->nattach == 1 && p->attach[0].len == IDLE_MSG);
+    w->got_server++;
+    struct iovec iov = {w->msg, IDLE_MSG};
+    agx_error err;
+    CHECK_OK(agx_sio_conn_emit(c, "big", NULL, &iov, 1, NULL, &err), &err);
+}
+
+static void idle_cli_connect(agx_sio_conn *c, void *ud)
+{
+    idle_world *w = ud;
+    w->cconn = c;
+    struct iovec iov = {w->msg, IDLE_MSG};
+    agx_error err;
+    CHECK_OK(agx_sio_conn_emit(c, "big", NULL, &iov, 1, NULL, &err), &err);
+}
+
+static void idle_cli_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
+{
+    idle_world *w = ud;
+    CHECK(p->nattach == 1 && p->attach[0].len == IDLE_MSG);
+    CHECK(memcmp(p->attach[0].data, w->msg, IDLE_MSG) == 0);
+    w->got_client++;
+}
+
+static void idle_poll(uv_timer_t *t)
+{
+    idle_world *w = t->data;
+    if (w->got_client == 1 && w->got_server == 1 && !w->grown_client) {
+        /* right after the exchange both ends still hold what the big message needed */
+        w->grown_server = holds_buffers(w->sconn);
+        w->grown_client = holds_buffers(w->cconn);
+        CHECK_MSG(w->grown_server && w->grown_client, "no buffer grew for a %d-byte message",
+                  IDLE_MSG);
+    }
+    if (w->grown_client && !holds_buffers(w->sconn) && !holds_buffers(w->cconn)) {
+        w->released = true;
+        uv_timer_stop(t);
+        agx_sio_client_close(w->client);
+        agx_sio_server_shutdown(w->server);
+        uv_close((uv_handle_t *)t, NULL);
+        return;
+    }
+    CHECK_MSG(++w->polls < 30000, "buffers still held after %d polls", w->polls);
+}
+
+static void test_idle_release(void)
+{
+    idle_world w;
+    memset(&w, 0, sizeof w);
+    CHECK(uv_loop_init(&w.loop) == 0);
+    w.msg = malloc(IDLE_MSG);
+    for (size_t i = 0; i < IDLE_MSG; i++)
+        w.msg[i] = (uint8_t)(i * 7);
+    agx_error err;
+    agx_sio_server_config scfg = {.ping_interval_ms = 40,
+                                  .handlers = {.on_connect = idle_srv_connect,
+                                               .on_event = idle_srv_event,
+                                               .ud = &w}};
+    CHECK_OK(agx_sio_server_start(&w.loop, &scfg, &w.server, &err), &err);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", agx_sio_server_port(w.server));
+    agx_sio_client_config ccfg = {.url = url,
+                                  .handlers = {.on_connect = idle_cli_connect,
+                                               .on_event = idle_cli_event,
+                                               .ud = &w}};
+    CHECK_OK(agx_sio_client_connect(&w.loop, &ccfg, &w.client, &err), &err);
+    uv_timer_init(&w.loop, &w.poll);
+    w.poll.data = &w;
+    uv_timer_start(&w.poll, idle_poll, 1, 1);
+    CHECK(uv_run(&w.loop, UV_RUN_DEFAULT) == 0);
+    CHECK(w.released);
+    agx_sio_client_free(w.client);
+    agx_sio_server_free(w.server);
+    CHECK(uv_loop_close(&w.loop) == 0);
+    free(w.msg);
+}
+
 int main(void)
 {
     TEST_RUN(test_exchange);
     TEST_RUN(test_refused);
     TEST_RUN(test_shutdown_with_client);
     TEST_RUN(test_bad_config);
+    TEST_RUN(test_idle_release);
     return 0;
 }
