@@ -13,8 +13,12 @@
 #include <string.h>
 
 #include "agentix/version.h"
+#include "runtime/transport/sio_listen.h"
 
 #define QUEUE_RESERVE ((size_t)1 << 20) /* room kept for terminal events past the item cap */
+/* Text messages carry only Socket.IO packet headers and the CONNECT (values travel as binary
+ * attachments): anything larger is refused before jansson builds a tree from it. */
+#define MAX_TEXT ((size_t)64 << 10)
 
 static const char usage[] =
     "usage: agentix-server [--help | --version]\n"
@@ -88,7 +92,8 @@ static int listen_on(srv_server *s)
         .ping_interval_ms = s->cfg.ping_interval_ms,
         .ping_timeout_ms = s->cfg.ping_timeout_ms,
         .limits = {.max_payload = s->cfg.max_payload,
-                   .queue_limit = s->queue_cap + QUEUE_RESERVE + s->cfg.max_payload},
+                   .queue_limit = s->queue_cap + QUEUE_RESERVE + s->cfg.max_payload,
+                   .max_text = MAX_TEXT},
         .authorize = authorize,
         .handlers = {.on_connect = srv_on_connect,
                      .on_event = srv_on_event,
@@ -167,6 +172,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentix-server: cannot set up (out of memory?)\n");
         return 1;
     }
+    /* Every socket needs a descriptor: take all the kernel allows (the accept loop backs off when
+     * they run out anyway). */
+    long fds = sio_raise_fd_limit();
+    if (fds >= 0 && fds < 1024)
+        fprintf(stderr, "agentix-server: only %ld file descriptors allowed (RLIMIT_NOFILE); "
+                "connections beyond ~%ld wait\n", fds, fds - 64);
     int rc = 0;
     if (listen_on(&s) == 0) {
         if (!srv_worker_get(&s, msg, sizeof msg))
