@@ -415,6 +415,14 @@ bool sh_quiet(sh_client *c, int ms)
 
 void sh_pump(sh_client *c, int ms) { run_until(c, never, ms); }
 
+static bool queue_empty(sh_client *sc) { return !sc->conn || agx_sio_conn_queued_bytes(sc->conn) == 0; }
+
+void sh_flush(sh_client *c, int timeout_ms)
+{
+    CHECK_MSG(run_until(c, queue_empty, timeout_ms), "%zu bytes still queued after %d ms",
+              c->conn ? agx_sio_conn_queued_bytes(c->conn) : (size_t)0, timeout_ms);
+}
+
 void sh_event_free(sh_event *e)
 {
     if (!e)

@@ -82,5 +82,8 @@ sh_event *sh_count_stream(sh_client *c, const char *call_id, uint32_t window, si
 
 /* Runs the client's loop for ms. */
 void sh_pump(sh_client *c, int ms);
+/* Runs the client's loop until everything emitted has been written to the socket (up to
+ * timeout_ms; exits the test when it could not be). */
+void sh_flush(sh_client *c, int timeout_ms);
 
 #endif
