@@ -96,10 +96,12 @@ void sh_server_start(sh_server *s, const sh_paths *p, const char *token,
         setenv("AGENTIX_PORT_FILE", port_file, 1);
         setenv("AGENTIX_MODULE_PATH", p->modules, 1);
         setenv("AGENTIX_WORKER_PID_FILE", s->pid_file, 1);
-        if (token)
+        if (token) {
             setenv("AGENTIX_TOKEN", token, 1);
-        else
+        } else {
             unsetenv("AGENTIX_TOKEN");
+            setenv("AGENTIX_AUTH", "none", 1); /* a server refuses to start without a token */
+        }
         for (const char *const *e = extra_env; e && *e; e++)
             putenv((char *)*e);
         if (valgrind) {
