@@ -48,7 +48,7 @@ static int parse_long(const char *p, const char *end, long *out)
     return 0;
 }
 
-int agx_proc_stat_parse(const char *text, size_t len, agx_proc_entry *out, long *pgrp)
+int agx_proc_stat_parse(const char *text, size_t len, agx_proc_entry *out)
 {
     const char *end = text + len, *open = memchr(text, '(', len), *close = NULL;
     /* The command name is between the first '(' and the last ')' and may hold both. */
@@ -62,11 +62,14 @@ int agx_proc_stat_parse(const char *text, size_t len, agx_proc_entry *out, long 
     long pid;
     if (open == text || open[-1] != ' ' || parse_long(text, open - 1, &pid) != 0 || pid <= 0)
         return -1;
+    size_t clen = (size_t)(close - open - 1);
+    if (clen >= sizeof out->comm)
+        clen = sizeof out->comm - 1; /* kernel workers' names run longer than a task's 15 bytes */
     const char *p = close + 2;
     char state = *p;
     if (state < 'A' || state > 'z')
         return -1;
-    long ppid, group = 0;
+    long ppid, group = 0, session = 0;
     uint64_t start = 0;
     p = skip_field(p, end); /* field 4 */
     if (!p || parse_long(p, end, &ppid) != 0 || ppid < 0)
@@ -74,16 +77,21 @@ int agx_proc_stat_parse(const char *text, size_t len, agx_proc_entry *out, long 
     p = skip_field(p, end); /* field 5 */
     if (!p || parse_long(p, end, &group) != 0)
         return -1;
-    for (int field = 5; field < 22 && p; field++)
+    p = skip_field(p, end); /* field 6 */
+    if (!p || parse_long(p, end, &session) != 0)
+        return -1;
+    for (int field = 6; field < 22 && p; field++)
         p = skip_field(p, end);
     if (!p || parse_u64(p, end, &start) != 0)
         return -1;
     out->pid = (pid_t)pid;
     out->ppid = (pid_t)ppid;
+    out->pgrp = (pid_t)group;
+    out->sid = (pid_t)session;
     out->state = state;
     out->start_ticks = start;
-    if (pgrp)
-        *pgrp = group;
+    memcpy(out->comm, open + 1, clen);
+    out->comm[clen] = '\0';
     return 0;
 }
 
@@ -101,7 +109,7 @@ static char *put_uint(char *p, unsigned long v)
     return p;
 }
 
-static int read_stat(pid_t pid, agx_proc_entry *e)
+int agx_proc_entry_read(pid_t pid, agx_proc_entry *e)
 {
     char path[48] = "/proc/", buf[1024];
     char *p = put_uint(path + 6, (unsigned long)pid);
@@ -116,7 +124,7 @@ static int read_stat(pid_t pid, agx_proc_entry *e)
     close(fd);
     if (n <= 0)
         return -1;
-    return agx_proc_stat_parse(buf, (size_t)n, e, NULL);
+    return agx_proc_stat_parse(buf, (size_t)n, e);
 }
 
 struct linux_dirent64 {
@@ -157,7 +165,7 @@ static long scan_all(agx_proc_entry *e, size_t cap, bool *overflowed)
                 overflow = true;
                 continue;
             }
-            if (read_stat((pid_t)pid, &e[n]) == 0)
+            if (agx_proc_entry_read((pid_t)pid, &e[n]) == 0)
                 n++;
         }
     }
@@ -179,9 +187,8 @@ long agx_proc_scan(agx_proc_entry *scratch, size_t cap)
     return scan_all(scratch, cap, &over);
 }
 
-/* Marks (state '+' in a parallel walk) the descendants of root: a process is in the tree when its
- * parent is. Returns how many entries are in it; they are moved to the front of e. */
-static size_t select_tree(agx_proc_entry *e, size_t n, pid_t root, bool with_root)
+/* A process is in the tree when its parent is (root is). */
+size_t agx_proc_tree_select(agx_proc_entry *e, size_t n, pid_t root, bool with_root)
 {
     size_t in = 0; /* e[0..in) are members */
     /* root itself first, so the parent test below has something to find */
@@ -221,11 +228,11 @@ static bool is_dead(char state) { return state == 'Z' || state == 'X' || state =
 
 /* Signals one process if it still is the one scanned (same start time): through a pidfd when the
  * kernel has them, so a pid reused after the check is never hit. */
-static void signal_entry(const agx_proc_entry *e, int sig)
+void agx_proc_signal(const agx_proc_entry *e, int sig)
 {
     agx_proc_entry now;
     long fd = syscall(SYS_pidfd_open, e->pid, 0);
-    if (read_stat(e->pid, &now) != 0 || now.start_ticks != e->start_ticks || is_dead(now.state)) {
+    if (agx_proc_entry_read(e->pid, &now) != 0 || now.start_ticks != e->start_ticks || is_dead(now.state)) {
         if (fd >= 0)
             close((int)fd);
         return;
@@ -238,10 +245,10 @@ static void signal_entry(const agx_proc_entry *e, int sig)
     }
 }
 
-static bool alive(const agx_proc_entry *e)
+bool agx_proc_alive(const agx_proc_entry *e)
 {
     agx_proc_entry now;
-    return read_stat(e->pid, &now) == 0 && now.start_ticks == e->start_ticks && !is_dead(now.state);
+    return agx_proc_entry_read(e->pid, &now) == 0 && now.start_ticks == e->start_ticks && !is_dead(now.state);
 }
 
 static void nap_ms(long ms)
@@ -272,7 +279,7 @@ long agx_proc_count_tree(pid_t root, agx_proc_entry *scratch, size_t cap)
     long n = scan(scratch, cap);
     if (n < 0)
         return -1;
-    size_t in = select_tree(scratch, (size_t)n, root, false);
+    size_t in = agx_proc_tree_select(scratch, (size_t)n, root, false);
     long live = 0;
     for (size_t i = 0; i < in; i++)
         live += !is_dead(scratch[i].state);
@@ -294,26 +301,26 @@ long agx_proc_kill_tree(pid_t root, bool with_root, agx_proc_entry *scratch, siz
             complete = false; /* what fit is still worth stopping */
         if (n < 0)
             n = 0;
-        in = select_tree(scratch, (size_t)n, root, with_root);
+        in = agx_proc_tree_select(scratch, (size_t)n, root, with_root);
         uint64_t fp = fingerprint(scratch, in);
         if (round > 0 && fp == last)
             break;
         last = fp;
         for (size_t i = 0; i < in; i++)
             if (!is_dead(scratch[i].state) && scratch[i].state != 'T' && scratch[i].state != 't')
-                signal_entry(&scratch[i], SIGSTOP);
+                agx_proc_signal(&scratch[i], SIGSTOP);
         if (round == MAX_ROUNDS - 1)
             complete = false;
     }
     long killed = 0;
     for (size_t i = 0; i < in; i++)
         if (!is_dead(scratch[i].state)) {
-            signal_entry(&scratch[i], SIGKILL);
+            agx_proc_signal(&scratch[i], SIGKILL);
             killed++;
         }
     /* SIGKILL takes effect asynchronously (a process in D state finishes its call first). */
     for (size_t i = 0; i < in;) {
-        if (is_dead(scratch[i].state) || !alive(&scratch[i])) {
+        if (is_dead(scratch[i].state) || !agx_proc_alive(&scratch[i])) {
             i++;
             continue;
         }

@@ -24,13 +24,18 @@
 /* One process of a /proc scan. */
 typedef struct agx_proc_entry {
     pid_t pid, ppid;
+    pid_t pgrp, sid;      /* process group and session */
     uint64_t start_ticks;
     char state;
+    char comm[16];        /* the command name (field 2, cut at 15 bytes; chosen by the process) */
 } agx_proc_entry;
 
-/* Parses the text of /proc/<pid>/stat (len bytes): pid (1), state (3), ppid (4), process group
- * (5, may be NULL) and starttime (22). 0, or -1 when it is not such a line. Pure: fuzzed. */
-int agx_proc_stat_parse(const char *text, size_t len, agx_proc_entry *out, long *pgrp);
+/* Parses the text of /proc/<pid>/stat (len bytes): pid (1), comm (2), state (3), ppid (4),
+ * process group (5), session (6) and starttime (22). 0, or -1 when it is not such a line. Pure:
+ * fuzzed. */
+int agx_proc_stat_parse(const char *text, size_t len, agx_proc_entry *out);
+/* The same for a live process of this PID namespace: 0, or -1 when there is none (or unreadable). */
+int agx_proc_entry_read(pid_t pid, agx_proc_entry *out);
 
 /* Stops then SIGKILLs every live descendant of root, and root itself when with_root. scratch
  * holds cap entries (the scan; 4096 covers any sandbox). Returns the number of processes killed,
@@ -43,6 +48,15 @@ long agx_proc_kill_tree(pid_t root, bool with_root, agx_proc_entry *scratch, siz
 /* Every process of this PID namespace, read from /proc into scratch: the number filled (cap when
  * there were more), or -1 when /proc cannot be read. */
 long agx_proc_scan(agx_proc_entry *scratch, size_t cap);
+
+/* Moves root (when with_root) and its descendants among e[0..n) to the front; their count. */
+size_t agx_proc_tree_select(agx_proc_entry *e, size_t n, pid_t root, bool with_root);
+
+/* Signals the process e describes if it still is that process (same start time), through a
+ * pidfd where the kernel has them: a pid reused since the scan is never hit. */
+void agx_proc_signal(const agx_proc_entry *e, int sig);
+/* Whether the process e describes still runs (not a zombie, same start time). */
+bool agx_proc_alive(const agx_proc_entry *e);
 
 /* Live (not zombie) descendants of root right now; -1 on a failed walk. */
 long agx_proc_count_tree(pid_t root, agx_proc_entry *scratch, size_t cap);

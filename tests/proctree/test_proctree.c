@@ -37,7 +37,7 @@ static bool running(pid_t pid, uint64_t ticks)
     ssize_t n = read(fd, buf, sizeof buf);
     close(fd);
     agx_proc_entry e;
-    return n > 0 && agx_proc_stat_parse(buf, (size_t)n, &e, NULL) == 0 && e.start_ticks == ticks &&
+    return n > 0 && agx_proc_stat_parse(buf, (size_t)n, &e) == 0 && e.start_ticks == ticks &&
            e.state != 'Z' && e.state != 'X';
 }
 
@@ -50,7 +50,7 @@ static uint64_t ticks_of(pid_t pid)
     ssize_t n = read(fd, buf, sizeof buf);
     close(fd);
     agx_proc_entry e;
-    CHECK(n > 0 && agx_proc_stat_parse(buf, (size_t)n, &e, NULL) == 0);
+    CHECK(n > 0 && agx_proc_stat_parse(buf, (size_t)n, &e) == 0);
     return e.start_ticks;
 }
 
@@ -86,12 +86,13 @@ static void test_parse(void)
     static const char line[] =
         "4242 (a) (b c) S 17 4242 4242 0 -1 4194560 1 0 0 0 3 4 0 0 20 0 1 0 987654 1 2 3\n";
     agx_proc_entry e;
-    long pgrp;
-    CHECK(agx_proc_stat_parse(line, sizeof line - 1, &e, &pgrp) == 0);
-    CHECK(e.pid == 4242 && e.ppid == 17 && e.state == 'S' && pgrp == 4242 && e.start_ticks == 987654);
-    CHECK(agx_proc_stat_parse("1 (x) S", 7, &e, NULL) == -1);
-    CHECK(agx_proc_stat_parse("", 0, &e, NULL) == -1);
-    CHECK(agx_proc_stat_parse("x (y) S 1 1 1", 13, &e, NULL) == -1);
+    CHECK(agx_proc_stat_parse(line, sizeof line - 1, &e) == 0);
+    CHECK(e.pid == 4242 && e.ppid == 17 && e.state == 'S' && e.pgrp == 4242 && e.sid == 4242 &&
+          e.start_ticks == 987654);
+    CHECK_STREQ(e.comm, "a) (b c");
+    CHECK(agx_proc_stat_parse("1 (x) S", 7, &e) == -1);
+    CHECK(agx_proc_stat_parse("", 0, &e) == -1);
+    CHECK(agx_proc_stat_parse("x (y) S 1 1 1", 13, &e) == -1);
 }
 
 static void test_tree(void)

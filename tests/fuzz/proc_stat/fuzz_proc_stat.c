@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/proctree.h"
 
@@ -12,9 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     agx_proc_entry e;
-    long pgrp;
-    if (agx_proc_stat_parse((const char *)data, size, &e, &pgrp) == 0) {
-        if (e.pid <= 0 || e.ppid < 0 || e.state < 'A' || e.state > 'z')
+    if (agx_proc_stat_parse((const char *)data, size, &e) == 0) {
+        if (e.pid <= 0 || e.ppid < 0 || e.state < 'A' || e.state > 'z' ||
+            memchr(e.comm, '\0', sizeof e.comm) == NULL)
             abort();
     }
     return 0;
