@@ -72,7 +72,6 @@ static srv_call *call_new(srv_conn *conn, srv_wproc *wp, srv_kind kind, const sr
     if (wp->calls)
         wp->calls->wp_prev = call;
     wp->calls = call;
-    wp->ncalls++;
     return call;
 }
 
@@ -91,6 +90,50 @@ static void call_detach(srv_call *call)
     call->conn = NULL;
 }
 
+/* ---- the worker's threads: at most worker_threads calls are sent, the rest wait here ---- */
+
+static void dequeue(srv_call *call)
+{
+    srv_wproc *wp = call->wp;
+    srv_call *prev = NULL;
+    for (srv_call *c = wp->queue_head; c; prev = c, c = c->q_next) {
+        if (c != call)
+            continue;
+        if (prev)
+            prev->q_next = c->q_next;
+        else
+            wp->queue_head = c->q_next;
+        if (wp->queue_tail == c)
+            wp->queue_tail = prev;
+        wp->nqueued--;
+        break;
+    }
+    call->queued = false;
+    agx_buf_free(&call->qframes);
+    memset(&call->qframes, 0, sizeof call->qframes);
+    if (!prev)
+        srv_worker_queue_arm(wp);
+}
+
+/* Sends waiting calls (their frames, in order) while the worker has threads free. */
+static void dispatch(srv_wproc *wp)
+{
+    srv_server *s = wp->srv;
+    while (wp->queue_head && wp->ncalls < s->cfg.worker_threads) {
+        agx_buf *b = srv_worker_buf(wp);
+        if (!b)
+            return;
+        srv_call *call = wp->queue_head;
+        if (agx_buf_append(b, call->qframes.data, call->qframes.len) != 0) {
+            fprintf(stderr, "agentix-server: out of memory sending a waiting call\n");
+            return;
+        }
+        dequeue(call);
+        call->sent = true;
+        wp->ncalls++;
+    }
+}
+
 static void call_free(srv_call *call)
 {
     srv_wproc *wp = call->wp;
@@ -102,10 +145,16 @@ static void call_free(srv_call *call)
         wp->calls = call->wp_next;
     if (call->wp_next)
         call->wp_next->wp_prev = call->wp_prev;
-    wp->ncalls--;
+    bool sent = call->sent;
+    if (call->queued)
+        dequeue(call);
+    if (sent)
+        wp->ncalls--;
     wp->held -= call->held;
     free(call->in_sizes);
     free(call);
+    if (sent)
+        dispatch(wp); /* a thread is free */
 }
 
 void srv_call_drop(srv_call *call)
@@ -117,9 +166,15 @@ void srv_call_drop(srv_call *call)
 
 /* ---- frames to the worker ---- */
 
+/* Where a call's frames go: the worker's batch, or the call's own buffer while it waits. */
+static agx_buf *call_buf(srv_call *call)
+{
+    return call->queued ? &call->qframes : srv_worker_buf(call->wp);
+}
+
 static void send_id_frame(srv_call *call, agx_frame_type type)
 {
-    agx_buf *b = srv_worker_buf(call->wp);
+    agx_buf *b = call_buf(call);
     if (b && agx_frame_write_id(b, type, call->id) != 0)
         fprintf(stderr, "agentix-server: out of memory queueing a frame for the worker\n");
 }
@@ -150,8 +205,8 @@ static void terminal_sent(srv_conn *conn, int rc)
 static void call_cancel_in_worker(srv_call *call)
 {
     call_detach(call);
-    if (!srv_worker_buf(call->wp)) {
-        call_free(call);
+    if (call->queued || !srv_worker_buf(call->wp)) {
+        call_free(call); /* never reached the worker, or the worker takes nothing more */
         return;
     }
     send_id_frame(call, AGX_FRAME_CANCEL);
@@ -177,6 +232,29 @@ void srv_call_abort(srv_call *call, const char *type, const char *message, bool 
 {
     if (call->conn)
         call_fail(call, type, message, cancelled, true);
+}
+
+void srv_queue_expire(srv_wproc *wp)
+{
+    srv_server *s = wp->srv;
+    uint64_t now = uv_now(s->loop);
+    while (wp->queue_head && wp->queue_head->queued_at + s->cfg.queue_wait_ms <= now) {
+        srv_call *call = wp->queue_head;
+        char msg[MSG_MAX];
+        snprintf(msg, sizeof msg, "agentix-worker is saturated: all %u of its threads ran calls "
+                 "for the %u ms this call waited (%zu calls wait); retry when calls finish, or "
+                 "cancel calls that do not end", s->cfg.worker_threads, s->cfg.queue_wait_ms,
+                 wp->nqueued);
+        if (!s->saturated_logged || now - s->saturated_logged >= 10000) {
+            fprintf(stderr, "agentix-server: %s\n", msg);
+            s->saturated_logged = now;
+        }
+        if (call->conn)
+            call_fail(call, AGX_RPC_LIMIT, msg, false, false);
+        else
+            call_free(call);
+    }
+    srv_worker_queue_arm(wp);
 }
 
 void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message)
@@ -252,18 +330,9 @@ static void queued_add(srv_server *s, size_t n) { s->queued_total += n; }
  * call always fits an idle worker. */
 static bool worker_fits(srv_server *s, srv_wproc *wp, size_t n, char *msg, size_t len)
 {
-    if (wp->ncalls >= s->cfg.worker_threads) {
-        size_t detached = 0;
-        for (srv_call *c = wp->grace_head; c; c = c->gr_next)
-            detached++;
-        snprintf(msg, len, "agentix-worker is saturated: all %u of its threads run calls (%zu of "
-                 "them cancelled and not ended yet); retry when calls finish",
-                 s->cfg.worker_threads, detached);
-        uint64_t now = uv_now(s->loop);
-        if (!s->saturated_logged || now - s->saturated_logged >= 10000) {
-            fprintf(stderr, "agentix-server: %s\n", msg);
-            s->saturated_logged = now;
-        }
+    if (wp->nqueued >= SRV_QUEUE_MAX) {
+        snprintf(msg, len, "agentix-worker is saturated: all %u of its threads run calls and %zu "
+                 "more wait; retry when calls finish", s->cfg.worker_threads, wp->nqueued);
         return false;
     }
     if (wp->held > 0 && wp->held + n > s->cfg.worker_budget) {
@@ -350,7 +419,12 @@ static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
         return;
     }
     srv_call *call = call_new(conn, wp, kind, &r);
-    agx_buf *b = srv_worker_buf(wp);
+    /* A free thread: straight into the worker's batch; else the call waits with its frames. */
+    if (call && (wp->queue_head || wp->ncalls >= s->cfg.worker_threads)) {
+        call->queued = true;
+        call->queued_at = uv_now(s->loop);
+    }
+    agx_buf *b = call ? call_buf(call) : srv_worker_buf(wp);
     size_t mark = b->len;
     int rc = call ? 0 : AGX_ERR_NO_MEMORY;
     if (!rc)
@@ -362,6 +436,19 @@ static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
         rc = frame_fits(s, b, mark);
     if (rc == 0) {
         hold(call, b->len - mark);
+        if (!call->queued) {
+            call->sent = true;
+            wp->ncalls++;
+        } else {
+            if (wp->queue_tail)
+                wp->queue_tail->q_next = call;
+            else
+                wp->queue_head = call;
+            wp->queue_tail = call;
+            wp->nqueued++;
+            if (wp->queue_head == call)
+                srv_worker_queue_arm(wp);
+        }
         return;
     }
     if (call)
@@ -409,7 +496,7 @@ static void on_credit(srv_conn *conn, const agx_sio_packet *p)
         call_fail(call, AGX_RPC_BAD_REQUEST, msg, false, true);
         return;
     }
-    agx_buf *b = srv_worker_buf(call->wp);
+    agx_buf *b = call_buf(call);
     if (b && agx_frame_write_credit(b, AGX_FRAME_CREDIT, call->id, n) != 0)
         call_fail(call, AGX_RPC_INTERNAL, "agentix-server is out of memory", false, true);
 }
@@ -445,7 +532,7 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
         return;
     }
     call->in_credit--;
-    agx_buf *b = srv_worker_buf(call->wp);
+    agx_buf *b = call_buf(call);
     if (!b)
         return;
     size_t mark = b->len;

@@ -37,6 +37,8 @@
 #define SRV_TERM_WAIT_MS 1000        /* SIGTERM → SIGKILL */
 #define SRV_CANCEL_GRACE_MS 5000     /* cancel → the worker ends the call, or it is recycled */
 #define SRV_WORKER_THREADS_MAX 1024  /* calls one worker runs at once (its thread pool) */
+#define SRV_QUEUE_WAIT_MS 60000      /* a call waits this long for one of the worker's threads */
+#define SRV_QUEUE_MAX 65536          /* calls waiting for one worker's threads */
 #define SRV_PIPE_SIZE (1u << 20)     /* F_SETPIPE_SZ for the worker pipes (best effort) */
 #define SRV_TOKEN_MAX 4096
 
@@ -49,7 +51,9 @@ typedef struct srv_config {
     uint32_t ping_interval_ms, ping_timeout_ms; /* 0 = transport default */
     size_t max_payload;       /* AGENTIX_MAX_PAYLOAD, default 64 MiB */
     uint32_t cancel_grace_ms; /* AGENTIX_CANCEL_GRACE_MS, default 5000 */
-    uint32_t worker_threads;  /* AGENTIX_WORKER_THREADS, default 1024: calls in flight per worker */
+    uint32_t worker_threads;  /* AGENTIX_WORKER_THREADS, default 1024: calls a worker runs at once */
+    uint32_t queue_wait_ms;   /* AGENTIX_QUEUE_WAIT_MS, default 60000: a call waits this long for a
+                                 thread before it fails with LimitExceeded */
     size_t queue_budget;      /* AGENTIX_QUEUE_BUDGET: bytes queued to all hosts, default 4 M */
     size_t worker_budget;     /* AGENTIX_WORKER_BUDGET: bytes of calls in the worker, default 2 M */
     char *worker_path;        /* AGENTIX_WORKER, default <server dir>/agentix-worker */
@@ -142,6 +146,11 @@ typedef struct srv_call {
     size_t held;         /* bytes of it the worker holds (arguments, unconsumed inputs) */
     uint32_t *in_sizes;  /* bidi: sizes of the inputs the function has not consumed, a ring */
     uint8_t in_head, in_count;
+    bool queued;         /* waiting in the server for one of its worker's threads */
+    bool sent;           /* counted in its worker's ncalls: the worker has (or will have) it */
+    struct srv_call *q_next; /* the worker's queue of waiting calls */
+    uint64_t queued_at;  /* loop time it started waiting */
+    agx_buf qframes;     /* its frames while it waits: sent together when it gets a thread */
     size_t cid_len;
     char cid[];          /* NUL-terminated copy of the host's call_id */
 } srv_call;
@@ -182,7 +191,10 @@ struct srv_wproc {
     agx_buf wpending; /* frames appended since; flushed after this loop iteration's I/O */
     srv_call *calls;  /* the calls routed to this generation */
     srv_call *grace_head, *grace_tail; /* its detached calls, oldest first */
-    size_t ncalls;    /* calls it runs (detached ones too: they hold a thread) */
+    srv_call *queue_head, *queue_tail; /* calls waiting for a thread, in arrival order */
+    size_t nqueued;
+    uv_timer_t qwait; /* the oldest waiting call's deadline */
+    size_t ncalls;    /* calls sent to it (detached ones too: they hold a thread) */
     size_t held;      /* bytes its calls hold (srv_call.held) */
     srv_wproc *next;  /* srv_server.procs */
 };
@@ -230,6 +242,8 @@ void srv_worker_watch(srv_wproc *wp, srv_call *call);
 void srv_worker_unwatch(srv_wproc *wp, srv_call *call);
 /* Whether any worker process still runs (drain waits for none). */
 bool srv_workers_running(const srv_server *s);
+/* (Re)arms the timer of the oldest call waiting for a thread. */
+void srv_worker_queue_arm(srv_wproc *wp);
 /* Builds s->worker_env from environ. 0 or -1. */
 int srv_worker_env_init(srv_server *s);
 void srv_worker_env_free(srv_server *s);
@@ -254,6 +268,9 @@ void srv_cancel_all(srv_server *s, const char *message);
 void srv_call_abort(srv_call *call, const char *type, const char *message, bool cancelled);
 /* Frees a call the worker was running when it went away. */
 void srv_call_drop(srv_call *call);
+/* Calls that waited longer than AGENTIX_QUEUE_WAIT_MS for a thread of wp end with LimitExceeded
+ * (saturation is said, never a silent wait); the timer of wp's queue calls this. */
+void srv_queue_expire(srv_wproc *wp);
 
 /* ---- reap.c: the sandbox's processes ---- */
 

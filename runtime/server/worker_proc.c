@@ -78,6 +78,7 @@ static void wp_close(srv_wproc *wp)
     close_handle(wp, (uv_handle_t *)&wp->wpipe);
     close_handle(wp, (uv_handle_t *)&wp->timer);
     close_handle(wp, (uv_handle_t *)&wp->grace);
+    close_handle(wp, (uv_handle_t *)&wp->qwait);
     close(wp->rfd);
     wp->rfd = -1;
     /* Drain: once the last worker is gone, nothing below the server may be left running. */
@@ -112,6 +113,7 @@ static void wp_lost(srv_wproc *wp, const char *fmt, ...)
     uv_poll_stop(&wp->rpoll);
     uv_timer_stop(&wp->timer);
     uv_timer_stop(&wp->grace);
+    uv_timer_stop(&wp->qwait);
     wp->phase = WT_NONE;
     wp->wpending.len = 0;
     char why[MSG_MAX - 96], msg[MSG_MAX];
@@ -391,6 +393,20 @@ void srv_worker_unwatch(srv_wproc *wp, srv_call *call)
     }
 }
 
+static void qwait_fired(uv_timer_t *t) { srv_queue_expire(t->data); }
+
+void srv_worker_queue_arm(srv_wproc *wp)
+{
+    if (!wp->queue_head || wp->closing) {
+        if (!wp->closing)
+            uv_timer_stop(&wp->qwait);
+        return;
+    }
+    uint64_t now = uv_now(wp->srv->loop), due = wp->queue_head->queued_at + wp->srv->cfg.queue_wait_ms;
+    wp->qwait.data = wp;
+    uv_timer_start(&wp->qwait, qwait_fired, due > now ? due - now : 0, 0);
+}
+
 bool srv_workers_running(const srv_server *s)
 {
     for (const srv_wproc *wp = s->procs; wp; wp = wp->next)
@@ -592,7 +608,8 @@ static srv_wproc *spawn(srv_server *s, char *msg, size_t len)
     uv_pipe_open(&wp->wpipe, in[1]);
     uv_timer_init(s->loop, &wp->timer);
     uv_timer_init(s->loop, &wp->grace);
-    wp->open_handles = 5;
+    uv_timer_init(s->loop, &wp->qwait);
+    wp->open_handles = 6;
     wp->rpoll.data = wp;
     uv_poll_start(&wp->rpoll, UV_READABLE, on_readable);
     arm(wp, WT_BOOT, SRV_BOOT_TIMEOUT_MS);

@@ -2,8 +2,8 @@
  * FIFO blocked in open() (cancel was reported but the thread stayed stuck; 1,024 of them hung
  * every later call of every host). Now: the FIFO is refused at once; a call still running a grace
  * period after its cancel gets its worker recycled (the other calls on it end with a typed error, a
- * fresh worker serves the rest); and a saturated thread pool answers LimitExceeded instead of
- * queueing forever.
+ * fresh worker serves the rest); and calls beyond the worker's threads wait in order, but one
+ * that waits too long is told the worker is saturated instead of waiting forever.
  *   test_attack_wedge <agentix-server> <module dir> */
 #include <signal.h>
 #include <stdio.h>
@@ -16,18 +16,7 @@
 
 #define GRACE_MS 1000
 #define THREADS 8
-
-static void expect_error(sh_client *c, const char *cid, const char *type, int within_ms)
-{
-    sh_event *e = sh_next(c, within_ms);
-    CHECK_MSG(e, "%s: no answer within %d ms", cid, within_ms);
-    const char *got = agx_value_get_string(sh_get(e, "call_id"), NULL);
-    CHECK_MSG(got && strcmp(got, cid) == 0 && strcmp(e->name, "unary:error") == 0,
-              "%s: expected unary:error, got %s for %s", cid, e->name, got ? got : "?");
-    CHECK_MSG(strcmp(sh_error_type(e), type) == 0, "%s: error type %s (%s), want %s", cid,
-              sh_error_type(e), sh_error_message(e), type);
-    sh_event_free(e);
-}
+#define QUEUE_WAIT_MS 1000
 
 /* A FIFO in the files root: download answers at once, 1,100 times over (more than the worker's
  * thread pool), and calls keep working. */
@@ -85,7 +74,8 @@ static void recycle(const atk_sandbox *s)
     sh_close(c);
 }
 
-/* Every thread busy: the next call is told so at once. */
+/* Every thread busy: the next calls wait for one (a burst is served, in order), and one that waits
+ * longer than AGENTIX_QUEUE_WAIT_MS is told the worker is saturated instead of waiting forever. */
 static void saturation(const atk_sandbox *s)
 {
     sh_client *c = atk_connect(s);
@@ -96,16 +86,33 @@ static void saturation(const atk_sandbox *s)
         sh_emit_json(c, "unary", json);
     }
     CHECK(sh_quiet(c, 300));
+    sh_emit_json(c, "unary", "{\"call_id\":\"waits\",\"target\":\"demo::add\",\"args\":[1,2]}");
+    CHECK_MSG(sh_quiet(c, 300), "a call ran while every thread was busy");
+    sh_emit_json(c, "cancel", "{\"call_id\":\"busy0\"}"); /* frees a thread: the waiting call runs */
+    sh_event *e = sh_expect(c, "unary:error", "busy0", ATK_T);
+    sh_event_free(e);
+    e = sh_expect(c, "unary:result", "waits", ATK_T);
+    CHECK(agx_value_get_int64(sh_get(e, "value")) == 3);
+    sh_event_free(e);
+    sh_emit_json(c, "unary", "{\"call_id\":\"busy0\",\"target\":\"demo::sleep\",\"args\":[600000]}");
+    CHECK(sh_quiet(c, 300));
     long t0 = atk_now_ms();
-    sh_emit_json(c, "unary", "{\"call_id\":\"one-more\",\"target\":\"demo::add\",\"args\":[1,2]}");
-    expect_error(c, "one-more", "LimitExceeded", 5000);
-    atk_figure("wedge.saturated", "threads=%d refused_after_ms=%ld", THREADS, atk_now_ms() - t0);
+    sh_emit_json(c, "unary", "{\"call_id\":\"late\",\"target\":\"demo::add\",\"args\":[1,2]}");
+    e = sh_next(c, QUEUE_WAIT_MS + ATK_T);
+    long waited = atk_now_ms() - t0;
+    CHECK_MSG(e, "a call waiting for a saturated worker got no answer");
+    CHECK_STREQ(e->name, "unary:error");
+    CHECK_STREQ(sh_error_type(e), "LimitExceeded");
+    CHECK_CONTAINS(sh_error_message(e), "saturated");
+    sh_event_free(e);
+    atk_figure("wedge.saturated", "threads=%d queue_wait_ms=%d refused_after_ms=%ld", THREADS,
+               QUEUE_WAIT_MS, waited);
     for (int i = 0; i < THREADS; i++) {
         char json[64], cid[16];
         snprintf(cid, sizeof cid, "busy%d", i);
         snprintf(json, sizeof json, "{\"call_id\":\"%s\"}", cid);
         sh_emit_json(c, "cancel", json);
-        sh_event *e = sh_expect(c, "unary:error", cid, ATK_T);
+        e = sh_expect(c, "unary:error", cid, ATK_T);
         sh_event_free(e);
     }
     sh_close(c);
@@ -115,10 +122,11 @@ int main(int argc, char **argv)
 {
     atk_init(argc, argv);
     atk_sandbox s;
-    char grace[64], threads[64];
+    char grace[64], threads[64], qwait[64];
     snprintf(grace, sizeof grace, "AGENTIX_CANCEL_GRACE_MS=%d", GRACE_MS);
     snprintf(threads, sizeof threads, "AGENTIX_WORKER_THREADS=%d", THREADS);
-    const char *const env[] = {grace, threads, NULL};
+    snprintf(qwait, sizeof qwait, "AGENTIX_QUEUE_WAIT_MS=%d", QUEUE_WAIT_MS);
+    const char *const env[] = {grace, threads, qwait, NULL};
     atk_start(&s, env);
     fifo_downloads(&s);
     recycle(&s);
