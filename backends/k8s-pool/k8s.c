@@ -215,7 +215,7 @@ static int64_t created_ms(json_t *pod)
     return (int64_t)timegm(&tm) * 1000;
 }
 
-static agx_sandbox_info *info_of(agx_k8s *k, json_t *pod, agx_error *err)
+agx_sandbox_info *agx_k8s_info_of(agx_k8s *k, json_t *pod, agx_error *err)
 {
     agx_sandbox_info *info = agx_sandbox_info_new(agx_k8s_str(pod, "metadata.name"),
                                                   agx_k8s_pod_state(pod, k->container));
@@ -254,7 +254,7 @@ static int k8s_get(void *self, const char *id, agx_sandbox_info **out, agx_error
     if (rc == 0 && (!pod || !is_sandbox(k, pod)))
         rc = agx_error_set(err, AGX_ERR_NOT_FOUND, "k8s-pool: no sandbox %s in pool '%s' "
                            "(namespace %s)", id, k->pool, k->ns);
-    if (rc == 0 && !(*out = info_of(k, pod, err)))
+    if (rc == 0 && !(*out = agx_k8s_info_of(k, pod, err)))
         rc = err->code;
     json_decref(pod);
     return rc;
@@ -288,7 +288,7 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     size_t i;
     json_array_foreach(rc ? NULL : json_object_get(doc, "items"), i, pod) {
-        agx_sandbox_info *info = info_of(k, pod, err);
+        agx_sandbox_info *info = agx_k8s_info_of(k, pod, err);
         if (!info || agx_sandbox_list_push(list, info)) {
             rc = info ? agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory") : err->code;
             break;
