@@ -1,0 +1,110 @@
+/* event.c — decoding one runtime → host event (see event.h). */
+#include "runtime/client/event.h"
+
+#include <string.h>
+
+#include "runtime/shared/mpraw.h"
+#include "runtime/shared/rpc_error.h"
+
+#define ID_DIGITS_MAX 13 /* base 36 of a uint64 */
+
+static bool parse_id(const char *s, size_t n, uint64_t *id)
+{
+    if (n == 0 || n > ID_DIGITS_MAX)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d;
+        if (s[i] >= '0' && s[i] <= '9')
+            d = s[i] - '0';
+        else if (s[i] >= 'a' && s[i] <= 'z')
+            d = s[i] - 'a' + 10;
+        else
+            return false;
+        if (v > (UINT64_MAX - (uint64_t)d) / 36)
+            return false;
+        v = v * 36 + (uint64_t)d;
+    }
+    *id = v;
+    return true;
+}
+
+static const struct {
+    const char *prefix;
+    agx_client_event_shape shape;
+} prefixes[] = {{"unary:", AGX_CEV_UNARY},
+                {"stream:", AGX_CEV_STREAM},
+                {"bidi:", AGX_CEV_BIDI},
+                {"describe:", AGX_CEV_DESCRIBE}};
+
+/* "<shape>:<kind>" into shape and the kind's text; false for any other name. */
+static bool split_name(const char *event, agx_client_event_shape *shape, const char **kind)
+{
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t n = strlen(prefixes[i].prefix);
+        if (strncmp(event, prefixes[i].prefix, n) == 0) {
+            *shape = prefixes[i].shape;
+            *kind = event + n;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int decode_value(const char *event, const unsigned char *data, size_t len,
+                        const agx_codec_limits *limits, agx_value **out, agx_error *err)
+{
+    agx_mp_span span;
+    if (agx_mp_map_find(data, len, "value", &span) != 1)
+        return agx_error_set(err, AGX_ERR_PROTOCOL, "'%.64s' without a value", event);
+    if (agx_value_from_msgpack(span.data, span.len, limits, out, err) != 0) {
+        agx_error_prefix(err, "decoding '%.64s'", event);
+        return err->code ? err->code : AGX_ERR_PROTOCOL;
+    }
+    return 0;
+}
+
+int agx_client_event_decode(const char *event, const unsigned char *data, size_t len,
+                            const agx_codec_limits *limits, agx_client_event *out, agx_error *err)
+{
+    memset(out, 0, sizeof *out);
+    agx_mp_span span;
+    const char *ids;
+    size_t idn;
+    if (!event || !data || agx_mp_map_find(data, len, "call_id", &span) != 1 ||
+        agx_mp_get_str(span, &ids, &idn) || !parse_id(ids, idn, &out->id))
+        return AGX_CEV_NOT_OURS; /* like any unknown call_id */
+    const char *kind;
+    if (!split_name(event, &out->shape, &kind))
+        return agx_error_set(err, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", event);
+    bool streaming = out->shape == AGX_CEV_STREAM || out->shape == AGX_CEV_BIDI;
+    if (strcmp(kind, "result") == 0 && !streaming) {
+        out->kind = AGX_CEV_RESULT;
+        return decode_value(event, data, len, limits, &out->value, err);
+    }
+    if ((strcmp(kind, "item") == 0 && out->shape == AGX_CEV_STREAM) ||
+        (strcmp(kind, "out") == 0 && out->shape == AGX_CEV_BIDI)) {
+        out->kind = AGX_CEV_ITEM;
+        return decode_value(event, data, len, limits, &out->value, err);
+    }
+    if (strcmp(kind, "end") == 0 && streaming) {
+        out->kind = AGX_CEV_END;
+        return 0;
+    }
+    if (strcmp(kind, "error") == 0) {
+        out->kind = AGX_CEV_ERROR;
+        agx_error_clear(&out->error);
+        out->error_code = agx_mp_map_find(data, len, "error", &span) == 1
+                              ? agx_rpc_error_from_msgpack(span, &out->error)
+                              : agx_error_set(&out->error, AGX_ERR_PROTOCOL,
+                                              "'%.64s' without an error", event);
+        return 0;
+    }
+    if (strcmp(kind, "credit") == 0 && out->shape == AGX_CEV_BIDI) {
+        out->kind = AGX_CEV_CREDIT;
+        if (agx_mp_map_find(data, len, "n", &span) != 1 || agx_mp_get_uint(span, &out->n))
+            return agx_error_set(err, AGX_ERR_PROTOCOL, "'bidi:credit' without a count n");
+        return 0;
+    }
+    return agx_error_set(err, AGX_ERR_PROTOCOL, "unexpected '%.64s'", event);
+}
