@@ -524,7 +524,7 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
         return;
     }
     if (srv_worker_backlog(call->wp) >= s->backlog_cap ||
-        (call->wp->held > call->held && call->wp->held + r.item.len > s->cfg.worker_budget)) {
+        (call->wp->held > 0 && call->wp->held + r.item.len > s->cfg.worker_budget)) {
         snprintf(msg, sizeof msg, "agentix-worker holds %zu bytes for calls in flight and %zu "
                  "wait for it (AGENTIX_WORKER_BUDGET %zu)", call->wp->held,
                  srv_worker_backlog(call->wp), s->cfg.worker_budget);

@@ -6,6 +6,7 @@
  * running below it (core/proctree.h) before it exits. */
 #include "runtime/server/server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,20 +22,58 @@
 
 static agx_proc_entry scratch[SCAN_CAP];
 
+static bool is_worker(const srv_server *s, pid_t pid)
+{
+    for (const srv_wproc *wp = s->procs; wp; wp = wp->next)
+        if ((pid_t)wp->pid == pid)
+            return true;
+    return false;
+}
+
+static void reap_if_orphan(const srv_server *s, pid_t pid)
+{
+    agx_proc_entry e;
+    if (!is_worker(s, pid) && agx_proc_entry_read(pid, &e) == 0 && (e.state == 'Z' || e.state == 'X'))
+        waitpid(pid, NULL, WNOHANG);
+}
+
+/* The server's children from /proc/self/task/<tid>/children (cheap: no walk over every process);
+ * false when the kernel does not offer the file. */
+static bool reap_from_children_files(const srv_server *s)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return false;
+    bool any = false;
+    struct dirent *t;
+    while ((t = readdir(d))) {
+        if (t->d_name[0] < '0' || t->d_name[0] > '9')
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%.16s/children", t->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        any = true;
+        long pid;
+        while (fscanf(f, "%ld", &pid) == 1)
+            reap_if_orphan(s, (pid_t)pid);
+        fclose(f);
+    }
+    closedir(d);
+    return any;
+}
+
 /* Reaps exited children that are not a worker (libuv reaps those, and needs their status). */
 static void reap_orphans(srv_server *s)
 {
+    if (reap_from_children_files(s))
+        return;
     long n = agx_proc_scan(scratch, SCAN_CAP);
     pid_t self = getpid();
-    for (long i = 0; i < n; i++) {
-        if (scratch[i].ppid != self || (scratch[i].state != 'Z' && scratch[i].state != 'X'))
-            continue;
-        bool worker = false;
-        for (const srv_wproc *wp = s->procs; wp && !worker; wp = wp->next)
-            worker = (pid_t)wp->pid == scratch[i].pid;
-        if (!worker)
-            waitpid(scratch[i].pid, NULL, WNOHANG);
-    }
+    for (long i = 0; i < n; i++)
+        if (scratch[i].ppid == self)
+            reap_if_orphan(s, scratch[i].pid);
 }
 
 static void on_sigchld(uv_signal_t *h, int signum)

@@ -32,7 +32,7 @@
 #define SRV_TARGET_MAX 512           /* bytes of "module::function" */
 #define SRV_CALLS_PER_CONN_MAX 4096  /* calls in flight on one connection */
 #define SRV_BOOT_TIMEOUT_MS 15000    /* spawn → `ready` */
-#define SRV_EXIT_GRACE_MS 50         /* pipe EOF → exit status, before failing calls without it */
+#define SRV_EXIT_GRACE_MS 500        /* pipe EOF → exit status, before failing calls without it */
 #define SRV_SHUTDOWN_WAIT_MS 3000    /* `shutdown` frame → SIGTERM (the worker waits 2 s itself) */
 #define SRV_TERM_WAIT_MS 1000        /* SIGTERM → SIGKILL */
 #define SRV_CANCEL_GRACE_MS 5000     /* cancel → the worker ends the call, or it is recycled */
