@@ -3,6 +3,8 @@
  * `create --json` into `call`/`exec`/`delete --sandbox-json`, and progress output. */
 #include "cli/cli.h"
 
+#include "agentix/fdio.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -116,21 +118,6 @@ json_t *agx_cli_info_json(const agx_sandbox_info *info)
                      agx_cli_kv_json(agx_sandbox_info_labels_const(info)));
 }
 
-static char *agx_cli_read_bounded(FILE *f, size_t max, size_t *len)
-{
-    char *buf = malloc(max + 1);
-    if (!buf)
-        return NULL;
-    size_t n = fread(buf, 1, max + 1, f);
-    if (n > max || ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 int agx_cli_sandbox_load(const char *path, agx_sandbox **out, agx_error *err)
 {
     *out = NULL;
@@ -139,13 +126,13 @@ int agx_cli_sandbox_load(const char *path, agx_sandbox **out, agx_error *err)
     if (!f)
         return agx_error_set(err, AGX_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     size_t len = 0;
-    char *text = agx_cli_read_bounded(f, AGX_CLI_SANDBOX_JSON_MAX, &len);
+    char *text = NULL;
+    int rc = agx_fd_read_all(fileno(f), AGX_CLI_SANDBOX_JSON_MAX, path, &text, &len, err);
     if (!is_stdin)
         fclose(f);
-    if (!text)
-        return agx_error_set(err, AGX_ERR_LIMIT, "cannot read %s, or it is larger than %u bytes",
-                             path, AGX_CLI_SANDBOX_JSON_MAX);
-    int rc = agx_cli_sandbox_parse(text, len, path, out, err);
+    if (rc)
+        return rc;
+    rc = agx_cli_sandbox_parse(text, len, path, out, err);
     free(text);
     return rc;
 }

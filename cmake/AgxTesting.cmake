@@ -1,14 +1,56 @@
+# smoke: value codecs, discovery, sessions, the local backend's lifecycle, the README's demo calls
+# and the exports and state checks — what a build with another compiler or optimisation level
+# most likely breaks, in a few minutes (scripts/run-tests.sh runs them in its Release and clang
+# builds). Each is labelled where it is registered (agx_smoke_label); a name missing at the end
+# of configuration fails it (agx_smoke_check).
+set(AGX_SMOKE_TESTS test_value_tree test_value_msgpack test_value_json test_discovery
+    test_manifest test_session test_local example_hello exports single_state)
+function(agx_smoke_label name)
+  if(name IN_LIST AGX_SMOKE_TESTS)
+    set_property(TEST ${name} APPEND PROPERTY LABELS smoke)
+    set_property(GLOBAL APPEND PROPERTY AGX_SMOKE_FOUND ${name})
+  endif()
+endfunction()
+function(agx_smoke_check)
+  get_property(found GLOBAL PROPERTY AGX_SMOKE_FOUND)
+  foreach(t ${AGX_SMOKE_TESTS})
+    if(NOT t IN_LIST found)
+      message(FATAL_ERROR "smoke test ${t} is not registered: update cmake/AgxTesting.cmake")
+    endif()
+  endforeach()
+endfunction()
+
+# Which library a test program links: libagentix, unless it links the host library's internals
+# (agx_host, agx_fleet: the plugin and owner registries) statically — then libagentix-runtime, so
+# no process holds two copies of that state. Tests of other internals link their support library
+# (agx_transport, agx_wire, agx_server, agx_bundle, …) next to libagentix: those hold no state.
+set(AGX_HOST_INTERNALS agx_host agx_fleet)
+function(agx_test_base_library out libs)
+  set(base agentix)
+  foreach(lib ${libs})
+    if(lib IN_LIST AGX_HOST_INTERNALS)
+      set(base agentix-runtime)
+    endif()
+  endforeach()
+  if(base STREQUAL "agentix-runtime" AND "agentix" IN_LIST libs)
+    message(FATAL_ERROR "a test links both libagentix and its internals (${libs}): two registries")
+  endif()
+  set(${out} ${base} PARENT_SCOPE)
+endfunction()
+
 # agx_add_test(NAME n SOURCES a.c [LIBS ...] [LABELS ...] [TIMEOUT s] [ENV K=V ...] [ARGS ...]
 #              [VALGRIND])
-# Builds a C test program against libagentix and tests/support, and registers it with CTest.
-# VALGRIND also registers n.valgrind (label valgrind): the same program under memcheck, failing on
-# any error or definite/indirect leak. Only in builds without sanitizers.
+# Builds a C test program against libagentix (see above) and tests/support, and registers it with
+# CTest. Every test without LABELS is labelled unit. VALGRIND also registers n.valgrind (label
+# valgrind): the same program under memcheck, failing on any error or definite/indirect leak.
+# Only in builds without sanitizers.
 find_program(AGX_VALGRIND valgrind)
 function(agx_add_test)
   cmake_parse_arguments(T "VALGRIND" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/tests/support" "${PROJECT_SOURCE_DIR}")
-  target_link_libraries(${T_NAME} PRIVATE agentix Threads::Threads ${CMAKE_DL_LIBS} ${T_LIBS})
+  agx_test_base_library(base "${T_LIBS}")
+  target_link_libraries(${T_NAME} PRIVATE ${base} Threads::Threads ${CMAKE_DL_LIBS} ${T_LIBS})
   set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/bin")
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
   if(NOT T_TIMEOUT)
@@ -18,6 +60,7 @@ function(agx_add_test)
     set(T_LABELS unit)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+  agx_smoke_label(${T_NAME})
   if(T_ENV)
     set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}")
   endif()
@@ -45,7 +88,8 @@ function(agx_add_fuzzer)
   endif()
   add_executable(${F_NAME} ${F_SOURCES})
   target_include_directories(${F_NAME} PRIVATE "${PROJECT_SOURCE_DIR}" "${PROJECT_SOURCE_DIR}/tests/support")
-  target_link_libraries(${F_NAME} PRIVATE agentix ${F_LIBS})
+  agx_test_base_library(base "${F_LIBS}")
+  target_link_libraries(${F_NAME} PRIVATE ${base} ${F_LIBS})
   target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
   set_target_properties(${F_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/fuzz")
   set(work "${PROJECT_BINARY_DIR}/tests/fuzz/${F_NAME}.corpus")

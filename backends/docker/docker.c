@@ -18,10 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agentix/plugin.h"
-#include "core/http.h"
 
 /* ---- construct / destruct ---- */
 
@@ -44,10 +42,7 @@ static int docker_construct(void **self, agx_error *err)
     if (!d)
         return agx_error_set(err, AGX_ERR_NO_MEMORY,
                              "out of memory constructing the docker backend");
-    char host[256] = "unknown";
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "unknown");
-    snprintf(d->owner, sizeof d->owner, "%s:%ld", host, (long)getpid());
+    agx_label_creator(d->owner, sizeof d->owner);
     int rc = read_network(d, err);
     if (!rc)
         rc = agx_docker_connect(d, err);
@@ -92,7 +87,7 @@ static int inspect_sandbox(const agx_docker *d, const char *id, json_t **out, ag
     if (rc)
         return rc;
     json_t *mark = json_object_get(json_object_get(json_object_get(*out, "Config"), "Labels"),
-                                   "agentix.sandbox");
+                                   AGX_LABEL_SANDBOX);
     if (!json_is_string(mark) || strcmp(json_string_value(mark), "1") != 0) {
         json_decref(*out);
         *out = NULL;
@@ -150,7 +145,7 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
 static char *list_filter(const agx_kv *labels)
 {
     json_t *l = json_array(), *f = json_pack("{s:o}", "label", l);
-    int bad = !f || json_array_append_new(l, json_string("agentix.sandbox=1")) != 0;
+    int bad = !f || json_array_append_new(l, json_string(AGX_LABEL_SANDBOX "=1")) != 0;
     for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++) {
         const char *k = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
         char *s = malloc(strlen(k) + strlen(v) + 2);
@@ -229,7 +224,7 @@ static const agx_backend_vtable docker_vtable = {
     .list_sandboxes = docker_list,
 };
 
-const agx_backend_vtable *agx_backend_docker(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_docker(void);
 const agx_backend_vtable *agx_backend_docker(void)
 {
     return &docker_vtable;

@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 static agx_sandbox_state map_state(const char *s)
 {
@@ -25,23 +24,6 @@ static agx_sandbox_state map_state(const char *s)
     return AGX_SANDBOX_UNKNOWN;
 }
 
-/* "2026-11-22T02:00:48.320620497Z" → unix ms; 0 when unparsable. */
-static int64_t parse_time(const char *s)
-{
-    struct tm tm = {0};
-    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!rest)
-        return 0;
-    time_t t = timegm(&tm);
-    if (t < 0 || t > 253402300799) /* beyond year 9999: not a creation time */
-        return 0;
-    int64_t ms = (int64_t)t * 1000;
-    if (*rest == '.') /* milliseconds: the first three fraction digits */
-        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    return ms > 0 ? ms : 0;
-}
-
 /* The runtime URL of a running sandbox from its published port (host network: unknown here). */
 static const char *published_port(json_t *ports)
 {
@@ -53,7 +35,7 @@ static agx_sandbox_info *info_new(const char *id, const char *status, const char
                                   const char *detail, int64_t created, json_t *labels)
 {
     if (!port) /* host network: the port the backend chose, recorded as a label */
-        port = json_string_value(json_object_get(labels, "agentix.port"));
+        port = json_string_value(json_object_get(labels, AGX_LABEL_PORT));
     agx_sandbox_info *info = agx_sandbox_info_new(id, map_state(status));
     if (!info)
         return NULL;
@@ -90,7 +72,7 @@ agx_sandbox_info *agx_docker_info_from_inspect(const char *id, json_t *c)
                  json_string_length(json_object_get(state, "Error")) ? ": " : "",
                  json_string_value(json_object_get(state, "Error")) ?: "");
     json_t *ports = json_object_get(json_object_get(c, "NetworkSettings"), "Ports");
-    int64_t created = parse_time(json_string_value(json_object_get(c, "Created")));
+    int64_t created = agx_time_parse_ms(json_string_value(json_object_get(c, "Created")));
     return info_new(id, status, published_port(ports), detail, created,
                     json_object_get(json_object_get(c, "Config"), "Labels"));
 }

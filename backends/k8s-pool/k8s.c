@@ -90,7 +90,7 @@ static int k8s_construct(void **self, agx_error *err)
     if (!pool || !*pool)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "k8s-pool: AGENTIX_K8S_POOL is not set (the pool's name, its pods' "
-                             "agentix.dev/pool label; see `agentix k8s-pool manifest`)");
+                             AGX_K8S_LABEL_POOL " label; see `agentix k8s-pool manifest`)");
     agx_k8s *k = calloc(1, sizeof *k);
     if (!k)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
@@ -164,7 +164,7 @@ static int fetch(agx_k8s *k, const char *name, json_t **pod, agx_error *err)
         free(path);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    agx_k8s_call call = {.method = "GET", .path = full, .deadline_ms = agx_http_now_ms() + 30000};
+    agx_k8s_call call = {.method = "GET", .path = full, .deadline_ms = agx_clock_ms() + 30000};
     agx_http_response resp;
     int rc = agx_k8s_api(k, &call, &resp, err);
     if (rc == 0 && resp.status != 404 && (rc = agx_k8s_status_error(&resp, "get pod", err)) == 0 &&
@@ -186,7 +186,7 @@ static const char *label(json_t *pod, const char *key)
 static int is_sandbox(agx_k8s *k, json_t *pod)
 {
     const char *p = label(pod, AGX_K8S_LABEL_POOL), *s = label(pod, AGX_K8S_LABEL_STATE);
-    return p && s && strcmp(p, k->pool) == 0 && strcmp(s, "claimed") == 0;
+    return p && s && strcmp(p, k->pool) == 0 && strcmp(s, AGX_K8S_STATE_CLAIMED) == 0;
 }
 
 static int k8s_delete(void *self, const char *id, agx_error *err)
@@ -208,11 +208,7 @@ static int k8s_delete(void *self, const char *id, agx_error *err)
 
 static int64_t created_ms(json_t *pod)
 {
-    struct tm tm = {0};
-    const char *ts = agx_k8s_str(pod, "metadata.creationTimestamp");
-    if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
-        return 0;
-    return (int64_t)timegm(&tm) * 1000;
+    return agx_time_parse_ms(agx_k8s_str(pod, "metadata.creationTimestamp"));
 }
 
 agx_sandbox_info *agx_k8s_info_of(agx_k8s *k, json_t *pod, agx_error *err)
@@ -269,12 +265,12 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
             return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "k8s-pool: list: %s=%s is not a "
                                  "valid Kubernetes label", agx_kv_key_at(labels, i),
                                  agx_kv_value_at(labels, i));
-    char *sel = agx_k8s_selector(k, "claimed", labels), *path = NULL;
+    char *sel = agx_k8s_selector(k, AGX_K8S_STATE_CLAIMED, labels), *path = NULL;
     if (!sel || asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", k->ns, sel) < 0) {
         free(sel);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = agx_http_now_ms() + 30000};
+    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = agx_clock_ms() + 30000};
     agx_http_response resp;
     int rc = agx_k8s_api(k, &call, &resp, err);
     json_t *doc = NULL, *pod;
@@ -317,7 +313,7 @@ static const agx_backend_vtable vtable = {
     .list_sandboxes = k8s_list,
 };
 
-const agx_backend_vtable *agx_backend_k8s_pool(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_k8s_pool(void);
 const agx_backend_vtable *agx_backend_k8s_pool(void)
 {
     return &vtable;

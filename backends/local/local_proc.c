@@ -2,10 +2,11 @@
  * pid really the sandbox's server (a record on disk is written where sandbox code can reach it),
  * stop it with everything it runs, reap it. Works both for servers this process spawned (waitpid)
  * and for ones found on disk from other host processes (/proc, checked against pid reuse).
- * Killing goes through core/proctree.h, the one mechanism every layer uses. */
+ * Killing goes through agentix/proctree.h, the one mechanism every layer uses. */
 #include "backends/local/local_internal.h"
 
-#include "core/proctree.h"
+#include "agentix/clock.h"
+#include "agentix/proctree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,17 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POLL_STEP_MS 10
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 #define SCAN_CAP 16384 /* processes one /proc walk keeps: any machine the host runs on */
 #define SET_MAX 4096   /* processes of one sandbox tracked at delete */
@@ -128,7 +121,7 @@ static int wait_gone(agx_local_proc *p, int ms)
             return 1;
         if (waited >= ms)
             return 0;
-        sleep_ms(POLL_STEP_MS);
+        agx_clock_sleep_ms(POLL_STEP_MS);
     }
 }
 
@@ -189,7 +182,7 @@ static int wait_set_gone(const agx_proc_entry *set, size_t k, int ms)
             return 1;
         if (waited >= ms)
             return 0;
-        sleep_ms(POLL_STEP_MS);
+        agx_clock_sleep_ms(POLL_STEP_MS);
     }
 }
 
@@ -229,7 +222,7 @@ int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_err
                              : agx_proc_entry_read(servers[i], &e) != 0 || is_zombie(e.state);
             if (gone)
                 break;
-            sleep_ms(POLL_STEP_MS);
+            agx_clock_sleep_ms(POLL_STEP_MS);
         }
         /* Still there: freeze its whole tree, kill it all. */
         if (ours ? !child_gone(p) : agx_local_proc_is_server(servers[i], 0, id))

@@ -1,8 +1,10 @@
 /* plugin.h — the backend ABI: what a deployment backend shared object exports, and how the core
  * discovers it (the C counterpart of the Python entry-point group `agentix.deployment`).
  *
- * A backend is a shared object exporting one function (its name is given by the manifest) that
- * returns a pointer to a static agx_backend_vtable. A manifest file `<anything>.agxplugin` names it:
+ * A backend is a shared object exporting one function (its name is given by the manifest; mark it
+ * AGX_EXPORT, the plugin is best built with hidden visibility) that returns a pointer to a static
+ * agx_backend_vtable. Besides this header it needs only the backend toolkit
+ * (agentix/backend/toolkit.h). A manifest file `<anything>.agxplugin` names it:
  *
  *     # agentix backend manifest
  *     name    = docker
@@ -30,6 +32,7 @@
 
 #include "agentix/deployment.h"
 #include "agentix/error.h"
+#include "agentix/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,22 +58,22 @@ typedef const agx_backend_vtable *(*agx_backend_entry_fn)(void);
 
 /* Registers a backend in-process under vtable->name (the vtable must outlive the process's use
  * of it). It overrides any manifest of that name. Registering a name twice replaces it. */
-int agx_register_deployment(const agx_backend_vtable *vtable, agx_error *err);
-int agx_unregister_deployment(const char *name, agx_error *err);
+AGX_API int agx_register_deployment(const agx_backend_vtable *vtable, agx_error *err);
+AGX_API int agx_unregister_deployment(const char *name, agx_error *err);
 
 /* ---- discovery report (what `agentix plugins` prints) ---- */
 typedef struct agx_plugin_report agx_plugin_report;
 /* Scans every manifest and tries to load (dlopen + symbol + ABI check, not construct) each one. */
-int agx_plugin_report_scan(agx_plugin_report **out, agx_error *err);
-void agx_plugin_report_free(agx_plugin_report *r);
-size_t agx_plugin_report_count(const agx_plugin_report *r);
-const char *agx_plugin_report_name(const agx_plugin_report *r, size_t i);
-const char *agx_plugin_report_manifest(const agx_plugin_report *r, size_t i); /* "(in-process)" */
-const char *agx_plugin_report_library(const agx_plugin_report *r, size_t i);
+AGX_API int agx_plugin_report_scan(agx_plugin_report **out, agx_error *err);
+AGX_API void agx_plugin_report_free(agx_plugin_report *r);
+AGX_API size_t agx_plugin_report_count(const agx_plugin_report *r);
+AGX_API const char *agx_plugin_report_name(const agx_plugin_report *r, size_t i);
+AGX_API const char *agx_plugin_report_manifest(const agx_plugin_report *r, size_t i); /* "(in-process)" */
+AGX_API const char *agx_plugin_report_library(const agx_plugin_report *r, size_t i);
 /* 0 when the plugin loads; otherwise the error code, with the exact error in *message. */
-int agx_plugin_report_status(const agx_plugin_report *r, size_t i, const char **message);
+AGX_API int agx_plugin_report_status(const agx_plugin_report *r, size_t i, const char **message);
 /* The folders searched, in order, colon-separated (for messages and `agentix plugins`). */
-const char *agx_plugin_report_search_path(const agx_plugin_report *r);
+AGX_API const char *agx_plugin_report_search_path(const agx_plugin_report *r);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 
 #include "agentix/error.h"
 #include "agentix/value.h"
+#include "runtime/wire/protocol.h"
 
 typedef enum agx_client_event_kind {
     AGX_CEV_RESULT, /* <unary|describe>:result {value} */
@@ -20,13 +21,9 @@ typedef enum agx_client_event_kind {
     AGX_CEV_CREDIT  /* bidi:credit {n} */
 } agx_client_event_kind;
 
-typedef enum agx_client_event_shape {
-    AGX_CEV_UNARY, AGX_CEV_STREAM, AGX_CEV_BIDI, AGX_CEV_DESCRIBE
-} agx_client_event_shape;
-
 typedef struct agx_client_event {
     uint64_t id;                  /* the call (its call_id, base 36) */
-    agx_client_event_shape shape; /* the event's prefix */
+    agx_wire_kind shape;          /* the kind its name starts with */
     agx_client_event_kind kind;
     agx_value *value;             /* RESULT, ITEM: decoded, owned by the caller */
     int error_code;               /* ERROR: what agx_rpc_error_from_msgpack said (AGX_ERR_REMOTE, …) */

@@ -10,8 +10,6 @@
 
 #include "runtime/client/client_impl.h"
 #include "runtime/client/event.h"
-#include "runtime/shared/mpraw.h"
-#include "runtime/shared/rpc_error.h"
 
 #define IN_CREDIT_MAX (1u << 30)
 
@@ -20,8 +18,8 @@
 /* Ends a call the runtime broke the protocol on, and tells the runtime to stop it. */
 static void call_protocol_error(agx_client *c, agx_call *k, agx_error *e)
 {
-    if (k->shape == SHAPE_STREAM || k->shape == SHAPE_BIDI)
-        agx_client_emit_control(c, k, "cancel", -1, NULL);
+    if (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI)
+        agx_client_emit_control(c, k, AGX_EV_CANCEL, -1, NULL);
     agx_error_prefix(e, "call %s", k->idstr);
     agx_client_end_call(c, k, e->code, e, NULL);
 }
@@ -41,7 +39,7 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
         k->scb(k->user, AGX_CALL_ITEM, v, NULL);
         uint32_t half = k->window > 1 ? k->window / 2 : 1;
         if (++k->consumed >= half &&
-            agx_client_emit_control(c, k, "credit", k->consumed, NULL) == 0) {
+            agx_client_emit_control(c, k, AGX_EV_CREDIT, k->consumed, NULL) == 0) {
             k->granted += k->consumed;
             k->consumed = 0;
         }
@@ -62,8 +60,8 @@ static bool result_fast_path(agx_client *c, agx_client_event *ev)
     agx_call *notify = NULL;
     agx_client_lock(c);
     agx_call *k = agx_callmap_get(c, ev->id);
-    bool mine = k && (k->shape == SHAPE_UNARY || k->shape == SHAPE_DESCRIBE) &&
-                (int)ev->shape == (int)k->shape;
+    bool mine = k && (k->shape == AGX_KIND_UNARY || k->shape == AGX_KIND_DESCRIBE) &&
+                ev->shape == k->shape;
     if (mine)
         agx_client_end_locked(c, k, 0, NULL, ev->value, &notify);
     agx_client_unlock(c);
@@ -106,7 +104,7 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
         agx_value_free(ev.value);
         return;
     }
-    if (rc == 0 && (int)ev.shape != (int)k->shape) {
+    if (rc == 0 && ev.shape != k->shape) {
         agx_value_free(ev.value);
         rc = agx_error_set(&e, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", p->event);
     }

@@ -6,6 +6,7 @@
  * symlinks at all. Files are opened non-blocking and must be regular (a FIFO or device would block
  * the call forever); download refuses a file with more than one hard link, since another link may
  * lie outside the root (AGENTIX_FILES_HARDLINKS=allow lifts that). */
+#include "agentix/fdio.h"
 #include "agentix/module.h"
 
 #include <dirent.h>
@@ -184,7 +185,7 @@ static int fail_errno(agx_ctx *ctx, const char *path, int e)
 static int prepare(agx_ctx *ctx, root *r, const char *path, char *rel, size_t rel_len)
 {
     if (!path || !*path)
-        return agx_ctx_fail(ctx, "ValidationError", "path must not be empty");
+        return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "path must not be empty");
     int rc = open_root(ctx, r);
     if (rc)
         return rc;
@@ -202,7 +203,7 @@ static const char *path_arg(agx_ctx *ctx)
     size_t len = 0;
     const char *p = agx_value_get_string(agx_ctx_arg(ctx, "path"), &len);
     if (p && memchr(p, '\0', len)) {
-        agx_ctx_fail(ctx, "ValidationError", "path holds a NUL byte at offset %zu; paths cannot "
+        agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "path holds a NUL byte at offset %zu; paths cannot "
                      "contain NUL", (size_t)((const char *)memchr(p, '\0', len) - p));
         return NULL;
     }
@@ -269,20 +270,6 @@ static int open_parent(agx_ctx *ctx, const root *r, const char *path, char *rel,
     }
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int upload(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
@@ -315,7 +302,7 @@ static int upload(agx_ctx *ctx)
     }
     if (fd < 0) {
         rc = fail_errno(ctx, path, errno);
-    } else if (write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
+    } else if (agx_fd_write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
         rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
         unlinkat(dir, tmp, 0);
     } else if (renameat(dir, tmp, dir, base) != 0) {
@@ -375,7 +362,7 @@ static int download(agx_ctx *ctx)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (st.st_size > MAX_DOWNLOAD) {
         close(fd);
-        return agx_ctx_fail(ctx, "LimitExceeded", "file '%s' is %lld bytes; download takes at most %lld "
+        return agx_ctx_fail(ctx, AGX_REMOTE_LIMIT, "file '%s' is %lld bytes; download takes at most %lld "
                             "(use agentix.bash::run_stream with cat for larger files)", path,
                             (long long)st.st_size, (long long)MAX_DOWNLOAD);
     }

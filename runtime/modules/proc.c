@@ -56,14 +56,14 @@ int proc_check_env(agx_ctx *ctx, const agx_value *env)
         const char *k = agx_value_map_key_at(env, i, &klen);
         const agx_value *v = agx_value_map_value_at(env, i);
         if (klen == 0 || memchr(k, '=', klen) || memchr(k, '\0', klen))
-            return agx_ctx_fail(ctx, "ValidationError", "env: '%.*s' is not a variable name",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: '%.*s' is not a variable name",
                                 (int)(klen > 100 ? 100 : klen), k);
         if (agx_value_type_of(v) != AGX_VALUE_STRING)
-            return agx_ctx_fail(ctx, "ValidationError", "env: the value of '%.*s' must be a string",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: the value of '%.*s' must be a string",
                                 (int)(klen > 100 ? 100 : klen), k);
         const char *val = agx_value_get_string(v, &vlen);
         if (memchr(val, '\0', vlen))
-            return agx_ctx_fail(ctx, "ValidationError", "env: the value of '%.*s' holds a NUL byte",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: the value of '%.*s' holds a NUL byte",
                                 (int)(klen > 100 ? 100 : klen), k);
     }
     return 0;
@@ -74,7 +74,7 @@ const char *proc_string_arg(agx_ctx *ctx, const char *name, bool *bad)
     size_t len = 0;
     const char *s = agx_value_get_string(agx_ctx_arg(ctx, name), &len); /* nil → NULL */
     if (s && memchr(s, '\0', len)) {
-        agx_ctx_fail(ctx, "ValidationError", "%s holds a NUL byte at offset %zu", name,
+        agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "%s holds a NUL byte at offset %zu", name,
                      (size_t)((const char *)memchr(s, '\0', len) - s));
         *bad = true;
         return NULL;
@@ -131,19 +131,11 @@ static void free_env(char **env, char **owned)
 static void *watchdog(void *arg)
 {
     proc *p = arg;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    double whole = (double)(long long)p->timeout_s;
-    deadline.tv_sec += (time_t)whole;
-    deadline.tv_nsec += (long)((p->timeout_s - whole) * 1e9);
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    int64_t deadline = agx_deadline_ms((int64_t)(p->timeout_s * 1000.0));
     pthread_mutex_lock(&p->mu);
     int rc = 0;
     while (!p->done && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+        rc = agx_cond_wait_until(&p->cv, &p->mu, deadline);
     if (!p->done) {
         atomic_store(&p->timed_out, true);
         reaper_signal_kill(&p->r);
@@ -154,11 +146,7 @@ static void *watchdog(void *arg)
 
 static int start_watchdog(proc *p)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    agx_cond_init(&p->cv);
     pthread_mutex_init(&p->mu, NULL);
     if (pthread_create(&p->watchdog, NULL, watchdog, p) != 0) {
         pthread_cond_destroy(&p->cv);

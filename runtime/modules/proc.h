@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "agentix/clock.h"
 #include "agentix/module.h"
 #include "reaper.h"
 

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/proctree.h"
+#include "agentix/proctree.h"
 
 #define KILL_WAIT_MS 5000  /* SIGKILL → gone; a process stuck in D state is left to the server */
 #define FD_SCAN_MAX 65536  /* without close_range: the fds closed one by one */

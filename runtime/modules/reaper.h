@@ -2,7 +2,7 @@
  * the worker (PR_SET_CHILD_SUBREAPER) that starts the command and becomes the parent of whatever
  * the command orphans, `setsid` daemons and double forks included. It is the one place that can
  * kill all of a command: on cancel and timeout (the module tells it), and when the worker dies (its
- * control socket reaches EOF), it stops and kills its whole tree (core/proctree.h) and exits only
+ * control socket reaches EOF), it stops and kills its whole tree (agentix/proctree.h) and exits only
  * once nothing of it runs. When the command ends normally it is released: what the command left
  * running in the background stays (reparented to agentix-server, itself a subreaper, which kills it
  * at drain), as a shell user expects of `cmd &`.

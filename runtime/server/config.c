@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +16,6 @@
 #define DEFAULT_PORT 8000
 #define PATH_VAR_MAX 4096
 
-static int bad(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char *env_get(const char *name)
 {
@@ -44,7 +34,7 @@ static int env_uint(const char *name, uint64_t lo, uint64_t hi, uint64_t *out, c
     errno = 0;
     unsigned long long u = strtoull(v, &end, 10);
     if (errno || *end || v[0] == '-' || v[0] == '+' || u < lo || u > hi)
-        return bad(msg, len, "%s='%.64s' is not a whole number in %llu..%llu", name, v,
+        return srv_bad(msg, len, "%s='%.64s' is not a whole number in %llu..%llu", name, v,
                    (unsigned long long)lo, (unsigned long long)hi);
     *out = u;
     return 0;
@@ -56,9 +46,9 @@ static int env_str(const char *name, size_t max, char **out, char *msg, size_t l
     if (!v)
         return 0;
     if (strlen(v) > max)
-        return bad(msg, len, "%s is longer than %zu bytes", name, max);
+        return srv_bad(msg, len, "%s is longer than %zu bytes", name, max);
     if (!(*out = strdup(v)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     return 0;
 }
 
@@ -67,7 +57,7 @@ static int self_dir(char *dir, size_t cap, char *msg, size_t len)
 {
     ssize_t n = readlink("/proc/self/exe", dir, cap - 1);
     if (n <= 0)
-        return bad(msg, len, "cannot find the server executable (/proc/self/exe: %s); set "
+        return srv_bad(msg, len, "cannot find the server executable (/proc/self/exe: %s); set "
                    "AGENTIX_WORKER and AGENTIX_MODULE_PATH", strerror(errno));
     dir[n] = '\0';
     char *slash = strrchr(dir, '/');
@@ -84,7 +74,7 @@ static int load_worker(srv_config *c, const char *dir, char *msg, size_t len)
     if (!from_env) {
         size_t n = strlen(dir) + sizeof "/agentix-worker";
         if (!(c->worker_path = malloc(n)))
-            return bad(msg, len, "out of memory");
+            return srv_bad(msg, len, "out of memory");
         snprintf(c->worker_path, n, "%s/agentix-worker", dir);
     }
     struct stat st;
@@ -94,7 +84,7 @@ static int load_worker(srv_config *c, const char *dir, char *msg, size_t len)
     else if (!S_ISREG(st.st_mode))
         why = "not a regular file";
     if (why)
-        return bad(msg, len, "%s'%s' is not an executable file (%s)%s",
+        return srv_bad(msg, len, "%s'%s' is not an executable file (%s)%s",
                    from_env ? "AGENTIX_WORKER=" : "the worker ", c->worker_path, why,
                    from_env ? "" : "; set AGENTIX_WORKER to the path of agentix-worker");
     return 0;
@@ -105,10 +95,10 @@ static int load_module_path(srv_config *c, const char *dir, char *msg, size_t le
 {
     const char *v = env_get("AGENTIX_MODULE_PATH");
     if (v && strlen(v) > PATH_VAR_MAX)
-        return bad(msg, len, "AGENTIX_MODULE_PATH is longer than %d bytes", PATH_VAR_MAX);
+        return srv_bad(msg, len, "AGENTIX_MODULE_PATH is longer than %d bytes", PATH_VAR_MAX);
     size_t n = (v ? strlen(v) + 1 : 0) + strlen(dir) + sizeof "/../modules";
     if (!(c->module_path = malloc(n)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     snprintf(c->module_path, n, "%s%s%s/../modules", v ? v : "", v ? ":" : "", dir);
     return 0;
 }
@@ -136,7 +126,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
         load_module_path(c, dir, msg, len))
         return -1;
     if (!c->host && !(c->host = strdup(DEFAULT_HOST)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     c->port = (int)port;
     c->ping_interval_ms = (uint32_t)ping_iv;
     c->ping_timeout_ms = (uint32_t)ping_to;

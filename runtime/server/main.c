@@ -34,7 +34,7 @@ static const char usage[] =
     "  AGENTIX_PORT_FILE         write the bound port here once listening\n"
     "  AGENTIX_TOKEN_FD          read the token hosts must send in their CONNECT from this fd\n"
     "  AGENTIX_TOKEN             the token itself (removed from the environment at start)\n"
-    "  AGENTIX_AUTH              token (default: refuse to start without one), claim, none\n"
+    "  AGENTIX_AUTH              on (default: refuse to start without a token), claim, none\n"
     "  AGENTIX_CANCEL_GRACE_MS   a cancelled call must end within this, or its worker is recycled\n"
     "  AGENTIX_WORKER_THREADS    calls one worker runs at once (default 1024); more wait\n"
     "  AGENTIX_QUEUE_WAIT_MS     a call waits this long for a worker thread (default 60000)\n"
@@ -51,7 +51,7 @@ static const char usage[] =
 static bool authorize(const json_t *auth, void *ud)
 {
     const srv_server *s = ud;
-    const json_t *tok = auth ? json_object_get(auth, "token") : NULL;
+    const json_t *tok = auth ? json_object_get(auth, AGX_F_TOKEN) : NULL;
     const char *got = json_string_value(tok);
     return srv_token_check(&s->token, got, got ? json_string_length(tok) : 0);
 }

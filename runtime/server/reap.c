@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/proctree.h"
+#include "agentix/proctree.h"
 
 #define DRAIN_KILL_WAIT_MS 3000
 #define SCAN_CAP 8192

@@ -98,13 +98,13 @@ int srv_token_load(srv_token *t, char *msg, size_t len)
                *env = getenv("AGENTIX_TOKEN");
     bool have = (fd && *fd) || env; /* an empty AGENTIX_TOKEN is a token, and refused */
     int rc = 0;
-    if (auth && *auth && strcmp(auth, "token") != 0) {
+    if (auth && *auth && strcmp(auth, "on") != 0) {
         if (strcmp(auth, "none") == 0)
             t->mode = SRV_AUTH_NONE;
         else if (strcmp(auth, "claim") == 0)
             t->mode = SRV_AUTH_CLAIM;
         else
-            rc = bad(msg, len, "AGENTIX_AUTH must be token (the default), claim or none");
+            rc = bad(msg, len, "AGENTIX_AUTH must be on (the default: a token is required), claim or none");
         if (!rc && have)
             rc = bad(msg, len, "AGENTIX_AUTH=none/claim and a token (AGENTIX_TOKEN_FD or "
                      "AGENTIX_TOKEN) are both set; set one or the other");

@@ -1,7 +1,7 @@
-/* test_http.c — core/http.c, the HTTP client every backend reaches its service with, against a
- * scripted server on 127.0.0.1 and on a unix socket: requests and bodies, response headers, status
- * → error mapping, retries (with Retry-After), body limits, streaming sinks, refused connections,
- * unanswered requests and escaping. */
+/* test_http.c — the toolkit's HTTP client (core/host/http.c), which every backend reaches its
+ * service with, against a scripted server on 127.0.0.1 and on a unix socket: requests and bodies,
+ * response headers, status → error mapping, retries (with Retry-After), body limits, streaming
+ * sinks, refused connections, unanswered requests and escaping. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/http.h"
+#include "agentix/backend/http.h"
 
 /* ---- the scripted server: one connection per request, answers taken in order ---- */
 

@@ -1,6 +1,6 @@
 /* test_cloud.c — unit tests of backends/cloud (shared by the e2b and daytona backends): required
  * variables, label and env checks, ids, poll pacing, time parsing, the health wait's verdicts
- * (through core/http's connect_to) and a vendor Retry-After header, against a scripted HTTP server
+ * (through the toolkit HTTP client's connect_to) and a vendor Retry-After header, against a scripted HTTP server
  * on 127.0.0.1. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -51,9 +51,9 @@ static void test_labels(void)
     CHECK_OK(agx_cloud_labels(&cloud, cfg, nonce, &o, &err), &err);
     CHECK(strlen(nonce) == 32);
     CHECK_STREQ(json_string_value(json_object_get(o, "team")), "rl");
-    CHECK_STREQ(json_string_value(json_object_get(o, AGX_CLOUD_LABEL_MARK)), "1");
-    CHECK_STREQ(json_string_value(json_object_get(o, AGX_CLOUD_LABEL_CREATE)), nonce);
-    CHECK_STREQ(json_string_value(json_object_get(o, AGX_CLOUD_LABEL_OWNER)), cloud.owner);
+    CHECK_STREQ(json_string_value(json_object_get(o, AGX_LABEL_SANDBOX)), "1");
+    CHECK_STREQ(json_string_value(json_object_get(o, AGX_LABEL_CREATE)), nonce);
+    CHECK_STREQ(json_string_value(json_object_get(o, AGX_LABEL_CREATOR)), cloud.owner);
     json_decref(o);
 
     CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "bad", "\xff\xfe") == 0);
@@ -87,9 +87,9 @@ static void test_ids_times_polls(void)
     CHECK(agx_cloud_check_id(&cloud, "a b", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_cloud_check_id(&cloud, "", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK(agx_cloud_check_id(&cloud, NULL, &err) == AGX_ERR_INVALID_ARGUMENT);
-    CHECK(agx_cloud_parse_time("2026-11-22T02:00:48.320Z") == 1795312848320LL);
-    CHECK(agx_cloud_parse_time("garbage") == 0);
-    CHECK(agx_cloud_parse_time(NULL) == 0);
+    CHECK(agx_time_parse_ms("2026-11-22T02:00:48.320Z") == 1795312848320LL);
+    CHECK(agx_time_parse_ms("garbage") == 0);
+    CHECK(agx_time_parse_ms(NULL) == 0);
     CHECK(agx_cloud_poll_interval(0, 1000, 0) == 100);
     CHECK(agx_cloud_poll_interval(0, 6000, 100) == 110);
     CHECK(agx_cloud_poll_interval(0, 60000, 990) == 1000);
@@ -164,7 +164,7 @@ static int wait_with(const char *const *replies, int64_t budget_ms, agx_error *e
     snprintf(ct, sizeof ct, "::127.0.0.1:%d", v.port);
     cloud.connect_to = ct;
     int rc = agx_cloud_wait_health(&cloud, "http://8000-abc.sandbox.invalid", NULL,
-                                   agx_http_now_ms() + budget_ms, err);
+                                   agx_clock_ms() + budget_ms, err);
     cloud.connect_to = NULL;
     server_stop(&v);
     return rc;
@@ -204,9 +204,9 @@ static void test_retry_after_header(void)
     long status = 0;
     agx_cloud_call call = {.method = "POST", .path = "/x", .what = "testing",
                            .retry_after_header = "retry-after-test"};
-    int64_t t0 = agx_http_now_ms();
+    int64_t t0 = agx_clock_ms();
     CHECK_OK(agx_cloud_request(&c, &call, &status, &out, &err), &err);
-    CHECK(agx_http_now_ms() - t0 >= 1000);
+    CHECK(agx_clock_ms() - t0 >= 1000);
     CHECK(status == 201);
     CHECK_STREQ(json_string_value(json_object_get(out, "id")), "x");
     json_decref(out);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/proctree.h"
+#include "agentix/proctree.h"
 
 #define CAP 8192
 static agx_proc_entry scratch[CAP];

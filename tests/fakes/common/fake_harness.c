@@ -1,5 +1,5 @@
 /* fake_harness.c — the C side of the cloud fakes (see fake_harness.h): process control of the
- * python fake, its control endpoints through core/http, and the session workload. */
+ * python fake, its control endpoints through the toolkit's HTTP client, and the session workload. */
 #include "fake_harness.h"
 
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/http.h"
+#include "agentix/backend/toolkit.h"
 
 #ifndef AGX_PYTHON3
 #define AGX_PYTHON3 "python3"
@@ -33,9 +33,9 @@ static int read_port(int fd)
 {
     char buf[256];
     size_t len = 0;
-    int64_t deadline = agx_http_now_ms() + 60000;
+    int64_t deadline = agx_clock_ms() + 60000;
     while (len < sizeof buf - 1) {
-        int64_t left = deadline - agx_http_now_ms();
+        int64_t left = deadline - agx_clock_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return -1;

@@ -2,8 +2,8 @@
 """fake_k8s.py — a stateful fake Kubernetes API server for the k8s-pool backend's tests and bench
 (host → k8s-pool backend → *this fake* → simulated kubelet → real agentix-server per pod).
 
-It reproduces what /work/shared/reference/k8s-pool.md lists as the behaviour a faithful fake must
-have: a global monotonic resourceVersion bumped by every write (status writes included); label and
+It reproduces the behaviour the project's Kubernetes notes (k8s-pool.md) ask of a faithful fake:
+a global monotonic resourceVersion bumped by every write (status writes included); label and
 field selectors (malformed → 400); JSON-patch (test → 422), merge and strategic-merge patches,
 stale resourceVersion / UID preconditions → 409, immutable pod fields → 422, unknown patch type →
 415; watch streams (chunked, one JSON event per line, selector enter/leave as ADDED/DELETED,

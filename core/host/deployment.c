@@ -1,0 +1,210 @@
+/* deployment.c — the host's handle on a backend: agx_load_deployment (registry → manifest →
+ * dlopen → vtable check → construct) and the agx_deployment_* wrappers every host call goes
+ * through. The wrappers validate arguments before a backend sees them and make sure a failing
+ * backend always leaves a usable error, whatever the backend itself filled in. */
+#include "core/host/plugin_registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct agx_deployment {
+    const agx_backend_vtable *vt;
+    void *self;
+    char name[AGX_MANIFEST_NAME_MAX + 1];
+};
+
+/* A backend reported failure: keep its error if it gave one, else say which call failed. */
+static int agx_backend_failed(const agx_deployment *dep, const char *op, int rc, agx_error *err)
+{
+    if (rc > 0 || rc < AGX_ERR_INTERNAL)
+        rc = AGX_ERR_INTERNAL; /* not an agx_error_code: the backend broke its contract */
+    if (err->code == AGX_OK || !err->message[0]) {
+        agx_error_set(err, rc, "backend '%s': %s failed (%s) without an error message", dep->name,
+                      op, agx_error_code_name(rc));
+    }
+    err->code = rc;
+    return rc;
+}
+
+static int agx_load_vtable(const char *name, const agx_backend_vtable **vt, agx_error *err)
+{
+    *vt = agx_plugin_registered(name);
+    if (*vt)
+        return 0;
+    agx_plugin_scan scan;
+    int rc = agx_plugin_scan_run(&scan, err);
+    if (rc != 0)
+        return rc;
+    size_t idx = 0;
+    rc = agx_plugin_scan_find(&scan, name, &idx, err);
+    if (rc == 0)
+        rc = agx_plugin_resolve(&scan.items[idx], vt, err);
+    agx_plugin_scan_dispose(&scan);
+    return rc;
+}
+
+int agx_load_deployment(const char *name, agx_deployment **out, agx_error *err)
+{
+    agx_error_clear(err);
+    if (!out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_load_deployment: out is NULL");
+    *out = NULL;
+    if (!name || !agx_manifest_name_valid(name))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_load_deployment: '%s' is not a backend name (letters, digits, "
+                             "'.', '_', '-')",
+                             name ? name : "(null)");
+    const agx_backend_vtable *vt = NULL;
+    int rc = agx_load_vtable(name, &vt, err);
+    if (rc != 0)
+        return rc;
+    agx_deployment *dep = calloc(1, sizeof *dep);
+    if (!dep)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory loading backend '%s'", name);
+    dep->vt = vt;
+    snprintf(dep->name, sizeof dep->name, "%s", name);
+    agx_error cerr;
+    agx_error_clear(&cerr);
+    rc = vt->construct(&dep->self, &cerr);
+    if (rc != 0) {
+        agx_backend_failed(dep, "construct", rc, &cerr);
+        rc = cerr.code;
+        char own[AGX_MANIFEST_NAME_MAX + 16];
+        snprintf(own, sizeof own, "backend '%s'", dep->name);
+        if (strncmp(cerr.message, own, strlen(own)) != 0)
+            agx_error_prefix(&cerr, "%s", own);
+        agx_error_copy(err, &cerr);
+        free(dep);
+        return rc;
+    }
+    *out = dep;
+    return 0;
+}
+
+void agx_deployment_free(agx_deployment *dep)
+{
+    if (!dep)
+        return;
+    if (dep->vt->destruct)
+        dep->vt->destruct(dep->self);
+    free(dep);
+}
+
+const char *agx_deployment_name(const agx_deployment *dep)
+{
+    return dep ? dep->name : NULL;
+}
+
+int agx_deployment_create(agx_deployment *dep, const agx_sandbox_config *cfg, agx_sandbox **out,
+                          agx_error *err)
+{
+    agx_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!dep || !cfg || !out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_deployment_create: deployment, config and out are required");
+    agx_error berr;
+    agx_error_clear(&berr);
+    agx_sandbox *sb = NULL;
+    int rc = dep->vt->create_sandbox(dep->self, cfg, &sb, &berr);
+    if (rc == 0 && !sb)
+        rc = agx_error_set(&berr, AGX_ERR_INTERNAL,
+                           "backend '%s': create reported success but returned no sandbox",
+                           dep->name);
+    if (rc != 0) {
+        /* A record handed back with a failure is not a live sandbox (the contract says create
+         * leaves nothing behind); drop it so the caller never sees a half-made one. */
+        agx_sandbox_free(sb);
+        rc = agx_backend_failed(dep, "create", rc, &berr);
+        agx_error_copy(err, &berr);
+        return rc;
+    }
+    *out = sb;
+    return 0;
+}
+
+static int agx_check_id(const agx_deployment *dep, const char *id, const char *op, agx_error *err)
+{
+    if (!dep || !id || !*id)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_deployment_%s: a deployment and a non-empty sandbox id are "
+                             "required",
+                             op);
+    return 0;
+}
+
+int agx_deployment_delete(agx_deployment *dep, const char *sandbox_id, agx_error *err)
+{
+    agx_error_clear(err);
+    int rc = agx_check_id(dep, sandbox_id, "delete", err);
+    if (rc != 0)
+        return rc;
+    agx_error berr;
+    agx_error_clear(&berr);
+    rc = dep->vt->delete_sandbox(dep->self, sandbox_id, &berr);
+    if (rc != 0) {
+        rc = agx_backend_failed(dep, "delete", rc, &berr);
+        agx_error_copy(err, &berr);
+    }
+    return rc;
+}
+
+int agx_deployment_get(agx_deployment *dep, const char *sandbox_id, agx_sandbox_info **out,
+                       agx_error *err)
+{
+    agx_error_clear(err);
+    if (out)
+        *out = NULL;
+    int rc = agx_check_id(dep, sandbox_id, "get", err);
+    if (rc != 0)
+        return rc;
+    if (!out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_deployment_get: out is NULL");
+    agx_error berr;
+    agx_error_clear(&berr);
+    agx_sandbox_info *info = NULL;
+    rc = dep->vt->get_sandbox(dep->self, sandbox_id, &info, &berr);
+    if (rc == 0 && !info)
+        rc = agx_error_set(&berr, AGX_ERR_INTERNAL,
+                           "backend '%s': get reported success but returned nothing", dep->name);
+    if (rc != 0) {
+        agx_sandbox_info_free(info);
+        rc = agx_backend_failed(dep, "get", rc, &berr);
+        agx_error_copy(err, &berr);
+        return rc;
+    }
+    *out = info;
+    return 0;
+}
+
+int agx_deployment_list(agx_deployment *dep, const agx_kv *labels, agx_sandbox_list **out,
+                        agx_error *err)
+{
+    agx_error_clear(err);
+    if (out)
+        *out = NULL;
+    if (!dep || !out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_deployment_list: deployment and out are required");
+    agx_backend_list_fn list = agx_plugin_vtable_list(dep->vt);
+    if (!list)
+        return agx_error_set(err, AGX_ERR_UNSUPPORTED, "backend '%s' cannot list sandboxes",
+                             dep->name);
+    agx_error berr;
+    agx_error_clear(&berr);
+    agx_sandbox_list *result = NULL;
+    int rc = list(dep->self, labels, &result, &berr);
+    if (rc == 0 && !result)
+        rc = agx_error_set(&berr, AGX_ERR_INTERNAL,
+                           "backend '%s': list reported success but returned nothing", dep->name);
+    if (rc != 0) {
+        agx_sandbox_list_free(result);
+        rc = agx_backend_failed(dep, "list", rc, &berr);
+        agx_error_copy(err, &berr);
+        return rc;
+    }
+    *out = result;
+    return 0;
+}
