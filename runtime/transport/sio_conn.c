@@ -31,6 +31,8 @@ void sio_limits_resolve(const agx_sio_limits *in, agx_sio_limits *out)
         out->low_watermark = out->high_watermark / 4;
     if (!out->queue_limit)
         out->queue_limit = out->max_payload + out->high_watermark;
+    if (!out->max_text || out->max_text > out->max_payload)
+        out->max_text = out->max_payload;
 }
 
 void sio_random_bytes(void *buf, size_t len)
@@ -464,6 +466,9 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
         return protocol_error(c, e.message);
     switch (type) {
     case AGX_EIO_MESSAGE:
+        /* Before CONNECT nothing but a CONNECT is parsed (PROTOCOL.md §1). */
+        if (!c->client && c->state == SIO_OPENING && (plen == 0 || payload[0] != '0'))
+            return protocol_error(c, "socket.io: a packet other than CONNECT before CONNECT");
         c->active = true;
         return deliver(c, agx_sio_decoder_text(&c->dec, payload, plen, &e), &e);
     case AGX_EIO_PING:
@@ -508,6 +513,15 @@ static int on_message(agx_sio_conn *c, const uint8_t *data, size_t len, bool bin
     return on_text(c, (const char *)data, len);
 }
 
+/* The largest message this connection may receive now: a server connection without a
+ * CONNECT takes only what a CONNECT needs. */
+static size_t message_limit(const agx_sio_conn *c)
+{
+    if (!c->client && c->state != SIO_CONNECTED)
+        return AGX_SIO_PREAUTH_MAX;
+    return c->rx_binary ? c->lim.max_payload : c->lim.max_text;
+}
+
 int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool first, bool final,
                            bool binary, size_t remaining)
 {
@@ -517,10 +531,18 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
         c->rx_len = 0;
         c->rx_binary = binary;
     }
-    size_t max = c->lim.max_payload;
+    if (!c->client && c->state == SIO_OPENING && c->rx_binary) {
+        sio_conn_fail(c, AGX_ERR_PROTOCOL, SIO_WS_POLICY_VIOLATION,
+                      "binary data before the Socket.IO CONNECT");
+        sio_close_reason(c);
+        return -1;
+    }
+    size_t max = message_limit(c);
     if (len > max - c->rx_len || remaining > max - c->rx_len - len) {
         sio_conn_fail(c, AGX_ERR_LIMIT, SIO_WS_MESSAGE_TOO_LARGE,
-                      "a websocket message is over the %zu-byte limit", max);
+                      "a websocket %s message is over the %zu-byte limit%s",
+                      c->rx_binary ? "binary" : "text", max,
+                      !c->client && c->state != SIO_CONNECTED ? " before CONNECT" : "");
         sio_close_reason(c);
         return -1;
     }
@@ -542,6 +564,8 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
             }
             c->rx = nb;
             c->rx_cap = cap;
+            if (cap > c->peak_bytes)
+                c->peak_bytes = cap;
         }
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;

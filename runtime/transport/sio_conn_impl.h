@@ -95,6 +95,7 @@ struct agx_sio_conn {
     /* receive: a message spread over several lws RECEIVE calls is gathered here */
     uint8_t *rx;
     size_t rx_len, rx_cap;
+    size_t peak_bytes;        /* the largest receive buffer it ever had (heap trimmed after) */
     bool rx_binary;
     agx_sio_decoder dec;
 
