@@ -87,6 +87,7 @@ static void start_write(agx_sio_client *c)
     c->pend = NULL;
     c->pend_len = c->pend_cap = 0;
     c->writing = true;
+    c->wreq.data = c; /* uv_write leaves data as it was: write_done finds c through it */
     int rc = uv_write(&c->wreq, &c->sock.stream, &b, 1, write_done);
     if (rc) {
         c->writing = false;
