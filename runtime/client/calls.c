@@ -337,36 +337,37 @@ static int wait_result(agx_call *k, int timeout_ms, agx_value **result, agx_erro
 
 /* ---- unary and describe ---- */
 
+/* The blocking unary shapes (a call and a describe) differ only in kind and in the name their
+ * errors carry. */
+static int call_blocking(agx_client *c, const char *what, agx_wire_kind kind, const char *target,
+                         const agx_value *args, const agx_value *kwargs, int timeout_ms,
+                         agx_value **out, agx_error *err)
+{
+    if (!out)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "%s: result is NULL", what);
+    *out = NULL;
+    agx_call *k;
+    int rc = agx_client_refuse_blocking(what, err);
+    if (rc)
+        return rc;
+    rc = call_begin(c, kind, target, args, kwargs, &k, err);
+    if (rc == 0)
+        rc = submit(k, true, err);
+    return rc ? rc : wait_result(k, timeout_ms, out, err);
+}
+
 int agx_client_call(agx_client *c, const char *target, const agx_value *args,
                     const agx_value *kwargs, int timeout_ms, agx_value **result, agx_error *err)
 {
-    if (!result)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_call: result is NULL");
-    *result = NULL;
-    agx_call *k;
-    int rc = agx_client_refuse_blocking("agx_client_call", err);
-    if (rc)
-        return rc;
-    rc = call_begin(c, AGX_KIND_UNARY, target, args, kwargs, &k, err);
-    if (rc == 0)
-        rc = submit(k, true, err);
-    return rc ? rc : wait_result(k, timeout_ms, result, err);
+    return call_blocking(c, "agx_client_call", AGX_KIND_UNARY, target, args, kwargs, timeout_ms,
+                         result, err);
 }
 
 int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_value **out,
                         agx_error *err)
 {
-    if (!out)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_describe: out is NULL");
-    *out = NULL;
-    agx_call *k;
-    int rc = agx_client_refuse_blocking("agx_client_describe", err);
-    if (rc)
-        return rc;
-    rc = call_begin(c, AGX_KIND_DESCRIBE, target, NULL, NULL, &k, err);
-    if (rc == 0)
-        rc = submit(k, true, err);
-    return rc ? rc : wait_result(k, timeout_ms, out, err);
+    return call_blocking(c, "agx_client_describe", AGX_KIND_DESCRIBE, target, NULL, NULL,
+                         timeout_ms, out, err);
 }
 
 int agx_client_call_async(agx_client *c, const char *target, const agx_value *args,
