@@ -139,7 +139,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
 {
     memset(c, 0, sizeof *c);
     uint64_t port = DEFAULT_PORT, ping_iv = 0, ping_to = 0, max_payload = AGX_FRAME_MAX_DEFAULT;
-    uint64_t grace = SRV_CANCEL_GRACE_MS, threads = SRV_WORKER_THREADS_MAX, queue = 0, held = 0;
+    uint64_t grace = SRV_CANCEL_GRACE_MS, threads = SRV_WORKER_THREADS_MAX, queue = 0, held = 0, recv = 0;
     uint64_t qwait = SRV_QUEUE_WAIT_MS;
     char dir[PATH_MAX];
     if (env_str("AGENTIX_BIND_HOST", 255, &c->host, msg, len) ||
@@ -153,6 +153,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
         env_uint("AGENTIX_QUEUE_WAIT_MS", 1, INT32_MAX, &qwait, msg, len) ||
         env_uint("AGENTIX_QUEUE_BUDGET", 1024, UINT64_MAX >> 1, &queue, msg, len) ||
         env_uint("AGENTIX_WORKER_BUDGET", 1024, UINT64_MAX >> 1, &held, msg, len) ||
+        env_uint("AGENTIX_RECV_BUDGET", 1024, UINT64_MAX >> 1, &recv, msg, len) ||
         env_str("AGENTIX_WORKER_PID_FILE", PATH_VAR_MAX, &c->worker_pid_file, msg, len) ||
         self_dir(dir, sizeof dir, msg, len) || bundle_path(dir, msg, len) ||
         load_worker(c, dir, msg, len) ||
@@ -170,6 +171,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
     /* Budgets across connections and for the worker, in largest messages (M) unless given. */
     c->queue_budget = queue ? (size_t)queue : 4 * c->max_payload;
     c->worker_budget = held ? (size_t)held : 2 * c->max_payload;
+    c->recv_budget = recv ? (size_t)recv : 4 * c->max_payload;
     return 0;
 }
 

@@ -39,6 +39,7 @@ static const char usage[] =
     "  AGENTIX_WORKER_THREADS    calls one worker runs at once (default 1024); more wait\n"
     "  AGENTIX_QUEUE_WAIT_MS     a call waits this long for a worker thread (default 60000)\n"
     "  AGENTIX_QUEUE_BUDGET      bytes queued to all hosts together (default 4 x max payload)\n"
+    "  AGENTIX_RECV_BUDGET       bytes of messages received in part from all hosts (default 4 x max payload)\n"
     "  AGENTIX_WORKER_BUDGET     bytes of calls in flight in the worker (default 2 x max payload)\n"
     "  AGENTIX_PING_INTERVAL_MS  heartbeat interval (default 25000)\n"
     "  AGENTIX_PING_TIMEOUT_MS   heartbeat timeout (default 20000)\n"
@@ -97,7 +98,8 @@ static int listen_on(srv_server *s)
         .ping_timeout_ms = s->cfg.ping_timeout_ms,
         .limits = {.max_payload = s->cfg.max_payload,
                    .queue_limit = s->queue_cap + QUEUE_RESERVE + s->cfg.max_payload,
-                   .max_text = MAX_TEXT},
+                   .max_text = MAX_TEXT,
+                   .rx_budget = s->cfg.recv_budget},
         .authorize = authorize,
         .handlers = {.on_connect = srv_on_connect,
                      .on_event = srv_on_event,

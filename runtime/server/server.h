@@ -56,6 +56,8 @@ typedef struct srv_config {
     uint32_t queue_wait_ms;   /* AGENTIX_QUEUE_WAIT_MS, default 60000: a call waits this long for a
                                  thread before it fails with LimitExceeded */
     size_t queue_budget;      /* AGENTIX_QUEUE_BUDGET: bytes queued to all hosts, default 4 M */
+    size_t recv_budget;       /* AGENTIX_RECV_BUDGET: bytes of messages received in part, all
+                                 hosts together, default 4 M */
     size_t worker_budget;     /* AGENTIX_WORKER_BUDGET: bytes of calls in the worker, default 2 M */
     char *worker_path;        /* AGENTIX_WORKER, default <server dir>/agentix-worker */
     char *module_path;        /* AGENTIX_MODULE_PATH + ":<server dir>/../modules" */

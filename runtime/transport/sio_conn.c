@@ -166,13 +166,14 @@ void sio_conn_detach(agx_sio_conn *c)
     }
 }
 
+static void rx_release(agx_sio_conn *c);
+
 void sio_conn_dispose(agx_sio_conn *c)
 {
     sio_queue_drop(c);
     sio_queue_free_spares(c, 0);
-    free(c->rx);
-    c->rx = NULL;
-    c->rx_len = c->rx_cap = 0;
+    rx_release(c);
+    c->rx_len = 0;
     agx_sio_decoder_dispose(&c->dec);
     json_decref(c->connect_data);
     c->connect_data = NULL;
@@ -186,11 +187,8 @@ void sio_conn_dispose(agx_sio_conn *c)
 static void idle_trim(agx_sio_conn *c)
 {
     if (!c->active) {
-        if (c->rx_len == 0) {
-            free(c->rx);
-            c->rx = NULL;
-            c->rx_cap = 0;
-        }
+        if (c->rx_len == 0)
+            rx_release(c);
         sio_queue_free_spares(c, SIO_SPARE_IDLE_CAP);
     }
     c->active = false;
@@ -269,6 +267,7 @@ int sio_conn_init(agx_sio_conn *c, uv_loop_t *loop, const sio_conn_params *p, ag
     c->released = p->released;
     c->abort_dial = p->abort_dial;
     c->owner = p->owner;
+    c->rx_total = p->rx_total;
     c->always_report_close = p->client;
     if (p->client) {
         while (!c->mask_state)
@@ -522,6 +521,46 @@ static size_t message_limit(const agx_sio_conn *c)
     return c->rx_binary ? c->lim.max_payload : c->lim.max_text;
 }
 
+/* The receive buffer holds a message that came in several pieces (or frames). Its size counts
+ * against the server-wide rx_budget: each connection alone is bounded by max_payload, but many
+ * authenticated peers each holding a partly sent message would otherwise add up without bound. */
+static void rx_release(agx_sio_conn *c)
+{
+    if (c->rx_total)
+        *c->rx_total -= c->rx_cap;
+    free(c->rx);
+    c->rx = NULL;
+    c->rx_cap = 0;
+}
+
+static int rx_grow(agx_sio_conn *c, size_t need, size_t max)
+{
+    size_t cap = c->rx_cap ? c->rx_cap : 4096;
+    while (cap < need)
+        cap = cap > max / 2 ? max : cap * 2;
+    if (c->rx_total && c->lim.rx_budget &&
+        *c->rx_total - c->rx_cap + cap > c->lim.rx_budget) {
+        sio_conn_fail(c, AGX_ERR_LIMIT, SIO_WS_TRY_AGAIN_LATER,
+                      "the server's receive buffers are full (%zu of %zu bytes held for messages "
+                      "received in part); this %zu-byte message was refused: send it again later",
+                      *c->rx_total, c->lim.rx_budget, need);
+        return -1;
+    }
+    uint8_t *nb = realloc(c->rx, cap);
+    if (!nb) {
+        sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
+                      "out of memory receiving a %zu-byte message", need);
+        return -1;
+    }
+    if (c->rx_total)
+        *c->rx_total += cap - c->rx_cap;
+    c->rx = nb;
+    c->rx_cap = cap;
+    if (cap > c->peak_bytes)
+        c->peak_bytes = cap;
+    return 0;
+}
+
 int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool first, bool final,
                            bool binary, size_t remaining)
 {
@@ -552,20 +591,9 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
         rc = on_message(c, in, len, c->rx_binary); /* the common case: no copy */
     } else {
         size_t need = c->rx_len + len + (done ? 0 : remaining);
-        if (need > c->rx_cap) {
-            size_t cap = c->rx_cap ? c->rx_cap : 4096;
-            while (cap < need)
-                cap = cap > max / 2 ? max : cap * 2;
-            uint8_t *nb = realloc(c->rx, cap);
-            if (!nb) {
-                sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
-                              "out of memory receiving a %zu-byte message", need);
-                return -1;
-            }
-            c->rx = nb;
-            c->rx_cap = cap;
-            if (cap > c->peak_bytes)
-                c->peak_bytes = cap;
+        if (need > c->rx_cap && rx_grow(c, need, max) != 0) {
+            sio_close_reason(c);
+            return -1;
         }
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
@@ -573,11 +601,8 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
             return 0;
         rc = on_message(c, c->rx, c->rx_len, c->rx_binary);
         c->rx_len = 0;
-        if (c->rx_cap > RX_KEEP_CAP) {
-            free(c->rx);
-            c->rx = NULL;
-            c->rx_cap = 0;
-        }
+        if (c->rx_cap > RX_KEEP_CAP)
+            rx_release(c);
     }
     if (rc < 0 || c->hard_close) {
         sio_close_reason(c);

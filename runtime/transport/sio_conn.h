@@ -45,6 +45,11 @@ typedef struct agx_sio_limits {
     size_t max_text;       /* largest incoming text message (Socket.IO packets are parsed as JSON:
                               a big one costs far more than its bytes); over it the conn closes
                               with 1009. Default max_payload. */
+    size_t rx_budget;      /* server role: bytes all connections together may hold in messages
+                              received in part (their receive buffers); a message that would
+                              pass it closes its connection with 1013 (try again later) before it
+                              is buffered. 0 = no server-wide bound (each connection still has
+                              max_payload). */
 } agx_sio_limits;
 
 /* Handlers, all called on the loop thread, never re-entrantly from an agx_sio_conn_* call made

@@ -28,7 +28,8 @@ enum {
     SIO_WS_ABNORMAL = 1006, /* never sent on the wire: the link failed */
     SIO_WS_POLICY_VIOLATION = 1008,
     SIO_WS_MESSAGE_TOO_LARGE = 1009,
-    SIO_WS_UNEXPECTED_CONDITION = 1011
+    SIO_WS_UNEXPECTED_CONDITION = 1011,
+    SIO_WS_TRY_AGAIN_LATER = 1013
 };
 
 /* The socket under a conn. Every op is called on the loop thread with the conn it serves. */
@@ -95,6 +96,7 @@ struct agx_sio_conn {
     /* receive: a message spread over several lws RECEIVE calls is gathered here */
     uint8_t *rx;
     size_t rx_len, rx_cap;
+    size_t *rx_total; /* the server's sum of every connection's rx_cap (lim.rx_budget); NULL: none */
     size_t peak_bytes;        /* the largest receive buffer it ever had (heap trimmed after) */
     bool rx_binary;
     agx_sio_decoder dec;
@@ -140,6 +142,7 @@ typedef struct sio_conn_params {
     void (*released)(agx_sio_conn *c);
     void (*abort_dial)(agx_sio_conn *c);
     void *owner;
+    size_t *rx_total; /* server: the counter lim->rx_budget bounds, shared by its connections */
 } sio_conn_params;
 
 /* Fills the defaults of sio_conn.h into *out. */

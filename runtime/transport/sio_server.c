@@ -51,6 +51,7 @@ struct agx_sio_server {
     bool held;          /* the listener is held because of max_sockets */
     uint32_t ping_interval_ms, ping_timeout_ms, connect_timeout_ms;
     agx_sio_limits lim;
+    size_t rx_total; /* receive buffers of all connections (lim.rx_budget bounds it) */
     bool (*authorize)(const json_t *auth, void *ud);
     agx_sio_handlers h;
     char health[LWS_PRE + 256];
@@ -94,7 +95,8 @@ static int conn_open(agx_sio_server *s, struct lws *wsi, struct pss *pss)
                          .connect_timeout_ms = s->connect_timeout_ms,
                          .authorize = s->authorize,
                          .released = conn_released,
-                         .owner = s};
+                         .owner = s,
+                         .rx_total = &s->rx_total};
     if (sio_conn_init(c, s->loop, &p, NULL) != 0) {
         sio_conn_dispose(c);
         free(c);

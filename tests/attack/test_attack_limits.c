@@ -2,7 +2,8 @@
  * at the NUL: `sub\0/../..` read `sub`); a hard link made inside the files root to a file outside
  * (was read); memory across connections (each capped, the sum was not: slow readers held ~400 MB)
  * and in the worker (no byte bound: 40 × 8 MiB queued calls grew it 16 → 337 MB); HEAD /health
- * (was 404). Budgets are ceilings over a baseline taken here; the excess work gets LimitExceeded.
+ * (was 404); partial messages from many authenticated hosts (each within its limit, the sum
+ * unbounded). Budgets are ceilings over a baseline taken here; the excess work gets LimitExceeded.
  *   test_attack_limits <agentix-server> <module dir> */
 #include <fcntl.h>
 #include <stdio.h>
@@ -118,6 +119,64 @@ static void slow_readers(void)
     atk_delete(&s);
 }
 
+/* An authenticated peer on a raw websocket: CONNECT with the token, the server's answer read. */
+static int authed_ws(const atk_sandbox *s)
+{
+    int fd = atk_ws_open(s->port, ATK_T);
+    CHECK(fd >= 0);
+    char connect[256], got[256];
+    snprintf(connect, sizeof connect, "40{\"token\":\"%s\"}", s->token);
+    CHECK(atk_ws_frame(fd, 1, connect, strlen(connect)));
+    CHECK_MSG(atk_ws_expect_text(fd, "40", got, sizeof got, ATK_T), "CONNECT with the token failed");
+    return fd;
+}
+
+/* Six hosts each announce a 4 MiB attachment and send 3 MiB of it, never the rest: each alone is
+ * within its limit (M = 4 MiB), together they would hold 18 MiB. The receive budget (8 MiB = two
+ * buffers) closes the connections whose buffer would pass it before anything is buffered. */
+static void partial_messages(void)
+{
+    enum { CONNS = 6, FIT = 2 };
+    atk_sandbox s;
+    const char *const env[] = {"AGENTIX_MAX_PAYLOAD=4194304", "AGENTIX_RECV_BUDGET=8388608", NULL};
+    atk_start(&s, env);
+    long rss0 = atk_rss_kib(s.pid);
+    static const char header[] = "451-[\"unary\",{\"_placeholder\":true,\"num\":0}]";
+    size_t part = 3 * (size_t)MIB;
+    char *blob = malloc(part);
+    CHECK(blob);
+    memset(blob, 'p', part);
+    int fds[CONNS], closed = 0;
+    bool gone[CONNS] = {false};
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = authed_ws(&s);
+        CHECK(atk_ws_frame(fds[i], 1, header, strlen(header)));
+        CHECK(atk_ws_header(fds[i], 2, 4 * (uint64_t)MIB));
+        atk_ws_payload(fds[i], blob, part);
+    }
+    free(blob);
+    /* Wait for the refusals (however slowly a loaded server writes them), then check that no more
+     * than those come: the budget's decision was made when each message's first bytes arrived. */
+    for (long t0 = atk_now_ms(); closed < CONNS - FIT && atk_now_ms() - t0 < ATK_T;)
+        for (int i = 0; i < CONNS; i++)
+            if (!gone[i] && atk_closed_within(fds[i], 50))
+                gone[i] = true, closed++;
+    for (int i = 0; i < CONNS; i++)
+        if (!gone[i] && atk_closed_within(fds[i], 300))
+            gone[i] = true, closed++;
+    long growth = atk_rss_kib(s.pid) - rss0;
+    long ceiling = 8 * 1024 + 4 * 1024; /* the budget, and room for the socket buffers in flight */
+    atk_figure("limits.partial_messages", "conns=%d closed=%d rss0_mib=%.1f growth_mib=%.1f "
+               "ceiling_mib=%ld", CONNS, closed, rss0 / 1024.0, growth / 1024.0, ceiling / 1024);
+    CHECK_MSG(closed == CONNS - FIT, "%d of %d connections with partial messages were closed "
+              "(the budget holds %d)", closed, CONNS, FIT);
+    CHECK_MSG(growth <= ceiling, "partial messages grew the server by %ld KiB", growth);
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    atk_check_served(&s);
+    atk_delete(&s);
+}
+
 /* Forty 8 MiB calls that wait: the worker holds no more than its budget; the rest are refused. */
 static void worker_queue(void)
 {
@@ -188,6 +247,7 @@ int main(int argc, char **argv)
     atk_check_served(&s);
     atk_delete(&s);
     slow_readers();
+    partial_messages();
     worker_queue();
     printf("test_attack_limits: ok\n");
     return 0;
