@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "runtime/transport/sio_conn_impl.h"
@@ -36,6 +38,7 @@ struct agx_sio_server {
     struct lws_vhost *vh;
     struct lws_protocols protocols[2];
     char *host;
+    char *unix_path; /* NULL: TCP on host:port */
     int port;
     uint32_t ping_interval_ms, ping_timeout_ms, connect_timeout_ms;
     agx_sio_limits lim;
@@ -232,6 +235,27 @@ static int probe_bind(const char *host, int port, agx_error *err)
     return rc;
 }
 
+/* A Unix socket path must be absolute and fit sun_path; a socket file left by an earlier server
+ * is removed (lws binds with no retry), anything else there is refused rather than deleted. */
+static int prepare_unix_path(const char *path, agx_error *err)
+{
+    if (path[0] != '/' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "unix socket path '%s' must be absolute and under %zu bytes", path,
+                             sizeof(((struct sockaddr_un *)0)->sun_path));
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return agx_error_set(err, AGX_ERR_IO,
+                                 "cannot listen on unix:%s: a file that is not a socket is there",
+                                 path);
+        if (unlink(path) != 0)
+            return agx_error_set(err, AGX_ERR_IO, "cannot replace the old socket unix:%s: %s",
+                                 path, strerror(errno));
+    }
+    return 0;
+}
+
 static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_error *err)
 {
     if (cfg->port < 0 || cfg->port > 65535)
@@ -239,6 +263,13 @@ static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
     if (!s->host)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    if (cfg->unix_path) {
+        int rc = prepare_unix_path(cfg->unix_path, err);
+        if (rc)
+            return rc;
+        if (!(s->unix_path = strdup(cfg->unix_path)))
+            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
     s->port = cfg->port;
     s->ping_interval_ms = cfg->ping_interval_ms ? cfg->ping_interval_ms : DEFAULT_PING_INTERVAL;
     s->ping_timeout_ms = cfg->ping_timeout_ms ? cfg->ping_timeout_ms : DEFAULT_PING_TIMEOUT;
@@ -262,6 +293,7 @@ static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_
 static void release(agx_sio_server *s)
 {
     free(s->host);
+    free(s->unix_path);
     free(s);
 }
 
@@ -286,7 +318,7 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
     if (!s)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     int rc = copy_config(s, cfg, err);
-    if (rc == 0 && s->port != 0)
+    if (rc == 0 && s->port != 0 && !s->unix_path)
         rc = probe_bind(s->host, s->port, err);
     if (rc) {
         release(s);
@@ -315,18 +347,23 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
                              "cannot start libwebsockets on libuv (is the "
                              "libwebsockets-evlib-uv package installed?)");
     }
-    info.port = s->port;
-    info.iface = bind_iface(s->host);
+    info.port = s->unix_path ? 0 : s->port;
+    info.iface = s->unix_path ? s->unix_path : bind_iface(s->host);
+    if (s->unix_path)
+        info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
     info.protocols = s->protocols;
     info.vhost_name = "agentix";
     s->vh = lws_create_vhost(s->ctx, &info);
     if (!s->vh) {
         abandon_context(s);
-        rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on %s:%d", s->host, s->port);
+        if (s->unix_path)
+            rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on unix:%s", s->unix_path);
+        else
+            rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on %s:%d", s->host, s->port);
         release(s);
         return rc;
     }
-    s->port = lws_get_vhost_listen_port(s->vh);
+    s->port = s->unix_path ? 0 : lws_get_vhost_listen_port(s->vh);
     uv_timer_init(loop, &s->stop_timer);
     s->stop_timer.data = s;
     s->stop_timer_open = true;

@@ -28,6 +28,10 @@ typedef struct agx_sio_server agx_sio_server;
 typedef struct agx_sio_server_config {
     const char *host;            /* address to bind; NULL = "127.0.0.1" */
     int port;                    /* 0 = ephemeral (see agx_sio_server_port) */
+    /* Listen on this Unix socket path instead of TCP (host and port are then ignored): absolute,
+     * shorter than sun_path. A socket file left there by an earlier server is replaced; any other
+     * kind of file is an error. NULL = TCP. */
+    const char *unix_path;
     const char *version;         /* reported by /health; NULL = AGX_VERSION of the library */
     uint32_t ping_interval_ms;   /* 0 = 25000 */
     uint32_t ping_timeout_ms;    /* 0 = 20000 */
@@ -49,7 +53,7 @@ typedef struct agx_sio_server_config {
 int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_sio_server **out,
                          agx_error *err);
 
-/* The TCP port actually bound (useful with port 0). */
+/* The TCP port actually bound (useful with port 0); 0 on a Unix socket. */
 int agx_sio_server_port(const agx_sio_server *s);
 
 /* Number of websocket connections currently open (including ones not yet CONNECTed). */
