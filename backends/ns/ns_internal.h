@@ -208,9 +208,12 @@ void agx_ns_child_close(agx_ns_child *c);
 
 /* A free TCP port on 127.0.0.1 for the runtime's published port. */
 int agx_ns_free_port(int *port, agx_error *err);
-/* Starts pasta in the foreground for the network namespace of pid, in the sandbox's cgroups,
- * publishing 127.0.0.1:host_port → port 8000 inside. */
-int agx_ns_pasta_start(const agx_ns *ns, pid_t pid, int host_port, int host_loopback,
+/* Pins the network namespace of pid on file (created) with a bind mount, for pasta. */
+int agx_ns_netns_pin(pid_t pid, const char *file, agx_error *err);
+void agx_ns_netns_unpin(const char *file);
+/* Starts pasta in the foreground for the network namespace pinned at netns, in the sandbox's
+ * cgroups, publishing 127.0.0.1:host_port → port 8000 inside. */
+int agx_ns_pasta_start(const agx_ns *ns, const char *netns, int host_port, int host_loopback,
                        const agx_ns_cgroups *cg, const char *log_path, pid_t *out,
                        agx_error *err);
 

@@ -5,6 +5,10 @@
  * pasta's only state is its process, which runs inside the sandbox's cgroups (so the sweep that
  * empties them finds it too). See the README for the measurements against veth + NAT.
  *
+ * pasta (Debian 12's) cannot enter a namespace through /proc/<pid>/ns/net from its own isolated
+ * view, so the namespace is pinned by a bind mount on <sandbox dir>/netns for it: the only host
+ * mount a sandbox has, removed by teardown and by the sweep (its path follows from the id).
+ *
  * pasta's defaults forward every port bound on either side ("auto"); here every direction is set
  * explicitly: one TCP port in, nothing else, and the host's loopback is unreachable from the
  * sandbox (--no-map-gw) unless the sandbox asks for ns.host_loopback=1. */
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,21 +68,41 @@ static int pasta_child(void *arg)
     _exit(127);
 }
 
-int agx_ns_pasta_start(const agx_ns *ns, pid_t pid, int host_port, int host_loopback,
+int agx_ns_netns_pin(pid_t pid, const char *file, agx_error *err)
+{
+    char src[64];
+    snprintf(src, sizeof src, "/proc/%d/ns/net", (int)pid);
+    int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return agx_error_set(err, AGX_ERR_IO, "cannot create '%s': %s", file, strerror(errno));
+    close(fd);
+    if (mount(src, file, NULL, MS_BIND, NULL) != 0)
+        return agx_error_set(err, AGX_ERR_IO, "cannot bind %s to '%s': %s", src, file,
+                             strerror(errno));
+    return 0;
+}
+
+void agx_ns_netns_unpin(const char *file)
+{
+    umount2(file, MNT_DETACH); /* not mounted (EINVAL) or gone (ENOENT): nothing to undo */
+}
+
+int agx_ns_pasta_start(const agx_ns *ns, const char *netns, int host_port, int host_loopback,
                        const agx_ns_cgroups *cg, const char *log_path, pid_t *out,
                        agx_error *err)
 {
-    char netns[64], tcp[64];
-    snprintf(netns, sizeof netns, "/proc/%d/ns/net", (int)pid);
+    char tcp[64];
     snprintf(tcp, sizeof tcp, "127.0.0.1/%d:%d", host_port, AGX_NS_TCP_PORT);
     char *argv[24];
     int n = 0;
     argv[n++] = (char *)ns->pasta;
     argv[n++] = "--foreground";
+    argv[n++] = "--runas"; /* as nobody it could not enter a namespace owned by root */
+    argv[n++] = "0:0";
     argv[n++] = "--quiet";
     argv[n++] = "--config-net";
     argv[n++] = "--netns";
-    argv[n++] = netns;
+    argv[n++] = (char *)netns;
     argv[n++] = "--netns-only";
     argv[n++] = "--tcp-ports";
     argv[n++] = tcp;

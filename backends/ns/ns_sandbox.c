@@ -95,8 +95,10 @@ int agx_ns_teardown(const agx_ns *ns, agx_ns_record *r, int own, agx_error *err)
         rc = agx_ns_cgroup_destroy(&r->cg, err);
     if (rc)
         return rc;
-    char dir[AGX_NS_PATH_MAX];
+    char dir[AGX_NS_PATH_MAX], netns[AGX_NS_PATH_MAX + 8];
     agx_ns_sandbox_dir(ns, r->id, dir, sizeof dir);
+    snprintf(netns, sizeof netns, "%s/netns", dir);
+    agx_ns_netns_unpin(netns);
     return agx_local_rmtree(dir, err);
 }
 
@@ -301,10 +303,13 @@ static int start(create_ctx *c, agx_error *err)
         rc = rc ? rc : wrc;
     }
     if (!rc && c->o.net == AGX_NS_NET_PRIVATE) {
-        char plog[AGX_NS_PATH_MAX];
+        char plog[AGX_NS_PATH_MAX], netns[AGX_NS_PATH_MAX];
         snprintf(plog, sizeof plog, "%s/pasta.log", c->dir);
+        snprintf(netns, sizeof netns, "%s/netns", c->dir);
         pid_t p = 0;
-        rc = agx_ns_pasta_start(ns, child.pid, c->r.port, c->o.host_loopback, &c->r.cg, plog, &p,
+        rc = agx_ns_netns_pin(child.pid, netns, err);
+        if (!rc)
+            rc = agx_ns_pasta_start(ns, netns, c->r.port, c->o.host_loopback, &c->r.cg, plog, &p,
                                 err);
         if (p > 0) {
             c->r.pasta_pid = p;
