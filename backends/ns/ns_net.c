@@ -58,6 +58,14 @@ static int pasta_child(void *arg)
     for (int i = 0; i < a->ncg; i++)
         if (write(a->cg_fd[i], "0", 1) != 1)
             _exit(126);
+    /* Default dispositions and an empty mask, whatever the host set (an ignored signal would
+     * stay ignored across exec). The handler table is this child's own: no CLONE_SIGHAND. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &dfl, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
