@@ -470,8 +470,13 @@ int agx_ns_sweep(agx_ns *ns, int *removed, agx_error *err)
             /* Killed between mkdir and the first record: nothing ran. Young ones may still be
              * getting their record. */
             int64_t age;
-            if (dir_age_ms(dir, &age) == 0 && age > STALE_DIR_MS && agx_local_rmtree(dir, NULL) == 0)
-                (*removed)++;
+            char pin[AGX_NS_PATH_MAX + 8];
+            snprintf(pin, sizeof pin, "%s/netns", dir);
+            if (dir_age_ms(dir, &age) == 0 && age > STALE_DIR_MS) {
+                agx_ns_netns_unpin(pin);
+                if (agx_local_rmtree(dir, NULL) == 0)
+                    (*removed)++;
+            }
             continue;
         }
         if (rrc != 0 || owner_alive(&r) || agx_ns_entry_owned(ns, r.id)) {

@@ -242,7 +242,7 @@ static void isolation(void)
     CHECK_CONTAINS(out_of(r), "agentix-ns-init");
     CHECK(atoi(out_of(r)) < 20);
     agx_value_free(r);
-    snprintf(cmd, sizeof cmd, "grep -l test_ns /proc/*/cmdline 2>/dev/null | wc -l");
+    snprintf(cmd, sizeof cmd, "grep -l 'test[_]ns' /proc/*/cmdline 2>/dev/null | wc -l");
     r = run(a, cmd, &err);
     CHECK(atoi(out_of(r)) == 0);
     agx_value_free(r);
@@ -491,6 +491,15 @@ int main(int argc, char **argv)
     CHECK_MSG(argc == 2, "usage: test_ns e2e|isolation|limits|cycles|crash");
     snprintf(root, sizeof root, "/var/tmp/agx-ns-%.20s", argv[1]);
     char cmd[2048];
+    setenv("AGENTIX_NS_ROOT", root, 1);
+    /* What a failed earlier run left (its host process is dead) goes through the sweep. */
+    void *so = dlopen(AGX_NS_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    CHECK_MSG(so, "%s", dlerror());
+    sweep_fn sweep = (sweep_fn)dlsym(so, "agx_backend_ns_sweep");
+    int removed = 0;
+    agx_error serr;
+    CHECK(sweep);
+    CHECK_OK(sweep(&removed, &serr), &serr);
     snprintf(cmd, sizeof cmd, "rm -rf %s/sandboxes %s/ids && mkdir -p %s", root, root, root);
     CHECK(system(cmd) == 0);
     setenv("AGENTIX_NS_ROOT", root, 1);
