@@ -4,12 +4,12 @@
  * acquire) is bench/rollout; this one answers "how fast is this backend here" from the shell. */
 #include "cli/cli.h"
 
+#include "agentix/clock.h"
 #include "agentix/fleet.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define AGX_BENCH_MAX_N 100000
 #define AGX_BENCH_MAX_P 256
@@ -55,12 +55,7 @@ typedef struct agx_bench {
     pthread_mutex_t mu;
 } agx_bench;
 
-static double agx_bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
+static double agx_bench_now(void) { return (double)agx_clock_us() / 1e3; } /* ms, sub-ms exact */
 
 static int agx_bench_call(agx_bench *b, const agx_sandbox *sb, agx_error *err)
 {

@@ -4,6 +4,7 @@
  * script), so `agentix gc` collects them once that process is gone. */
 #include "cli/cli.h"
 
+#include "agentix/backend/process.h"
 #include "agentix/fleet.h"
 
 #include <inttypes.h>
@@ -36,21 +37,11 @@ static void agx_create_help(FILE *out)
             "Exit status: 0 created, 1 the create failed (nothing is left behind), 2 usage error.\n");
 }
 
-/* Field 22 of /proc/<pid>/stat (start time in clock ticks); 0 when unreadable. */
+/* Start time of pid in clock ticks (field 22 of /proc/<pid>/stat); 0 when unreadable. */
 static uint64_t agx_create_proc_start(long pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
-    for (int field = 2; p && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
+    agx_proc_stat st;
+    return agx_proc_stat_read(pid, &st) == 0 ? st.start_ticks : 0;
 }
 
 /* Owner labels naming our parent, the process whose lifetime the sandbox should follow. */

@@ -7,6 +7,8 @@
  * needs. Printed as YAML (or JSON), ready for `kubectl apply -f -`. */
 #include "cli/cli.h"
 
+#include "agentix/backend/labels.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@ static void k8s_pool_help(FILE *out)
             "Print the objects of a pre-warmed pod pool for the k8s-pool backend (see docs/K8S.md):\n"
             "a ReplicaSet of idle pods running the bundle's agentix-server in the task image.\n\n"
             "Options:\n"
-            "  --pool NAME          pool name (label agentix.dev/pool; AGENTIX_K8S_POOL)\n"
+            "  --pool NAME          pool name (label " AGX_K8S_LABEL_POOL "; AGENTIX_K8S_POOL)\n"
             "  --bundle IMAGE       bundle image from `agentix build` (holds /opt/agentix)\n"
             "  --image IMAGE        the pool's default task image (claims with this image are\n"
             "                       the fast path; others swap the image in place)\n"
@@ -152,12 +154,13 @@ static json_t *replicaset(const pool_args *a)
 {
     char name[128];
     snprintf(name, sizeof name, "agentix-pool-%s", a->pool);
-    json_t *labels = json_pack("{s:s, s:s}", "agentix.dev/pool", a->pool, "agentix.dev/state", "idle");
+    json_t *labels = json_pack("{s:s, s:s}", AGX_K8S_LABEL_POOL, a->pool, AGX_K8S_LABEL_STATE,
+                               AGX_K8S_STATE_IDLE);
     json_t *rs = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:i, s:{s:O}, s:{s:{s:O, s:{s:s}}, s:o}}}",
                      "apiVersion", "apps/v1", "kind", "ReplicaSet", "metadata", "name", name,
-                     "namespace", a->ns, "labels", "agentix.dev/pool", a->pool, "spec", "replicas",
+                     "namespace", a->ns, "labels", AGX_K8S_LABEL_POOL, a->pool, "spec", "replicas",
                      (int)a->replicas, "selector", "matchLabels", labels, "template", "metadata",
-                     "labels", labels, "annotations", "agentix.dev/bundle", a->bundle, "spec",
+                     "labels", labels, "annotations", AGX_K8S_ANNOTATION_BUNDLE, a->bundle, "spec",
                      pod_spec(a));
     json_decref(labels); /* "O" took a reference for each use */
     return rs;

@@ -3,6 +3,8 @@
  * `create --json` into `call`/`exec`/`delete --sandbox-json`, and progress output. */
 #include "cli/cli.h"
 
+#include "agentix/fdio.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -147,20 +149,6 @@ json_t *agx_cli_info_json(const agx_sandbox_info *info)
                      agx_cli_kv_json(agx_sandbox_info_labels_const(info)));
 }
 
-static char *agx_cli_read_bounded(FILE *f, size_t max, size_t *len)
-{
-    char *buf = malloc(max + 1);
-    if (!buf)
-        return NULL;
-    size_t n = fread(buf, 1, max + 1, f);
-    if (n > max || ferror(f)) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
 
 static const char *agx_cli_json_str(json_t *o, const char *key)
 {
@@ -207,12 +195,12 @@ int agx_cli_sandbox_load(const char *path, agx_sandbox **out, agx_error *err)
     if (!f)
         return agx_error_set(err, AGX_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     size_t len = 0;
-    char *text = agx_cli_read_bounded(f, AGX_CLI_SANDBOX_JSON_MAX, &len);
+    char *text = NULL;
+    int rc = agx_fd_read_all(fileno(f), AGX_CLI_SANDBOX_JSON_MAX, path, &text, &len, err);
     if (!is_stdin)
         fclose(f);
-    if (!text)
-        return agx_error_set(err, AGX_ERR_LIMIT, "cannot read %s, or it is larger than %u bytes",
-                             path, AGX_CLI_SANDBOX_JSON_MAX);
+    if (rc)
+        return rc;
     json_error_t jerr;
     json_t *root = json_loadb(text, len, 0, &jerr);
     free(text);
@@ -221,7 +209,7 @@ int agx_cli_sandbox_load(const char *path, agx_sandbox **out, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "%s is not a JSON object (%s)", path,
                              root ? "another JSON type" : jerr.text);
     }
-    int rc = agx_cli_sandbox_from_json(root, path, out, err);
+    rc = agx_cli_sandbox_from_json(root, path, out, err);
     json_decref(root);
     return rc;
 }

@@ -24,9 +24,13 @@ function(agx_add_backend)
   cmake_parse_arguments(B "" "NAME;SYMBOL" "SOURCES;LIBS" ${ARGN})
   set(target "agentix-backend-${B_NAME}")
   add_library(${target} MODULE ${B_SOURCES})
+  # Public headers and the backend toolkit only (scripts/check-layers.sh); the entry function is
+  # the one symbol it exports (AGX_EXPORT).
+  target_include_directories(${target} PRIVATE "${PROJECT_SOURCE_DIR}")
   target_link_libraries(${target} PRIVATE agentix ${B_LIBS})
   set_target_properties(${target} PROPERTIES PREFIX "lib" LIBRARY_OUTPUT_DIRECTORY "${AGX_BUILD_PLUGINDIR}"
-                        BUILD_RPATH "${AGX_BUILD_LIBDIR}" INSTALL_RPATH "$ORIGIN/../..")
+                        BUILD_RPATH "${AGX_BUILD_LIBDIR}" INSTALL_RPATH "$ORIGIN/../.."
+                        C_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   set(manifest "${AGX_BUILD_PLUGINDIR}/${B_NAME}.agxplugin")
   file(WRITE "${manifest}" "# agentix backend manifest\nname = ${B_NAME}\nlibrary = lib${target}.so\nsymbol = ${B_SYMBOL}\n")
   install(TARGETS ${target} LIBRARY DESTINATION "${AGX_INSTALL_PLUGINDIR}")
@@ -51,6 +55,7 @@ function(agx_add_module)
   endif()
   set_target_properties(${target} PROPERTIES PREFIX "" OUTPUT_NAME "${M_NAME}"
                         LIBRARY_OUTPUT_DIRECTORY "${M_OUTPUT_DIR}"
+                        C_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
                         BUILD_RPATH "${AGX_BUILD_LIBDIR}" INSTALL_RPATH "$ORIGIN/../..")
   if(NOT M_NO_INSTALL)
     install(TARGETS ${target} LIBRARY DESTINATION "${AGX_INSTALL_MODULEDIR}")

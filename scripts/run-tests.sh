@@ -1,31 +1,63 @@
 #!/usr/bin/env bash
-# Sets up the machine and runs the whole test suite: a release build (unit, integration, interop,
-# docker, install and valgrind tests), the same suite under ASan+UBSan, and a short libFuzzer run
-# of every decoder. Exits non-zero if anything fails. Used by .ci/run.
+# Sets up the machine and runs the whole test suite: a developer build (warnings are errors) with
+# every test (unit, integration, interop, docker, install, valgrind), the same suite under
+# ASan+UBSan, a Release build as users make it (default options; any compiler warning fails it)
+# and a clang build, each of those two with the smoke subset, and a short libFuzzer run of every
+# decoder. Exits non-zero if anything fails. Used by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 jobs=$(nproc)
+start=$(date +%s)
 
 bash scripts/setup-deps.sh
 
 status=0
-run_suite() { # name, cmake args...
+build() { # name, cmake args... — configure and build; a warning in the build log fails it
   local name=$1; shift
-  echo "=== build: $name"
+  echo "=== build: $name ($*)"
+  local t0 log="$root/build/$name.build.log"
+  t0=$(date +%s)
+  mkdir -p "$root/build"
   cmake -S "$root" -B "$root/build/$name" "$@" >/dev/null
-  cmake --build "$root/build/$name" -j"$jobs"
-  echo "=== test: $name"
-  if ! ctest --test-dir "$root/build/$name" --output-on-failure -j"$jobs" ${CTEST_ARGS:-}; then
+  if ! cmake --build "$root/build/$name" -j"$jobs" >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "=== build $name: FAILED (log: $log)"
+    return 1
+  fi
+  if grep -n 'warning:' "$log"; then
+    echo "=== build $name: compiler warnings (log: $log)"
+    return 1
+  fi
+  echo "=== build $name: ok in $(($(date +%s) - t0)) s"
+}
+run_tests() { # name, ctest args...
+  local name=$1; shift
+  echo "=== test: $name ${*:-(all)}"
+  local t0
+  t0=$(date +%s)
+  if ! ctest --test-dir "$root/build/$name" --output-on-failure -j"$jobs" "$@" ${CTEST_ARGS:-}; then
     status=1
   fi
+  echo "=== test $name: $(($(date +%s) - t0)) s"
+}
+suite() { # name, cmake args... — build, then every test
+  local name=$1; shift
+  if build "$name" "$@"; then run_tests "$name"; else status=1; fi
+}
+smoke() { # name, cmake args... — build, then the smoke label
+  local name=$1; shift
+  if build "$name" "$@"; then run_tests "$name" -L smoke; else status=1; fi
 }
 
-run_suite release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-run_suite asan -DCMAKE_BUILD_TYPE=Debug -DAGX_SANITIZE=ON
-run_suite fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DAGX_FUZZ=ON
+suite release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGX_DEVELOPER=ON
+suite asan -DCMAKE_BUILD_TYPE=Debug -DAGX_SANITIZE=ON -DAGX_DEVELOPER=ON
+smoke release-default -DCMAKE_BUILD_TYPE=Release
+smoke clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAGX_DEVELOPER=ON
+suite fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DAGX_FUZZ=ON -DAGX_DEVELOPER=ON
 
+echo "run-tests: $(($(date +%s) - start)) s in all"
 if [ $status -ne 0 ]; then
-  echo "run-tests: FAILED (see the CTest output above)"
+  echo "run-tests: FAILED (see the output above)"
 fi
 exit $status

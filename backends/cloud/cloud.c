@@ -5,9 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 /* ---- setup ---- */
 
@@ -78,10 +75,7 @@ int agx_cloud_init(agx_cloud *c, const char *service, const char *api_url, const
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the %s backend",
                              service);
     }
-    char host[256] = "unknown";
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "unknown");
-    snprintf(c->owner, sizeof c->owner, "%s:%ld", host, (long)getpid());
+    agx_label_creator(c->owner, sizeof c->owner);
     return 0;
 }
 
@@ -103,7 +97,7 @@ typedef struct attempt {
 
 static long attempt_timeout(int64_t deadline)
 {
-    int64_t left = deadline - agx_http_now_ms();
+    int64_t left = deadline - agx_clock_ms();
     if (left < 1)
         left = 1;
     return left < AGX_CLOUD_CALL_TIMEOUT_MS ? (long)left : AGX_CLOUD_CALL_TIMEOUT_MS;
@@ -153,7 +147,7 @@ int agx_cloud_request(const agx_cloud *c, const agx_cloud_call *call, long *stat
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory %s", call->what);
     }
     int64_t deadline = call->deadline_ms ? call->deadline_ms
-                                         : agx_http_now_ms() + AGX_CLOUD_CALL_TIMEOUT_MS;
+                                         : agx_clock_ms() + AGX_CLOUD_CALL_TIMEOUT_MS;
     agx_http_request req = {
         .method = call->method, .url = url, .headers = c->auth, .body = body,
         .body_len = body ? strlen(body) : 0, .timeout_ms = attempt_timeout(deadline),
@@ -212,63 +206,42 @@ int64_t agx_cloud_poll_interval(int64_t started_ms, int64_t now_ms, int64_t prev
     return next > 1000 ? 1000 : next;
 }
 
+typedef struct health_ctx {
+    const agx_cloud *c;
+    const char *runtime_url;
+} health_ctx;
+
+/* A 502/503/504 from the proxy means the port is not open yet; a 502 saying the sandbox was not
+ * found, or any other status, ends the wait with the proxy's own words. */
+static int proxy_verdict(void *user, long status, const char *body, size_t len, agx_error *err)
+{
+    health_ctx *h = user;
+    agx_http_response resp = {.status = status, .body = (char *)body, .body_len = len};
+    char msg[220];
+    proxy_message(&resp, msg, sizeof msg);
+    int gone = strstr(msg, "sandbox was not found") != NULL;
+    if (!gone && (status == 502 || status == 503 || status == 504))
+        return 0;
+    agx_error_set(err, gone ? AGX_ERR_NOT_FOUND : AGX_ERR_BACKEND,
+                  "%s sandbox runtime at %s refused the health check: HTTP %ld %s",
+                  h->c->service, h->runtime_url, status, msg);
+    agx_error_set_detail(err, body ? body : "", len);
+    return err ? err->code : AGX_ERR_BACKEND;
+}
+
 int agx_cloud_wait_health(const agx_cloud *c, const char *runtime_url, const agx_kv *headers,
                           int64_t deadline_ms, agx_error *err)
 {
-    char *url = NULL;
-    if (asprintf(&url, "%s/health", runtime_url) < 0)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory waiting for the runtime");
-    int64_t start = agx_http_now_ms(), interval = 0;
-    char last[256] = "no answer yet";
-    int rc = 0;
-    for (;;) {
-        int64_t left = deadline_ms - agx_http_now_ms();
-        if (left <= 0) {
-            rc = agx_error_set(err, AGX_ERR_TIMEOUT,
-                               "%s sandbox runtime at %s did not answer /health within %lld ms "
-                               "(last: %s); check that the template/snapshot starts "
-                               "agentix-server on port 8000",
-                               c->service, runtime_url, (long long)(agx_http_now_ms() - start),
-                               last);
-            if (err)
-                err->retriable = 1;
-            break;
-        }
-        agx_http_request req = {.method = "GET", .url = url, .headers = headers,
-                                .connect_to = c->connect_to,
-                                .connect_timeout_ms = left < 5000 ? (long)left : 5000,
-                                .timeout_ms = left < 10000 ? (long)left : 10000,
-                                .max_body = 64u << 10};
-        agx_http_response resp;
-        agx_error e;
-        agx_error_clear(&e);
-        int prc = agx_http_perform(&req, &resp, &e);
-        if (prc == 0 && resp.status == 200) {
-            agx_http_response_clear(&resp);
-            break;
-        }
-        if (prc != 0) {
-            snprintf(last, sizeof last, "%.200s", e.message);
-        } else {
-            char msg[220];
-            proxy_message(&resp, msg, sizeof msg);
-            snprintf(last, sizeof last, "HTTP %ld %s", resp.status, msg);
-            int gone = strstr(msg, "sandbox was not found") != NULL;
-            if (gone || (resp.status != 502 && resp.status != 503 && resp.status != 504)) {
-                rc = agx_error_set(err, gone ? AGX_ERR_NOT_FOUND : AGX_ERR_BACKEND,
-                                   "%s sandbox runtime at %s refused the health check: %s",
-                                   c->service, runtime_url, last);
-                agx_error_set_detail(err, resp.body ? resp.body : "", resp.body_len);
-                agx_http_response_clear(&resp);
-                break;
-            }
-        }
-        agx_http_response_clear(&resp);
-        interval = agx_cloud_poll_interval(start, agx_http_now_ms(), interval);
-        agx_http_sleep_ms(interval);
-    }
-    free(url);
-    return rc;
+    char what[64];
+    snprintf(what, sizeof what, "%s sandbox runtime", c->service);
+    health_ctx h = {c, runtime_url};
+    agx_health_wait w = {.runtime_url = runtime_url, .what = what, .headers = headers,
+                         .connect_to = c->connect_to, .deadline_ms = deadline_ms,
+                         .first_interval_ms = 100, .max_interval_ms = 1000,
+                         .probe_timeout_ms = 10000, .on_status = proxy_verdict, .user = &h,
+                         .hint = "; check that the template/snapshot starts agentix-server on "
+                                 "port 8000"};
+    return agx_health_wait_run(&w, err);
 }
 
 /* ---- labels, env, ids ---- */
@@ -308,16 +281,6 @@ int agx_cloud_kv_json(const agx_kv *kv, const char *what, json_t **out, agx_erro
     return 0;
 }
 
-int agx_cloud_random_hex(char *out, size_t nbytes, agx_error *err)
-{
-    unsigned char buf[64];
-    if (nbytes > sizeof buf || getrandom(buf, nbytes, 0) != (ssize_t)nbytes)
-        return agx_error_set(err, AGX_ERR_IO, "getrandom failed making a sandbox token");
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", buf[i]);
-    return 0;
-}
-
 int agx_cloud_labels(const agx_cloud *c, const agx_sandbox_config *cfg, char nonce[33],
                      json_t **out, agx_error *err)
 {
@@ -325,14 +288,14 @@ int agx_cloud_labels(const agx_cloud *c, const agx_sandbox_config *cfg, char non
     if (labels && agx_kv_count(labels) > AGX_CLOUD_MAX_LABELS)
         return agx_error_set(err, AGX_ERR_LIMIT, "%zu labels: at most %d",
                              agx_kv_count(labels), AGX_CLOUD_MAX_LABELS);
-    int rc = agx_cloud_random_hex(nonce, 16, err);
+    int rc = agx_random_hex(nonce, 16, err);
     if (!rc)
         rc = agx_cloud_kv_json(labels, "label", out, err);
     if (rc)
         return rc;
-    if (put_string(*out, AGX_CLOUD_LABEL_MARK, "1", "label", err) ||
-        put_string(*out, AGX_CLOUD_LABEL_OWNER, c->owner, "label", err) ||
-        put_string(*out, AGX_CLOUD_LABEL_CREATE, nonce, "label", err)) {
+    if (put_string(*out, AGX_LABEL_SANDBOX, "1", "label", err) ||
+        put_string(*out, AGX_LABEL_CREATOR, c->owner, "label", err) ||
+        put_string(*out, AGX_LABEL_CREATE, nonce, "label", err)) {
         json_decref(*out);
         *out = NULL;
         return err ? err->code : AGX_ERR_NO_MEMORY;
@@ -351,15 +314,13 @@ int agx_cloud_check_id(const agx_cloud *c, const char *id, agx_error *err)
     return 0;
 }
 
-int64_t agx_cloud_parse_time(const char *s)
+int agx_cloud_info_labels(agx_sandbox_info *info, json_t *labels)
 {
-    struct tm tm = {0};
-    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!rest)
-        return 0;
-    int64_t ms = (int64_t)timegm(&tm) * 1000;
-    if (*rest == '.')
-        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    return ms > 0 ? ms : 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v) {
+        if (json_is_string(v) && agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0)
+            return -1;
+    }
+    return 0;
 }

@@ -1,7 +1,8 @@
-/* cloud.h (internal) — what the e2b and daytona backends share (compiled into each plugin; not
- * a backend itself): JSON calls to a vendor's control plane through core/http with the vendor's
+/* cloud.h (internal) — what the e2b and daytona backends share (a static helper each plugin
+ * links; not a backend itself): JSON calls to a vendor's control plane through the toolkit's HTTP
+ * client with the vendor's
  * retry rules, the wait until a sandbox's runtime answers /health through its public URL (with the
- * connect-to override), the labels that tag every sandbox with its owner, and small checks.
+ * connect-to override), the labels (agentix/backend/labels.h) that tag every sandbox with its owner, and small checks.
  *
  * Flow: host → e2b/daytona vtable → agx_cloud_request (vendor API) → agx_cloud_wait_health
  * (runtime_url through the vendor's proxy) → agx_sandbox for client.h. */
@@ -11,9 +12,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "agentix/backend/toolkit.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
-#include "core/http.h"
 
 #define AGX_CLOUD_CALL_TIMEOUT_MS 60000   /* one API request (the vendors' SDKs use 60 s) */
 #define AGX_CLOUD_DELETE_TIMEOUT_MS 60000 /* delete with its retries */
@@ -22,11 +23,6 @@
 #define AGX_CLOUD_MAX_LABELS 64
 #define AGX_CLOUD_LABEL_MAX 1024 /* bytes of one label key or value */
 #define AGX_CLOUD_MAX_PAGES 1000 /* list pages followed before giving up (a looping cursor) */
-
-/* Labels every sandbox carries: list filters always include AGX_CLOUD_LABEL_MARK=1. */
-#define AGX_CLOUD_LABEL_MARK "agentix.sandbox"
-#define AGX_CLOUD_LABEL_OWNER "agentix.owner"
-#define AGX_CLOUD_LABEL_CREATE "agentix.create" /* one nonce per create: finds half-made ones */
 
 typedef struct agx_cloud {
     const char *service; /* "E2B" / "Daytona", for messages */
@@ -54,7 +50,7 @@ typedef struct agx_cloud_call {
     json_t *body;             /* borrowed; NULL = no body */
     const char *what;         /* "creating the sandbox", for messages */
     int idempotent;           /* retry 5xx and transport errors too (429 is always retried) */
-    int64_t deadline_ms;      /* agx_http_now_ms() bound of all attempts; 0 = one call's timeout */
+    int64_t deadline_ms;      /* agx_clock_ms() bound of all attempts; 0 = one call's timeout */
     const char *retry_after_header; /* a vendor-specific Retry-After, lower-case */
     agx_cloud_retry_fn retry_also;
     agx_kv **headers_out;     /* when set: the final response's headers (caller frees) */
@@ -66,9 +62,9 @@ typedef struct agx_cloud_call {
 int agx_cloud_request(const agx_cloud *c, const agx_cloud_call *call, long *status, json_t **out,
                       agx_error *err);
 
-/* Polls GET <runtime_url>/health with headers until 200 or deadline_ms. A 502/503/504 proxy
- * answer (port not open yet) and connection failures mean "not yet"; a 502 saying the sandbox was
- * not found, or any other status, fails at once with the proxy's message. */
+/* The toolkit's health wait (agx_health_wait_run) through the vendor's proxy until deadline_ms:
+ * a 502/503/504 proxy answer (port not open yet) and connection failures mean "not yet"; a 502
+ * saying the sandbox was not found, or any other status, fails at once with the proxy's message. */
 int agx_cloud_wait_health(const agx_cloud *c, const char *runtime_url, const agx_kv *headers,
                           int64_t deadline_ms, agx_error *err);
 
@@ -76,14 +72,13 @@ int agx_cloud_wait_health(const agx_cloud *c, const char *runtime_url, const agx
  * as a JSON object of strings; count, sizes and UTF-8 checked. */
 int agx_cloud_labels(const agx_cloud *c, const agx_sandbox_config *cfg, char nonce[33],
                      json_t **out, agx_error *err);
+/* Copies the string members of a vendor's labels object into info's labels; -1 when memory runs
+ * out, else 0. */
+int agx_cloud_info_labels(agx_sandbox_info *info, json_t *labels);
 /* A kv list as a JSON object of strings (env); what names it in errors. */
 int agx_cloud_kv_json(const agx_kv *kv, const char *what, json_t **out, agx_error *err);
-/* Lowercase hex of nbytes random bytes into out (2*nbytes+1). */
-int agx_cloud_random_hex(char *out, size_t nbytes, agx_error *err);
 /* A sandbox id is 1..AGX_CLOUD_ID_MAX-1 of [A-Za-z0-9-]: safe in a path and a host name. */
 int agx_cloud_check_id(const agx_cloud *c, const char *id, agx_error *err);
-/* RFC 3339 → unix ms (0 when unparsable). */
-int64_t agx_cloud_parse_time(const char *s);
 /* Next poll interval: 100 ms for the first 5 s, then ×1.1 per poll up to 1 s (Daytona's SDK). */
 int64_t agx_cloud_poll_interval(int64_t started_ms, int64_t now_ms, int64_t prev_ms);
 

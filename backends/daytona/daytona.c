@@ -126,13 +126,9 @@ static agx_sandbox_info *info_from(const agx_daytona *d, json_t *s)
     int bad = !info || agx_sandbox_info_set_detail(info, detail) != 0;
     if (!bad)
         agx_sandbox_info_set_created_at(
-            info, agx_cloud_parse_time(json_string_value(json_object_get(s, "createdAt"))));
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(s, "labels"), k, v) {
-        if (!bad && json_is_string(v))
-            bad = agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0;
-    }
+            info, agx_time_parse_ms(json_string_value(json_object_get(s, "createdAt"))));
+    if (!bad)
+        bad = agx_cloud_info_labels(info, json_object_get(s, "labels"));
     if (bad) {
         agx_sandbox_info_free(info);
         return NULL;
@@ -182,7 +178,7 @@ int agx_daytona_delete_wait(const agx_daytona *d, const char *id, int64_t deadli
                            .retry_also = retry_conflict};
     int rc = agx_cloud_request(&d->cloud, &call, NULL, NULL, err);
     /* Soft delete: the answer says "destroying"; the sandbox holds quota until GET says 404. */
-    int64_t start = agx_http_now_ms(), interval = 0;
+    int64_t start = agx_clock_ms(), interval = 0;
     while (!rc) {
         json_t *s = NULL;
         rc = agx_daytona_get_dto(d, id, &s, err);
@@ -191,16 +187,16 @@ int agx_daytona_delete_wait(const agx_daytona *d, const char *id, int64_t deadli
         json_decref(s);
         if (rc || gone)
             break;
-        if (agx_http_now_ms() >= deadline_ms) {
+        if (agx_clock_ms() >= deadline_ms) {
             rc = agx_error_set(err, AGX_ERR_TIMEOUT, "Daytona sandbox '%s' is still %s %lld ms "
                                "after its delete; it may hold quota until Daytona finishes",
-                               id, state ? state : "there", (long long)(agx_http_now_ms() - start));
+                               id, state ? state : "there", (long long)(agx_clock_ms() - start));
             if (err)
                 err->retriable = 1;
             break;
         }
-        interval = agx_cloud_poll_interval(start, agx_http_now_ms(), interval);
-        agx_http_sleep_ms(interval);
+        interval = agx_cloud_poll_interval(start, agx_clock_ms(), interval);
+        agx_clock_sleep_ms(interval);
     }
     if (rc == AGX_ERR_NOT_FOUND) {
         agx_error_clear(err);
@@ -214,7 +210,7 @@ static int daytona_delete(void *self, const char *id, agx_error *err)
     agx_daytona *d = self;
     int rc = agx_cloud_check_id(&d->cloud, id, err);
     if (!rc)
-        rc = agx_daytona_delete_wait(d, id, agx_http_now_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, err);
+        rc = agx_daytona_delete_wait(d, id, agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, err);
     return rc;
 }
 
@@ -225,7 +221,7 @@ static char *labels_query(const agx_kv *labels)
     json_t *o = NULL;
     if (agx_cloud_kv_json(labels, "label", &o, NULL) != 0)
         return NULL;
-    char *text = json_object_set_new(o, AGX_CLOUD_LABEL_MARK, json_string("1")) == 0
+    char *text = json_object_set_new(o, AGX_LABEL_SANDBOX, json_string("1")) == 0
                      ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS)
                      : NULL;
     json_decref(o);
@@ -315,6 +311,10 @@ static int daytona_create(void *self, const agx_sandbox_config *cfg, agx_sandbox
     return agx_daytona_create(self, cfg, out, err);
 }
 
+/* The options create() reads (the core refuses other daytona.* keys). */
+static const char *const daytona_options[] = {"daytona.start", "daytona.from", "daytona.public",
+                                              "daytona.server", "daytona.auto_stop_min", NULL};
+
 static const agx_backend_vtable daytona_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -325,9 +325,13 @@ static const agx_backend_vtable daytona_vtable = {
     .delete_sandbox = daytona_delete,
     .get_sandbox = daytona_get,
     .list_sandboxes = daytona_list,
+    /* image names the snapshot (or, with daytona.from=image, the image to build, the only case
+     * where cpus and memory apply: create() refuses them otherwise). */
+    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_CPUS | AGX_CONFIG_MEMORY | AGX_CONFIG_ENV,
+    .options = daytona_options,
 };
 
-const agx_backend_vtable *agx_backend_daytona(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_daytona(void);
 const agx_backend_vtable *agx_backend_daytona(void)
 {
     return &daytona_vtable;

@@ -52,6 +52,10 @@ static int read_options(create_ctx *x, agx_error *err)
     if (x->from_image && (!image || !*image || strlen(image) > 512 || strpbrk(image, " \t\r\n")))
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "daytona.from=image needs the config's "
                              "image: an image reference without spaces, at most 512 bytes");
+    if (!x->from_image && (agx_sandbox_config_cpus(x->cfg) > 0 || agx_sandbox_config_memory(x->cfg) > 0))
+        return agx_error_set(err, AGX_ERR_UNSUPPORTED, "daytona: cpus and memory apply only to a "
+                             "sandbox built from an image (option daytona.from=image); a "
+                             "snapshot's resources are fixed when it is made");
     if (pub && strcmp(pub, "0") != 0 && strcmp(pub, "1") != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.public='%.16s' must be "
                              "0 or 1", pub);
@@ -76,7 +80,7 @@ static int read_options(create_ctx *x, agx_error *err)
  * (the entrypoint sees the sandbox env; a toolbox start passes them on its command line too). */
 static int runtime_env(create_ctx *x, json_t **out, agx_error *err)
 {
-    int rc = agx_cloud_random_hex(x->token, 16, err);
+    int rc = agx_random_hex(x->token, 16, err);
     if (!rc)
         rc = agx_cloud_kv_json(agx_sandbox_config_env_const(x->cfg), "environment variable", out,
                                err);
@@ -176,7 +180,7 @@ static int post_create(create_ctx *x, json_t *body, agx_error *err)
 /* Polls until "started"; error/build_failed fail with Daytona's errorReason. */
 static int wait_started(create_ctx *x, agx_error *err)
 {
-    int64_t start = agx_http_now_ms(), interval = 0;
+    int64_t start = agx_clock_ms(), interval = 0;
     char state[40] = "creating";
     for (;;) {
         json_t *s = NULL;
@@ -201,16 +205,16 @@ static int wait_started(create_ctx *x, agx_error *err)
             return x->toolbox_url || !x->toolbox ? 0
                    : agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona sandbox %s has no "
                                                           "toolboxProxyUrl", x->id);
-        if (agx_http_now_ms() >= x->deadline) {
+        if (agx_clock_ms() >= x->deadline) {
             rc = agx_error_set(err, AGX_ERR_TIMEOUT, "Daytona sandbox %s is still '%s' after "
                                "%lld ms (the create timeout); raise it for cold snapshots",
-                               x->id, state, (long long)(agx_http_now_ms() - start));
+                               x->id, state, (long long)(agx_clock_ms() - start));
             if (err)
                 err->retriable = 1;
             return rc;
         }
-        interval = agx_cloud_poll_interval(start, agx_http_now_ms(), interval);
-        agx_http_sleep_ms(interval);
+        interval = agx_cloud_poll_interval(start, agx_clock_ms(), interval);
+        agx_clock_sleep_ms(interval);
     }
 }
 
@@ -290,11 +294,11 @@ static void sweep_nonce(create_ctx *x)
     agx_sandbox_list *found = agx_sandbox_list_new();
     agx_error e;
     agx_error_clear(&e);
-    if (want && found && agx_kv_set(want, AGX_CLOUD_LABEL_CREATE, x->nonce) == 0 &&
+    if (want && found && agx_kv_set(want, AGX_LABEL_CREATE, x->nonce) == 0 &&
         agx_daytona_list_into(x->d, want, found, &e) == 0)
         for (size_t i = 0; i < agx_sandbox_list_count(found); i++)
             agx_daytona_delete_wait(x->d, agx_sandbox_info_id(agx_sandbox_list_at(found, i)),
-                                    agx_http_now_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &e);
+                                    agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &e);
     agx_sandbox_list_free(found);
     agx_kv_free(want);
 }
@@ -304,7 +308,7 @@ int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbo
 {
     *out = NULL;
     create_ctx x = {.d = d, .cfg = cfg,
-                    .deadline = agx_http_now_ms() + agx_sandbox_config_timeout_ms(cfg)};
+                    .deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg)};
     json_t *body = NULL;
     int rc = create_body(&x, &body, err);
     if (rc)
@@ -330,7 +334,7 @@ int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbo
     if (rc) {
         agx_error keep;
         agx_error_clear(&keep);
-        agx_daytona_delete_wait(d, x.id, agx_http_now_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &keep);
+        agx_daytona_delete_wait(d, x.id, agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &keep);
         agx_sandbox_free(sb);
         return rc;
     }

@@ -18,10 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agentix/plugin.h"
-#include "core/http.h"
 
 /* ---- construct / destruct ---- */
 
@@ -44,10 +42,7 @@ static int docker_construct(void **self, agx_error *err)
     if (!d)
         return agx_error_set(err, AGX_ERR_NO_MEMORY,
                              "out of memory constructing the docker backend");
-    char host[256] = "unknown";
-    if (gethostname(host, sizeof host - 1) != 0)
-        snprintf(host, sizeof host, "unknown");
-    snprintf(d->owner, sizeof d->owner, "%s:%ld", host, (long)getpid());
+    agx_label_creator(d->owner, sizeof d->owner);
     int rc = read_network(d, err);
     if (!rc)
         rc = agx_docker_connect(d, err);
@@ -92,7 +87,7 @@ static int inspect_sandbox(const agx_docker *d, const char *id, json_t **out, ag
     if (rc)
         return rc;
     json_t *mark = json_object_get(json_object_get(json_object_get(*out, "Config"), "Labels"),
-                                   "agentix.sandbox");
+                                   AGX_LABEL_SANDBOX);
     if (!json_is_string(mark) || strcmp(json_string_value(mark), "1") != 0) {
         json_decref(*out);
         *out = NULL;
@@ -139,20 +134,6 @@ static agx_sandbox_state map_state(const char *s)
     return AGX_SANDBOX_UNKNOWN;
 }
 
-/* "2026-11-22T02:00:48.320620497Z" → unix ms; 0 when unparsable. */
-static int64_t parse_time(const char *s)
-{
-    struct tm tm = {0};
-    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!rest)
-        return 0;
-    int64_t ms = (int64_t)timegm(&tm) * 1000;
-    if (*rest == '.') /* milliseconds: the first three fraction digits */
-        for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
-            ms += (rest[i] - '0') * scale;
-    return ms > 0 ? ms : 0;
-}
-
 /* The runtime URL of a running sandbox from its published port (host network: unknown here). */
 static const char *published_port(json_t *ports)
 {
@@ -164,7 +145,7 @@ static agx_sandbox_info *info_new(const char *id, const char *status, const char
                                   const char *detail, int64_t created, json_t *labels)
 {
     if (!port) /* host network: the port the backend chose, recorded as a label */
-        port = json_string_value(json_object_get(labels, "agentix.port"));
+        port = json_string_value(json_object_get(labels, AGX_LABEL_PORT));
     agx_sandbox_info *info = agx_sandbox_info_new(id, map_state(status));
     if (!info)
         return NULL;
@@ -217,7 +198,7 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
                      json_string_length(json_object_get(state, "Error")) ? ": " : "",
                      json_string_value(json_object_get(state, "Error")) ?: "");
         json_t *ports = json_object_get(json_object_get(c, "NetworkSettings"), "Ports");
-        int64_t created = parse_time(json_string_value(json_object_get(c, "Created")));
+        int64_t created = agx_time_parse_ms(json_string_value(json_object_get(c, "Created")));
         *out = info_new(id, status, published_port(ports), detail, created,
                         json_object_get(json_object_get(c, "Config"), "Labels"));
         json_decref(c);
@@ -229,7 +210,7 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
 static char *list_filter(const agx_kv *labels)
 {
     json_t *l = json_array(), *f = json_pack("{s:o}", "label", l);
-    int bad = !f || json_array_append_new(l, json_string("agentix.sandbox=1")) != 0;
+    int bad = !f || json_array_append_new(l, json_string(AGX_LABEL_SANDBOX "=1")) != 0;
     for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++) {
         const char *k = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
         char *s = malloc(strlen(k) + strlen(v) + 2);
@@ -312,6 +293,9 @@ static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox 
     return agx_docker_create(self, cfg, out, err);
 }
 
+/* The options create() reads (the core refuses other docker.* keys). */
+static const char *const docker_options[] = {"docker.network", NULL};
+
 static const agx_backend_vtable docker_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -322,9 +306,11 @@ static const agx_backend_vtable docker_vtable = {
     .delete_sandbox = docker_delete,
     .get_sandbox = docker_get,
     .list_sandboxes = docker_list,
+    .config_fields = AGX_CONFIG_ALL,
+    .options = docker_options,
 };
 
-const agx_backend_vtable *agx_backend_docker(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_docker(void);
 const agx_backend_vtable *agx_backend_docker(void)
 {
     return &docker_vtable;

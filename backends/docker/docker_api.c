@@ -1,6 +1,6 @@
 /* docker_api.c — the docker backend's link to the Docker Engine (host → docker backend → engine
  * HTTP API over DOCKER_HOST): where the daemon is, which API version both sides speak, JSON calls
- * with the engine's error text, container logs and removal. core/http.c carries the bytes. */
+ * with the engine's error text, container logs and removal. the toolkit's HTTP client carries the bytes. */
 #include "backends/docker/docker_internal.h"
 
 #include <stdio.h>
@@ -8,8 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-#include "core/http.h"
 
 #define DEFAULT_SOCKET "/var/run/docker.sock"
 #define MAX_ENGINE_BODY (32u << 20) /* container lists of big hosts stay well below */

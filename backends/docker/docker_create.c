@@ -10,11 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "core/http.h"
 
 #define TOKEN_BYTES 16
 #define NAME_BYTES 6
@@ -32,45 +29,18 @@ typedef struct create_ctx {
     int port;
 } create_ctx;
 
-int agx_docker_random_hex(char *out, size_t nbytes, agx_error *err)
-{
-    unsigned char buf[64];
-    if (nbytes > sizeof buf)
-        return agx_error_set(err, AGX_ERR_INTERNAL, "random_hex: %zu bytes requested", nbytes);
-    size_t got = 0;
-    while (got < nbytes) {
-        ssize_t n = getrandom(buf + got, nbytes - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return agx_error_set(err, AGX_ERR_IO, "getrandom failed: %s", strerror(errno));
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", buf[i]);
-    return 0;
-}
-
 /* ---- options and validation ---- */
 
+/* The core already refused options of ours it does not know (docker.c declares them). */
 static int read_options(create_ctx *c, agx_error *err)
 {
-    const agx_kv *opts = agx_sandbox_config_options_const(c->cfg);
-    for (size_t i = 0; opts && i < agx_kv_count(opts); i++) {
-        const char *k = agx_kv_key_at(opts, i), *v = agx_kv_value_at(opts, i);
-        if (strncmp(k, "docker.", 7) != 0)
-            continue; /* other backends' options */
-        if (strcmp(k, "docker.network") != 0)
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                                 "unknown docker option '%s' (known: docker.network)", k);
-        if (strcmp(v, "host") == 0)
-            c->host_network = 1;
-        else if (strcmp(v, "bridge") == 0)
-            c->host_network = 0;
-        else
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                                 "docker.network='%s' must be 'bridge' or 'host'", v);
-    }
+    const char *v = agx_kv_get(agx_sandbox_config_options_const(c->cfg), "docker.network");
+    if (!v)
+        return 0;
+    if (strcmp(v, "host") != 0 && strcmp(v, "bridge") != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "docker.network='%.64s' must be 'bridge' or 'host'", v);
+    c->host_network = strcmp(v, "host") == 0;
     return 0;
 }
 
@@ -106,7 +76,7 @@ static int check_config(create_ctx *c, agx_error *err)
     if (rc)
         return rc;
     int64_t t = agx_sandbox_config_timeout_ms(c->cfg);
-    c->deadline = agx_http_now_ms() + (t > 0 ? t : AGX_DOCKER_DEFAULT_TIMEOUT_MS);
+    c->deadline = agx_clock_ms() + (t > 0 ? t : AGX_DOCKER_DEFAULT_TIMEOUT_MS);
     c->host_network = c->d->host_network;
     return read_options(c, err);
 }
@@ -185,13 +155,13 @@ static int build_labels(const create_ctx *c, json_t **out, agx_error *err)
         bad |= json_object_set_new(l, k, json_string(v)) != 0;
     }
     /* Ours last: a user label cannot disguise whose sandbox this is. */
-    bad = bad || json_object_set_new(l, "agentix.sandbox", json_string("1")) ||
-          json_object_set_new(l, "agentix.owner", json_string(c->d->owner)) ||
-          json_object_set_new(l, "agentix.bundle", json_string(c->bundle));
+    bad = bad || json_object_set_new(l, AGX_LABEL_SANDBOX, json_string("1")) ||
+          json_object_set_new(l, AGX_LABEL_CREATOR, json_string(c->d->owner)) ||
+          json_object_set_new(l, AGX_LABEL_BUNDLE, json_string(c->bundle));
     if (!bad && c->host_network) { /* no published port tells get/list where the runtime is */
         char port[16];
         snprintf(port, sizeof port, "%d", c->port);
-        bad = json_object_set_new(l, "agentix.port", json_string(port)) != 0;
+        bad = json_object_set_new(l, AGX_LABEL_PORT, json_string(port)) != 0;
     }
     if (bad) {
         *out = NULL;
@@ -285,7 +255,7 @@ static int pick_host_port(int *port, agx_error *err)
 static int create_container(create_ctx *c, agx_error *err)
 {
     char name[8 + 2 * NAME_BYTES + 1], hex[2 * NAME_BYTES + 1], plat[300] = "", path[400];
-    int rc = agx_docker_random_hex(hex, NAME_BYTES, err);
+    int rc = agx_random_hex(hex, NAME_BYTES, err);
     if (rc)
         return rc;
     snprintf(name, sizeof name, "agentix-%s", hex);
@@ -384,38 +354,20 @@ static int start_container(create_ctx *c, agx_error *err)
                                    "port for the runtime's 8000/tcp");
 }
 
-static int probe_health(const char *url, int64_t budget)
-{
-    long ms = budget < HEALTH_PROBE_MAX_MS ? (long)budget : HEALTH_PROBE_MAX_MS;
-    agx_http_request req = {.method = "GET", .url = url, .connect_timeout_ms = ms,
-                            .timeout_ms = ms, .max_body = 64 << 10};
-    agx_http_response resp;
-    int ok = agx_http_perform(&req, &resp, NULL) == 0 && resp.status == 200;
-    agx_http_response_clear(&resp);
-    return ok;
-}
+static int container_alive(void *user, agx_error *err) { return check_running(user, err); }
 
+/* The runtime's published port on loopback (never through a proxy), until the create deadline;
+ * a container that stopped fails at once. */
 static int wait_healthy(const create_ctx *c, agx_error *err)
 {
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", c->port);
-    for (int64_t delay = 25;; delay = delay < 400 ? delay * 2 : 500) {
-        int64_t left = c->deadline - agx_http_now_ms();
-        if (left > 0 && probe_health(url, left))
-            return 0;
-        int rc = check_running(c, err);
-        if (rc)
-            return rc;
-        if (agx_http_now_ms() + delay >= c->deadline) {
-            rc = agx_error_set(err, AGX_ERR_TIMEOUT,
-                               "the runtime in container %.12s did not answer %s within the "
-                               "create timeout", c->id, url);
-            if (err)
-                err->retriable = 1;
-            return rc;
-        }
-        agx_http_sleep_ms(delay);
-    }
+    char url[64], what[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", c->port);
+    snprintf(what, sizeof what, "the runtime in container %.12s", c->id);
+    agx_health_wait w = {.runtime_url = url, .what = what, .no_proxy = 1,
+                         .deadline_ms = c->deadline, .first_interval_ms = 25,
+                         .max_interval_ms = 500, .probe_timeout_ms = HEALTH_PROBE_MAX_MS,
+                         .alive = container_alive, .user = (void *)c};
+    return agx_health_wait_run(&w, err);
 }
 
 /* A daemon that stopped may come back within the create timeout: removal is retried until then,
@@ -425,9 +377,9 @@ static int remove_until_deadline(const create_ctx *c, agx_error *rm_err)
     for (int64_t delay = 250;; delay = delay < 1000 ? delay * 2 : 2000) {
         agx_error_clear(rm_err);
         int rc = agx_docker_remove(c->d, c->id, rm_err);
-        if (rc != AGX_ERR_UNAVAILABLE || agx_http_now_ms() + delay >= c->deadline)
+        if (rc != AGX_ERR_UNAVAILABLE || agx_clock_ms() + delay >= c->deadline)
             return rc;
-        agx_http_sleep_ms(delay);
+        agx_clock_sleep_ms(delay);
     }
 }
 
@@ -474,7 +426,7 @@ int agx_docker_create(const agx_docker *d, const agx_sandbox_config *cfg, agx_sa
     json_decref(img);
     json_decref(bundle);
     if (!rc)
-        rc = agx_docker_random_hex(c.token, TOKEN_BYTES, err);
+        rc = agx_random_hex(c.token, TOKEN_BYTES, err);
     if (!rc && c.host_network)
         rc = pick_host_port(&c.port, err);
     if (!rc)

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http.h"
-
 #define PULL_LINE_MAX (64u << 10)
 #define NAME_ESC_MAX 1024
 
@@ -165,7 +163,7 @@ int agx_docker_image_ensure(const agx_docker *d, const char *image, const char *
 int agx_docker_bundle_check(const char *bundle, json_t *inspect, agx_error *err)
 {
     json_t *config = json_object_get(inspect, "Config");
-    json_t *format = json_object_get(json_object_get(config, "Labels"), "agentix.bundle.format");
+    json_t *format = json_object_get(json_object_get(config, "Labels"), AGX_LABEL_BUNDLE_FORMAT);
     json_t *volume = json_object_get(json_object_get(config, "Volumes"), AGX_DOCKER_PREFIX);
     const char *missing = !json_is_string(format) ? "no label agentix.bundle.format"
                           : !volume              ? "no VOLUME " AGX_DOCKER_PREFIX
@@ -192,7 +190,7 @@ static int carrier_verify(const agx_docker *d, const char *name, const char *ima
 {
     char path[128];
     snprintf(path, sizeof path, "/containers/%s/json", name);
-    int64_t deadline = agx_http_now_ms() + wait_ms;
+    int64_t deadline = agx_clock_ms() + wait_ms;
     for (int64_t delay = 50;; delay = delay < 800 ? delay * 2 : delay) {
         json_t *c = NULL;
         int rc = agx_docker_call(d, "GET", path, NULL, 0, "inspecting the carrier", &c, NULL, err);
@@ -206,9 +204,9 @@ static int carrier_verify(const agx_docker *d, const char *name, const char *ima
             json_decref(c);
             return rc;
         }
-        if (rc != AGX_ERR_NOT_FOUND || agx_http_now_ms() + delay > deadline)
+        if (rc != AGX_ERR_NOT_FOUND || agx_clock_ms() + delay > deadline)
             return rc;
-        agx_http_sleep_ms(delay);
+        agx_clock_sleep_ms(delay);
     }
 }
 
@@ -216,8 +214,8 @@ static int carrier_create(const agx_docker *d, const char *bundle, const char *i
                           const char *name, agx_error *err)
 {
     json_t *body = json_pack("{s:s, s:[s], s:b, s:{s:s, s:s}}", "Image", image_id, "Entrypoint",
-                             AGX_DOCKER_SERVER, "NetworkDisabled", 1, "Labels", "agentix.carrier",
-                             "1", "agentix.bundle", bundle);
+                             AGX_DOCKER_SERVER, "NetworkDisabled", 1, "Labels", AGX_LABEL_CARRIER,
+                             "1", AGX_LABEL_BUNDLE, bundle);
     if (!body)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a carrier");
     char path[128];

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agentix/backend/toolkit.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
 
@@ -76,7 +77,5 @@ int agx_docker_carrier_ensure(const agx_docker *d, const char *bundle, json_t *i
 int agx_docker_create(const agx_docker *d, const agx_sandbox_config *cfg, agx_sandbox **out,
                       agx_error *err);
 
-/* 2*nbytes hex digits of fresh randomness (getrandom) into out (size ≥ 2*nbytes+1). */
-int agx_docker_random_hex(char *out, size_t nbytes, agx_error *err);
 
 #endif

@@ -144,7 +144,7 @@ static int delete_id(agx_e2b *e, const char *id, agx_error *err)
     snprintf(path, sizeof path, "/sandboxes/%s", id);
     agx_cloud_call call = {.method = "DELETE", .path = path, .idempotent = 1,
                            .what = "deleting the sandbox",
-                           .deadline_ms = agx_http_now_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS};
+                           .deadline_ms = agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS};
     int rc = agx_cloud_request(&e->cloud, &call, NULL, NULL, err);
     if (rc == AGX_ERR_NOT_FOUND) { /* already gone: that is what delete wants */
         agx_error_clear(err);
@@ -172,7 +172,7 @@ static char *metadata_query(const agx_kv *labels)
     char *inner = malloc(cap);
     int bad = !inner;
     for (size_t i = 0; !bad && i <= (labels ? agx_kv_count(labels) : 0); i++) {
-        const char *k = i == 0 ? AGX_CLOUD_LABEL_MARK : agx_kv_key_at(labels, i - 1);
+        const char *k = i == 0 ? AGX_LABEL_SANDBOX : agx_kv_key_at(labels, i - 1);
         const char *v = i == 0 ? "1" : agx_kv_value_at(labels, i - 1);
         char *ek = agx_http_escape(k), *ev = agx_http_escape(v);
         size_t need = len + (ek ? strlen(ek) : 0) + (ev ? strlen(ev) : 0) + 3;
@@ -211,13 +211,9 @@ static agx_sandbox_info *info_from(const agx_e2b *e, json_t *s)
     free(url);
     if (!bad)
         agx_sandbox_info_set_created_at(
-            info, agx_cloud_parse_time(json_string_value(json_object_get(s, "startedAt"))));
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(s, "metadata"), k, v) {
-        if (!bad && json_is_string(v))
-            bad = agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0;
-    }
+            info, agx_time_parse_ms(json_string_value(json_object_get(s, "startedAt"))));
+    if (!bad)
+        bad = agx_cloud_info_labels(info, json_object_get(s, "metadata"));
     if (bad) {
         agx_sandbox_info_free(info);
         return NULL;
@@ -303,7 +299,7 @@ static void sweep_nonce(agx_e2b *e, const char *nonce)
     agx_sandbox_list *found = NULL;
     agx_error err;
     agx_error_clear(&err);
-    if (want && agx_kv_set(want, AGX_CLOUD_LABEL_CREATE, nonce) == 0 &&
+    if (want && agx_kv_set(want, AGX_LABEL_CREATE, nonce) == 0 &&
         e2b_list(e, want, &found, &err) == 0)
         for (size_t i = 0; i < agx_sandbox_list_count(found); i++)
             delete_id(e, agx_sandbox_info_id(agx_sandbox_list_at(found, i)), &err);
@@ -364,18 +360,16 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "no E2B template: set E2B_TEMPLATE_ID or the config's image to a "
                              "template that starts agentix-server (see backends/e2b/README.md)");
-    json_t *meta = NULL, *env = NULL;
+    json_t *meta = NULL;
     int rc = agx_cloud_labels(&x->e->cloud, x->cfg, x->nonce, &meta, err);
-    if (!rc)
-        rc = agx_cloud_kv_json(agx_sandbox_config_env_const(x->cfg), "environment variable", &env,
-                               err);
-    if (rc) {
-        json_decref(meta);
+    if (rc)
         return rc;
-    }
-    /* Private by default: the proxy then wants the sandbox's traffic token, which needs secure. */
-    *out = json_pack("{s:s, s:I, s:o, s:o, s:b, s:b, s:{s:b}}", "templateID", tmpl, "timeout",
-                     (json_int_t)x->lifetime, "metadata", meta, "envVars", env, "secure", 1,
+    /* Private by default: the proxy then wants the sandbox's traffic token, which needs secure.
+     * No envVars: they reach processes envd starts, never the runtime the template's snapshot
+     * already runs, so the config's env is refused by the core (see the vtable) rather than sent
+     * where no remote call would see it. */
+    *out = json_pack("{s:s, s:I, s:o, s:b, s:b, s:{s:b}}", "templateID", tmpl, "timeout",
+                     (json_int_t)x->lifetime, "metadata", meta, "secure", 1,
                      "allow_internet_access", 1, "network", "allowPublicTraffic",
                      (int)x->public_traffic);
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
@@ -417,7 +411,7 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
 {
     *out = NULL;
     create_ctx x = {.e = self, .cfg = cfg,
-                    .deadline = agx_http_now_ms() + agx_sandbox_config_timeout_ms(cfg)};
+                    .deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg)};
     json_t *body = NULL, *resp = NULL;
     int rc = read_options(&x, err);
     if (!rc)
@@ -452,6 +446,9 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     return 0;
 }
 
+/* The options create() reads (the core refuses other e2b.* keys). */
+static const char *const e2b_options[] = {"e2b.lifetime_s", "e2b.keepalive", "e2b.public", NULL};
+
 static const agx_backend_vtable e2b_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -462,9 +459,13 @@ static const agx_backend_vtable e2b_vtable = {
     .delete_sandbox = e2b_delete,
     .get_sandbox = e2b_get,
     .list_sandboxes = e2b_list,
+    /* image names the template, which holds the bundle and fixes the resources; env cannot reach
+     * a runtime the template started at build time (backends/e2b/README.md). */
+    .config_fields = AGX_CONFIG_IMAGE,
+    .options = e2b_options,
 };
 
-const agx_backend_vtable *agx_backend_e2b(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_e2b(void);
 const agx_backend_vtable *agx_backend_e2b(void)
 {
     return &e2b_vtable;

@@ -32,13 +32,7 @@ int agx_e2b_set_timeout(const agx_e2b *e, const char *id, int lifetime_s, agx_er
 
 int agx_e2b_keepalive_init(agx_e2b *e, agx_error *err)
 {
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory starting the e2b backend");
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int bad = pthread_cond_init(&e->ka_cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad)
+    if (agx_cond_init(&e->ka_cv) != 0)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory starting the e2b backend");
     if (pthread_mutex_init(&e->ka_mu, NULL) != 0) {
         pthread_cond_destroy(&e->ka_cv);
@@ -58,21 +52,13 @@ static agx_e2b_ka_entry *earliest(agx_e2b *e)
 
 static void wait_until(agx_e2b *e, int64_t due_ms)
 {
-    int64_t now = agx_http_now_ms();
+    int64_t now = agx_clock_ms();
     int64_t ms = due_ms - now;
     if (ms > 1000)
         ms = 1000; /* re-check the list at least every second */
     if (ms <= 0)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&e->ka_cv, &e->ka_mu, &ts);
+    agx_cond_wait_until(&e->ka_cv, &e->ka_mu, now + ms);
 }
 
 static void *keepalive_main(void *arg)
@@ -81,15 +67,15 @@ static void *keepalive_main(void *arg)
     pthread_mutex_lock(&e->ka_mu);
     while (!e->ka_stop) {
         agx_e2b_ka_entry *x = earliest(e);
-        if (!x || x->next_ms > agx_http_now_ms()) {
-            wait_until(e, x ? x->next_ms : agx_http_now_ms() + 1000);
+        if (!x || x->next_ms > agx_clock_ms()) {
+            wait_until(e, x ? x->next_ms : agx_clock_ms() + 1000);
             continue;
         }
         char id[AGX_CLOUD_ID_MAX];
         int lifetime = x->lifetime_s;
         snprintf(id, sizeof id, "%s", x->id);
         /* Renewals run unlocked; a failed one is tried again soon (the lifetime has 2/3 left). */
-        x->next_ms = agx_http_now_ms() + (int64_t)lifetime * 1000 / 3;
+        x->next_ms = agx_clock_ms() + (int64_t)lifetime * 1000 / 3;
         pthread_mutex_unlock(&e->ka_mu);
         agx_error err;
         agx_error_clear(&err);
@@ -100,7 +86,7 @@ static void *keepalive_main(void *arg)
         if (rc && rc != AGX_ERR_NOT_FOUND)
             for (agx_e2b_ka_entry *y = e->ka_head; y; y = y->next)
                 if (strcmp(y->id, id) == 0)
-                    y->next_ms = agx_http_now_ms() + 1000;
+                    y->next_ms = agx_clock_ms() + 1000;
     }
     pthread_mutex_unlock(&e->ka_mu);
     return NULL;
@@ -113,7 +99,7 @@ int agx_e2b_keepalive_add(agx_e2b *e, const char *id, int lifetime_s, agx_error 
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory keeping '%s' alive", id);
     snprintf(x->id, sizeof x->id, "%s", id);
     x->lifetime_s = lifetime_s;
-    x->next_ms = agx_http_now_ms() + (int64_t)lifetime_s * 1000 / 3;
+    x->next_ms = agx_clock_ms() + (int64_t)lifetime_s * 1000 / 3;
     pthread_mutex_lock(&e->ka_mu);
     int rc = 0;
     if (!e->ka_running) {

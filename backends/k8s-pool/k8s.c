@@ -90,7 +90,7 @@ static int k8s_construct(void **self, agx_error *err)
     if (!pool || !*pool)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "k8s-pool: AGENTIX_K8S_POOL is not set (the pool's name, its pods' "
-                             "agentix.dev/pool label; see `agentix k8s-pool manifest`)");
+                             AGX_K8S_LABEL_POOL " label; see `agentix k8s-pool manifest`)");
     agx_k8s *k = calloc(1, sizeof *k);
     if (!k)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
@@ -164,7 +164,7 @@ static int fetch(agx_k8s *k, const char *name, json_t **pod, agx_error *err)
         free(path);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    agx_k8s_call call = {.method = "GET", .path = full, .deadline_ms = agx_http_now_ms() + 30000};
+    agx_k8s_call call = {.method = "GET", .path = full, .deadline_ms = agx_clock_ms() + 30000};
     agx_http_response resp;
     int rc = agx_k8s_api(k, &call, &resp, err);
     if (rc == 0 && resp.status != 404 && (rc = agx_k8s_status_error(&resp, "get pod", err)) == 0 &&
@@ -182,11 +182,13 @@ static const char *label(json_t *pod, const char *key)
                                                               "labels"), key));
 }
 
-/* A sandbox of ours: a pod of this pool in the claimed state. */
+/* A sandbox of ours: a pod of this pool in the claimed state, not being deleted (a terminating pod
+ * was deleted: get and list report it gone at once, as other backends do). */
 static int is_sandbox(agx_k8s *k, json_t *pod)
 {
     const char *p = label(pod, AGX_K8S_LABEL_POOL), *s = label(pod, AGX_K8S_LABEL_STATE);
-    return p && s && strcmp(p, k->pool) == 0 && strcmp(s, "claimed") == 0;
+    return p && s && strcmp(p, k->pool) == 0 && strcmp(s, AGX_K8S_STATE_CLAIMED) == 0 &&
+           !json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp");
 }
 
 static int k8s_delete(void *self, const char *id, agx_error *err)
@@ -196,7 +198,9 @@ static int k8s_delete(void *self, const char *id, agx_error *err)
     int rc = fetch(k, id, &pod, err);
     if (rc || !pod)
         return rc;
-    if (!is_sandbox(k, pod))
+    if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
+        rc = 0; /* already being deleted: deleting again succeeds */
+    else if (!is_sandbox(k, pod))
         rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                            "k8s-pool: pod %s is not a claimed sandbox of pool '%s'; not deleting it",
                            id, k->pool);
@@ -208,11 +212,7 @@ static int k8s_delete(void *self, const char *id, agx_error *err)
 
 static int64_t created_ms(json_t *pod)
 {
-    struct tm tm = {0};
-    const char *ts = agx_k8s_str(pod, "metadata.creationTimestamp");
-    if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
-        return 0;
-    return (int64_t)timegm(&tm) * 1000;
+    return agx_time_parse_ms(agx_k8s_str(pod, "metadata.creationTimestamp"));
 }
 
 static agx_sandbox_info *info_of(agx_k8s *k, json_t *pod, agx_error *err)
@@ -251,11 +251,14 @@ static int k8s_get(void *self, const char *id, agx_sandbox_info **out, agx_error
     *out = NULL;
     json_t *pod = NULL;
     int rc = fetch(k, id, &pod, err);
-    if (rc == 0 && (!pod || !is_sandbox(k, pod)))
-        rc = agx_error_set(err, AGX_ERR_NOT_FOUND, "k8s-pool: no sandbox %s in pool '%s' "
-                           "(namespace %s)", id, k->pool, k->ns);
-    if (rc == 0 && !(*out = info_of(k, pod, err)))
+    if (rc == 0 && (!pod || !is_sandbox(k, pod))) {
+        /* Deleted, or never a sandbox of this pool (an idle pod, another pool's): gone, as every
+         * backend reports it (plugin.h). */
+        if (!(*out = agx_sandbox_info_new(id, AGX_SANDBOX_GONE)))
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    } else if (rc == 0 && !(*out = info_of(k, pod, err))) {
         rc = err->code;
+    }
     json_decref(pod);
     return rc;
 }
@@ -269,12 +272,12 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
             return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "k8s-pool: list: %s=%s is not a "
                                  "valid Kubernetes label", agx_kv_key_at(labels, i),
                                  agx_kv_value_at(labels, i));
-    char *sel = agx_k8s_selector(k, "claimed", labels), *path = NULL;
+    char *sel = agx_k8s_selector(k, AGX_K8S_STATE_CLAIMED, labels), *path = NULL;
     if (!sel || asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", k->ns, sel) < 0) {
         free(sel);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = agx_http_now_ms() + 30000};
+    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = agx_clock_ms() + 30000};
     agx_http_response resp;
     int rc = agx_k8s_api(k, &call, &resp, err);
     json_t *doc = NULL, *pod;
@@ -288,6 +291,8 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     size_t i;
     json_array_foreach(rc ? NULL : json_object_get(doc, "items"), i, pod) {
+        if (!is_sandbox(k, pod))
+            continue; /* terminating */
         agx_sandbox_info *info = info_of(k, pod, err);
         if (!info || agx_sandbox_list_push(list, info)) {
             rc = info ? agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory") : err->code;
@@ -315,9 +320,12 @@ static const agx_backend_vtable vtable = {
     .delete_sandbox = k8s_delete,
     .get_sandbox = k8s_get,
     .list_sandboxes = k8s_list,
+    /* image swaps the container's image; bundle must be the pool's; env and resources are the
+     * pod template's (a warm pod is already running). */
+    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_BUNDLE,
 };
 
-const agx_backend_vtable *agx_backend_k8s_pool(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_k8s_pool(void);
 const agx_backend_vtable *agx_backend_k8s_pool(void)
 {
     return &vtable;

@@ -36,7 +36,7 @@ static int perform(agx_k8s *k, agx_k8s_call *call, int refresh, agx_http_respons
         agx_k8s_cred_clear(&cred);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
-    int64_t left = call->deadline_ms ? call->deadline_ms - agx_http_now_ms() : 0;
+    int64_t left = call->deadline_ms ? call->deadline_ms - agx_clock_ms() : 0;
     agx_http_request req = {
         .method = call->method,
         .url = url,
@@ -163,7 +163,7 @@ static int watch_sink(const char *data, size_t len, void *user)
 int agx_k8s_watch(agx_k8s *k, const char *query, int64_t deadline_ms, agx_k8s_event_fn fn,
                   void *user, agx_error *err)
 {
-    int64_t left_s = (deadline_ms - agx_http_now_ms()) / 1000 + 1;
+    int64_t left_s = (deadline_ms - agx_clock_ms()) / 1000 + 1;
     char *path = NULL;
     if (asprintf(&path, "/api/v1/namespaces/%s/pods?watch=1&allowWatchBookmarks=true"
                  "&timeoutSeconds=%lld&%s", k->ns, (long long)(left_s > 0 ? left_s : 1), query) < 0)
@@ -186,7 +186,7 @@ int agx_k8s_watch(agx_k8s *k, const char *query, int64_t deadline_ms, agx_k8s_ev
         rc = 0; /* the stream ended (timeoutSeconds or our deadline) without an answer */
     } else if (err && err->retriable) {
         /* A dropped or refused stream: the caller re-reads and watches again, after a pause. */
-        agx_http_sleep_ms(50);
+        agx_clock_sleep_ms(50);
         rc = 2;
     }
     free(w.line);

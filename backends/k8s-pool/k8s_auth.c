@@ -81,10 +81,10 @@ static int exec_run(const agx_k8s_exec *e, char **out, agx_error *err)
     }
     char *buf = malloc(EXEC_MAX_OUTPUT + 1);
     size_t n = 0;
-    int64_t deadline = agx_http_now_ms() + EXEC_TIMEOUT_MS;
+    int64_t deadline = agx_clock_ms() + EXEC_TIMEOUT_MS;
     int rc = buf ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     while (rc == 0) {
-        int64_t left = deadline - agx_http_now_ms();
+        int64_t left = deadline - agx_clock_ms();
         struct pollfd p = {fds[0], POLLIN, 0};
         if (left <= 0 || poll(&p, 1, (int)left) == 0) {
             rc = agx_error_set(err, AGX_ERR_TIMEOUT, "exec credential plugin '%s' gave no answer "
@@ -121,11 +121,11 @@ static int exec_run(const agx_k8s_exec *e, char **out, agx_error *err)
 
 static int64_t expiry_ms(const char *ts)
 {
-    struct tm tm = {0};
-    if (!ts || !strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+    int64_t at = agx_time_parse_ms(ts);
+    if (!at)
         return INT64_MAX; /* no expiry: cached until a 401 */
-    int64_t secs = (int64_t)timegm(&tm) - (int64_t)time(NULL) - 10; /* refresh a little early */
-    return agx_http_now_ms() + (secs > 0 ? secs * 1000 : 0);
+    int64_t left = at - agx_clock_wall_ms() - 10000; /* refresh a little early */
+    return agx_clock_ms() + (left > 0 ? left : 0);
 }
 
 static int exec_refresh(agx_k8s_conn *c, agx_error *err)
@@ -162,13 +162,13 @@ static int exec_refresh(agx_k8s_conn *c, agx_error *err)
 static int token_file_refresh(agx_k8s_conn *c, agx_error *err)
 {
     char *tok = NULL;
-    int rc = agx_k8s_read_file(c->token_file, 64 * 1024, &tok, NULL, err);
+    int rc = agx_file_read(c->token_file, 64 * 1024, 0, &tok, NULL, err);
     if (rc)
         return rc;
     tok[strcspn(tok, "\r\n")] = '\0';
     free(c->cached_token);
     c->cached_token = tok;
-    c->cached_until_ms = agx_http_now_ms() + TOKEN_FILE_REREAD_MS;
+    c->cached_until_ms = agx_clock_ms() + TOKEN_FILE_REREAD_MS;
     return 0;
 }
 
@@ -198,7 +198,7 @@ int agx_k8s_cred_get(agx_k8s_conn *c, int force_refresh, agx_k8s_cred *out, agx_
     memset(out, 0, sizeof *out);
     int rc = 0;
     pthread_mutex_lock(&c->mu);
-    int stale = force_refresh || agx_http_now_ms() >= c->cached_until_ms;
+    int stale = force_refresh || agx_clock_ms() >= c->cached_until_ms;
     if (c->exec && (stale || (!c->cached_token && !c->exec_cert)))
         rc = exec_refresh(c, err);
     else if (!c->exec && !c->token && c->token_file && stale)

@@ -12,16 +12,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-static int random_hex(char *out, size_t bytes)
-{
-    unsigned char b[16];
-    if (bytes > sizeof b || getrandom(b, bytes, 0) != (ssize_t)bytes)
-        return -1;
-    for (size_t i = 0; i < bytes; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
-    return 0;
-}
-
 /* ---- the claim patch ---- */
 
 static int add_op(json_t *ops, const char *op, const char *path, const char *value)
@@ -45,9 +35,9 @@ static char *claim_patch(json_t *pod, const char *claim, const agx_kv *labels, s
     json_t *ops = json_array();
     char ipath[64];
     snprintf(ipath, sizeof ipath, "/spec/containers/%zu/image", cindex);
-    int bad = !ops || label_op(ops, "test", AGX_K8S_LABEL_STATE, "idle") ||
+    int bad = !ops || label_op(ops, "test", AGX_K8S_LABEL_STATE, AGX_K8S_STATE_IDLE) ||
               add_op(ops, "test", "/metadata/uid", agx_k8s_str(pod, "metadata.uid")) ||
-              label_op(ops, "replace", AGX_K8S_LABEL_STATE, "claimed") ||
+              label_op(ops, "replace", AGX_K8S_LABEL_STATE, AGX_K8S_STATE_CLAIMED) ||
               label_op(ops, "add", AGX_K8S_LABEL_CLAIM, claim);
     for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++)
         bad = label_op(ops, "add", agx_kv_key_at(labels, i), agx_kv_value_at(labels, i));
@@ -190,7 +180,7 @@ static int on_idle_event(const char *type, json_t *obj, void *user, agx_error *e
 static int list_idle(claim_ctx *cx, json_t **items, char **rv, agx_error *err)
 {
     agx_k8s *k = cx->k;
-    char *sel = agx_k8s_selector(k, "idle", NULL), *path = NULL;
+    char *sel = agx_k8s_selector(k, AGX_K8S_STATE_IDLE, NULL), *path = NULL;
     if (!sel || asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s"
                          "&fieldSelector=status.phase%%3DRunning", k->ns, sel) < 0) {
         free(sel);
@@ -252,9 +242,9 @@ static int claim_loop(claim_ctx *cx, json_t **out, agx_error *err)
             rc = claim_from(cx, items, out, err);
         json_decref(items);
         /* Nothing claimable: watch from the list's version for a pod to become idle and Ready. */
-        while (rc == 1 && agx_http_now_ms() < cx->deadline) {
+        while (rc == 1 && agx_clock_ms() < cx->deadline) {
             idle_wait w = {cx, NULL};
-            char *sel = agx_k8s_selector(cx->k, "idle", NULL), *q = NULL;
+            char *sel = agx_k8s_selector(cx->k, AGX_K8S_STATE_IDLE, NULL), *q = NULL;
             if (!sel || asprintf(&q, "labelSelector=%s&resourceVersion=%s", sel, rv) < 0)
                 rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
             else
@@ -275,7 +265,7 @@ static int claim_loop(claim_ctx *cx, json_t **out, agx_error *err)
         free(rv);
         if (rc != 1 && rc != 2)
             return rc;
-        if (agx_http_now_ms() >= cx->deadline) {
+        if (agx_clock_ms() >= cx->deadline) {
             agx_error_set(err, AGX_ERR_UNAVAILABLE,
                           "k8s-pool: pool exhausted: no idle Ready pod in pool '%s' (namespace %s) "
                           "within %lld ms; scale the pool's ReplicaSet or raise the timeout",
@@ -334,7 +324,7 @@ static int wait_swapped(claim_ctx *cx, json_t **pod, const char *old_cid, agx_er
     char *rv = strdup(agx_k8s_str(*pod, "metadata.resourceVersion") ?: "0");
     int rc = rv ? 0 : AGX_ERR_NO_MEMORY;
     swap_wait w = {cx, old_cid, NULL};
-    while (rc == 0 && agx_http_now_ms() < cx->deadline) {
+    while (rc == 0 && agx_clock_ms() < cx->deadline) {
         char *q = NULL;
         if (asprintf(&q, "fieldSelector=metadata.name%%3D%s&resourceVersion=%s", name, rv) < 0) {
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
@@ -371,24 +361,17 @@ static int wait_swapped(claim_ctx *cx, json_t **pod, const char *old_cid, agx_er
 
 /* ---- create ---- */
 
-static int check_config(agx_k8s *k, const agx_sandbox_config *cfg, agx_error *err)
+/* env, cpus and memory are refused by the core (k8s.c declares what this backend honours). */
+static int check_config(const agx_sandbox_config *cfg, agx_error *err)
 {
-    if (agx_kv_count(agx_sandbox_config_env_const(cfg)))
-        return agx_error_set(err, AGX_ERR_UNSUPPORTED,
-                             "k8s-pool: env cannot be injected into a running warm pod; put it in "
-                             "the pool's pod template (pool '%s')", k->pool);
-    if (agx_sandbox_config_cpus(cfg) > 0 || agx_sandbox_config_memory(cfg) > 0)
-        return agx_error_set(err, AGX_ERR_UNSUPPORTED,
-                             "k8s-pool: cpus and memory are the pool's (set them in its pod "
-                             "template); leave them 0 in the config");
     const agx_kv *labels = agx_sandbox_config_labels_const(cfg);
     for (size_t i = 0; i < agx_kv_count(labels); i++) {
         const char *key = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
-        if (strncmp(key, "agentix.dev/", 12) == 0 || !agx_k8s_label_ok(key, v))
+        if (strncmp(key, AGX_K8S_LABEL_PREFIX, strlen(AGX_K8S_LABEL_PREFIX)) == 0 || !agx_k8s_label_ok(key, v))
             return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                                  "k8s-pool: label %s=%s is not a valid Kubernetes label (name ≤ 63 "
                                  "chars of [-_.A-Za-z0-9], alphanumeric at both ends; the prefix "
-                                 "agentix.dev/ is reserved)", key, v);
+                                 AGX_K8S_LABEL_PREFIX " is reserved)", key, v);
     }
     return 0;
 }
@@ -396,15 +379,15 @@ static int check_config(agx_k8s *k, const agx_sandbox_config *cfg, agx_error *er
 int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_error *err)
 {
     *pod = NULL;
-    int rc = check_config(k, cfg, err);
+    int rc = check_config(cfg, err);
     if (rc)
         return rc;
     claim_ctx cx = {.k = k, .cfg = cfg, .image = agx_sandbox_config_image(cfg)};
     if (cx.image && !*cx.image)
         cx.image = NULL;
-    cx.deadline = agx_http_now_ms() + agx_sandbox_config_timeout_ms(cfg);
-    if (random_hex(cx.claim, 16) != 0)
-        return agx_error_set(err, AGX_ERR_IO, "k8s-pool: no randomness for the claim id");
+    cx.deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg);
+    if ((rc = agx_random_hex(cx.claim, 16, err)))
+        return rc;
     if ((rc = claim_loop(&cx, pod, err)))
         return rc;
     /* The answer to the patch: did it swap the image? Then wait for the new container. */
@@ -440,7 +423,7 @@ int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error 
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     }
     agx_k8s_call call = {.method = "DELETE", .path = path, .body = body,
-                         .deadline_ms = agx_http_now_ms() + 30000};
+                         .deadline_ms = agx_clock_ms() + 30000};
     agx_http_response resp;
     int rc = agx_k8s_api(k, &call, &resp, err);
     /* 404: already gone; 409: the UID changed, so ours is gone and a namesake lives on. */

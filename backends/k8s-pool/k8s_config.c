@@ -16,30 +16,6 @@
 
 /* ---- small helpers ---- */
 
-int agx_k8s_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err)
-{
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return agx_error_set(err, AGX_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory reading %s", path);
-    if (bad || n > max) {
-        free(buf);
-        return bad ? agx_error_set(err, AGX_ERR_IO, "cannot read %s", path)
-                   : agx_error_set(err, AGX_ERR_LIMIT, "%s is larger than %zu bytes", path, max);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    if (len)
-        *len = n;
-    return 0;
-}
-
 int agx_k8s_base64_decode(const char *in, char **out, size_t *len)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -100,7 +76,7 @@ static int load_pem(json_t *entry, const char *data_key, const char *file_key, c
     char *path = resolve_path(jstr(entry, "_dir"), file);
     if (!path)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    int rc = agx_k8s_read_file(path, AGX_K8S_MAX_FILE, pem, len, err);
+    int rc = agx_file_read(path, AGX_K8S_MAX_FILE, 0, pem, len, err);
     free(path);
     return rc;
 }
@@ -152,7 +128,7 @@ static int merge_file(merged *m, const char *path, int must_exist, agx_error *er
         return 0; /* client-go skips missing files listed in $KUBECONFIG */
     char *text = NULL;
     size_t len = 0;
-    int rc = agx_k8s_read_file(path, AGX_K8S_MAX_FILE, &text, &len, err);
+    int rc = agx_file_read(path, AGX_K8S_MAX_FILE, 0, &text, &len, err);
     if (rc)
         return rc;
     json_t *doc = NULL;
@@ -355,9 +331,9 @@ static int load_in_cluster(agx_k8s_conn *c, agx_error *err)
         goto out;
     }
     if ((rc = set_server(c, url, NULL, err)) ||
-        (rc = agx_k8s_read_file(ca, AGX_K8S_MAX_FILE, &c->ca_pem, &c->ca_len, err)))
+        (rc = agx_file_read(ca, AGX_K8S_MAX_FILE, 0, &c->ca_pem, &c->ca_len, err)))
         goto out;
-    if (agx_k8s_read_file(nsfile, 256, &ns, NULL, NULL) == 0) {
+    if (agx_file_read(nsfile, 256, 0, &ns, NULL, NULL) == 0) {
         ns[strcspn(ns, "\r\n")] = '\0';
         if (*ns)
             c->namespace = strdup(ns);

@@ -9,14 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agentix/backend/toolkit.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
-#include "core/http.h"
 
-#define AGX_K8S_LABEL_POOL "agentix.dev/pool"
-#define AGX_K8S_LABEL_STATE "agentix.dev/state"
-#define AGX_K8S_LABEL_CLAIM "agentix.dev/claim"
-#define AGX_K8S_ANNOTATION_BUNDLE "agentix.dev/bundle"
 #define AGX_K8S_MAX_FILE (1u << 20)     /* kubeconfig, token and CA files */
 #define AGX_K8S_MAX_LIST (64u << 20)    /* a PodList */
 #define AGX_K8S_MAX_EVENT (4u << 20)    /* one watch event line */
@@ -67,7 +63,6 @@ void agx_k8s_cred_clear(agx_k8s_cred *cr);
 
 /* YAML (or JSON) text → a jansson tree; scalars stay strings. Bounded in size and depth. */
 int agx_k8s_yaml_parse(const char *text, size_t len, json_t **out, agx_error *err);
-int agx_k8s_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err);
 int agx_k8s_base64_decode(const char *in, char **out, size_t *len);
 
 /* ---- the backend instance ---- */
@@ -88,7 +83,7 @@ typedef struct agx_k8s_call {
     const char *path;         /* "/api/v1/…" with query */
     const char *content_type; /* with a body */
     const char *body;
-    int64_t deadline_ms;      /* agx_http_now_ms() bound; 0 = default timeout */
+    int64_t deadline_ms;      /* agx_clock_ms() bound; 0 = default timeout */
     size_t max_body;
     agx_http_sink_fn sink;
     void *sink_user;

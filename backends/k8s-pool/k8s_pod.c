@@ -67,7 +67,7 @@ int agx_k8s_pod_claimable(json_t *pod, const char *container)
 {
     json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
     const char *state = json_string_value(json_object_get(labels, AGX_K8S_LABEL_STATE));
-    return state && strcmp(state, "idle") == 0 && agx_k8s_pod_ready(pod) &&
+    return state && strcmp(state, AGX_K8S_STATE_IDLE) == 0 && agx_k8s_pod_ready(pod) &&
            !json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp") &&
            agx_k8s_str(pod, "status.podIP") && agx_k8s_container_spec(pod, container, NULL);
 }

@@ -11,7 +11,6 @@
  *   AGENTIX_LOCAL_ROOT    parent of the sandboxes' working dirs (default $TMPDIR/agentix-local) */
 #include "backends/local/local_internal.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,8 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentix/backend/runtime.h"
+#include "agentix/clock.h"
 #include "agentix/plugin.h"
-#include "core/paths.h"
 
 #define DEFAULT_TIMEOUT_MS 120000
 #define ID_RANDOM_BYTES 12
@@ -57,7 +57,7 @@ static int find_server(char *out, size_t n, agx_error *err)
         memcpy(out, real, strlen(real) + 1);
         return 0;
     }
-    if (agx_path_runtime_bin("agentix-server", out, n) != 0)
+    if (agx_runtime_bin_path("agentix-server", out, n, NULL) != 0)
         return agx_error_set(err, AGX_ERR_NOT_FOUND,
                              "cannot locate libagentix's folder to find agentix-server; set "
                              "AGENTIX_LOCAL_SERVER to its path");
@@ -96,8 +96,6 @@ static int local_construct(void **self, agx_error *err)
     int rc = find_server(l->server, sizeof l->server, err);
     if (!rc)
         rc = find_root(l->root, sizeof l->root, err);
-    if (!rc && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        rc = agx_error_set(err, AGX_ERR_INTERNAL, "curl_global_init failed");
     if (rc) {
         free(l);
         return rc;
@@ -119,7 +117,6 @@ static void local_destruct(void *self)
         free(e);
     }
     pthread_mutex_destroy(&l->mu);
-    curl_global_cleanup();
     free(l);
 }
 
@@ -176,7 +173,7 @@ static int make_workdir(agx_local *l, agx_local_record *r, char *dir, size_t n, 
     int rc = agx_local_mkdirs(l->root, err);
     for (int attempt = 0; !rc && attempt < 4; attempt++) {
         char hex[2 * ID_RANDOM_BYTES + 1];
-        if ((rc = agx_local_random_hex(hex, ID_RANDOM_BYTES, err)))
+        if ((rc = agx_random_hex(hex, ID_RANDOM_BYTES, err)))
             break;
         snprintf(r->id, sizeof r->id, "local-%s", hex);
         workdir_of(l, r->id, dir, n);
@@ -206,7 +203,7 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
         return rc;
     r->labels = labels ? agx_kv_copy(labels) : agx_kv_new();
     r->owner_pid = getpid();
-    r->created_at = agx_local_now_ms();
+    r->created_at = agx_clock_wall_ms();
     if (!r->labels)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying labels");
     rc = agx_local_spawn(&a, &r->proc, err);
@@ -232,7 +229,7 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
     if (!e)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a local sandbox");
     char dir[AGX_LOCAL_PATH_MAX], token[33], url[64];
-    int rc = agx_local_random_hex(token, 16, err);
+    int rc = agx_random_hex(token, 16, err);
     if (!rc)
         rc = make_workdir(l, &e->rec, dir, sizeof dir, err);
     if (rc) {
@@ -431,9 +428,11 @@ static const agx_backend_vtable local_vtable = {
     .delete_sandbox = local_delete,
     .get_sandbox = local_get,
     .list_sandboxes = local_list,
+    /* A host process: no image, bundle, platform or resources to apply (plugin.h). */
+    .config_fields = AGX_CONFIG_ENV,
 };
 
-const agx_backend_vtable *agx_backend_local(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_local(void);
 const agx_backend_vtable *agx_backend_local(void)
 {
     return &local_vtable;

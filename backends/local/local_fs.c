@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentix/fdio.h"
+
 #define RMTREE_MAX_DEPTH 256 /* each level holds one fd; deeper trees fail with a clear error */
 #define LOG_TAIL_BYTES 1536
 
@@ -95,59 +97,6 @@ int agx_local_mkdirs(const char *path, agx_error *err)
     return 0;
 }
 
-int agx_local_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return errno == ENOENT ? agx_error_set(err, AGX_ERR_NOT_FOUND, "no file '%s'", path)
-                               : io_error(err, "cannot open", path);
-    char *buf = malloc(max + 1);
-    if (!buf) {
-        close(fd);
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory reading '%s'", path);
-    }
-    size_t used = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + used, max + 1 - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int rc = io_error(err, "cannot read", path);
-            close(fd);
-            free(buf);
-            return rc;
-        }
-        if (n == 0)
-            break;
-        used += (size_t)n;
-        if (used > max) {
-            close(fd);
-            free(buf);
-            return agx_error_set(err, AGX_ERR_LIMIT, "'%s' is larger than %zu bytes", path, max);
-        }
-    }
-    close(fd);
-    buf[used] = '\0';
-    *out = buf;
-    if (len)
-        *len = used;
-    return 0;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int agx_local_write_file(const char *path, const char *data, size_t len, agx_error *err)
 {
     char tmp[AGX_LOCAL_PATH_MAX];
@@ -156,7 +105,7 @@ int agx_local_write_file(const char *path, const char *data, size_t len, agx_err
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return io_error(err, "cannot create", tmp);
-    int bad = write_all(fd, data, len);
+    int bad = agx_fd_write_all(fd, data, len);
     if (close(fd) != 0)
         bad = -1;
     if (bad || rename(tmp, path) != 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agentix/backend/toolkit.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
 
@@ -44,8 +45,6 @@ void agx_local_proc_describe_exit(int status, char *buf, size_t n);
 int agx_local_rmtree(const char *path, agx_error *err);
 /* mkdir -p with mode 0700 for the parts it creates. */
 int agx_local_mkdirs(const char *path, agx_error *err);
-/* Reads at most max bytes of a file into a NUL-terminated malloc'd buffer. */
-int agx_local_read_file(const char *path, size_t max, char **out, size_t *len, agx_error *err);
 /* Writes data to path atomically (temporary file + rename). */
 int agx_local_write_file(const char *path, const char *data, size_t len, agx_error *err);
 /* Copies the last lines of <workdir>/server.log into err->detail. */
@@ -71,9 +70,6 @@ int agx_local_record_parse(const char *text, size_t len, const char *what, agx_l
                            agx_error *err);
 /* Ids are names of folders we may delete: [A-Za-z0-9_-], 1..AGX_LOCAL_ID_MAX-1 bytes. */
 int agx_local_id_valid(const char *id);
-/* 2*nbytes hex digits from getrandom into out (size ≥ 2*nbytes+1). */
-int agx_local_random_hex(char *out, size_t nbytes, agx_error *err);
-int64_t agx_local_now_ms(void);
 /* Labels must fit the record: bounded count and sizes, valid UTF-8. */
 int agx_local_labels_check(const agx_kv *labels, agx_error *err);
 /* 1 when labels holds every pair of filter (NULL filter matches all). */

@@ -3,6 +3,9 @@
  * and for ones found on disk from other host processes (/proc, checked against pid reuse). */
 #include "backends/local/local_internal.h"
 
+#include "agentix/backend/process.h"
+#include "agentix/clock.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,59 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POLL_STEP_MS 10
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* Fields of /proc/<pid>/stat: state (3), process group (5), starttime (22). */
-typedef struct stat_fields {
-    char state;
-    long pgrp;
-    uint64_t start_ticks;
-} stat_fields;
-
-static int read_stat(const char *pid_text, stat_fields *f)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    /* The command name is in parentheses and may itself hold ") ": fields resume after the last. */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return -1;
-    p += 2;
-    f->state = *p;
-    for (int field = 3; field < 22; field++) {
-        if (field == 5)
-            f->pgrp = strtol(p, NULL, 10);
-        p = strchr(p, ' ');
-        if (!p)
-            return -1;
-        p++;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (errno || end == p)
-        return -1;
-    f->start_ticks = v;
-    return 0;
-}
 
 static int is_zombie(char state)
 {
@@ -73,10 +26,8 @@ static int is_zombie(char state)
 
 int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks)
 {
-    char text[24];
-    stat_fields f;
-    snprintf(text, sizeof text, "%d", (int)pid);
-    if (read_stat(text, &f) != 0 || is_zombie(f.state))
+    agx_proc_stat f;
+    if (agx_proc_stat_read((long)pid, &f) != 0 || is_zombie(f.state))
         return -1;
     *ticks = f.start_ticks;
     return 0;
@@ -94,8 +45,9 @@ static int group_alive(pid_t pgid)
     int alive = 0;
     struct dirent *e;
     while (!alive && (e = readdir(d)) != NULL) {
-        stat_fields f;
-        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && read_stat(e->d_name, &f) == 0)
+        agx_proc_stat f;
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
+            agx_proc_stat_read(strtol(e->d_name, NULL, 10), &f) == 0)
             alive = f.pgrp == (long)pgid && !is_zombie(f.state);
     }
     closedir(d);
@@ -158,7 +110,7 @@ static int wait_gone(agx_local_proc *p, int ms)
             return 1;
         if (waited >= ms)
             return 0;
-        sleep_ms(POLL_STEP_MS);
+        agx_clock_sleep_ms(POLL_STEP_MS);
     }
 }
 
@@ -170,7 +122,7 @@ static int wait_group_empty(pid_t pgid, int ms)
             return 1;
         if (waited >= ms)
             return 0;
-        sleep_ms(POLL_STEP_MS);
+        agx_clock_sleep_ms(POLL_STEP_MS);
     }
 }
 

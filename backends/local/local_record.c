@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
+
+#include "agentix/fdio.h"
 
 #define RECORD_MAX_BYTES (256 * 1024)
 #define RECORD_MAX_LABELS 256
@@ -29,37 +29,6 @@ int agx_local_id_valid(const char *id)
             return 0;
     }
     return 1;
-}
-
-int agx_local_random_hex(char *out, size_t nbytes, agx_error *err)
-{
-    unsigned char raw[64];
-    if (nbytes > sizeof raw)
-        return agx_error_set(err, AGX_ERR_INTERNAL, "random_hex: %zu bytes asked, at most %zu",
-                             nbytes, sizeof raw);
-    size_t got = 0;
-    while (got < nbytes) {
-        ssize_t n = getrandom(raw + got, nbytes - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return agx_error_set(err, AGX_ERR_IO, "getrandom: %s", strerror(errno));
-        got += (size_t)n;
-    }
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
-    return 0;
-}
-
-int64_t agx_local_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int agx_local_labels_match(const agx_kv *labels, const agx_kv *filter)
@@ -212,7 +181,7 @@ int agx_local_record_read(const char *workdir, agx_local_record *r, agx_error *e
     snprintf(path, sizeof path, "%s/sandbox.json", workdir);
     char *text;
     size_t len;
-    int rc = agx_local_read_file(path, RECORD_MAX_BYTES, &text, &len, err);
+    int rc = agx_file_read(path, RECORD_MAX_BYTES, 1, &text, &len, err);
     if (rc)
         return rc;
     rc = agx_local_record_parse(text, len, path, r, err);

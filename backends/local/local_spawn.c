@@ -4,22 +4,21 @@
  * timeout, and watching that the server has not died meanwhile. */
 #include "backends/local/local_internal.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "agentix/backend/runtime.h"
+#include "agentix/clock.h"
+#include "agentix/fdio.h"
 
 extern char **environ;
 
-#define HEALTH_BODY_MAX 4096
-#define HEALTH_ATTEMPT_MS 2000
 #define PORT_FILE "server.port"
 
 /* ---- environment: the host's minus LD_PRELOAD, then the config's, then the runtime's own ---- */
@@ -173,20 +172,13 @@ static int spawn_server(const agx_local_spawn_args *a, char **envp, agx_local_pr
 
 /* ---- readiness ---- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The port the server reports, 0 while the file is absent or incomplete. */
 static int read_port(const char *workdir)
 {
     char path[AGX_LOCAL_PATH_MAX], *text;
     size_t len;
     snprintf(path, sizeof path, "%s/" PORT_FILE, workdir);
-    if (agx_local_read_file(path, 16, &text, &len, NULL))
+    if (agx_file_read(path, 16, 1, &text, &len, NULL))
         return 0;
     char *end;
     errno = 0;
@@ -196,94 +188,62 @@ static int read_port(const char *workdir)
     return !errno && complete && port > 0 && port <= 65535 ? (int)port : 0;
 }
 
-typedef struct body_buf {
-    char data[HEALTH_BODY_MAX + 1];
-    size_t len;
-} body_buf;
+typedef struct ready_ctx {
+    const agx_local_spawn_args *a;
+    agx_local_proc *proc;
+    int *port;
+} ready_ctx;
 
-static size_t body_write(char *ptr, size_t size, size_t nmemb, void *user)
+/* Between probes: a server that exited fails the wait at once, saying how it ended. */
+static int server_alive(void *user, agx_error *err)
 {
-    body_buf *b = user;
-    size_t n = size * nmemb;
-    if (n > HEALTH_BODY_MAX - b->len)
-        return 0; /* oversized: abort the transfer */
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    return n;
-}
-
-/* Its own small probe rather than core/http: that client honours the host's proxy settings (right
- * for cloud APIs), and a loopback health check must never be sent through a proxy. */
-static int health_ok(int port, int64_t budget_ms)
-{
-    CURL *h = curl_easy_init();
-    if (!h)
+    ready_ctx *r = user;
+    if (agx_local_proc_running(r->proc))
         return 0;
-    char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
-    body_buf body = {.len = 0};
-    long ms = budget_ms < HEALTH_ATTEMPT_MS ? (long)budget_ms : HEALTH_ATTEMPT_MS;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* a host proxy must never see loopback traffic */
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    long status = 0;
-    int ok = curl_easy_perform(h) == CURLE_OK &&
-             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
-    curl_easy_cleanup(h);
-    if (!ok)
-        return 0;
-    json_t *doc = json_loadb(body.data, body.len, 0, NULL);
-    const char *st = json_string_value(json_object_get(doc, "status"));
-    ok = st && strcmp(st, "ok") == 0;
-    json_decref(doc);
-    return ok;
+    char how[96] = "exited";
+    if (r->proc->reaped)
+        agx_local_proc_describe_exit(r->proc->exit_status, how, sizeof how);
+    agx_error_set(err, AGX_ERR_BACKEND,
+                  "agentix-server '%s' %s before answering /health; its log (%s/server.log) is in "
+                  "the error detail", r->a->server, how, r->a->workdir);
+    return err ? err->code : AGX_ERR_BACKEND;
 }
 
-static void sleep_ms(int64_t ms)
+static int timed_out(const agx_local_spawn_args *a, int port, agx_error *err)
 {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    agx_error_set(err, AGX_ERR_TIMEOUT,
+                  "agentix-server '%s' did not answer GET /health %s%d within %lld ms; its log is "
+                  "in the error detail (raise the config's timeout if the machine is busy)",
+                  a->server, port ? "on port " : "(port file not written) ", port,
+                  (long long)a->timeout_ms);
+    if (err)
+        err->retriable = 1;
+    return AGX_ERR_TIMEOUT;
 }
 
+/* First the port file (the server binds port 0), then the toolkit's health wait on it — never
+ * through a proxy: a host proxy must not see loopback traffic. */
 static int wait_ready(const agx_local_spawn_args *a, agx_local_proc *proc, int *port,
                       agx_error *err)
 {
-    int64_t deadline = mono_ms() + a->timeout_ms;
-    int64_t step = 2;
-    for (;;) {
-        if (!agx_local_proc_running(proc)) {
-            char how[96] = "exited";
-            if (proc->reaped)
-                agx_local_proc_describe_exit(proc->exit_status, how, sizeof how);
-            agx_error_set(err, AGX_ERR_BACKEND,
-                          "agentix-server '%s' %s before answering /health; its log "
-                          "(%s/server.log) is in the error detail", a->server, how, a->workdir);
-            return err ? err->code : AGX_ERR_BACKEND;
-        }
-        int64_t left = deadline - mono_ms();
-        if (!*port)
-            *port = read_port(a->workdir);
-        if (*port && left > 0 && health_ok(*port, left))
-            return 0;
-        left = deadline - mono_ms();
-        if (left <= 0) {
-            agx_error_set(err, AGX_ERR_TIMEOUT,
-                          "agentix-server '%s' did not answer GET /health %s%d within %lld ms; "
-                          "its log is in the error detail (raise the config's timeout if the "
-                          "machine is busy)", a->server, *port ? "on port " : "(port file not written) ",
-                          *port, (long long)a->timeout_ms);
-            if (err)
-                err->retriable = 1;
-            return AGX_ERR_TIMEOUT;
-        }
-        sleep_ms(step < left ? step : left);
-        step = step * 2 > 100 ? 100 : step * 2;
+    int64_t deadline = agx_clock_ms() + a->timeout_ms;
+    ready_ctx r = {a, proc, port};
+    for (int64_t step = 2; !(*port = read_port(a->workdir)); step = step * 2 > 100 ? 100 : step * 2) {
+        int rc = server_alive(&r, err);
+        if (rc)
+            return rc;
+        int64_t left = deadline - agx_clock_ms();
+        if (left <= 0)
+            return timed_out(a, 0, err);
+        agx_clock_sleep_ms(step < left ? step : left);
     }
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", *port);
+    agx_health_wait w = {.runtime_url = url, .what = "agentix-server", .no_proxy = 1,
+                         .deadline_ms = deadline, .first_interval_ms = 2, .max_interval_ms = 100,
+                         .alive = server_alive, .user = &r};
+    int rc = agx_health_wait_run(&w, err);
+    return rc == AGX_ERR_TIMEOUT ? timed_out(a, *port, err) : rc;
 }
 
 int agx_local_spawn(const agx_local_spawn_args *a, agx_local_proc *proc, agx_error *err)

@@ -21,6 +21,7 @@
 
 #include "agentix/deployment.h"
 #include "agentix/error.h"
+#include "agentix/export.h"
 #include "agentix/value.h"
 
 #ifdef __cplusplus
@@ -43,46 +44,46 @@ typedef struct agx_client_options {
     size_t max_payload;         /* largest event accepted, default 64 MiB */
     uint32_t stream_window;     /* stream/bidi items the runtime may send ahead, default 64 */
 } agx_client_options;
-void agx_client_options_init(agx_client_options *opts);
+AGX_API void agx_client_options_init(agx_client_options *opts);
 
 /* Connects (WebSocket upgrade, Engine.IO open, Socket.IO CONNECT with the token) or fails within
  * connect_timeout_ms. http:// and https:// URLs are accepted (ws/wss is derived). */
-int agx_client_connect(const char *runtime_url, const agx_client_options *opts, agx_client **out,
+AGX_API int agx_client_connect(const char *runtime_url, const agx_client_options *opts, agx_client **out,
                        agx_error *err);
 /* Same, taking the URL, token and headers from a sandbox (opts may be NULL). */
-int agx_client_connect_sandbox(const agx_sandbox *sb, const agx_client_options *opts,
+AGX_API int agx_client_connect_sandbox(const agx_sandbox *sb, const agx_client_options *opts,
                                agx_client **out, agx_error *err);
 /* Disconnects: calls in flight fail with AGX_ERR_CANCELLED, then the loop thread is joined.
  * Every agx_call must be freed before the client. */
-void agx_client_free(agx_client *c);
-bool agx_client_is_connected(const agx_client *c);
+AGX_API void agx_client_free(agx_client *c);
+AGX_API bool agx_client_is_connected(const agx_client *c);
 
 /* ---- unary ---- */
 /* target is "module::function"; args an array or NULL; kwargs a map or NULL. *result is owned by
  * the caller. */
-int agx_client_call(agx_client *c, const char *target, const agx_value *args,
+AGX_API int agx_client_call(agx_client *c, const char *target, const agx_value *args,
                     const agx_value *kwargs, int timeout_ms, agx_value **result, agx_error *err);
 
 /* ---- stream and bidi ---- */
-int agx_client_stream(agx_client *c, const char *target, const agx_value *args,
+AGX_API int agx_client_stream(agx_client *c, const char *target, const agx_value *args,
                       const agx_value *kwargs, agx_call **out, agx_error *err);
-int agx_client_bidi(agx_client *c, const char *target, const agx_value *args,
+AGX_API int agx_client_bidi(agx_client *c, const char *target, const agx_value *args,
                     const agx_value *kwargs, agx_call **out, agx_error *err);
 /* Next item: returns 1 with *item (caller owns), 0 at the end, or a negative error. Consuming an
  * item returns credit to the runtime, so a slow reader slows the remote producer. */
-int agx_call_next(agx_call *call, int timeout_ms, agx_value **item, agx_error *err);
+AGX_API int agx_call_next(agx_call *call, int timeout_ms, agx_value **item, agx_error *err);
 /* Bidi input. Blocks (up to timeout) while the remote function has not consumed earlier items. */
-int agx_call_send(agx_call *call, const agx_value *item, int timeout_ms, agx_error *err);
-int agx_call_close_send(agx_call *call, agx_error *err);
+AGX_API int agx_call_send(agx_call *call, const agx_value *item, int timeout_ms, agx_error *err);
+AGX_API int agx_call_close_send(agx_call *call, agx_error *err);
 /* Asks the runtime to cancel; the call then ends with AGX_ERR_CANCELLED. Harmless when done. */
-int agx_call_cancel(agx_call *call);
+AGX_API int agx_call_cancel(agx_call *call);
 /* Cancels the call if it has not ended, and frees it. */
-void agx_call_free(agx_call *call);
+AGX_API void agx_call_free(agx_call *call);
 
 /* ---- callback forms, for hosts with their own event loop ---- */
 /* Called exactly once. result is owned by the callback (NULL on failure). */
 typedef void (*agx_unary_cb)(void *user, int status, agx_value *result, const agx_error *err);
-int agx_client_call_async(agx_client *c, const char *target, const agx_value *args,
+AGX_API int agx_client_call_async(agx_client *c, const char *target, const agx_value *args,
                           const agx_value *kwargs, int timeout_ms, agx_unary_cb cb, void *user,
                           agx_error *err);
 
@@ -94,14 +95,14 @@ typedef enum agx_call_event {
 /* Items arrive in order; credit for an item is returned when its callback returns. */
 typedef void (*agx_stream_cb)(void *user, agx_call_event ev, agx_value *item, const agx_error *err);
 /* *out (may be NULL) can be used with agx_call_cancel; agx_call_free it after the last callback. */
-int agx_client_stream_async(agx_client *c, const char *target, const agx_value *args,
+AGX_API int agx_client_stream_async(agx_client *c, const char *target, const agx_value *args,
                             const agx_value *kwargs, agx_stream_cb cb, void *user, agx_call **out,
                             agx_error *err);
 
 /* ---- describe ---- */
 /* The function's shape and signature:
  * {name, shape:"unary"|"stream"|"bidi", params:[{name, type, required, default?}], result, doc}. */
-int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_value **out,
+AGX_API int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_value **out,
                         agx_error *err);
 
 #ifdef __cplusplus

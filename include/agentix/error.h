@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "agentix/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,27 +47,41 @@ typedef struct agx_error {
     char remote_type[AGX_ERROR_TYPE_MAX];    /* AGX_ERR_REMOTE/CANCELLED: "ValidationError", "WorkerExited", … */
 } agx_error;
 
+/* remote_type of the framework's own failures (a module may fail with any other type, e.g.
+ * "ValueError", through agx_ctx_fail): */
+#define AGX_REMOTE_BAD_REQUEST "BadRequest"         /* the call itself is malformed */
+#define AGX_REMOTE_NOT_FOUND "NotFound"             /* no such module or function */
+#define AGX_REMOTE_SHAPE_MISMATCH "ShapeMismatch"   /* called as another shape than declared */
+#define AGX_REMOTE_VALIDATION "ValidationError"     /* arguments or items do not fit the signature */
+#define AGX_REMOTE_MODULE_ERROR "ModuleError"       /* the module cannot be loaded */
+#define AGX_REMOTE_WORKER_EXITED "WorkerExited"     /* the worker died during the call */
+#define AGX_REMOTE_CANCELLED "Cancelled"
+#define AGX_REMOTE_TIMEOUT "Timeout"
+#define AGX_REMOTE_LIMIT "LimitExceeded"            /* a size or count limit */
+#define AGX_REMOTE_INTERNAL "InternalError"
+#define AGX_REMOTE_GENERIC "Error"                  /* a module failed without naming a type */
+
 /* Resets to AGX_OK with empty strings. */
-void agx_error_clear(agx_error *err);
+AGX_API void agx_error_clear(agx_error *err);
 
 /* Fills err (if not NULL) and returns code, so `return agx_error_set(err, AGX_ERR_…, "…");` works.
  * Messages longer than the buffer are truncated, never overflow. */
-int agx_error_set(agx_error *err, agx_error_code code, const char *fmt, ...)
+AGX_API int agx_error_set(agx_error *err, agx_error_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int agx_error_setv(agx_error *err, agx_error_code code, const char *fmt, va_list ap)
+AGX_API int agx_error_setv(agx_error *err, agx_error_code code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 /* Replaces the detail text (bounded copy of len bytes; len may be (size_t)-1 for a C string). */
-void agx_error_set_detail(agx_error *err, const char *detail, size_t len);
+AGX_API void agx_error_set_detail(agx_error *err, const char *detail, size_t len);
 
 /* Prefixes the existing message with context: "loading plugin 'docker': <old message>". */
-void agx_error_prefix(agx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+AGX_API void agx_error_prefix(agx_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Copies src into dst (either may be NULL). */
-void agx_error_copy(agx_error *dst, const agx_error *src);
+AGX_API void agx_error_copy(agx_error *dst, const agx_error *src);
 
 /* Stable upper-case name of a code, e.g. "NOT_FOUND"; "UNKNOWN" for codes outside the enum. */
-const char *agx_error_code_name(int code);
+AGX_API const char *agx_error_code_name(int code);
 
 #ifdef __cplusplus
 }

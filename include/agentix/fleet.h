@@ -13,13 +13,9 @@
  * deployment. Every sandbox they create is registered in this process's owner registry until it
  * is deleted, so the cleanup handler (agx_cleanup_install) can delete it on SIGINT/SIGTERM.
  *
- * Owner labels (added to the config's labels of every sandbox a fleet or pool creates):
- *   agentix.owner.host  = gethostname()
- *   agentix.owner.pid   = getpid() in decimal
- *   agentix.owner.start = the process's start time, field 22 of /proc/<pid>/stat (clock ticks
- *                         since boot): tells the owner from a later process that reused its pid
- *   agentix.run         = the run id (agx_run_id(), or the fleet/pool option run_id)
- * agx_gc deletes labelled sandboxes whose owner process is gone.
+ * Owner labels (agentix/backend/labels.h: agentix.owner.{host,pid,start} and agentix.run) are
+ * added to the config's labels of every sandbox a fleet or pool creates; agx_gc deletes labelled
+ * sandboxes whose owner process is gone.
  *
  * A rollout, one sandbox per task, results as they complete:
  *
@@ -41,29 +37,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agentix/backend/labels.h"
 #include "agentix/client.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
+#include "agentix/export.h"
 #include "agentix/value.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define AGX_LABEL_OWNER_HOST "agentix.owner.host"
-#define AGX_LABEL_OWNER_PID "agentix.owner.pid"
-#define AGX_LABEL_OWNER_START "agentix.owner.start"
-#define AGX_LABEL_RUN "agentix.run"
-#define AGX_RUN_ID_MAX 64 /* [A-Za-z0-9._-], 1..63 bytes */
-
-/* ---- owner labels and the run id ---- */
-
-/* This process's run id: $AGENTIX_RUN_ID when it is set and valid, else "run-" + 16 random hex
- * digits chosen once per process. Never NULL. */
-const char *agx_run_id(void);
-/* Sets the four owner labels on `labels` (run_id NULL = agx_run_id()). The CLI's `create` uses
- * it so shell-created sandboxes are collectable too. */
-int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *err);
 
 /* ---- retries ---- */
 
@@ -99,43 +82,43 @@ typedef struct agx_fleet_options {
     agx_fleet_item_fn on_item;
     void *user;
 } agx_fleet_options;
-void agx_fleet_options_init(agx_fleet_options *opts);
+AGX_API void agx_fleet_options_init(agx_fleet_options *opts);
 
 /* Creates opts->count sandboxes from cfg (copied, owner labels added). All-or-nothing: 0 and every
  * item ready, or an error (the first failure, with "item i of N" in the message) after every
  * sandbox it created was deleted, and *out NULL. Best-effort: 0 unless the arguments are wrong or
  * memory runs out; look at agx_fleet_ready / agx_fleet_status per item. Blocks until every item
  * settled. */
-int agx_fleet_create(agx_deployment *dep, const agx_sandbox_config *cfg,
+AGX_API int agx_fleet_create(agx_deployment *dep, const agx_sandbox_config *cfg,
                      const agx_fleet_options *opts, agx_fleet **out, agx_error *err);
-size_t agx_fleet_size(const agx_fleet *f);  /* N */
-size_t agx_fleet_ready(const agx_fleet *f); /* items holding a live sandbox */
+AGX_API size_t agx_fleet_size(const agx_fleet *f);  /* N */
+AGX_API size_t agx_fleet_ready(const agx_fleet *f); /* items holding a live sandbox */
 /* Item i's sandbox, NULL when it failed or the fleet was destroyed. The pointer stays valid until
  * agx_fleet_free (also after destroy, when it names a deleted sandbox), except that
  * agx_fleet_replace of item i retires it. */
-const agx_sandbox *agx_fleet_sandbox(const agx_fleet *f, size_t i);
+AGX_API const agx_sandbox *agx_fleet_sandbox(const agx_fleet *f, size_t i);
 /* Item i's create status (0 or an agx_error_code); its error is copied into err when not NULL. */
-int agx_fleet_status(const agx_fleet *f, size_t i, agx_error *err);
-unsigned agx_fleet_attempts(const agx_fleet *f, size_t i); /* creates tried for item i */
+AGX_API int agx_fleet_status(const agx_fleet *f, size_t i, agx_error *err);
+AGX_API unsigned agx_fleet_attempts(const agx_fleet *f, size_t i); /* creates tried for item i */
 /* Deletes item i's sandbox and creates a fresh one in its place (with the fleet's retries), for
  * a sandbox that died. The caller must be the only user of item i. AGX_ERR_CANCELLED after
  * destroy. On failure item i holds no sandbox and keeps the error. */
-int agx_fleet_replace(agx_fleet *f, size_t i, agx_error *err);
+AGX_API int agx_fleet_replace(agx_fleet *f, size_t i, agx_error *err);
 /* Deletes every sandbox the fleet holds, in parallel, each exactly once — also when called from
  * several threads at once, or again (later calls return 0). Returns 0 or the first delete error
  * (the others are attempted anyway; what failed to delete stays registered for agx_cleanup and
  * labelled for agx_gc). */
-int agx_fleet_destroy(agx_fleet *f, agx_error *err);
+AGX_API int agx_fleet_destroy(agx_fleet *f, agx_error *err);
 /* Destroys (if not yet) and frees. NULL is a no-op. */
-void agx_fleet_free(agx_fleet *f);
+AGX_API void agx_fleet_free(agx_fleet *f);
 
 /* ---- warm pool: K ready sandboxes, handed out at once ---- */
 
 typedef struct agx_pool agx_pool;
 /* A sandbox handed out by a pool, with a connected client (both owned by the lease). */
 typedef struct agx_lease agx_lease;
-const agx_sandbox *agx_lease_sandbox(const agx_lease *l);
-agx_client *agx_lease_client(agx_lease *l);
+AGX_API const agx_sandbox *agx_lease_sandbox(const agx_lease *l);
+AGX_API agx_client *agx_lease_client(agx_lease *l);
 
 typedef struct agx_pool_options {
     uint32_t struct_size;     /* set by agx_pool_options_init */
@@ -150,21 +133,21 @@ typedef struct agx_pool_options {
     int health_timeout_ms;    /* default 2000 */
     int connect_timeout_ms;   /* client connect, default 10000 */
 } agx_pool_options;
-void agx_pool_options_init(agx_pool_options *opts);
+AGX_API void agx_pool_options_init(agx_pool_options *opts);
 
 /* Starts the pool: returns at once; background threads create K sandboxes (cfg copied, owner
  * labels added), each connected and checked before it counts as ready. */
-int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_pool_options *opts,
+AGX_API int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_pool_options *opts,
                  agx_pool **out, agx_error *err);
 /* Hands out a ready sandbox that passes its health check; one that fails is deleted and replaced,
  * never handed out. Waits up to timeout_ms (0 = do not wait, <0 = forever) when none is ready:
  * AGX_ERR_TIMEOUT then names the last refill error if creates are failing. Refills in the
  * background. */
-int agx_pool_acquire(agx_pool *p, int timeout_ms, agx_lease **out, agx_error *err);
+AGX_API int agx_pool_acquire(agx_pool *p, int timeout_ms, agx_lease **out, agx_error *err);
 /* Ends a lease: clean = false deletes the sandbox (the default for rollouts: one sandbox per task);
  * clean = true returns it to the ready set when it is still connected and the pool holds fewer
  * than K ready, else deletes it. Returns the delete's status. */
-int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err);
+AGX_API int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err);
 
 typedef struct agx_pool_stats {
     size_t ready;       /* ready now */
@@ -175,12 +158,12 @@ typedef struct agx_pool_stats {
     uint64_t unhealthy; /* failed a health check and were replaced */
     uint64_t create_failures; /* creates that failed after their retries */
 } agx_pool_stats;
-void agx_pool_stats_get(agx_pool *p, agx_pool_stats *out);
+AGX_API void agx_pool_stats_get(agx_pool *p, agx_pool_stats *out);
 /* Waits until `ready` sandboxes are ready (≤ K), up to timeout_ms (<0 = forever); for warm-up. */
-int agx_pool_wait_ready(agx_pool *p, size_t ready, int timeout_ms, agx_error *err);
+AGX_API int agx_pool_wait_ready(agx_pool *p, size_t ready, int timeout_ms, agx_error *err);
 /* Stops refilling, deletes every sandbox — ready and still leased (those leases become invalid) —
  * and frees the pool. NULL is a no-op. */
-void agx_pool_free(agx_pool *p);
+AGX_API void agx_pool_free(agx_pool *p);
 
 /* ---- map: M tasks over a fleet or a pool ---- */
 
@@ -197,7 +180,7 @@ typedef struct agx_map_result {
     int64_t duration_ms;   /* first attempt's start to the end of the last */
     char sandbox_id[128];  /* the sandbox of the last attempt ("" when none was reached) */
 } agx_map_result;
-void agx_map_result_free(agx_map_result *r);
+AGX_API void agx_map_result_free(agx_map_result *r);
 
 /* Builds the call for one attempt of one task. *target is borrowed and must stay valid until the
  * map is freed; *args (array) and *kwargs (map) may be left NULL and are owned by the map.
@@ -229,25 +212,25 @@ typedef struct agx_map_options {
     agx_map_result_fn on_result; /* NULL: results queue for agx_map_next */
     void *result_user;
 } agx_map_options;
-void agx_map_options_init(agx_map_options *opts);
+AGX_API void agx_map_options_init(agx_map_options *opts);
 
 /* Starts P workers and returns. The fleet or pool must outlive the map. */
-int agx_map_start(const agx_map_options *opts, agx_map **out, agx_error *err);
+AGX_API int agx_map_start(const agx_map_options *opts, agx_map **out, agx_error *err);
 /* Iterator form (no on_result): 1 with the next completed result (free it with
  * agx_map_result_free), 0 when all M were delivered, AGX_ERR_TIMEOUT after timeout_ms (<0 =
  * forever). */
-int agx_map_next(agx_map *m, int timeout_ms, agx_map_result **out, agx_error *err);
+AGX_API int agx_map_next(agx_map *m, int timeout_ms, agx_map_result **out, agx_error *err);
 /* Waits until every task was delivered (callback form), up to timeout_ms (<0 = forever). */
-int agx_map_wait(agx_map *m, int timeout_ms, agx_error *err);
+AGX_API int agx_map_wait(agx_map *m, int timeout_ms, agx_error *err);
 /* From any thread: tasks not started complete with AGX_ERR_CANCELLED, calls in flight are
  * cancelled (their client is closed) and complete with AGX_ERR_CANCELLED too. Idempotent. */
-void agx_map_cancel(agx_map *m);
-size_t agx_map_completed(agx_map *m); /* results delivered so far */
+AGX_API void agx_map_cancel(agx_map *m);
+AGX_API size_t agx_map_completed(agx_map *m); /* results delivered so far */
 /* Cancels what is left, joins the workers and frees queued results. NULL is a no-op. */
-void agx_map_free(agx_map *m);
+AGX_API void agx_map_free(agx_map *m);
 /* start + wait + free, results through opts->on_result. 0 when every task succeeded, else
  * the first failed task's code with "k of M tasks failed; first: task i: …". */
-int agx_map_run(const agx_map_options *opts, agx_error *err);
+AGX_API int agx_map_run(const agx_map_options *opts, agx_error *err);
 
 /* ---- leak-proof cleanup ---- */
 
@@ -264,12 +247,12 @@ int agx_map_run(const agx_map_options *opts, agx_error *err);
  * nohup) stays ignored. Installing twice is a no-op returning 0. A forked child
  * (without exec) inherits the handler but not the thread: there the handler restores the default
  * and re-raises, so the child dies of the signal and the parent is not disturbed. */
-int agx_cleanup_install(int timeout_ms, agx_error *err);
+AGX_API int agx_cleanup_install(int timeout_ms, agx_error *err);
 /* Restores the previous dispositions and joins the thread. */
-void agx_cleanup_uninstall(void);
+AGX_API void agx_cleanup_uninstall(void);
 /* The same deletion, without a signal (e.g. from an atexit handler): deletes every registered
  * sandbox now. Returns how many were deleted. New creates keep working afterwards. */
-size_t agx_cleanup_run(void);
+AGX_API size_t agx_cleanup_run(void);
 
 /* ---- garbage collection of sandboxes whose owner is gone ---- */
 
@@ -291,7 +274,7 @@ typedef struct agx_gc_options {
     agx_gc_fn on_sandbox;  /* per labelled sandbox of this host, for the CLI's output */
     void *user;
 } agx_gc_options;
-void agx_gc_options_init(agx_gc_options *opts);
+AGX_API void agx_gc_options_init(agx_gc_options *opts);
 
 typedef struct agx_gc_report {
     size_t examined; /* listed sandboxes carrying this host's owner labels */
@@ -306,7 +289,7 @@ typedef struct agx_gc_report {
  * in this process's /proc: run gc in the pid namespace (container) the hosts ran in. Sandboxes
  * with missing or malformed owner labels are kept. opts and report may be NULL. Returns 0 when every delete succeeded, else the first delete error (all were attempted);
  * AGX_ERR_UNSUPPORTED when the backend has no list. */
-int agx_gc(agx_deployment *dep, const agx_gc_options *opts, agx_gc_report *report,
+AGX_API int agx_gc(agx_deployment *dep, const agx_gc_options *opts, agx_gc_report *report,
            agx_error *err);
 
 #ifdef __cplusplus

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "agentix/error.h"
+#include "agentix/export.h"
 #include "agentix/value.h"
 
 #ifdef __cplusplus
@@ -37,7 +38,7 @@ extern "C" {
 #define AGX_MODULE_ABI_VERSION 1u
 
 typedef enum agx_shape { AGX_SHAPE_UNARY = 0, AGX_SHAPE_STREAM = 1, AGX_SHAPE_BIDI = 2 } agx_shape;
-const char *agx_shape_name(agx_shape s); /* "unary", "stream", "bidi" */
+AGX_API const char *agx_shape_name(agx_shape s); /* "unary", "stream", "bidi" */
 
 /* Declared parameter and result types. A parameter whose default is "null" also accepts nil. */
 typedef enum agx_type {
@@ -51,7 +52,7 @@ typedef enum agx_type {
     AGX_TYPE_ARRAY,
     AGX_TYPE_MAP
 } agx_type;
-const char *agx_type_name(agx_type t);
+AGX_API const char *agx_type_name(agx_type t);
 
 typedef struct agx_param {
     const char *name;
@@ -94,7 +95,7 @@ typedef struct agx_module {
     {.name = (name_), .shape = (shape_), .fn = (fn_), .params = NULL, .n_params = 0,            \
      .result_type = (result_), .input_type = AGX_TYPE_ANY, .doc = NULL}
 #define AGX_MODULE(name_, functions_)                                                          \
-    __attribute__((visibility("default"))) const agx_module agx_module_descriptor = {          \
+    AGX_EXPORT const agx_module agx_module_descriptor = {                                     \
         AGX_MODULE_ABI_VERSION, sizeof(agx_module), (name_), (functions_),                     \
         AGX_ARRAY_LEN(functions_)}
 
@@ -103,22 +104,22 @@ typedef struct agx_module {
  * thread (agx_ctx_recv there, agx_ctx_emit on the function's thread). It is invalid once the
  * function returns. */
 /* All arguments, bound by name with defaults applied and types checked: a map. */
-const agx_value *agx_ctx_args(agx_ctx *ctx);
-const agx_value *agx_ctx_arg(agx_ctx *ctx, const char *name); /* NULL when not declared */
+AGX_API const agx_value *agx_ctx_args(agx_ctx *ctx);
+AGX_API const agx_value *agx_ctx_arg(agx_ctx *ctx, const char *name); /* NULL when not declared */
 /* Stream/bidi: sends one item (takes ownership). Blocks while the host has not consumed earlier
  * items (flow control). Returns 0, or AGX_ERR_CANCELLED once the call is cancelled. */
-int agx_ctx_emit(agx_ctx *ctx, agx_value *item);
+AGX_API int agx_ctx_emit(agx_ctx *ctx, agx_value *item);
 /* Bidi: next input item. 1 with *item (caller owns), 0 at end of input, AGX_ERR_TIMEOUT,
  * or AGX_ERR_CANCELLED. timeout_ms < 0 waits until input or cancellation. */
-int agx_ctx_recv(agx_ctx *ctx, int timeout_ms, agx_value **item);
-bool agx_ctx_cancelled(agx_ctx *ctx);
+AGX_API int agx_ctx_recv(agx_ctx *ctx, int timeout_ms, agx_value **item);
+AGX_API bool agx_ctx_cancelled(agx_ctx *ctx);
 /* A file descriptor that becomes readable when the call is cancelled (for poll loops). */
-int agx_ctx_cancel_fd(agx_ctx *ctx);
+AGX_API int agx_ctx_cancel_fd(agx_ctx *ctx);
 /* Unary: the result (takes ownership). */
-int agx_ctx_return(agx_ctx *ctx, agx_value *value);
+AGX_API int agx_ctx_return(agx_ctx *ctx, agx_value *value);
 /* Fails the call with an error of the given type ("ValueError", "PermissionError", …). Returns a
  * negative code to return from the function: `return agx_ctx_fail(ctx, "X", "…");` */
-int agx_ctx_fail(agx_ctx *ctx, const char *type, const char *fmt, ...)
+AGX_API int agx_ctx_fail(agx_ctx *ctx, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #ifdef __cplusplus

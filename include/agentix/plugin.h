@@ -1,8 +1,10 @@
 /* plugin.h — the backend ABI: what a deployment backend shared object exports, and how the core
  * discovers it (the C counterpart of the Python entry-point group `agentix.deployment`).
  *
- * A backend is a shared object exporting one function (its name is given by the manifest) that
- * returns a pointer to a static agx_backend_vtable. A manifest file `<anything>.agxplugin` names it:
+ * A backend is a shared object exporting one function (its name is given by the manifest; mark it
+ * AGX_EXPORT, the plugin is best built with hidden visibility) that returns a pointer to a static
+ * agx_backend_vtable. Besides this header it needs only the backend toolkit
+ * (agentix/backend/toolkit.h). A manifest file `<anything>.agxplugin` names it:
  *
  *     # agentix backend manifest
  *     name    = docker
@@ -19,7 +21,13 @@
  *    fails at once with AGX_ERR_INVALID_ARGUMENT naming a missing or malformed variable;
  *  - create() either returns a running sandbox whose runtime answers /health, or fails and leaves
  *    nothing behind (no container, pod, process or remote sandbox);
- *  - delete() of a sandbox that is already gone succeeds;
+ *  - config_fields lists every config field create() honours, and create() honours each of them
+ *    (the core refuses the others before create() runs; see agx_config_field in deployment.h);
+ *    options lists the "<name>.<option>" keys it knows (the core refuses other keys of its
+ *    namespace); create() still refuses values it cannot honour;
+ *  - a runtime started from a bundle has the bundle's bin/ first on PATH, for itself and for every
+ *    command it runs (agentix-server does this itself when it runs from a bundle tree);
+ *  - delete() of a sandbox that is already gone succeeds; get() of it answers AGX_SANDBOX_GONE;
  *  - every function may be called from many threads at once on one instance;
  *  - every wait is bounded (the config's timeout, or the backend's documented default);
  *  - errors set err->retriable for conditions worth retrying (429, 5xx, transient timeouts). */
@@ -30,6 +38,7 @@
 
 #include "agentix/deployment.h"
 #include "agentix/error.h"
+#include "agentix/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,28 +58,34 @@ typedef struct agx_backend_vtable {
     int (*get_sandbox)(void *self, const char *sandbox_id, agx_sandbox_info **out, agx_error *err);
     /* Optional (NULL): sandboxes this library created that carry every label in `labels`. */
     int (*list_sandboxes)(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err);
+    /* ---- read only when struct_size covers them (a backend built before they existed declares
+     * nothing, and the core refuses nothing for it) ---- */
+    /* AGX_CONFIG_* bits of the config fields create_sandbox honours; 0 = none of them. */
+    uint32_t config_fields;
+    /* NULL-terminated option keys it knows, each "<name>.<option>"; NULL = none. */
+    const char *const *options;
 } agx_backend_vtable;
 
 typedef const agx_backend_vtable *(*agx_backend_entry_fn)(void);
 
 /* Registers a backend in-process under vtable->name (the vtable must outlive the process's use
  * of it). It overrides any manifest of that name. Registering a name twice replaces it. */
-int agx_register_deployment(const agx_backend_vtable *vtable, agx_error *err);
-int agx_unregister_deployment(const char *name, agx_error *err);
+AGX_API int agx_register_deployment(const agx_backend_vtable *vtable, agx_error *err);
+AGX_API int agx_unregister_deployment(const char *name, agx_error *err);
 
 /* ---- discovery report (what `agentix plugins` prints) ---- */
 typedef struct agx_plugin_report agx_plugin_report;
 /* Scans every manifest and tries to load (dlopen + symbol + ABI check, not construct) each one. */
-int agx_plugin_report_scan(agx_plugin_report **out, agx_error *err);
-void agx_plugin_report_free(agx_plugin_report *r);
-size_t agx_plugin_report_count(const agx_plugin_report *r);
-const char *agx_plugin_report_name(const agx_plugin_report *r, size_t i);
-const char *agx_plugin_report_manifest(const agx_plugin_report *r, size_t i); /* "(in-process)" */
-const char *agx_plugin_report_library(const agx_plugin_report *r, size_t i);
+AGX_API int agx_plugin_report_scan(agx_plugin_report **out, agx_error *err);
+AGX_API void agx_plugin_report_free(agx_plugin_report *r);
+AGX_API size_t agx_plugin_report_count(const agx_plugin_report *r);
+AGX_API const char *agx_plugin_report_name(const agx_plugin_report *r, size_t i);
+AGX_API const char *agx_plugin_report_manifest(const agx_plugin_report *r, size_t i); /* "(in-process)" */
+AGX_API const char *agx_plugin_report_library(const agx_plugin_report *r, size_t i);
 /* 0 when the plugin loads; otherwise the error code, with the exact error in *message. */
-int agx_plugin_report_status(const agx_plugin_report *r, size_t i, const char **message);
+AGX_API int agx_plugin_report_status(const agx_plugin_report *r, size_t i, const char **message);
 /* The folders searched, in order, colon-separated (for messages and `agentix plugins`). */
-const char *agx_plugin_report_search_path(const agx_plugin_report *r);
+AGX_API const char *agx_plugin_report_search_path(const agx_plugin_report *r);
 
 #ifdef __cplusplus
 }

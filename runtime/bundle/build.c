@@ -4,7 +4,7 @@
  * its content digest in BUNDLE. Layout of the tree: docs/BUNDLES.md. */
 #include "runtime/bundle/bundle_internal.h"
 
-#include "core/paths.h"
+#include "agentix/backend/runtime.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -146,7 +146,7 @@ static int build_write_meta(const char *dir, const char *name, const char *diges
 static int build_into(const agx_bundle_spec *s, const char *dir, const agx_bundle_build_options *o,
                       char digest[AGX_BUNDLE_DIGEST_MAX], agx_error *err)
 {
-    const char *libdir = o && o->runtime_libdir ? o->runtime_libdir : agx_path_libdir();
+    const char *libdir = o && o->runtime_libdir ? o->runtime_libdir : agx_runtime_libdir();
     if (!libdir)
         return agx_error_set(err, AGX_ERR_NOT_FOUND,
                              "cannot locate libagentix, so not the runtime binaries beside it");

@@ -5,6 +5,8 @@
  * Talks HTTP over the unix socket of $DOCKER_HOST (default /var/run/docker.sock) with libcurl. */
 #include "runtime/bundle/bundle_internal.h"
 
+#include "agentix/backend/labels.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -186,13 +188,13 @@ static int docker_import_query(const char *repo, const char *tag, const char *na
               docker_query_add(esc, q, n, "changes", "VOLUME " AGX_BUNDLE_PREFIX) ||
               docker_query_add(esc, q, n, "changes",
                                "CMD [\"" AGX_BUNDLE_PREFIX "/bin/agentix-server\"]");
-    snprintf(label, sizeof label, "LABEL agentix.bundle.format=%d", AGX_BUNDLE_FORMAT);
+    snprintf(label, sizeof label, "LABEL " AGX_LABEL_BUNDLE_FORMAT "=%d", AGX_BUNDLE_FORMAT);
     bad = bad || docker_query_add(esc, q, n, "changes", label);
-    snprintf(label, sizeof label, "LABEL agentix.bundle.digest=%s", digest);
+    snprintf(label, sizeof label, "LABEL " AGX_LABEL_BUNDLE_DIGEST "=%s", digest);
     bad = bad || docker_query_add(esc, q, n, "changes", label);
-    snprintf(label, sizeof label, "LABEL agentix.bundle.name=%s", name);
+    snprintf(label, sizeof label, "LABEL " AGX_LABEL_BUNDLE_NAME "=%s", name);
     bad = bad || docker_query_add(esc, q, n, "changes", label);
-    bad = bad || docker_query_add(esc, q, n, "changes", "LABEL agentix.bundle.prefix=" AGX_BUNDLE_PREFIX);
+    bad = bad || docker_query_add(esc, q, n, "changes", "LABEL " AGX_LABEL_BUNDLE_PREFIX "=" AGX_BUNDLE_PREFIX);
     bad = bad || docker_query_add(esc, q, n, "message", "agentix build");
     curl_easy_cleanup(esc);
     return bad ? agx_error_set(err, AGX_ERR_LIMIT, "Docker import request too long") : 0;

@@ -6,6 +6,9 @@
 #include "runtime/bundle/bundle_internal.h"
 #include "runtime/bundle/elf.h"
 
+#include "agentix/clock.h"
+#include "agentix/fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,20 +25,6 @@
 #define AGX_BUNDLE_LIBDIR AGX_BUNDLE_PREFIX "/lib"
 
 extern char **environ;
-
-static int stage_write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static int stage_copy(const char *src, const char *dst, mode_t mode, agx_error *err)
 {
@@ -57,7 +46,7 @@ static int stage_copy(const char *src, const char *dst, mode_t mode, agx_error *
             rc = agx_error_set(err, AGX_ERR_IO, "cannot read %s: %s", src, strerror(errno));
         if (r <= 0)
             break;
-        if (stage_write_all(out, buf, (size_t)r) != 0) {
+        if (agx_fd_write_all(out, buf, (size_t)r) != 0) {
             rc = agx_error_set(err, AGX_ERR_IO, "cannot write %s: %s", dst, strerror(errno));
             break;
         }
@@ -108,19 +97,12 @@ static int stage_patch_plugin_dir(const char *file, const char *from, agx_error 
                            "%s); this libwebsockets build cannot be bundled",
                            file, from, AGX_BUNDLE_LIBDIR);
     int fd = rc == 0 ? open(file, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
-    if (rc == 0 && (fd < 0 || stage_write_all(fd, data, len) != 0))
+    if (rc == 0 && (fd < 0 || agx_fd_write_all(fd, data, len) != 0))
         rc = agx_error_set(err, AGX_ERR_IO, "cannot rewrite %s: %s", file, strerror(errno));
     if (fd >= 0 && close(fd) != 0 && rc == 0)
         rc = agx_error_set(err, AGX_ERR_IO, "cannot rewrite %s: %s", file, strerror(errno));
     free(data);
     return rc;
-}
-
-static long stage_ms_left(const struct timespec *deadline)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
 }
 
 /* Runs a host tool found on PATH, collecting its output (bounded) for the error detail. */
@@ -145,12 +127,10 @@ static int stage_run(char *const argv[], agx_error *err)
     }
     char out[AGX_ERROR_DETAIL_MAX];
     size_t used = 0;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += AGX_STAGE_TOOL_TIMEOUT_MS / 1000;
+    int64_t deadline = agx_deadline_ms(AGX_STAGE_TOOL_TIMEOUT_MS);
     int timed_out = 0;
     for (;;) {
-        long left = stage_ms_left(&deadline);
+        int64_t left = agx_deadline_left_ms(deadline);
         struct pollfd p = {.fd = pfd[0], .events = POLLIN};
         int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
         if (pr < 0 && errno == EINTR)

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "runtime/client/client_impl.h"
-#include "runtime/shared/mpraw.h"
-#include "runtime/shared/rpc_error.h"
+#include "core/base/mpraw.h"
+#include "runtime/wire/rpc_error.h"
 
 /* ---- the id map [mu] ---- */
 

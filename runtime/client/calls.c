@@ -9,26 +9,12 @@
 #include <string.h>
 
 #include "runtime/client/client_impl.h"
-#include "runtime/shared/mpraw.h"
+#include "core/base/mpraw.h"
 
 #define TARGET_MAX 512
 #define FREELIST_MAX 1024
 #define RECYCLE_PAYLOAD_MAX (64u << 10)
 #define BIDI_INITIAL_CREDIT 64 /* PROTOCOL.md §3 */
-
-bool agx_deadline(int timeout_ms, struct timespec *ts)
-{
-    if (timeout_ms < 0)
-        return false;
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-    return true;
-}
 
 /* timeout 0 = the client's default (call_timeout_ms, itself 0 = none); < 0 = none. */
 static int resolve_timeout(const agx_client *c, int timeout_ms)
@@ -38,12 +24,10 @@ static int resolve_timeout(const agx_client *c, int timeout_ms)
     return c->call_timeout_ms > 0 ? c->call_timeout_ms : -1;
 }
 
-/* 0 when woken, ETIMEDOUT when the deadline passed. Lock held. */
-static int wait_call(agx_call *k, bool timed, const struct timespec *ts)
+/* 0 when woken, ETIMEDOUT when the deadline (agx_clock_ms; -1 = none) passed. Lock held. */
+static int wait_call(agx_call *k, int64_t deadline)
 {
-    if (!timed)
-        return pthread_cond_wait(&k->cv, &k->c->mu);
-    return pthread_cond_timedwait(&k->cv, &k->c->mu, ts);
+    return agx_cond_wait_until(&k->cv, &k->c->mu, deadline);
 }
 
 /* A blocking wait on the loop thread (from a callback) would wait for itself forever. */
@@ -59,7 +43,7 @@ static int refuse_on_loop(const agx_client *c, const char *what, agx_error *err)
 
 /* ---- life of a call ---- */
 
-static void free_inputs(agx_call *k)
+void agx_call_free_inputs(agx_call *k)
 {
     for (in_item *it = k->in_head, *next; it; it = next) {
         next = it->next;
@@ -79,7 +63,7 @@ void agx_call_unref_locked(agx_call *k)
         agx_value_free(k->ring[(k->rhead + i) % k->window]);
     free(k->ring);
     k->ring = NULL;
-    free_inputs(k);
+    agx_call_free_inputs(k);
     if (c->nfree < FREELIST_MAX && k->payload.cap <= RECYCLE_PAYLOAD_MAX) {
         k->dnext = c->freelist;
         c->freelist = k;
@@ -103,7 +87,7 @@ void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_valu
 }
 
 /* A fresh call (recycled when possible) holding the creator's reference and a new id. */
-static agx_call *call_alloc(agx_client *c, call_shape shape)
+static agx_call *call_alloc(agx_client *c, agx_wire_kind shape)
 {
     agx_client_lock(c);
     agx_call *k = c->freelist;
@@ -121,11 +105,7 @@ static agx_call *call_alloc(agx_client *c, call_shape shape)
     } else if (!(k = calloc(1, sizeof *k))) {
         return NULL;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&k->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    agx_cond_init(&k->cv);
     k->c = c;
     k->id = id;
     k->shape = shape;
@@ -151,34 +131,29 @@ static void call_drop(agx_call *k)
     agx_client_unlock(c);
 }
 
-static const char *shape_name(call_shape s)
-{
-    return s == SHAPE_STREAM ? "stream" : s == SHAPE_BIDI ? "bidi" : "unary";
-}
-
 /* {call_id, target, shape, args, kwargs[, window]} — or {call_id, target} for describe. */
 static int encode_start(agx_call *k, const char *target, const agx_value *args,
                         const agx_value *kwargs, agx_error *err)
 {
     agx_buf *b = &k->payload;
     b->len = 0;
-    bool full = k->shape != SHAPE_DESCRIBE;
-    bool win = k->shape == SHAPE_STREAM || k->shape == SHAPE_BIDI;
-    int rc = agx_mp_put_map(b, full ? (win ? 6 : 5) : 2) || agx_mp_put_str(b, "call_id", 7) ||
-             agx_mp_put_str(b, k->idstr, k->idlen) || agx_mp_put_str(b, "target", 6) ||
+    bool full = k->shape != AGX_KIND_DESCRIBE;
+    bool win = k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI;
+    int rc = agx_mp_put_map(b, full ? (win ? 6 : 5) : 2) || agx_mp_put_lit(b, AGX_F_CALL_ID) ||
+             agx_mp_put_str(b, k->idstr, k->idlen) || agx_mp_put_lit(b, AGX_F_TARGET) ||
              agx_mp_put_cstr(b, target);
     if (rc == 0 && full) {
-        const char *sn = shape_name(k->shape);
-        rc = agx_mp_put_str(b, "shape", 5) || agx_mp_put_cstr(b, sn) ||
-             agx_mp_put_str(b, "args", 4);
+        const char *sn = agx_shape_name((agx_shape)k->shape); /* describe has none */
+        rc = agx_mp_put_lit(b, AGX_F_SHAPE) || agx_mp_put_cstr(b, sn) ||
+             agx_mp_put_lit(b, AGX_F_ARGS);
         if (rc == 0)
             rc = args ? agx_value_pack_into(args, b, err) : agx_mp_put_array(b, 0);
         if (rc == 0)
-            rc = agx_mp_put_str(b, "kwargs", 6);
+            rc = agx_mp_put_lit(b, AGX_F_KWARGS);
         if (rc == 0)
             rc = kwargs ? agx_value_pack_into(kwargs, b, err) : agx_mp_put_map(b, 0);
         if (rc == 0 && win)
-            rc = agx_mp_put_str(b, "window", 6) || agx_mp_put_uint(b, k->window);
+            rc = agx_mp_put_lit(b, AGX_F_WINDOW) || agx_mp_put_uint(b, k->window);
     }
     if (rc > 0 || rc == AGX_ERR_NO_MEMORY)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory encoding a call");
@@ -194,7 +169,7 @@ static int check_request(agx_client *c, const char *target, const agx_value *arg
 {
     if (!c)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "no client");
-    if (!target || !strstr(target, "::") || strlen(target) >= TARGET_MAX)
+    if (!target || !strstr(target, AGX_TARGET_SEP) || strlen(target) >= TARGET_MAX)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "target '%.80s' must be \"module::function\" (under %d bytes)",
                              target ? target : "(null)", TARGET_MAX);
@@ -208,7 +183,7 @@ static int check_request(agx_client *c, const char *target, const agx_value *arg
 }
 
 /* Creates, encodes and submits a call; on success *out holds the creator's reference. */
-static int call_begin(agx_client *c, call_shape shape, const char *target, const agx_value *args,
+static int call_begin(agx_client *c, agx_wire_kind shape, const char *target, const agx_value *args,
                       const agx_value *kwargs, agx_call **out, agx_error *err)
 {
     *out = NULL;
@@ -218,7 +193,7 @@ static int call_begin(agx_client *c, call_shape shape, const char *target, const
     agx_call *k = call_alloc(c, shape);
     if (!k)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    if (shape == SHAPE_STREAM || shape == SHAPE_BIDI) {
+    if (shape == AGX_KIND_STREAM || shape == AGX_KIND_BIDI) {
         k->window = c->window;
         k->in_credit = BIDI_INITIAL_CREDIT;
         if (!(k->ring = calloc(k->window, sizeof *k->ring))) {
@@ -248,12 +223,11 @@ static int submit(agx_call *k, bool keep_ref, agx_error *err)
 static int wait_result(agx_call *k, int timeout_ms, agx_value **result, agx_error *err)
 {
     agx_client *c = k->c;
-    struct timespec ts;
-    bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
+    int64_t deadline = agx_deadline_ms(resolve_timeout(c, timeout_ms));
     int rc = 0;
     agx_client_lock(c);
     while (!k->done && rc != ETIMEDOUT)
-        rc = wait_call(k, timed, &ts);
+        rc = wait_call(k, deadline);
     if (k->done) {
         rc = k->status;
         if (rc == 0) {
@@ -268,7 +242,7 @@ static int wait_result(agx_call *k, int timeout_ms, agx_value **result, agx_erro
         rc = agx_error_set(err, AGX_ERR_TIMEOUT, "call %s timed out after %d ms; it was cancelled",
                            k->idstr, resolve_timeout(c, timeout_ms));
         if (err)
-            snprintf(err->remote_type, sizeof err->remote_type, "Timeout");
+            snprintf(err->remote_type, sizeof err->remote_type, AGX_RPC_TIMEOUT);
         if (err)
             err->retriable = 1;
     }
@@ -289,7 +263,7 @@ int agx_client_call(agx_client *c, const char *target, const agx_value *args,
     int rc = c ? refuse_on_loop(c, "agx_client_call", err) : 0;
     if (rc)
         return rc;
-    rc = call_begin(c, SHAPE_UNARY, target, args, kwargs, &k, err);
+    rc = call_begin(c, AGX_KIND_UNARY, target, args, kwargs, &k, err);
     if (rc == 0)
         rc = submit(k, true, err);
     return rc ? rc : wait_result(k, timeout_ms, result, err);
@@ -305,7 +279,7 @@ int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_v
     int rc = c ? refuse_on_loop(c, "agx_client_describe", err) : 0;
     if (rc)
         return rc;
-    rc = call_begin(c, SHAPE_DESCRIBE, target, NULL, NULL, &k, err);
+    rc = call_begin(c, AGX_KIND_DESCRIBE, target, NULL, NULL, &k, err);
     if (rc == 0)
         rc = submit(k, true, err);
     return rc ? rc : wait_result(k, timeout_ms, out, err);
@@ -318,7 +292,7 @@ int agx_client_call_async(agx_client *c, const char *target, const agx_value *ar
     if (!cb)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_call_async: no callback");
     agx_call *k;
-    int rc = call_begin(c, SHAPE_UNARY, target, args, kwargs, &k, err);
+    int rc = call_begin(c, AGX_KIND_UNARY, target, args, kwargs, &k, err);
     if (rc)
         return rc;
     k->ucb = cb;
@@ -329,7 +303,7 @@ int agx_client_call_async(agx_client *c, const char *target, const agx_value *ar
 
 /* ---- stream and bidi ---- */
 
-static int start_streaming(agx_client *c, call_shape shape, const char *target,
+static int start_streaming(agx_client *c, agx_wire_kind shape, const char *target,
                            const agx_value *args, const agx_value *kwargs, agx_stream_cb cb,
                            void *user, agx_call **out, agx_error *err)
 {
@@ -351,7 +325,7 @@ int agx_client_stream(agx_client *c, const char *target, const agx_value *args,
     if (!out)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_stream: out is NULL");
     *out = NULL;
-    return start_streaming(c, SHAPE_STREAM, target, args, kwargs, NULL, NULL, out, err);
+    return start_streaming(c, AGX_KIND_STREAM, target, args, kwargs, NULL, NULL, out, err);
 }
 
 int agx_client_bidi(agx_client *c, const char *target, const agx_value *args,
@@ -360,7 +334,7 @@ int agx_client_bidi(agx_client *c, const char *target, const agx_value *args,
     if (!out)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_bidi: out is NULL");
     *out = NULL;
-    return start_streaming(c, SHAPE_BIDI, target, args, kwargs, NULL, NULL, out, err);
+    return start_streaming(c, AGX_KIND_BIDI, target, args, kwargs, NULL, NULL, out, err);
 }
 
 int agx_client_stream_async(agx_client *c, const char *target, const agx_value *args,
@@ -371,14 +345,14 @@ int agx_client_stream_async(agx_client *c, const char *target, const agx_value *
         *out = NULL;
     if (!cb)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_stream_async: no callback");
-    return start_streaming(c, SHAPE_STREAM, target, args, kwargs, cb, user, out, err);
+    return start_streaming(c, AGX_KIND_STREAM, target, args, kwargs, cb, user, out, err);
 }
 
 static int cancelled_error(agx_call *k, agx_error *err)
 {
     int rc = agx_error_set(err, AGX_ERR_CANCELLED, "call %s was cancelled", k->idstr);
     if (err)
-        snprintf(err->remote_type, sizeof err->remote_type, "Cancelled");
+        snprintf(err->remote_type, sizeof err->remote_type, AGX_RPC_CANCELLED);
     return rc;
 }
 
@@ -387,14 +361,13 @@ int agx_call_next(agx_call *k, int timeout_ms, agx_value **item, agx_error *err)
     if (!item)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_call_next: item is NULL");
     *item = NULL;
-    if (!k || k->scb || (k->shape != SHAPE_STREAM && k->shape != SHAPE_BIDI))
+    if (!k || k->scb || (k->shape != AGX_KIND_STREAM && k->shape != AGX_KIND_BIDI))
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_next needs a stream or bidi call without a callback");
     agx_client *c = k->c;
     if (refuse_on_loop(c, "agx_call_next", err))
         return AGX_ERR_INVALID_ARGUMENT;
-    struct timespec ts;
-    bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
+    int64_t deadline = agx_deadline_ms(resolve_timeout(c, timeout_ms));
     int rc = 0;
     agx_client_lock(c);
     for (;;) {
@@ -427,7 +400,7 @@ int agx_call_next(agx_call *k, int timeout_ms, agx_value **item, agx_error *err)
                                k->idstr, resolve_timeout(c, timeout_ms));
             break;
         }
-        rc = wait_call(k, timed, &ts);
+        rc = wait_call(k, deadline);
     }
     agx_client_unlock(c);
     return rc;
@@ -440,8 +413,8 @@ static int encode_input(agx_call *k, const agx_value *item, in_item **out, agx_e
     int rc = agx_buf_reserve(&b, sizeof(in_item) + 64);
     if (rc == 0) {
         b.len = sizeof(in_item);
-        rc = agx_mp_put_map(&b, 2) || agx_mp_put_str(&b, "call_id", 7) ||
-             agx_mp_put_str(&b, k->idstr, k->idlen) || agx_mp_put_str(&b, "item", 4)
+        rc = agx_mp_put_map(&b, 2) || agx_mp_put_lit(&b, AGX_F_CALL_ID) ||
+             agx_mp_put_str(&b, k->idstr, k->idlen) || agx_mp_put_lit(&b, AGX_F_ITEM)
                  ? AGX_ERR_NO_MEMORY
                  : 0;
     }
@@ -468,7 +441,7 @@ static int encode_input(agx_call *k, const agx_value *item, in_item **out, agx_e
 
 int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error *err)
 {
-    if (!k || k->shape != SHAPE_BIDI || !item)
+    if (!k || k->shape != AGX_KIND_BIDI || !item)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_send needs a bidi call and an item");
     if (refuse_on_loop(k->c, "agx_call_send", err))
@@ -478,12 +451,11 @@ int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error 
     if (rc)
         return rc;
     agx_client *c = k->c;
-    struct timespec ts;
-    bool timed = agx_deadline(resolve_timeout(c, timeout_ms), &ts);
+    int64_t deadline = agx_deadline_ms(resolve_timeout(c, timeout_ms));
     int w = 0;
     agx_client_lock(c);
     while (!k->send_closed && !k->done && !k->cancelling && !k->in_credit && w != ETIMEDOUT)
-        w = wait_call(k, timed, &ts);
+        w = wait_call(k, deadline);
     if (k->send_closed) {
         rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "call %s: input was already closed",
                            k->idstr);
@@ -518,7 +490,7 @@ int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error 
 
 int agx_call_close_send(agx_call *k, agx_error *err)
 {
-    if (!k || k->shape != SHAPE_BIDI)
+    if (!k || k->shape != AGX_KIND_BIDI)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_close_send needs a bidi call");
     agx_client *c = k->c;

@@ -156,9 +156,6 @@ static void shutdown_loop(agx_client *c)
 static int client_init(agx_client *c, const char *url, const agx_client_options *o,
                        agx_error *err)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     /* Adaptive: the loop thread holds the lock only briefly, and a host thread woken by a reply
      * would otherwise often sleep again on the lock it still holds. */
     pthread_mutexattr_t ma;
@@ -166,8 +163,7 @@ static int client_init(agx_client *c, const char *url, const agx_client_options 
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&c->mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    pthread_cond_init(&c->state_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    agx_cond_init(&c->state_cv);
     c->next_id = 1;
     c->call_timeout_ms = o->call_timeout_ms;
     c->window = o->stream_window ? o->stream_window : DEFAULT_WINDOW;
@@ -234,12 +230,11 @@ static int start_transport(agx_client *c, const char *url, const agx_client_opti
  * which normally reports first with the precise reason. */
 static int wait_connected(agx_client *c, int ct, agx_error *err)
 {
-    struct timespec ts;
-    agx_deadline(ct + 2000, &ts);
+    int64_t deadline = agx_deadline_ms((int64_t)ct + 2000);
     int rc = 0;
     agx_client_lock(c);
     while (c->state == CS_CONNECTING && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&c->state_cv, &c->mu, &ts);
+        rc = agx_cond_wait_until(&c->state_cv, &c->mu, deadline);
     if (c->state == CS_CONNECTED)
         rc = 0;
     else if (c->state == CS_DEAD)

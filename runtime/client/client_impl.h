@@ -21,9 +21,10 @@
 #include <uv.h>
 
 #include "agentix/client.h"
+#include "agentix/clock.h"
 #include "runtime/transport/sio_client.h"
+#include "runtime/wire/protocol.h"
 
-typedef enum call_shape { SHAPE_UNARY, SHAPE_STREAM, SHAPE_BIDI, SHAPE_DESCRIBE } call_shape;
 
 /* Work a host thread leaves for the loop thread, in the order the loop performs it. */
 enum {
@@ -49,7 +50,7 @@ struct agx_call {
     uint64_t id;
     char idstr[CALL_ID_MAX];
     uint8_t idlen;
-    call_shape shape;
+    agx_wire_kind shape;
     agx_buf payload;           /* the opening event, encoded on the submitting thread */
 
     /* [mu] */
@@ -167,6 +168,8 @@ void agx_client_timer_unlink(agx_client *c, agx_call *k); /* loop */
 void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud);
 
 /* calls.c */
+/* Drops the bidi input items still queued for sending. */
+void agx_call_free_inputs(agx_call *k);
 /* Drops one reference (lock); frees or recycles the call at zero. */
 void agx_call_unref_locked(agx_call *k);
 /* Records how a call ended (lock, loop); the caller wakes waiters after dropping the lock. */
@@ -179,7 +182,5 @@ static inline void agx_client_err_reset(agx_error *e)
     e->retriable = 0;
     e->message[0] = e->detail[0] = e->remote_type[0] = '\0';
 }
-/* The calling thread's CLOCK_MONOTONIC deadline; timeout_ms < 0 = none (returns false). */
-bool agx_deadline(int timeout_ms, struct timespec *ts);
 
 #endif

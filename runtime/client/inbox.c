@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "runtime/client/client_impl.h"
-#include "runtime/shared/mpraw.h"
-#include "runtime/shared/rpc_error.h"
+#include "core/base/mpraw.h"
+#include "runtime/wire/rpc_error.h"
 
 #define IN_CREDIT_MAX (1u << 30)
 
@@ -36,26 +36,22 @@ static bool parse_id(const char *s, size_t n, uint64_t *id)
     return true;
 }
 
-static const char *shape_prefix(call_shape s)
+/* Whether event is "<k's name>:<suffix>"; *suffix then points after the ':'. */
+static bool event_of_kind(const char *event, agx_wire_kind k, const char **suffix)
 {
-    switch (s) {
-    case SHAPE_UNARY:
-        return "unary:";
-    case SHAPE_STREAM:
-        return "stream:";
-    case SHAPE_BIDI:
-        return "bidi:";
-    case SHAPE_DESCRIBE:
-        return "describe:";
-    }
-    return "";
+    const char *name = agx_wire_kind_name(k);
+    size_t n = strlen(name);
+    if (strncmp(event, name, n) != 0 || event[n] != AGX_EV_SEP)
+        return false;
+    *suffix = event + n + 1;
+    return true;
 }
 
 /* Ends a call the runtime broke the protocol on, and tells the runtime to stop it. */
 static void call_protocol_error(agx_client *c, agx_call *k, agx_error *e)
 {
-    if (k->shape == SHAPE_STREAM || k->shape == SHAPE_BIDI)
-        agx_client_emit_control(c, k, "cancel", -1, NULL);
+    if (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI)
+        agx_client_emit_control(c, k, AGX_EV_CANCEL, -1, NULL);
     agx_error_prefix(e, "call %s", k->idstr);
     agx_client_end_call(c, k, e->code, e, NULL);
 }
@@ -75,7 +71,7 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
         k->scb(k->user, AGX_CALL_ITEM, v, NULL);
         uint32_t half = k->window > 1 ? k->window / 2 : 1;
         if (++k->consumed >= half &&
-            agx_client_emit_control(c, k, "credit", k->consumed, NULL) == 0) {
+            agx_client_emit_control(c, k, AGX_EV_CREDIT, k->consumed, NULL) == 0) {
             k->granted += k->consumed;
             k->consumed = 0;
         }
@@ -94,20 +90,19 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
 static bool result_fast_path(agx_client *c, const agx_sio_packet *p, uint64_t id,
                              const unsigned char *data, size_t len)
 {
-    size_t n = strlen(p->event);
-    if (n < 7 || strcmp(p->event + n - 7, ":result") != 0)
+    const char *colon = strrchr(p->event, AGX_EV_SEP), *suffix;
+    if (!colon || strcmp(colon + 1, AGX_SUFFIX_RESULT) != 0)
         return false;
     agx_mp_span span;
     agx_value *v = NULL;
-    if (agx_mp_map_find(data, len, "value", &span) != 1 ||
+    if (agx_mp_map_find(data, len, AGX_F_VALUE, &span) != 1 ||
         agx_value_from_msgpack(span.data, span.len, &c->limits, &v, NULL) != 0)
         return false;
     agx_call *notify = NULL;
     agx_client_lock(c);
     agx_call *k = agx_callmap_get(c, id);
-    const char *pre = k ? shape_prefix(k->shape) : "";
-    bool mine = k && (k->shape == SHAPE_UNARY || k->shape == SHAPE_DESCRIBE) &&
-                strlen(pre) == n - 6 && strncmp(p->event, pre, n - 6) == 0;
+    bool mine = k && (k->shape == AGX_KIND_UNARY || k->shape == AGX_KIND_DESCRIBE) &&
+                event_of_kind(p->event, k->shape, &suffix) && suffix == colon + 1;
     if (mine)
         agx_client_end_locked(c, k, 0, NULL, v, &notify);
     agx_client_unlock(c);
@@ -133,7 +128,7 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
     const char *ids;
     size_t idn;
     uint64_t id;
-    if (agx_mp_map_find(data, len, "call_id", &span) != 1 || agx_mp_get_str(span, &ids, &idn) ||
+    if (agx_mp_map_find(data, len, AGX_F_CALL_ID, &span) != 1 || agx_mp_get_str(span, &ids, &idn) ||
         !parse_id(ids, idn, &id))
         return; /* not one of ours: dropped, like any unknown call_id */
     if (result_fast_path(c, p, id, data, len))
@@ -144,20 +139,19 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
     if (!k)
         return;
 
-    const char *pre = shape_prefix(k->shape);
-    size_t pl = strlen(pre);
+    const char *kind;
     agx_error e;
     agx_client_err_reset(&e);
-    if (strncmp(p->event, pre, pl) != 0) {
+    if (!event_of_kind(p->event, k->shape, &kind)) {
         agx_error_set(&e, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", p->event);
         call_protocol_error(c, k, &e);
         return;
     }
-    const char *kind = p->event + pl;
-    bool value_kind = !strcmp(kind, "result") || !strcmp(kind, "item") || !strcmp(kind, "out");
+    bool value_kind = !strcmp(kind, AGX_SUFFIX_RESULT) || !strcmp(kind, AGX_SUFFIX_ITEM) ||
+                      !strcmp(kind, AGX_SUFFIX_OUT);
     if (value_kind) {
         agx_value *v = NULL;
-        int found = agx_mp_map_find(data, len, "value", &span);
+        int found = agx_mp_map_find(data, len, AGX_F_VALUE, &span);
         if (found != 1) {
             agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without a value", p->event);
         } else if (agx_value_from_msgpack(span.data, span.len, &c->limits, &v, &e) != 0) {
@@ -167,27 +161,27 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
             call_protocol_error(c, k, &e);
             return;
         }
-        if (!strcmp(kind, "result") && k->shape != SHAPE_STREAM && k->shape != SHAPE_BIDI)
+        if (!strcmp(kind, AGX_SUFFIX_RESULT) && k->shape != AGX_KIND_STREAM && k->shape != AGX_KIND_BIDI)
             agx_client_end_call(c, k, 0, NULL, v);
-        else if (strcmp(kind, "result") != 0 &&
-                 (k->shape == SHAPE_STREAM || k->shape == SHAPE_BIDI))
+        else if (strcmp(kind, AGX_SUFFIX_RESULT) != 0 &&
+                 (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI))
             on_item(c, k, v);
         else {
             agx_value_free(v);
             agx_error_set(&e, AGX_ERR_PROTOCOL, "unexpected '%s'", p->event);
             call_protocol_error(c, k, &e);
         }
-    } else if (!strcmp(kind, "error")) {
-        int rc = agx_mp_map_find(data, len, "error", &span) == 1
+    } else if (!strcmp(kind, AGX_SUFFIX_ERROR)) {
+        int rc = agx_mp_map_find(data, len, AGX_F_ERROR, &span) == 1
                      ? agx_rpc_error_from_msgpack(span, &e)
                      : agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without an error", p->event);
         agx_client_end_call(c, k, rc, &e, NULL);
-    } else if (!strcmp(kind, "end") && (k->shape == SHAPE_STREAM || k->shape == SHAPE_BIDI)) {
+    } else if (!strcmp(kind, AGX_SUFFIX_END) && (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI)) {
         agx_client_end_call(c, k, 0, NULL, NULL);
-    } else if (!strcmp(kind, "credit") && k->shape == SHAPE_BIDI) {
+    } else if (!strcmp(kind, AGX_SUFFIX_CREDIT) && k->shape == AGX_KIND_BIDI) {
         uint64_t n = 0;
-        if (agx_mp_map_find(data, len, "n", &span) != 1 || agx_mp_get_uint(span, &n)) {
-            agx_error_set(&e, AGX_ERR_PROTOCOL, "'bidi:credit' without a count n");
+        if (agx_mp_map_find(data, len, AGX_F_N, &span) != 1 || agx_mp_get_uint(span, &n)) {
+            agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without a count n", p->event);
             call_protocol_error(c, k, &e);
             return;
         }

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "runtime/client/client_impl.h"
-#include "runtime/shared/mpraw.h"
-#include "runtime/shared/rpc_error.h"
+#include "core/base/mpraw.h"
+#include "runtime/wire/rpc_error.h"
 
 /* ---- handing work to the loop ---- */
 
@@ -72,26 +72,11 @@ int agx_client_emit_control(agx_client *c, agx_call *k, const char *event, int64
 {
     agx_buf *b = &c->scratch;
     b->len = 0;
-    if (agx_mp_put_map(b, n >= 0 ? 2 : 1) || agx_mp_put_str(b, "call_id", 7) ||
+    if (agx_mp_put_map(b, n >= 0 ? 2 : 1) || agx_mp_put_lit(b, AGX_F_CALL_ID) ||
         agx_mp_put_str(b, k->idstr, k->idlen) ||
-        (n >= 0 && (agx_mp_put_str(b, "n", 1) || agx_mp_put_uint(b, (uint64_t)n))))
+        (n >= 0 && (agx_mp_put_lit(b, AGX_F_N) || agx_mp_put_uint(b, (uint64_t)n))))
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     return emit(c, event, b->data, b->len, err);
-}
-
-static const char *start_event(call_shape s)
-{
-    switch (s) {
-    case SHAPE_UNARY:
-        return "unary";
-    case SHAPE_STREAM:
-        return "stream";
-    case SHAPE_BIDI:
-        return "bidi:start";
-    case SHAPE_DESCRIBE:
-        return "describe";
-    }
-    return "unary";
 }
 
 static void timer_arm(agx_client *c);
@@ -125,30 +110,30 @@ static void run_work(agx_client *c, agx_call *k, unsigned pend, uint32_t credit,
     bool sent_cancel = false;
     agx_client_err_reset(&e);
     if (pend & PEND_START) {
-        rc = emit(c, start_event(k->shape), k->payload.data, k->payload.len, &e);
+        rc = emit(c, agx_wire_start_event(k->shape), k->payload.data, k->payload.len, &e);
         if (rc == 0 && k->ucb && k->timeout_ms > 0)
             timer_insert(c, k);
     }
     for (in_item *it = ins, *next; it; it = next) {
         next = it->next;
         if (rc == 0 && !(pend & PEND_CANCEL))
-            rc = emit(c, "bidi:in", it->data, it->len, &e);
+            rc = emit(c, AGX_EV_BIDI_IN, it->data, it->len, &e);
         free(it);
     }
     if (rc == 0 && (pend & PEND_END_IN) && !(pend & PEND_CANCEL))
-        rc = agx_client_emit_control(c, k, "bidi:end_in", -1, &e);
+        rc = agx_client_emit_control(c, k, AGX_EV_BIDI_END_IN, -1, &e);
     if (rc == 0 && (pend & PEND_CREDIT) && credit && !(pend & PEND_CANCEL) &&
-        (rc = agx_client_emit_control(c, k, "credit", credit, &e)) == 0)
+        (rc = agx_client_emit_control(c, k, AGX_EV_CREDIT, credit, &e)) == 0)
         k->granted += credit;
     if (pend & PEND_CANCEL) {
         if (!(pend & PEND_START) || rc == 0)
-            agx_client_emit_control(c, k, "cancel", -1,
+            agx_client_emit_control(c, k, AGX_EV_CANCEL, -1,
                                     &e); /* a gone connection ends the call anyway */
         sent_cancel = true;
     }
     if (rc) {
-        if (!(pend & PEND_CANCEL) && k->shape != SHAPE_UNARY && k->shape != SHAPE_DESCRIBE)
-            agx_client_emit_control(c, k, "cancel", -1, NULL);
+        if (!(pend & PEND_CANCEL) && k->shape != AGX_KIND_UNARY && k->shape != AGX_KIND_DESCRIBE)
+            agx_client_emit_control(c, k, AGX_EV_CANCEL, -1, NULL);
         agx_error_prefix(&e, "sending call %s", k->idstr);
         agx_client_end_call(c, k, rc, &e, NULL);
     } else if (sent_cancel) {
@@ -159,7 +144,7 @@ static void run_work(agx_client *c, agx_call *k, unsigned pend, uint32_t credit,
             agx_error_set(&e, AGX_ERR_TIMEOUT, "call %s timed out; it was cancelled", k->idstr);
         else
             agx_error_set(&e, AGX_ERR_CANCELLED, "call %s was cancelled", k->idstr);
-        snprintf(e.remote_type, sizeof e.remote_type, "%s", timeout ? "Timeout" : "Cancelled");
+        snprintf(e.remote_type, sizeof e.remote_type, "%s", timeout ? AGX_RPC_TIMEOUT : AGX_RPC_CANCELLED);
         agx_client_end_call(c, k, e.code, &e, NULL);
     }
 }
@@ -258,11 +243,7 @@ void agx_client_drop_dirty(agx_client *c)
         c->dhead = k->dnext;
         k->dirty = false;
         k->pend = 0;
-        for (in_item *it = k->in_head, *next; it; it = next) {
-            next = it->next;
-            free(it);
-        }
-        k->in_head = k->in_tail = NULL;
+        agx_call_free_inputs(k);
         agx_call_unref_locked(k);
     }
     c->dtail = NULL;
@@ -278,11 +259,11 @@ static void timer_fired(uv_timer_t *t)
     while (c->thead && c->thead->deadline <= now) {
         agx_call *k = c->thead;
         agx_client_timer_unlink(c, k);
-        agx_client_emit_control(c, k, "cancel", -1, NULL);
+        agx_client_emit_control(c, k, AGX_EV_CANCEL, -1, NULL);
         agx_error e;
         agx_error_set(&e, AGX_ERR_TIMEOUT, "call %s timed out after %d ms; it was cancelled",
                       k->idstr, k->timeout_ms);
-        snprintf(e.remote_type, sizeof e.remote_type, "Timeout");
+        snprintf(e.remote_type, sizeof e.remote_type, AGX_RPC_TIMEOUT);
         agx_client_end_call(c, k, AGX_ERR_TIMEOUT, &e, NULL);
     }
     timer_arm(c);

@@ -26,7 +26,7 @@ static int get_timeout(agx_ctx *ctx, double *out)
         return 0;
     *out = agx_value_get_double(t);
     if (!(*out > 0) || *out > 1e7)
-        return agx_ctx_fail(ctx, "ValidationError", "timeout must be a positive number of seconds");
+        return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "timeout must be a positive number of seconds");
     return 0;
 }
 
@@ -119,7 +119,7 @@ static int run(agx_ctx *ctx)
 {
     int64_t max_output = agx_value_get_int64(agx_ctx_arg(ctx, "max_output"));
     if (max_output < 0 || max_output > MAX_OUTPUT_LIMIT)
-        return agx_ctx_fail(ctx, "ValidationError", "max_output must be in 0..%lld bytes",
+        return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "max_output must be in 0..%lld bytes",
                             (long long)MAX_OUTPUT_LIMIT);
     proc p;
     int rc = start(ctx, &p, opt_string(ctx, "command"), false);
@@ -222,7 +222,7 @@ static void *feed(void *arg)
                                                    : NULL;
         if (t != AGX_VALUE_STRING && t != AGX_VALUE_BINARY) {
             agx_value_free(item);
-            agx_ctx_fail(f->ctx, "ValidationError", "shell input items must be string or binary, got %s",
+            agx_ctx_fail(f->ctx, AGX_REMOTE_VALIDATION, "shell input items must be string or binary, got %s",
                          agx_value_type_name(t));
             proc_kill(f->p);
             break;

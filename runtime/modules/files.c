@@ -3,6 +3,7 @@
  * normalised lexically (no `..` above the root, absolute paths only inside it) and then opened
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so no symlink can lead outside; kernels
  * without openat2 get a component walk that follows no symlinks at all. */
+#include "agentix/fdio.h"
 #include "agentix/module.h"
 
 #include <dirent.h>
@@ -181,7 +182,7 @@ static int fail_errno(agx_ctx *ctx, const char *path, int e)
 static int prepare(agx_ctx *ctx, root *r, const char *path, char *rel, size_t rel_len)
 {
     if (!path || !*path)
-        return agx_ctx_fail(ctx, "ValidationError", "path must not be empty");
+        return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "path must not be empty");
     int rc = open_root(ctx, r);
     if (rc)
         return rc;
@@ -247,20 +248,6 @@ static int open_parent(agx_ctx *ctx, const root *r, const char *path, char *rel,
     }
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int upload(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
@@ -291,7 +278,7 @@ static int upload(agx_ctx *ctx)
     }
     if (fd < 0) {
         rc = fail_errno(ctx, path, errno);
-    } else if (write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
+    } else if (agx_fd_write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
         rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
         unlinkat(dir, tmp, 0);
     } else if (renameat(dir, tmp, dir, base) != 0) {
@@ -340,7 +327,7 @@ static int download(agx_ctx *ctx)
     }
     if (st.st_size > MAX_DOWNLOAD) {
         close(fd);
-        return agx_ctx_fail(ctx, "LimitExceeded", "file '%s' is %lld bytes; download takes at most %lld "
+        return agx_ctx_fail(ctx, AGX_REMOTE_LIMIT, "file '%s' is %lld bytes; download takes at most %lld "
                             "(use agentix.bash::run_stream with cat for larger files)", path,
                             (long long)st.st_size, (long long)MAX_DOWNLOAD);
     }

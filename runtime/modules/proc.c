@@ -55,10 +55,10 @@ int proc_check_env(agx_ctx *ctx, const agx_value *env)
         size_t klen;
         const char *k = agx_value_map_key_at(env, i, &klen);
         if (klen == 0 || memchr(k, '=', klen) || memchr(k, '\0', klen))
-            return agx_ctx_fail(ctx, "ValidationError", "env: '%.*s' is not a variable name",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: '%.*s' is not a variable name",
                                 (int)(klen > 100 ? 100 : klen), k);
         if (agx_value_type_of(agx_value_map_value_at(env, i)) != AGX_VALUE_STRING)
-            return agx_ctx_fail(ctx, "ValidationError", "env: the value of '%.*s' must be a string",
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: the value of '%.*s' must be a string",
                                 (int)(klen > 100 ? 100 : klen), k);
     }
     return 0;
@@ -113,19 +113,11 @@ static void free_env(char **env, char **owned)
 static void *watchdog(void *arg)
 {
     proc *p = arg;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    double whole = (double)(long long)p->timeout_s;
-    deadline.tv_sec += (time_t)whole;
-    deadline.tv_nsec += (long)((p->timeout_s - whole) * 1e9);
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    int64_t deadline = agx_deadline_ms((int64_t)(p->timeout_s * 1000.0));
     pthread_mutex_lock(&p->mu);
     int rc = 0;
     while (!p->done && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+        rc = agx_cond_wait_until(&p->cv, &p->mu, deadline);
     if (!p->done) {
         atomic_store(&p->timed_out, true);
         kill(-p->pid, SIGKILL);
@@ -136,11 +128,7 @@ static void *watchdog(void *arg)
 
 static int start_watchdog(proc *p)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    agx_cond_init(&p->cv);
     pthread_mutex_init(&p->mu, NULL);
     if (pthread_create(&p->watchdog, NULL, watchdog, p) != 0) {
         pthread_cond_destroy(&p->cv);
@@ -272,6 +260,10 @@ int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
     int rc = 0;
     /* Until the shell has exited and its output has ended (or gone quiet). */
     while (open_[0] || open_[1] || !p->reaped) {
+        /* Quiet only counts after the exit was seen: output written just before the shell exited
+         * may arrive between this poll and the reap below (without pidfd, the reap is tried on
+         * every pass), and it must still be read. */
+        bool exit_seen = p->reaped;
         struct pollfd pf[4] = {
             {.fd = open_[0] ? fds[0] : -1, .events = POLLIN},
             {.fd = open_[1] ? fds[1] : -1, .events = POLLIN},
@@ -289,7 +281,7 @@ int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
         }
         if (pf[3].revents || p->pidfd < 0 || (!open_[0] && !open_[1]))
             try_reap(p);
-        if (n == 0 && p->reaped)
+        if (n == 0 && exit_seen)
             break; /* the shell is gone and nothing more came: leave background jobs be */
         for (int s = 0; s < 2 && rc == 0; s++) {
             if (!open_[s] || !(pf[s].revents & (POLLIN | POLLHUP | POLLERR)))

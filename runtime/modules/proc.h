@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "agentix/clock.h"
 #include "agentix/module.h"
 
 typedef struct proc {

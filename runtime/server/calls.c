@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/rpc_error.h"
 
 #define MSG_MAX 512
 
@@ -40,7 +40,7 @@ static srv_call *find_id(const srv_server *s, uint64_t id)
     return NULL;
 }
 
-static srv_call *call_new(srv_conn *conn, srv_wproc *wp, srv_kind kind, const srv_req *r)
+static srv_call *call_new(srv_conn *conn, srv_wproc *wp, agx_wire_kind kind, const srv_req *r)
 {
     srv_server *s = conn->srv;
     srv_call *call = calloc(1, sizeof *call + r->cid_len + 1);
@@ -119,7 +119,7 @@ static void call_fail(srv_call *call, const char *type, const char *message, boo
                       bool tell_worker)
 {
     srv_conn *conn = call->conn;
-    int rc = srv_emit_error(conn->srv, conn->sio, srv_event_error(call->kind), call->cid,
+    int rc = srv_emit_error(conn->srv, conn->sio, agx_wire_error_event(call->kind), call->cid,
                             call->cid_len, type, message, cancelled);
     if (tell_worker)
         send_id_frame(call, AGX_FRAME_CANCEL);
@@ -144,22 +144,23 @@ void srv_cancel_all(srv_server *s, const char *message)
 }
 
 /* An answer the server cannot address to a call it knows (call_id "" when unreadable). */
-static void reply_error(srv_conn *conn, srv_kind kind, const srv_req *r, const char *type,
+static void reply_error(srv_conn *conn, agx_wire_kind kind, const srv_req *r, const char *type,
                         const char *message)
 {
     const char *cid = r->cid_ok ? r->cid : "";
     size_t len = r->cid_ok ? r->cid_len : 0;
-    srv_emit_error(conn->srv, conn->sio, srv_event_error(kind), cid, len, type, message, false);
+    srv_emit_error(conn->srv, conn->sio, agx_wire_error_event(kind), cid, len, type, message, false);
 }
 
 /* ---- host events ---- */
 
-static agx_shape shape_of(srv_kind k)
+/* A call's kind is its function's shape (the same values), describe aside. */
+static agx_shape shape_of(agx_wire_kind k)
 {
-    return k == SRV_STREAM ? AGX_SHAPE_STREAM : k == SRV_BIDI ? AGX_SHAPE_BIDI : AGX_SHAPE_UNARY;
+    return k == AGX_KIND_DESCRIBE ? AGX_SHAPE_UNARY : (agx_shape)k;
 }
 
-static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
+static void start_call(srv_conn *conn, const agx_sio_packet *p, agx_wire_kind kind)
 {
     srv_server *s = conn->srv;
     srv_req r;
@@ -204,7 +205,7 @@ static void start_call(srv_conn *conn, const agx_sio_packet *p, srv_kind kind)
     size_t mark = b->len;
     int rc = call ? 0 : AGX_ERR_NO_MEMORY;
     if (!rc)
-        rc = kind == SRV_DESCRIBE
+        rc = kind == AGX_KIND_DESCRIBE
                  ? agx_frame_write_describe(b, call->id, r.target, r.target_len)
                  : agx_frame_write_call(b, call->id, r.target, r.target_len, shape_of(kind),
                                         r.args, r.kwargs, window);
@@ -251,7 +252,7 @@ static void on_credit(srv_conn *conn, const agx_sio_packet *p)
     char msg[MSG_MAX];
     uint64_t n;
     srv_call *call = event_call(conn, p, &r);
-    if (!call || call->kind == SRV_UNARY || call->kind == SRV_DESCRIBE)
+    if (!call || call->kind == AGX_KIND_UNARY || call->kind == AGX_KIND_DESCRIBE)
         return;
     if (srv_req_get_n(&r, &n, msg, sizeof msg) != 0) {
         call_fail(call, AGX_RPC_BAD_REQUEST, msg, false, true);
@@ -267,7 +268,7 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
     srv_server *s = conn->srv;
     srv_req r;
     srv_call *call = event_call(conn, p, &r);
-    if (!call || call->kind != SRV_BIDI)
+    if (!call || call->kind != AGX_KIND_BIDI)
         return;
     const char *problem = NULL;
     if (!r.item.len)
@@ -305,7 +306,7 @@ static void on_end_in(srv_conn *conn, const agx_sio_packet *p)
 {
     srv_req r;
     srv_call *call = event_call(conn, p, &r);
-    if (!call || call->kind != SRV_BIDI || call->in_ended)
+    if (!call || call->kind != AGX_KIND_BIDI || call->in_ended)
         return;
     call->in_ended = true;
     send_id_frame(call, AGX_FRAME_END_IN);
@@ -318,21 +319,16 @@ void srv_on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
     const char *ev = p->event;
     if (!conn || !ev)
         return;
-    if (strcmp(ev, "unary") == 0)
-        start_call(conn, p, SRV_UNARY);
-    else if (strcmp(ev, "stream") == 0)
-        start_call(conn, p, SRV_STREAM);
-    else if (strcmp(ev, "bidi:start") == 0)
-        start_call(conn, p, SRV_BIDI);
-    else if (strcmp(ev, "describe") == 0)
-        start_call(conn, p, SRV_DESCRIBE);
-    else if (strcmp(ev, "credit") == 0)
+    agx_wire_kind kind;
+    if (agx_wire_kind_of_start(ev, &kind))
+        start_call(conn, p, kind);
+    else if (strcmp(ev, AGX_EV_CREDIT) == 0)
         on_credit(conn, p);
-    else if (strcmp(ev, "bidi:in") == 0)
+    else if (strcmp(ev, AGX_EV_BIDI_IN) == 0)
         on_bidi_in(conn, p);
-    else if (strcmp(ev, "bidi:end_in") == 0)
+    else if (strcmp(ev, AGX_EV_BIDI_END_IN) == 0)
         on_end_in(conn, p);
-    else if (strcmp(ev, "cancel") == 0)
+    else if (strcmp(ev, AGX_EV_CANCEL) == 0)
         on_cancel(conn, p);
     /* Other events are not part of the protocol: dropped, like the Python anchor does. */
 }
@@ -344,7 +340,7 @@ static void violation(srv_call *call, const agx_frame *f)
 {
     char msg[MSG_MAX];
     snprintf(msg, sizeof msg, "agentix-worker sent '%s' for a %s call (a worker bug)",
-             agx_frame_type_name(f->type), srv_event_prefix(call->kind));
+             agx_frame_type_name(f->type), agx_wire_kind_name(call->kind));
     fprintf(stderr, "agentix-server: %s\n", msg);
     call_fail(call, AGX_RPC_INTERNAL, msg, false, true);
 }
@@ -365,8 +361,8 @@ static void relay_item(srv_call *call, const agx_frame *f)
         call_fail(call, AGX_RPC_LIMIT, msg, false, true);
         return;
     }
-    const char *ev = call->kind == SRV_STREAM ? "stream:item" : "bidi:out";
-    int rc = srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, "value", f->value);
+    const char *ev = call->kind == AGX_KIND_STREAM ? AGX_EV_STREAM_ITEM : AGX_EV_BIDI_OUT;
+    int rc = srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE, f->value);
     if (rc && rc != AGX_ERR_UNAVAILABLE) {
         char msg[MSG_MAX];
         snprintf(msg, sizeof msg, "an item of %zu bytes cannot be sent to the host: over "
@@ -388,7 +384,7 @@ static void relay_terminal(srv_call *call, const char *event, const char *key, a
         char msg[MSG_MAX];
         snprintf(msg, sizeof msg, "the %s (%zu bytes) cannot be sent to the host: over its max "
                  "payload or its connection's send queue limit", key ? key : "event", v.len);
-        rc = srv_emit_error(s, conn->sio, srv_event_error(call->kind), call->cid, call->cid_len,
+        rc = srv_emit_error(s, conn->sio, agx_wire_error_event(call->kind), call->cid, call->cid_len,
                             AGX_RPC_LIMIT, msg, false);
     }
     call_free(call);
@@ -399,7 +395,7 @@ static void relay_in_credit(srv_call *call, const agx_frame *f)
 {
     uint64_t c = (uint64_t)call->in_credit + f->n;
     call->in_credit = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
-    srv_emit_n(call->conn->srv, call->conn->sio, "bidi:credit", call->cid, call->cid_len, f->n);
+    srv_emit_n(call->conn->srv, call->conn->sio, AGX_EV_BIDI_CREDIT, call->cid, call->cid_len, f->n);
 }
 
 void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f)
@@ -407,7 +403,7 @@ void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f)
     srv_call *call = find_id(s, f->id);
     if (!call || call->wp != wp)
         return; /* ended here already (cancel, failure, host gone): dropped */
-    bool streaming = call->kind == SRV_STREAM || call->kind == SRV_BIDI;
+    bool streaming = call->kind == AGX_KIND_STREAM || call->kind == AGX_KIND_BIDI;
     switch (f->type) {
     case AGX_FRAME_ITEM:
         if (!streaming)
@@ -417,24 +413,24 @@ void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f)
     case AGX_FRAME_END:
         if (!streaming)
             break;
-        relay_terminal(call, call->kind == SRV_STREAM ? "stream:end" : "bidi:end", NULL,
+        relay_terminal(call, call->kind == AGX_KIND_STREAM ? AGX_EV_STREAM_END : AGX_EV_BIDI_END, NULL,
                        (agx_mp_span){0});
         return;
     case AGX_FRAME_RESULT:
-        if (call->kind != SRV_UNARY)
+        if (call->kind != AGX_KIND_UNARY)
             break;
-        relay_terminal(call, "unary:result", "value", f->value);
+        relay_terminal(call, AGX_EV_UNARY_RESULT, AGX_F_VALUE, f->value);
         return;
     case AGX_FRAME_DESCRIPTION:
-        if (call->kind != SRV_DESCRIBE)
+        if (call->kind != AGX_KIND_DESCRIBE)
             break;
-        relay_terminal(call, "describe:result", "value", f->value);
+        relay_terminal(call, AGX_EV_DESCRIBE_RESULT, AGX_F_VALUE, f->value);
         return;
     case AGX_FRAME_ERROR:
-        relay_terminal(call, srv_event_error(call->kind), "error", f->error);
+        relay_terminal(call, agx_wire_error_event(call->kind), AGX_F_ERROR, f->error);
         return;
     case AGX_FRAME_IN_CREDIT:
-        if (call->kind != SRV_BIDI)
+        if (call->kind != AGX_KIND_BIDI)
             break;
         relay_in_credit(call, f);
         return;

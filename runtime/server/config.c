@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +16,6 @@
 #define DEFAULT_PORT 8000
 #define PATH_VAR_MAX 4096
 
-static int bad(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(char *msg, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char *env_get(const char *name)
 {
@@ -44,7 +34,7 @@ static int env_uint(const char *name, uint64_t lo, uint64_t hi, uint64_t *out, c
     errno = 0;
     unsigned long long u = strtoull(v, &end, 10);
     if (errno || *end || v[0] == '-' || v[0] == '+' || u < lo || u > hi)
-        return bad(msg, len, "%s='%.64s' is not a whole number in %llu..%llu", name, v,
+        return srv_bad(msg, len, "%s='%.64s' is not a whole number in %llu..%llu", name, v,
                    (unsigned long long)lo, (unsigned long long)hi);
     *out = u;
     return 0;
@@ -56,9 +46,9 @@ static int env_str(const char *name, size_t max, char **out, char *msg, size_t l
     if (!v)
         return 0;
     if (strlen(v) > max)
-        return bad(msg, len, "%s is longer than %zu bytes", name, max);
+        return srv_bad(msg, len, "%s is longer than %zu bytes", name, max);
     if (!(*out = strdup(v)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     return 0;
 }
 
@@ -67,7 +57,7 @@ static int self_dir(char *dir, size_t cap, char *msg, size_t len)
 {
     ssize_t n = readlink("/proc/self/exe", dir, cap - 1);
     if (n <= 0)
-        return bad(msg, len, "cannot find the server executable (/proc/self/exe: %s); set "
+        return srv_bad(msg, len, "cannot find the server executable (/proc/self/exe: %s); set "
                    "AGENTIX_WORKER and AGENTIX_MODULE_PATH", strerror(errno));
     dir[n] = '\0';
     char *slash = strrchr(dir, '/');
@@ -84,7 +74,7 @@ static int load_worker(srv_config *c, const char *dir, char *msg, size_t len)
     if (!from_env) {
         size_t n = strlen(dir) + sizeof "/agentix-worker";
         if (!(c->worker_path = malloc(n)))
-            return bad(msg, len, "out of memory");
+            return srv_bad(msg, len, "out of memory");
         snprintf(c->worker_path, n, "%s/agentix-worker", dir);
     }
     struct stat st;
@@ -94,10 +84,42 @@ static int load_worker(srv_config *c, const char *dir, char *msg, size_t len)
     else if (!S_ISREG(st.st_mode))
         why = "not a regular file";
     if (why)
-        return bad(msg, len, "%s'%s' is not an executable file (%s)%s",
+        return srv_bad(msg, len, "%s'%s' is not an executable file (%s)%s",
                    from_env ? "AGENTIX_WORKER=" : "the worker ", c->worker_path, why,
                    from_env ? "" : "; set AGENTIX_WORKER to the path of agentix-worker");
     return 0;
+}
+
+/* A runtime started from a bundle tree (<prefix>/lib/agentix/bin/agentix-server, with the
+ * <prefix>/BUNDLE marker; docs/BUNDLES.md) puts <prefix>/bin first on PATH, so the bundle's tools
+ * are found by the server, the worker and every command it runs, whatever PATH the task image or
+ * the backend gave. Other installations leave PATH alone. */
+#define BUNDLE_RUNTIME_DIR "/lib/agentix/bin"
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int bundle_path(const char *dir, char *msg, size_t len)
+{
+    size_t n = strlen(dir), sl = strlen(BUNDLE_RUNTIME_DIR);
+    if (n <= sl || strcmp(dir + n - sl, BUNDLE_RUNTIME_DIR) != 0)
+        return 0;
+    char marker[PATH_MAX + 16];
+    snprintf(marker, sizeof marker, "%.*s/BUNDLE", (int)(n - sl), dir);
+    struct stat st;
+    if (stat(marker, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    const char *old = env_get("PATH");
+    if (!old)
+        old = DEFAULT_PATH;
+    size_t bl = n - sl + sizeof "/bin" - 1;
+    char *path = malloc(bl + strlen(old) + 2);
+    if (!path)
+        return srv_bad(msg, len, "out of memory");
+    snprintf(path, bl + strlen(old) + 2, "%.*s/bin:%s", (int)(n - sl), dir, old);
+    int rc = 0;
+    if (strncmp(old, path, bl + 1) != 0 && setenv("PATH", path, 1) != 0) /* not first already */
+        rc = srv_bad(msg, len, "cannot put the bundle's bin/ on PATH: %s", strerror(errno));
+    free(path);
+    return rc;
 }
 
 /* The worker searches AGENTIX_MODULE_PATH first, then the built-in modules beside the runtime. */
@@ -105,10 +127,10 @@ static int load_module_path(srv_config *c, const char *dir, char *msg, size_t le
 {
     const char *v = env_get("AGENTIX_MODULE_PATH");
     if (v && strlen(v) > PATH_VAR_MAX)
-        return bad(msg, len, "AGENTIX_MODULE_PATH is longer than %d bytes", PATH_VAR_MAX);
+        return srv_bad(msg, len, "AGENTIX_MODULE_PATH is longer than %d bytes", PATH_VAR_MAX);
     size_t n = (v ? strlen(v) + 1 : 0) + strlen(dir) + sizeof "/../modules";
     if (!(c->module_path = malloc(n)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     snprintf(c->module_path, n, "%s%s%s/../modules", v ? v : "", v ? ":" : "", dir);
     return 0;
 }
@@ -144,11 +166,12 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
         env_uint("AGENTIX_PING_TIMEOUT_MS", 1, INT32_MAX, &ping_to, msg, len) ||
         env_uint("AGENTIX_MAX_PAYLOAD", 1024, UINT32_MAX, &max_payload, msg, len) ||
         env_str("AGENTIX_WORKER_PID_FILE", PATH_VAR_MAX, &c->worker_pid_file, msg, len) ||
-        load_listen(c, msg, len) || self_dir(dir, sizeof dir, msg, len) || load_worker(c, dir, msg, len) ||
+        load_listen(c, msg, len) || self_dir(dir, sizeof dir, msg, len) || bundle_path(dir, msg, len) ||
+        load_worker(c, dir, msg, len) ||
         load_module_path(c, dir, msg, len))
         return -1;
     if (!c->host && !(c->host = strdup(DEFAULT_HOST)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     c->port = (int)port;
     c->ping_interval_ms = (uint32_t)ping_iv;
     c->ping_timeout_ms = (uint32_t)ping_to;

@@ -41,7 +41,7 @@ static bool authorize(const json_t *auth, void *ud)
     const char *want = s->cfg.token;
     if (!want)
         return true;
-    const json_t *tok = auth ? json_object_get(auth, "token") : NULL;
+    const json_t *tok = auth ? json_object_get(auth, AGX_F_TOKEN) : NULL;
     if (!json_is_string(tok))
         return false;
     const char *got = json_string_value(tok);

@@ -6,14 +6,7 @@
 
 #include <stdio.h>
 
-#include "runtime/shared/rpc_error.h"
-
-static const char *const prefixes[] = {"unary", "stream", "bidi", "describe"};
-static const char *const errors[] = {"unary:error", "stream:error", "bidi:error",
-                                     "describe:error"};
-
-const char *srv_event_prefix(srv_kind k) { return prefixes[k]; }
-const char *srv_event_error(srv_kind k) { return errors[k]; }
+#include "runtime/wire/rpc_error.h"
 
 static int emit(agx_sio_conn *c, const char *event, const agx_buf *head, agx_mp_span tail)
 {
@@ -31,7 +24,7 @@ static int head(agx_buf *b, uint32_t entries, const char *cid, size_t cid_len)
     b->len = 0;
     int rc = agx_mp_put_map(b, entries);
     if (!rc)
-        rc = agx_mp_put_str(b, "call_id", 7);
+        rc = agx_mp_put_lit(b, AGX_F_CALL_ID);
     if (!rc)
         rc = agx_mp_put_str(b, cid, cid_len);
     return rc;
@@ -63,7 +56,7 @@ int srv_emit_n(srv_server *s, agx_sio_conn *c, const char *event, const char *ci
 {
     int rc = head(&s->scratch, 2, cid, cid_len);
     if (!rc)
-        rc = agx_mp_put_str(&s->scratch, "n", 1);
+        rc = agx_mp_put_lit(&s->scratch, AGX_F_N);
     if (!rc)
         rc = agx_mp_put_uint(&s->scratch, n);
     return rc ? rc : emit(c, event, &s->scratch, (agx_mp_span){0});
@@ -74,7 +67,7 @@ int srv_emit_error(srv_server *s, agx_sio_conn *c, const char *event, const char
 {
     int rc = head(&s->scratch, 2, cid, cid_len);
     if (!rc)
-        rc = agx_mp_put_str(&s->scratch, "error", 5);
+        rc = agx_mp_put_lit(&s->scratch, AGX_F_ERROR);
     if (!rc)
         rc = cancelled && !message ? agx_rpc_error_pack_cancelled(&s->scratch)
                                    : agx_rpc_error_pack(&s->scratch, type, message, NULL,

@@ -9,8 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int bad(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int bad(char *msg, size_t len, const char *fmt, ...)
+int srv_bad(char *msg, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -25,7 +24,7 @@ static int attachment(const agx_sio_packet *p, agx_mp_span *out, char *msg, size
     if (p->type != AGX_SIO_BINARY_EVENT || p->nattach != 1 || !json_is_array(p->data) ||
         json_array_size(p->data) != 2 ||
         agx_sio_placeholder_index(json_array_get(p->data, 1)) != 0)
-        return bad(msg, len, "'%s' must carry exactly one binary attachment holding a msgpack "
+        return srv_bad(msg, len, "'%s' must carry exactly one binary attachment holding a msgpack "
                    "map (docs/PROTOCOL.md §1)", p->event);
     out->data = p->attach[0].data;
     out->len = p->attach[0].len;
@@ -51,40 +50,40 @@ int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t len)
         return -1;
     agx_mp_map_iter it;
     if (body.len == 0 || agx_mp_map_open(&it, body.data, body.len) != 0)
-        return bad(msg, len, "the payload of '%s' is not one msgpack map", p->event);
+        return srv_bad(msg, len, "the payload of '%s' is not one msgpack map", p->event);
     const char *key;
     size_t klen;
     agx_mp_span v;
     int rc;
     /* call_id first, so that a later malformed field can still be reported to the call. */
     agx_mp_span cid = {0};
-    if (agx_mp_map_find(body.data, body.len, "call_id", &cid) == 1)
+    if (agx_mp_map_find(body.data, body.len, AGX_F_CALL_ID, &cid) == 1)
         read_cid(r, cid);
     while ((rc = agx_mp_map_next(&it, &key, &klen, &v)) == 1) {
 #define KEY(name) (klen == sizeof name - 1 && memcmp(key, name, klen) == 0)
-        if (KEY("target")) {
+        if (KEY(AGX_F_TARGET)) {
             if (agx_mp_get_str(v, &r->target, &r->target_len) != 0)
-                return bad(msg, len, "'target' must be a string \"module::function\"");
-        } else if (KEY("shape"))
+                return srv_bad(msg, len, "'target' must be a string \"module::function\"");
+        } else if (KEY(AGX_F_SHAPE))
             r->shape = v;
-        else if (KEY("args"))
+        else if (KEY(AGX_F_ARGS))
             r->args = agx_mp_is_nil(v) ? (agx_mp_span){0} : v; /* nil = absent = empty */
-        else if (KEY("kwargs"))
+        else if (KEY(AGX_F_KWARGS))
             r->kwargs = agx_mp_is_nil(v) ? (agx_mp_span){0} : v;
-        else if (KEY("item"))
+        else if (KEY(AGX_F_ITEM))
             r->item = v;
-        else if (KEY("n"))
+        else if (KEY(AGX_F_N))
             r->n = v;
-        else if (KEY("window"))
+        else if (KEY(AGX_F_WINDOW))
             r->window = v;
 #undef KEY
     }
     if (rc < 0)
-        return bad(msg, len, "the payload of '%s' is not a valid msgpack map", p->event);
+        return srv_bad(msg, len, "the payload of '%s' is not a valid msgpack map", p->event);
     if (!r->cid)
-        return bad(msg, len, "missing call_id (a string of 1..%d bytes)", SRV_CALL_ID_MAX);
+        return srv_bad(msg, len, "missing call_id (a string of 1..%d bytes)", SRV_CALL_ID_MAX);
     if (!r->cid_ok)
-        return bad(msg, len, "call_id must be a string of 1..%d bytes without NUL (got %zu bytes)",
+        return srv_bad(msg, len, "call_id must be a string of 1..%d bytes without NUL (got %zu bytes)",
                    SRV_CALL_ID_MAX, r->cid_len);
     return 0;
 }
@@ -93,37 +92,38 @@ int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t len)
 static int check_target(const srv_req *r, char *msg, size_t len)
 {
     if (!r->target)
-        return bad(msg, len, "missing target (\"module::function\")");
+        return srv_bad(msg, len, "missing target (\"module::function\")");
     const char *t = r->target;
     size_t n = r->target_len;
     if (n > SRV_TARGET_MAX)
-        return bad(msg, len, "target is %zu bytes; the limit is %d", n, SRV_TARGET_MAX);
-    const char *sep = n >= 2 ? memmem(t, n, "::", 2) : NULL;
-    if (!sep || sep == t || sep + 2 == t + n || memchr(t, '\0', n) ||
-        memmem(sep + 2, (size_t)(t + n - sep - 2), "::", 2))
-        return bad(msg, len, "target '%.*s' is not of the form \"module::function\"",
+        return srv_bad(msg, len, "target is %zu bytes; the limit is %d", n, SRV_TARGET_MAX);
+    const size_t sl = sizeof AGX_TARGET_SEP - 1;
+    const char *sep = n >= sl ? memmem(t, n, AGX_TARGET_SEP, sl) : NULL;
+    if (!sep || sep == t || sep + sl == t + n || memchr(t, '\0', n) ||
+        memmem(sep + sl, (size_t)(t + n - sep - sl), AGX_TARGET_SEP, sl))
+        return srv_bad(msg, len, "target '%.*s' is not of the form \"module::function\"",
                    (int)(n > 128 ? 128 : n), t);
     return 0;
 }
 
-int srv_req_check_start(const srv_req *r, srv_kind kind, uint32_t *window, char *msg, size_t len)
+int srv_req_check_start(const srv_req *r, agx_wire_kind kind, uint32_t *window, char *msg, size_t len)
 {
     if (check_target(r, msg, len))
         return -1;
-    if (kind == SRV_DESCRIBE)
+    if (kind == AGX_KIND_DESCRIBE)
         return 0;
-    const char *want = kind == SRV_UNARY ? "unary" : kind == SRV_STREAM ? "stream" : "bidi";
+    const char *want = agx_shape_name((agx_shape)kind);
     if (r->shape.len && !agx_mp_str_eq(r->shape, want))
-        return bad(msg, len, "shape must be \"%s\" for this event", want);
+        return srv_bad(msg, len, "shape must be \"%s\" for this event", want);
     if (r->args.len && !agx_mp_is_array(r->args))
-        return bad(msg, len, "args must be an array");
+        return srv_bad(msg, len, "args must be an array");
     if (r->kwargs.len && !agx_mp_is_map(r->kwargs))
-        return bad(msg, len, "kwargs must be a map");
+        return srv_bad(msg, len, "kwargs must be a map");
     *window = AGX_FRAME_WINDOW_DEFAULT;
     if (r->window.len && !agx_mp_is_nil(r->window)) {
         uint64_t w;
         if (agx_mp_get_uint(r->window, &w) != 0 || w < 1 || w > UINT32_MAX)
-            return bad(msg, len, "window must be a whole number in 1..%u", UINT32_MAX);
+            return srv_bad(msg, len, "window must be a whole number in 1..%u", UINT32_MAX);
         *window = w > AGX_FRAME_WINDOW_MAX ? AGX_FRAME_WINDOW_MAX : (uint32_t)w;
     }
     return 0;
@@ -132,6 +132,6 @@ int srv_req_check_start(const srv_req *r, srv_kind kind, uint32_t *window, char 
 int srv_req_get_n(const srv_req *r, uint64_t *n, char *msg, size_t len)
 {
     if (!r->n.len || agx_mp_get_uint(r->n, n) != 0 || *n < 1 || *n > UINT32_MAX)
-        return bad(msg, len, "n must be a whole number in 1..%u", UINT32_MAX);
+        return srv_bad(msg, len, "n must be a whole number in 1..%u", UINT32_MAX);
     return 0;
 }

@@ -21,9 +21,10 @@
 
 #include "agentix/error.h"
 #include "agentix/value.h"
-#include "runtime/shared/frame.h"
-#include "runtime/shared/mpraw.h"
+#include "core/base/mpraw.h"
 #include "runtime/transport/sio_server.h"
+#include "runtime/wire/frame.h"
+#include "runtime/wire/protocol.h"
 
 #define SRV_CALL_ID_MAX 256          /* bytes of a host's call_id */
 #define SRV_TARGET_MAX 512           /* bytes of "module::function" */
@@ -83,8 +84,6 @@ uint64_t srv_hash_u64(uint64_t v);
 
 /* ---- state ---- */
 
-typedef enum srv_kind { SRV_UNARY = 0, SRV_STREAM, SRV_BIDI, SRV_DESCRIBE } srv_kind;
-
 typedef struct srv_server srv_server;
 typedef struct srv_conn srv_conn;
 typedef struct srv_wproc srv_wproc;
@@ -97,7 +96,7 @@ typedef struct srv_call {
     srv_conn *conn;
     srv_wproc *wp;
     uint64_t id;         /* worker id: server-assigned, never reused */
-    srv_kind kind;
+    agx_wire_kind kind;
     uint32_t in_credit;  /* bidi: inputs the host may still send */
     bool in_ended;
     size_t cid_len;
@@ -205,9 +204,11 @@ typedef struct srv_req {
  * wrong; r->cid / r->cid_ok are still set when the call_id could be read, so the error can be
  * addressed to the call. */
 int srv_req_parse(const agx_sio_packet *p, srv_req *r, char *msg, size_t msg_len);
+/* Writes a formatted problem into msg (len bytes) and returns -1: every input check reports so. */
+int srv_bad(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Checks of a start event (unary, stream, bidi:start, describe): target shape and bounds, args an
  * array, kwargs a map, shape matching, window 1..2^32-1. 0, or -1 with msg. */
-int srv_req_check_start(const srv_req *r, srv_kind kind, uint32_t *window, char *msg,
+int srv_req_check_start(const srv_req *r, agx_wire_kind kind, uint32_t *window, char *msg,
                         size_t msg_len);
 /* n of a credit event: 1..UINT32_MAX. */
 int srv_req_get_n(const srv_req *r, uint64_t *n, char *msg, size_t msg_len);
@@ -226,9 +227,5 @@ int srv_emit_n(srv_server *s, agx_sio_conn *c, const char *event, const char *ci
 /* `<event> {call_id, error:{type, message, detail:nil, cancelled}}`. */
 int srv_emit_error(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                    size_t cid_len, const char *type, const char *message, bool cancelled);
-
-/* Names of the events of one call kind. */
-const char *srv_event_prefix(srv_kind k);
-const char *srv_event_error(srv_kind k);
 
 #endif

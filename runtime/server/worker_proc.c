@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/rpc_error.h"
 
 #define MSG_MAX 512
 #define READS_PER_WAKEUP 1 /* epoll is level-triggered: more data wakes us again, without a read

@@ -312,6 +312,17 @@ static int protocol_error(agx_sio_conn *c, const char *what)
     return -1;
 }
 
+/* Both roles end the Socket.IO handshake here: the connection is up, its owner is told. */
+static int connected(agx_sio_conn *c)
+{
+    c->state = SIO_CONNECTED;
+    uv_timer_stop(&c->connect_timer);
+    c->reported_connect = true;
+    if (c->h->on_connect)
+        c->h->on_connect(c, c->h->ud);
+    return 0;
+}
+
 static int server_connect(agx_sio_conn *c, const agx_sio_packet *p)
 {
     if (c->state != SIO_OPENING)
@@ -329,12 +340,7 @@ static int server_connect(agx_sio_conn *c, const agx_sio_packet *p)
     int n = snprintf(buf, sizeof buf, "40{\"sid\":\"%s\"}", c->sid);
     if (sio_queue_text(c, buf, (size_t)n, false) != 0)
         return protocol_error(c, "out of memory");
-    c->state = SIO_CONNECTED;
-    uv_timer_stop(&c->connect_timer);
-    c->reported_connect = true;
-    if (c->h->on_connect)
-        c->h->on_connect(c, c->h->ud);
-    return 0;
+    return connected(c);
 }
 
 static int client_connected(agx_sio_conn *c, const agx_sio_packet *p)
@@ -347,12 +353,7 @@ static int client_connected(agx_sio_conn *c, const agx_sio_packet *p)
         return protocol_error(c, "socket.io: the CONNECT reply has no sid (a Socket.IO v2 "
                                  "server? agentix needs Socket.IO v5)");
     memcpy(c->sid, sid, n + 1);
-    c->state = SIO_CONNECTED;
-    uv_timer_stop(&c->connect_timer);
-    c->reported_connect = true;
-    if (c->h->on_connect)
-        c->h->on_connect(c, c->h->ud);
-    return 0;
+    return connected(c);
 }
 
 static int connect_error(agx_sio_conn *c, const agx_sio_packet *p)

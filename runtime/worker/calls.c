@@ -4,7 +4,7 @@
  * libagentix (module_ctx.h): emit with credit flow control, recv with a bounded inbound queue. */
 #include "runtime/worker/worker.h"
 
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/rpc_error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,8 +75,9 @@ static void record_failure(wk_call *c, const char *type, const char *msg)
     pthread_mutex_lock(&c->mu);
     if (!c->failed) {
         c->failed = true;
-        snprintf(c->fail_type, sizeof c->fail_type, "%s", type && *type ? type : "Error");
-        snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg ? msg : "");
+        snprintf(c->fail_type, sizeof c->fail_type, "%s", type && *type ? type : AGX_RPC_GENERIC);
+        /* A longer message is cut at the buffer, as agx_error's are. */
+        snprintf(c->fail_msg, sizeof c->fail_msg, "%.*s", (int)sizeof c->fail_msg - 1, msg ? msg : "");
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -95,7 +96,7 @@ static int ctx_emit(agx_ctx *ctx, agx_value *item)
         snprintf(msg, sizeof msg, "%s: item %llu is %s, the function declares %s items", c->target,
                  (unsigned long long)c->n_out, agx_value_type_name(agx_value_type_of(item)),
                  agx_type_name(c->tgt->fn->result_type));
-        record_failure(c, "ValidationError", msg);
+        record_failure(c, AGX_RPC_VALIDATION, msg);
         agx_value_free(item);
         return AGX_ERR_INVALID_ARGUMENT;
     }
@@ -115,23 +116,12 @@ static int ctx_emit(agx_ctx *ctx, agx_value *item)
     int rc = agx_frame_write_value(&c->out, AGX_FRAME_ITEM, c->id, item, &err);
     agx_value_free(item);
     if (rc) {
-        record_failure(c, rc == AGX_ERR_LIMIT ? "LimitExceeded" : "InternalError", err.message);
+        record_failure(c, rc == AGX_ERR_LIMIT ? AGX_RPC_LIMIT : AGX_RPC_INTERNAL, err.message);
         return rc;
     }
     c->n_out++;
     wk_send(c->w, &c->out);
     return 0;
-}
-
-static void deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
 }
 
 /* Decodes a queued input and checks it against the declared input type. */
@@ -146,14 +136,14 @@ static int take_input(wk_call *c, wk_in_item *raw, agx_value **item)
     if (rc) {
         snprintf(msg, sizeof msg, "%s: input item %llu cannot be decoded: %s", c->target,
                  (unsigned long long)c->n_in, err.message);
-        record_failure(c, "BadRequest", msg);
+        record_failure(c, AGX_RPC_BAD_REQUEST, msg);
         return AGX_ERR_INVALID_ARGUMENT;
     }
     if (!wk_type_accepts(c->tgt->fn->input_type, *item, false)) {
         snprintf(msg, sizeof msg, "%s: input item %llu is %s, the function takes %s items", c->target,
                  (unsigned long long)c->n_in, agx_value_type_name(agx_value_type_of(*item)),
                  agx_type_name(c->tgt->fn->input_type));
-        record_failure(c, "ValidationError", msg);
+        record_failure(c, AGX_RPC_VALIDATION, msg);
         agx_value_free(*item);
         *item = NULL;
         return AGX_ERR_INVALID_ARGUMENT;
@@ -167,14 +157,11 @@ static int ctx_recv(agx_ctx *ctx, int timeout_ms, agx_value **item)
     wk_call *c = of(ctx);
     if (c->shape != AGX_SHAPE_BIDI)
         return AGX_ERR_INVALID_ARGUMENT;
-    struct timespec deadline;
-    if (timeout_ms >= 0)
-        deadline_after(&deadline, timeout_ms);
+    int64_t deadline = agx_deadline_ms(timeout_ms);
     pthread_mutex_lock(&c->mu);
     int wrc = 0;
     while (!c->in_head && !c->in_ended && !c->cancelled && wrc != ETIMEDOUT)
-        wrc = timeout_ms < 0 ? pthread_cond_wait(&c->cv, &c->mu)
-                             : pthread_cond_timedwait(&c->cv, &c->mu, &deadline);
+        wrc = agx_cond_wait_until(&c->cv, &c->mu, deadline);
     if (c->cancelled) {
         pthread_mutex_unlock(&c->mu);
         return AGX_ERR_CANCELLED;
@@ -296,7 +283,7 @@ wk_call *wk_call_new(wk_worker *w, const agx_frame *f)
     c->args_len = f->args.len;
     c->kwargs_len = f->kwargs.len;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    agx_cond_init(&c->cv);
     return c;
 }
 
@@ -334,9 +321,9 @@ static int decode_part(wk_call *c, const unsigned char *raw, size_t len, bool ar
     }
     if (agx_value_from_msgpack(raw, len, &lim, out, &err) != 0) {
         char msg[2 * AGX_ERROR_MESSAGE_MAX];
-        snprintf(msg, sizeof msg, "%s: %s cannot be decoded: %s", c->target, array ? "args" : "kwargs",
+        snprintf(msg, sizeof msg, "%s: %s cannot be decoded: %s", c->target, array ? AGX_F_ARGS : AGX_F_KWARGS,
                  err.message);
-        record_failure(c, "BadRequest", msg);
+        record_failure(c, AGX_RPC_BAD_REQUEST, msg);
         return -1;
     }
     return 0;
@@ -356,18 +343,18 @@ static bool prepare(wk_call *c)
         snprintf(msg, sizeof msg, "%s is a %s function but was called as %s; use the %s call", c->target,
                  agx_shape_name(c->tgt->fn->shape), agx_shape_name(c->shape),
                  agx_shape_name(c->tgt->fn->shape));
-        record_failure(c, "ShapeMismatch", msg);
+        record_failure(c, AGX_RPC_SHAPE_MISMATCH, msg);
         return false;
     }
     agx_value *args = NULL, *kwargs = NULL;
     bool ok = decode_part(c, c->args_raw, c->args_len, true, &args) == 0 &&
               decode_part(c, c->kwargs_raw, c->kwargs_len, false, &kwargs) == 0;
     if (ok && wk_bind(c->tgt, args, kwargs, &c->args, msg, sizeof msg) != 0) {
-        record_failure(c, "ValidationError", msg);
+        record_failure(c, AGX_RPC_VALIDATION, msg);
         ok = false;
     }
     if (!ok && !c->failed)
-        record_failure(c, "InternalError", "out of memory decoding arguments");
+        record_failure(c, AGX_RPC_INTERNAL, "out of memory decoding arguments");
     agx_value_free(args);
     agx_value_free(kwargs);
     free(c->args_raw);
@@ -393,7 +380,7 @@ static int write_success(wk_call *c, agx_error *err)
         snprintf(msg, sizeof msg, "%s returned %s, the function declares a %s result", c->target,
                  agx_value_type_name(agx_value_type_of(c->result)),
                  agx_type_name(c->tgt->fn->result_type));
-        record_failure(c, "ValidationError", msg);
+        record_failure(c, AGX_RPC_VALIDATION, msg);
         return AGX_ERR_INVALID_ARGUMENT;
     }
     return agx_frame_write_value(&c->out, AGX_FRAME_RESULT, c->id, c->result, err);

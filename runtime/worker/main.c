@@ -3,7 +3,7 @@
  * stdout (docs/PROTOCOL.md §4). stdin EOF means the server is gone: cancel everything and exit. */
 #include "runtime/worker/worker.h"
 
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/rpc_error.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -165,18 +165,11 @@ static void cancel_all(wk_worker *w)
 /* Waits until every call has sent its terminal frame; false after timeout_ms. */
 static bool wait_drained(wk_worker *w, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    int64_t deadline = agx_deadline_ms(timeout_ms);
     pthread_mutex_lock(&w->mu);
     int rc = 0;
     while (w->n_calls > 0 && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&w->drained, &w->mu, &deadline);
+        rc = agx_cond_wait_until(&w->drained, &w->mu, deadline);
     bool drained = w->n_calls == 0;
     pthread_mutex_unlock(&w->mu);
     return drained;
@@ -264,7 +257,7 @@ int main(void)
     pthread_mutex_init(&w.out_mu, NULL);
     pthread_cond_init(&w.out_cv, NULL);
     pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.drained, NULL);
+    agx_cond_init(&w.drained);
     wk_pool_init(&w.pool);
     if (read_max_frame(&w, msg, sizeof msg) != 0 ||
         wk_resolver_init(&w.resolver, msg, sizeof msg) != 0) {

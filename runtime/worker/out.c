@@ -5,7 +5,7 @@
  * sleeps on the pipe lock. out_pend is bounded: past WK_OUT_PEND_MAX a sender waits. */
 #include "runtime/worker/worker.h"
 
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/rpc_error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +80,8 @@ void wk_send_error(wk_worker *w, agx_buf *scratch, uint64_t id, const char *type
     size_t mark;
     scratch->len = 0;
     if (agx_frame_begin(scratch, AGX_FRAME_ERROR, 2, &mark) != 0 ||
-        agx_mp_put_cstr(scratch, "id") != 0 || agx_mp_put_uint(scratch, id) != 0 ||
-        agx_mp_put_cstr(scratch, "error") != 0 ||
+        agx_mp_put_lit(scratch, AGX_F_ID) != 0 || agx_mp_put_uint(scratch, id) != 0 ||
+        agx_mp_put_lit(scratch, AGX_F_ERROR) != 0 ||
         agx_rpc_error_pack(scratch, type, msg, NULL, cancelled) != 0 ||
         agx_frame_end(scratch, mark, NULL) != 0) {
         fprintf(stderr, "agentix-worker: out of memory answering call %llu\n", (unsigned long long)id);

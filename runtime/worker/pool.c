@@ -14,7 +14,7 @@ void wk_pool_init(wk_pool *p)
 {
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    agx_cond_init(&p->cv);
 }
 
 static wk_call *queue_pop(wk_pool *p)
@@ -110,14 +110,7 @@ bool wk_pool_submit(wk_pool *p, wk_call *c)
 
 bool wk_pool_stop(wk_pool *p, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    int64_t deadline = agx_deadline_ms(timeout_ms);
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
     for (wk_slot *s = p->idle; s; s = s->next_idle)
@@ -125,7 +118,7 @@ bool wk_pool_stop(wk_pool *p, int timeout_ms)
     p->idle = NULL;
     int rc = 0;
     while (p->n_threads > 0 && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+        rc = agx_cond_wait_until(&p->cv, &p->mu, deadline);
     bool all = p->n_threads == 0;
     pthread_mutex_unlock(&p->mu);
     if (!all)

@@ -170,11 +170,11 @@ static int load_module(wk_resolver *r, const char *name, wk_module **out, resolv
             break;
     }
     if (i == r->n_dirs)
-        return fail(e, "NotFound", "module '%s' not found: no %s.so in the module search path %s "
+        return fail(e, AGX_RPC_NOT_FOUND, "module '%s' not found: no %s.so in the module search path %s "
                     "(AGENTIX_MODULE_PATH)", name, name, r->path_text);
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h)
-        return fail(e, "ModuleError", "module '%s' (%s) cannot be loaded: %s", name, path, dlerror());
+        return fail(e, AGX_RPC_MODULE_ERROR, "module '%s' (%s) cannot be loaded: %s", name, path, dlerror());
     const agx_module *d = dlsym(h, AGX_MODULE_SYMBOL);
     const char *why = !d ? "it exports no " AGX_MODULE_SYMBOL " (use AGX_MODULE)"
                       : d->abi_version != AGX_MODULE_ABI_VERSION || d->struct_size != sizeof(agx_module)
@@ -183,13 +183,13 @@ static int load_module(wk_resolver *r, const char *name, wk_module **out, resolv
                                                               : NULL;
     if (why) {
         dlclose(h);
-        return fail(e, "ModuleError", "module '%s' (%s): %s", name, path, why);
+        return fail(e, AGX_RPC_MODULE_ERROR, "module '%s' (%s): %s", name, path, why);
     }
     wk_module *m = calloc(1, sizeof *m);
     if (!m || !(m->name = strdup(name))) {
         free(m);
         dlclose(h);
-        return fail(e, "InternalError", "out of memory loading module '%s'", name);
+        return fail(e, AGX_RPC_INTERNAL, "out of memory loading module '%s'", name);
     }
     m->handle = h;
     m->desc = d;
@@ -209,14 +209,14 @@ static int make_target(const char *key, const wk_module *m, const agx_function *
         if (t)
             free(t->key);
         free(t);
-        return fail(e, "InternalError", "out of memory resolving '%s'", key);
+        return fail(e, AGX_RPC_INTERNAL, "out of memory resolving '%s'", key);
     }
     t->fn = fn;
     for (size_t i = 0; i < fn->n_params; i++) {
         const agx_param *p = &fn->params[i];
         if (!p->name) {
             target_free(t);
-            return fail(e, "ModuleError", "%s: parameter %zu has no name", key, i);
+            return fail(e, AGX_RPC_MODULE_ERROR, "%s: parameter %zu has no name", key, i);
         }
         if (!p->default_json)
             continue;
@@ -225,7 +225,7 @@ static int make_target(const char *key, const wk_module *m, const agx_function *
                                 &err) != 0 ||
             !wk_type_accepts(p->type, t->defaults[i], true)) {
             target_free(t);
-            return fail(e, "ModuleError", "%s (module %s): parameter '%s' has a default (%s) that "
+            return fail(e, AGX_RPC_MODULE_ERROR, "%s (module %s): parameter '%s' has a default (%s) that "
                         "is not valid JSON of type %s", key, m->name, p->name, p->default_json,
                         agx_type_name(p->type));
         }
@@ -236,13 +236,14 @@ static int make_target(const char *key, const wk_module *m, const agx_function *
 
 static int resolve_locked(wk_resolver *r, const char *target, wk_target **out, resolve_err *e)
 {
-    const char *sep = strstr(target, "::");
-    if (!sep || !sep[2] || strlen(sep + 2) > NAME_MAX_LEN || !valid_module_name(target, (size_t)(sep - target)))
-        return fail(e, "BadRequest", "target '%.200s' is not \"module::function\" (module names use "
+    const char *sep = strstr(target, AGX_TARGET_SEP);
+    const char *fname = sep ? sep + sizeof AGX_TARGET_SEP - 1 : NULL;
+    if (!sep || !*fname || strlen(fname) > NAME_MAX_LEN || !valid_module_name(target, (size_t)(sep - target)))
+        return fail(e, AGX_RPC_BAD_REQUEST, "target '%.200s' is not \"module::function\" (module names use "
                     "letters, digits, '_', '-', '.')", target);
     char module[NAME_MAX_LEN + 1];
     snprintf(module, sizeof module, "%.*s", (int)(sep - target), target);
-    const char *fname = sep + 2;
+
     wk_module *m;
     if (load_module(r, module, &m, e) != 0)
         return -1;
@@ -254,7 +255,7 @@ static int resolve_locked(wk_resolver *r, const char *target, wk_target **out, r
     for (size_t i = 0, used = 0; i < d->n_functions && used < sizeof list - 8; i++)
         used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
                                  d->functions[i].name ? d->functions[i].name : "?");
-    return fail(e, "NotFound", "module '%s' has no function '%s' (it has: %s)", module, fname, list);
+    return fail(e, AGX_RPC_NOT_FOUND, "module '%s' has no function '%s' (it has: %s)", module, fname, list);
 }
 
 int wk_resolve(wk_resolver *r, const char *target, const wk_target **out, char *type, size_t type_len,
@@ -287,18 +288,18 @@ agx_value *wk_describe(const wk_target *t)
     agx_value *d = agx_value_map(), *params = agx_value_array();
     for (size_t i = 0; i < fn->n_params; i++) {
         agx_value *p = agx_value_map();
-        agx_value_map_set(p, "name", agx_value_string(fn->params[i].name));
-        agx_value_map_set(p, "type", agx_value_string(agx_type_name(fn->params[i].type)));
-        agx_value_map_set(p, "required", agx_value_bool(t->defaults[i] == NULL));
-        agx_value_map_set(p, "default", t->defaults[i] ? agx_value_copy(t->defaults[i]) : agx_value_nil());
+        agx_value_map_set(p, AGX_F_NAME, agx_value_string(fn->params[i].name));
+        agx_value_map_set(p, AGX_F_TYPE, agx_value_string(agx_type_name(fn->params[i].type)));
+        agx_value_map_set(p, AGX_F_REQUIRED, agx_value_bool(t->defaults[i] == NULL));
+        agx_value_map_set(p, AGX_F_DEFAULT, t->defaults[i] ? agx_value_copy(t->defaults[i]) : agx_value_nil());
         agx_value_array_push(params, p);
     }
-    agx_value_map_set(d, "name", agx_value_string(t->key));
-    agx_value_map_set(d, "shape", agx_value_string(agx_shape_name(fn->shape)));
-    agx_value_map_set(d, "params", params);
-    agx_value_map_set(d, "result", agx_value_string(agx_type_name(fn->result_type)));
+    agx_value_map_set(d, AGX_F_NAME, agx_value_string(t->key));
+    agx_value_map_set(d, AGX_F_SHAPE, agx_value_string(agx_shape_name(fn->shape)));
+    agx_value_map_set(d, AGX_F_PARAMS, params);
+    agx_value_map_set(d, AGX_F_RESULT, agx_value_string(agx_type_name(fn->result_type)));
     if (fn->shape == AGX_SHAPE_BIDI)
-        agx_value_map_set(d, "input", agx_value_string(agx_type_name(fn->input_type)));
-    agx_value_map_set(d, "doc", agx_value_string(fn->doc)); /* NULL doc gives nil */
+        agx_value_map_set(d, AGX_F_INPUT, agx_value_string(agx_type_name(fn->input_type)));
+    agx_value_map_set(d, AGX_F_DOC, agx_value_string(fn->doc)); /* NULL doc gives nil */
     return d;
 }

@@ -10,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agentix/clock.h"
 #include "agentix/module.h"
 #include "agentix/value.h"
-#include "runtime/shared/frame.h"
-#include "runtime/shared/module_ctx.h"
+#include "core/base/module_ctx.h"
+#include "runtime/wire/frame.h"
+#include "runtime/wire/protocol.h"
 
 #define WK_MAX_THREADS 1024     /* calls beyond this many wait in a queue */
 #define WK_SHUTDOWN_WAIT_MS 2000 /* how long `shutdown` waits for cancelled calls to end */

@@ -28,6 +28,7 @@ static char *stderr_text(void)
 
 /* Runs `sh -c "<agentix> <args>"` with stdout captured (stderr to errfile); returns the exit
  * code with the output in *out (caller frees). */
+static int run(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int run(char **out, const char *fmt, ...)
 {
     char args[4096], cmd[8192];

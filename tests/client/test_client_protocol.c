@@ -12,8 +12,8 @@
 
 #include "check.h"
 #include "harness.h"
-#include "runtime/shared/mpraw.h"
-#include "runtime/shared/rpc_error.h"
+#include "core/base/mpraw.h"
+#include "runtime/wire/rpc_error.h"
 #include "runtime/transport/sio_server.h"
 
 #define WINDOW 16

@@ -1,7 +1,7 @@
 /* test_manifest.c — the *.agxplugin parser: accepted forms, and errors that name file and line. */
 #include "check.h"
 
-#include "core/plugin_manifest.h"
+#include "core/host/plugin_manifest.h"
 
 #include <stdio.h>
 #include <stdlib.h>

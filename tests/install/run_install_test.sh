@@ -1,8 +1,8 @@
 #!/bin/sh
-# run_install_test.sh <build> <consumer-src> <cmake> <cc> <libdir> <version> [cflags]
+# run_install_test.sh <build> <consumer-src> <cmake> <cc> <libdir> <version> <cflags> <backend-src>
 # Installs the build into a temporary prefix and proves a stranger can use it (see CMakeLists.txt).
 set -eu
-build=$1 consumer=$2 cmake=$3 cc=$4 libdir=$5 version=$6 cflags=${7:-}
+build=$1 consumer=$2 cmake=$3 cc=$4 libdir=$5 version=$6 cflags=${7:-} backend=${8:-}
 work=$(mktemp -d /tmp/agx-install.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 prefix=$work/prefix
@@ -74,6 +74,22 @@ step "consumer via find_package(agentix)"
 "$cmake" --build "$work/cm" >>"$work/cm.log" 2>&1 || { cat "$work/cm.log"; fail "build failed"; }
 "$work/cm/consumer" || fail "consumer (find_package) failed"
 "$work/cm/consumer_runtime" || fail "runtime consumer (find_package agentix::runtime) failed"
+
+step "an out-of-tree backend (examples/backend-subprocess) built against the prefix"
+[ -n "$backend" ] || fail "no backend example given"
+for h in toolkit http labels runtime process; do
+    [ -f "$prefix/include/agentix/backend/$h.h" ] || fail "backend toolkit header $h.h not installed"
+done
+"$cmake" -S "$backend" -B "$work/bsp" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_C_FLAGS="$cflags" >"$work/bsp.log" 2>&1 || { cat "$work/bsp.log"; fail "configure failed"; }
+"$cmake" --build "$work/bsp" >>"$work/bsp.log" 2>&1 || { cat "$work/bsp.log"; fail "build failed"; }
+exports=$(nm -D --defined-only "$work/bsp/plugins/libagentix-backend-subprocess.so" | awk '{print $3}')
+[ "$exports" = "agx_backend_subprocess" ] || fail "the plugin exports more than its entry: $exports"
+AGENTIX_PLUGIN_PATH="$work/bsp/plugins" AGENTIX_SUBPROCESS_ROOT="$work" "$work/bsp/subprocess-demo" ||
+    fail "the subprocess backend's demo host failed"
+AGENTIX_PLUGIN_PATH="$work/bsp/plugins" "$prefix/bin/agentix" plugins --check |
+    grep -q "subprocess" || fail "agentix plugins does not list the subprocess backend"
+[ -z "$(ls -A "$work/agentix-subprocess" 2>/dev/null)" ] || fail "the demo left sandboxes behind"
 
 step "installed agentix command"
 "$prefix/bin/agentix" --version | grep -q "agentix $version" || fail "agentix --version"

@@ -1,11 +1,11 @@
-/* test_frame.c — the worker frame codec (runtime/shared/frame.h): every frame type round-trips,
+/* test_frame.c — the worker frame codec (runtime/wire/frame.h): every frame type round-trips,
  * the reader reassembles frames fed byte by byte, bad lengths and garbage are refused, payload
  * spans are the exact bytes written, and the rpc error map converts to agx_error. */
 #include "check.h"
 
 #include "agentix/value.h"
-#include "runtime/shared/frame.h"
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/frame.h"
+#include "runtime/wire/rpc_error.h"
 
 #include <string.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 #include "agentix/value.h"
-#include "runtime/shared/frame.h"
+#include "runtime/wire/frame.h"
 
 typedef struct wkh {
     pid_t pid;

@@ -1,12 +1,12 @@
-/* fuzz_frame.c — libFuzzer target for the worker frame reader (runtime/shared/frame.h), which
+/* fuzz_frame.c — libFuzzer target for the worker frame reader (runtime/wire/frame.h), which
  * parses bytes from another process: the input is fed in pieces whose sizes come from the first
  * byte, every frame handed out is walked (payload spans skipped and error maps converted), and
  * nothing may crash, leak or read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/shared/frame.h"
-#include "runtime/shared/rpc_error.h"
+#include "runtime/wire/frame.h"
+#include "runtime/wire/rpc_error.h"
 
 static void walk(const agx_frame *f)
 {

@@ -1,6 +1,6 @@
 /* fuzz_manifest.c — libFuzzer target: any bytes given to the manifest parser must yield either a
  * valid manifest (every field NUL-terminated and within its bound) or an error, never a crash. */
-#include "core/plugin_manifest.h"
+#include "core/host/plugin_manifest.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const events[] = {"unary", "stream", "bidi:start", "describe", "credit"};
-    static const srv_kind kinds[] = {SRV_UNARY, SRV_STREAM, SRV_BIDI, SRV_DESCRIBE, SRV_STREAM};
+    static const agx_wire_kind kinds[] = {AGX_KIND_UNARY, AGX_KIND_STREAM, AGX_KIND_BIDI, AGX_KIND_DESCRIBE, AGX_KIND_STREAM};
     /* A private copy, so that the sanitizer sees reads one byte past it. */
     uint8_t *copy = malloc(size ? size : 1);
     if (!copy)
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (r.target)
                 within(copy, size, (agx_mp_span){(const unsigned char *)r.target, r.target_len});
             if (srv_req_check_start(&r, kinds[i], &window, msg, sizeof msg) == 0 &&
-                kinds[i] != SRV_DESCRIBE && (window < 1 || window > AGX_FRAME_WINDOW_MAX))
+                kinds[i] != AGX_KIND_DESCRIBE && (window < 1 || window > AGX_FRAME_WINDOW_MAX))
                 abort();
             if (srv_req_get_n(&r, &n, msg, sizeof msg) == 0 && (n < 1 || n > UINT32_MAX))
                 abort();

@@ -1,0 +1,72 @@
+/* labels.h — every label name agentix writes on a sandbox, in one place, and the owner labels.
+ * Part of the backend toolkit (toolkit.h); hosts use the owner labels too (fleet.h, `agentix gc`).
+ *
+ * Backends that can label what they create (containers, cloud sandboxes, pods) mark it so list
+ * and gc find it again:
+ *   agentix.sandbox = "1"            made by agentix: every list filter includes it
+ *   agentix.owner   = "<host>:<pid>" the process that created it (agx_label_creator)
+ *   agentix.create  = a nonce        one per create: finds what a half-finished create left
+ * Owner labels, added by fleets, pools and `agentix create` (agx_owner_labels_set):
+ *   agentix.owner.host  = gethostname()
+ *   agentix.owner.pid   = getpid() in decimal
+ *   agentix.owner.start = the process's start time, field 22 of /proc/<pid>/stat (clock ticks
+ *                         since boot): tells the owner from a later process that reused its pid
+ *   agentix.run         = the run id (agx_run_id(), or a fleet/pool option)
+ * agx_gc deletes labelled sandboxes whose owner process is gone. */
+#ifndef AGENTIX_BACKEND_LABELS_H
+#define AGENTIX_BACKEND_LABELS_H
+
+#include <stddef.h>
+
+#include "agentix/deployment.h"
+#include "agentix/error.h"
+#include "agentix/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- what every labelled sandbox carries ---- */
+#define AGX_LABEL_SANDBOX "agentix.sandbox"
+#define AGX_LABEL_CREATOR "agentix.owner"
+#define AGX_LABEL_CREATE "agentix.create"
+
+/* ---- owner labels ---- */
+#define AGX_LABEL_OWNER_HOST "agentix.owner.host"
+#define AGX_LABEL_OWNER_PID "agentix.owner.pid"
+#define AGX_LABEL_OWNER_START "agentix.owner.start"
+#define AGX_LABEL_RUN "agentix.run"
+#define AGX_RUN_ID_MAX 64 /* [A-Za-z0-9._-], 1..63 bytes */
+
+/* ---- runtime bundles (agentix build) and the docker backend ---- */
+#define AGX_LABEL_BUNDLE "agentix.bundle"                /* the bundle image a sandbox runs */
+#define AGX_LABEL_BUNDLE_FORMAT "agentix.bundle.format"  /* on a bundle image: its layout version */
+#define AGX_LABEL_BUNDLE_DIGEST "agentix.bundle.digest"
+#define AGX_LABEL_BUNDLE_NAME "agentix.bundle.name"
+#define AGX_LABEL_BUNDLE_PREFIX "agentix.bundle.prefix"
+#define AGX_LABEL_CARRIER "agentix.carrier"              /* a bundle's volume carrier container */
+#define AGX_LABEL_PORT "agentix.port"                    /* the runtime's published host port */
+
+/* ---- k8s-pool pods (`agentix k8s-pool manifest` writes them, the backend claims by them) ---- */
+#define AGX_K8S_LABEL_PREFIX "agentix.dev/" /* reserved: user labels may not use it */
+#define AGX_K8S_LABEL_POOL "agentix.dev/pool"
+#define AGX_K8S_LABEL_STATE "agentix.dev/state" /* "idle" → "claimed" */
+#define AGX_K8S_LABEL_CLAIM "agentix.dev/claim"
+#define AGX_K8S_ANNOTATION_BUNDLE "agentix.dev/bundle"
+#define AGX_K8S_STATE_IDLE "idle"
+#define AGX_K8S_STATE_CLAIMED "claimed"
+
+/* This process's run id: $AGENTIX_RUN_ID when it is set and valid, else "run-" + 16 random hex
+ * digits chosen once per process. Never NULL. */
+AGX_API const char *agx_run_id(void);
+/* Sets the four owner labels on `labels` (run_id NULL = agx_run_id()). The CLI's `create` uses
+ * it so shell-created sandboxes are collectable too. */
+AGX_API int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *err);
+/* The value of AGX_LABEL_CREATOR for this process, "<host>:<pid>", into out (n ≥ 2). Read per
+ * call: a forked child names itself. Returns out. */
+AGX_API const char *agx_label_creator(char *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

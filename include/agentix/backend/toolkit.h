@@ -1,0 +1,43 @@
+/* toolkit.h — the backend toolkit: what a deployment backend needs besides the ABI of plugin.h,
+ * for backends built in this tree and outside it alike (see docs/BACKENDS.md, "Writing a
+ * backend", and examples/backend-subprocess). Every function is exported by libagentix, which a
+ * backend links (pkg-config agentix, or CMake agentix::agentix):
+ *   agentix/backend/http.h     the HTTP client for a service's API (TCP, unix socket, TLS, retries)
+ *   agentix/backend/labels.h   label names agentix writes on sandboxes, owner labels
+ *   agentix/backend/runtime.h  the runtime binaries beside libagentix, the wait for /health
+ *   agentix/backend/process.h  state, group and start time of a process
+ *   agentix/clock.h            monotonic clock, deadlines, condition variables (libagentix-runtime)
+ *   agentix/fdio.h             whole, bounded fd and file I/O (libagentix-runtime)
+ *
+ * Versioning: AGX_BACKEND_TOOLKIT_VERSION is the toolkit these headers describe. A libagentix
+ * keeps every function and struct layout of the toolkit versions before its own; structs passed in
+ * carry a struct_size (0 = version 1's layout) so they can grow at the end. A backend that needs a
+ * newer toolkit than the library it is loaded into can tell from agx_backend_toolkit_version()
+ * in construct() and refuse with a clear error. (The vtable's ABI is plugin.h's
+ * AGX_PLUGIN_ABI_VERSION, checked by discovery.) */
+#ifndef AGENTIX_BACKEND_TOOLKIT_H
+#define AGENTIX_BACKEND_TOOLKIT_H
+
+#include "agentix/backend/http.h"
+#include "agentix/backend/labels.h"
+#include "agentix/backend/process.h"
+#include "agentix/backend/runtime.h"
+#include "agentix/clock.h"
+#include "agentix/export.h"
+#include "agentix/fdio.h"
+#include "agentix/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AGX_BACKEND_TOOLKIT_VERSION 1u
+
+/* The toolkit version of the libagentix actually loaded (≥ the one a backend was built with
+ * when the library is at least as new). */
+AGX_API unsigned agx_backend_toolkit_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,258 @@
+/* test_e2b_api.c — what is particular to the e2b backend, against the E2B fake (tests/fakes/e2b):
+ * the vendor's errors (key, template, lifetime), the 8000-<id>.<domain> URL and the private
+ * sandbox's traffic token, every injected fault (429 with Retry-After, 5xx on create and delete,
+ * a closed port, a hanging create, a sandbox killed mid-session), lifetime and keep-alive, the
+ * concurrency cap, and the spec check failing when it must. What every backend must do (lifecycle,
+ * list, failed creates, refused fields, call shapes) is the contract suite's (tests/contract).
+ *
+ * Usage: test_e2b_api errors|faults|lifetime|cap|spec. Every scenario ends with zero live
+ * sandboxes and zero spec violations in the fake. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agentix/client.h"
+#include "agentix/deployment.h"
+#include "check.h"
+#include "cloud_fake.h"
+#include "demo_calls.h"
+
+static agx_deployment *load(const char *key)
+{
+    setenv("E2B_API_KEY", key, 1);
+    agx_deployment *dep = NULL;
+    agx_error err;
+    CHECK_OK(agx_load_deployment("e2b", &dep, &err), &err);
+    return dep;
+}
+
+static agx_sandbox_config *config(int64_t timeout_ms)
+{
+    agx_sandbox_config *cfg = agx_sandbox_config_new();
+    CHECK(cfg && agx_sandbox_config_set_timeout_ms(cfg, timeout_ms) == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "test", "e2b") == 0);
+    return cfg;
+}
+
+static void calls(const agx_sandbox *sb)
+{
+    agx_error err;
+    CHECK_OK(agx_test_demo_session(sb, &err), &err);
+}
+
+/* ---- scenarios ---- */
+
+static void scenario_errors(void)
+{
+    agx_fake *f = agx_fake_start_e2b(100, NULL);
+    agx_error err;
+    agx_deployment *dep = NULL;
+    unsetenv("E2B_API_KEY");
+    CHECK(agx_load_deployment("e2b", &dep, &err) == AGX_ERR_INVALID_ARGUMENT && !dep);
+    CHECK_CONTAINS(err.message, "E2B_API_KEY");
+
+    agx_sandbox_config *cfg = config(60000);
+    dep = load("e2b_ffffffffffffffffffffffffffffffff"); /* a key the service does not know */
+    agx_fake_expect_create_fails(f, dep, cfg, AGX_ERR_BACKEND, "Invalid API key");
+    agx_deployment_free(dep);
+
+    dep = load(AGX_FAKE_E2B_KEY);
+    CHECK(agx_sandbox_config_set_image(cfg, "nope") == 0);
+    agx_fake_expect_create_fails(f, dep, cfg, AGX_ERR_NOT_FOUND, "template 'nope' not found");
+    CHECK(agx_sandbox_config_set_image(cfg, "other") == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.lifetime_s", "7200") == 0);
+    agx_fake_expect_create_fails(f, dep, cfg, AGX_ERR_INVALID_ARGUMENT,
+                                 "Timeout cannot be greater than 1 hours");
+    CHECK(agx_kv_remove(agx_sandbox_config_options(cfg), "e2b.lifetime_s") == 0);
+
+    /* A private sandbox: the vendor's URL form, and without its traffic token the proxy turns
+     * the client away. */
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    const char *url = agx_sandbox_runtime_url(sb);
+    CHECK_MSG(strncmp(url, "http://8000-i", 13) == 0 && strlen(url) == 13 + 20 + 8 &&
+              strcmp(url + strlen(url) - 8, ".e2b.app") == 0, "runtime_url %s", url);
+    CHECK(agx_kv_get(agx_sandbox_headers_const(sb), "e2b-traffic-access-token"));
+    calls(sb);
+    agx_client_options o;
+    agx_client_options_init(&o);
+    o.connect_timeout_ms = AGX_TEST_CONNECT_MS;
+    agx_client *c = NULL;
+    CHECK(agx_client_connect(url, &o, &c, &err) != 0 && !c);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_sandbox_info *info = NULL;
+    CHECK(agx_deployment_get(dep, "a-b-c", &info, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(err.message, "Invalid sandbox ID");
+
+    /* A public sandbox: no traffic token, and the proxy lets the client in. */
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.public", "1") == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(agx_kv_get(agx_sandbox_headers_const(sb), "e2b-traffic-access-token") == NULL);
+    calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+static void scenario_faults(void)
+{
+    agx_fake *f = agx_fake_start_e2b(100, NULL);
+    agx_deployment *dep = load(AGX_FAKE_E2B_KEY);
+    agx_sandbox_config *cfg = config(60000);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+
+    /* 429 with Retry-After: retried until it works. */
+    agx_fake_faults(f, "{\"create_429\": 2, \"retry_after\": 1}");
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(agx_fake_event_count(f, "429") == 2);
+    CHECK(agx_fake_event_gap(f, "429", "create") >= 1.0); /* Retry-After was honoured */
+    calls(sb);
+    /* Delete's 500s are retried (idempotent). */
+    agx_fake_faults(f, "{\"delete_500\": 2}");
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    CHECK(agx_fake_event_count(f, "delete_500") == 2);
+    CHECK(agx_fake_live(f) == 0);
+
+    /* Create 500/503: not repeated (a create is not idempotent), a clear retriable error. */
+    agx_fake_faults(f, "{\"create_500\": 1}");
+    int rc = agx_deployment_create(dep, cfg, &sb, &err);
+    CHECK(rc == AGX_ERR_BACKEND && err.retriable && !sb);
+    CHECK_CONTAINS(err.message, "Failed to place sandbox");
+    agx_fake_faults(f, "{\"create_503\": 1}");
+    rc = agx_deployment_create(dep, cfg, &sb, &err);
+    CHECK(rc == AGX_ERR_BACKEND && err.retriable && !sb);
+    CHECK_CONTAINS(err.message, "No capacity");
+    CHECK(agx_fake_live(f) == 0);
+
+    /* Port not open yet: the health wait waits. */
+    agx_fake_faults(f, "{\"port_closed\": 3}");
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_fake_faults(f, "{\"port_closed\": 0}");
+
+    /* A create that hangs past the create timeout: bounded by it, nothing is left. The hang is
+     * far longer than the timeout, so load cannot change the outcome. */
+    agx_fake_faults(f, "{\"create_hang\": 1, \"hang_ms\": 8000}");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 2000) == 0);
+    agx_fake_expect_create_fails(f, dep, cfg, AGX_ERR_TIMEOUT, "creating a sandbox");
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+
+    /* Killed mid-session: calls fail, reconnecting fails, the session still ends cleanly. */
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    agx_client *c = NULL;
+    CHECK_OK(agx_test_connect(sb, &c, &err), &err);
+    CHECK_OK(agx_test_demo_calls(c, &err), &err);
+    CHECK(agx_fake_kill(f, agx_sandbox_id(sb)));
+    agx_value *res = NULL;
+    rc = agx_client_call(c, "demo::add", NULL, NULL, AGX_TEST_CALL_MS, &res, &err);
+    CHECK_MSG(rc != 0 && !res, "a call to a killed sandbox returned %d", rc);
+    agx_client_free(c);
+    c = NULL;
+    CHECK(agx_test_connect(sb, &c, &err) != 0 && !c);
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
+    agx_sandbox_info_free(info);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+/* Waits (bounded, 60 s) until the fake has recorded `what` at least n times. */
+static int await_events(agx_fake *f, const char *what, int n)
+{
+    for (int i = 0; i < 600 && agx_fake_event_count(f, what) < n; i++)
+        usleep(100000);
+    return agx_fake_event_count(f, what);
+}
+
+static void scenario_lifetime(void)
+{
+    agx_fake *f = agx_fake_start_e2b(100, NULL);
+    agx_deployment *dep = load(AGX_FAKE_E2B_KEY);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+
+    /* Without keep-alive E2B ends the sandbox at its lifetime… */
+    agx_sandbox_config *cfg = config(60000);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.lifetime_s", "1") == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(await_events(f, "expired", 1) == 1);
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
+    agx_sandbox_info_free(info);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+
+    /* …with it, the lifetime is renewed while the session lasts: the renewals continue past two
+     * lifetimes and the sandbox has not expired (whatever the machine's speed, a renewal lands
+     * well inside each 2 s lifetime only if the keep-alive works). */
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.lifetime_s", "2") == 0);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.keepalive", "1") == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    CHECK(await_events(f, "timeout", 4) >= 4); /* past 2 lifetimes */
+    CHECK(agx_fake_event_count(f, "expired") == 1);
+    calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+/* 32 sessions against a cap of 20: the backend waits the cap out within its create timeout. */
+static void scenario_cap(void)
+{
+    agx_fake *f = agx_fake_start_e2b(20, NULL);
+    agx_deployment *dep = load(AGX_FAKE_E2B_KEY);
+    agx_sandbox_config *cfg = config(240000);
+    agx_fake_concurrent_sessions(f, dep, cfg, 32);
+    CHECK(agx_fake_event_count(f, "cap") > 0); /* the cap was reached and waited out */
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
+/* The spec check itself can fail: a create without templateID is refused and recorded. */
+static void scenario_spec(void)
+{
+    agx_fake *f = agx_fake_start_e2b(100, NULL);
+    char *body = NULL;
+    long st = agx_fake_raw(f, "POST", "/sandboxes", "X-API-Key: " AGX_FAKE_E2B_KEY,
+                           "{\"timeout\": 5}", &body);
+    CHECK(st == 400);
+    CHECK_CONTAINS(body, "required field 'templateID' missing");
+    free(body);
+    json_t *s = agx_fake_stats(f);
+    json_t *v = json_object_get(s, "violations");
+    CHECK(json_array_size(v) == 1);
+    CHECK_CONTAINS(json_string_value(json_array_get(v, 0)), "templateID");
+    json_decref(s);
+    CHECK(agx_fake_live(f) == 0);
+    agx_fake_stop(f);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
+                     {"lifetime", scenario_lifetime}, {"cap", scenario_cap},
+                     {"spec", scenario_spec}};
+    for (size_t i = 0; argc == 2 && i < sizeof scenarios / sizeof *scenarios; i++)
+        if (strcmp(argv[1], scenarios[i].name) == 0) {
+            fprintf(stderr, "-- %s\n", scenarios[i].name);
+            scenarios[i].fn();
+            return 0;
+        }
+    CHECK_MSG(0, "usage: test_e2b_api errors|faults|lifetime|cap|spec");
+    return 2;
+}
