@@ -10,7 +10,6 @@
  * get/list/delete in other processes, and the stale sweep, find every sandbox. */
 #include "backends/ns/ns_internal.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agentix/plugin.h"
 
 typedef struct agx_ns_entry {
     agx_ns_record rec;
@@ -37,10 +35,8 @@ static int ns_construct(void **self, agx_error *err)
         rc = agx_ns_cgroup_detect(&ns->cg, err);
     if (!rc)
         rc = agx_ns_seccomp_build(&ns->seccomp, err);
-    if (!rc && agx_local_proc_start_ticks(getpid(), &ticks) != 0)
+    if (!rc && agx_ns_start_ticks(getpid(), &ticks) != 0)
         rc = agx_error_set(err, AGX_ERR_IO, "cannot read this process's start time from /proc");
-    if (!rc && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        rc = agx_error_set(err, AGX_ERR_INTERNAL, "curl_global_init failed");
     if (rc) {
         agx_ns_seccomp_free(&ns->seccomp);
         agx_ns_cgroup_info_free(ns->cg);
@@ -68,7 +64,6 @@ static void ns_destruct(void *self)
     agx_ns_seccomp_free(&ns->seccomp);
     agx_ns_cgroup_info_free(ns->cg);
     pthread_mutex_destroy(&ns->mu);
-    curl_global_cleanup();
     free(ns);
 }
 
@@ -122,7 +117,7 @@ static agx_ns_entry *take(agx_ns *ns, const char *id)
 static int check_id(const char *id, agx_error *err)
 {
     if (!id || strncmp(id, AGX_NS_ID_PREFIX, strlen(AGX_NS_ID_PREFIX)) != 0 ||
-        !agx_local_id_valid(id))
+        !agx_ns_id_valid(id))
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "'%s' is not an ns sandbox id",
                              id ? id : "(null)");
     return 0;
@@ -160,7 +155,7 @@ static int ns_delete(void *self, const char *id, agx_error *err)
     if (rc == AGX_ERR_NOT_FOUND) {
         char dir[AGX_NS_PATH_MAX];
         agx_ns_sandbox_dir(ns, id, dir, sizeof dir);
-        return agx_local_rmtree(dir, err); /* nothing ran without a record */
+        return agx_fs_rmtree(dir, err); /* nothing ran without a record */
     }
     if (rc)
         return agx_error_prefix(err, "cannot tell what runs for ns sandbox '%s'", id), rc;
@@ -172,7 +167,7 @@ static int ns_delete(void *self, const char *id, agx_error *err)
 static int alive(const agx_ns_record *r)
 {
     uint64_t ticks;
-    return r->pid > 1 && agx_local_proc_start_ticks((pid_t)r->pid, &ticks) == 0 &&
+    return r->pid > 1 && agx_ns_start_ticks((pid_t)r->pid, &ticks) == 0 &&
            ticks == r->pid_start;
 }
 
@@ -253,12 +248,12 @@ static int ns_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx
     int rc = 0;
     struct dirent *de;
     while (d && !rc && (de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, AGX_NS_ID_PREFIX, 3) != 0 || !agx_local_id_valid(de->d_name))
+        if (strncmp(de->d_name, AGX_NS_ID_PREFIX, 3) != 0 || !agx_ns_id_valid(de->d_name))
             continue;
         agx_ns_record r;
         if (agx_ns_record_read(ns, de->d_name, &r, NULL) != 0)
             continue; /* being created or removed right now */
-        if (agx_local_labels_match(r.labels, labels)) {
+        if (agx_labels_match(r.labels, labels)) {
             agx_sandbox_info *info = describe(ns, &r, err);
             if (!info || agx_sandbox_list_push(list, info) != 0)
                 rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing ns sandboxes");
@@ -275,6 +270,10 @@ static int ns_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx
     return 0;
 }
 
+/* The options create() reads (ns_config.c; the core refuses other ns.* keys). */
+static const char *const ns_options[] = {"ns.network", "ns.host_loopback", "ns.hostname",
+                                         "ns.pids", NULL};
+
 static const agx_backend_vtable ns_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -285,15 +284,19 @@ static const agx_backend_vtable ns_vtable = {
     .delete_sandbox = ns_delete,
     .get_sandbox = ns_get,
     .list_sandboxes = ns_list,
+    /* platform is not honoured: a sandbox runs on this machine's architecture only. */
+    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_BUNDLE | AGX_CONFIG_CPUS | AGX_CONFIG_MEMORY |
+                     AGX_CONFIG_ENV,
+    .options = ns_options,
 };
 
-const agx_backend_vtable *agx_backend_ns(void);
+AGX_EXPORT const agx_backend_vtable *agx_backend_ns(void);
 const agx_backend_vtable *agx_backend_ns(void) { return &ns_vtable; }
 
 /* Removes every ns sandbox under AGENTIX_NS_ROOT whose creating host process is dead, and
  * half-unpacked cache entries of dead unpackers. `agentix gc` will call it (leases, issue 12);
  * tests call it through dlsym. */
-int agx_backend_ns_sweep(int *removed, agx_error *err);
+AGX_EXPORT int agx_backend_ns_sweep(int *removed, agx_error *err);
 int agx_backend_ns_sweep(int *removed, agx_error *err)
 {
     void *self = NULL;

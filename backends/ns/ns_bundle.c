@@ -19,7 +19,7 @@ static int read_meta(const char *dir, const char *what, agx_ns_bundle *b, agx_er
     char path[AGX_NS_PATH_MAX + 16], *text;
     size_t len;
     snprintf(path, sizeof path, "%s/BUNDLE", dir);
-    if (agx_local_read_file(path, 64 * 1024, &text, &len, NULL) != 0)
+    if (agx_file_read(path, 64 * 1024, 1, &text, &len, NULL) != 0)
         return agx_error_set(err, AGX_ERR_NOT_FOUND,
                              "bundle '%s' has no BUNDLE file: build it with `agentix build "
                              "--output DIR` (or FILE.tar)", what);
@@ -105,7 +105,7 @@ int agx_ns_bundle_resolve(const agx_ns *ns, const char *bundle, agx_ns_bundle *o
              (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
              (unsigned long long)st.st_size, (unsigned long long)st.st_mtim.tv_sec,
              st.st_mtim.tv_nsec);
-    if (agx_local_read_file(memo, 64, &text, &len, NULL) == 0 && len == 64)
+    if (agx_file_read(memo, 64, 1, &text, &len, NULL) == 0 && len == 64)
         snprintf(hex, sizeof hex, "%s", text);
     free(text);
     if (!hex[0] || agx_ns_cache_layer_path(ns, hex, root, sizeof root) != 0) {
@@ -117,7 +117,7 @@ int agx_ns_bundle_resolve(const agx_ns *ns, const char *bundle, agx_ns_bundle *o
         close(t.fd);
         if (rc)
             return agx_error_prefix(err, "unpacking bundle '%s'", bundle), rc;
-        agx_local_write_file(memo, hex, 64, NULL);
+        agx_fs_write_atomic(memo, hex, 64, NULL);
     }
     if (agx_ns_cache_layer_path(ns, hex, root, sizeof root) != 0)
         return agx_error_set(err, AGX_ERR_IO, "the unpacked bundle '%s' vanished from the cache",

@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LOCK_WAIT_MS (30 * 60 * 1000) /* an export of a large image may hold a lock this long */
@@ -31,7 +30,7 @@ int agx_ns_cache_dir(const agx_ns *ns, const char *sub, char *out, size_t n, agx
 {
     if ((size_t)snprintf(out, n, "%s/cache/%s", ns->root, sub) >= n)
         return agx_error_set(err, AGX_ERR_LIMIT, "cache path too long");
-    return agx_local_mkdirs(out, err);
+    return agx_fs_mkdirs(out, err);
 }
 
 static int hex64(const char *s)
@@ -77,8 +76,7 @@ int agx_ns_cache_lock(const agx_ns *ns, const char *name, agx_error *err)
                                  "cache lock '%s' is held by another process for over %d s "
                                  "(an unpacker stuck?)", path, LOCK_WAIT_MS / 1000);
         }
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
+        agx_clock_sleep_ms(50);
     }
 }
 
@@ -88,7 +86,7 @@ static int make_tmp(const agx_ns *ns, char *tmp, size_t n, agx_error *err)
     char dir[AGX_NS_PATH_MAX], hex[17];
     int rc = agx_ns_cache_dir(ns, "tmp", dir, sizeof dir, err);
     if (!rc)
-        rc = agx_local_random_hex(hex, 8, err);
+        rc = agx_random_hex(hex, 8, err);
     if (rc)
         return rc;
     char root[AGX_NS_PATH_MAX + 8];
@@ -147,7 +145,7 @@ int agx_ns_cache_layer_put(const agx_ns *ns, const char *hex, agx_ns_fill_fn fil
         snprintf(out_hex, 65, "%s", digest);
     }
     if (tmp[0])
-        agx_local_rmtree(tmp, NULL); /* gone already when renamed */
+        agx_fs_rmtree(tmp, NULL); /* gone already when renamed */
     if (lock >= 0)
         close(lock);
     return rc;
@@ -167,12 +165,12 @@ void agx_ns_cache_sweep_tmp(const agx_ns *ns)
         if (sscanf(e->d_name, "%lld-%lld-%31s", &pid, &start, rest) != 3)
             continue;
         uint64_t ticks;
-        if (pid > 1 && agx_local_proc_start_ticks((pid_t)pid, &ticks) == 0 &&
+        if (pid > 1 && agx_ns_start_ticks((pid_t)pid, &ticks) == 0 &&
             (long long)ticks == start)
             continue; /* its unpacker still runs */
         char path[AGX_NS_PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        agx_local_rmtree(path, NULL);
+        agx_fs_rmtree(path, NULL);
     }
     closedir(d);
 }

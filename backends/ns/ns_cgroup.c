@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { CG_PIDS, CG_MEMORY, CG_CPU, CG_COUNT };
@@ -348,12 +347,6 @@ int agx_ns_cgroup_count(const agx_ns_cgroups *cg)
     return total;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {0, (long)ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int agx_ns_cgroup_destroy(const agx_ns_cgroups *cg, agx_error *err)
 {
     int rc = 0;
@@ -376,14 +369,14 @@ int agx_ns_cgroup_destroy(const agx_ns_cgroups *cg, agx_error *err)
                                    cg->path[i], AGX_NS_KILL_WAIT_MS, cg->path[i]);
                 break;
             }
-            sleep_ms(5);
+            agx_clock_sleep_ms(5);
             waited += 5;
         }
         if (!rc && rmdir(cg->path[i]) != 0 && errno != ENOENT) {
             /* The last exit may still be in flight: retry briefly. */
             int ok = 0;
             for (int t = 0; t < 200 && !ok; t++) {
-                sleep_ms(5);
+                agx_clock_sleep_ms(5);
                 ok = rmdir(cg->path[i]) == 0 || errno == ENOENT;
             }
             if (!ok)

@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/paths.h"
 
 #define ROOT_MAX 60 /* <root>/sandboxes/<id>/run/agentix.sock must fit sun_path (108) */
 
@@ -87,7 +86,7 @@ static int find_paths(agx_ns *ns, agx_error *err)
     const char *init = getenv("AGENTIX_NS_INIT");
     if (init && *init)
         snprintf(ns->init_path, sizeof ns->init_path, "%s", init);
-    else if (agx_path_runtime_bin("agentix-ns-init", ns->init_path, sizeof ns->init_path) != 0)
+    else if (agx_runtime_bin_path("agentix-ns-init", ns->init_path, sizeof ns->init_path, NULL) != 0)
         return agx_error_set(err, AGX_ERR_NOT_FOUND, "cannot locate libagentix's folder to find "
                              "agentix-ns-init; set AGENTIX_NS_INIT to its path");
     if (!executable(ns->init_path))

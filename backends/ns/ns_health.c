@@ -1,10 +1,10 @@
 /* ns_health.c — the readiness probe of an ns sandbox: GET /health over the sandbox's Unix socket
  * (network none) or its published 127.0.0.1 port (private network), answered 200
  * {"status":"ok"}. The socket sits in a folder the sandbox can write, so it is opened without
- * following a symlink and must be a socket; curl then dials it through /proc/self/fd. */
+ * following a symlink and must be a socket; the toolkit's HTTP client then dials it through
+ * /proc/self/fd. */
 #include "backends/ns/ns_internal.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -14,22 +14,6 @@
 
 #define BODY_MAX 4096
 #define ATTEMPT_MS 2000
-
-typedef struct body {
-    char data[BODY_MAX];
-    size_t len;
-} body;
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *user)
-{
-    body *b = user;
-    size_t n = size * nmemb;
-    if (n > BODY_MAX - b->len)
-        return 0;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return n;
-}
 
 int agx_ns_health_ok(const char *sock_path, int port, int64_t budget_ms)
 {
@@ -48,30 +32,19 @@ int agx_ns_health_ok(const char *sock_path, int port, int64_t budget_ms)
     } else {
         snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
     }
-    CURL *h = curl_easy_init();
-    int ok = 0;
-    if (h) {
-        body b = {.len = 0};
-        long ms = budget_ms < ATTEMPT_MS ? (long)budget_ms : ATTEMPT_MS, status = 0;
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        if (fd >= 0)
-            curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, via);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* local traffic never goes through a proxy */
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms > 0 ? ms : 1L);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-        ok = curl_easy_perform(h) == CURLE_OK &&
-             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200;
-        curl_easy_cleanup(h);
-        if (ok) {
-            json_t *doc = json_loadb(b.data, b.len, 0, NULL);
-            const char *st = json_string_value(json_object_get(doc, "status"));
-            ok = st && strcmp(st, "ok") == 0;
-            json_decref(doc);
-        }
+    long ms = budget_ms < ATTEMPT_MS ? (long)budget_ms : ATTEMPT_MS;
+    agx_http_request req = {.method = "GET", .url = url, .unix_socket = fd >= 0 ? via : NULL,
+                            .connect_timeout_ms = ms > 0 ? ms : 1, .timeout_ms = ms > 0 ? ms : 1,
+                            .max_body = BODY_MAX, .no_proxy = 1};
+    agx_http_response resp;
+    int ok = agx_http_perform(&req, &resp, NULL) == 0 && resp.status == 200;
+    if (ok) {
+        json_t *doc = json_loadb(resp.body, resp.body_len, 0, NULL);
+        const char *st = json_string_value(json_object_get(doc, "status"));
+        ok = st && strcmp(st, "ok") == 0;
+        json_decref(doc);
     }
+    agx_http_response_clear(&resp);
     if (fd >= 0)
         close(fd);
     return ok;

@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/http.h"
 
 #define JSON_MAX (4u << 20)
 #define EXPORT_TIMEOUT_MS (30 * 60 * 1000)
@@ -138,7 +137,7 @@ static int image_store(const agx_ns *ns, const char *key, json_t *hexes, json_t 
     if (!rc && !text)
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     if (!rc)
-        rc = agx_local_write_file(path, text, strlen(text), err);
+        rc = agx_fs_write_atomic(path, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -529,7 +528,7 @@ static int docker_export(agx_ns *ns, const char *id, agx_error *err)
     char tmpdir[AGX_NS_PATH_MAX], file[AGX_NS_PATH_MAX + 64], hex[9], path[128];
     int rc = agx_ns_cache_dir(ns, "tmp", tmpdir, sizeof tmpdir, err);
     if (!rc)
-        rc = agx_local_random_hex(hex, 4, err);
+        rc = agx_random_hex(hex, 4, err);
     if (rc)
         return rc;
     snprintf(file, sizeof file, "%s/%d-%lld-export-%s.tar", tmpdir, (int)getpid(),

@@ -24,13 +24,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agentix/backend/toolkit.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
-/* Generic helpers shared with the local backend (ids, files, process start times). They move to
- * the public backend toolkit with the layout change; until then both plugins compile them. */
-#include "backends/local/local_internal.h"
 
 #define AGX_NS_ID_PREFIX "ns-"
+#define AGX_NS_ID_MAX 64 /* "ns-" + 24 hex digits fits with room to spare */
 #define AGX_NS_PATH_MAX 4096
 #define AGX_NS_DEFAULT_TIMEOUT_MS 120000
 #define AGX_NS_PREFIX_DEFAULT "/opt/agentix" /* where a bundle is mounted unless BUNDLE says */
@@ -224,10 +223,16 @@ int agx_ns_pasta_start(const agx_ns *ns, const char *netns, int host_port, int h
  * sock_path NULL, at 127.0.0.1:port. */
 int agx_ns_health_ok(const char *sock_path, int port, int64_t budget_ms);
 
-/* ---- sandboxes (ns_sandbox.c) ---- */
+/* ---- sandboxes (ns_sandbox.c, ns_record.c) ---- */
+
+/* Ids name folders we may delete: [A-Za-z0-9_-], 1..AGX_NS_ID_MAX-1 bytes. */
+int agx_ns_id_valid(const char *id);
+/* Start time of pid (clock ticks since boot) when it runs and is not a zombie: 0, else -1. With
+ * the recorded start time it tells the recorded process from a later one that reused its pid. */
+int agx_ns_start_ticks(pid_t pid, uint64_t *ticks);
 
 typedef struct agx_ns_record {
-    char id[AGX_LOCAL_ID_MAX];
+    char id[AGX_NS_ID_MAX];
     char state[16];        /* "creating", "running" */
     int64_t pid;           /* PID 1 of the sandbox (host view), 0 before it exists */
     uint64_t pid_start;

@@ -5,7 +5,7 @@
  * pasta) — see the backend README for the measurements behind the choice.
  *
  * The child is a copy of a possibly multi-threaded host: between clone and exec it only makes
- * system calls (no malloc, no stdio, no locks). Everything it needs — paths, options, argv, envp,
+ * system calls (no malloc, no stdio, no locks, no libc call that involves the other threads). Everything it needs — paths, options, argv, envp,
  * the seccomp program — is prepared by the host. Its steps, in order:
  *   fds above 2 marked close-on-exec; join the cgroups; new cgroup namespace; mounts made private;
  *   overlayfs root; bundle and socket dir cloned as detached mounts (open_tree); pivot_root into
@@ -41,7 +41,6 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CHILD_STACK (256 * 1024)
@@ -283,7 +282,10 @@ static int child_main(void *arg)
     char c = 'R';
     if (write(a->st_wr, &c, 1) != 1 || read(a->ctl_rd, &c, 1) != 1 || c != 'G')
         _exit(126); /* the host is gone or gave up: nothing was started */
-    if (a->userns && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+    /* Raw system calls: glibc's setresuid/setresgid would signal every thread it believes the
+     * process has and wait for each to switch too — threads of the host that this child (made
+     * by clone, not fork) does not have, so it would wait forever. */
+    if (a->userns && (syscall(SYS_setresgid, 0, 0, 0) != 0 || syscall(SYS_setresuid, 0, 0, 0) != 0))
         fail(a, S_IDS);
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->seccomp, 0, 0) != 0)
         fail(a, S_SECCOMP);
@@ -298,19 +300,12 @@ static int child_main(void *arg)
 
 /* ---- host side ---- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads exactly n bytes (or EOF → 0 bytes) before the deadline; -1 on timeout or error. */
 static ssize_t read_until(int fd, void *buf, size_t n, int64_t deadline)
 {
     size_t got = 0;
     while (got < n) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - agx_clock_ms();
         struct pollfd p = {fd, POLLIN, 0};
         int r = poll(&p, 1, left > 0 ? (int)left : 0);
         if (r < 0 && errno == EINTR)
@@ -427,9 +422,9 @@ int agx_ns_launch_start(const agx_ns_launch *l, agx_ns_child *c, agx_error *err)
         agx_ns_child_close(c);
         return rc;
     }
-    agx_local_proc_start_ticks(c->pid, &c->start_ticks);
+    agx_ns_start_ticks(c->pid, &c->start_ticks);
     char first;
-    int64_t deadline = mono_ms() + 30000;
+    int64_t deadline = agx_clock_ms() + 30000;
     ssize_t k = read_until(c->status_fd, &first, 1, deadline);
     if (k == 1 && first == 'R')
         return 0;
@@ -471,7 +466,7 @@ int agx_ns_launch_release(const agx_ns *ns, agx_ns_child *c, int64_t deadline_ms
     if (!rc) {
         /* EOF: the status pipe closed on exec, so the init runs. */
         char first;
-        int64_t now = mono_ms(), deadline = deadline_ms > now ? deadline_ms : now + 1;
+        int64_t now = agx_clock_ms(), deadline = deadline_ms > now ? deadline_ms : now + 1;
         ssize_t k = read_until(c->status_fd, &first, 1, deadline);
         if (k == 1)
             rc = report_failure(c->status_fd, first, deadline, err);

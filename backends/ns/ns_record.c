@@ -13,9 +13,30 @@
 
 #define RECORD_MAX_BYTES (256 * 1024)
 
+int agx_ns_id_valid(const char *id)
+{
+    size_t n = strnlen(id, AGX_NS_ID_MAX);
+    if (n == 0 || n >= AGX_NS_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+              (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+            return 0;
+    return 1;
+}
+
+int agx_ns_start_ticks(pid_t pid, uint64_t *ticks)
+{
+    agx_proc_stat st;
+    if (agx_proc_stat_read((long)pid, &st) != 0 || st.state == 'Z' || st.state == 'X')
+        return -1;
+    *ticks = st.start_ticks;
+    return 0;
+}
+
 void agx_ns_sandbox_dir(const agx_ns *ns, const char *id, char *out, size_t n)
 {
-    snprintf(out, n, "%s/sandboxes/%.*s", ns->root, AGX_LOCAL_ID_MAX - 1, id);
+    snprintf(out, n, "%s/sandboxes/%.*s", ns->root, AGX_NS_ID_MAX - 1, id);
 }
 
 void agx_ns_record_clear(agx_ns_record *r)
@@ -54,7 +75,7 @@ int agx_ns_record_write(const agx_ns *ns, const agx_ns_record *r, agx_error *err
     char path[AGX_NS_PATH_MAX];
     agx_ns_sandbox_dir(ns, r->id, path, sizeof path);
     strncat(path, "/sandbox.json", sizeof path - strlen(path) - 1);
-    int rc = agx_local_write_file(path, text, strlen(text), err);
+    int rc = agx_fs_write_atomic(path, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -71,7 +92,7 @@ static int int_field(json_t *doc, const char *key, json_int_t lo, json_int_t hi,
 /* A cgroup of this backend for this id: /sys/fs/cgroup/…/agentix-ns/<id>, no "..". */
 static int cgroup_path_ok(const char *p, const char *id)
 {
-    char tail[AGX_LOCAL_ID_MAX + 16];
+    char tail[AGX_NS_ID_MAX + 16];
     snprintf(tail, sizeof tail, "/agentix-ns/%s", id);
     size_t n = strlen(p), t = strlen(tail);
     return n < 512 && strncmp(p, "/sys/fs/cgroup/", 15) == 0 && !strstr(p, "/../") &&
@@ -83,7 +104,7 @@ static int from_json(json_t *doc, agx_ns_record *r)
     json_int_t v[10];
     const char *id = json_string_value(json_object_get(doc, "id"));
     const char *state = json_string_value(json_object_get(doc, "state"));
-    if (!id || !agx_local_id_valid(id) || !state || strlen(state) >= sizeof r->state ||
+    if (!id || !agx_ns_id_valid(id) || !state || strlen(state) >= sizeof r->state ||
         int_field(doc, "pid", 0, INT32_MAX, &v[0]) ||
         int_field(doc, "pid_start", 0, INT64_MAX, &v[1]) ||
         int_field(doc, "pasta_pid", 0, INT32_MAX, &v[2]) ||
@@ -151,7 +172,7 @@ int agx_ns_record_read(const agx_ns *ns, const char *id, agx_ns_record *r, agx_e
     strncat(path, "/sandbox.json", sizeof path - strlen(path) - 1);
     char *text;
     size_t len;
-    int rc = agx_local_read_file(path, RECORD_MAX_BYTES, &text, &len, err);
+    int rc = agx_file_read(path, RECORD_MAX_BYTES, 1, &text, &len, err);
     if (rc)
         return rc;
     rc = agx_ns_record_parse(text, len, path, r, err);

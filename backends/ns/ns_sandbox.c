@@ -23,33 +23,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define TOKEN_BYTES 16
 #define ID_BYTES 12
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define STALE_DIR_MS 60000 /* a sandbox folder without a record this old was abandoned */
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* Is pid still the process the record names (same start time, not a zombie)? */
 static int same_process(int64_t pid, uint64_t start)
 {
     uint64_t ticks;
-    return pid > 1 && agx_local_proc_start_ticks((pid_t)pid, &ticks) == 0 && ticks == start;
+    return pid > 1 && agx_ns_start_ticks((pid_t)pid, &ticks) == 0 && ticks == start;
 }
 
 /* ---- teardown ---- */
@@ -68,7 +52,7 @@ static int kill_recorded(int64_t pid, uint64_t start, int own, const char *what,
                 return 0;
             if (waited >= AGX_NS_KILL_WAIT_MS)
                 break;
-            sleep_ms(2);
+            agx_clock_sleep_ms(2);
         }
     } else {
         if (!same_process(pid, start))
@@ -77,7 +61,7 @@ static int kill_recorded(int64_t pid, uint64_t start, int own, const char *what,
         for (int waited = 0; waited < AGX_NS_KILL_WAIT_MS; waited += 2) {
             if (!same_process(pid, start))
                 return 0;
-            sleep_ms(2);
+            agx_clock_sleep_ms(2);
         }
     }
     return agx_error_set(err, AGX_ERR_TIMEOUT,
@@ -99,7 +83,7 @@ int agx_ns_teardown(const agx_ns *ns, agx_ns_record *r, int own, agx_error *err)
     agx_ns_sandbox_dir(ns, r->id, dir, sizeof dir);
     snprintf(netns, sizeof netns, "%s/netns", dir);
     agx_ns_netns_unpin(netns);
-    return agx_local_rmtree(dir, err);
+    return agx_fs_rmtree(dir, err);
 }
 
 /* ---- create ---- */
@@ -122,10 +106,10 @@ static int make_dir(create_ctx *c, agx_error *err)
 {
     char parent[AGX_NS_PATH_MAX];
     snprintf(parent, sizeof parent, "%s/sandboxes", c->ns->root);
-    int rc = agx_local_mkdirs(parent, err);
+    int rc = agx_fs_mkdirs(parent, err);
     for (int attempt = 0; !rc && attempt < 4; attempt++) {
         char hex[2 * ID_BYTES + 1];
-        if ((rc = agx_local_random_hex(hex, ID_BYTES, err)))
+        if ((rc = agx_random_hex(hex, ID_BYTES, err)))
             break;
         snprintf(c->r.id, sizeof c->r.id, AGX_NS_ID_PREFIX "%s", hex);
         agx_ns_sandbox_dir(c->ns, c->r.id, c->dir, sizeof c->dir);
@@ -179,7 +163,8 @@ static int is_reserved(const char *k)
 }
 
 /* The image's environment, then HOME/HOSTNAME defaults, then the config's env, then the
- * runtime's own variables. PATH gets the bundle's bin at its end: the image's tools win. */
+ * runtime's own variables. agentix-server puts the bundle's bin/ first on PATH itself, as it does
+ * on every backend (docs/BUNDLES.md). */
 static int build_env(create_ctx *c, agx_error *err)
 {
     int bad = 0;
@@ -202,14 +187,6 @@ static int build_env(create_ctx *c, agx_error *err)
                                                 : "names are non-empty and contain no '='");
         bad = env_add(c, k, agx_kv_value_at(user, i));
     }
-    const char *path = DEFAULT_PATH;
-    for (size_t i = 0; i < c->nenv; i++)
-        if (strncmp(c->envp[i], "PATH=", 5) == 0)
-            path = c->envp[i] + 5;
-    char *full = NULL;
-    bad = bad || asprintf(&full, "%s:%s/bin", path, c->bundle.prefix) < 0;
-    bad = bad || env_add(c, "PATH", full);
-    free(full);
     bad = bad || env_add(c, "AGENTIX_TOKEN", c->token);
     if (c->o.net == AGX_NS_NET_NONE)
         bad = bad || env_add(c, "AGENTIX_LISTEN", "unix:" AGX_NS_RUN_DIR "/" AGX_NS_SOCKET_NAME);
@@ -251,10 +228,10 @@ static int wait_ready(create_ctx *c, int64_t deadline, agx_error *err)
                                  WIFEXITED(status) ? "status" : "signal",
                                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         }
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - agx_clock_ms();
         if (left > 0 && agx_ns_health_ok(c->o.net == AGX_NS_NET_NONE ? sock : NULL, c->r.port, left))
             return 0;
-        left = deadline - mono_ms();
+        left = deadline - agx_clock_ms();
         if (left <= 0) {
             agx_error_set(err, AGX_ERR_TIMEOUT,
                           "the sandbox's runtime did not answer GET /health within %lld ms; its "
@@ -264,14 +241,14 @@ static int wait_ready(create_ctx *c, int64_t deadline, agx_error *err)
                 err->retriable = 1;
             return AGX_ERR_TIMEOUT;
         }
-        sleep_ms((int)(step < left ? step : left));
+        agx_clock_sleep_ms((int)(step < left ? step : left));
     }
 }
 
 static int start(create_ctx *c, agx_error *err)
 {
     agx_ns *ns = c->ns;
-    int64_t deadline = mono_ms() + c->o.timeout_ms;
+    int64_t deadline = agx_clock_ms() + c->o.timeout_ms;
     int rc = agx_ns_cgroup_create(ns->cg, &c->r.cg, &c->o, err);
     if (!rc)
         rc = subdirs(c, err);
@@ -313,7 +290,7 @@ static int start(create_ctx *c, agx_error *err)
                                 err);
         if (p > 0) {
             c->r.pasta_pid = p;
-            agx_local_proc_start_ticks(p, &c->r.pasta_start);
+            agx_ns_start_ticks(p, &c->r.pasta_start);
             int wrc = agx_ns_record_write(ns, &c->r, rc ? NULL : err);
             rc = rc ? rc : wrc;
         }
@@ -344,13 +321,13 @@ static int prepare(create_ctx *c, agx_error *err)
                              "folder or tarball `agentix build --output` wrote");
     int rc = agx_ns_opts_read(c->ns, c->cfg, &c->o, err);
     if (!rc)
-        rc = agx_local_labels_check(agx_sandbox_config_labels_const(c->cfg), err);
+        rc = agx_labels_check(agx_sandbox_config_labels_const(c->cfg), "ns", err);
     if (!rc)
         rc = agx_ns_bundle_resolve(c->ns, bundle, &c->bundle, err);
     if (!rc)
         rc = agx_ns_image_resolve(c->ns, image, &c->layers, err);
     if (!rc)
-        rc = agx_local_random_hex(c->token, TOKEN_BYTES, err);
+        rc = agx_random_hex(c->token, TOKEN_BYTES, err);
     return rc;
 }
 
@@ -362,7 +339,7 @@ static int init_record(create_ctx *c, agx_error *err)
     r->net = c->o.net;
     r->owner_pid = getpid();
     r->owner_start = (uint64_t)c->ns->owner_start;
-    r->created_at = agx_local_now_ms();
+    r->created_at = agx_clock_wall_ms();
     if (!(r->labels = labels ? agx_kv_copy(labels) : agx_kv_new()))
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying labels");
     if (!c->o.hostname[0]) {
@@ -379,12 +356,12 @@ static int init_record(create_ctx *c, agx_error *err)
     return agx_ns_record_write(c->ns, r, err);
 }
 
-/* The last lines of server.log (and pasta.log) into err->detail. */
+/* The last lines of server.log into err->detail. */
 static void log_tail(const char *dir, agx_error *err)
 {
-    if (!err)
-        return;
-    agx_local_log_tail(dir, err);
+    char log[AGX_NS_PATH_MAX];
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    agx_fs_log_tail(log, err);
 }
 
 int agx_ns_create(agx_ns *ns, const agx_sandbox_config *cfg, agx_sandbox **out, agx_error *err)
@@ -442,7 +419,7 @@ static int dir_age_ms(const char *dir, int64_t *age)
     struct stat st;
     if (stat(dir, &st) != 0)
         return -1;
-    *age = agx_local_now_ms() - ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+    *age = agx_clock_wall_ms() - ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
     return 0;
 }
 
@@ -460,7 +437,7 @@ int agx_ns_sweep(agx_ns *ns, int *removed, agx_error *err)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, AGX_NS_ID_PREFIX, strlen(AGX_NS_ID_PREFIX)) != 0 ||
-            !agx_local_id_valid(de->d_name))
+            !agx_ns_id_valid(de->d_name))
             continue;
         agx_ns_record r;
         char dir[AGX_NS_PATH_MAX];
@@ -474,7 +451,7 @@ int agx_ns_sweep(agx_ns *ns, int *removed, agx_error *err)
             snprintf(pin, sizeof pin, "%s/netns", dir);
             if (dir_age_ms(dir, &age) == 0 && age > STALE_DIR_MS) {
                 agx_ns_netns_unpin(pin);
-                if (agx_local_rmtree(dir, NULL) == 0)
+                if (agx_fs_rmtree(dir, NULL) == 0)
                     (*removed)++;
             }
             continue;

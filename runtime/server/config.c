@@ -143,13 +143,13 @@ static int load_listen(srv_config *c, char *msg, size_t len)
     if (!v)
         return 0;
     if (strncmp(v, "unix:", 5) != 0 || v[5] != '/' || strlen(v + 5) >= SRV_UNIX_PATH_MAX)
-        return bad(msg, len, "AGENTIX_LISTEN='%.64s' must be unix:<absolute path> (under %d "
-                   "bytes)", v, SRV_UNIX_PATH_MAX);
+        return srv_bad(msg, len, "AGENTIX_LISTEN='%.64s' must be unix:<absolute path> (under %d "
+                       "bytes)", v, SRV_UNIX_PATH_MAX);
     if (env_get("AGENTIX_BIND_HOST") || env_get("AGENTIX_BIND_PORT"))
-        return bad(msg, len, "AGENTIX_LISTEN and AGENTIX_BIND_HOST/AGENTIX_BIND_PORT are both set; "
-                   "set one or the other");
+        return srv_bad(msg, len, "AGENTIX_LISTEN and AGENTIX_BIND_HOST/AGENTIX_BIND_PORT are both "
+                       "set; set one or the other");
     if (!(c->unix_path = strdup(v + 5)))
-        return bad(msg, len, "out of memory");
+        return srv_bad(msg, len, "out of memory");
     return 0;
 }
 

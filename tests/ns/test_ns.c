@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "ns_world.h"
 
 static agx_deployment *dep;
 static char bundle[512], root[64];
@@ -379,48 +380,9 @@ static void unenforceable(void)
 
 /* ---- leak counting ---- */
 
-static int count_lines(const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    int n = 0;
-    char line[1024];
-    while (p && fgets(line, sizeof line, p))
-        n++;
-    if (p)
-        pclose(p);
-    return n;
-}
-
-/* Everything of this root's sandboxes the host could still hold. */
 static int leftovers(const char *when)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "grep -F ' %s/' /proc/self/mountinfo", root);
-    int mounts = count_lines(cmd);
-    snprintf(cmd, sizeof cmd, "ls -d /sys/fs/cgroup/*/agentix-ns/ns-* /sys/fs/cgroup/*/*/*/agentix-ns/ns-* 2>/dev/null"
-                              " | while read d; do grep -qsF \"$(basename $d)\" %s/ids && echo $d; done", root);
-    int cgroups = count_lines(cmd);
-    snprintf(cmd, sizeof cmd, "ls %s/sandboxes 2>/dev/null", root);
-    int dirs = count_lines(cmd);
-    /* processes whose pids cgroup is one of ours, and pasta processes pinned under our root */
-    snprintf(cmd, sizeof cmd, "for p in /proc/[0-9]*; do grep -qsF \"agentix-ns/ns-\" $p/cgroup && "
-                              "grep -qsFf %s/ids $p/cgroup && echo $p; done", root);
-    int procs = count_lines(cmd);
-    snprintf(cmd, sizeof cmd, "ip -o link | grep -F 'ns-'");
-    int links = count_lines(cmd);
-    fprintf(stderr, "%s: mounts %d, cgroups %d, processes %d, links %d, sandbox dirs %d\n", when,
-            mounts, cgroups, procs, links, dirs);
-    return mounts + cgroups + procs + links + dirs;
-}
-
-static void note_id(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/ids", root);
-    FILE *f = fopen(path, "a");
-    CHECK(f);
-    fprintf(f, "%s\n", id);
-    fclose(f);
+    return ns_world_leftovers(root, when);
 }
 
 static void cycles(void)
@@ -434,7 +396,6 @@ static void cycles(void)
         for (int i = 0; i < n; i++) {
             agx_sandbox *sb;
             CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
-            note_id(agx_sandbox_id(sb));
             CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
             agx_sandbox_free(sb);
         }
@@ -472,10 +433,6 @@ static void crash(void)
         int status;
         waitpid(child, &status, 0);
         killed_mid += WIFSIGNALED(status);
-        /* whatever exists is named in a record: note the ids for the leak counters */
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "ls %s/sandboxes 2>/dev/null >> %s/ids; true", root, root);
-        CHECK(system(cmd) == 0);
         int removed = 0;
         agx_error err;
         CHECK_OK(sweep(&removed, &err), &err);
@@ -500,9 +457,9 @@ int main(int argc, char **argv)
     agx_error serr;
     CHECK(sweep);
     CHECK_OK(sweep(&removed, &serr), &serr);
-    snprintf(cmd, sizeof cmd, "rm -rf %s/sandboxes %s/ids && mkdir -p %s", root, root, root);
-    CHECK(system(cmd) == 0);
-    setenv("AGENTIX_NS_ROOT", root, 1);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && ! ls -A %s/sandboxes 2>/dev/null | grep -q .", root,
+             root);
+    CHECK_MSG(system(cmd) == 0, "the sweep left sandboxes of an earlier run in %s/sandboxes", root);
     /* The bundle: the real runtime and the demo module, from `agentix build --output DIR`. */
     snprintf(bundle, sizeof bundle, "%s/bundle", root);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && '%s' build --name agx-ns-test:1 --module '%s' "
@@ -510,6 +467,7 @@ int main(int argc, char **argv)
              bundle);
     CHECK_MSG(system(cmd) == 0, "agentix build failed: %s", cmd);
     agx_error err;
+    ns_world_enter(argv[1]);
     CHECK_OK(agx_load_deployment("ns", &dep, &err), &err);
     if (strcmp(argv[1], "e2e") == 0)
         e2e();
@@ -525,6 +483,8 @@ int main(int argc, char **argv)
     else
         CHECK_MSG(0, "unknown scenario %s", argv[1]);
     agx_deployment_free(dep);
+    CHECK(leftovers("at the end") == 0);
+    ns_world_leave();
     printf("test_ns %s: ok\n", argv[1]);
     return 0;
 }
