@@ -266,10 +266,12 @@ static void isolation(void)
     int port, lfd = listen_loopback(&port);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, serve, &lfd) == 0);
-    /* private + host_loopback: the gateway address reaches the host's loopback */
+    /* private + host_loopback: the gateway address reaches the host's loopback. (Not `wget -T`:
+     * Debian 12's busybox is built without FEATURE_WGET_TIMEOUT and its -T writes through NULL,
+     * a segfault on any machine; timeout(1) bounds it instead.) */
     snprintf(cmd, sizeof cmd,
              "gw=$(ip route | awk '/default/ {print $3; exit}'); "
-             "wget -q -T 5 -O - http://$gw:%d/ 2>&1", port);
+             "timeout 5 wget -q -O - http://$gw:%d/ 2>&1", port);
     r = run(a, cmd, &err);
     CHECK_CONTAINS(out_of(r), "agx-ns-hello");
     agx_value_free(r);
@@ -291,7 +293,7 @@ static void isolation(void)
     snprintf(rec, sizeof rec, "%s/sandboxes/%s/sandbox.json", root, agx_sandbox_id(sn));
     snprintf(ns_cmd, sizeof ns_cmd,
              "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/' %s); "
-             "nsenter -t $pid -n -m -p busybox wget -q -T 3 -O - http://127.0.0.1:%d/ 2>&1; "
+             "nsenter -t $pid -n -m -p busybox timeout 3 busybox wget -q -O - http://127.0.0.1:%d/ 2>&1; "
              "nsenter -t $pid -n ip -o link | wc -l", rec, port);
     FILE *p = popen(ns_cmd, "r");
     char line[512], all[2048] = "";
