@@ -13,6 +13,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
   libseccomp-dev libarchive-dev  # the ns backend: its seccomp filter, image layer decoding
+  libssl-dev  # the runtime client's TLS (runtime/transport/sio_tls.c)
 )
 [ $build_only = 1 ] || packages+=(
   clang libclang-rt-14-dev valgrind patchelf busybox-static

@@ -26,6 +26,12 @@ typedef struct agx_e2b {
     pthread_t ka_thread;
 } agx_e2b;
 
+/* The decoders of E2B's answers (fuzzed: tests/fuzz/cloud_api): a sandbox of a list or get answer
+ * as a sandbox info (NULL when it has no usable id, or out of memory), and the create answer as
+ * the sandbox the host connects to. */
+agx_sandbox_info *agx_e2b_info_from(const agx_e2b *e, json_t *s);
+int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_error *err);
+
 int agx_e2b_keepalive_init(agx_e2b *e, agx_error *err);
 /* Renews id's lifetime (POST /sandboxes/{id}/timeout) every lifetime/3 until removed. */
 int agx_e2b_keepalive_add(agx_e2b *e, const char *id, int lifetime_s, agx_error *err);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentix-ns-init: cannot run %s: %s\n", argv[1], strerror(errno));
         _exit(127);
     }
+    /* PID 1 keeps no descriptor it was given for the runtime (the token's pipe among them):
+     * sandbox code must not find them under /proc/1/fd. */
+    syscall(SYS_close_range, 3, ~0u, 0);
     for (;;) {
         siginfo_t si;
         int sig = sigwaitinfo(&all, &si);

@@ -184,6 +184,8 @@ typedef struct agx_ns_launch {
     const char *hostname;
     const agx_ns_cgroups *cg;
     int log_fd;                /* stdout/stderr of init and server */
+    int token_fd;              /* read end of a pipe holding the token: inherited by the server
+                                * under the same number (AGENTIX_TOKEN_FD), nothing else */
     char *const *argv;         /* agentix-ns-init's */
     char *const *envp;
 } agx_ns_launch;

@@ -259,6 +259,9 @@ static int child_main(void *arg)
     /* Nothing of the host's descriptors may reach the sandbox. */
     if (syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
         fail(a, S_FDS);
+    /* …except the token's pipe, which the server reads to EOF and closes (AGENTIX_TOKEN_FD). */
+    if (l->token_fd >= 0 && fcntl(l->token_fd, F_SETFD, 0) != 0)
+        fail(a, S_FDS);
     for (int i = 0; i < a->ncg; i++)
         if (write(a->cg_fd[i], "0", 1) != 1)
             fail(a, S_CGROUP);

@@ -98,6 +98,7 @@ typedef struct create_ctx {
     char dir[256]; /* <root (≤ 60)>/sandboxes/<id> */
     char token[2 * TOKEN_BYTES + 1];
     int log_fd;
+    int token_fd; /* read end of the pipe the token waits in for the server */
     char **envp;
     size_t nenv;
 } create_ctx;
@@ -158,7 +159,8 @@ static int env_add(create_ctx *c, const char *k, const char *v)
 static int is_reserved(const char *k)
 {
     return strncmp(k, "AGENTIX_", 8) == 0 &&
-           (strcmp(k, "AGENTIX_TOKEN") == 0 || strcmp(k, "AGENTIX_LISTEN") == 0 ||
+           (strcmp(k, "AGENTIX_TOKEN") == 0 || strcmp(k, "AGENTIX_TOKEN_FD") == 0 ||
+            strcmp(k, "AGENTIX_AUTH") == 0 || strcmp(k, "AGENTIX_LISTEN") == 0 ||
             strcmp(k, "AGENTIX_BIND_HOST") == 0 || strcmp(k, "AGENTIX_BIND_PORT") == 0);
 }
 
@@ -187,7 +189,9 @@ static int build_env(create_ctx *c, agx_error *err)
                                                 : "names are non-empty and contain no '='");
         bad = env_add(c, k, agx_kv_value_at(user, i));
     }
-    bad = bad || env_add(c, "AGENTIX_TOKEN", c->token);
+    char fd[16];
+    snprintf(fd, sizeof fd, "%d", c->token_fd);
+    bad = bad || env_add(c, "AGENTIX_TOKEN_FD", fd);
     if (c->o.net == AGX_NS_NET_NONE)
         bad = bad || env_add(c, "AGENTIX_LISTEN", "unix:" AGX_NS_RUN_DIR "/" AGX_NS_SOCKET_NAME);
     else
@@ -245,6 +249,32 @@ static int wait_ready(create_ctx *c, int64_t deadline, agx_error *err)
     }
 }
 
+/* The token goes to the server through a pipe (AGENTIX_TOKEN_FD), never the environment: no
+ * /proc/<pid>/environ in the sandbox ever holds it, and once the server has read it to EOF the
+ * pipe is empty. It is written and the write end closed before the clone, so the server's read
+ * ends at EOF and no other process holds the write end. */
+static int token_pipe(create_ctx *c, agx_error *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return agx_error_set(err, AGX_ERR_IO, "pipe: %s", strerror(errno));
+    size_t n = strlen(c->token);
+    ssize_t w = write(p[1], c->token, n);
+    close(p[1]);
+    if (w != (ssize_t)n) {
+        close(p[0]);
+        return agx_error_set(err, AGX_ERR_IO, "cannot pass the token through a pipe");
+    }
+    /* A host run with its standard streams closed may get 0..2 here, which the sandbox's stdio
+     * takes over: keep the token's number above them. */
+    c->token_fd = p[0] > 2 ? p[0] : fcntl(p[0], F_DUPFD_CLOEXEC, 3);
+    if (p[0] <= 2)
+        close(p[0]);
+    if (c->token_fd < 0)
+        return agx_error_set(err, AGX_ERR_IO, "cannot move the token's pipe: %s", strerror(errno));
+    return 0;
+}
+
 static int start(create_ctx *c, agx_error *err)
 {
     agx_ns *ns = c->ns;
@@ -259,6 +289,8 @@ static int start(create_ctx *c, agx_error *err)
     if (!rc)
         rc = overlay_opts(c, opts, sizeof opts, err);
     if (!rc)
+        rc = token_pipe(c, err);
+    if (!rc)
         rc = build_env(c, err);
     if (!rc && (c->log_fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
         rc = agx_error_set(err, AGX_ERR_IO, "cannot create '%s': %s", log, strerror(errno));
@@ -270,7 +302,7 @@ static int start(create_ctx *c, agx_error *err)
     agx_ns_launch l = {.ns = ns, .rootfs = rootfs, .overlay_opts = opts,
                        .bundle_dir = c->bundle.dir, .bundle_prefix = c->bundle.prefix,
                        .run_dir = run, .hostname = c->o.hostname, .cg = &c->r.cg,
-                       .log_fd = c->log_fd, .argv = argv, .envp = c->envp};
+                       .log_fd = c->log_fd, .token_fd = c->token_fd, .argv = argv, .envp = c->envp};
     agx_ns_child child;
     rc = agx_ns_launch_start(&l, &child, err);
     if (child.pid > 0) {
@@ -373,6 +405,7 @@ int agx_ns_create(agx_ns *ns, const agx_sandbox_config *cfg, agx_sandbox **out, 
     c->ns = ns;
     c->cfg = cfg;
     c->log_fd = -1;
+    c->token_fd = -1;
     int rc = prepare(c, err), made = 0;
     if (!rc && !(rc = make_dir(c, err))) {
         made = 1;
@@ -387,6 +420,8 @@ int agx_ns_create(agx_ns *ns, const agx_sandbox_config *cfg, agx_sandbox **out, 
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating an ns sandbox");
     if (c->log_fd >= 0)
         close(c->log_fd);
+    if (c->token_fd >= 0)
+        close(c->token_fd);
     if (rc && made) {
         log_tail(c->dir, err);
         agx_ns_teardown(ns, &c->r, 1, NULL);

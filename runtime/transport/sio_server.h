@@ -12,7 +12,9 @@
  * pingTimeout closes; no CONNECT within connect_timeout closes; CONNECT to a namespace other than
  * "/" gets CONNECT_ERROR {"message":"Invalid namespace"} (the connection stays); a refused token
  * gets CONNECT_ERROR {"message":"invalid token"} and the connection closes; GET /health answers
- * 200 {"status":"ok","version":…}; other HTTP paths 404. */
+ * 200 {"status":"ok","version":…} (HEAD: the same headers); other HTTP paths 404. Before its
+ * CONNECT a connection may send only Engine.IO control packets and one CONNECT of at most
+ * AGX_SIO_PREAUTH_MAX bytes (sio_conn.h): anything else closes it. */
 #ifndef AGX_TRANSPORT_SIO_SERVER_H
 #define AGX_TRANSPORT_SIO_SERVER_H
 
@@ -47,6 +49,9 @@ typedef struct agx_sio_server_config {
 /* Binds and starts listening; the server then runs as the loop runs. The config is copied
  * (strings too). Errors: AGX_ERR_IO (bind failed: address in use, bad host),
  * AGX_ERR_INVALID_ARGUMENT, AGX_ERR_UNAVAILABLE (the lws libuv plugin could not be loaded).
+ * The number of sockets held at once is bounded by the process's RLIMIT_NOFILE at this call
+ * (raise it first: sio_listen.h's sio_raise_fd_limit): at the bound, accepting pauses; out of
+ * descriptors anyway, it backs off.
  * Call it on the loop's thread but not from inside a loop callback (typically before uv_run):
  * if lws fails to listen after the bind probe passed, it turns the loop a few times
  * (UV_RUN_NOWAIT) to release the handles lws had opened. */

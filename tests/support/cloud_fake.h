@@ -17,7 +17,8 @@
 typedef struct agx_fake agx_fake;
 
 /* argv: script and its arguments (NULL-terminated); python3 is prepended. Fails the test when the
- * fake does not print "PORT <n>" within 60 s. */
+ * fake does not print "PORT <n>" within 60 s. With "--tls-dir DIR" among them the fake serves
+ * https, and the control calls below trust the CA in $AGENTIX_CA_FILE. */
 agx_fake *agx_fake_start(const char *const *argv);
 int agx_fake_port(const agx_fake *f);
 /* The E2B fake (tests/fakes/e2b) with concurrency cap `cap`, its sandboxes running `server`
@@ -26,6 +27,10 @@ int agx_fake_port(const agx_fake *f);
  * "agentix" and "other"). The API key it takes is AGX_FAKE_E2B_KEY; E2B_API_KEY is left alone. */
 #define AGX_FAKE_E2B_KEY "e2b_0123456789abcdef0123456789abcdef"
 agx_fake *agx_fake_start_e2b(int cap, const char *server);
+/* The same over TLS: the fake's port serves https with tls_dir's server.crt/server.key (made by
+ * tests/support/make_test_ca.sh), E2B_API_URL is https and AGENTIX_E2B_SCHEME=https; the caller
+ * sets AGENTIX_CA_FILE to the test CA. */
+agx_fake *agx_fake_start_e2b_tls(int cap, const char *tls_dir);
 /* The Daytona fake likewise (DAYTONA_API_URL, AGENTIX_CONNECT_TO, DAYTONA_TARGET=us; snapshot
  * "agentix" starts the runtime, "bare" does not; previews under AGX_FAKE_DAYTONA_DOMAIN). */
 #define AGX_FAKE_DAYTONA_KEY "dtn_0123456789abcdef0123456789abcdef"
