@@ -347,43 +347,41 @@ int agx_ns_cgroup_count(const agx_ns_cgroups *cg)
     return total;
 }
 
+/* Kills what is in the group and removes it, retrying both until the deadline: a process may
+ * still be joining (a sandbox's first process joins its groups itself, just after the clone, so
+ * a sweep after its host died can find the group empty, then busy), and the last exit may still
+ * be in flight. A pid read from cgroup.procs belongs to a process still in the group: every
+ * process of a sandbox lives in it, so what is killed here is the sandbox's own. The PID namespace
+ * is normally gone already; this catches pasta and stragglers. */
+static int destroy_one(const char *dir, agx_error *err)
+{
+    int n = 0;
+    for (int waited = 0;; waited += 5) {
+        pid_t pids[256];
+        n = read_procs(dir, pids, 256);
+        if (n < 0)
+            return 0; /* gone */
+        for (int k = 0; k < n; k++)
+            kill(pids[k], SIGKILL);
+        if (n == 0 && (rmdir(dir) == 0 || errno == ENOENT))
+            return 0;
+        if (waited >= AGX_NS_KILL_WAIT_MS)
+            break;
+        agx_clock_sleep_ms(5);
+    }
+    if (n > 0)
+        return agx_error_set(err, AGX_ERR_TIMEOUT,
+                             "%d process(es) of cgroup %s still run %d ms after SIGKILL; see "
+                             "`cat %s/cgroup.procs` and delete the sandbox again", n, dir,
+                             AGX_NS_KILL_WAIT_MS, dir);
+    return agx_error_set(err, AGX_ERR_IO, "cannot remove cgroup %s: %s", dir, strerror(errno));
+}
+
 int agx_ns_cgroup_destroy(const agx_ns_cgroups *cg, agx_error *err)
 {
     int rc = 0;
-    for (int i = 0; i < cg->n && !rc; i++) {
-        /* A pid read from cgroup.procs belongs to a process still in the group: every process
-         * of a sandbox lives in it, so what is killed here is the sandbox's own. The PID
-         * namespace is normally gone already; this catches pasta and stragglers. */
-        int waited = 0;
-        for (;;) {
-            pid_t pids[256];
-            int n = read_procs(cg->path[i], pids, 256);
-            if (n <= 0)
-                break;
-            for (int k = 0; k < n; k++)
-                kill(pids[k], SIGKILL);
-            if (waited >= AGX_NS_KILL_WAIT_MS) {
-                rc = agx_error_set(err, AGX_ERR_TIMEOUT,
-                                   "%d process(es) of cgroup %s still run %d ms after SIGKILL; "
-                                   "see `cat %s/cgroup.procs` and delete the sandbox again", n,
-                                   cg->path[i], AGX_NS_KILL_WAIT_MS, cg->path[i]);
-                break;
-            }
-            agx_clock_sleep_ms(5);
-            waited += 5;
-        }
-        if (!rc && rmdir(cg->path[i]) != 0 && errno != ENOENT) {
-            /* The last exit may still be in flight: retry briefly. */
-            int ok = 0;
-            for (int t = 0; t < 200 && !ok; t++) {
-                agx_clock_sleep_ms(5);
-                ok = rmdir(cg->path[i]) == 0 || errno == ENOENT;
-            }
-            if (!ok)
-                rc = agx_error_set(err, AGX_ERR_IO, "cannot remove cgroup %s: %s", cg->path[i],
-                                   strerror(errno));
-        }
-    }
+    for (int i = 0; i < cg->n && !rc; i++)
+        rc = destroy_one(cg->path[i], err);
     return rc;
 }
 

@@ -251,16 +251,48 @@ static int setup_root(const child_args *a)
     return 0;
 }
 
+/* Closes every descriptor above 2 except the ones the child uses. The host's end of the control
+ * pipe must go at once: while the child held a copy it would never see EOF when the host dies
+ * (it would wait for 'G' forever), nor would a sibling child cloned by another thread of the same
+ * host that still held ours. No allocation: the few kept numbers are sorted on the stack. */
+static int close_others(const child_args *a)
+{
+    const agx_ns_launch *l = a->l;
+    unsigned keep[8 + AGX_NS_CG_MAX];
+    int n = 0;
+    int fixed[] = {a->ctl_rd, a->st_wr, a->init_fd, a->devnull, l->log_fd, l->token_fd};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (fixed[i] > 2)
+            keep[n++] = (unsigned)fixed[i];
+    for (int i = 0; i < a->ncg; i++)
+        keep[n++] = (unsigned)a->cg_fd[i];
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            unsigned t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned from = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] > from && syscall(SYS_close_range, from, keep[i] - 1, 0) != 0)
+            return -1;
+        if (keep[i] + 1 > from)
+            from = keep[i] + 1;
+    }
+    return (int)syscall(SYS_close_range, from, ~0u, 0);
+}
+
 static int child_main(void *arg)
 {
     const child_args *a = arg;
     const agx_ns_launch *l = a->l;
     umask(0);
-    /* Nothing of the host's descriptors may reach the sandbox. */
-    if (syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
+    /* Nothing of the host's descriptors may reach the sandbox: what the child does not use is
+     * closed now, what it uses is closed on exec. */
+    if (close_others(a) != 0 || syscall(SYS_close_range, 3, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
         fail(a, S_FDS);
     /* …except the token's pipe, which the server reads to EOF and closes (AGENTIX_TOKEN_FD). */
-    if (l->token_fd >= 0 && fcntl(l->token_fd, F_SETFD, 0) != 0)
+    if (l->token_fd > 2 && fcntl(l->token_fd, F_SETFD, 0) != 0)
         fail(a, S_FDS);
     for (int i = 0; i < a->ncg; i++)
         if (write(a->cg_fd[i], "0", 1) != 1)
