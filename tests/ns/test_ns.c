@@ -173,9 +173,17 @@ static void e2e(void)
         agx_sandbox_free(sb);
         agx_sandbox_config_free(cfg);
 
+        /* network none: the client dials the http+unix:// URL (docs/PROTOCOL.md §1) */
         cfg = config(images[i], "none");
         CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
         CHECK(health_over_unix(agx_sandbox_runtime_url(sb)) == 200);
+        CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+        res = run(c, "echo hi-unix; command -v agentix-server", &err);
+        CHECK(exit_of(res) == 0);
+        CHECK_CONTAINS(out_of(res), "hi-unix\n/opt/agentix/bin/agentix-server");
+        agx_value_free(res);
+        user_module_calls(c, &err);
+        agx_client_free(c);
         CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
         CHECK(health_over_unix(agx_sandbox_runtime_url(sb)) == 0);
         agx_sandbox_free(sb);
@@ -248,6 +256,16 @@ static void isolation(void)
     CHECK(atoi(out_of(r)) == 0);
     agx_value_free(r);
 
+    /* the runtime's token: in no environment of the sandbox, and PID 1 holds only its stdio
+     * (the server read it from a pipe, AGENTIX_TOKEN_FD) */
+    r = run(a, "for p in /proc/[0-9]*; do cat $p/environ; echo; done 2>/dev/null | "
+               "tr '\\0' '\\n' | grep AGENTIX_TOKEN; echo fds: $(ls /proc/1/fd)", &err);
+    CHECK(agx_sandbox_token(sa) && strlen(agx_sandbox_token(sa)) >= 16);
+    CHECK(!strstr(out_of(r), agx_sandbox_token(sa)));
+    CHECK(!strstr(out_of(r), "AGENTIX_TOKEN="));
+    CHECK_CONTAINS(out_of(r), "fds: 0 1 2\n");
+    agx_value_free(r);
+
     /* host files outside its root */
     snprintf(cmd, sizeof cmd, "cat %s 2>&1; ls /var/lib/docker 2>&1 | head -1", secret);
     r = run(a, cmd, &err);
@@ -284,7 +302,8 @@ static void isolation(void)
     agx_client_free(b);
     CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
     agx_sandbox_free(sb);
-    /* none has no TCP client URL yet (issue 11): check from its own namespace through the init */
+    /* none: check from its own network namespace (entered through the init) that the host's
+     * 127.0.0.1 server is out of reach and lo is its only link */
     char ns_cmd[512];
     agx_sandbox_info *info;
     CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sn), &info, &err), &err);
@@ -387,23 +406,85 @@ static int leftovers(const char *when)
     return ns_world_leftovers(root, when);
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double pct(double *v, int n, double q)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    int k = (int)(q * n + 0.999999);
+    return v[k < 1 ? 0 : (k > n ? n - 1 : k - 1)];
+}
+
+/* The host's open descriptors and resident set, to see that cycles leak neither. */
+static void host_usage(int *fds, long *rss_kb)
+{
+    *fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        *fds += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    *rss_kb = -1;
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", rss_kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+}
+
+/* Sequential create→delete cycles per network mode, then the leftover count. Prints figures
+ * (create and delete p50/p95, the host's descriptors and RSS before and after): the soak script
+ * (bench/ns/soak.sh) runs the same with a large N. No timing is asserted. */
 static void cycles(void)
 {
     const char *env = getenv("AGX_NS_CYCLES");
     int n = env ? atoi(env) : 50;
+    CHECK_MSG(n >= 1 && n <= 1000000, "AGX_NS_CYCLES=%s: want 1..1000000", env);
     agx_error err;
     static const char *const nets[] = {"none", "private"};
+    double *cr = calloc((size_t)n, sizeof *cr), *dl = calloc((size_t)n, sizeof *dl);
+    CHECK(cr && dl);
     for (int m = 0; m < 2; m++) {
         agx_sandbox_config *cfg = config("agx-test-busybox:1", nets[m]);
+        int fd0, fd1;
+        long rss0, rss1;
+        host_usage(&fd0, &rss0);
+        double t0 = now_ms();
         for (int i = 0; i < n; i++) {
             agx_sandbox *sb;
+            double a = now_ms();
             CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+            double b = now_ms();
             CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+            cr[i] = b - a;
+            dl[i] = now_ms() - b;
             agx_sandbox_free(sb);
         }
+        double wall = (now_ms() - t0) / 1e3;
         agx_sandbox_config_free(cfg);
-        fprintf(stderr, "%d cycles with network %s\n", n, nets[m]);
+        host_usage(&fd1, &rss1);
+        fprintf(stderr, "%d cycles with network %s: %.1f s, %.1f cycles/s; create p50 %.1f ms "
+                "p95 %.1f ms, delete p50 %.1f ms p95 %.1f ms; host fds %d -> %d, RSS %ld -> %ld "
+                "KiB\n", n, nets[m], wall, n / wall, pct(cr, n, 0.5), pct(cr, n, 0.95),
+                pct(dl, n, 0.5), pct(dl, n, 0.95), fd0, fd1, rss0, rss1);
+        CHECK_MSG(fd1 <= fd0 + 4, "the host holds %d descriptors after the cycles, %d before",
+                  fd1, fd0);
     }
+    free(cr);
+    free(dl);
     CHECK(leftovers("after the cycles") == 0);
 }
 
