@@ -26,7 +26,8 @@ static const char *const cg_names[CG_COUNT] = {"pids", "memory", "cpu"};
 struct agx_ns_cgroup_info {
     struct {
         int v2;             /* 1: from the unified hierarchy */
-        char base[512];     /* <mount><own group>/agentix-ns, "" when not usable */
+        char base[448];     /* <mount><own group>/agentix-ns, "" when not usable; leaves room
+                             * for /<id> in agx_ns_cgroups' 512-byte paths */
     } c[CG_COUNT];
     char desc[256];
 };

@@ -38,6 +38,24 @@
 #define AGX_NS_TCP_PORT 8000                   /* the runtime's port inside a private network */
 #define AGX_NS_MAX_LAYERS 128
 #define AGX_NS_KILL_WAIT_MS 5000
+#define AGX_NS_OOM_SCORE_ADJ "500" /* oom_score_adj of every sandbox process (ns_launch.c) */
+
+/* A fresh mmap'd stack for a clone child. Under ASan its shadow may still hold the poison of a
+ * thread stack that lived at the same address (ASan does not clear shadow on munmap/mmap), which
+ * the child would report as a stack overflow: clear it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define AGX_NS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AGX_NS_ASAN 1
+#endif
+#endif
+#ifdef AGX_NS_ASAN
+#include <sanitizer/asan_interface.h>
+#define agx_ns_stack_ready(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define agx_ns_stack_ready(p, n) ((void)(p), (void)(n))
+#endif
 
 typedef enum { AGX_NS_NET_NONE = 0, AGX_NS_NET_PRIVATE = 1 } agx_ns_net;
 

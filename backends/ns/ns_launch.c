@@ -46,14 +46,14 @@
 #define CHILD_STACK (256 * 1024)
 
 enum step {
-    S_NONE, S_FDS, S_CGROUP, S_CGNS, S_PRIVATE, S_OVERLAY, S_BUNDLE_TREE, S_BUNDLE_RO, S_RUN_TREE,
+    S_NONE, S_FDS, S_CGROUP, S_OOM, S_CGNS, S_PRIVATE, S_OVERLAY, S_BUNDLE_TREE, S_BUNDLE_RO, S_RUN_TREE,
     S_PIVOT, S_MKDIR, S_BUNDLE_MOVE, S_RUN_MOVE, S_PROC, S_DEV, S_PROC_MASK, S_HOSTNAME, S_LO,
     S_SYSCTL, S_USERNS, S_WAIT, S_IDS, S_SECCOMP, S_CAPS, S_STDIO, S_EXEC, S_COUNT
 };
 
 static const char *const step_names[S_COUNT] = {
     [S_NONE] = "starting", [S_FDS] = "closing inherited descriptors",
-    [S_CGROUP] = "joining its cgroups", [S_CGNS] = "creating its cgroup namespace",
+    [S_CGROUP] = "joining its cgroups", [S_OOM] = "raising its OOM score", [S_CGNS] = "creating its cgroup namespace",
     [S_PRIVATE] = "making mounts private", [S_OVERLAY] = "mounting the overlayfs root",
     [S_BUNDLE_TREE] = "cloning the bundle mount", [S_BUNDLE_RO] = "making the bundle read-only",
     [S_RUN_TREE] = "cloning the socket folder mount", [S_PIVOT] = "pivot_root into the overlay",
@@ -297,6 +297,13 @@ static int child_main(void *arg)
     for (int i = 0; i < a->ncg; i++)
         if (write(a->cg_fd[i], "0", 1) != 1)
             fail(a, S_CGROUP);
+    /* Every process of the sandbox inherits a raised OOM score, pasta (also in the sandbox's
+     * memory group, started by the host) keeps 0: a task that overruns the memory limit is the
+     * kernel's pick, not pasta — which would cut the runtime off and leave the task running (seen:
+     * 300 MB against 64 MiB killed pasta). Lowering pasta's score instead needs CAP_SYS_RESOURCE,
+     * which some hosts withhold even from root; raising is always allowed. */
+    if (write_file("/proc/self/oom_score_adj", AGX_NS_OOM_SCORE_ADJ) != 0)
+        fail(a, S_OOM);
     if (unshare(CLONE_NEWCGROUP) != 0)
         fail(a, S_CGNS);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
@@ -427,6 +434,8 @@ int agx_ns_launch_start(const agx_ns_launch *l, agx_ns_child *c, agx_error *err)
         stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (stack == MAP_FAILED)
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "cannot map a stack for the sandbox");
+        else
+            agx_ns_stack_ready(stack, CHILD_STACK);
     }
     if (!rc) {
         a.ctl_rd = ctl[0];

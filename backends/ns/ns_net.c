@@ -141,6 +141,8 @@ int agx_ns_pasta_start(const agx_ns *ns, const char *netns, int host_port, int h
     if (!rc && (stack = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                              -1, 0)) == MAP_FAILED)
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "cannot map a stack to start pasta");
+    else if (!rc)
+        agx_ns_stack_ready(stack, 65536);
     if (!rc) {
         pid_t p = clone(pasta_child, (char *)stack + 65536, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
         if (p < 0)
