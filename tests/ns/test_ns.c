@@ -1,9 +1,9 @@
 /* test_ns.c — the ns backend against the real kernel and the real images (label ns; needs root,
  * overlayfs, cgroups, pasta and dockerd for the test images). One scenario per run:
- *   e2e        every call shape on agx-test-debian:12 and agx-test-busybox:1 (private network, TCP),
- *              the bundle's bin on PATH, /health over the Unix socket of network none
- *   isolation  host processes and files, another sandbox's files, host loopback from none,
- *              a host-side server from the private network
+ *   e2e        every call shape on agx-test-debian:12 and agx-test-busybox:1, over TCP (private
+ *              network) and over the http+unix URL of network none; the bundle's bin on PATH
+ *   isolation  host processes and files, another sandbox's files, the runtime's token, host
+ *              loopback from none, a host-side server from the private network
  *   limits     memory (the task is OOM-killed and get() counts it), a fork bomb against pids, a
  *              limit the kernel cannot enforce (test seam) refused by name
  *   cycles     N create/delete cycles per network mode (AGX_NS_CYCLES, default 50 each), then
