@@ -16,7 +16,8 @@ static void agx_create_help(FILE *out)
 {
     fprintf(out,
             "Usage: agentix create [--backend NAME] [--image I] [--bundle B] [--env K=V]...\n"
-            "                      [--label K=V]... [--timeout S] [--run-id R] [--no-owner] [--json]\n\n"
+            "                      [--label K=V]... [--option K=V]... [--timeout S] [--run-id R]\n"
+            "                      [--no-owner] [--json]\n\n"
             "Create one sandbox and print how to reach it: id, backend, runtime_url, token and\n"
             "headers. The sandbox keeps running until `agentix delete`.\n\n"
             "Options:\n"
@@ -25,6 +26,8 @@ static void agx_create_help(FILE *out)
             "  --bundle B       runtime bundle (image or path; see `agentix build`)\n"
             "  --env K=V        environment of the runtime and the functions (repeatable)\n"
             "  --label K=V      label on the sandbox, for `agentix ls --label` (repeatable)\n"
+            "  --option K=V     backend option <backend>.<name>, e.g. ns.network=private\n"
+            "                   (repeatable; see the backend's README)\n"
             "  --timeout S      create-to-ready bound in seconds (default 120)\n"
             "  --run-id R       the agentix.run label (default $AGENTIX_RUN_ID, else random)\n"
             "  --no-owner       no owner labels: `agentix gc` never collects this sandbox\n"
@@ -106,6 +109,11 @@ static int agx_create_parse(int argc, char **argv, agx_sandbox_config *cfg, agx_
         } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--label", &v)) != 0) {
             int rc = m < 0 ? AGX_CLI_USAGE
                            : agx_cli_kv_arg(cmd, "--label", agx_sandbox_config_labels(cfg), v, '=');
+            if (rc)
+                return rc;
+        } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--option", &v)) != 0) {
+            int rc = m < 0 ? AGX_CLI_USAGE
+                           : agx_cli_kv_arg(cmd, "--option", agx_sandbox_config_options(cfg), v, '=');
             if (rc)
                 return rc;
         } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--timeout", &v)) != 0) {

@@ -12,12 +12,14 @@ build_only=0
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
+  libseccomp-dev libarchive-dev  # the ns backend: its seccomp filter, image layer decoding
   libssl-dev  # the runtime client's TLS (runtime/transport/sio_tls.c)
 )
 [ $build_only = 1 ] || packages+=(
   clang libclang-rt-14-dev valgrind patchelf busybox-static
   nodejs npm python3 python3-yaml
   python3-kubernetes openssl  # k8s-pool tests: the fake API server checked by a real client, its CA
+  passt iproute2  # the ns backend: pasta for its private network; `ip link` in its leak counts
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -170,7 +170,7 @@ static int check_id(const char *id, agx_error *err)
 /* A fresh <root>/<id>; ids are random, a clash only means drawing again. */
 static int make_workdir(agx_local *l, agx_local_record *r, char *dir, size_t n, agx_error *err)
 {
-    int rc = agx_local_mkdirs(l->root, err);
+    int rc = agx_fs_mkdirs(l->root, err);
     for (int attempt = 0; !rc && attempt < 4; attempt++) {
         char hex[2 * ID_RANDOM_BYTES + 1];
         if ((rc = agx_random_hex(hex, ID_RANDOM_BYTES, err)))
@@ -208,7 +208,7 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
         .timeout_ms = cfg ? agx_sandbox_config_timeout_ms(cfg) : DEFAULT_TIMEOUT_MS,
     };
     const agx_kv *labels = cfg ? agx_sandbox_config_labels_const(cfg) : NULL;
-    int rc = agx_local_labels_check(labels, err);
+    int rc = agx_labels_check(labels, "local", err);
     if (rc)
         return rc;
     r->labels = labels ? agx_kv_copy(labels) : agx_kv_new();
@@ -256,7 +256,7 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
         }
     }
     if (rc) {
-        agx_local_rmtree(dir, NULL);
+        agx_fs_rmtree(dir, NULL);
         agx_local_record_clear(&e->rec);
         free(e);
         return rc;
@@ -298,7 +298,7 @@ static int local_delete(void *self, const char *id, agx_error *err)
         if (rc)
             return rc;
     }
-    return agx_local_rmtree(dir, err);
+    return agx_fs_rmtree(dir, err);
 }
 
 /* ---- get / list ---- */
@@ -355,7 +355,7 @@ static int describe(agx_local *l, const char *id, const agx_kv *filter, agx_sand
     *out = NULL;
     pthread_mutex_lock(&l->mu);
     local_entry **p = table_find(l, id);
-    int ours = p != NULL, match = ours && agx_local_labels_match((*p)->rec.labels, filter);
+    int ours = p != NULL, match = ours && agx_labels_match((*p)->rec.labels, filter);
     if (match)
         *out = info_from_record(&(*p)->rec, dir_exists(dir), err);
     pthread_mutex_unlock(&l->mu);
@@ -367,7 +367,7 @@ static int describe(agx_local *l, const char *id, const agx_kv *filter, agx_sand
         return 0;
     if (rc)
         return rc;
-    if (agx_local_labels_match(r.labels, filter)) {
+    if (agx_labels_match(r.labels, filter)) {
         *out = info_from_record(&r, 1, err);
         rc = *out ? 0 : AGX_ERR_NO_MEMORY;
     }

@@ -49,17 +49,6 @@ int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_err
 /* "exited with status 1" / "was killed by signal 9" into buf. */
 void agx_local_proc_describe_exit(int status, char *buf, size_t n);
 
-/* ---- files (local_fs.c) ---- */
-
-/* Removes a directory tree without following symlinks. A missing path is success. */
-int agx_local_rmtree(const char *path, agx_error *err);
-/* mkdir -p with mode 0700 for the parts it creates. */
-int agx_local_mkdirs(const char *path, agx_error *err);
-/* Writes data to path atomically (temporary file + rename). */
-int agx_local_write_file(const char *path, const char *data, size_t len, agx_error *err);
-/* Copies the last lines of <workdir>/server.log into err->detail. */
-void agx_local_log_tail(const char *workdir, agx_error *err);
-
 /* ---- the sandbox record, <workdir>/sandbox.json (local_record.c) ---- */
 
 typedef struct agx_local_record {
@@ -80,10 +69,6 @@ int agx_local_record_parse(const char *text, size_t len, const char *what, agx_l
                            agx_error *err);
 /* Ids are names of folders we may delete: [A-Za-z0-9_-], 1..AGX_LOCAL_ID_MAX-1 bytes. */
 int agx_local_id_valid(const char *id);
-/* Labels must fit the record: bounded count and sizes, valid UTF-8. */
-int agx_local_labels_check(const agx_kv *labels, agx_error *err);
-/* 1 when labels holds every pair of filter (NULL filter matches all). */
-int agx_local_labels_match(const agx_kv *labels, const agx_kv *filter);
 
 /* ---- starting a server (local_spawn.c) ---- */
 

@@ -13,9 +13,6 @@
 #include "agentix/fdio.h"
 
 #define RECORD_MAX_BYTES (256 * 1024)
-#define RECORD_MAX_LABELS 256
-#define LABEL_KEY_MAX 128   /* with the count limit, a record stays far below RECORD_MAX_BYTES */
-#define LABEL_VALUE_MAX 512
 
 int agx_local_id_valid(const char *id)
 {
@@ -29,43 +26,6 @@ int agx_local_id_valid(const char *id)
             return 0;
     }
     return 1;
-}
-
-int agx_local_labels_match(const agx_kv *labels, const agx_kv *filter)
-{
-    size_t n = filter ? agx_kv_count(filter) : 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *have = labels ? agx_kv_get(labels, agx_kv_key_at(filter, i)) : NULL;
-        if (!have || strcmp(have, agx_kv_value_at(filter, i)) != 0)
-            return 0;
-    }
-    return 1;
-}
-
-static int utf8_valid(const char *s)
-{
-    json_t *j = json_string(s); /* jansson validates UTF-8 */
-    json_decref(j);
-    return j != NULL;
-}
-
-int agx_local_labels_check(const agx_kv *labels, agx_error *err)
-{
-    size_t n = labels ? agx_kv_count(labels) : 0;
-    if (n > RECORD_MAX_LABELS)
-        return agx_error_set(err, AGX_ERR_LIMIT, "%zu labels given; the local backend keeps at most %d",
-                             n, RECORD_MAX_LABELS);
-    for (size_t i = 0; i < n; i++) {
-        const char *k = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
-        if (strlen(k) > LABEL_KEY_MAX || strlen(v) > LABEL_VALUE_MAX)
-            return agx_error_set(err, AGX_ERR_LIMIT,
-                                 "label '%.64s' is too long (keys up to %d bytes, values up to %d)",
-                                 k, LABEL_KEY_MAX, LABEL_VALUE_MAX);
-        if (!utf8_valid(k) || !utf8_valid(v))
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                                 "label #%zu is not valid UTF-8 (labels are stored as JSON)", i + 1);
-    }
-    return 0;
 }
 
 void agx_local_record_clear(agx_local_record *r)
@@ -103,7 +63,7 @@ int agx_local_record_write(const char *workdir, const agx_local_record *r, agx_e
                              r->id);
     char path[AGX_LOCAL_PATH_MAX];
     snprintf(path, sizeof path, "%s/sandbox.json", workdir);
-    int rc = agx_local_write_file(path, text, strlen(text), err);
+    int rc = agx_fs_write_atomic(path, text, strlen(text), err);
     free(text);
     return rc;
 }
@@ -115,7 +75,7 @@ static int bad_record(agx_error *err, const char *path, const char *why)
 
 static int labels_from_json(json_t *o, agx_kv *labels)
 {
-    if (!json_is_object(o) || json_object_size(o) > RECORD_MAX_LABELS)
+    if (!json_is_object(o) || json_object_size(o) > AGX_LABELS_RECORD_MAX)
         return -1;
     const char *k;
     json_t *v;

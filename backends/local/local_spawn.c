@@ -302,7 +302,9 @@ int agx_local_wait_ready(const agx_local_spawn_args *a, agx_local_proc *proc, in
     *port = 0;
     int rc = wait_ready(a, proc, port, err);
     if (rc) {
-        agx_local_log_tail(a->workdir, err);
+        char log[AGX_LOCAL_PATH_MAX];
+        snprintf(log, sizeof log, "%s/server.log", a->workdir);
+        agx_fs_log_tail(log, err);
         agx_local_proc_stop(proc, a->id, 0, NULL);
     }
     return rc;

@@ -135,6 +135,24 @@ static int load_module_path(srv_config *c, const char *dir, char *msg, size_t le
     return 0;
 }
 
+/* AGENTIX_LISTEN=unix:<absolute path> (the ns backend's default: no network in the sandbox). It
+ * excludes AGENTIX_BIND_HOST/PORT so a server never listens somewhere its backend did not mean. */
+static int load_listen(srv_config *c, char *msg, size_t len)
+{
+    const char *v = env_get("AGENTIX_LISTEN");
+    if (!v)
+        return 0;
+    if (strncmp(v, "unix:", 5) != 0 || v[5] != '/' || strlen(v + 5) >= SRV_UNIX_PATH_MAX)
+        return srv_bad(msg, len, "AGENTIX_LISTEN='%.64s' must be unix:<absolute path> (under %d "
+                       "bytes)", v, SRV_UNIX_PATH_MAX);
+    if (env_get("AGENTIX_BIND_HOST") || env_get("AGENTIX_BIND_PORT"))
+        return srv_bad(msg, len, "AGENTIX_LISTEN and AGENTIX_BIND_HOST/AGENTIX_BIND_PORT are both "
+                       "set; set one or the other");
+    if (!(c->unix_path = strdup(v + 5)))
+        return srv_bad(msg, len, "out of memory");
+    return 0;
+}
+
 int srv_config_load(srv_config *c, char *msg, size_t len)
 {
     memset(c, 0, sizeof *c);
@@ -155,7 +173,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
         env_uint("AGENTIX_WORKER_BUDGET", 1024, UINT64_MAX >> 1, &held, msg, len) ||
         env_uint("AGENTIX_RECV_BUDGET", 1024, UINT64_MAX >> 1, &recv, msg, len) ||
         env_str("AGENTIX_WORKER_PID_FILE", PATH_VAR_MAX, &c->worker_pid_file, msg, len) ||
-        self_dir(dir, sizeof dir, msg, len) || bundle_path(dir, msg, len) ||
+        load_listen(c, msg, len) || self_dir(dir, sizeof dir, msg, len) || bundle_path(dir, msg, len) ||
         load_worker(c, dir, msg, len) ||
         load_module_path(c, dir, msg, len))
         return -1;
@@ -179,6 +197,7 @@ void srv_config_free(srv_config *c)
 {
     free(c->host);
     free(c->port_file);
+    free(c->unix_path);
     free(c->worker_path);
     free(c->module_path);
     free(c->worker_pid_file);

@@ -32,6 +32,7 @@ static const char usage[] =
     "  AGENTIX_BIND_HOST         address to listen on (default 0.0.0.0)\n"
     "  AGENTIX_BIND_PORT         TCP port (default 8000; 0 picks a free one)\n"
     "  AGENTIX_PORT_FILE         write the bound port here once listening\n"
+    "  AGENTIX_LISTEN            unix:<path>: listen on that Unix socket instead of TCP\n"
     "  AGENTIX_TOKEN_FD          read the token hosts must send in their CONNECT from this fd\n"
     "  AGENTIX_TOKEN             the token itself (removed from the environment at start)\n"
     "  AGENTIX_AUTH              on (default: refuse to start without a token), claim, none\n"
@@ -93,6 +94,7 @@ static int listen_on(srv_server *s)
     agx_sio_server_config sc = {
         .host = s->cfg.host,
         .port = s->cfg.port,
+        .unix_path = s->cfg.unix_path,
         .version = AGX_VERSION_STRING,
         .ping_interval_ms = s->cfg.ping_interval_ms,
         .ping_timeout_ms = s->cfg.ping_timeout_ms,
@@ -112,6 +114,11 @@ static int listen_on(srv_server *s)
         return -1;
     }
     int port = agx_sio_server_port(s->sio);
+    if (s->cfg.unix_path) {
+        fprintf(stderr, "agentix-server %s: listening on unix:%s%s\n", AGX_VERSION_STRING,
+                s->cfg.unix_path, srv_token_describe(&s->token));
+        return 0;
+    }
     if (s->cfg.port_file) {
         char text[16];
         snprintf(text, sizeof text, "%d\n", port);

@@ -42,12 +42,14 @@
 #define SRV_QUEUE_MAX 65536          /* calls waiting for one worker's threads */
 #define SRV_PIPE_SIZE (1u << 20)     /* F_SETPIPE_SZ for the worker pipes (best effort) */
 #define SRV_TOKEN_MAX 4096
+#define SRV_UNIX_PATH_MAX 108 /* sun_path, NUL included */
 
 /* ---- configuration (config.c) ---- */
 
 typedef struct srv_config {
     char *host;               /* AGENTIX_BIND_HOST, default 0.0.0.0 */
     int port;                 /* AGENTIX_BIND_PORT, default 8000; 0 = ephemeral */
+    char *unix_path;          /* AGENTIX_LISTEN=unix:<path>: listen there instead of TCP */
     char *port_file;          /* AGENTIX_PORT_FILE or NULL */
     uint32_t ping_interval_ms, ping_timeout_ms; /* 0 = transport default */
     size_t max_payload;       /* AGENTIX_MAX_PAYLOAD, default 64 MiB */

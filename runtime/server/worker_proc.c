@@ -490,7 +490,7 @@ static const char *const scrubbed[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDI
                                        "AGENTIX_TOKEN", "AGENTIX_TOKEN_FD", "AGENTIX_AUTH",
                                        "AGENTIX_MODULE_PATH", "AGENTIX_MAX_PAYLOAD",
                                        "AGENTIX_WORKER_THREADS", "AGENTIX_WORKER_PID_FILE",
-                                       "AGENTIX_PORT_FILE"};
+                                       "AGENTIX_PORT_FILE", "AGENTIX_LISTEN"};
 
 static bool is_scrubbed(const char *kv)
 {

@@ -416,7 +416,7 @@ static const struct {
 };
 
 static const contract_fixture *const fixtures[] = {&contract_local, &contract_docker, &contract_e2b,
-                                                    &contract_daytona, &contract_k8s};
+                                                    &contract_daytona, &contract_k8s, &contract_ns};
 
 /* At exit, also after a failed CHECK: the run's sandboxes are deleted through the backend, so a
  * red run leaves nothing behind. A green run has nothing to sweep. */
@@ -453,7 +453,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc >= 2 && i < sizeof fixtures / sizeof *fixtures; i++)
         if (strcmp(argv[1], fixtures[i]->backend) == 0)
             F = fixtures[i];
-    CHECK_MSG(F, "usage: test_contract local|docker|e2b|daytona|k8s-pool [scenario…]");
+    CHECK_MSG(F, "usage: test_contract local|docker|e2b|daytona|k8s-pool|ns [scenario…]");
     unsigned char r[8];
     CHECK(getrandom(r, sizeof r, 0) == (ssize_t)sizeof r);
     for (size_t i = 0; i < sizeof r; i++)

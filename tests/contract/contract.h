@@ -39,7 +39,7 @@ typedef struct contract_fixture {
 } contract_fixture;
 
 extern const contract_fixture contract_local, contract_docker, contract_e2b, contract_daytona,
-    contract_k8s;
+    contract_k8s, contract_ns;
 
 /* The run's label value (agentix.contract.run=<it>), random per process: every sandbox the suite
  * creates carries it, and fixtures count leftovers by it where their world has labels. */

@@ -66,6 +66,18 @@ AGX_API int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *
  * call: a forked child names itself. Returns out. */
 AGX_API const char *agx_label_creator(char *out, size_t n);
 
+/* ---- labels kept in a backend's own record (local, ns) ---- */
+#define AGX_LABELS_RECORD_MAX 256    /* labels per sandbox */
+#define AGX_LABEL_RECORD_KEY_MAX 128 /* bytes of one key */
+#define AGX_LABEL_RECORD_VALUE_MAX 512
+/* 0 when labels (NULL = none) fit a JSON record: at most AGX_LABELS_RECORD_MAX, keys and values
+ * within their bounds, valid UTF-8. Otherwise AGX_ERR_LIMIT or AGX_ERR_INVALID_ARGUMENT naming the
+ * label and `backend`. */
+AGX_API int agx_labels_check(const agx_kv *labels, const char *backend, agx_error *err);
+/* 1 when labels holds every pair of filter (a NULL or empty filter matches all): what list's
+ * label filter means on every backend. */
+AGX_API int agx_labels_match(const agx_kv *labels, const agx_kv *filter);
+
 #ifdef __cplusplus
 }
 #endif

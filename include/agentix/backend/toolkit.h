@@ -6,6 +6,7 @@
  *   agentix/backend/labels.h   label names agentix writes on sandboxes, owner labels
  *   agentix/backend/runtime.h  the runtime binaries beside libagentix, the wait for /health
  *   agentix/backend/process.h  state, group and start time of a process
+ *   agentix/backend/files.h    state folders: removal without following links, atomic records
  *   agentix/clock.h            monotonic clock, deadlines, condition variables (libagentix-runtime)
  *   agentix/fdio.h             whole, bounded fd and file I/O (libagentix-runtime)
  *
@@ -18,6 +19,7 @@
 #ifndef AGENTIX_BACKEND_TOOLKIT_H
 #define AGENTIX_BACKEND_TOOLKIT_H
 
+#include "agentix/backend/files.h"
 #include "agentix/backend/http.h"
 #include "agentix/backend/labels.h"
 #include "agentix/backend/process.h"

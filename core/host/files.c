@@ -1,6 +1,7 @@
-/* local_fs.c — the files of a local sandbox: its working directory (created, removed without
- * following links), the record file and the server log the backend quotes in its errors. */
-#include "backends/local/local_internal.h"
+/* files.c — the state folders of backends that keep their sandboxes on disk (files.h, part of
+ * the backend toolkit): folders made and removed without following links, records replaced
+ * atomically, the runtime's log quoted in create errors. */
+#include "agentix/backend/files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,8 +14,7 @@
 
 #include "agentix/fdio.h"
 
-#define RMTREE_MAX_DEPTH 256 /* each level holds one fd; deeper trees fail with a clear error */
-#define LOG_TAIL_BYTES 1536
+#define PATH_MAX_LEN 4096
 
 static int io_error(agx_error *err, const char *what, const char *path)
 {
@@ -25,11 +25,11 @@ static int io_error(agx_error *err, const char *what, const char *path)
 /* Empties the directory open as dfd (consumed), then the caller removes it. */
 static int rm_contents(int dfd, const char *top, int depth, agx_error *err)
 {
-    if (depth > RMTREE_MAX_DEPTH) {
+    if (depth > AGX_FS_RMTREE_MAX_DEPTH) {
         close(dfd);
         return agx_error_set(err, AGX_ERR_LIMIT,
                              "cannot remove '%s': directories nested deeper than %d levels; "
-                             "remove it by hand", top, RMTREE_MAX_DEPTH);
+                             "remove it by hand", top, AGX_FS_RMTREE_MAX_DEPTH);
     }
     DIR *d = fdopendir(dfd);
     if (!d) {
@@ -62,7 +62,7 @@ static int rm_contents(int dfd, const char *top, int depth, agx_error *err)
     return rc;
 }
 
-int agx_local_rmtree(const char *path, agx_error *err)
+int agx_fs_rmtree(const char *path, agx_error *err)
 {
     int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0) {
@@ -76,9 +76,9 @@ int agx_local_rmtree(const char *path, agx_error *err)
     return rc;
 }
 
-int agx_local_mkdirs(const char *path, agx_error *err)
+int agx_fs_mkdirs(const char *path, agx_error *err)
 {
-    char buf[AGX_LOCAL_PATH_MAX];
+    char buf[PATH_MAX_LEN];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof buf)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "directory path '%s' is empty or too long", path);
@@ -97,9 +97,9 @@ int agx_local_mkdirs(const char *path, agx_error *err)
     return 0;
 }
 
-int agx_local_write_file(const char *path, const char *data, size_t len, agx_error *err)
+int agx_fs_write_atomic(const char *path, const char *data, size_t len, agx_error *err)
 {
-    char tmp[AGX_LOCAL_PATH_MAX];
+    char tmp[PATH_MAX_LEN];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "path '%s' is too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -116,24 +116,28 @@ int agx_local_write_file(const char *path, const char *data, size_t len, agx_err
     return 0;
 }
 
-void agx_local_log_tail(const char *workdir, agx_error *err)
+void agx_fs_log_tail(const char *path, agx_error *err)
 {
-    char path[AGX_LOCAL_PATH_MAX];
-    snprintf(path, sizeof path, "%s/server.log", workdir);
+    if (!err)
+        return;
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char note[160];
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        agx_error_set_detail(err, "(no server.log)", (size_t)-1);
+        snprintf(note, sizeof note, "(no %.120s)", name);
+        agx_error_set_detail(err, note, (size_t)-1);
         return;
     }
-    char buf[LOG_TAIL_BYTES + 1];
+    char buf[AGX_FS_LOG_TAIL_BYTES + 1];
     struct stat st;
     off_t from = 0;
-    if (fstat(fd, &st) == 0 && st.st_size > LOG_TAIL_BYTES)
-        from = st.st_size - LOG_TAIL_BYTES;
-    ssize_t n = pread(fd, buf, LOG_TAIL_BYTES, from);
+    if (fstat(fd, &st) == 0 && st.st_size > AGX_FS_LOG_TAIL_BYTES)
+        from = st.st_size - AGX_FS_LOG_TAIL_BYTES;
+    ssize_t n = pread(fd, buf, AGX_FS_LOG_TAIL_BYTES, from);
     close(fd);
     if (n <= 0) {
-        agx_error_set_detail(err, "(server.log is empty)", (size_t)-1);
+        snprintf(note, sizeof note, "(%.120s is empty)", name);
+        agx_error_set_detail(err, note, (size_t)-1);
         return;
     }
     buf[n] = '\0';
