@@ -78,6 +78,7 @@ struct agx_sio_client {
     bool timer_open;
     agx_ws_head hs;
     agx_ws_frames frames;
+    unsigned char *rx_lent; /* the conn's receive buffer, lent to the read under way */
 
     /* writes */
     uv_write_t wreq;
