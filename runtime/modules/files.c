@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define MAX_DOWNLOAD ((off_t)60 << 20) /* the reply must fit one 64 MiB frame */
+#define CHUNK_MIN 4096                 /* download_stream's item size bounds */
+#define CHUNK_MAX (16 << 20)
 
 typedef struct root {
     int fd;
@@ -332,38 +334,50 @@ static int open_in_root(agx_ctx *ctx, const char *path, int flags, int *fd)
     return *fd < 0 ? fail_errno(ctx, path, e) : 0;
 }
 
+/* Opens path for reading as download and download_stream do: a regular file in the root with
+ * one hard link (unless allowed), left blocking. 0 with *fd and *st, or the call's failure. */
+static int open_download(agx_ctx *ctx, const char *path, int *fdp, struct stat *st)
+{
+    int fd;
+    /* Non-blocking: opening a FIFO would otherwise wait for a writer, for good. */
+    int rc = open_in_root(ctx, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd);
+    if (rc)
+        return rc;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        int e = errno;
+        bool fstat_ok = fstat(fd, st) == 0;
+        close(fd);
+        if (!fstat_ok)
+            return fail_errno(ctx, path, e);
+        return S_ISDIR(st->st_mode) ? fail_errno(ctx, path, EISDIR)
+                                    : agx_ctx_fail(ctx, "OSError", "path '%s' is not a regular file", path);
+    }
+    if (st->st_nlink > 1 && !hardlinks_allowed()) {
+        close(fd);
+        return agx_ctx_fail(ctx, "PermissionError", "file '%s' has %lu hard links and another may lie "
+                            "outside the files root; copy it (cp) and download the copy, or set "
+                            "AGENTIX_FILES_HARDLINKS=allow in the sandbox", path,
+                            (unsigned long)st->st_nlink);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *fdp = fd;
+    return 0;
+}
+
 static int download(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
     if (!path)
         return AGX_ERR_REMOTE;
     int fd;
-    /* Non-blocking: opening a FIFO would otherwise wait for a writer, for good. */
-    int rc = open_in_root(ctx, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd);
+    struct stat st;
+    int rc = open_download(ctx, path, &fd, &st);
     if (rc)
         return rc;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
-        bool fstat_ok = fstat(fd, &st) == 0;
-        close(fd);
-        if (!fstat_ok)
-            return fail_errno(ctx, path, e);
-        return S_ISDIR(st.st_mode) ? fail_errno(ctx, path, EISDIR)
-                                   : agx_ctx_fail(ctx, "OSError", "path '%s' is not a regular file", path);
-    }
-    if (st.st_nlink > 1 && !hardlinks_allowed()) {
-        close(fd);
-        return agx_ctx_fail(ctx, "PermissionError", "file '%s' has %lu hard links and another may lie "
-                            "outside the files root; copy it (cp) and download the copy, or set "
-                            "AGENTIX_FILES_HARDLINKS=allow in the sandbox", path,
-                            (unsigned long)st.st_nlink);
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (st.st_size > MAX_DOWNLOAD) {
         close(fd);
         return agx_ctx_fail(ctx, AGX_REMOTE_LIMIT, "file '%s' is %lld bytes; download takes at most %lld "
-                            "(use agentix.bash::run_stream with cat for larger files)", path,
+                            "(stream larger files with download_stream)", path,
                             (long long)st.st_size, (long long)MAX_DOWNLOAD);
     }
     char *buf = malloc((size_t)st.st_size + 1);
@@ -457,9 +471,58 @@ static int list(agx_ctx *ctx)
     return agx_ctx_return(ctx, arr);
 }
 
+/* The file as a stream of binary items of `chunk` bytes (the last may be shorter), read as it
+ * is sent: no size limit, memory bounded by one chunk here and the stream window downstream. */
+static int download_stream(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
+    int64_t chunk = agx_value_get_int64(agx_ctx_arg(ctx, "chunk"));
+    if (chunk < CHUNK_MIN || chunk > CHUNK_MAX)
+        return agx_ctx_fail(ctx, "ValueError", "chunk must be an int in %d..%d bytes", CHUNK_MIN,
+                            CHUNK_MAX);
+    int fd;
+    struct stat st;
+    int rc = open_download(ctx, path, &fd, &st);
+    if (rc)
+        return rc;
+    char *buf = malloc((size_t)chunk);
+    if (!buf) {
+        close(fd);
+        return agx_ctx_fail(ctx, "MemoryError", "out of memory for a %lld-byte chunk",
+                            (long long)chunk);
+    }
+    for (;;) {
+        size_t got = 0;
+        while (got < (size_t)chunk) {
+            ssize_t n = read(fd, buf + got, (size_t)chunk - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                int e = errno;
+                free(buf);
+                close(fd);
+                return fail_errno(ctx, path, e);
+            }
+            if (n == 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == 0 || (rc = agx_ctx_emit(ctx, agx_value_binary(buf, got))) != 0 ||
+            got < (size_t)chunk)
+            break;
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
 static const agx_param upload_params[] = {{"path", AGX_TYPE_STRING, NULL}, {"content", AGX_TYPE_BINARY, NULL}};
 static const agx_param path_params[] = {{"path", AGX_TYPE_STRING, NULL}};
 static const agx_param list_params[] = {{"path", AGX_TYPE_STRING, "\".\""}};
+static const agx_param stream_params[] = {{"path", AGX_TYPE_STRING, NULL},
+                                          {"chunk", AGX_TYPE_INT, "262144"}};
 
 static const agx_function functions[] = {
     {.name = "upload", .shape = AGX_SHAPE_UNARY, .fn = upload, .params = upload_params,
@@ -469,6 +532,11 @@ static const agx_function functions[] = {
     {.name = "download", .shape = AGX_SHAPE_UNARY, .fn = download, .params = path_params,
      .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_BINARY,
      .doc = "Returns the file's bytes (at most 60 MiB)."},
+    {.name = "download_stream", .shape = AGX_SHAPE_STREAM, .fn = download_stream,
+     .params = stream_params, .n_params = AGX_ARRAY_LEN(stream_params),
+     .result_type = AGX_TYPE_BINARY,
+     .doc = "Streams the file's bytes, of any size, as binary items of chunk bytes (default 256 KiB, "
+            "4 KiB..16 MiB); the last item may be shorter, an empty file streams no item."},
     {.name = "stat", .shape = AGX_SHAPE_UNARY, .fn = stat_fn, .params = path_params,
      .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_MAP,
      .doc = "Returns {path, size, mode, is_dir, mtime}."},
