@@ -4,10 +4,12 @@
 # pipe hop) and the official node socket.io server + client with the msgpack parser — then a table
 # with the ratios the targets are read from:
 #   sequential unary p50 within 1.5x of the floor; pipelined calls/s at least 2x node;
-#   stream of 64 KiB items at least 0.85x the floor's; small-item stream and bidi echo read as
-#   ratios to the floor's same-shape variants.
+#   stream of 64 KiB items at least 0.85x the floor's; agentix.files download (1 GiB) at least
+#   0.8x the same floor; small-item stream and bidi echo read as ratios to the floor's same-shape
+#   variants.
 # Usage: bench/rpc/run.sh <build dir> [args for all three: --n N --pipelined M --inflight W
-#        --stream-items K --item-bytes B --payload P]
+#        --stream-items K --item-bytes B --payload P --small-items S --bidi-items D --file-bytes F;
+#        each anchor gets only the ones it has rows for]
 # RPC_BENCH_REPEAT=R (default 3) runs the three R times, interleaved, and reports each figure's
 # median, so a burst of load from elsewhere on the machine does not decide a ratio.
 # Needs the build's agentix-bench-rpc, agentix-bench-floor, agentix-server, agentix-worker and
@@ -24,23 +26,31 @@ ours_all='' floor_all='' node_all='' base_all=''
 # loop, between the others, so a change is read against its base under the same load.
 base=${RPC_BENCH_BASE:-}
 [ -z "$base" ] || base=$(cd "$base" && pwd)
-# The node anchor has no small-item or bidi rows: it gets the other arguments only (the
-# arguments are flag/number pairs, so plain word splitting is enough).
-node_args='' skip=''
-for a in "$@"; do
-  if [ -n "$skip" ]; then skip=''; continue; fi
-  case $a in --small-items|--bidi-items) skip=1; continue;; esac
-  node_args="$node_args $a"
-done
+# Each anchor gets the arguments it has rows for (the arguments are flag/number pairs, so plain
+# word splitting is enough): node has no small-item, bidi or files rows, the floor (and a base
+# build, which may predate it) no files row.
+strip() { # strip "flag|flag" args...
+  pat=$1 out='' skip=''
+  shift
+  for a in "$@"; do
+    if [ -n "$skip" ]; then skip=''; continue; fi
+    if echo "$a" | grep -Eqx -- "$pat"; then skip=1; continue; fi
+    out="$out $a"
+  done
+  echo "$out"
+}
+node_args=$(strip '--small-items|--bidi-items|--file-bytes' "$@")
+floor_args=$(strip '--file-bytes' "$@")
+base_args=$floor_args # a base build may predate the files row
 i=0
 while [ "$i" -lt "$repeat" ]; do
   ours_all="$ours_all$("$build/bench/agentix-bench-rpc" --server "$build/lib/agentix/bin/agentix-server" \
             --modules "$build/tests/modules" "$@")
 "
-  floor_all="$floor_all$("$build/bench/agentix-bench-floor" "$@")
+  floor_all="$floor_all$("$build/bench/agentix-bench-floor" $floor_args)
 "
   [ -z "$base" ] || base_all="$base_all$("$base/bench/agentix-bench-rpc" \
-            --server "$base/lib/agentix/bin/agentix-server" --modules "$base/tests/modules" "$@")
+            --server "$base/lib/agentix/bin/agentix-server" --modules "$base/tests/modules" $base_args)
 "
   node_all="$node_all$(node "$here/anchors/node/client.js" $node_args)
 "
@@ -77,6 +87,9 @@ const rows = [
    undefined, `ours/floor ${r(ours.stream_small_items_per_s, floor.stream_small_items_per_s)}`],
   ["bidi echo items/s (32 out)", ours.bidi_items_per_s, floor.bidi_items_per_s, undefined,
    `ours/floor ${r(ours.bidi_items_per_s, floor.bidi_items_per_s)}`],
+  [`files download MB/s (${(ours.files_download_bytes / 2 ** 30).toFixed(2)} GiB)`,
+   ours.files_download_mb_per_s, floor.stream_mb_per_s, undefined,
+   `ours/floor stream ${r(ours.files_download_mb_per_s, floor.stream_mb_per_s)} (target >= 0.80x)`],
 ];
 const w = [34, 12, 12, 12];
 const pad = (s, n) => String(s).padEnd(n);
@@ -88,14 +101,16 @@ for (const row of rows)
 const met = (ok) => (ok ? "met" : "MISSED");
 console.log(`\ntargets: p50 ${met(ours.unary_p50_us <= 1.5 * floor.unary_p50_us)}, ` +
             `pipelined ${met(ours.pipelined_calls_per_s >= 2 * nodeA.pipelined_calls_per_s)}, ` +
-            `stream ${met(ours.stream_mb_per_s >= 0.85 * floor.stream_mb_per_s)}`);
+            `stream ${met(ours.stream_mb_per_s >= 0.85 * floor.stream_mb_per_s)}, ` +
+            `files ${met(ours.files_download_mb_per_s >= 0.8 * floor.stream_mb_per_s)}`);
 if (base) {
   const keys = [["unary p50 (us, seq)", "unary_p50_us"], ["pipelined calls/s", "pipelined_calls_per_s"],
                 ["stream MB/s", "stream_mb_per_s"], ["stream small items/s", "stream_small_items_per_s"],
-                ["bidi echo items/s", "bidi_items_per_s"]];
+                ["bidi echo items/s", "bidi_items_per_s"], ["files download MB/s", "files_download_mb_per_s"]];
   console.log("\nagainst RPC_BENCH_BASE (same runs): measure, base, this build, base/floor, this/floor");
   for (const [name, k] of keys)
     console.log(pad(name, w[0]) + pad(f(base[k]), w[1]) + pad(f(ours[k]), w[2]) +
-                pad(r(base[k], floor[k]), w[3]) + r(ours[k], floor[k]));
+                pad(r(base[k], floor[k] ?? floor.stream_mb_per_s), w[3]) +
+                r(ours[k], floor[k] ?? floor.stream_mb_per_s));
 }
 JS
