@@ -272,6 +272,64 @@ static int open_parent(agx_ctx *ctx, const root *r, const char *path, char *rel,
     }
 }
 
+/* A new file's first step: a temporary file (.agx-upload-…) beside path, so the file appears
+ * whole or not at all. 0 with *fd and *dir (the parent folder), tmp and *base (path's last
+ * component, inside rel) set; else the call's failure. */
+static int temp_open(agx_ctx *ctx, const char *path, char *rel, size_t rel_len, int *dir,
+                     int *fd, char tmp[64], const char **base)
+{
+    root r;
+    int rc = prepare(ctx, &r, path, rel, rel_len);
+    if (rc)
+        return rc;
+    if (strcmp(rel, ".") == 0) {
+        close(r.fd);
+        return agx_ctx_fail(ctx, "IsADirectoryError", "path '%s' is the files root", path);
+    }
+    *dir = open_parent(ctx, &r, path, rel, base);
+    close(r.fd);
+    if (*dir < 0)
+        return AGX_ERR_REMOTE;
+    *fd = -1;
+    for (int attempt = 0; attempt < 100 && *fd < 0; attempt++) {
+        snprintf(tmp, 64, ".agx-upload-%d-%lx-%d", (int)getpid(), (unsigned long)pthread_self() & 0xffffff,
+                 attempt);
+        *fd = openat(*dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (*fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (*fd < 0) {
+        rc = fail_errno(ctx, path, errno);
+        close(*dir);
+        return rc;
+    }
+    return 0;
+}
+
+/* The last step: closes fd and renames the temporary file over path when ok (else, or when that
+ * fails, removes it); closes dir. 0 or the call's failure. */
+static int temp_finish(agx_ctx *ctx, const char *path, int dir, int fd, const char *tmp,
+                       const char *base, bool ok)
+{
+    int rc = 0;
+    if (close(fd) != 0 && ok)
+        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+    else if (ok && renameat(dir, tmp, dir, base) != 0)
+        rc = fail_errno(ctx, path, errno);
+    if (!ok || rc)
+        unlinkat(dir, tmp, 0);
+    close(dir);
+    return rc;
+}
+
+static agx_value *upload_result(const char *path, int64_t size)
+{
+    agx_value *v = agx_value_map();
+    agx_value_map_set(v, "path", agx_value_string(path));
+    agx_value_map_set(v, "size", agx_value_int(size));
+    return v;
+}
+
 static int upload(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
@@ -279,45 +337,51 @@ static int upload(agx_ctx *ctx)
         return AGX_ERR_REMOTE;
     size_t len;
     const char *data = agx_value_get_binary(agx_ctx_arg(ctx, "content"), &len);
-    root r;
-    char rel[PATH_MAX];
-    int rc = prepare(ctx, &r, path, rel, sizeof rel);
-    if (rc)
-        return rc;
+    char rel[PATH_MAX], tmp[64];
     const char *base;
-    if (strcmp(rel, ".") == 0) {
-        close(r.fd);
-        return agx_ctx_fail(ctx, "IsADirectoryError", "path '%s' is the files root", path);
-    }
-    int dir = open_parent(ctx, &r, path, rel, &base);
-    close(r.fd);
-    if (dir < 0)
-        return AGX_ERR_REMOTE;
-    char tmp[64];
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, sizeof tmp, ".agx-upload-%d-%lx-%d", (int)getpid(), (unsigned long)pthread_self() & 0xffffff,
-                 attempt);
-        fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        rc = fail_errno(ctx, path, errno);
-    } else if (agx_fd_write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
-        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
-        unlinkat(dir, tmp, 0);
-    } else if (renameat(dir, tmp, dir, base) != 0) {
-        rc = fail_errno(ctx, path, errno);
-        unlinkat(dir, tmp, 0);
-    }
-    close(dir);
+    int dir, fd;
+    int rc = temp_open(ctx, path, rel, sizeof rel, &dir, &fd, tmp, &base);
     if (rc)
         return rc;
-    agx_value *v = agx_value_map();
-    agx_value_map_set(v, "path", agx_value_string(path));
-    agx_value_map_set(v, "size", agx_value_int((int64_t)len));
-    return agx_ctx_return(ctx, v);
+    if (agx_fd_write_all(fd, data ? data : "", len) != 0) {
+        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+        temp_finish(ctx, path, dir, fd, tmp, base, false);
+        return rc;
+    }
+    rc = temp_finish(ctx, path, dir, fd, tmp, base, true);
+    return rc ? rc : agx_ctx_return(ctx, upload_result(path, (int64_t)len));
+}
+
+/* upload of any size: the binary items sent in are written as they come (memory: the input
+ * window), and at the end of input the file replaces path whole; one item out, {path, size}. */
+static int upload_stream(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
+    char rel[PATH_MAX], tmp[64];
+    const char *base;
+    int dir, fd;
+    int rc = temp_open(ctx, path, rel, sizeof rel, &dir, &fd, tmp, &base);
+    if (rc)
+        return rc;
+    int64_t size = 0;
+    agx_value *item;
+    while ((rc = agx_ctx_recv(ctx, -1, &item)) == 1) {
+        size_t len = 0;
+        const char *data = agx_value_get_binary(item, &len);
+        int w = agx_fd_write_all(fd, data ? data : "", len);
+        agx_value_free(item);
+        if (w != 0) {
+            rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+            break;
+        }
+        size += (int64_t)len;
+    }
+    int done = temp_finish(ctx, path, dir, fd, tmp, base, rc == 0);
+    if (rc || done)
+        return rc ? rc : done;
+    return agx_ctx_emit(ctx, upload_result(path, size));
 }
 
 /* Opens path (confined to the files root) with flags: 0 with *fd, or the failed call's status. */
@@ -529,6 +593,11 @@ static const agx_function functions[] = {
      .n_params = AGX_ARRAY_LEN(upload_params), .result_type = AGX_TYPE_MAP,
      .doc = "Writes content to path atomically (temp file + rename), creating parent directories; "
             "returns {path, size}."},
+    {.name = "upload_stream", .shape = AGX_SHAPE_BIDI, .fn = upload_stream, .params = path_params,
+     .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_MAP,
+     .input_type = AGX_TYPE_BINARY,
+     .doc = "Writes the binary items sent in to path, of any size, atomically once the input ends "
+            "(temp file + rename); sends one item, {path, size}."},
     {.name = "download", .shape = AGX_SHAPE_UNARY, .fn = download, .params = path_params,
      .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_BINARY,
      .doc = "Returns the file's bytes (at most 60 MiB)."},

@@ -340,6 +340,59 @@ static void test_files_stream(wkh *h)
     }
 }
 
+/* upload_stream: pieces sent in become one file, replaced whole at the end of input; a cancel
+ * leaves the old file and no temporary file. */
+static void test_files_upload_stream(wkh *h)
+{
+    uint64_t id = next_id++;
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("up/parts.bin")), 0);
+    wkh_in(h, id, agx_value_binary("hello ", 6));
+    wkh_in(h, id, agx_value_binary("", 0));
+    wkh_in(h, id, agx_value_binary("streamed\0world", 14));
+    wkh_simple(h, AGX_FRAME_END_IN, id);
+    agx_value *f = wkh_expect(h, id, "item", 30000);
+    const agx_value *v = agx_value_map_get(f, "value");
+    CHECK_STREQ(str(v, "path"), "up/parts.bin");
+    CHECK(num(v, "size") == 20);
+    agx_value_free(f);
+    agx_value_free(wkh_expect(h, id, "end", 30000));
+    agx_value *r = files_call(h, "download", wkh_kwargs(1, "path", agx_value_string("up/parts.bin")));
+    size_t len;
+    const char *data = agx_value_get_binary(r, &len);
+    CHECK(len == 20 && memcmp(data, "hello streamed\0world", 20) == 0);
+    agx_value_free(r);
+
+    id = next_id++;
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("up/parts.bin")), 0);
+    wkh_in(h, id, agx_value_binary("partial", 7));
+    wkh_simple(h, AGX_FRAME_CANCEL, id);
+    wkh_expect_error(h, id, "Cancelled", NULL, true);
+    r = files_call(h, "list", wkh_kwargs(1, "path", agx_value_string("up")));
+    CHECK(agx_value_array_len(r) == 1); /* no .agx-upload-… left behind */
+    agx_value_free(r);
+    r = files_call(h, "stat", wkh_kwargs(1, "path", agx_value_string("up/parts.bin")));
+    CHECK(num(r, "size") == 20);
+    agx_value_free(r);
+
+    id = next_id++; /* a text item is not a piece of a file */
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("up/bad.bin")), 0);
+    wkh_in(h, id, agx_value_string("text"));
+    wkh_simple(h, AGX_FRAME_END_IN, id);
+    f = wkh_next_data(h, id, 30000, NULL);
+    CHECK(f != NULL && strcmp(wkh_frame_type(f), "error") == 0);
+    agx_value_free(f);
+    id = next_id++;
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("../escape")), 0);
+    wkh_expect_error(h, id, "PermissionError", "'../escape'", false);
+    r = files_call(h, "list", wkh_kwargs(1, "path", agx_value_string("up")));
+    CHECK(agx_value_array_len(r) == 1); /* the refused upload left nothing either */
+    agx_value_free(r);
+}
+
 static void test_files(bool walk)
 {
     char env_root[PATH_MAX + 32];
@@ -401,6 +454,7 @@ static void test_files(bool walk)
     files_refused(h, "download", wkh_kwargs(1, "path", agx_value_string("nope.txt")), "FileNotFoundError", "nope.txt");
     files_refused(h, "download", wkh_kwargs(1, "path", agx_value_string("a")), "IsADirectoryError", "a");
     test_files_stream(h);
+    test_files_upload_stream(h);
     finish(h);
 }
 
