@@ -8,9 +8,11 @@
  *   - bidi: items/s echoed by demo::echo_bidi with a bounded number of items outstanding;
  *   - files: MB/s of agentix.files::download_stream of a FILE-BYTES file (default 1 GiB, written
  *     beforehand to the server's temporary files root, on tmpfs when /dev/shm exists, so the disk
- *     is not what is measured) in its default 256 KiB items.
+ *     is not what is measured) in its default 256 KiB items; and MB/s of the same size sent
+ *     back with agentix.files::upload_stream in 256 KiB items.
  * Prints one JSON line with the same keys as the anchors (bench/rpc/anchors/README.md) plus
- * stream_small_items_per_s, bidi_items_per_s and files_download_mb_per_s. run.sh puts it next
+ * stream_small_items_per_s, bidi_items_per_s, files_download_mb_per_s and
+ * files_upload_mb_per_s. run.sh puts it next
  * to the anchors.
  *
  * Usage: agentix-bench-rpc --server PATH --modules DIR [--n N] [--pipelined M] [--inflight W]
@@ -388,6 +390,59 @@ static double bench_files(agx_client *c, server *s, long file_bytes)
     return (double)bytes / 1e6 / dt;
 }
 
+/* agentix.files::upload_stream of file_bytes in 256 KiB binary items (the same bytes each time:
+ * the host side's cost is the send, not making data); MB/s until its {path, size} item. */
+static double bench_upload(agx_client *c, server *s, long file_bytes)
+{
+    if (file_bytes == 0)
+        return 0;
+    enum { PIECE = 256 << 10 };
+    char *data = malloc(PIECE);
+    if (!data)
+        die("out of memory", NULL);
+    for (size_t i = 0; i < PIECE; i++)
+        data[i] = (char)(i * 131 + i / 4093);
+    agx_value *piece = agx_value_binary(data, PIECE);
+    free(data);
+    agx_value *kw = agx_value_map();
+    agx_value_map_set(kw, "path", agx_value_string("upload.bin"));
+    agx_call *call = NULL;
+    agx_error err = {0};
+    double t0 = now_s();
+    if (agx_client_bidi(c, "agentix.files::upload_stream", NULL, kw, &call, &err))
+        die("upload_stream failed to start", &err);
+    for (long sent = 0; sent < file_bytes; sent += PIECE) {
+        agx_value *last = NULL;
+        const agx_value *item = piece;
+        if (file_bytes - sent < PIECE) { /* the tail */
+            size_t n = 0;
+            const char *b = agx_value_get_binary(piece, &n);
+            item = last = agx_value_binary(b, (size_t)(file_bytes - sent));
+        }
+        int rc = agx_call_send(call, item, CALL_TIMEOUT_MS, &err);
+        agx_value_free(last);
+        if (rc)
+            die("upload_stream send failed", &err);
+    }
+    if (agx_call_close_send(call, &err))
+        die("upload_stream close-send failed", &err);
+    agx_value *done = NULL;
+    if (agx_call_next(call, CALL_TIMEOUT_MS, &done, &err) != 1)
+        die("upload_stream sent no {path, size}", &err);
+    double dt = now_s() - t0;
+    int64_t size = agx_value_get_int64(agx_value_map_get(done, "size"));
+    agx_value_free(done);
+    agx_call_free(call);
+    agx_value_free(kw);
+    agx_value_free(piece);
+    snprintf(s->file, sizeof s->file, "%s/upload.bin", s->dir);
+    unlink(s->file);
+    s->file[0] = '\0';
+    if (size != file_bytes)
+        die("agentix.files::upload_stream wrote the wrong number of bytes", NULL);
+    return (double)file_bytes / 1e6 / dt;
+}
+
 /* ---- bidi ---- */
 
 static double bench_bidi(agx_client *c, long items, const agx_value *item)
@@ -451,6 +506,7 @@ int main(int argc, char **argv)
     agx_value *item = agx_value_binary(payload, len);
     double bidi = bench_bidi(c, o.bidi_items, item);
     double files = bench_files(c, &s, o.file_bytes);
+    double upload = bench_upload(c, &s, o.file_bytes);
     agx_value_free(item);
 
     printf("{\"bench\":\"agentix-rpc\",\"hops\":\"tcp-loopback+pipe\",\"transport\":\"websocket\","
@@ -459,9 +515,10 @@ int main(int argc, char **argv)
            "\"stream_items\":%ld,\"stream_item_bytes\":%ld,\"stream_mb_per_s\":%.1f,"
            "\"stream_small_items\":%ld,\"stream_small_items_per_s\":%.0f,"
            "\"bidi_items\":%ld,\"bidi_items_per_s\":%.0f,"
-           "\"files_download_bytes\":%ld,\"files_download_mb_per_s\":%.1f}\n",
+           "\"files_download_bytes\":%ld,\"files_download_mb_per_s\":%.1f,"
+           "\"files_upload_mb_per_s\":%.1f}\n",
            o.payload, o.n, p50, p99, o.pipelined, o.inflight, cps, o.stream_items, o.item_bytes,
-           mbps, o.small_items, small, o.bidi_items, bidi, o.file_bytes, files);
+           mbps, o.small_items, small, o.bidi_items, bidi, o.file_bytes, files, upload);
     fflush(stdout);
 
     agx_value_free(args);

@@ -90,6 +90,8 @@ const rows = [
   [`files download MB/s (${(ours.files_download_bytes / 2 ** 30).toFixed(2)} GiB)`,
    ours.files_download_mb_per_s, floor.stream_mb_per_s, undefined,
    `ours/floor stream ${r(ours.files_download_mb_per_s, floor.stream_mb_per_s)} (target >= 0.80x)`],
+  ["files upload MB/s (same size)", ours.files_upload_mb_per_s, floor.stream_mb_per_s, undefined,
+   `ours/floor stream ${r(ours.files_upload_mb_per_s, floor.stream_mb_per_s)}`],
 ];
 const w = [34, 12, 12, 12];
 const pad = (s, n) => String(s).padEnd(n);
@@ -106,7 +108,8 @@ console.log(`\ntargets: p50 ${met(ours.unary_p50_us <= 1.5 * floor.unary_p50_us)
 if (base) {
   const keys = [["unary p50 (us, seq)", "unary_p50_us"], ["pipelined calls/s", "pipelined_calls_per_s"],
                 ["stream MB/s", "stream_mb_per_s"], ["stream small items/s", "stream_small_items_per_s"],
-                ["bidi echo items/s", "bidi_items_per_s"], ["files download MB/s", "files_download_mb_per_s"]];
+                ["bidi echo items/s", "bidi_items_per_s"], ["files download MB/s", "files_download_mb_per_s"],
+                ["files upload MB/s", "files_upload_mb_per_s"]];
   console.log("\nagainst RPC_BENCH_BASE (same runs): measure, base, this build, base/floor, this/floor");
   for (const [name, k] of keys)
     console.log(pad(name, w[0]) + pad(f(base[k]), w[1]) + pad(f(ours[k]), w[2]) +
