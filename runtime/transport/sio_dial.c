@@ -307,6 +307,7 @@ int sio_dial_feed(agx_sio_client *c, const unsigned char *p, size_t n)
 /* ---- reading ---- */
 
 #define DIRECT_READ_MIN ((size_t)16 << 10) /* smaller frame rests come with what follows */
+#define PROBE_READ ((size_t)4 << 10)        /* a read after a large frame (on_alloc) */
 
 /* The rest of a large data frame is read straight into the conn's message buffer, where the
  * parser would copy it (plain sockets only: TLS decrypts into its own buffer). */
@@ -335,7 +336,11 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         d->rbuf = malloc(SIO_DIAL_RBUF);
     if (d->rbuf && !d->rbuf_lent) {
         d->rbuf_lent = true;
-        *buf = uv_buf_init((char *)d->rbuf, SIO_DIAL_RBUF);
+        /* Right after a large frame the next one is likely large too: read only enough to learn
+         * its length, so the rest of it comes in place rather than through this buffer. */
+        size_t n = c->probe ? PROBE_READ : SIO_DIAL_RBUF;
+        c->probe = false;
+        *buf = uv_buf_init((char *)d->rbuf, (unsigned)n);
         return;
     }
     /* never expected (libuv reads one stream at a time), but correct if it happens */
@@ -369,8 +374,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (buf->base == (char *)d->rbuf)
         d->rbuf_lent = false;
-    else if (buf->base && buf->base == (char *)c->rx_lent)
+    else if (buf->base && buf->base == (char *)c->rx_lent) {
         c->rx_lent = NULL; /* the conn's own buffer */
+        c->probe = nread > 0 && agx_ws_frames_data_left(&c->frames) == 0;
+    }
     else
         free(buf->base);
     if (rc != 0)
