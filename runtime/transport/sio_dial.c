@@ -372,14 +372,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         rc = -1;
     }
-    if (buf->base == (char *)d->rbuf)
+    if (buf->base == (char *)d->rbuf) {
         d->rbuf_lent = false;
-    else if (buf->base && buf->base == (char *)c->rx_lent) {
-        c->rx_lent = NULL; /* the conn's own buffer */
+    } else if (buf->base && buf->base == (char *)c->rx_lent) {
+        c->rx_lent = NULL; /* the conn's own buffer (only compared: it may be gone by now) */
         c->probe = nread > 0 && agx_ws_frames_data_left(&c->frames) == 0;
-    }
-    else
+    } else {
         free(buf->base);
+    }
     if (rc != 0)
         sio_dial_down(c);
     if (d->read_hook && !d->freed)
