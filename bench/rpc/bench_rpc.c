@@ -5,12 +5,19 @@
  *   - pipelined: unary calls/s with INFLIGHT calls in flight (agx_client_call_async);
  *   - stream: MB/s of demo::produce_bytes in ITEM-BYTES items, and items/s of small items
  *     (demo::count with 16-byte data);
- *   - bidi: items/s echoed by demo::echo_bidi with a bounded number of items outstanding.
+ *   - bidi: items/s echoed by demo::echo_bidi with a bounded number of items outstanding;
+ *   - files: MB/s of agentix.files::download_stream of a FILE-BYTES file (default 1 GiB, written
+ *     beforehand to the server's temporary files root, on tmpfs when /dev/shm exists, so the disk
+ *     is not what is measured) in its default 256 KiB items; and MB/s of the same size sent
+ *     back with agentix.files::upload_stream in 256 KiB items.
  * Prints one JSON line with the same keys as the anchors (bench/rpc/anchors/README.md) plus
- * stream_small_items_per_s and bidi_items_per_s. run.sh puts it next to the anchors.
+ * stream_small_items_per_s, bidi_items_per_s, files_download_mb_per_s and
+ * files_upload_mb_per_s. run.sh puts it next
+ * to the anchors.
  *
  * Usage: agentix-bench-rpc --server PATH --modules DIR [--n N] [--pipelined M] [--inflight W]
- *          [--stream-items K] [--item-bytes B] [--small-items S] [--bidi-items D] [--payload P] */
+ *          [--stream-items K] [--item-bytes B] [--small-items S] [--bidi-items D] [--payload P]
+ *          [--file-bytes F] */
 #include <errno.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,6 +41,7 @@
 typedef struct options {
     const char *server, *modules;
     long n, pipelined, inflight, stream_items, item_bytes, small_items, bidi_items, payload;
+    long file_bytes;
 } options;
 
 static void die(const char *what, const agx_error *err)
@@ -61,7 +70,7 @@ static void parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.n = 2000, .pipelined = 20000, .inflight = 64, .stream_items = 2000,
                    .item_bytes = 65536, .small_items = 100000, .bidi_items = 20000,
-                   .payload = 64};
+                   .payload = 64, .file_bytes = 1L << 30};
     static const struct { const char *name; size_t off; } nums[] = {
         {"--n", offsetof(options, n)},
         {"--pipelined", offsetof(options, pipelined)},
@@ -71,6 +80,7 @@ static void parse_args(int argc, char **argv, options *o)
         {"--small-items", offsetof(options, small_items)},
         {"--bidi-items", offsetof(options, bidi_items)},
         {"--payload", offsetof(options, payload)},
+        {"--file-bytes", offsetof(options, file_bytes)},
     };
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc)
@@ -88,7 +98,9 @@ static void parse_args(int argc, char **argv, options *o)
             k++;
         char *end;
         long v = k < sizeof nums / sizeof nums[0] ? strtol(argv[i + 1], &end, 10) : -1;
-        if (v < 0 || v > 100000000 || *end)
+        long max = k < sizeof nums / sizeof nums[0] && nums[k].off == offsetof(options, file_bytes)
+                       ? 1L << 40 : 100000000;
+        if (v < 0 || v > max || *end)
             goto usage;
         *(long *)((char *)o + nums[k].off) = v;
     }
@@ -99,7 +111,7 @@ usage:
     fprintf(stderr,
             "usage: %s --server <agentix-server> --modules <dir with demo module> [--n N] "
             "[--pipelined M] [--inflight W] [--stream-items K] [--item-bytes B (<= 16 MiB)] "
-            "[--small-items S] [--bidi-items D] [--payload P]\n",
+            "[--small-items S] [--bidi-items D] [--payload P] [--file-bytes F]\n",
             argv[0]);
     exit(2);
 }
@@ -110,13 +122,18 @@ typedef struct server {
     pid_t pid;
     char dir[64];
     char url[64];
+    char file[96]; /* the download row's file, under the files root (dir) */
 } server;
 
 static void server_start(server *s, const options *o)
 {
-    snprintf(s->dir, sizeof s->dir, "/tmp/agx-bench-rpc-XXXXXX");
-    if (!mkdtemp(s->dir))
-        die("cannot create a temporary directory", NULL);
+    /* tmpfs when there is one: the download row's file then lives in memory only. */
+    snprintf(s->dir, sizeof s->dir, "/dev/shm/agx-bench-rpc-XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        snprintf(s->dir, sizeof s->dir, "/tmp/agx-bench-rpc-XXXXXX");
+        if (!mkdtemp(s->dir))
+            die("cannot create a temporary directory", NULL);
+    }
     char port_file[96];
     snprintf(port_file, sizeof port_file, "%s/port", s->dir);
     s->pid = fork();
@@ -128,6 +145,7 @@ static void server_start(server *s, const options *o)
         setenv("AGENTIX_BIND_PORT", "0", 1);
         setenv("AGENTIX_PORT_FILE", port_file, 1);
         setenv("AGENTIX_MODULE_PATH", o->modules, 1);
+        setenv("AGENTIX_FILES_ROOT", s->dir, 1);
         unsetenv("AGENTIX_TOKEN");
         setenv("AGENTIX_AUTH", "none", 1); /* the bench's own loopback server */
         execl(o->server, o->server, (char *)NULL);
@@ -155,6 +173,8 @@ static void server_start(server *s, const options *o)
 
 static void server_stop(server *s)
 {
+    if (s->file[0])
+        unlink(s->file);
     kill(s->pid, SIGTERM);
     for (int i = 0; i < 1000; i++) {
         if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
@@ -328,6 +348,101 @@ static double bench_stream_small(agx_client *c, long items)
     return (double)items / dt;
 }
 
+/* ---- files ---- */
+
+static double bench_files(agx_client *c, server *s, long file_bytes)
+{
+    if (file_bytes == 0)
+        return 0;
+    snprintf(s->file, sizeof s->file, "%s/download.bin", s->dir);
+    int fd = open(s->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char *block = malloc(1 << 20);
+    if (fd < 0 || !block)
+        die("cannot create the file to download", NULL);
+    for (size_t i = 0; i < (1 << 20); i++)
+        block[i] = (char)(i * 131 + i / 4093);
+    /* Real bytes, not a sparse file: reading a hole zeroes pages, far slower here than a copy. */
+    for (long done = 0; done < file_bytes;) {
+        size_t n = file_bytes - done < (1 << 20) ? (size_t)(file_bytes - done) : (1 << 20);
+        ssize_t w = write(fd, block, n);
+        if (w <= 0)
+            die("cannot write the file to download (is the temporary folder full?)", NULL);
+        done += w;
+    }
+    free(block);
+    close(fd);
+    agx_value *kw = agx_value_map();
+    agx_value_map_set(kw, "path", agx_value_string("download.bin"));
+    agx_call *call = NULL;
+    agx_error err = {0};
+    long long bytes = 0;
+    double t0 = now_s();
+    if (agx_client_stream(c, "agentix.files::download_stream", NULL, kw, &call, &err))
+        die("download_stream failed to start", &err);
+    drain(call, &bytes);
+    double dt = now_s() - t0;
+    agx_call_free(call);
+    agx_value_free(kw);
+    unlink(s->file);
+    s->file[0] = '\0';
+    if (bytes != file_bytes)
+        die("agentix.files::download_stream streamed the wrong number of bytes", NULL);
+    return (double)bytes / 1e6 / dt;
+}
+
+/* agentix.files::upload_stream of file_bytes in 256 KiB binary items (the same bytes each time:
+ * the host side's cost is the send, not making data); MB/s until its {path, size} item. */
+static double bench_upload(agx_client *c, server *s, long file_bytes)
+{
+    if (file_bytes == 0)
+        return 0;
+    enum { PIECE = 256 << 10 };
+    char *data = malloc(PIECE);
+    if (!data)
+        die("out of memory", NULL);
+    for (size_t i = 0; i < PIECE; i++)
+        data[i] = (char)(i * 131 + i / 4093);
+    agx_value *piece = agx_value_binary(data, PIECE);
+    free(data);
+    agx_value *kw = agx_value_map();
+    agx_value_map_set(kw, "path", agx_value_string("upload.bin"));
+    agx_call *call = NULL;
+    agx_error err = {0};
+    double t0 = now_s();
+    if (agx_client_bidi(c, "agentix.files::upload_stream", NULL, kw, &call, &err))
+        die("upload_stream failed to start", &err);
+    for (long sent = 0; sent < file_bytes; sent += PIECE) {
+        agx_value *last = NULL;
+        const agx_value *item = piece;
+        if (file_bytes - sent < PIECE) { /* the tail */
+            size_t n = 0;
+            const char *b = agx_value_get_binary(piece, &n);
+            item = last = agx_value_binary(b, (size_t)(file_bytes - sent));
+        }
+        int rc = agx_call_send(call, item, CALL_TIMEOUT_MS, &err);
+        agx_value_free(last);
+        if (rc)
+            die("upload_stream send failed", &err);
+    }
+    if (agx_call_close_send(call, &err))
+        die("upload_stream close-send failed", &err);
+    agx_value *done = NULL;
+    if (agx_call_next(call, CALL_TIMEOUT_MS, &done, &err) != 1)
+        die("upload_stream sent no {path, size}", &err);
+    double dt = now_s() - t0;
+    int64_t size = agx_value_get_int64(agx_value_map_get(done, "size"));
+    agx_value_free(done);
+    agx_call_free(call);
+    agx_value_free(kw);
+    agx_value_free(piece);
+    snprintf(s->file, sizeof s->file, "%s/upload.bin", s->dir);
+    unlink(s->file);
+    s->file[0] = '\0';
+    if (size != file_bytes)
+        die("agentix.files::upload_stream wrote the wrong number of bytes", NULL);
+    return (double)file_bytes / 1e6 / dt;
+}
+
 /* ---- bidi ---- */
 
 static double bench_bidi(agx_client *c, long items, const agx_value *item)
@@ -390,6 +505,8 @@ int main(int argc, char **argv)
     double small = bench_stream_small(c, o.small_items);
     agx_value *item = agx_value_binary(payload, len);
     double bidi = bench_bidi(c, o.bidi_items, item);
+    double files = bench_files(c, &s, o.file_bytes);
+    double upload = bench_upload(c, &s, o.file_bytes);
     agx_value_free(item);
 
     printf("{\"bench\":\"agentix-rpc\",\"hops\":\"tcp-loopback+pipe\",\"transport\":\"websocket\","
@@ -397,9 +514,11 @@ int main(int argc, char **argv)
            "\"pipelined_calls\":%ld,\"inflight\":%ld,\"pipelined_calls_per_s\":%.0f,"
            "\"stream_items\":%ld,\"stream_item_bytes\":%ld,\"stream_mb_per_s\":%.1f,"
            "\"stream_small_items\":%ld,\"stream_small_items_per_s\":%.0f,"
-           "\"bidi_items\":%ld,\"bidi_items_per_s\":%.0f}\n",
+           "\"bidi_items\":%ld,\"bidi_items_per_s\":%.0f,"
+           "\"files_download_bytes\":%ld,\"files_download_mb_per_s\":%.1f,"
+           "\"files_upload_mb_per_s\":%.1f}\n",
            o.payload, o.n, p50, p99, o.pipelined, o.inflight, cps, o.stream_items, o.item_bytes,
-           mbps, o.small_items, small, o.bidi_items, bidi);
+           mbps, o.small_items, small, o.bidi_items, bidi, o.file_bytes, files, upload);
     fflush(stdout);
 
     agx_value_free(args);

@@ -286,12 +286,17 @@ int agx_mp_put_cstr(agx_buf *b, const char *s)
     return s ? agx_mp_put_str(b, s, strlen(s)) : agx_mp_put_nil(b);
 }
 
-int agx_mp_put_bin(agx_buf *b, const void *data, size_t len)
+int agx_mp_put_bin_head(agx_buf *b, size_t len)
 {
     if (len > UINT32_MAX)
         return AGX_ERR_LIMIT;
     msgpack_packer pk = packer_for(b);
-    int rc = packed(msgpack_pack_bin(&pk, len));
+    return packed(msgpack_pack_bin(&pk, len));
+}
+
+int agx_mp_put_bin(agx_buf *b, const void *data, size_t len)
+{
+    int rc = agx_mp_put_bin_head(b, len);
     return rc ? rc : agx_mp_put_raw(b, data, len);
 }
 

@@ -58,6 +58,8 @@ int agx_mp_put_cstr(agx_buf *b, const char *s); /* NULL writes nil */
 /* A string literal (a protocol word: protocol.h), its length known at compile time. */
 #define agx_mp_put_lit(b, lit) agx_mp_put_str((b), "" lit, sizeof(lit) - 1)
 int agx_mp_put_bin(agx_buf *b, const void *data, size_t len);
+/* Only the header of a binary of len bytes: the caller sends the bytes after it (writev). */
+int agx_mp_put_bin_head(agx_buf *b, size_t len);
 int agx_mp_put_uint(agx_buf *b, uint64_t u);
 int agx_mp_put_int(agx_buf *b, int64_t i);
 int agx_mp_put_double(agx_buf *b, double d); /* float64 */

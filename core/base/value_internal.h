@@ -22,6 +22,7 @@ struct agx_value {
         struct {
             char *data; /* points just past the struct: one allocation per string/binary */
             size_t len;
+            size_t block; /* bytes in that allocation (large ones are recycled, value.c) */
         } bytes;
         struct {
             agx_value **items;

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define MAX_DOWNLOAD ((off_t)60 << 20) /* the reply must fit one 64 MiB frame */
+#define CHUNK_MIN 4096                 /* download_stream's item size bounds */
+#define CHUNK_MAX (16 << 20)
 
 typedef struct root {
     int fd;
@@ -270,6 +272,64 @@ static int open_parent(agx_ctx *ctx, const root *r, const char *path, char *rel,
     }
 }
 
+/* A new file's first step: a temporary file (.agx-upload-…) beside path, so the file appears
+ * whole or not at all. 0 with *fd and *dir (the parent folder), tmp and *base (path's last
+ * component, inside rel) set; else the call's failure. */
+static int temp_open(agx_ctx *ctx, const char *path, char *rel, size_t rel_len, int *dir,
+                     int *fd, char tmp[64], const char **base)
+{
+    root r;
+    int rc = prepare(ctx, &r, path, rel, rel_len);
+    if (rc)
+        return rc;
+    if (strcmp(rel, ".") == 0) {
+        close(r.fd);
+        return agx_ctx_fail(ctx, "IsADirectoryError", "path '%s' is the files root", path);
+    }
+    *dir = open_parent(ctx, &r, path, rel, base);
+    close(r.fd);
+    if (*dir < 0)
+        return AGX_ERR_REMOTE;
+    *fd = -1;
+    for (int attempt = 0; attempt < 100 && *fd < 0; attempt++) {
+        snprintf(tmp, 64, ".agx-upload-%d-%lx-%d", (int)getpid(), (unsigned long)pthread_self() & 0xffffff,
+                 attempt);
+        *fd = openat(*dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (*fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (*fd < 0) {
+        rc = fail_errno(ctx, path, errno);
+        close(*dir);
+        return rc;
+    }
+    return 0;
+}
+
+/* The last step: closes fd and renames the temporary file over path when ok (else, or when that
+ * fails, removes it); closes dir. 0 or the call's failure. */
+static int temp_finish(agx_ctx *ctx, const char *path, int dir, int fd, const char *tmp,
+                       const char *base, bool ok)
+{
+    int rc = 0;
+    if (close(fd) != 0 && ok)
+        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+    else if (ok && renameat(dir, tmp, dir, base) != 0)
+        rc = fail_errno(ctx, path, errno);
+    if (!ok || rc)
+        unlinkat(dir, tmp, 0);
+    close(dir);
+    return rc;
+}
+
+static agx_value *upload_result(const char *path, int64_t size)
+{
+    agx_value *v = agx_value_map();
+    agx_value_map_set(v, "path", agx_value_string(path));
+    agx_value_map_set(v, "size", agx_value_int(size));
+    return v;
+}
+
 static int upload(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
@@ -277,45 +337,51 @@ static int upload(agx_ctx *ctx)
         return AGX_ERR_REMOTE;
     size_t len;
     const char *data = agx_value_get_binary(agx_ctx_arg(ctx, "content"), &len);
-    root r;
-    char rel[PATH_MAX];
-    int rc = prepare(ctx, &r, path, rel, sizeof rel);
-    if (rc)
-        return rc;
+    char rel[PATH_MAX], tmp[64];
     const char *base;
-    if (strcmp(rel, ".") == 0) {
-        close(r.fd);
-        return agx_ctx_fail(ctx, "IsADirectoryError", "path '%s' is the files root", path);
-    }
-    int dir = open_parent(ctx, &r, path, rel, &base);
-    close(r.fd);
-    if (dir < 0)
-        return AGX_ERR_REMOTE;
-    char tmp[64];
-    int fd = -1;
-    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        snprintf(tmp, sizeof tmp, ".agx-upload-%d-%lx-%d", (int)getpid(), (unsigned long)pthread_self() & 0xffffff,
-                 attempt);
-        fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        rc = fail_errno(ctx, path, errno);
-    } else if (agx_fd_write_all(fd, data ? data : "", len) != 0 || close(fd) != 0) {
-        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
-        unlinkat(dir, tmp, 0);
-    } else if (renameat(dir, tmp, dir, base) != 0) {
-        rc = fail_errno(ctx, path, errno);
-        unlinkat(dir, tmp, 0);
-    }
-    close(dir);
+    int dir, fd;
+    int rc = temp_open(ctx, path, rel, sizeof rel, &dir, &fd, tmp, &base);
     if (rc)
         return rc;
-    agx_value *v = agx_value_map();
-    agx_value_map_set(v, "path", agx_value_string(path));
-    agx_value_map_set(v, "size", agx_value_int((int64_t)len));
-    return agx_ctx_return(ctx, v);
+    if (agx_fd_write_all(fd, data ? data : "", len) != 0) {
+        rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+        temp_finish(ctx, path, dir, fd, tmp, base, false);
+        return rc;
+    }
+    rc = temp_finish(ctx, path, dir, fd, tmp, base, true);
+    return rc ? rc : agx_ctx_return(ctx, upload_result(path, (int64_t)len));
+}
+
+/* upload of any size: the binary items sent in are written as they come (memory: the input
+ * window), and at the end of input the file replaces path whole; one item out, {path, size}. */
+static int upload_stream(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
+    char rel[PATH_MAX], tmp[64];
+    const char *base;
+    int dir, fd;
+    int rc = temp_open(ctx, path, rel, sizeof rel, &dir, &fd, tmp, &base);
+    if (rc)
+        return rc;
+    int64_t size = 0;
+    agx_value *item;
+    while ((rc = agx_ctx_recv(ctx, -1, &item)) == 1) {
+        size_t len = 0;
+        const char *data = agx_value_get_binary(item, &len);
+        int w = agx_fd_write_all(fd, data ? data : "", len);
+        agx_value_free(item);
+        if (w != 0) {
+            rc = agx_ctx_fail(ctx, "OSError", "writing '%s': %s", path, strerror(errno));
+            break;
+        }
+        size += (int64_t)len;
+    }
+    int done = temp_finish(ctx, path, dir, fd, tmp, base, rc == 0);
+    if (rc || done)
+        return rc ? rc : done;
+    return agx_ctx_emit(ctx, upload_result(path, size));
 }
 
 /* Opens path (confined to the files root) with flags: 0 with *fd, or the failed call's status. */
@@ -332,38 +398,50 @@ static int open_in_root(agx_ctx *ctx, const char *path, int flags, int *fd)
     return *fd < 0 ? fail_errno(ctx, path, e) : 0;
 }
 
+/* Opens path for reading as download and download_stream do: a regular file in the root with
+ * one hard link (unless allowed), left blocking. 0 with *fd and *st, or the call's failure. */
+static int open_download(agx_ctx *ctx, const char *path, int *fdp, struct stat *st)
+{
+    int fd;
+    /* Non-blocking: opening a FIFO would otherwise wait for a writer, for good. */
+    int rc = open_in_root(ctx, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd);
+    if (rc)
+        return rc;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        int e = errno;
+        bool fstat_ok = fstat(fd, st) == 0;
+        close(fd);
+        if (!fstat_ok)
+            return fail_errno(ctx, path, e);
+        return S_ISDIR(st->st_mode) ? fail_errno(ctx, path, EISDIR)
+                                    : agx_ctx_fail(ctx, "OSError", "path '%s' is not a regular file", path);
+    }
+    if (st->st_nlink > 1 && !hardlinks_allowed()) {
+        close(fd);
+        return agx_ctx_fail(ctx, "PermissionError", "file '%s' has %lu hard links and another may lie "
+                            "outside the files root; copy it (cp) and download the copy, or set "
+                            "AGENTIX_FILES_HARDLINKS=allow in the sandbox", path,
+                            (unsigned long)st->st_nlink);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *fdp = fd;
+    return 0;
+}
+
 static int download(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
     if (!path)
         return AGX_ERR_REMOTE;
     int fd;
-    /* Non-blocking: opening a FIFO would otherwise wait for a writer, for good. */
-    int rc = open_in_root(ctx, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd);
+    struct stat st;
+    int rc = open_download(ctx, path, &fd, &st);
     if (rc)
         return rc;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
-        bool fstat_ok = fstat(fd, &st) == 0;
-        close(fd);
-        if (!fstat_ok)
-            return fail_errno(ctx, path, e);
-        return S_ISDIR(st.st_mode) ? fail_errno(ctx, path, EISDIR)
-                                   : agx_ctx_fail(ctx, "OSError", "path '%s' is not a regular file", path);
-    }
-    if (st.st_nlink > 1 && !hardlinks_allowed()) {
-        close(fd);
-        return agx_ctx_fail(ctx, "PermissionError", "file '%s' has %lu hard links and another may lie "
-                            "outside the files root; copy it (cp) and download the copy, or set "
-                            "AGENTIX_FILES_HARDLINKS=allow in the sandbox", path,
-                            (unsigned long)st.st_nlink);
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (st.st_size > MAX_DOWNLOAD) {
         close(fd);
         return agx_ctx_fail(ctx, AGX_REMOTE_LIMIT, "file '%s' is %lld bytes; download takes at most %lld "
-                            "(use agentix.bash::run_stream with cat for larger files)", path,
+                            "(stream larger files with download_stream)", path,
                             (long long)st.st_size, (long long)MAX_DOWNLOAD);
     }
     char *buf = malloc((size_t)st.st_size + 1);
@@ -457,18 +535,77 @@ static int list(agx_ctx *ctx)
     return agx_ctx_return(ctx, arr);
 }
 
+/* The file as a stream of binary items of `chunk` bytes (the last may be shorter), read as it
+ * is sent: no size limit, memory bounded by one chunk here and the stream window downstream. */
+static int download_stream(agx_ctx *ctx)
+{
+    const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
+    int64_t chunk = agx_value_get_int64(agx_ctx_arg(ctx, "chunk"));
+    if (chunk < CHUNK_MIN || chunk > CHUNK_MAX)
+        return agx_ctx_fail(ctx, "ValueError", "chunk must be an int in %d..%d bytes", CHUNK_MIN,
+                            CHUNK_MAX);
+    int fd;
+    struct stat st;
+    int rc = open_download(ctx, path, &fd, &st);
+    if (rc)
+        return rc;
+    char *buf = malloc((size_t)chunk);
+    if (!buf) {
+        close(fd);
+        return agx_ctx_fail(ctx, "MemoryError", "out of memory for a %lld-byte chunk",
+                            (long long)chunk);
+    }
+    for (;;) {
+        size_t got = 0;
+        while (got < (size_t)chunk) {
+            ssize_t n = read(fd, buf + got, (size_t)chunk - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                int e = errno;
+                free(buf);
+                close(fd);
+                return fail_errno(ctx, path, e);
+            }
+            if (n == 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == 0 || (rc = agx_ctx_emit(ctx, agx_value_binary(buf, got))) != 0 ||
+            got < (size_t)chunk)
+            break;
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
 static const agx_param upload_params[] = {{"path", AGX_TYPE_STRING, NULL}, {"content", AGX_TYPE_BINARY, NULL}};
 static const agx_param path_params[] = {{"path", AGX_TYPE_STRING, NULL}};
 static const agx_param list_params[] = {{"path", AGX_TYPE_STRING, "\".\""}};
+static const agx_param stream_params[] = {{"path", AGX_TYPE_STRING, NULL},
+                                          {"chunk", AGX_TYPE_INT, "262144"}};
 
 static const agx_function functions[] = {
     {.name = "upload", .shape = AGX_SHAPE_UNARY, .fn = upload, .params = upload_params,
      .n_params = AGX_ARRAY_LEN(upload_params), .result_type = AGX_TYPE_MAP,
      .doc = "Writes content to path atomically (temp file + rename), creating parent directories; "
             "returns {path, size}."},
+    {.name = "upload_stream", .shape = AGX_SHAPE_BIDI, .fn = upload_stream, .params = path_params,
+     .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_MAP,
+     .input_type = AGX_TYPE_BINARY,
+     .doc = "Writes the binary items sent in to path, of any size, atomically once the input ends "
+            "(temp file + rename); sends one item, {path, size}."},
     {.name = "download", .shape = AGX_SHAPE_UNARY, .fn = download, .params = path_params,
      .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_BINARY,
      .doc = "Returns the file's bytes (at most 60 MiB)."},
+    {.name = "download_stream", .shape = AGX_SHAPE_STREAM, .fn = download_stream,
+     .params = stream_params, .n_params = AGX_ARRAY_LEN(stream_params),
+     .result_type = AGX_TYPE_BINARY,
+     .doc = "Streams the file's bytes, of any size, as binary items of chunk bytes (default 256 KiB, "
+            "4 KiB..16 MiB); the last item may be shorter, an empty file streams no item."},
     {.name = "stat", .shape = AGX_SHAPE_UNARY, .fn = stat_fn, .params = path_params,
      .n_params = AGX_ARRAY_LEN(path_params), .result_type = AGX_TYPE_MAP,
      .doc = "Returns {path, size, mode, is_dir, mtime}."},

@@ -1,7 +1,8 @@
 /* reply.c — events from the server to a host (docs/PROTOCOL.md §2). A worker's value is relayed
  * without decoding: the event's msgpack map is a small header built in a reused buffer
  * ({call_id, value: …}) plus the worker's value bytes as a second iovec, which the transport
- * copies into its send queue. No allocation per event. */
+ * sends from where they lie when its queue is empty (a large value) or copies into its send
+ * queue. No allocation per event. */
 #include "runtime/server/server.h"
 
 #include <stdio.h>

@@ -78,6 +78,8 @@ struct agx_sio_client {
     bool timer_open;
     agx_ws_head hs;
     agx_ws_frames frames;
+    unsigned char *rx_lent; /* the conn's receive buffer, lent to the read under way */
+    bool probe;             /* the last read ended a large frame in place: read little next */
 
     /* writes */
     uv_write_t wreq;

@@ -561,6 +561,13 @@ static int rx_grow(agx_sio_conn *c, size_t need, size_t max)
     return 0;
 }
 
+unsigned char *sio_conn_rx_slot(agx_sio_conn *c, size_t left)
+{
+    if (c->state == SIO_DEAD || c->hard_close || !c->rx || c->rx_cap - c->rx_len < left)
+        return NULL;
+    return c->rx + c->rx_len;
+}
+
 int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool first, bool final,
                            bool binary, size_t remaining)
 {
@@ -595,7 +602,8 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
             sio_close_reason(c);
             return -1;
         }
-        memcpy(c->rx + c->rx_len, in, len);
+        if (in != c->rx + c->rx_len) /* else read in place (sio_conn_rx_slot) */
+            memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
         if (!done)
             return 0;

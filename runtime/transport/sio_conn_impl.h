@@ -49,6 +49,11 @@ typedef struct sio_link_ops {
     /* For links whose websocket framing is not ours (lws's websocket server): tell the peer
      * c->ws_close_code as the socket closes. NULL = the conn writes a close frame itself. */
     void (*close_reason)(agx_sio_conn *c);
+    /* Optional (NULL = not offered): gathers iov straight into the socket without blocking and
+     * keeps none of it; only called when choked() is false and nothing is queued, so the bytes
+     * follow everything written before. Bytes the socket took (0 when full), -1 when it failed.
+     * Lets a large attachment leave from the caller's buffer instead of a copy in the queue. */
+    long (*writev_now)(agx_sio_conn *c, const struct iovec *iov, int iovcnt);
 } sio_link_ops;
 
 typedef enum sio_conn_state {
@@ -157,6 +162,12 @@ void sio_conn_start_connect_timer(agx_sio_conn *c);
 /* The websocket is established on a link: the server sends its open packet and starts pinging;
  * the client waits for the open packet. Returns -1 when the link must close now. */
 int sio_conn_attach_link(agx_sio_conn *c, const sio_link_ops *ops, void *link_ptr);
+
+/* Where the next `left` bytes of the message being received would be copied, when the receive
+ * buffer already has room for them (else NULL): a link may read them straight there and pass
+ * them to sio_conn_receive_piece as usual, which then skips its copy. Valid until the next call
+ * into the conn. */
+unsigned char *sio_conn_rx_slot(agx_sio_conn *c, size_t left);
 
 /* A piece of a message from the link's websocket parser: first/final piece of the message, its
  * type (read on the first piece), and the bytes of the current frame still to come. Returns -1

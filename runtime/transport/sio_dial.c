@@ -4,7 +4,9 @@
  * writes through and the frames it reads from.
  *
  * Reads land in the dialer's one shared buffer and are consumed inside the read callback (the
- * conn copies only a message that spans reads), so an idle connection holds no receive buffer.
+ * conn copies only a message that spans reads), so an idle connection holds no receive buffer;
+ * the rest of a large data frame (a stream item) is read straight into the conn's message
+ * buffer instead, where that copy would have put it.
  * Writes try the socket first (uv_try_write); only what the kernel does not take is copied and
  * handed to uv_write, and while that write is in flight the link is "choked" and the conn's
  * next writeable turn waits for its completion. Turns asked for while not choked are given once
@@ -12,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,16 +306,41 @@ int sio_dial_feed(agx_sio_client *c, const unsigned char *p, size_t n)
 
 /* ---- reading ---- */
 
+#define DIRECT_READ_MIN ((size_t)16 << 10) /* smaller frame rests come with what follows */
+#define PROBE_READ ((size_t)4 << 10)        /* a read after a large frame (on_alloc) */
+
+/* The rest of a large data frame is read straight into the conn's message buffer, where the
+ * parser would copy it (plain sockets only: TLS decrypts into its own buffer). */
+static unsigned char *direct_slot(agx_sio_client *c, size_t *len)
+{
+    uint64_t left = c->st == DIAL_OPEN && !c->ssl ? agx_ws_frames_data_left(&c->frames) : 0;
+    if (left < DIRECT_READ_MIN || left > SIZE_MAX)
+        return NULL;
+    *len = (size_t)left;
+    return sio_conn_rx_slot(&c->conn, (size_t)left);
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     agx_sio_client *c = h->data;
     agx_sio_dialer *d = c->d;
+    size_t left = 0;
+    unsigned char *slot = direct_slot(c, &left);
+    if (slot) {
+        c->rx_lent = slot;
+        *buf = uv_buf_init((char *)slot, left > UINT_MAX ? UINT_MAX : (unsigned)left);
+        return;
+    }
     if (!d->rbuf)
         d->rbuf = malloc(SIO_DIAL_RBUF);
     if (d->rbuf && !d->rbuf_lent) {
         d->rbuf_lent = true;
-        *buf = uv_buf_init((char *)d->rbuf, SIO_DIAL_RBUF);
+        /* Right after a large frame the next one is likely large too: read only enough to learn
+         * its length, so the rest of it comes in place rather than through this buffer. */
+        size_t n = c->probe ? PROBE_READ : SIO_DIAL_RBUF;
+        c->probe = false;
+        *buf = uv_buf_init((char *)d->rbuf, (unsigned)n);
         return;
     }
     /* never expected (libuv reads one stream at a time), but correct if it happens */
@@ -344,10 +372,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         rc = -1;
     }
-    if (buf->base == (char *)d->rbuf)
+    if (buf->base == (char *)d->rbuf) {
         d->rbuf_lent = false;
-    else
+    } else if (buf->base && buf->base == (char *)c->rx_lent) {
+        c->rx_lent = NULL; /* the conn's own buffer (only compared: it may be gone by now) */
+        c->probe = nread > 0 && agx_ws_frames_data_left(&c->frames) == 0;
+    } else {
         free(buf->base);
+    }
     if (rc != 0)
         sio_dial_down(c);
     if (d->read_hook && !d->freed)

@@ -1,12 +1,15 @@
 /* sio_lws.c — the link of an agx_sio_conn over a libwebsockets websocket (agentix-server's role,
- * sio_server.c): writes go out as lws_write(LWS_WRITE_HTTP) of our pre-framed units, writeable
- * turns are lws's, a close is bounded by an lws timeout and the close code is lws's
+ * sio_server.c): writes go out as lws_write(LWS_WRITE_HTTP) of our pre-framed units, or, for a
+ * large attachment while lws holds nothing back, gathered straight into the (plain TCP) socket;
+ * writeable turns are lws's, a close is bounded by an lws timeout and the close code is lws's
  * lws_close_reason. Also the lws logging and context plumbing the server role needs. */
 #include "runtime/transport/sio_conn_impl.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 static struct lws *wsi_of(const agx_sio_conn *c) { return c->link_ptr; }
 
@@ -16,6 +19,24 @@ static int lws_link_write(agx_sio_conn *c, const unsigned char *p, size_t n)
      * lws buffers whatever the socket does not take and holds WRITEABLE back until it is out. */
     int w = lws_write(wsi_of(c), (unsigned char *)p, n, LWS_WRITE_HTTP);
     return w < 0 || (size_t)w < n ? -1 : 0;
+}
+
+/* The server listens without TLS (it sits behind the sandbox's port mapping), so the socket
+ * carries our websocket frames as they are; sio_send.c calls this only when lws has nothing
+ * buffered, so the order on the wire is kept. */
+static long lws_link_writev_now(agx_sio_conn *c, const struct iovec *iov, int iovcnt)
+{
+    int fd = (int)lws_get_socket_fd(wsi_of(c));
+    if (fd < 0)
+        return -1;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n;
+    do
+        n = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    return (long)n;
 }
 
 static void lws_link_want_write(agx_sio_conn *c) { lws_callback_on_writable(wsi_of(c)); }
@@ -43,6 +64,7 @@ static const sio_link_ops lws_link = {
     .choked = lws_link_choked,
     .arm_close = lws_link_arm_close,
     .close_reason = lws_link_close_reason,
+    .writev_now = lws_link_writev_now,
 };
 
 int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)

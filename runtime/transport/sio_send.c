@@ -1,7 +1,9 @@
 /* sio_send.c — the sending half of an agx_sio_conn (both transport roles: the host's client and
  * each agentix-server connection): events and acks become pre-framed websocket units (a
  * Socket.IO header frame plus its attachment frame, masked on the client) in a byte-accounted
- * queue, written one link write per writeable turn, or at once when the queue is idle. */
+ * queue, written one link write per writeable turn, or at once when the queue is idle; a large
+ * attachment on the server goes straight from the caller's buffer into the socket when nothing
+ * is queued, and only what the socket does not take is copied. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,6 +349,73 @@ static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov
     return 0;
 }
 
+/* ---- large attachments straight from the caller's buffer ---- */
+
+#define DIRECT_ATTACH_MIN ((size_t)16 << 10) /* smaller ones are copied and coalesced */
+#define DIRECT_IOV_MAX 8
+
+/* Whether a unit may skip the queue: nothing queued or held back by the link, so its bytes go
+ * right after what is on the wire, and an unmasked (server) frame, so the caller's bytes are
+ * the wire bytes. */
+static bool can_send_direct(agx_sio_conn *c, size_t alen, size_t iovcnt)
+{
+    return alen >= DIRECT_ATTACH_MIN && iovcnt < DIRECT_IOV_MAX && !c->client && !c->head &&
+           c->link && c->link->writev_now && !c->hard_close && !c->link->choked(c);
+}
+
+/* Writes [text frame][binary frame header] from a stack buffer and the attachment from the
+ * caller's iovecs in one gathered send; only what the socket does not take is copied into a
+ * queued unit, which is then the head and already started (nothing may go in front of it).
+ * 1 when the message did not fit the header buffer (the caller queues it as usual). */
+static int send_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
+                       size_t alen, agx_error *err)
+{
+    unsigned char hb[WS_HDR_MAX + HEADER_GUESS + WS_HDR_MAX];
+    size_t tlen = 0;
+    agx_error ignored;
+    if (encode_msg(m, (char *)hb + WS_HDR_MAX, HEADER_GUESS, &tlen, &ignored) != 0)
+        return 1;
+    size_t hl = ws_header_len(tlen, false), off = WS_HDR_MAX - hl;
+    ws_frame(c, hb + off, 1, tlen);
+    size_t hl2 = ws_header_len(alen, false);
+    ws_frame(c, hb + WS_HDR_MAX + tlen, 2, alen);
+    struct iovec v[DIRECT_IOV_MAX];
+    v[0] = (struct iovec){hb + off, hl + tlen + hl2};
+    for (size_t i = 0; i < iovcnt; i++)
+        v[i + 1] = iov[i];
+    size_t total = v[0].iov_len + alen;
+    long n = c->link->writev_now(c, v, (int)iovcnt + 1);
+    if (n < 0) {
+        sio_conn_fail(c, AGX_ERR_UNAVAILABLE, SIO_WS_ABNORMAL, "writing to the websocket failed");
+        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "socket.io: writing to the websocket failed");
+    }
+    c->active = true;
+    if ((size_t)n == total)
+        return 0;
+    sio_frame *f = frame_get(c, total - (size_t)n);
+    if (!f) {
+        /* Part of the unit is on the wire: without the rest the stream is broken. */
+        sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
+                      "out of memory queueing the rest of an event");
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
+    }
+    size_t skip = (size_t)n;
+    for (size_t i = 0; i < iovcnt + 1; i++) {
+        size_t l = v[i].iov_len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(f->data + f->len, (const char *)v[i].iov_base + skip, l - skip);
+        f->len += l - skip;
+        skip = 0;
+    }
+    q_push(c, f, false);
+    c->head_started = true;
+    sio_want_write(c);
+    return 0;
+}
+
 static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
                     agx_error *err)
 {
@@ -362,6 +431,11 @@ static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, 
                              "socket.io: send queue full (%zu bytes queued, limit %zu): wait "
                              "for on_drain",
                              c->queued, c->lim.queue_limit);
+    if (iov && can_send_direct(c, alen, iovcnt)) {
+        int drc = send_direct(c, m, iov, iovcnt, alen, err);
+        if (drc <= 0)
+            return drc;
+    }
     sio_frame *f = NULL;
     int rc = build_unit(c, m, iov, iovcnt, alen, &f, err);
     if (rc)

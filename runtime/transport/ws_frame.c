@@ -163,6 +163,11 @@ static int payload(agx_ws_frames *f, const unsigned char *in, size_t n, const ag
     return rc ? AGX_WS_STOP : 0;
 }
 
+uint64_t agx_ws_frames_data_left(const agx_ws_frames *f)
+{
+    return f->in_payload && !(f->opcode & 0x8) ? f->left : 0;
+}
+
 int agx_ws_frames_feed(agx_ws_frames *f, const unsigned char *in, size_t len,
                        const agx_ws_sink *sink, const char **why)
 {

@@ -48,6 +48,10 @@ typedef struct agx_ws_frames {
     size_t ctl_len;
 } agx_ws_frames;
 
+/* Payload bytes of the current data frame still to come (0 outside a data frame's payload): a
+ * reader may receive exactly these into the sink's own buffer and feed them from there. */
+uint64_t agx_ws_frames_data_left(const agx_ws_frames *f);
+
 #define AGX_WS_BAD (-1)  /* the server broke RFC 6455; *why says how */
 #define AGX_WS_STOP (-2) /* a sink callback returned nonzero */
 

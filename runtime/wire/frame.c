@@ -500,6 +500,34 @@ int agx_frame_write_value(agx_buf *b, agx_frame_type type, uint64_t id, const ag
     return agx_frame_end(b, mark, err);
 }
 
+int agx_frame_write_bin_head(agx_buf *b, agx_frame_type type, uint64_t id, size_t bin_len,
+                             agx_error *err)
+{
+    size_t mark;
+    int rc = agx_frame_begin(b, type, 2, &mark);
+    if (rc)
+        return agx_error_set(err, rc, "out of memory building a frame");
+    rc = agx_mp_put_lit(b, AGX_F_ID);
+    if (!rc)
+        rc = agx_mp_put_uint(b, id);
+    if (!rc)
+        rc = agx_mp_put_lit(b, AGX_F_VALUE);
+    if (!rc)
+        rc = agx_mp_put_bin_head(b, bin_len);
+    size_t body = b->len - mark - AGX_FRAME_HEADER_SIZE;
+    if (!rc && bin_len > UINT32_MAX - body)
+        rc = AGX_ERR_LIMIT;
+    if (rc) {
+        b->len = mark;
+        return agx_error_set(err, rc, "a worker frame with a %zu-byte binary is too large", bin_len);
+    }
+    body += bin_len;
+    unsigned char *p = (unsigned char *)b->data + mark;
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(body >> (8 * i));
+    return 0;
+}
+
 int agx_frame_send_all(int fd, const void *data, size_t len, agx_error *err)
 {
     if (agx_fd_write_all(fd, data, len) != 0)

@@ -134,6 +134,12 @@ int agx_frame_write_payload(agx_buf *b, agx_frame_type type, uint64_t id, agx_mp
 int agx_frame_write_value(agx_buf *b, agx_frame_type type, uint64_t id, const agx_value *value,
                           agx_error *err);
 
+/* A result/item/description frame whose value is a binary of bin_len bytes, up to (not with)
+ * those bytes: the prefix counts them, and the caller sends them right after b's bytes (one
+ * writev from where they lie, no copy into b). AGX_ERR_LIMIT past 4 GiB. */
+int agx_frame_write_bin_head(agx_buf *b, agx_frame_type type, uint64_t id, size_t bin_len,
+                             agx_error *err);
+
 /* Writes all of data to a blocking fd (retries EINTR and short writes). 0 or AGX_ERR_IO. */
 int agx_frame_send_all(int fd, const void *data, size_t len, agx_error *err);
 

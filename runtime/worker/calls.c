@@ -84,6 +84,8 @@ static void record_failure(wk_call *c, const char *type, const char *msg)
 
 static const agx_value *ctx_args(agx_ctx *ctx) { return of(ctx)->args; }
 
+#define WK_TAIL_MIN ((size_t)16 << 10) /* smaller binaries are copied with their header */
+
 static int ctx_emit(agx_ctx *ctx, agx_value *item)
 {
     wk_call *c = of(ctx);
@@ -113,14 +115,24 @@ static int ctx_emit(agx_ctx *ctx, agx_value *item)
     }
     agx_error err;
     c->out.len = 0;
-    int rc = agx_frame_write_value(&c->out, AGX_FRAME_ITEM, c->id, item, &err);
-    agx_value_free(item);
+    /* A large binary item leaves from the value itself, after a header: no copy into c->out. */
+    size_t blen = 0;
+    const void *bin = agx_value_type_of(item) == AGX_VALUE_BINARY
+                          ? agx_value_get_binary(item, &blen) : NULL;
+    bool tail = bin && blen >= WK_TAIL_MIN;
+    int rc = tail ? agx_frame_write_bin_head(&c->out, AGX_FRAME_ITEM, c->id, blen, &err)
+                  : agx_frame_write_value(&c->out, AGX_FRAME_ITEM, c->id, item, &err);
     if (rc) {
+        agx_value_free(item);
         record_failure(c, rc == AGX_ERR_LIMIT ? AGX_RPC_LIMIT : AGX_RPC_INTERNAL, err.message);
         return rc;
     }
     c->n_out++;
-    wk_send(c->w, &c->out);
+    if (tail)
+        wk_send_tail(c->w, &c->out, bin, blen);
+    else
+        wk_send(c->w, &c->out);
+    agx_value_free(item);
     return 0;
 }
 

@@ -134,6 +134,9 @@ struct wk_worker {
 /* out.c: frames to the server, never interleaved. While one thread writes, frames from the
  * others gather behind it and go out in its next write (one syscall for many results). */
 void wk_send(wk_worker *w, const agx_buf *frame);
+/* The same for a frame whose last tail_len bytes are sent from tail (a binary item's bytes,
+ * after the header agx_frame_write_bin_head built in frame). */
+void wk_send_tail(wk_worker *w, const agx_buf *frame, const void *tail, size_t tail_len);
 void wk_out_destroy(wk_worker *w);
 /* Sends an error frame for id (used before a call exists, and for terminals). */
 void wk_send_error(wk_worker *w, agx_buf *scratch, uint64_t id, const char *type, const char *msg,

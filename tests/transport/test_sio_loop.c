@@ -3,8 +3,10 @@
  * and acks both ways over iovecs, a large attachment, congestion and drain, client close, a
  * refused token, server shutdown with a client still connected, a loop that drains and closes
  * (the valgrind run checks the teardown leaks nothing), per-connection buffers that grow for
- * a large message and are given back on both ends once the connection idles, and a client write
- * the kernel cannot take at once (a stopped server: the rest goes out when the write completes).
+ * a large message and are given back on both ends once the connection idles, a burst of large
+ * server emits that go straight into the socket until it is full and then queue (every byte and
+ * the order checked), and a client write the kernel cannot take at once (a stopped server: the
+ * rest goes out when the write completes).
  *
  * Usage: transport_loop <transport_echo_server> */
 #include <signal.h>
@@ -387,6 +389,94 @@ static void test_idle_release(void)
     free(w.msg);
 }
 
+/* ---- a burst of large server emits: straight into the socket while it takes them, then queued ----
+ * The server's large attachments leave from the caller's buffer when nothing is queued; once the
+ * socket is full the rest of one is copied and queued, and everything after queues behind it.
+ * Emitted in one callback (the client cannot read meanwhile), with small events between, every
+ * byte and the order must come out as sent. */
+
+#define BURST_N 48
+#define BURST_BIG (100 * 1024 + 3)
+
+typedef struct burst_world {
+    uv_loop_t loop;
+    agx_sio_server *server;
+    agx_sio_client *client;
+    uint8_t *msg; /* BURST_N patterns of BURST_BIG bytes */
+    int got;      /* events the client has checked, in order */
+} burst_world;
+
+static uint8_t *burst_piece(burst_world *w, int i) { return w->msg + (size_t)i * BURST_BIG; }
+
+static void burst_srv_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
+{
+    burst_world *w = ud;
+    CHECK_STREQ(p->event, "go");
+    agx_error err;
+    for (int i = 0; i < BURST_N; i++) {
+        uint8_t *b = burst_piece(w, i);
+        struct iovec iov[2] = {{b, 7}, {b + 7, BURST_BIG - 7}};
+        CHECK_OK(agx_sio_conn_emit(c, "big", NULL, iov, 2, NULL, &err), &err);
+        uint8_t tag = (uint8_t)i;
+        struct iovec small = {&tag, 1};
+        CHECK_OK(agx_sio_conn_emit(c, "small", NULL, &small, 1, NULL, &err), &err);
+    }
+    CHECK(agx_sio_conn_queued_bytes(c) > 0); /* the socket did not take all of it at once */
+}
+
+static void burst_cli_connect(agx_sio_conn *c, void *ud)
+{
+    (void)ud;
+    agx_error err;
+    CHECK_OK(agx_sio_conn_emit(c, "go", NULL, NULL, 0, NULL, &err), &err);
+}
+
+static void burst_cli_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
+{
+    burst_world *w = ud;
+    (void)c;
+    int i = w->got / 2;
+    CHECK(i < BURST_N && p->nattach == 1);
+    if (w->got % 2 == 0) {
+        CHECK_STREQ(p->event, "big");
+        CHECK(p->attach[0].len == BURST_BIG);
+        CHECK(memcmp(p->attach[0].data, burst_piece(w, i), BURST_BIG) == 0);
+    } else {
+        CHECK_STREQ(p->event, "small");
+        CHECK(p->attach[0].len == 1 && p->attach[0].data[0] == (uint8_t)i);
+    }
+    if (++w->got == 2 * BURST_N) {
+        agx_sio_client_close(w->client);
+        agx_sio_server_shutdown(w->server);
+    }
+}
+
+static void test_burst_direct_then_queued(void)
+{
+    burst_world w;
+    memset(&w, 0, sizeof w);
+    CHECK(uv_loop_init(&w.loop) == 0);
+    w.msg = malloc((size_t)BURST_N * BURST_BIG);
+    for (size_t i = 0; i < (size_t)BURST_N * BURST_BIG; i++)
+        w.msg[i] = (uint8_t)(i * 13 + i / 4099);
+    agx_error err;
+    agx_sio_server_config scfg = {.handlers = {.on_event = burst_srv_event, .ud = &w}};
+    CHECK_OK(agx_sio_server_start(&w.loop, &scfg, &w.server, &err), &err);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", agx_sio_server_port(w.server));
+    agx_sio_client_config ccfg = {.url = url,
+                                  .handlers = {.on_connect = burst_cli_connect,
+                                               .on_event = burst_cli_event,
+                                               .ud = &w}};
+    CHECK_OK(agx_sio_client_connect(&w.loop, &ccfg, &w.client, &err), &err);
+    CHECK(uv_run(&w.loop, UV_RUN_DEFAULT) == 0);
+    CHECK(w.got == 2 * BURST_N);
+    agx_sio_client_free(w.client);
+    agx_sio_server_free(w.server);
+    CHECK(uv_loop_close(&w.loop) == 0);
+    free(w.msg);
+}
+
 /* ---- a write the kernel cannot take at once ---- */
 
 /* Far more than a stopped peer's socket buffers take (send buffer at most 4 MiB by default, a
@@ -507,6 +597,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_shutdown_with_client);
     TEST_RUN(test_bad_config);
     TEST_RUN(test_idle_release);
+    TEST_RUN(test_burst_direct_then_queued);
     TEST_RUN(test_write_waits_for_socket);
     return 0;
 }

@@ -275,6 +275,124 @@ static void files_refused(wkh *h, const char *fn, agx_value *kwargs, const char 
     wkh_expect_error(h, id, type, named, false);
 }
 
+/* download_stream of path in chunk-byte items, concatenated into out (cleared first). */
+static void files_stream(wkh *h, const char *path, int64_t chunk, agx_buf *out, size_t *items)
+{
+    uint64_t id = next_id++;
+    out->len = 0;
+    *items = 0;
+    wkh_call(h, id, "agentix.files::download_stream", AGX_SHAPE_STREAM, NULL,
+             wkh_kwargs(2, "path", agx_value_string(path), "chunk", agx_value_int(chunk)), 0);
+    for (;;) {
+        agx_value *f = wkh_next_data(h, id, 30000, NULL);
+        CHECK(f != NULL);
+        const char *type = wkh_frame_type(f);
+        if (strcmp(type, "end") == 0) {
+            agx_value_free(f);
+            return;
+        }
+        CHECK_STREQ(type, "item");
+        size_t len = 0;
+        const void *data = agx_value_get_binary(agx_value_map_get(f, "value"), &len);
+        CHECK(data != NULL && len > 0 && len <= (size_t)chunk);
+        agx_buf_append(out, data, len);
+        ++*items;
+        agx_value_free(f);
+        wkh_credit(h, id, 1);
+    }
+}
+
+/* The streamed download: any size, in chunk-byte items, with the unary download's refusals. */
+static void test_files_stream(wkh *h)
+{
+    size_t size = 300000, items;
+    char *content = malloc(size);
+    CHECK(content != NULL);
+    for (size_t i = 0; i < size; i++)
+        content[i] = (char)(i * 7 + i / 251);
+    agx_value_free(files_call(h, "upload", wkh_kwargs(2, "path", agx_value_string("big.bin"),
+                                                      "content", agx_value_binary(content, size))));
+    agx_buf got = {0};
+    files_stream(h, "big.bin", 65536, &got, &items);
+    CHECK(got.len == size && memcmp(got.data, content, size) == 0 && items == 5);
+    files_stream(h, "big.bin", 100000, &got, &items); /* an exact multiple: no empty last item */
+    CHECK(got.len == size && items == 3);
+    agx_value_free(files_call(h, "upload", wkh_kwargs(2, "path", agx_value_string("empty"),
+                                                      "content", agx_value_binary("", 0))));
+    files_stream(h, "empty", 4096, &got, &items);
+    CHECK(got.len == 0 && items == 0);
+    agx_buf_free(&got);
+    free(content);
+    static const struct { const char *path; int64_t chunk; const char *type, *named; } bad[] = {
+        {"/etc/passwd", 65536, "PermissionError", "'/etc/passwd'"},
+        {"rootlink/etc/passwd", 65536, "PermissionError", "'rootlink/etc/passwd'"},
+        {"a", 65536, "IsADirectoryError", "'a'"},
+        {"nope.txt", 65536, "FileNotFoundError", "'nope.txt'"},
+        {"big.bin", 100, "ValueError", "chunk"},
+        {"big.bin", (int64_t)1 << 40, "ValueError", "chunk"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t id = next_id++;
+        wkh_call(h, id, "agentix.files::download_stream", AGX_SHAPE_STREAM, NULL,
+                 wkh_kwargs(2, "path", agx_value_string(bad[i].path), "chunk",
+                            agx_value_int(bad[i].chunk)), 0);
+        wkh_expect_error(h, id, bad[i].type, bad[i].named, false);
+    }
+}
+
+/* upload_stream: pieces sent in become one file, replaced whole at the end of input; a cancel
+ * leaves the old file and no temporary file. */
+static void test_files_upload_stream(wkh *h)
+{
+    uint64_t id = next_id++;
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("up/parts.bin")), 0);
+    wkh_in(h, id, agx_value_binary("hello ", 6));
+    wkh_in(h, id, agx_value_binary("", 0));
+    wkh_in(h, id, agx_value_binary("streamed\0world", 14));
+    wkh_simple(h, AGX_FRAME_END_IN, id);
+    agx_value *f = wkh_expect(h, id, "item", 30000);
+    const agx_value *v = agx_value_map_get(f, "value");
+    CHECK_STREQ(str(v, "path"), "up/parts.bin");
+    CHECK(num(v, "size") == 20);
+    agx_value_free(f);
+    agx_value_free(wkh_expect(h, id, "end", 30000));
+    agx_value *r = files_call(h, "download", wkh_kwargs(1, "path", agx_value_string("up/parts.bin")));
+    size_t len;
+    const char *data = agx_value_get_binary(r, &len);
+    CHECK(len == 20 && memcmp(data, "hello streamed\0world", 20) == 0);
+    agx_value_free(r);
+
+    id = next_id++;
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("up/parts.bin")), 0);
+    wkh_in(h, id, agx_value_binary("partial", 7));
+    wkh_simple(h, AGX_FRAME_CANCEL, id);
+    wkh_expect_error(h, id, "Cancelled", NULL, true);
+    r = files_call(h, "list", wkh_kwargs(1, "path", agx_value_string("up")));
+    CHECK(agx_value_array_len(r) == 1); /* no .agx-upload-… left behind */
+    agx_value_free(r);
+    r = files_call(h, "stat", wkh_kwargs(1, "path", agx_value_string("up/parts.bin")));
+    CHECK(num(r, "size") == 20);
+    agx_value_free(r);
+
+    id = next_id++; /* a text item is not a piece of a file */
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("up/bad.bin")), 0);
+    wkh_in(h, id, agx_value_string("text"));
+    wkh_simple(h, AGX_FRAME_END_IN, id);
+    f = wkh_next_data(h, id, 30000, NULL);
+    CHECK(f != NULL && strcmp(wkh_frame_type(f), "error") == 0);
+    agx_value_free(f);
+    id = next_id++;
+    wkh_call(h, id, "agentix.files::upload_stream", AGX_SHAPE_BIDI, NULL,
+             wkh_kwargs(1, "path", agx_value_string("../escape")), 0);
+    wkh_expect_error(h, id, "PermissionError", "'../escape'", false);
+    r = files_call(h, "list", wkh_kwargs(1, "path", agx_value_string("up")));
+    CHECK(agx_value_array_len(r) == 1); /* the refused upload left nothing either */
+    agx_value_free(r);
+}
+
 static void test_files(bool walk)
 {
     char env_root[PATH_MAX + 32];
@@ -335,6 +453,8 @@ static void test_files(bool walk)
     CHECK(access(planted, F_OK) != 0);
     files_refused(h, "download", wkh_kwargs(1, "path", agx_value_string("nope.txt")), "FileNotFoundError", "nope.txt");
     files_refused(h, "download", wkh_kwargs(1, "path", agx_value_string("a")), "IsADirectoryError", "a");
+    test_files_stream(h);
+    test_files_upload_stream(h);
     finish(h);
 }
 

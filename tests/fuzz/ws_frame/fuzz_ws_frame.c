@@ -5,7 +5,8 @@
  * is fed to the upgrade parser and, once that accepts, to the frame parser; the rest is also fed
  * to a second frame parser on its own, so frame seeds need no valid response. The sink checks
  * what the parser promises: message runs start with `first`, end with `final`, control frames
- * are whole, of a known opcode and at most 125 bytes. */
+ * are whole, of a known opcode and at most 125 bytes; and agx_ws_frames_data_left (what the
+ * client reads in place) always equals what the last run said remains of its frame. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ typedef struct {
     bool in_message;
     bool binary;
     size_t bytes;
+    size_t left; /* what the last data run said remains of its frame */
 } sink_state;
 
 static int on_data(void *ud, const unsigned char *p, size_t n, bool first, bool final,
@@ -31,6 +33,7 @@ static int on_data(void *ud, const unsigned char *p, size_t n, bool first, bool 
         s->bytes += (size_t)p[0] + p[n - 1]; /* touch both ends of the run */
     s->in_message = !final;
     s->binary = binary;
+    s->left = left;
     return 0;
 }
 
@@ -48,9 +51,19 @@ static void frames(const unsigned char *in, size_t len, size_t step)
     agx_ws_frames f = {0};
     const agx_ws_sink sink = {.data = on_data, .control = on_control, .ud = &st};
     while (len) {
+        /* agx_ws_frames_data_left is what an in-place read takes next (sio_dial.c): it must be
+         * exactly what the parser said remains of the current data frame, and feeding that much
+         * must end the frame. Odd steps read that way, as the client does after a large frame. */
+        uint64_t dl = agx_ws_frames_data_left(&f);
+        if (dl != st.left)
+            abort();
         size_t n = len < step ? len : step;
+        if (dl && (step & 1) && dl <= len)
+            n = (size_t)dl;
         const char *why = NULL;
         int rc = agx_ws_frames_feed(&f, in, n, &sink, &why);
+        if (rc == 0 && dl && n == dl && agx_ws_frames_data_left(&f) != 0)
+            abort();
         if (rc == AGX_WS_BAD && (!why || !*why))
             abort();
         if (rc)
