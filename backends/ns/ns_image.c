@@ -277,7 +277,11 @@ static int engine(const agx_ns *ns, const char *path, agx_http_sink_fn sink, voi
                   long timeout_ms, agx_http_response *resp, agx_error *err)
 {
     char url[1024];
-    snprintf(url, sizeof url, "http://localhost/v1.41%s", path);
+    int n = snprintf(url, sizeof url, "http://localhost/v1.41%s", path);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "Docker Engine path too long "
+                             "(%zu bytes; the limit is %zu): %.64s...", strlen(path),
+                             sizeof url - 24, path);
     agx_http_request req = {.method = "GET", .url = url, .unix_socket = ns->docker_socket,
                             .timeout_ms = timeout_ms, .sink = sink, .sink_user = user,
                             .max_body = JSON_MAX};

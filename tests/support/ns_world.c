@@ -57,7 +57,8 @@ static int mount_of(const char *ctl, char *out, size_t n)
 static void join(const char *dir)
 {
     char path[1100];
-    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    int n = snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    CHECK_MSG(n > 0 && (size_t)n < sizeof path, "cgroup path too long: %s", dir);
     FILE *f = fopen(path, "we");
     CHECK_MSG(f && fprintf(f, "0\n") > 0 && fclose(f) == 0, "cannot join cgroup %s", dir);
 }
