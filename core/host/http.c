@@ -464,7 +464,9 @@ int agx_http_check_status(const agx_http_response *resp, const char *what, agx_e
         code = AGX_ERR_NOT_FOUND;
     else if (s == 409)
         code = AGX_ERR_CONFLICT;
-    else if (s == 429 || s >= 500)
+    else if (s == 429)
+        code = AGX_ERR_RATE_LIMITED, retriable = 1;
+    else if (s >= 500)
         retriable = 1;
     char msg[384];
     body_message(resp, msg, sizeof msg);

@@ -92,7 +92,7 @@ AGX_API void agx_http_response_clear(agx_http_response *resp);
 /* ---- status → error ---- */
 
 /* 0 for a 2xx status. Otherwise fills err and returns its code: 400/422 INVALID_ARGUMENT,
- * 404 NOT_FOUND, 409 CONFLICT, 429 and 5xx BACKEND with retriable set, the rest BACKEND.
+ * 404 NOT_FOUND, 409 CONFLICT, 429 RATE_LIMITED and 5xx BACKEND with retriable set, the rest BACKEND.
  * The message is "<what>: HTTP <status>[: <message>]" where <message> is the body's JSON
  * "message" (or "error") string when it has one; the raw body goes to err->detail. */
 AGX_API int agx_http_check_status(const agx_http_response *resp, const char *what, agx_error *err);
