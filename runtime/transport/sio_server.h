@@ -12,7 +12,8 @@
  * pingTimeout closes; no CONNECT within connect_timeout closes; CONNECT to a namespace other than
  * "/" gets CONNECT_ERROR {"message":"Invalid namespace"} (the connection stays); a refused token
  * gets CONNECT_ERROR {"message":"invalid token"} and the connection closes; GET /health answers
- * 200 {"status":"ok","version":…}; other HTTP paths 404. */
+ * 200 {"status":"ok","version":…}; other GET and POST requests go to the owner's on_http, and
+ * what it does not serve is 404; a request with a body is refused (413) and closed. */
 #ifndef AGX_TRANSPORT_SIO_SERVER_H
 #define AGX_TRANSPORT_SIO_SERVER_H
 
@@ -24,6 +25,19 @@
 #include "runtime/transport/sio_conn.h"
 
 typedef struct agx_sio_server agx_sio_server;
+
+/* ---- HTTP routes besides /health (agentix-server's POST /expiry and /claim) ---- */
+#define AGX_SIO_HTTP_BODY_MAX 512
+/* A request being answered; valid only during the on_http call. */
+typedef struct agx_sio_http_request agx_sio_http_request;
+/* The value of a request header (case-insensitive name) into out, NUL-terminated: its length, or
+ * -1 when absent or not shorter than n. */
+int agx_sio_http_header(const agx_sio_http_request *r, const char *name, char *out, size_t n);
+/* Answers a GET or POST (no body) to path: the HTTP status, with a JSON body of at most
+ * AGX_SIO_HTTP_BODY_MAX bytes written NUL-terminated into body (may stay ""); 0 = not served
+ * (404). Called on the loop thread, before any authentication: check it yourself. */
+typedef int (*agx_sio_http_fn)(const agx_sio_http_request *r, const char *method, const char *path,
+                               char *body, size_t body_cap, void *ud);
 
 typedef struct agx_sio_server_config {
     const char *host;            /* address to bind; NULL = "127.0.0.1" */
@@ -37,6 +51,7 @@ typedef struct agx_sio_server_config {
      * true to accept. NULL = accept everyone. Typically compares auth.token with the server's
      * token in constant time. Called on the loop thread. */
     bool (*authorize)(const json_t *auth, void *ud);
+    agx_sio_http_fn on_http;     /* NULL = /health only; gets handlers.ud */
     agx_sio_handlers handlers;   /* handlers.ud is also passed to authorize */
 } agx_sio_server_config;
 
