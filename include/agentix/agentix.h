@@ -5,6 +5,7 @@
 #include "agentix/client.h"
 #include "agentix/deployment.h"
 #include "agentix/error.h"
+#include "agentix/expiry.h"
 #include "agentix/fleet.h"
 #include "agentix/plugin.h"
 #include "agentix/value.h"

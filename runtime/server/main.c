@@ -31,42 +31,53 @@ static const char usage[] =
     "  AGENTIX_WORKER            agentix-worker to run (default: beside this executable)\n"
     "  AGENTIX_MODULE_PATH       module folders for the worker (built-ins are appended)\n"
     "  AGENTIX_WORKER_PID_FILE   write the current worker's pid here whenever one starts\n"
+    "  AGENTIX_EXPIRY_MS         end (drain) this long after the start unless extended\n"
+    "                            (POST /expiry, the expiry event); unset = never\n"
     "See docs/PROTOCOL.md.\n";
 
 /* The token is compared in time that does not depend on where it differs. */
-static bool authorize(const json_t *auth, void *ud)
+bool srv_token_ok(const srv_server *s, const char *got, size_t got_len)
 {
-    const srv_server *s = ud;
     const char *want = s->cfg.token;
     if (!want)
         return true;
-    const json_t *tok = auth ? json_object_get(auth, AGX_F_TOKEN) : NULL;
-    if (!json_is_string(tok))
+    if (!got)
         return false;
-    const char *got = json_string_value(tok);
-    size_t got_len = json_string_length(tok), n = strlen(want);
+    size_t n = strlen(want);
     unsigned char diff = got_len != n;
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned char)want[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
     return diff == 0;
 }
 
+static bool authorize(const json_t *auth, void *ud)
+{
+    const json_t *tok = auth ? json_object_get(auth, AGX_F_TOKEN) : NULL;
+    return srv_token_ok(ud, json_is_string(tok) ? json_string_value(tok) : NULL,
+                        json_is_string(tok) ? json_string_length(tok) : 0);
+}
+
 static void signal_closed(uv_handle_t *h) { (void)h; }
 
-static void on_signal(uv_signal_t *h, int signum)
+void srv_drain(srv_server *s, const char *why)
 {
-    srv_server *s = h->data;
     if (s->draining)
         return;
     s->draining = true;
-    fprintf(stderr, "agentix-server: %s: draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    fprintf(stderr, "agentix-server: %s: draining\n", why);
     srv_cancel_all(s, "agentix-server is shutting down");
     srv_worker_shutdown_all(s);
     agx_sio_server_shutdown(s->sio);
     srv_worker_flush_close(s);
+    srv_expiry_close(s, signal_closed);
     /* Closed: a second signal now ends the process the default way. */
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    srv_drain(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static int start_signals(srv_server *s)
@@ -90,6 +101,7 @@ static int listen_on(srv_server *s)
         .limits = {.max_payload = s->cfg.max_payload,
                    .queue_limit = s->queue_cap + QUEUE_RESERVE + s->cfg.max_payload},
         .authorize = authorize,
+        .on_http = srv_http,
         .handlers = {.on_connect = srv_on_connect,
                      .on_event = srv_on_event,
                      .on_close = srv_on_close,
@@ -167,6 +179,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentix-server: cannot set up (out of memory?)\n");
         return 1;
     }
+    if (srv_expiry_init(&s, msg, sizeof msg) != 0) {
+        fprintf(stderr, "agentix-server: %s\n", msg);
+        return 2;
+    }
     int rc = 0;
     if (listen_on(&s) == 0) {
         if (!srv_worker_get(&s, msg, sizeof msg))
@@ -177,6 +193,7 @@ int main(int argc, char **argv)
         if (s.sio)
             agx_sio_server_shutdown(s.sio);
         srv_worker_flush_close(&s);
+        srv_expiry_close(&s, signal_closed);
         uv_close((uv_handle_t *)&s.sigterm, signal_closed);
         uv_close((uv_handle_t *)&s.sigint, signal_closed);
     }

@@ -9,6 +9,7 @@
  *   reply.c       events to the host ({call_id, value} with the value relayed as raw bytes)
  *   calls.c       the routing: host events ↔ calls ↔ worker frames
  *   worker_proc.c the worker subprocess: spawn, frames over pipes, death, shutdown
+ *   expiry.c      the server's own expiry (it ends itself), POST /expiry and the other routes
  *   map.c         the intrusive hash tables the routing uses
  *   main.c        process setup, token check, signals, drain */
 #ifndef AGX_SERVER_H
@@ -150,6 +151,12 @@ struct srv_server {
     uv_check_t flush;     /* writes each worker's pending frames once per loop iteration */
     uv_signal_t sigterm, sigint;
     bool draining;
+    struct {
+        uv_timer_t timer;
+        bool open;       /* the timer handle exists */
+        bool set;        /* an expiry is in force */
+        int64_t at;      /* uv_now() of the expiry */
+    } expiry;
     size_t queue_cap;     /* bytes queued to one host at which stream output fails the call */
     size_t backlog_cap;   /* bytes waiting for the worker at which new input fails its call */
     agx_buf scratch;      /* event header / frame encoding, reused */
@@ -186,6 +193,29 @@ void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f);
 void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message);
 /* Drain: ends every call with Cancelled (cancel frames to the worker). */
 void srv_cancel_all(srv_server *s, const char *message);
+
+/* ---- main.c ---- */
+
+/* Drains and ends the server as SIGTERM does (why goes to the log and to the calls' errors). */
+void srv_drain(srv_server *s, const char *why);
+/* Whether got (len bytes; NULL = none given) is the server's token; always true without one.
+ * Time independent of where they differ. */
+bool srv_token_ok(const srv_server *s, const char *got, size_t len);
+
+/* ---- expiry.c ---- */
+
+/* Reads AGENTIX_EXPIRY_MS and starts the timer (none when unset). 0, or -1 with msg. */
+int srv_expiry_init(srv_server *s, char *msg, size_t msg_len);
+/* The expiry becomes now + ms (ignored while draining). */
+void srv_expiry_extend(srv_server *s, int64_t ms);
+/* ms until the expiry, -1 when none is set. */
+int64_t srv_expiry_left_ms(srv_server *s);
+void srv_expiry_close(srv_server *s, uv_close_cb done);
+/* `expiry {call_id, n}` from an authenticated host: extends, answers `expiry:set {call_id, n}`. */
+void srv_expiry_on_event(srv_conn *conn, const agx_sio_packet *p);
+/* The HTTP routes besides /health (agx_sio_server_config.on_http). */
+int srv_http(const agx_sio_http_request *r, const char *method, const char *path, char *body,
+             size_t cap, void *ud);
 
 /* ---- request.c: host payloads ---- */
 
