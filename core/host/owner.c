@@ -15,6 +15,8 @@
 #include "core/host/owner.h"
 
 #include "agentix/backend/process.h"
+#include "agentix/backend/runtime.h"
+#include "agentix/expiry.h"
 #include "agentix/clock.h"
 #include "agentix/fleet.h"
 #include "core/host/parallel.h"
@@ -96,6 +98,75 @@ int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *err)
         agx_kv_set(labels, AGX_LABEL_OWNER_START, start) ||
         agx_kv_set(labels, AGX_LABEL_RUN, run_id ? run_id : agx_run_id()))
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory setting owner labels");
+    return 0;
+}
+
+int64_t agx_label_unix_ms(const char *value)
+{
+    if (!value || !*value || strlen(value) > 15 || strspn(value, "0123456789") != strlen(value))
+        return 0;
+    long long v = strtoll(value, NULL, 10);
+    return v > 0 && v < 253402300800000LL ? (int64_t)v : 0; /* before year 10000 */
+}
+
+int agx_expiry_default_ms(int64_t *out, agx_error *err)
+{
+    const char *v = getenv(AGX_EXPIRY_ENV);
+    *out = AGX_EXPIRY_DEFAULT_MS;
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long ms = strtoll(v, &end, 10);
+    if (errno || *end || ms < AGX_EXPIRY_MIN_MS || ms > AGX_EXPIRY_MAX_MS)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             AGX_EXPIRY_ENV "='%.32s' must be milliseconds from %lld to %lld (the "
+                             "default expiry of new sandboxes)", v, (long long)AGX_EXPIRY_MIN_MS,
+                             (long long)AGX_EXPIRY_MAX_MS);
+    *out = ms;
+    return 0;
+}
+
+/* Owner labels the config lacks: a fleet, pool or `agentix create` may have named the owner. */
+static int stamp_owner(agx_kv *labels, agx_error *err)
+{
+    if (!agx_kv_get(labels, AGX_LABEL_OWNER_PID)) {
+        const char *run = agx_kv_get(labels, AGX_LABEL_RUN);
+        char keep[AGX_RUN_ID_MAX];
+        snprintf(keep, sizeof keep, "%s", run && agx_run_id_valid(run) ? run : agx_run_id());
+        int rc = agx_owner_labels_set(labels, keep, err);
+        if (rc)
+            return rc;
+    } else if (!agx_kv_get(labels, AGX_LABEL_RUN) && agx_kv_set(labels, AGX_LABEL_RUN, agx_run_id())) {
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory setting owner labels");
+    }
+    return 0;
+}
+
+int agx_owner_stamp(const agx_sandbox_config *cfg, agx_sandbox_config **out, agx_error *err)
+{
+    *out = NULL;
+    int64_t expiry = agx_sandbox_config_expiry_ms(cfg);
+    int rc = expiry ? 0 : agx_expiry_default_ms(&expiry, err);
+    if (rc)
+        return rc;
+    agx_sandbox_config *copy = agx_sandbox_config_copy(cfg);
+    if (!copy)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying the sandbox config");
+    agx_kv *labels = agx_sandbox_config_labels(copy);
+    char nonce[33], expires[24];
+    rc = stamp_owner(labels, err);
+    if (!rc)
+        rc = agx_random_hex(nonce, 16, err);
+    snprintf(expires, sizeof expires, "%lld", (long long)(agx_clock_wall_ms() + expiry));
+    if (!rc && (agx_kv_set(labels, AGX_LABEL_CREATE, nonce) || agx_kv_set(labels, AGX_LABEL_EXPIRES, expires) ||
+                agx_sandbox_config_set_expiry_ms(copy, expiry)))
+        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory stamping the ownership record");
+    if (rc) {
+        agx_sandbox_config_free(copy);
+        return rc;
+    }
+    *out = copy;
     return 0;
 }
 

@@ -2,6 +2,7 @@
  * server: id, runtime_url, token, headers), agx_sandbox_info (what get/list report) and
  * agx_sandbox_list. Plain owned data, so a host may copy them and keep them past the deployment. */
 #include "agentix/deployment.h"
+#include "agentix/backend/labels.h"
 #include "core/host/records.h"
 
 #include <stdlib.h>
@@ -21,6 +22,7 @@ struct agx_sandbox_info {
     char *runtime_url;
     char *detail;
     int64_t created_at;
+    int64_t expires_at;
     agx_kv *labels;
 };
 
@@ -165,6 +167,12 @@ void agx_sandbox_info_set_created_at(agx_sandbox_info *info, int64_t unix_ms)
         info->created_at = unix_ms < 0 ? 0 : unix_ms;
 }
 
+void agx_sandbox_info_set_expires_at(agx_sandbox_info *info, int64_t unix_ms)
+{
+    if (info)
+        info->expires_at = unix_ms < 0 ? 0 : unix_ms;
+}
+
 const char *agx_sandbox_info_id(const agx_sandbox_info *info)
 {
     return info ? info->id : NULL;
@@ -188,6 +196,16 @@ const char *agx_sandbox_info_detail(const agx_sandbox_info *info)
 int64_t agx_sandbox_info_created_at(const agx_sandbox_info *info)
 {
     return info ? info->created_at : 0;
+}
+
+/* What the backend said, else the agentix.expires label every sandbox is created with. */
+int64_t agx_sandbox_info_expires_at(const agx_sandbox_info *info)
+{
+    if (!info)
+        return 0;
+    if (info->expires_at)
+        return info->expires_at;
+    return agx_label_unix_ms(agx_kv_get(info->labels, AGX_LABEL_EXPIRES));
 }
 
 agx_kv *agx_sandbox_info_labels(agx_sandbox_info *info)
