@@ -2,7 +2,6 @@
  * server: id, runtime_url, token, headers), agx_sandbox_info (what get/list report) and
  * agx_sandbox_list. Plain owned data, so a host may copy them and keep them past the deployment. */
 #include "agentix/deployment.h"
-#include "agentix/backend/labels.h"
 #include "core/host/records.h"
 
 #include <stdlib.h>
@@ -198,14 +197,9 @@ int64_t agx_sandbox_info_created_at(const agx_sandbox_info *info)
     return info ? info->created_at : 0;
 }
 
-/* What the backend said, else the agentix.expires label every sandbox is created with. */
 int64_t agx_sandbox_info_expires_at(const agx_sandbox_info *info)
 {
-    if (!info)
-        return 0;
-    if (info->expires_at)
-        return info->expires_at;
-    return agx_label_unix_ms(agx_kv_get(info->labels, AGX_LABEL_EXPIRES));
+    return info ? info->expires_at : 0;
 }
 
 agx_kv *agx_sandbox_info_labels(agx_sandbox_info *info)

@@ -94,8 +94,9 @@ AGX_API int agx_sandbox_info_set_runtime_url(agx_sandbox_info *info, const char 
 AGX_API int agx_sandbox_info_set_detail(agx_sandbox_info *info, const char *detail);
 AGX_API void agx_sandbox_info_set_created_at(agx_sandbox_info *info, int64_t unix_ms);
 /* When the sandbox ends by itself unless extended (unix ms), as far as the backend can tell: the
- * provider's own deadline or the agentix.expires label; 0 = unknown. agx_gc collects sandboxes
- * whose expiry has passed. */
+ * provider's own deadline, or the agentix.expires label where the backend keeps it current (or
+ * where nothing can extend it any more: a stopped runtime); 0 = unknown, e.g. a running runtime
+ * whose label cannot follow its extensions. agx_gc collects sandboxes whose expiry has passed. */
 AGX_API void agx_sandbox_info_set_expires_at(agx_sandbox_info *info, int64_t unix_ms);
 AGX_API const char *agx_sandbox_info_id(const agx_sandbox_info *info);
 AGX_API agx_sandbox_state agx_sandbox_info_state(const agx_sandbox_info *info);

@@ -254,14 +254,20 @@ AGX_API void agx_cleanup_uninstall(void);
  * sandbox now. Returns how many were deleted. New creates keep working afterwards. */
 AGX_API size_t agx_cleanup_run(void);
 
-/* ---- garbage collection of sandboxes whose owner is gone ---- */
+/* ---- garbage collection: sandboxes whose owner is gone or whose expiry passed ---- */
 
 typedef enum agx_gc_verdict {
     AGX_GC_DELETED = 0,    /* owner gone: deleted (or would be, with dry_run) */
-    AGX_GC_OWNER_ALIVE,    /* owner process still runs: kept */
+    AGX_GC_OWNER_ALIVE,    /* owner process still runs on this host: kept */
     AGX_GC_TOO_YOUNG,      /* younger than older_than_ms (or age unknown): kept */
-    AGX_GC_DELETE_FAILED   /* owner gone but the delete failed; see err */
+    AGX_GC_DELETE_FAILED,  /* to delete, but the delete failed; see err */
+    AGX_GC_EXPIRED,        /* its expiry passed (beyond the grace): deleted (or would be) */
+    AGX_GC_KEPT,           /* owner on another host or not told by its labels, expiry not passed
+                              or unknown: kept (it ends itself at its expiry) */
+    AGX_GC_CARRIER         /* a leftover carrier container (opts.carriers): deleted (or would be) */
 } agx_gc_verdict;
+/* "deleted", "owner-alive", "too-young", "delete-failed", "expired", "kept", "carrier". */
+AGX_API const char *agx_gc_verdict_name(agx_gc_verdict v);
 
 typedef void (*agx_gc_fn)(void *user, const agx_sandbox_info *info, agx_gc_verdict v,
                           const agx_error *err);
@@ -271,24 +277,33 @@ typedef struct agx_gc_options {
     int64_t older_than_ms; /* only sandboxes created at least this long ago; 0 = any age */
     const char *run_id;    /* only this run (label agentix.run); NULL = every run */
     bool dry_run;          /* report, delete nothing */
-    agx_gc_fn on_sandbox;  /* per labelled sandbox of this host, for the CLI's output */
+    agx_gc_fn on_sandbox;  /* per labelled sandbox, for the CLI's output */
     void *user;
+    /* ---- since toolkit 2 ---- */
+    int64_t expiry_grace_ms; /* an expiry counts as passed this long after it (clock skew, an
+                                extension in flight); default 10000 */
+    bool carriers;         /* also delete the backend's leftover helpers that no sandbox uses
+                              (docker's bundle carrier containers); off by default */
 } agx_gc_options;
 AGX_API void agx_gc_options_init(agx_gc_options *opts);
 
 typedef struct agx_gc_report {
-    size_t examined; /* listed sandboxes carrying this host's owner labels */
-    size_t deleted;
+    size_t examined; /* listed sandboxes (and carriers) */
+    size_t deleted;  /* deleted, or would be with dry_run: owner gone, expired, leftover carrier */
     size_t kept;
     size_t failed;
 } agx_gc_report;
 
-/* Lists (through the deployment's list) the sandboxes labelled agentix.owner.host = this host,
- * and deletes those whose owner is gone: no process with that pid, or one whose start time
- * differs (the pid was reused). Owners on other hosts are never judged, and owners are looked up
- * in this process's /proc: run gc in the pid namespace (container) the hosts ran in. Sandboxes
- * with missing or malformed owner labels are kept. opts and report may be NULL. Returns 0 when every delete succeeded, else the first delete error (all were attempted);
- * AGX_ERR_UNSUPPORTED when the backend has no list. */
+/* Lists (through the deployment's list) every agentix sandbox of the backend and deletes:
+ *  - those labelled with an owner on this host that is gone (no process with that pid, or one
+ *    whose start time differs: the pid was reused; for sandboxes of toolkit 1, labelled
+ *    agentix.owner=<host>:<pid> without a start time, a process that started after the sandbox);
+ *  - those whose expiry (agx_sandbox_info_expires_at) passed more than expiry_grace_ms ago,
+ *    whoever owns them.
+ * Owners are looked up in this process's /proc: run gc in the pid namespace (container) the
+ * hosts ran in. Sandboxes whose owner lives, or which it cannot judge, are kept. opts and report
+ * may be NULL. Returns 0 when every delete succeeded, else the first delete error (all were
+ * attempted); AGX_ERR_UNSUPPORTED when the backend has no list. */
 AGX_API int agx_gc(agx_deployment *dep, const agx_gc_options *opts, agx_gc_report *report,
            agx_error *err);
 
