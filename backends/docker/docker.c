@@ -4,8 +4,8 @@
  * Flow: host → agx_load_deployment("docker") → this vtable → Docker Engine API (libcurl over the
  * daemon's socket, never the docker CLI) → container → client.h connects to
  * http://127.0.0.1:<published port>. Containers carry the labels agentix.sandbox=1,
- * agentix.owner=<host>:<pid>, agentix.bundle=<image> and the config's labels, so any process can
- * get, list or delete them, and sweepers can find leaks.
+ * agentix.bundle=<image> and the config's labels — the ownership record among them
+ * (backend/labels.h) — so any process can get, list or delete them, and gc finds leaks.
  *
  * Configuration (environment, read by construct):
  *   DOCKER_HOST              unix:///path or tcp://127.0.0.1:port
@@ -42,7 +42,6 @@ static int docker_construct(void **self, agx_error *err)
     if (!d)
         return agx_error_set(err, AGX_ERR_NO_MEMORY,
                              "out of memory constructing the docker backend");
-    agx_label_creator(d->owner, sizeof d->owner);
     int rc = read_network(d, err);
     if (!rc)
         rc = agx_docker_connect(d, err);
@@ -86,8 +85,10 @@ static int inspect_sandbox(const agx_docker *d, const char *id, json_t **out, ag
     }
     if (rc)
         return rc;
-    json_t *mark = json_object_get(json_object_get(json_object_get(*out, "Config"), "Labels"),
-                                   AGX_LABEL_SANDBOX);
+    json_t *labels = json_object_get(json_object_get(*out, "Config"), "Labels");
+    json_t *mark = json_object_get(labels, AGX_LABEL_SANDBOX);
+    if (!json_is_string(mark)) /* a bundle's carrier: gc may delete leftover ones */
+        mark = json_object_get(labels, AGX_LABEL_CARRIER);
     if (!json_is_string(mark) || strcmp(json_string_value(mark), "1") != 0) {
         json_decref(*out);
         *out = NULL;
@@ -158,6 +159,11 @@ static agx_sandbox_info *info_new(const char *id, const char *status, const char
     if (detail && *detail)
         bad |= agx_sandbox_info_set_detail(info, detail) != 0;
     agx_sandbox_info_set_created_at(info, created);
+    /* A running runtime enforces its own expiry, which its labels cannot follow (they are
+     * immutable); one that stopped keeps the expiry it was created with. */
+    if (map_state(status) != AGX_SANDBOX_RUNNING)
+        agx_sandbox_info_set_expires_at(
+            info, agx_label_unix_ms(json_string_value(json_object_get(labels, AGX_LABEL_EXPIRES))));
     const char *k;
     json_t *v;
     json_object_foreach(labels, k, v) {
@@ -206,11 +212,13 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing '%s'", id);
 }
 
-/* {"label": ["agentix.sandbox=1", "k=v", …]} */
-static char *list_filter(const agx_kv *labels)
+/* {"label": ["<mark>=1", "k=v", …]} */
+static char *list_filter(const char *mark, const agx_kv *labels)
 {
+    char m[64];
+    snprintf(m, sizeof m, "%s=1", mark);
     json_t *l = json_array(), *f = json_pack("{s:o}", "label", l);
-    int bad = !f || json_array_append_new(l, json_string(AGX_LABEL_SANDBOX "=1")) != 0;
+    int bad = !f || json_array_append_new(l, json_string(m)) != 0;
     for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++) {
         const char *k = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
         char *s = malloc(strlen(k) + strlen(v) + 2);
@@ -255,30 +263,83 @@ static int push_summary(agx_sandbox_list *list, json_t *c)
     return 0;
 }
 
-static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err)
+/* GET /containers/json?all=1 with a label filter; the array in *arr. */
+static int list_raw(agx_docker *d, const char *mark, const agx_kv *labels, json_t **arr,
+                    agx_error *err)
 {
-    agx_docker *d = self;
-    *out = NULL;
-    char *filter = list_filter(labels);
+    *arr = NULL;
+    char *filter = list_filter(mark, labels);
     char *path = filter ? malloc(strlen(filter) + 64) : NULL;
-    agx_sandbox_list *list = path ? agx_sandbox_list_new() : NULL;
-    if (!list) {
+    if (!path) {
         free(filter);
-        free(path);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
     }
     sprintf(path, "/containers/json?all=1&filters=%s", filter);
     free(filter);
-    json_t *arr = NULL;
-    int rc = agx_docker_call(d, "GET", path, NULL, 0, "listing sandboxes", &arr, NULL, err);
+    int rc = agx_docker_call(d, "GET", path, NULL, 0, "listing sandboxes", arr, NULL, err);
     free(path);
+    if (!rc && !json_is_array(*arr)) {
+        json_decref(*arr);
+        *arr = NULL;
+        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "listing containers: the answer is not an array");
+    }
+    return rc;
+}
+
+static int bundle_in_use(json_t *sandboxes, const char *bundle)
+{
     size_t i;
     json_t *c;
-    json_array_foreach(arr, i, c) {
-        if (!rc && push_summary(list, c) != 0)
-            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+    json_array_foreach(sandboxes, i, c) {
+        const char *b = json_string_value(json_object_get(json_object_get(c, "Labels"), AGX_LABEL_BUNDLE));
+        if (b && bundle && strcmp(b, bundle) == 0)
+            return 1;
     }
-    json_decref(arr);
+    return 0;
+}
+
+int agx_docker_list_leftover_carriers(const agx_docker *dc, agx_sandbox_list *list, agx_error *err)
+{
+    agx_docker *d = (agx_docker *)dc;
+    json_t *carriers = NULL, *sandboxes = NULL;
+    int rc = list_raw(d, AGX_LABEL_CARRIER, NULL, &carriers, err);
+    if (!rc)
+        rc = list_raw(d, AGX_LABEL_SANDBOX, NULL, &sandboxes, err);
+    size_t i;
+    json_t *c;
+    json_array_foreach(rc ? NULL : carriers, i, c) {
+        const char *b = json_string_value(json_object_get(json_object_get(c, "Labels"), AGX_LABEL_BUNDLE));
+        if (!bundle_in_use(sandboxes, b) && push_summary(list, c) != 0)
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing carriers");
+    }
+    json_decref(carriers);
+    json_decref(sandboxes);
+    return rc;
+}
+
+/* A filter naming agentix.carrier asks for the leftover carriers (what agx_gc's carriers option
+ * collects), not for sandboxes. */
+static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err)
+{
+    agx_docker *d = self;
+    *out = NULL;
+    agx_sandbox_list *list = agx_sandbox_list_new();
+    if (!list)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+    int rc;
+    if (labels && agx_kv_get(labels, AGX_LABEL_CARRIER)) {
+        rc = agx_docker_list_leftover_carriers(d, list, err);
+    } else {
+        json_t *arr = NULL;
+        rc = list_raw(d, AGX_LABEL_SANDBOX, labels, &arr, err);
+        size_t i;
+        json_t *c;
+        json_array_foreach(arr, i, c) {
+            if (!rc && push_summary(list, c) != 0)
+                rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+        }
+        json_decref(arr);
+    }
     if (rc) {
         agx_sandbox_list_free(list);
         return rc;
