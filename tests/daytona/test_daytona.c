@@ -18,12 +18,14 @@
 #define KEY "dtn_0123456789abcdef0123456789abcdef"
 #define DOMAIN "proxy.daytona.test"
 
-static agx_fake *start_fake(const char *cap)
+/* minute: seconds in one of the fake's auto-stop minutes. */
+static agx_fake *start_fake_minute(const char *cap, const char *minute)
 {
     const char *argv[] = {AGX_FAKE_SCRIPT, "--server", AGX_TEST_SERVER, "--module-path",
                           AGX_TEST_MODULEDIR, "--spec", AGX_SPEC_DIR "/daytona-openapi.yaml",
                           "--api-key", KEY, "--cap", cap, "--proxy-domain", DOMAIN,
-                          "--snapshot", "agentix", "--bare-snapshot", "bare", NULL};
+                          "--snapshot", "agentix", "--bare-snapshot", "bare", "--minute-s",
+                          minute, NULL};
     agx_fake *f = agx_fake_start(argv);
     char url[64], ct[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api", agx_fake_port(f));
@@ -32,6 +34,11 @@ static agx_fake *start_fake(const char *cap)
     setenv("AGENTIX_CONNECT_TO", ct, 1); /* backend health wait and client alike */
     setenv("DAYTONA_TARGET", "us", 1);
     return f;
+}
+
+static agx_fake *start_fake(const char *cap)
+{
+    return start_fake_minute(cap, "60");
 }
 
 static agx_deployment *load(const char *key)
@@ -260,6 +267,41 @@ static void scenario_concurrent(void)
 }
 
 /* The spec check itself can fail: a create with a non-string env value is refused and recorded. */
+/* The expiry is Daytona's auto-stop (with auto-delete on stop): a sandbox lives on past several
+ * auto-stop intervals while this process extends it (last-activity, the agentix.expires label);
+ * the option it replaced is refused. The fake's minute is 2 s here: an expiry of 2 s is one. */
+static void scenario_expiry(void)
+{
+    agx_fake *f = start_fake_minute("100", "2");
+    agx_deployment *dep = load(KEY);
+    agx_sandbox_config *cfg = config(60000);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "daytona.auto_stop_min", "5") == 0);
+    expect_create_fails(dep, cfg, f, AGX_ERR_INVALID_ARGUMENT, "agx_sandbox_config_set_expiry_ms");
+    CHECK(agx_kv_remove(agx_sandbox_config_options(cfg), "daytona.auto_stop_min") == 0);
+    CHECK(agx_sandbox_config_set_expiry_ms(cfg, 2000) == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    int64_t first = 0;
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    first = agx_sandbox_info_expires_at(info);
+    agx_sandbox_info_free(info);
+    for (int i = 0; i < 300 && agx_fake_event_count(f, "last-activity") < 9; i++)
+        usleep(100000);
+    CHECK(agx_fake_event_count(f, "last-activity") >= 9); /* ≥ 3 auto-stop intervals */
+    CHECK(agx_fake_event_count(f, "autostop") == 0);
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
+    CHECK(agx_sandbox_info_expires_at(info) > first); /* the label follows the extensions */
+    agx_sandbox_info_free(info);
+    agx_fake_session_calls(sb);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
 static void scenario_spec(void)
 {
     agx_fake *f = start_fake("100");
@@ -280,7 +322,7 @@ static void scenario_spec(void)
 
 int main(int argc, char **argv)
 {
-    CHECK_MSG(argc == 2, "usage: test_daytona session|faults|toolbox|concurrent|spec");
+    CHECK_MSG(argc == 2, "usage: test_daytona session|faults|toolbox|concurrent|expiry|spec");
     CHECK_MSG(access(AGX_SPEC_DIR "/daytona-openapi.yaml", R_OK) == 0,
               "the Daytona spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
     if (strcmp(argv[1], "session") == 0)
@@ -291,6 +333,8 @@ int main(int argc, char **argv)
         TEST_RUN(scenario_toolbox);
     else if (strcmp(argv[1], "concurrent") == 0)
         TEST_RUN(scenario_concurrent);
+    else if (strcmp(argv[1], "expiry") == 0)
+        TEST_RUN(scenario_expiry);
     else if (strcmp(argv[1], "spec") == 0)
         TEST_RUN(scenario_spec);
     else
