@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 
 /* ---- the claim patch ---- */
@@ -439,5 +440,78 @@ int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error 
     agx_http_response_clear(&resp);
     free(path);
     free(body);
+    return rc;
+}
+
+/* ---- reaping expired claims ---- */
+
+void agx_k8s_reap_expired(agx_k8s *k)
+{
+    int64_t now = agx_clock_ms(), last = atomic_load(&k->reaped_at);
+    if ((last && now - last < AGX_K8S_REAP_EVERY_MS) ||
+        !atomic_compare_exchange_strong(&k->reaped_at, &last, now))
+        return;
+    char *sel = agx_k8s_selector(k, AGX_K8S_STATE_CLAIMED, NULL), *path = NULL;
+    if (!sel || asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", k->ns, sel) < 0) {
+        free(sel);
+        return;
+    }
+    int64_t deadline = now + 2000;
+    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = deadline};
+    agx_http_response resp;
+    agx_error err;
+    json_t *doc = NULL, *pod;
+    if (agx_k8s_api(k, &call, &resp, &err) == 0 && resp.status == 200)
+        doc = json_loads(resp.body, 0, NULL);
+    size_t i;
+    int64_t wall = agx_clock_wall_ms();
+    json_array_foreach(json_object_get(doc, "items"), i, pod) {
+        json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+        int64_t expires = agx_label_unix_ms(json_string_value(json_object_get(labels, AGX_LABEL_EXPIRES)));
+        if (expires && wall > expires + AGX_K8S_REAP_GRACE_MS && agx_clock_ms() < deadline)
+            agx_k8s_pod_delete(k, agx_k8s_str(pod, "metadata.name"),
+                               agx_k8s_str(pod, "metadata.uid"), &err);
+    }
+    json_decref(doc);
+    agx_http_response_clear(&resp);
+    free(sel);
+    free(path);
+}
+
+/* ---- the runtime's expiry ---- */
+
+int agx_k8s_runtime_extend(agx_k8s *k, const agx_sandbox *sb, int64_t expiry_ms,
+                           int64_t deadline_ms, agx_error *err)
+{
+    if (k->url_kind != AGX_K8S_URL_PROXY)
+        return agx_runtime_expiry_extend(sb, expiry_ms, deadline_ms, err);
+    const char *url = agx_sandbox_runtime_url(sb);
+    size_t n = strlen(k->conn.server);
+    if (strncmp(url, k->conn.server, n) != 0)
+        return agx_error_set(err, AGX_ERR_INTERNAL, "k8s-pool: runtime URL %s is not below the "
+                             "API server %s", url, k->conn.server);
+    /* The sandbox's headers carry the API credentials too; the call adds its own. */
+    agx_kv *h = agx_runtime_expiry_headers(sb, NULL, expiry_ms);
+    char *path = NULL;
+    if (!h || asprintf(&path, "%s" AGX_HTTP_PATH_EXPIRY, url + n) < 0) {
+        agx_kv_free(h);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_kv_remove(h, "Authorization");
+    /* A proxied exchange is spliced until a side closes: never keep this connection for the API. */
+    if (agx_kv_set(h, "Connection", "close")) {
+        agx_kv_free(h);
+        free(path);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_k8s_call call = {.method = "POST", .path = path, .headers = h, .deadline_ms = deadline_ms,
+                         .fresh = 1};
+    agx_http_response resp;
+    int rc = agx_k8s_api(k, &call, &resp, err);
+    if (rc == 0)
+        rc = agx_k8s_status_error(&resp, "extend the runtime's expiry through the pod proxy", err);
+    agx_http_response_clear(&resp);
+    agx_kv_free(h);
+    free(path);
     return rc;
 }

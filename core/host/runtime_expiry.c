@@ -23,22 +23,26 @@ static int is_loopback(const char *url)
     return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost", 9) == 0 || strncmp(h, "[::1]", 5) == 0;
 }
 
-/* The sandbox's headers, its token as a Bearer (or the token header of a claim) and the expiry. */
-static agx_kv *request_headers(const agx_sandbox *sb, const char *bearer, const char *token_header,
-                               int64_t expiry_ms)
+/* The sandbox's headers (a proxy's), its token, the claim secret (claims) and the expiry. */
+static agx_kv *request_headers(const agx_sandbox *sb, const char *claim, int64_t expiry_ms)
 {
     agx_kv *h = agx_kv_copy(agx_sandbox_headers_const(sb));
-    char ms[24], *auth = NULL;
+    char ms[24];
     snprintf(ms, sizeof ms, "%lld", (long long)expiry_ms);
+    const char *token = agx_sandbox_token(sb);
     if (!h || agx_kv_set(h, AGX_HTTP_HEADER_EXPIRY_MS, ms) ||
-        (token_header && agx_kv_set(h, AGX_HTTP_HEADER_TOKEN, token_header)) ||
-        (bearer && (asprintf(&auth, "Bearer %s", bearer) < 0 || agx_kv_set(h, "Authorization", auth)))) {
-        free(auth);
+        (token && agx_kv_set(h, AGX_HTTP_HEADER_TOKEN, token)) ||
+        (claim && agx_kv_set(h, AGX_HTTP_HEADER_CLAIM, claim))) {
         agx_kv_free(h);
         return NULL;
     }
-    free(auth);
     return h;
+}
+
+agx_kv *agx_runtime_expiry_headers(const agx_sandbox *sb, const char *claim_secret,
+                                   int64_t expiry_ms)
+{
+    return sb ? request_headers(sb, claim_secret, expiry_ms) : NULL;
 }
 
 /* One POST to <runtime_url><path>; maps the answer to the documented errors. */
@@ -98,7 +102,7 @@ int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, int64_t 
     int rc = check_args(sb, expiry_ms, "agx_runtime_expiry_extend", err);
     if (rc)
         return rc;
-    agx_kv *h = request_headers(sb, agx_sandbox_token(sb), NULL, expiry_ms);
+    agx_kv *h = request_headers(sb, NULL, expiry_ms);
     if (!h)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory extending an expiry");
     rc = post(sb, AGX_HTTP_PATH_EXPIRY, h, deadline_ms, "extending the expiry of", err);
@@ -115,7 +119,7 @@ int agx_runtime_claim(const agx_sandbox *sb, const char *claim_secret, int64_t e
                            "token to give its runtime");
     if (rc)
         return rc;
-    agx_kv *h = request_headers(sb, claim_secret, agx_sandbox_token(sb), expiry_ms);
+    agx_kv *h = request_headers(sb, claim_secret, expiry_ms);
     if (!h)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory claiming a runtime");
     /* A runtime that is still starting refuses the connection: retry those until the deadline. A

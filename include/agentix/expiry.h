@@ -30,16 +30,19 @@
 #define AGX_CLAIM_SECRET_ENV "AGENTIX_CLAIM_SECRET"
 
 /* ---- HTTP on the runtime's port (besides GET /health and the Socket.IO upgrade) ----
- * POST /expiry   Authorization: Bearer <runtime token>, X-Agentix-Expiry-Ms: <ms>
+ * POST /expiry   X-Agentix-Token: <runtime token>, X-Agentix-Expiry-Ms: <ms>
  *                → 200 {"expires_in_ms": <ms>}: the expiry is now + ms.
- * POST /claim    Authorization: Bearer <claim secret> (when the server has one),
+ * POST /claim    X-Agentix-Claim: <claim secret> (when the server has one),
  *                X-Agentix-Token: <the sandbox's runtime token>, X-Agentix-Expiry-Ms: <ms>
  *                → 200 {"expires_in_ms": <ms>}; 409 when claimed already.
- * Neither takes a body. */
+ * Neither takes a body. Secrets travel in headers of their own, never Authorization: proxies in
+ * front of runtimes own that one (the Kubernetes API server consumes it, Daytona's preview proxy
+ * takes it for its token). */
 #define AGX_HTTP_PATH_EXPIRY "/expiry"
 #define AGX_HTTP_PATH_CLAIM "/claim"
 #define AGX_HTTP_HEADER_EXPIRY_MS "X-Agentix-Expiry-Ms"
 #define AGX_HTTP_HEADER_TOKEN "X-Agentix-Token"
+#define AGX_HTTP_HEADER_CLAIM "X-Agentix-Claim"
 #define AGX_HTTP_FIELD_EXPIRES_IN "expires_in_ms"
 
 #endif

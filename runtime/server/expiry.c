@@ -3,7 +3,7 @@
  * ends its container, process, pod or VM's purpose with it. The expiry starts at
  * AGENTIX_EXPIRY_MS after the start (absent: none) and is moved by an authenticated host: the
  * Socket.IO event `expiry {call_id, n}` over an open connection, or HTTP POST /expiry with the
- * token as a Bearer when no connection is open. Also answers the HTTP routes besides /health
+ * token in X-Agentix-Token when no connection is open. Also answers the HTTP routes besides /health
  * (srv_http), where claim mode's POST /claim will live. */
 #include "runtime/server/server.h"
 
@@ -110,21 +110,19 @@ static int reply(char *body, size_t cap, int status, const char *fmt, ...)
     return status;
 }
 
-/* "Bearer <token>" naming the server's token. */
-static bool bearer_ok(srv_server *s, const agx_sio_http_request *r)
+/* X-Agentix-Token naming the server's token. */
+static bool token_ok(srv_server *s, const agx_sio_http_request *r)
 {
-    char auth[SRV_TOKEN_MAX + 16];
-    int n = agx_sio_http_header(r, "Authorization", auth, sizeof auth);
-    if (n < 7 || strncmp(auth, "Bearer ", 7) != 0)
-        return srv_token_ok(s, NULL, 0);
-    return srv_token_ok(s, auth + 7, (size_t)n - 7);
+    char tok[SRV_TOKEN_MAX + 1];
+    int n = agx_sio_http_header(r, AGX_HTTP_HEADER_TOKEN, tok, sizeof tok);
+    return srv_token_ok(s, n >= 0 ? tok : NULL, n >= 0 ? (size_t)n : 0);
 }
 
 static int post_expiry(srv_server *s, const agx_sio_http_request *r, char *body, size_t cap)
 {
-    if (!bearer_ok(s, r))
-        return reply(body, cap, 401, "{\"message\":\"the runtime token (Authorization: Bearer) "
-                                     "is missing or wrong\"}");
+    if (!token_ok(s, r))
+        return reply(body, cap, 401, "{\"message\":\"the runtime token (" AGX_HTTP_HEADER_TOKEN
+                                     ") is missing or wrong\"}");
     char v[32];
     int64_t ms = agx_sio_http_header(r, AGX_HTTP_HEADER_EXPIRY_MS, v, sizeof v) > 0 ? parse_ms(v) : -1;
     if (ms < 0)

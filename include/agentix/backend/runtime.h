@@ -38,7 +38,9 @@ AGX_API int agx_random_hex(char *out, size_t nbytes, agx_error *err);
  * now + expiry_ms. Bounded by deadline_ms (agx_clock_ms(); ≤ 10 s per call); $AGENTIX_CONNECT_TO
  * applies as for the client. Errors: AGX_ERR_UNAVAILABLE / TIMEOUT (retriable) when the runtime
  * does not answer, AGX_ERR_NOT_FOUND when a proxy says the sandbox is gone, AGX_ERR_UNSUPPORTED for
- * a runtime without expiries (404), AGX_ERR_BACKEND for a refusal (401: wrong token). */
+ * a runtime without expiries (404), AGX_ERR_BACKEND for a refusal (401: wrong token). The path
+ * and the headers besides the sandbox's are exported for backends that reach their runtimes
+ * through a client of their own (a Kubernetes API-server proxy): agx_runtime_expiry_headers. */
 AGX_API int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, int64_t deadline_ms,
                                       agx_error *err);
 
@@ -49,6 +51,10 @@ AGX_API int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, 
  * authenticates). The sandbox's token and headers are sent. Bounded by deadline_ms, retried on
  * transport errors until it. AGX_ERR_CONFLICT when the runtime was claimed already (by someone
  * else: do not use it). */
+/* The headers of POST /expiry (claim_secret NULL) or /claim, added to a copy of the sandbox's. */
+AGX_API agx_kv *agx_runtime_expiry_headers(const agx_sandbox *sb, const char *claim_secret,
+                                           int64_t expiry_ms);
+
 AGX_API int agx_runtime_claim(const agx_sandbox *sb, const char *claim_secret, int64_t expiry_ms,
                               int64_t deadline_ms, agx_error *err);
 
