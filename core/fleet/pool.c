@@ -1,6 +1,8 @@
 /* pool.c — a warm pool over any deployment (host → backend): background threads keep K sandboxes
  * created, connected (agx_client) and registered; acquire hands one out after a health check,
- * replacing any that fail it; release deletes it or returns it clean. */
+ * replacing any that fail it; release deletes it or returns it clean. Invariant: once settled,
+ * ready == K — a clean release counts the creates in flight, and a create that lands in a full
+ * pool is deleted. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +157,15 @@ static void *refill_main(void *arg)
             int rc = lease_make(p, &l, &e);
             pthread_mutex_lock(&p->mu);
             p->st.creating--;
+            if (rc == 0 && p->st.ready >= p->opts.size) {
+                /* A clean release filled the pool meanwhile: K stays K. */
+                pthread_mutex_unlock(&p->mu);
+                lease_destroy(l, NULL);
+                pthread_mutex_lock(&p->mu);
+                p->st.created++;
+                p->st.deleted++;
+                continue;
+            }
             if (rc == 0) {
                 l->next = p->all;
                 if (p->all)
@@ -318,7 +329,10 @@ int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_pool_release: pool and lease are required");
     pthread_mutex_lock(&p->mu);
     p->st.leased--;
-    if (clean && !p->stop && p->st.ready < p->opts.size && agx_client_is_connected(l->client)) {
+    /* Back to the ready set only if the refills in flight will not fill it anyway: a settled pool
+     * holds exactly K. */
+    if (clean && !p->stop && p->st.ready + p->st.creating < p->opts.size &&
+        agx_client_is_connected(l->client)) {
         link_ready_locked(p, l);
         pthread_mutex_unlock(&p->mu);
         return 0;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,13 +23,16 @@
 
 #define RETRY_FIRST_MS 1000
 #define IDLE_EXIT_MS 2000 /* a thread with nothing tracked ends after this */
+#define GONE_AFTER_MS 10000 /* unextended this long past its expiry: the sandbox has ended */
 
 typedef struct entry {
+    char backend[64]; /* the deployment's name (a wrapper backend's sandboxes are its own) */
     agx_deployment *dep;
     agx_sandbox *sb;
     int64_t expiry_ms;
     int64_t due_ms;   /* agx_clock_ms() of the next extension */
     int64_t retry_ms; /* the pause after the next failure */
+    int64_t ok_ms;    /* agx_clock_ms() of the last expiry known to be set (creation, extension) */
     int slot;
     bool busy;        /* a thread is extending it */
     bool dropped;     /* untracked while busy: the untracker frees it once the thread is done */
@@ -75,7 +79,7 @@ static int64_t first_due(int64_t expiry_ms)
 
 static void entry_free(entry *e)
 {
-    agx_admission_release(agx_sandbox_backend(e->sb), e->slot);
+    agx_admission_release(e->backend, e->slot);
     agx_sandbox_free(e->sb);
     agx_deployment_unref(e->dep);
     free(e);
@@ -116,10 +120,14 @@ static void extend_one(entry *e)
         return; /* its untracker waits for this and frees it */
     if (rc == 0) {
         n_ok++;
+        e->ok_ms = agx_clock_ms();
         e->due_ms = first_due(e->expiry_ms);
         e->retry_ms = RETRY_FIRST_MS;
-    } else if (rc == AGX_ERR_NOT_FOUND) {
-        n_failed++; /* gone (deleted elsewhere, or killed): nothing left to extend */
+    } else if (rc == AGX_ERR_NOT_FOUND ||
+               agx_clock_ms() > e->ok_ms + e->expiry_ms + GONE_AFTER_MS) {
+        /* Gone (deleted elsewhere, killed), or its expiry passed without an extension: the
+         * runtime has ended itself. Nothing left to extend. */
+        n_failed++;
         unlink_locked(e);
         entry_free(e);
     } else {
@@ -181,10 +189,12 @@ int agx_renewer_track(agx_deployment *dep, const agx_sandbox *sb, int64_t expiry
         e = NULL;
     }
     if (!e) {
-        agx_admission_release(agx_sandbox_backend(sb), slot);
+        agx_admission_release(agx_deployment_name(dep), slot);
         return 0;
     }
     e->dep = agx_deployment_ref(dep);
+    snprintf(e->backend, sizeof e->backend, "%s", agx_deployment_name(dep));
+    e->ok_ms = agx_clock_ms();
     e->expiry_ms = expiry_ms;
     e->due_ms = first_due(expiry_ms);
     e->retry_ms = RETRY_FIRST_MS;
@@ -205,7 +215,7 @@ void agx_renewer_untrack(const char *backend, const char *id)
         return;
     lock();
     for (entry *e = head; e; e = e->next) {
-        if (strcmp(agx_sandbox_id(e->sb), id) != 0 || strcmp(agx_sandbox_backend(e->sb), backend) != 0)
+        if (strcmp(agx_sandbox_id(e->sb), id) != 0 || strcmp(e->backend, backend) != 0)
             continue;
         unlink_locked(e);
         e->dropped = true;

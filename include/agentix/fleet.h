@@ -145,8 +145,9 @@ AGX_API int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, con
  * background. */
 AGX_API int agx_pool_acquire(agx_pool *p, int timeout_ms, agx_lease **out, agx_error *err);
 /* Ends a lease: clean = false deletes the sandbox (the default for rollouts: one sandbox per task);
- * clean = true returns it to the ready set when it is still connected and the pool holds fewer
- * than K ready, else deletes it. Returns the delete's status. */
+ * clean = true returns it to the ready set when it is still connected and the ready sandboxes
+ * plus the creates in flight are fewer than K, else deletes it (a settled pool holds exactly K).
+ * Returns the delete's status. */
 AGX_API int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err);
 
 typedef struct agx_pool_stats {
