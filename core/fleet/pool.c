@@ -347,6 +347,14 @@ int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err)
     return rc;
 }
 
+int agx_pool_failing_code(agx_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int code = p->failing ? p->last_err.code : 0;
+    pthread_mutex_unlock(&p->mu);
+    return code;
+}
+
 void agx_pool_stats_get(agx_pool *p, agx_pool_stats *out)
 {
     if (!out)

@@ -170,8 +170,27 @@ AGX_API void agx_pool_free(agx_pool *p);
 
 typedef struct agx_map agx_map;
 
-/* One task's outcome. value (on success) belongs to the result: a callback may take it by setting
- * r->value = NULL; agx_map_result_free frees it otherwise. */
+/* What became of a task: exactly one per result. */
+typedef enum agx_outcome {
+    AGX_OUTCOME_OK = 0,       /* the call returned, and a command (agentix.bash::run) exited 0 */
+    AGX_OUTCOME_NONZERO_EXIT, /* the command exited non-zero (exit_code; value holds its output) */
+    AGX_OUTCOME_TIMEOUT,      /* task_timeout_ms passed, or the command's own timeout */
+    AGX_OUTCOME_OOM,          /* the sandbox's memory limit killed the command (or the sandbox) */
+    AGX_OUTCOME_SANDBOX_LOST, /* its sandbox died under it, on every attempt */
+    AGX_OUTCOME_RATE_LIMITED, /* no sandbox: the service or admission control said "not now" */
+    AGX_OUTCOME_CREATE_FAILED,/* no sandbox: creating one failed */
+    AGX_OUTCOME_REMOTE_ERROR, /* the remote function failed (user code; err->remote_type) */
+    AGX_OUTCOME_CANCELLED     /* agx_map_cancel */
+} agx_outcome;
+/* "ok", "nonzero_exit", "timeout", "oom", "sandbox_lost", "rate_limited", "create_failed",
+ * "remote_error", "cancelled". */
+AGX_API const char *agx_outcome_name(agx_outcome o);
+
+/* One task's result. value (when the call returned) belongs to the result: a callback may take it
+ * by setting r->value = NULL; agx_map_result_free frees it otherwise. status is 0 exactly when the
+ * call returned a value (outcomes ok, nonzero_exit, and a command's own timeout or OOM kill): err
+ * is then clear. Otherwise err says what happened on the last attempt — never an error of an
+ * earlier step that was overcome. */
 typedef struct agx_map_result {
     size_t task;           /* index in [0, M) */
     int status;            /* 0, or the error of the last attempt */
@@ -180,6 +199,8 @@ typedef struct agx_map_result {
     unsigned attempts;     /* attempts made, each on a live sandbox */
     int64_t duration_ms;   /* first attempt's start to the end of the last */
     char sandbox_id[128];  /* the sandbox of the last attempt ("" when none was reached) */
+    agx_outcome outcome;   /* exactly one, see agx_outcome */
+    int exit_code;         /* agentix.bash::run's exit_code when the value holds one, else 0 */
 } agx_map_result;
 AGX_API void agx_map_result_free(agx_map_result *r);
 
