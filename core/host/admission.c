@@ -457,6 +457,8 @@ int agx_admission_stats_get(const char *backend, agx_admission_stats *out, agx_e
     lock();
     bstate *b = state_of(backend, err);
     int rc = b ? 0 : (err ? err->code : AGX_ERR_NO_MEMORY);
+    if (b && b->o.max_live > 0)
+        open_state(b, NULL); /* other processes' slots are counted through the file */
     if (b) {
         out->live_process = b->held;
         out->admitted = b->admitted;
