@@ -34,8 +34,9 @@ int agx_fleet_client_connect(const agx_sandbox *sb, const agx_client_options *op
                              agx_client **out, agx_error *err);
 void agx_fleet_client_free(agx_client *c);
 
-/* The code of the pool's last failed refill while creates keep failing, else 0 (pool.c). */
-int agx_pool_failing_code(agx_pool *p);
+/* The code of the pool's last failed refill while creates keep failing (its error into why when
+ * not NULL), else 0 (pool.c). */
+int agx_pool_failing_code(agx_pool *p, agx_error *why);
 
 /* Whether an error means the sandbox (or its worker) died: retry elsewhere. */
 bool agx_fleet_error_is_dead_sandbox(int rc, const agx_error *err);

@@ -347,10 +347,12 @@ int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err)
     return rc;
 }
 
-int agx_pool_failing_code(agx_pool *p)
+int agx_pool_failing_code(agx_pool *p, agx_error *why)
 {
     pthread_mutex_lock(&p->mu);
     int code = p->failing ? p->last_err.code : 0;
+    if (code && why)
+        agx_error_copy(why, &p->last_err);
     pthread_mutex_unlock(&p->mu);
     return code;
 }

@@ -117,7 +117,7 @@ static void classify(agx_map_result *r, const attempt_end *a)
 static int create_code(map_worker *w)
 {
     if (w->m->o.pool)
-        return agx_pool_failing_code(w->m->o.pool);
+        return agx_pool_failing_code(w->m->o.pool, NULL);
     return w->slot_err.code;
 }
 
@@ -279,8 +279,18 @@ static int take_sandbox(map_worker *w, const agx_sandbox **sb, agx_error *err)
             if (atomic_load(&m->cancel))
                 return agx_error_set(err, AGX_ERR_CANCELLED, "task cancelled while waiting for a sandbox");
         }
-        if (rc == AGX_ERR_TIMEOUT)
-            agx_error_prefix(err, "no sandbox from the pool within acquire_timeout_ms=%d", m->o.acquire_timeout_ms);
+        if (rc == AGX_ERR_TIMEOUT) {
+            /* Say why in the pool's own terms, not the last slice's. */
+            agx_error why;
+            agx_error_clear(&why);
+            if (agx_pool_failing_code(m->o.pool, &why))
+                agx_error_set(err, AGX_ERR_TIMEOUT, "no sandbox from the pool within "
+                              "acquire_timeout_ms=%d; creates are failing: %s",
+                              m->o.acquire_timeout_ms, why.message);
+            else
+                agx_error_set(err, AGX_ERR_TIMEOUT, "no sandbox from the pool within "
+                              "acquire_timeout_ms=%d", m->o.acquire_timeout_ms);
+        }
         *sb = rc ? NULL : agx_lease_sandbox(w->lease);
         return rc;
     }
