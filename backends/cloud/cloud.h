@@ -27,7 +27,7 @@
 #define AGX_CLOUD_MAX_PAGES 1000 /* list pages followed before giving up (a looping cursor) */
 /* What the clean-up after a failed create may take past the create's deadline (the sweep by
  * nonce, the delete of a half-made sandbox); what it leaves ends at its expiry and gc finds it. */
-#define AGX_CLOUD_CLEANUP_GRACE_MS 800
+#define AGX_CLOUD_CLEANUP_GRACE_MS 500
 
 typedef struct agx_cloud {
     const char *service; /* "E2B" / "Daytona", for messages */

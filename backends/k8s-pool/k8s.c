@@ -140,7 +140,6 @@ static int k8s_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     agx_k8s *k = self;
     *out = NULL;
     json_t *pod = NULL;
-    agx_k8s_reap_expired(k);
     int64_t deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg);
     int rc = agx_k8s_claim(k, cfg, &pod, err);
     if (rc)
@@ -167,6 +166,10 @@ static int k8s_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     }
     free(url);
     json_decref(pod);
+    /* After a claim that worked, with what is left of its time: an API that fails a create
+     * never makes it wait for this too. */
+    if (rc == 0)
+        agx_k8s_reap_expired(k, deadline);
     return rc;
 }
 

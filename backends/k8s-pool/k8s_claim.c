@@ -445,7 +445,7 @@ int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error 
 
 /* ---- reaping expired claims ---- */
 
-void agx_k8s_reap_expired(agx_k8s *k)
+void agx_k8s_reap_expired(agx_k8s *k, int64_t deadline_ms)
 {
     int64_t now = agx_clock_ms(), last = atomic_load(&k->reaped_at);
     if ((last && now - last < AGX_K8S_REAP_EVERY_MS) ||
@@ -456,7 +456,9 @@ void agx_k8s_reap_expired(agx_k8s *k)
         free(sel);
         return;
     }
-    int64_t deadline = now + 2000;
+    int64_t deadline = now + 2000 < deadline_ms ? now + 2000 : deadline_ms;
+    if (deadline <= now)
+        return;
     agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = deadline};
     agx_http_response resp;
     agx_error err;

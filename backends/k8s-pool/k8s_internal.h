@@ -131,8 +131,9 @@ int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_e
 int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error *err);
 /* Deletes the pool's claimed pods whose agentix.expires passed (beyond AGX_K8S_REAP_GRACE_MS):
  * their host stopped extending them and Kubernetes itself would keep them forever. At most every
- * AGX_K8S_REAP_EVERY_MS per instance (other calls return at once); bounded to 2 s; best effort. */
-void agx_k8s_reap_expired(agx_k8s *k);
+ * AGX_K8S_REAP_EVERY_MS per instance (other calls return at once); bounded to 2 s and
+ * deadline_ms; best effort. */
+void agx_k8s_reap_expired(agx_k8s *k, int64_t deadline_ms);
 /* The runtime's POST /expiry: through the API server's pod proxy with the backend's own TLS and
  * credentials when the runtime URL is one (AGENTIX_K8S_RUNTIME_URL=proxy), else directly. */
 int agx_k8s_runtime_extend(agx_k8s *k, const agx_sandbox *sb, int64_t expiry_ms,
