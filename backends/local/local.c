@@ -293,6 +293,7 @@ static int local_delete(void *self, const char *id, agx_error *err)
         if (rc)
             return rc;
     }
+    agx_local_kill_strays(dir);
     return agx_local_rmtree(dir, err);
 }
 

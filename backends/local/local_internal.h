@@ -39,6 +39,10 @@ int agx_local_proc_stop(agx_local_proc *p, int grace_ms, agx_error *err);
 /* "exited with status 1" / "was killed by signal 9" into buf. */
 void agx_local_proc_describe_exit(int status, char *buf, size_t n);
 
+/* Ends every agentix-server working in dir or below it that still runs (one whose pid no record
+ * got: its host died between spawning it and writing the record). Returns how many were found. */
+int agx_local_kill_strays(const char *dir);
+
 /* ---- files (local_fs.c) ---- */
 
 /* Removes a directory tree without following symlinks. A missing path is success. */
