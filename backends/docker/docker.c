@@ -14,12 +14,15 @@
  *                            port published on 127.0.0.1); per sandbox: option docker.network */
 #include "backends/docker/docker_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agentix/plugin.h"
+
+static void reap_unstarted(agx_docker *d, int64_t deadline);
 
 /* ---- construct / destruct ---- */
 
@@ -49,6 +52,8 @@ static int docker_construct(void **self, agx_error *err)
         free(d);
         return rc;
     }
+    atomic_init(&d->reaped_at, agx_clock_ms());
+    reap_unstarted(d, agx_clock_ms() + 2000);
     *self = d;
     return 0;
 }
@@ -348,10 +353,66 @@ static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out,
     return 0;
 }
 
+/* ---- containers that never started ----
+ * A host killed between a container's creation and its start leaves a container that never ran
+ * (AutoRemove acts only on one that ran and stopped), so its runtime never got to end itself.
+ * Every docker backend of the host removes those whose owner is gone or whose expiry passed: at
+ * construct and, after a successful create, every AGX_DOCKER_REAP_EVERY_MS (gc does too). */
+
+static int reap_one(agx_docker *d, json_t *c)
+{
+    const char *id = json_string_value(json_object_get(c, "Id"));
+    int64_t created = json_integer_value(json_object_get(c, "Created")) * 1000;
+    if (!id || agx_clock_wall_ms() - created < AGX_DOCKER_REAP_AGE_MS)
+        return 0; /* a create of a live host may be between its two steps right now */
+    agx_kv *labels = agx_kv_new();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(c, "Labels"), k, v)
+        if (labels && json_is_string(v))
+            agx_kv_set(labels, k, json_string_value(v));
+    agx_owner_verdict owner = labels ? agx_owner_judge(labels, created) : AGX_OWNER_ALIVE;
+    int64_t expires = agx_label_unix_ms(agx_kv_get(labels, AGX_LABEL_EXPIRES));
+    agx_kv_free(labels);
+    agx_error err;
+    if (owner == AGX_OWNER_GONE || (owner == AGX_OWNER_UNKNOWN && expires && agx_clock_wall_ms() > expires))
+        return agx_docker_remove(d, id, &err) == 0;
+    return 0;
+}
+
+static void reap_unstarted(agx_docker *d, int64_t deadline)
+{
+    char *f = agx_http_escape("{\"label\":[\"" AGX_LABEL_SANDBOX "=1\"],\"status\":[\"created\"]}");
+    char *path = NULL;
+    if (!f || asprintf(&path, "/containers/json?all=1&filters=%s", f) < 0) {
+        free(f);
+        return;
+    }
+    free(f);
+    agx_docker_bound(deadline);
+    json_t *arr = NULL;
+    agx_error err;
+    size_t i;
+    json_t *c;
+    if (agx_docker_call(d, "GET", path, NULL, 0, "listing containers that never started", &arr,
+                        NULL, &err) == 0)
+        json_array_foreach(arr, i, c)
+            reap_one(d, c);
+    agx_docker_bound(0);
+    json_decref(arr);
+    free(path);
+}
+
 static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,
                          agx_error *err)
 {
-    return agx_docker_create(self, cfg, out, err);
+    agx_docker *d = self;
+    int rc = agx_docker_create(d, cfg, out, err);
+    int64_t now = agx_clock_ms(), last = atomic_load(&d->reaped_at);
+    if (rc == 0 && now - last >= AGX_DOCKER_REAP_EVERY_MS &&
+        atomic_compare_exchange_strong(&d->reaped_at, &last, now))
+        reap_unstarted(d, now + 2000);
+    return rc;
 }
 
 static const agx_backend_vtable docker_vtable = {

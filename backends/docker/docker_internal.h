@@ -23,12 +23,15 @@
 #define AGX_DOCKER_CALL_TIMEOUT_MS 60000              /* one engine API call */
 #define AGX_DOCKER_LOG_TAIL 50                        /* log lines quoted in a failed create */
 #define AGX_DOCKER_ID_MAX 128
+#define AGX_DOCKER_REAP_EVERY_MS 30000                /* containers that never started: see docker.c */
+#define AGX_DOCKER_REAP_AGE_MS 30000
 
 typedef struct agx_docker {
     char host[512];        /* DOCKER_HOST as given (for messages) */
     char socket_path[108]; /* unix socket, or "" for TCP */
     char base[320];        /* "http://localhost/v1.41" — every engine URL starts here */
     int host_network;      /* AGENTIX_DOCKER_NETWORK=host */
+    _Atomic int64_t reaped_at; /* agx_clock_ms() of the last sweep of never-started containers */
 } agx_docker;
 
 /* ---- the engine API (docker_api.c) ---- */

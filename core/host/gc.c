@@ -35,84 +35,19 @@ const char *agx_gc_verdict_name(agx_gc_verdict v)
     return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "unknown";
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!s || !*s || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (errno)
-        return false;
-    *out = v;
-    return true;
-}
-
-typedef enum owner_state { OWNER_ALIVE, OWNER_GONE, OWNER_UNKNOWN } owner_state;
-
-/* The unix ms at which pid started (boot time + its start ticks); 0 when it does not exist. */
-static int64_t proc_started_ms(long pid)
-{
-    uint64_t ticks = agx_owner_proc_start(pid);
-    if (!ticks)
-        return 0;
-    FILE *f = fopen("/proc/stat", "re");
-    char line[256];
-    long long btime = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "btime %lld", &btime) == 1)
-            break;
-    if (f)
-        fclose(f);
-    long hz = sysconf(_SC_CLK_TCK);
-    return btime > 0 && hz > 0 ? btime * 1000 + (int64_t)(ticks * 1000 / (uint64_t)hz) : 0;
-}
-
-/* Toolkit 1's agentix.owner=<host>:<pid>: no start time, so a process with that pid is the owner
- * only if it started before the sandbox was created. */
-static owner_state legacy_owner(const agx_sandbox_info *info, const char *creator)
-{
-    const char *colon = creator ? strrchr(creator, ':') : NULL;
-    uint64_t pid;
-    if (!colon || strncmp(creator, agx_owner_host(), (size_t)(colon - creator)) != 0 ||
-        agx_owner_host()[colon - creator] != '\0')
-        return OWNER_UNKNOWN;
-    if (!parse_u64(colon + 1, &pid) || pid == 0 || pid > 0x7fffffff)
-        return OWNER_UNKNOWN;
-    int64_t started = proc_started_ms((long)pid), created = agx_sandbox_info_created_at(info);
-    if (!started)
-        return OWNER_GONE;
-    if (!created)
-        return OWNER_ALIVE; /* cannot tell a reused pid: keep */
-    return started <= created + 1000 ? OWNER_ALIVE : OWNER_GONE;
-}
-
-/* Whether the owner the labels name is alive on this host. Labels that do not tell (another host,
- * missing or malformed) give OWNER_UNKNOWN: gc never deletes by owner what it cannot judge. */
-static owner_state owner_of(const agx_sandbox_info *info)
-{
-    const agx_kv *labels = agx_sandbox_info_labels_const(info);
-    const char *host = agx_kv_get(labels, AGX_LABEL_OWNER_HOST);
-    if (!host)
-        return legacy_owner(info, agx_kv_get(labels, AGX_LABEL_CREATOR));
-    uint64_t pid, start;
-    if (strcmp(host, agx_owner_host()) != 0 || !parse_u64(agx_kv_get(labels, AGX_LABEL_OWNER_PID), &pid) ||
-        !parse_u64(agx_kv_get(labels, AGX_LABEL_OWNER_START), &start) || pid == 0 || pid > 0x7fffffff)
-        return OWNER_UNKNOWN;
-    uint64_t now_start = agx_owner_proc_start((long)pid);
-    return now_start != 0 && now_start == start ? OWNER_ALIVE : OWNER_GONE;
-}
 
 static agx_gc_verdict judge(const agx_sandbox_info *info, const agx_gc_options *o, int64_t grace)
 {
-    owner_state owner = owner_of(info);
-    if (owner == OWNER_ALIVE)
+    agx_owner_verdict owner = agx_owner_judge(agx_sandbox_info_labels_const(info),
+                                              agx_sandbox_info_created_at(info));
+    if (owner == AGX_OWNER_ALIVE)
         return AGX_GC_OWNER_ALIVE;
     if (o->older_than_ms > 0) {
         int64_t created = agx_sandbox_info_created_at(info);
         if (created <= 0 || agx_clock_wall_ms() - created < o->older_than_ms)
             return AGX_GC_TOO_YOUNG;
     }
-    if (owner == OWNER_GONE)
+    if (owner == AGX_OWNER_GONE)
         return AGX_GC_DELETED;
     int64_t expires = agx_sandbox_info_expires_at(info);
     return expires > 0 && agx_clock_wall_ms() > expires + grace ? AGX_GC_EXPIRED : AGX_GC_KEPT;

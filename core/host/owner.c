@@ -186,6 +186,72 @@ int agx_owner_config(const agx_sandbox_config *cfg, const char *run_id, agx_sand
     return 0;
 }
 
+/* ---- judging an owner by its labels ---- */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The unix ms at which pid started (boot time + its start ticks); 0 when it does not exist. */
+static int64_t proc_started_ms(long pid)
+{
+    uint64_t ticks = agx_owner_proc_start(pid);
+    if (!ticks)
+        return 0;
+    FILE *f = fopen("/proc/stat", "re");
+    char line[256];
+    long long btime = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    return btime > 0 && hz > 0 ? btime * 1000 + (int64_t)(ticks * 1000 / (uint64_t)hz) : 0;
+}
+
+/* Toolkit 1's agentix.owner=<host>:<pid>: no start time, so a process with that pid is the owner
+ * only if it started before the sandbox was created. */
+static agx_owner_verdict legacy_owner(const char *creator, int64_t created)
+{
+    const char *colon = creator ? strrchr(creator, ':') : NULL;
+    uint64_t pid;
+    if (!colon || strncmp(creator, agx_owner_host(), (size_t)(colon - creator)) != 0 ||
+        agx_owner_host()[colon - creator] != '\0')
+        return AGX_OWNER_UNKNOWN;
+    if (!parse_u64(colon + 1, &pid) || pid == 0 || pid > 0x7fffffff)
+        return AGX_OWNER_UNKNOWN;
+    int64_t started = proc_started_ms((long)pid);
+    if (!started)
+        return AGX_OWNER_GONE;
+    if (!created)
+        return AGX_OWNER_ALIVE; /* cannot tell a reused pid: keep */
+    return started <= created + 1000 ? AGX_OWNER_ALIVE : AGX_OWNER_GONE;
+}
+
+/* Labels that do not tell (another host, missing or malformed) give AGX_OWNER_UNKNOWN: nothing is
+ * ever deleted by owner that cannot be judged. */
+agx_owner_verdict agx_owner_judge(const agx_kv *labels, int64_t created_ms)
+{
+    const char *host = agx_kv_get(labels, AGX_LABEL_OWNER_HOST);
+    if (!host)
+        return legacy_owner(agx_kv_get(labels, AGX_LABEL_CREATOR), created_ms);
+    uint64_t pid, start;
+    if (strcmp(host, agx_owner_host()) != 0 || !parse_u64(agx_kv_get(labels, AGX_LABEL_OWNER_PID), &pid) ||
+        !parse_u64(agx_kv_get(labels, AGX_LABEL_OWNER_START), &start) || pid == 0 || pid > 0x7fffffff)
+        return AGX_OWNER_UNKNOWN;
+    uint64_t now_start = agx_owner_proc_start((long)pid);
+    return now_start != 0 && now_start == start ? AGX_OWNER_ALIVE : AGX_OWNER_GONE;
+}
+
 /* ---- the registry ---- */
 
 enum { OWNED_HELD = 0, OWNED_DELETING, OWNED_DONE };

@@ -75,6 +75,18 @@ AGX_API int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *
 /* The value of AGX_LABEL_CREATOR for this process, "<host>:<pid>", into out (n ≥ 2). Read per
  * call: a forked child names itself. Returns out. Kept for backends built with toolkit 1. */
 AGX_API const char *agx_label_creator(char *out, size_t n);
+/* What the owner labels say of the process that created a sandbox (for backends that sweep, and
+ * agx_gc): ALIVE when it runs on this host; GONE when no process of that pid runs here, or one
+ * that started later (the pid was reused; for toolkit 1's agentix.owner=<host>:<pid>, a process
+ * that started after created_ms); UNKNOWN when the labels do not tell (another host, missing or
+ * malformed labels, pid 0). Looked up in this process's /proc. */
+typedef enum agx_owner_verdict {
+    AGX_OWNER_UNKNOWN = 0,
+    AGX_OWNER_ALIVE,
+    AGX_OWNER_GONE
+} agx_owner_verdict;
+AGX_API agx_owner_verdict agx_owner_judge(const agx_kv *labels, int64_t created_ms);
+
 /* A label holding unix milliseconds (agentix.expires): the value, or 0 when absent or not a
  * decimal in 1..(year 9999). */
 AGX_API int64_t agx_label_unix_ms(const char *value);
