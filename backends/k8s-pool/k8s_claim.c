@@ -99,6 +99,28 @@ static int check_bundle(claim_ctx *cx, json_t *pod, agx_error *err)
                          "manifest`)", cx->k->pool, have ? have : "(unannotated)", want);
 }
 
+/* The candidate's runtime gets our expiry before the claim: a host killed between the claim and
+ * anything after it leaves a runtime that still ends itself. Lost the race after all: the winner
+ * sets its own expiry at once (an extension is absolute). Nobody claims it: the idle runtime ends
+ * at that expiry and the kubelet starts it afresh. 1 when the runtime does not answer (the next
+ * candidate is tried), else 0. */
+static int arm_expiry(claim_ctx *cx, json_t *pod)
+{
+    char *url = NULL;
+    agx_error err;
+    if (agx_k8s_runtime_url(cx->k, pod, &url, &err) != 0)
+        return 1;
+    agx_sandbox *sb = agx_sandbox_new("k8s-pool", agx_k8s_str(pod, "metadata.name"), url,
+                                      cx->k->runtime_token);
+    free(url);
+    int64_t bound = agx_clock_ms() + 5000;
+    int rc = sb ? agx_k8s_runtime_extend(cx->k, sb, agx_sandbox_config_expiry_ms(cx->cfg),
+                                         bound < cx->deadline ? bound : cx->deadline, &err)
+                : AGX_ERR_NO_MEMORY;
+    agx_sandbox_free(sb);
+    return rc ? 1 : 0;
+}
+
 /* Returns 0 with *out (ours), 1 when the pod was lost to another client, or an error. */
 static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
 {
@@ -106,6 +128,8 @@ static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
     int rc = check_bundle(cx, pod, err);
     if (rc)
         return rc;
+    if (agx_sandbox_config_expiry_ms(cx->cfg) > 0 && arm_expiry(cx, pod) != 0)
+        return 1;
     size_t cindex = 0;
     json_t *c = agx_k8s_container_spec(pod, k->container, &cindex);
     const char *cur = json_string_value(json_object_get(c, "image"));

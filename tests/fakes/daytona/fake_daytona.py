@@ -67,8 +67,12 @@ class Daytona(fakebase.FakeService):
             time.sleep(0.2)
             now = time.time()
             with self.lock:
+                # A sandbox its runner started counts from then, whether or not anyone polled it
+                # into "started" (its creator may have died first).
                 idle = [s for s in self.sandboxes.values()
-                        if s["state"] == "started" and s["autostop"] > 0 and
+                        if (s["state"] == "started" or
+                            (s["state"] == "creating" and s["ready"] and not s["fail"] and
+                             not s["stuck"])) and s["autostop"] > 0 and
                         s["desired"] != "destroyed" and
                         now - s["activity"] > s["autostop"] * self.args.minute_s]
                 for sb in idle:
@@ -91,6 +95,16 @@ class Daytona(fakebase.FakeService):
     def live_count(self):
         with self.lock:
             return len(self.sandboxes)
+
+    def stats(self):
+        s = super().stats()
+        with self.lock:
+            runs = {}
+            for sb in self.sandboxes.values():
+                r = sb["labels"].get("agentix.run")
+                runs[r] = runs.get(r, 0) + 1
+        s["by_run"] = runs
+        return s
 
     def dto(self, sb):
         d = {"id": sb["id"], "organizationId": ORG, "name": sb["id"], "snapshot": sb["snapshot"],

@@ -69,7 +69,12 @@ class E2B(fakebase.FakeService):
     def stats(self):
         s = super().stats()
         with self.lock:
-            s.update({"create_requests": self.create_requests, "creates": len(self.accepted),
+            runs = {}
+            for sb in self.sandboxes.values():
+                r = sb["metadata"].get("agentix.run")
+                runs[r] = runs.get(r, 0) + 1
+            s.update({"by_run": runs, "create_requests": self.create_requests,
+                      "creates": len(self.accepted),
                       "rate_limited": self.rate_limited, "peak_live": self.peak_live,
                       "max_creates_1s": self.max_1s})
         return s
