@@ -33,7 +33,8 @@ static void agx_gc_help(FILE *out)
             "  --json           print {\"backends\": [{\"backend\", \"examined\", \"deleted\", \"kept\",\n"
             "                   \"failed\", \"skipped\" (reason or null), \"sandboxes\": [{\"id\",\n"
             "                   \"verdict\", \"error\"}]}]}; verdicts: deleted, expired, carrier\n"
-            "                   (would-* with --dry-run), owner-alive, too-young, kept, delete-failed\n"
+            "                   (with --dry-run: would-delete, would-expire, would-delete-carrier),\n"
+            "                   owner-alive, too-young, kept, delete-failed\n"
             "  --help           this text\n\n"
             "Exit status: 0 every delete succeeded, 1 a delete failed or a named backend could not\n"
             "be loaded or listed, 2 usage error.\n");
@@ -53,7 +54,9 @@ static void agx_gc_on_sandbox(void *user, const agx_sandbox_info *info, agx_gc_v
     const char *verdict = agx_gc_verdict_name(v);
     bool doomed = v == AGX_GC_DELETED || v == AGX_GC_EXPIRED || v == AGX_GC_CARRIER;
     if (doomed && s->dry_run) {
-        snprintf(would, sizeof would, "would-%s", v == AGX_GC_DELETED ? "delete" : verdict);
+        snprintf(would, sizeof would, "%s", v == AGX_GC_DELETED   ? "would-delete"
+                                            : v == AGX_GC_EXPIRED ? "would-expire"
+                                                                  : "would-delete-carrier");
         verdict = would;
     }
     if (s->json) {
