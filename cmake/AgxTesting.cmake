@@ -45,12 +45,24 @@ endfunction()
 # valgrind): the same program under memcheck, failing on any error or definite/indirect leak.
 # Only in builds without sanitizers.
 find_program(AGX_VALGRIND valgrind)
+# The tag of the Docker images tests and benchmarks build, one per build tree: two trees sharing a
+# dockerd (a developer's release and sanitizer trees, checkouts side by side, parallel jobs) never
+# rebuild — and retire the carriers of — each other's bundles mid-run. AGX_TEST_BUNDLE_TAG in C.
+string(MD5 agx_tree_hash "${PROJECT_BINARY_DIR}")
+string(SUBSTRING "${agx_tree_hash}" 0 12 agx_tree_hash)
+set(AGX_TEST_BUNDLE_TAG "t${agx_tree_hash}")
+# How every valgrind run is made: memcheck, failing on any error or definite/indirect leak.
+set(AGX_MEMCHECK ${AGX_VALGRIND} --error-exitcode=99 --leak-check=full
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --track-fds=no
+    --quiet)
+list(JOIN AGX_MEMCHECK " " AGX_MEMCHECK_LINE) # the same, as one string for wrapper variables
 function(agx_add_test)
   cmake_parse_arguments(T "VALGRIND" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
   target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/tests/support" "${PROJECT_SOURCE_DIR}")
   agx_test_base_library(base "${T_LIBS}")
   target_link_libraries(${T_NAME} PRIVATE ${base} Threads::Threads ${CMAKE_DL_LIBS} ${T_LIBS})
+  target_compile_definitions(${T_NAME} PRIVATE AGX_TEST_BUNDLE_TAG="${AGX_TEST_BUNDLE_TAG}")
   set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests/bin")
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} ${T_ARGS})
   if(NOT T_TIMEOUT)
@@ -65,10 +77,7 @@ function(agx_add_test)
     set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}")
   endif()
   if(T_VALGRIND AND AGX_VALGRIND AND NOT AGX_SANITIZE AND NOT AGX_FUZZ)
-    add_test(NAME ${T_NAME}.valgrind
-             COMMAND ${AGX_VALGRIND} --error-exitcode=99 --leak-check=full
-                     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
-                     --track-fds=no --quiet $<TARGET_FILE:${T_NAME}> ${T_ARGS})
+    add_test(NAME ${T_NAME}.valgrind COMMAND ${AGX_MEMCHECK} $<TARGET_FILE:${T_NAME}> ${T_ARGS})
     math(EXPR vg_timeout "${T_TIMEOUT} * 4")
     set_tests_properties(${T_NAME}.valgrind PROPERTIES TIMEOUT ${vg_timeout} LABELS "valgrind")
     if(T_ENV)

@@ -367,6 +367,10 @@ static int daytona_extend(void *self, const agx_sandbox *sb, int64_t expiry_ms, 
     return rc;
 }
 
+/* The options create() reads (the core refuses other daytona.* keys). */
+static const char *const daytona_options[] = {"daytona.start", "daytona.from", "daytona.public",
+                                              "daytona.server", "daytona.auto_stop_min", NULL};
+
 static const agx_backend_vtable daytona_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -378,6 +382,10 @@ static const agx_backend_vtable daytona_vtable = {
     .get_sandbox = daytona_get,
     .list_sandboxes = daytona_list,
     .extend_sandbox = daytona_extend,
+    /* image names the snapshot (or, with daytona.from=image, the image to build, the only case
+     * where cpus and memory apply: create() refuses them otherwise). */
+    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_CPUS | AGX_CONFIG_MEMORY | AGX_CONFIG_ENV,
+    .options = daytona_options,
 };
 
 AGX_EXPORT const agx_backend_vtable *agx_backend_daytona(void);

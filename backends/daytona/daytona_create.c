@@ -56,6 +56,10 @@ static int read_options(create_ctx *x, agx_error *err)
     if (x->from_image && (!image || !*image || strlen(image) > 512 || strpbrk(image, " \t\r\n")))
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "daytona.from=image needs the config's "
                              "image: an image reference without spaces, at most 512 bytes");
+    if (!x->from_image && (agx_sandbox_config_cpus(x->cfg) > 0 || agx_sandbox_config_memory(x->cfg) > 0))
+        return agx_error_set(err, AGX_ERR_UNSUPPORTED, "daytona: cpus and memory apply only to a "
+                             "sandbox built from an image (option daytona.from=image); a "
+                             "snapshot's resources are fixed when it is made");
     if (pub && strcmp(pub, "0") != 0 && strcmp(pub, "1") != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.public='%.16s' must be "
                              "0 or 1", pub);

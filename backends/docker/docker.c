@@ -415,6 +415,9 @@ static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox 
     return rc;
 }
 
+/* The options create() reads (the core refuses other docker.* keys). */
+static const char *const docker_options[] = {"docker.network", NULL};
+
 static const agx_backend_vtable docker_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -425,6 +428,8 @@ static const agx_backend_vtable docker_vtable = {
     .delete_sandbox = docker_delete,
     .get_sandbox = docker_get,
     .list_sandboxes = docker_list,
+    .config_fields = AGX_CONFIG_ALL,
+    .options = docker_options,
 };
 
 AGX_EXPORT const agx_backend_vtable *agx_backend_docker(void);

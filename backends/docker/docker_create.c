@@ -38,24 +38,16 @@ typedef struct create_ctx {
 
 /* ---- options and validation ---- */
 
+/* The core already refused options of ours it does not know (docker.c declares them). */
 static int read_options(create_ctx *c, agx_error *err)
 {
-    const agx_kv *opts = agx_sandbox_config_options_const(c->cfg);
-    for (size_t i = 0; opts && i < agx_kv_count(opts); i++) {
-        const char *k = agx_kv_key_at(opts, i), *v = agx_kv_value_at(opts, i);
-        if (strncmp(k, "docker.", 7) != 0)
-            continue; /* other backends' options */
-        if (strcmp(k, "docker.network") != 0)
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                                 "unknown docker option '%s' (known: docker.network)", k);
-        if (strcmp(v, "host") == 0)
-            c->host_network = 1;
-        else if (strcmp(v, "bridge") == 0)
-            c->host_network = 0;
-        else
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                                 "docker.network='%s' must be 'bridge' or 'host'", v);
-    }
+    const char *v = agx_kv_get(agx_sandbox_config_options_const(c->cfg), "docker.network");
+    if (!v)
+        return 0;
+    if (strcmp(v, "host") != 0 && strcmp(v, "bridge") != 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "docker.network='%.64s' must be 'bridge' or 'host'", v);
+    c->host_network = strcmp(v, "host") == 0;
     return 0;
 }
 

@@ -346,18 +346,16 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "no E2B template: set E2B_TEMPLATE_ID or the config's image to a "
                              "template that starts agentix-server (see backends/e2b/README.md)");
-    json_t *meta = NULL, *env = NULL;
+    json_t *meta = NULL;
     int rc = agx_cloud_labels(&x->e->cloud, x->cfg, x->nonce, &meta, err);
-    if (!rc)
-        rc = agx_cloud_kv_json(agx_sandbox_config_env_const(x->cfg), "environment variable", &env,
-                               err);
-    if (rc) {
-        json_decref(meta);
+    if (rc)
         return rc;
-    }
-    /* Private by default: the proxy then wants the sandbox's traffic token, which needs secure. */
-    *out = json_pack("{s:s, s:I, s:o, s:o, s:b, s:b, s:{s:b}}", "templateID", tmpl, "timeout",
-                     (json_int_t)x->lifetime, "metadata", meta, "envVars", env, "secure", 1,
+    /* Private by default: the proxy then wants the sandbox's traffic token, which needs secure.
+     * No envVars: they reach processes envd starts, never the runtime the template's snapshot
+     * already runs, so the config's env is refused by the core (see the vtable) rather than sent
+     * where no remote call would see it. */
+    *out = json_pack("{s:s, s:I, s:o, s:b, s:b, s:{s:b}}", "templateID", tmpl, "timeout",
+                     (json_int_t)x->lifetime, "metadata", meta, "secure", 1,
                      "allow_internet_access", 1, "network", "allowPublicTraffic",
                      (int)x->public_traffic);
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
@@ -481,6 +479,9 @@ static int e2b_extend(void *self, const agx_sandbox *sb, int64_t expiry_ms, agx_
     return rc;
 }
 
+/* The options create() reads (the core refuses other e2b.* keys). */
+static const char *const e2b_options[] = {"e2b.lifetime_s", "e2b.keepalive", "e2b.public", NULL};
+
 static const agx_backend_vtable e2b_vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -492,6 +493,10 @@ static const agx_backend_vtable e2b_vtable = {
     .get_sandbox = e2b_get,
     .list_sandboxes = e2b_list,
     .extend_sandbox = e2b_extend,
+    /* image names the template, which holds the bundle and fixes the resources; env cannot reach
+     * a runtime the template started at build time (backends/e2b/README.md). */
+    .config_fields = AGX_CONFIG_IMAGE,
+    .options = e2b_options,
 };
 
 AGX_EXPORT const agx_backend_vtable *agx_backend_e2b(void);

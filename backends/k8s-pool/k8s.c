@@ -200,11 +200,13 @@ static const char *label(json_t *pod, const char *key)
                                                               "labels"), key));
 }
 
-/* A sandbox of ours: a pod of this pool in the claimed state. */
+/* A sandbox of ours: a pod of this pool in the claimed state, not being deleted (a terminating pod
+ * was deleted: get and list report it gone at once, as other backends do). */
 static int is_sandbox(agx_k8s *k, json_t *pod)
 {
     const char *p = label(pod, AGX_K8S_LABEL_POOL), *s = label(pod, AGX_K8S_LABEL_STATE);
-    return p && s && strcmp(p, k->pool) == 0 && strcmp(s, AGX_K8S_STATE_CLAIMED) == 0;
+    return p && s && strcmp(p, k->pool) == 0 && strcmp(s, AGX_K8S_STATE_CLAIMED) == 0 &&
+           !json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp");
 }
 
 static int k8s_delete(void *self, const char *id, agx_error *err)
@@ -214,7 +216,9 @@ static int k8s_delete(void *self, const char *id, agx_error *err)
     int rc = fetch(k, id, &pod, err);
     if (rc || !pod)
         return rc;
-    if (!is_sandbox(k, pod))
+    if (json_object_get(json_object_get(pod, "metadata"), "deletionTimestamp"))
+        rc = 0; /* already being deleted: deleting again succeeds */
+    else if (!is_sandbox(k, pod))
         rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                            "k8s-pool: pod %s is not a claimed sandbox of pool '%s'; not deleting it",
                            id, k->pool);
@@ -266,11 +270,14 @@ static int k8s_get(void *self, const char *id, agx_sandbox_info **out, agx_error
     *out = NULL;
     json_t *pod = NULL;
     int rc = fetch(k, id, &pod, err);
-    if (rc == 0 && (!pod || !is_sandbox(k, pod)))
-        rc = agx_error_set(err, AGX_ERR_NOT_FOUND, "k8s-pool: no sandbox %s in pool '%s' "
-                           "(namespace %s)", id, k->pool, k->ns);
-    if (rc == 0 && !(*out = info_of(k, pod, err)))
+    if (rc == 0 && (!pod || !is_sandbox(k, pod))) {
+        /* Deleted, or never a sandbox of this pool (an idle pod, another pool's): gone, as every
+         * backend reports it (plugin.h). */
+        if (!(*out = agx_sandbox_info_new(id, AGX_SANDBOX_GONE)))
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    } else if (rc == 0 && !(*out = info_of(k, pod, err))) {
         rc = err->code;
+    }
     json_decref(pod);
     return rc;
 }
@@ -303,6 +310,8 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     size_t i;
     json_array_foreach(rc ? NULL : json_object_get(doc, "items"), i, pod) {
+        if (!is_sandbox(k, pod))
+            continue; /* terminating */
         agx_sandbox_info *info = info_of(k, pod, err);
         if (!info || agx_sandbox_list_push(list, info)) {
             rc = info ? agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory") : err->code;
@@ -366,6 +375,9 @@ static const agx_backend_vtable vtable = {
     .get_sandbox = k8s_get,
     .list_sandboxes = k8s_list,
     .extend_sandbox = k8s_extend,
+    /* image swaps the container's image; bundle must be the pool's; env and resources are the
+     * pod template's (a warm pod is already running). */
+    .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_BUNDLE,
 };
 
 AGX_EXPORT const agx_backend_vtable *agx_backend_k8s_pool(void);

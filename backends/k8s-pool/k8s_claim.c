@@ -386,16 +386,9 @@ static int wait_swapped(claim_ctx *cx, json_t **pod, const char *old_cid, agx_er
 
 /* ---- create ---- */
 
-static int check_config(agx_k8s *k, const agx_sandbox_config *cfg, agx_error *err)
+/* env, cpus and memory are refused by the core (k8s.c declares what this backend honours). */
+static int check_config(const agx_sandbox_config *cfg, agx_error *err)
 {
-    if (agx_kv_count(agx_sandbox_config_env_const(cfg)))
-        return agx_error_set(err, AGX_ERR_UNSUPPORTED,
-                             "k8s-pool: env cannot be injected into a running warm pod; put it in "
-                             "the pool's pod template (pool '%s')", k->pool);
-    if (agx_sandbox_config_cpus(cfg) > 0 || agx_sandbox_config_memory(cfg) > 0)
-        return agx_error_set(err, AGX_ERR_UNSUPPORTED,
-                             "k8s-pool: cpus and memory are the pool's (set them in its pod "
-                             "template); leave them 0 in the config");
     const agx_kv *labels = agx_sandbox_config_labels_const(cfg);
     for (size_t i = 0; i < agx_kv_count(labels); i++) {
         const char *key = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
@@ -411,7 +404,7 @@ static int check_config(agx_k8s *k, const agx_sandbox_config *cfg, agx_error *er
 int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_error *err)
 {
     *pod = NULL;
-    int rc = check_config(k, cfg, err);
+    int rc = check_config(cfg, err);
     if (rc)
         return rc;
     claim_ctx cx = {.k = k, .cfg = cfg, .image = agx_sandbox_config_image(cfg)};

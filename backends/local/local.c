@@ -438,6 +438,8 @@ static const agx_backend_vtable local_vtable = {
     .delete_sandbox = local_delete,
     .get_sandbox = local_get,
     .list_sandboxes = local_list,
+    /* A host process: no image, bundle, platform or resources to apply (plugin.h). */
+    .config_fields = AGX_CONFIG_ENV,
 };
 
 AGX_EXPORT const agx_backend_vtable *agx_backend_local(void);

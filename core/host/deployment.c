@@ -1,9 +1,11 @@
 /* deployment.c — the host's handle on a backend: agx_load_deployment (registry → manifest →
  * dlopen → vtable check → construct) and the agx_deployment_* wrappers every host call goes
- * through. The wrappers validate arguments before a backend sees them and make sure a failing
- * backend always leaves a usable error, whatever the backend itself filled in. Every create goes
- * through admission (admission.c), gets the ownership record (owner.c) and, once it exists, has
- * its expiry extended in the background (renewer.c) until its delete. */
+ * through. The wrappers validate arguments before a backend sees them — including config fields
+ * and options the backend does not honour (plugin.h: config_fields, options), refused here once
+ * for every backend — and make sure a failing backend always leaves a usable error, whatever the
+ * backend itself filled in. Every create goes through admission (admission.c), gets the
+ * ownership record (owner.c) and, once it exists, has its expiry extended in the background
+ * (renewer.c) until its delete. */
 #include "core/host/plugin_registry.h"
 
 #include <stdatomic.h>
@@ -120,6 +122,117 @@ const char *agx_deployment_name(const agx_deployment *dep)
     return dep ? dep->name : NULL;
 }
 
+uint32_t agx_deployment_config_fields(const agx_deployment *dep)
+{
+    uint32_t fields = 0;
+    const char *const *options = NULL;
+    if (dep)
+        agx_plugin_vtable_config(dep->vt, &fields, &options);
+    return fields;
+}
+
+/* ---- what the backend honours (plugin.h: config_fields, options) ---- */
+
+/* Which AGX_CONFIG_* fields cfg sets, and the value of one for the message. */
+static uint32_t fields_set(const agx_sandbox_config *cfg)
+{
+    const char *image = agx_sandbox_config_image(cfg), *bundle = agx_sandbox_config_bundle(cfg),
+               *platform = agx_sandbox_config_platform(cfg);
+    return (image && *image ? AGX_CONFIG_IMAGE : 0) | (bundle && *bundle ? AGX_CONFIG_BUNDLE : 0) |
+           (platform && *platform ? AGX_CONFIG_PLATFORM : 0) |
+           (agx_sandbox_config_cpus(cfg) > 0 ? AGX_CONFIG_CPUS : 0) |
+           (agx_sandbox_config_memory(cfg) > 0 ? AGX_CONFIG_MEMORY : 0) |
+           (agx_kv_count(agx_sandbox_config_env_const(cfg)) ? AGX_CONFIG_ENV : 0);
+}
+
+static void field_value(const agx_sandbox_config *cfg, uint32_t field, char *out, size_t n)
+{
+    switch (field) {
+    case AGX_CONFIG_IMAGE: snprintf(out, n, "'%.200s'", agx_sandbox_config_image(cfg)); break;
+    case AGX_CONFIG_BUNDLE: snprintf(out, n, "'%.200s'", agx_sandbox_config_bundle(cfg)); break;
+    case AGX_CONFIG_PLATFORM: snprintf(out, n, "'%.64s'", agx_sandbox_config_platform(cfg)); break;
+    case AGX_CONFIG_CPUS: snprintf(out, n, "%g", agx_sandbox_config_cpus(cfg)); break;
+    case AGX_CONFIG_MEMORY:
+        snprintf(out, n, "%llu bytes", (unsigned long long)agx_sandbox_config_memory(cfg));
+        break;
+    default:
+        snprintf(out, n, "%zu variables (first '%.64s')",
+                 agx_kv_count(agx_sandbox_config_env_const(cfg)),
+                 agx_kv_key_at(agx_sandbox_config_env_const(cfg), 0));
+    }
+}
+
+/* "env, labels, timeout_ms": what a message offers instead. */
+static void honoured_list(uint32_t fields, char *out, size_t n)
+{
+    size_t len = 0;
+    for (uint32_t bit = 1; bit & AGX_CONFIG_ALL; bit <<= 1)
+        if ((fields & bit) && len < n)
+            len += (size_t)snprintf(out + len, n - len, "%s, ",
+                                    agx_config_field_name((agx_config_field)bit));
+    if (len < n)
+        snprintf(out + len, n - len, "labels, timeout_ms");
+}
+
+static int refuse_field(const agx_deployment *dep, uint32_t fields, uint32_t field,
+                        const agx_sandbox_config *cfg, agx_error *err)
+{
+    char value[256], honoured[128];
+    field_value(cfg, field, value, sizeof value);
+    honoured_list(fields, honoured, sizeof honoured);
+    return agx_error_set(err, AGX_ERR_UNSUPPORTED,
+                         "backend '%s' does not honour the config field '%s' (set to %s); leave "
+                         "it unset for this backend, or use a backend that honours it ('%s' "
+                         "honours: %s)",
+                         dep->name, agx_config_field_name((agx_config_field)field), value,
+                         dep->name, honoured);
+}
+
+static int known_option(const char *const *options, const char *key)
+{
+    for (size_t i = 0; options && options[i]; i++)
+        if (strcmp(options[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+static int refuse_option(const agx_deployment *dep, const char *const *options, const char *key,
+                         agx_error *err)
+{
+    char known[256] = "none";
+    size_t len = 0;
+    for (size_t i = 0; options && options[i] && len < sizeof known; i++)
+        len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", options[i]);
+    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                         "backend '%s' has no option '%.128s' (its options: %s)", dep->name, key,
+                         known);
+}
+
+/* Refuses what the backend declared it cannot honour, before it sees the config. */
+static int check_honoured(const agx_deployment *dep, const agx_sandbox_config *cfg, agx_error *err)
+{
+    uint32_t fields;
+    const char *const *options;
+    if (agx_plugin_vtable_config(dep->vt, &fields, &options) != 0)
+        return 0; /* built before backends declared: nothing to hold it to */
+    uint32_t extra = fields_set(cfg) & ~fields;
+    if (extra)
+        return refuse_field(dep, fields, extra & (~extra + 1u), cfg, err);
+    const agx_kv *opts = agx_sandbox_config_options_const(cfg);
+    size_t own = strlen(dep->name);
+    for (size_t i = 0; i < agx_kv_count(opts); i++) {
+        const char *key = agx_kv_key_at(opts, i);
+        if (!strchr(key, '.'))
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "option '%.128s' names no backend; options are "
+                                 "'<backend>.<name>', e.g. '%s.…'",
+                                 key, dep->name);
+        if (strncmp(key, dep->name, own) == 0 && key[own] == '.' && !known_option(options, key))
+            return refuse_option(dep, options, key, err);
+    }
+    return 0;
+}
+
 int agx_deployment_create(agx_deployment *dep, const agx_sandbox_config *cfg, agx_sandbox **out,
                           agx_error *err)
 {
@@ -129,9 +242,12 @@ int agx_deployment_create(agx_deployment *dep, const agx_sandbox_config *cfg, ag
     if (!dep || !cfg || !out)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_deployment_create: deployment, config and out are required");
+    int rc = check_honoured(dep, cfg, err);
+    if (rc != 0)
+        return rc;
     int64_t deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg);
     agx_sandbox_config *stamped = NULL;
-    int rc = agx_owner_stamp(cfg, &stamped, err);
+    rc = agx_owner_stamp(cfg, &stamped, err);
     if (rc)
         return rc;
     int slot = -1;

@@ -51,6 +51,20 @@ agx_backend_extend_fn agx_plugin_vtable_extend(const agx_backend_vtable *vt)
     return vt->struct_size >= need ? vt->extend_sandbox : NULL;
 }
 
+int agx_plugin_vtable_config(const agx_backend_vtable *vt, uint32_t *fields,
+                             const char *const **options)
+{
+    size_t need = offsetof(agx_backend_vtable, options) + sizeof vt->options;
+    if (vt->struct_size < need) {
+        *fields = AGX_CONFIG_ALL;
+        *options = NULL;
+        return -1;
+    }
+    *fields = vt->config_fields & AGX_CONFIG_ALL;
+    *options = vt->options;
+    return 0;
+}
+
 int agx_plugin_vtable_check(const agx_backend_vtable *vt, const char *expect_name, agx_error *err)
 {
     if (vt->abi_version != AGX_PLUGIN_ABI_VERSION)

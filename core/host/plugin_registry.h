@@ -58,6 +58,11 @@ int agx_plugin_vtable_check(const agx_backend_vtable *vt, const char *expect_nam
 /* list_sandboxes, or NULL when absent or outside the struct the backend was built with. */
 agx_backend_list_fn agx_plugin_vtable_list(const agx_backend_vtable *vt);
 
+/* What the backend declares it honours (config_fields, options); 0 when it declares it, -1 when
+ * its vtable predates the declaration (then *fields = AGX_CONFIG_ALL and *options = NULL). */
+int agx_plugin_vtable_config(const agx_backend_vtable *vt, uint32_t *fields,
+                             const char *const **options);
+
 /* In-process registrations: the vtable registered under name, or NULL. */
 const agx_backend_vtable *agx_plugin_registered(const char *name);
 /* Copies up to cap registered vtables into out; returns how many exist. */

@@ -208,3 +208,16 @@ const agx_kv *agx_sandbox_config_options_const(const agx_sandbox_config *cfg)
 {
     return cfg ? cfg->options : NULL;
 }
+
+const char *agx_config_field_name(agx_config_field field)
+{
+    switch (field) {
+    case AGX_CONFIG_IMAGE: return "image";
+    case AGX_CONFIG_BUNDLE: return "bundle";
+    case AGX_CONFIG_PLATFORM: return "platform";
+    case AGX_CONFIG_CPUS: return "cpus";
+    case AGX_CONFIG_MEMORY: return "memory";
+    case AGX_CONFIG_ENV: return "env";
+    }
+    return NULL;
+}

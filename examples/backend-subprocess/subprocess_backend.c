@@ -10,7 +10,8 @@
  *
  * Configuration (environment, read by construct):
  *   AGENTIX_SUBPROCESS_ROOT  parent of the sandboxes' directories (default $TMPDIR or /tmp)
- * Config fields it cannot honour (image, bundle) are refused, naming the field. */
+ * Of the config it honours env (and, as every backend, labels and timeout_ms): the vtable says so
+ * (config_fields), and agentix refuses a config setting any other field before create() runs. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf, posix_spawn_file_actions_addchdir_np */
 #endif
@@ -200,11 +201,6 @@ static int wait_ready(const sp_box *x, int64_t deadline, int *port, agx_error *e
 static int sp_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out, agx_error *err)
 {
     sp_backend *b = self;
-    if (agx_sandbox_config_image(cfg) || agx_sandbox_config_bundle(cfg))
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             NAME ": the config sets %s, which this backend cannot honour (it runs "
-                             "the installed runtime on this host)",
-                             agx_sandbox_config_image(cfg) ? "image" : "bundle");
     sp_box *x = calloc(1, sizeof *x);
     char token[33], hex[17];
     int rc = x ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, NAME ": out of memory");
@@ -295,6 +291,7 @@ static const agx_backend_vtable vtable = {
     .create_sandbox = sp_create,
     .delete_sandbox = sp_delete,
     .get_sandbox = sp_get,
+    .config_fields = AGX_CONFIG_ENV, /* the installed runtime on this host: no image, bundle… */
 };
 
 /* The entry the manifest names: the one symbol this plugin exports. */

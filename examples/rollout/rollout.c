@@ -142,7 +142,7 @@ static int summary(rollout *r, double wall_s, long leaked)
     for (size_t i = 0; i < r->ntasks; i++) {
         const rollout_task *t = &r->tasks[i];
         const rollout_result *res = &r->results[i];
-        const char *image = t->image ? t->image : agx_sandbox_config_image(r->base);
+        const char *image = t->image && r->task_images ? t->image : agx_sandbox_config_image(r->base);
         counts[res->status]++;
         sum += res->total_s;
         printf("%-5zu %-22.22s %-22.22s %-9s %5d %6d %9.2f %9.2f\n", i, t->name,
@@ -214,6 +214,12 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "rollout: %zu tasks on %s, %zu at a time, run %s\n", r.ntasks, o.backend,
                 o.parallel, r.run_id);
+        /* A backend that cannot honour an image refuses one (a task meant for Debian must not
+         * quietly run on this host): the host decides, and says, that task images are dropped. */
+        r.task_images = agx_deployment_config_fields(r.dep) & AGX_CONFIG_IMAGE;
+        if (!r.task_images)
+            fprintf(stderr, "rollout: backend '%s' takes no image: the tasks' images are not "
+                    "used, each task runs on what the backend provides\n", o.backend);
         r.base = cfg;
         pthread_mutex_init(&r.mu, NULL);
         rc = go(&r, o.parallel);

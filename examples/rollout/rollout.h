@@ -41,6 +41,7 @@ typedef struct rollout {
     size_t ntasks;
     rollout_result *results;
     double default_timeout_s;
+    bool task_images;         /* the backend honours images: each task's image is used */
     bool quiet;               /* do not echo the commands' output */
     pthread_mutex_t mu;       /* next, counters, output */
     size_t next;

@@ -162,7 +162,7 @@ void rollout_run_task(rollout *r, size_t i)
     double t0 = now_s();
     res->exit_code = -1;
     agx_sandbox_config *cfg = agx_sandbox_config_copy(r->base);
-    if (!cfg || (t->image && agx_sandbox_config_set_image(cfg, t->image) != 0)) {
+    if (!cfg || (t->image && r->task_images && agx_sandbox_config_set_image(cfg, t->image) != 0)) {
         agx_sandbox_config_free(cfg);
         res->status = TASK_ERROR;
         snprintf(res->error, sizeof res->error, "out of memory");

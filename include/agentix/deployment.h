@@ -62,6 +62,26 @@ AGX_API const agx_kv *agx_sandbox_config_env_const(const agx_sandbox_config *cfg
 AGX_API const agx_kv *agx_sandbox_config_labels_const(const agx_sandbox_config *cfg);
 AGX_API const agx_kv *agx_sandbox_config_options_const(const agx_sandbox_config *cfg);
 
+/* The config fields a backend may or may not honour. A backend declares the ones it honours
+ * (plugin.h); agx_deployment_create refuses a config that sets any other with
+ * AGX_ERR_UNSUPPORTED naming the field and the backend, before the backend runs, so switching
+ * backends never silently changes what a config means. "Set" means: a non-empty string, cpus or
+ * memory above 0, at least one env pair. Labels and timeout_ms have no bit: every backend honours
+ * them, nor does the expiry (agx_sandbox_config_set_expiry_ms: the core and every backend keep
+ * it). Options are namespaced "<backend>.<name>": a backend refuses unknown options of its own
+ * namespace and leaves other namespaces to the backends they name. */
+typedef enum agx_config_field {
+    AGX_CONFIG_IMAGE = 1u << 0,    /* agx_sandbox_config_set_image */
+    AGX_CONFIG_BUNDLE = 1u << 1,   /* agx_sandbox_config_set_bundle */
+    AGX_CONFIG_PLATFORM = 1u << 2, /* agx_sandbox_config_set_platform */
+    AGX_CONFIG_CPUS = 1u << 3,     /* agx_sandbox_config_set_cpus */
+    AGX_CONFIG_MEMORY = 1u << 4,   /* agx_sandbox_config_set_memory */
+    AGX_CONFIG_ENV = 1u << 5,      /* agx_sandbox_config_env */
+} agx_config_field;
+#define AGX_CONFIG_ALL 0x3fu
+/* The field's name as messages and docs spell it ("image", …); NULL for an unknown bit. */
+AGX_API const char *agx_config_field_name(agx_config_field field);
+
 /* ---- agx_sandbox: a created sandbox, everything a client needs to reach its runtime ---- */
 typedef struct agx_sandbox agx_sandbox;
 /* For backends: a new sandbox record. token may be NULL (no token). */
@@ -126,18 +146,26 @@ AGX_API int agx_load_deployment(const char *name, agx_deployment **out, agx_erro
  * deleted or gone: their expiries keep being extended through it while this process runs. */
 AGX_API void agx_deployment_free(agx_deployment *dep);
 AGX_API const char *agx_deployment_name(const agx_deployment *dep);
+/* The AGX_CONFIG_* fields this backend honours: a host that wants to adapt a config to the backend
+ * (drop a task image on `local`, say) asks here and does so explicitly. A backend built before
+ * backends declared them reports AGX_CONFIG_ALL (nothing is refused for it). */
+AGX_API uint32_t agx_deployment_config_fields(const agx_deployment *dep);
 
-/* create: returns a running sandbox whose runtime answers, or fails leaving nothing behind. Every
- * sandbox carries this process's ownership record (backend/labels.h) and an expiry this process
- * extends in the background until the sandbox is deleted (expiry.h): a host killed at any instant
- * leaves nothing running past one expiry. Admission control (agx_admission_options, below) may
- * make it wait for capacity, within the config's timeout. */
+/* create: returns a running sandbox whose runtime answers, or fails leaving nothing behind. A
+ * config setting a field the backend does not honour, or an option of the backend's namespace it
+ * does not know, is refused first (AGX_ERR_UNSUPPORTED, AGX_ERR_INVALID_ARGUMENT). Every sandbox
+ * carries this process's ownership record (backend/labels.h) and an expiry this process extends
+ * in the background until the sandbox is deleted (expiry.h): a host killed at any instant leaves
+ * nothing running past one expiry. Admission control (agx_admission_options, below) may make it
+ * wait for capacity, within the config's timeout. */
 AGX_API int agx_deployment_create(agx_deployment *dep, const agx_sandbox_config *cfg, agx_sandbox **out,
                           agx_error *err);
 /* delete: deleting a sandbox that is already gone succeeds. */
 AGX_API int agx_deployment_delete(agx_deployment *dep, const char *sandbox_id, agx_error *err);
 AGX_API int agx_deployment_get(agx_deployment *dep, const char *sandbox_id, agx_sandbox_info **out,
                        agx_error *err);
+/* get: a sandbox that was deleted, or that this backend never made, is reported with state
+ * AGX_SANDBOX_GONE (not an error); a malformed id is AGX_ERR_INVALID_ARGUMENT. */
 /* list: sandboxes this library created whose labels include every pair of `labels` (NULL = all).
  * AGX_ERR_UNSUPPORTED when the backend has no list. */
 AGX_API int agx_deployment_list(agx_deployment *dep, const agx_kv *labels, agx_sandbox_list **out,

@@ -21,7 +21,13 @@
  *    fails at once with AGX_ERR_INVALID_ARGUMENT naming a missing or malformed variable;
  *  - create() either returns a running sandbox whose runtime answers /health, or fails and leaves
  *    nothing behind (no container, pod, process or remote sandbox);
- *  - delete() of a sandbox that is already gone succeeds;
+ *  - config_fields lists every config field create() honours, and create() honours each of them
+ *    (the core refuses the others before create() runs; see agx_config_field in deployment.h);
+ *    options lists the "<name>.<option>" keys it knows (the core refuses other keys of its
+ *    namespace); create() still refuses values it cannot honour;
+ *  - a runtime started from a bundle has the bundle's bin/ first on PATH, for itself and for every
+ *    command it runs (agentix-server does this itself when it runs from a bundle tree);
+ *  - delete() of a sandbox that is already gone succeeds; get() of it answers AGX_SANDBOX_GONE;
  *  - every function may be called from many threads at once on one instance;
  *  - every wait is bounded (the config's timeout, or the backend's documented default);
  *  - create() writes the config's labels (the ownership record, backend/labels.h) in the request
@@ -56,8 +62,12 @@ typedef struct agx_backend_vtable {
     int (*get_sandbox)(void *self, const char *sandbox_id, agx_sandbox_info **out, agx_error *err);
     /* Optional (NULL): sandboxes this library created that carry every label in `labels`. */
     int (*list_sandboxes)(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err);
-    /* ---- read only when struct_size covers them: a backend built before they existed keeps
-     * working, the core does without ---- */
+    /* ---- read only when struct_size covers them (a backend built before they existed declares
+     * nothing, the core refuses nothing for it and extends the runtime's expiry only) ---- */
+    /* AGX_CONFIG_* bits of the config fields create_sandbox honours; 0 = none of them. */
+    uint32_t config_fields;
+    /* NULL-terminated option keys it knows, each "<name>.<option>"; NULL = none. */
+    const char *const *options;
     /* Optional (NULL): moves the sandbox's expiry to now + expiry_ms everywhere it is enforced —
      * the runtime (agx_runtime_expiry_extend, backend/runtime.h) and the provider's own deadline
      * (E2B's timeout, a label a reaper reads). AGX_ERR_NOT_FOUND when the sandbox is gone. NULL:

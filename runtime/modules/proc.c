@@ -260,6 +260,10 @@ int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
     int rc = 0;
     /* Until the shell has exited and its output has ended (or gone quiet). */
     while (open_[0] || open_[1] || !p->reaped) {
+        /* Quiet only counts after the exit was seen: output written just before the shell exited
+         * may arrive between this poll and the reap below (without pidfd, the reap is tried on
+         * every pass), and it must still be read. */
+        bool exit_seen = p->reaped;
         struct pollfd pf[4] = {
             {.fd = open_[0] ? fds[0] : -1, .events = POLLIN},
             {.fd = open_[1] ? fds[1] : -1, .events = POLLIN},
@@ -277,7 +281,7 @@ int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
         }
         if (pf[3].revents || p->pidfd < 0 || (!open_[0] && !open_[1]))
             try_reap(p);
-        if (n == 0 && p->reaped)
+        if (n == 0 && exit_seen)
             break; /* the shell is gone and nothing more came: leave background jobs be */
         for (int s = 0; s < 2 && rc == 0; s++) {
             if (!open_[s] || !(pf[s].revents & (POLLIN | POLLHUP | POLLERR)))

@@ -90,6 +90,38 @@ static int load_worker(srv_config *c, const char *dir, char *msg, size_t len)
     return 0;
 }
 
+/* A runtime started from a bundle tree (<prefix>/lib/agentix/bin/agentix-server, with the
+ * <prefix>/BUNDLE marker; docs/BUNDLES.md) puts <prefix>/bin first on PATH, so the bundle's tools
+ * are found by the server, the worker and every command it runs, whatever PATH the task image or
+ * the backend gave. Other installations leave PATH alone. */
+#define BUNDLE_RUNTIME_DIR "/lib/agentix/bin"
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int bundle_path(const char *dir, char *msg, size_t len)
+{
+    size_t n = strlen(dir), sl = strlen(BUNDLE_RUNTIME_DIR);
+    if (n <= sl || strcmp(dir + n - sl, BUNDLE_RUNTIME_DIR) != 0)
+        return 0;
+    char marker[PATH_MAX + 16];
+    snprintf(marker, sizeof marker, "%.*s/BUNDLE", (int)(n - sl), dir);
+    struct stat st;
+    if (stat(marker, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    const char *old = env_get("PATH");
+    if (!old)
+        old = DEFAULT_PATH;
+    size_t bl = n - sl + sizeof "/bin" - 1;
+    char *path = malloc(bl + strlen(old) + 2);
+    if (!path)
+        return srv_bad(msg, len, "out of memory");
+    snprintf(path, bl + strlen(old) + 2, "%.*s/bin:%s", (int)(n - sl), dir, old);
+    int rc = 0;
+    if (strncmp(old, path, bl + 1) != 0 && setenv("PATH", path, 1) != 0) /* not first already */
+        rc = srv_bad(msg, len, "cannot put the bundle's bin/ on PATH: %s", strerror(errno));
+    free(path);
+    return rc;
+}
+
 /* The worker searches AGENTIX_MODULE_PATH first, then the built-in modules beside the runtime. */
 static int load_module_path(srv_config *c, const char *dir, char *msg, size_t len)
 {
@@ -116,7 +148,8 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
         env_uint("AGENTIX_PING_TIMEOUT_MS", 1, INT32_MAX, &ping_to, msg, len) ||
         env_uint("AGENTIX_MAX_PAYLOAD", 1024, UINT32_MAX, &max_payload, msg, len) ||
         env_str("AGENTIX_WORKER_PID_FILE", PATH_VAR_MAX, &c->worker_pid_file, msg, len) ||
-        self_dir(dir, sizeof dir, msg, len) || load_worker(c, dir, msg, len) ||
+        self_dir(dir, sizeof dir, msg, len) || bundle_path(dir, msg, len) ||
+        load_worker(c, dir, msg, len) ||
         load_module_path(c, dir, msg, len))
         return -1;
     if (!c->host && !(c->host = strdup(DEFAULT_HOST)))

@@ -192,7 +192,8 @@ isolated)
     ;;
 
 docker)
-    image=agx-test-bundle-own:1
+    repo=agx-test-bundle-own-${AGX_TEST_BUNDLE_TAG:-untagged} # one per build tree (AgxTesting)
+    image=$repo:1
     docker_names="agx-bundle-carrier-$$ agx-bundle-busybox-$$ agx-bundle-debian-$$"
     out=$("$cli" build --quiet --name "$image" --module "$demo" --docker --output "$work/b.tar") ||
         fail "agentix build --docker"
@@ -202,7 +203,7 @@ docker)
     fmt='{{json .Config.Volumes}}|{{index .Config.Labels "agentix.bundle.format"}}|{{index .Config.Labels "agentix.bundle.digest"}}|{{.Id}}'
     got=$(docker image inspect --format "$fmt" "$image")
     [ "$got" = "{\"$prefix\":{}}|1|$digest|$id" ] || fail "image inspect: $got"
-    [ "$(docker image inspect --format '{{.Id}}' agx-test-bundle-own:latest)" = "$id" ] ||
+    [ "$(docker image inspect --format '{{.Id}}' "$repo:latest")" = "$id" ] ||
         fail "the :latest tag does not point at the import"
     docker create --name "agx-bundle-carrier-$$" "$image" >/dev/null
     for task in busybox:agx-test-busybox:1 debian:agx-test-debian:12; do
@@ -227,7 +228,7 @@ docker)
         docker rm -f "$name" >/dev/null
     done
     docker rm -f "agx-bundle-carrier-$$" >/dev/null
-    docker rmi "$image" agx-test-bundle-own:latest >/dev/null
+    docker rmi "$image" "$repo:latest" >/dev/null
     ;;
 *)
     fail "unknown mode"

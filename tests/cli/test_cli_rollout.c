@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUNDLE "agx-test-bundle-cli:test"
+#define BUNDLE "agx-test-bundle-cli:" AGX_TEST_BUNDLE_TAG
 #define IMAGE "agx-test-busybox:1"
 #define SANDBOXES 20
 
@@ -112,9 +112,14 @@ static void test_kill9_then_gc(void)
     int left = containers(run_id);
     fprintf(stderr, "%d containers left by the killed host\n", left);
     CHECK(left > 0); /* the host had no chance to clean up: gc has work to do */
-    /* A create the daemon was serving when the host died still lands: give it a moment, and
-     * collect twice (the second pass must find nothing). */
-    sleep(2);
+    /* A create the daemon was serving when the host died still lands: wait until the count has
+     * held for 3 s (bounded, 120 s), then collect twice (the second pass must find nothing). */
+    for (int held = 0, i = 0, before = left; held < 3 && i < 120; i++) {
+        sleep(1);
+        int now = containers(run_id);
+        held = now == before ? held + 1 : 0;
+        before = now;
+    }
     snprintf(cmd, sizeof cmd, "'%s' gc --backend docker --run %s >&2", AGX_CLI, run_id);
     CHECK(system(cmd) == 0);
     CHECK(system(cmd) == 0);

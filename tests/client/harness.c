@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "demo_calls.h"
 
 static const char *server_bin;
 static char module_dir[4096]; /* absolute: the server runs in its sandbox's folder */
@@ -180,7 +181,7 @@ agx_client *h_connect(const test_server *s)
     agx_client *c = NULL;
     agx_error err;
     agx_error_clear(&err);
-    CHECK_OK(agx_client_connect_sandbox(s->sb, NULL, &c, &err), &err);
+    CHECK_OK(agx_test_connect(s->sb, &c, &err), &err); /* demo_calls.h: a loaded machine's bound */
     CHECK(agx_client_is_connected(c));
     return c;
 }

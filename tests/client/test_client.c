@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "demo_calls.h"
 #include "harness.h"
 
 static test_server srv;
@@ -474,7 +475,9 @@ static void test_connect_failures(void)
     CHECK(c == NULL);
     CHECK(agx_client_connect("ftp://x", &o, &c, &err) == AGX_ERR_INVALID_ARGUMENT);
 
-    /* connect_to: a URL naming another host:port reaches the server through the rule. */
+    /* connect_to: a URL naming another host:port reaches the server through the rule (with a
+     * bound for a loaded machine again: this connect must succeed). */
+    o.connect_timeout_ms = AGX_TEST_CONNECT_MS;
     char rule[128];
     snprintf(rule, sizeof rule, "sandbox.invalid:80:127.0.0.1:%d", srv.port);
     o.connect_to = rule;

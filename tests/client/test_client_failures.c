@@ -47,19 +47,22 @@ static void test_worker_exits(void)
         agx_value_free(args);
     }
 
-    /* Killed from outside during a call. */
-    blocked b = {.c = c};
-    pthread_t t;
-    pthread_create(&t, NULL, sleep_call, &b);
+    /* Killed from outside during a call: demo::wait_cancel's first item says the function is
+     * running in the worker (no guessing how long that takes), and it never ends by itself. */
+    agx_call *call = NULL;
+    agx_value *item = NULL;
+    CHECK_OK(agx_client_stream(c, "demo::wait_cancel", NULL, NULL, &call, &err), &err);
+    CHECK_OK(agx_call_next(call, 60000, &item, &err) == 1 ? 0 : -1, &err);
+    agx_value_free(item);
     pid_t wpid = 0;
-    for (int i = 0; i < 500 && !(wpid = h_worker_pid(&srv)); i++)
+    for (int i = 0; i < 6000 && !(wpid = h_worker_pid(&srv)); i++)
         h_sleep_ms(10);
     CHECK(wpid > 0);
-    h_sleep_ms(200);
     kill(wpid, SIGKILL);
-    pthread_join(t, NULL);
-    CHECK_MSG(b.rc == AGX_ERR_REMOTE, "rc %d: %s", b.rc, b.err.message);
-    CHECK_STREQ(b.err.remote_type, "WorkerExited");
+    int rc = agx_call_next(call, 60000, &item, &err);
+    CHECK_MSG(rc == AGX_ERR_REMOTE, "rc %d: %s", rc, err.message);
+    CHECK_STREQ(err.remote_type, "WorkerExited");
+    agx_call_free(call);
     agx_value *args = h_ints(1, 1);
     CHECK_OK(agx_client_call(c, "demo::add", args, NULL, 30000, &r, &err), &err);
     CHECK(agx_value_get_int64(r) == 2);

@@ -120,34 +120,6 @@ static void expect_create_fails(agx_sandbox_config *cfg, int code, const char *n
     agx_sandbox_config_free(cfg);
 }
 
-/* Sandboxes of earlier runs whose process died (a crashed test cannot delete its sandboxes) are
- * deleted here through the backend, found by their labels the way a leak sweeper finds them:
- * agentix.owner.host/pid naming this host and no such process. Live runs are left alone. */
-static void sweep_dead_runs(void)
-{
-    char host[256] = "", line[512];
-    CHECK(gethostname(host, sizeof host - 1) == 0);
-    FILE *p = popen("docker ps -a --filter label=agentix.test.run "
-                    "--format '{{.ID}} {{.Label \"agentix.owner.host\"}}:"
-                    "{{.Label \"agentix.owner.pid\"}}'", "r");
-    CHECK(p);
-    while (fgets(line, sizeof line, p)) {
-        char id[128], owner[320];
-        if (sscanf(line, "%127s %319s", id, owner) != 2)
-            continue;
-        char *colon = strrchr(owner, ':');
-        if (!colon || (size_t)(colon - owner) != strlen(host) || strncmp(owner, host, strlen(host)))
-            continue;
-        pid_t pid = (pid_t)atol(colon + 1);
-        if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
-            continue;
-        agx_error err;
-        fprintf(stderr, "sweeping %s of dead test process %d\n", id, (int)pid);
-        CHECK_OK(agx_deployment_delete(dep, id, &err), &err);
-    }
-    CHECK(pclose(p) == 0);
-}
-
 /* ---- tests ---- */
 
 static void test_unreachable_daemon(void)
@@ -394,7 +366,7 @@ int main(void)
     /* The daemon must answer: the docker tests fail when it does not (scripts/setup.d/docker.sh
      * starts one). */
     CHECK_OK(agx_load_deployment("docker", &dep, &err), &err);
-    sweep_dead_runs();
+    agx_test_docker_sweep_dead(dep, "agentix.test.run");
     make_bundle("agx-test-bundle-standin", AGX_STANDIN_STATIC, NULL, bundle_ok, sizeof bundle_ok);
     make_bundle("agx-test-bundle-exit", AGX_TEST_SOURCE_DIR "/exit_server.sh", NULL, bundle_exit,
                 sizeof bundle_exit);

@@ -23,7 +23,7 @@
 #include "check.h"
 
 #define DEBIAN "agx-test-debian:12"
-#define BUNDLE "agx-test-bundle-daemon-down:test"
+#define BUNDLE "agx-test-bundle-daemon-down:" AGX_TEST_BUNDLE_TAG
 #define REAL_SOCKET "/var/run/docker.sock"
 #define MAX_CONNS 64
 

@@ -1,8 +1,8 @@
 /* test_docker_e2e.c — end to end through real parts: `agentix build --docker` makes the bundle,
  * the docker backend starts it in task images with and without a libc, and the C client calls
  * agentix.bash::run "cat /etc/os-release; id" and the bundled user module's (tests/modules/demo)
- * unary, stream and bidi functions in each sandbox — one at a time in both images, then 20
- * sandboxes at once — before every sandbox is deleted and no container of this run is left.
+ * unary, stream and bidi functions (tests/support/demo_calls.h) in each sandbox — one at a time in
+ * both images, then 20 sandboxes at once — before every sandbox is deleted and no container of this run is left.
  * Needs dockerd and the test images (scripts/setup.d/docker.sh); fails, never skips, without. */
 #include <pthread.h>
 #include <stdio.h>
@@ -14,12 +14,13 @@
 #include "agentix/deployment.h"
 #include "agentix/value.h"
 #include "check.h"
+#include "demo_calls.h"
 #include "docker_count.h"
 
 #define DEBIAN "agx-test-debian:12"
 #define BUSYBOX "agx-test-busybox:1"
 #define CONCURRENT 20
-#define BUNDLE "agx-test-bundle-e2e:test"
+#define BUNDLE "agx-test-bundle-e2e:" AGX_TEST_BUNDLE_TAG
 
 static char run_id[17];
 static agx_deployment *dep;
@@ -31,63 +32,6 @@ static const char *text(const agx_value *v)
     size_t len;
     const char *s = v ? agx_value_get_string(v, &len) : NULL;
     return s ? s : (const char *)(v ? agx_value_get_binary(v, &len) : NULL);
-}
-
-/* The user module carried in the bundle: demo::add (unary), demo::count (stream), demo::echo_bidi
- * (bidi). 0 or the failing status with err filled. */
-static int user_module_calls(agx_client *c, agx_error *err)
-{
-    agx_value *args = agx_value_array(), *result = NULL;
-    CHECK(args && agx_value_array_push(args, agx_value_int(2)) == 0 &&
-          agx_value_array_push(args, agx_value_int(3)) == 0);
-    int rc = agx_client_call(c, "demo::add", args, NULL, 60000, &result, err);
-    agx_value_free(args);
-    if (rc)
-        return rc;
-    CHECK(agx_value_get_int64(result) == 5);
-    agx_value_free(result);
-
-    agx_value *kw = agx_value_map();
-    CHECK(kw && agx_value_map_set(kw, "n", agx_value_int(5)) == 0);
-    agx_call *call = NULL;
-    rc = agx_client_stream(c, "demo::count", NULL, kw, &call, err);
-    agx_value_free(kw);
-    if (rc)
-        return rc;
-    agx_value *item = NULL;
-    int64_t seen = 0;
-    while ((rc = agx_call_next(call, 60000, &item, err)) == 1) {
-        CHECK(agx_value_get_int64(agx_value_map_get(item, "i")) == seen);
-        seen++;
-        agx_value_free(item);
-    }
-    agx_call_free(call);
-    if (rc)
-        return rc;
-    CHECK(seen == 5);
-
-    if ((rc = agx_client_bidi(c, "demo::echo_bidi", NULL, NULL, &call, err)) != 0)
-        return rc;
-    static const char *const words[] = {"one", "two", "three"};
-    for (size_t i = 0; i < 3 && rc == 0; i++) {
-        agx_value *w = agx_value_string(words[i]);
-        rc = agx_call_send(call, w, 60000, err);
-        agx_value_free(w);
-    }
-    if (!rc)
-        rc = agx_call_close_send(call, err);
-    size_t echoed = 0;
-    while (!rc && (rc = agx_call_next(call, 60000, &item, err)) == 1) {
-        CHECK(echoed < 3);
-        CHECK_STREQ(agx_value_get_string(item, NULL), words[echoed]);
-        echoed++;
-        agx_value_free(item);
-        rc = 0;
-    }
-    agx_call_free(call);
-    if (!rc)
-        CHECK(echoed == 3);
-    return rc;
 }
 
 /* create → call → delete; 0 or the failing status with err filled. */
@@ -107,20 +51,17 @@ static int roundtrip(const char *image, const char *os_id, agx_error *err)
     CHECK(kwargs && agx_value_map_set(kwargs, "command",
                                       agx_value_string("cat /etc/os-release; id")) == 0);
     /* 20 clients at once on a small machine (or under valgrind) connect slowly: the default 10 s
-     * bound is for one connection on a responsive host. */
-    agx_client_options opts;
-    agx_client_options_init(&opts);
-    opts.connect_timeout_ms = 120000;
-    rc = agx_client_connect_sandbox(sb, &opts, &c, err);
+     * bound is for one connection on a responsive host (demo_calls.h has the test bounds). */
+    rc = agx_test_connect(sb, &c, err);
     if (!rc)
-        rc = agx_client_call(c, "agentix.bash::run", NULL, kwargs, 60000, &result, err);
+        rc = agx_client_call(c, "agentix.bash::run", NULL, kwargs, AGX_TEST_CALL_MS, &result, err);
     if (!rc) {
         const char *out = text(agx_value_map_get(result, "stdout"));
         CHECK_MSG(agx_value_get_int64(agx_value_map_get(result, "exit_code")) == 0,
                   "exit code in %s: stderr %s", image, text(agx_value_map_get(result, "stderr")));
         CHECK_CONTAINS(out, os_id);
         CHECK_CONTAINS(out, "uid=0(root)");
-        rc = user_module_calls(c, err);
+        rc = agx_test_demo_calls(c, err); /* the user module carried in the bundle */
     }
     agx_value_free(result);
     agx_value_free(kwargs);

@@ -3,18 +3,16 @@
  * service that is not Docker, a carrier another process creates between our inspect and our
  * create (the 409 path), 503s worth retrying, a start the engine refuses (the container must be
  * removed and its logs read), and a daemon that goes away mid-create. No dockerd needed. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "agentix/deployment.h"
 #include "check.h"
+#include "fake_http.h"
 
 #define MAX_ROUTES 16
 #define MAX_ANSWERS 4
@@ -39,35 +37,9 @@ typedef struct fake {
 
 static fake F;
 
-static void fake_read(int c, char *out, size_t n)
-{
-    size_t len = 0;
-    out[0] = '\0';
-    while (len < n - 1) {
-        ssize_t r = read(c, out + len, n - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        out[len] = '\0';
-        char *end = strstr(out, "\r\n\r\n");
-        const char *cl = strstr(out, "Content-Length: ");
-        if (end && (!cl || len >= (size_t)(end + 4 - out) + strtoul(cl + 16, NULL, 10)))
-            break;
-    }
-}
-
 static void reply(int c, const char *status_and_body)
 {
-    /* "404 {json}" → a full response */
-    char buf[8192];
-    const char *body = strchr(status_and_body, ' ');
-    body = body ? body + 1 : "";
-    int n = snprintf(buf, sizeof buf,
-                     "HTTP/1.1 %.3s X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     status_and_body, strlen(body), body);
-    if (write(c, buf, (size_t)n) < 0)
-        perror("fake: write");
+    agx_fake_http_reply(c, status_and_body, "application/json");
 }
 
 static void *fake_serve(void *arg)
@@ -78,7 +50,7 @@ static void *fake_serve(void *arg)
         if (c < 0)
             return NULL; /* closed by the test */
         char req[8192], line[512];
-        fake_read(c, req, sizeof req);
+        agx_fake_http_read(c, req, sizeof req);
         snprintf(line, sizeof line, "%.*s", (int)strcspn(req, "\r"), req);
         char *proto = strstr(line, " HTTP/");
         if (proto)
@@ -113,7 +85,7 @@ static void *health_serve(void *arg)
         if (c < 0)
             return NULL;
         char req[2048];
-        fake_read(c, req, sizeof req);
+        agx_fake_http_read(c, req, sizeof req);
         reply(c, "200 {\"status\":\"ok\"}");
         close(c);
     }
@@ -125,17 +97,8 @@ static void fake_start(void)
     pthread_mutex_init(&F.mu, NULL);
     snprintf(F.sock, sizeof F.sock, "/tmp/agx-fake-docker-%d.sock", (int)getpid());
     unlink(F.sock);
-    F.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", F.sock);
-    CHECK(F.fd >= 0 && bind(F.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(F.fd, 16) == 0);
-    F.health_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in h = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t hl = sizeof h;
-    CHECK(F.health_fd >= 0 && bind(F.health_fd, (struct sockaddr *)&h, sizeof h) == 0 &&
-          listen(F.health_fd, 16) == 0 &&
-          getsockname(F.health_fd, (struct sockaddr *)&h, &hl) == 0);
-    F.health_port = ntohs(h.sin_port);
+    F.fd = agx_fake_http_unix(F.sock);
+    F.health_fd = agx_fake_http_tcp(&F.health_port);
     CHECK(pthread_create(&F.thread, NULL, fake_serve, NULL) == 0);
     CHECK(pthread_create(&F.health_thread, NULL, health_serve, NULL) == 0);
     char host[160];

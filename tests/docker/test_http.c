@@ -1,92 +1,16 @@
 /* test_http.c — the toolkit's HTTP client (core/host/http.c), which every backend reaches its
- * service with, against a scripted server on 127.0.0.1 and on a unix socket: requests and bodies,
- * response headers, status → error mapping, retries (with Retry-After), body limits, streaming
- * sinks, refused connections, unanswered requests and escaping. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
+ * service with, against a scripted server on 127.0.0.1 and on a unix socket (tests/support/
+ * fake_http.h): requests and bodies, response headers, status → error mapping, retries (with
+ * Retry-After), body limits, streaming sinks, refused connections, unanswered requests and
+ * escaping. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "agentix/backend/http.h"
-
-/* ---- the scripted server: one connection per request, answers taken in order ---- */
-
-typedef struct server {
-    int fd;
-    pthread_t thread;
-    const char *const *answers; /* NULL entry: read until the client gives up, answer nothing */
-    int n_answers, served;
-    char last_request[4096];
-} server;
-
-static void read_request(int c, char *out, size_t n)
-{
-    size_t len = 0;
-    out[0] = '\0';
-    while (len < n - 1) {
-        ssize_t r = read(c, out + len, n - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        out[len] = '\0';
-        char *end = strstr(out, "\r\n\r\n");
-        const char *cl = strstr(out, "Content-Length: ");
-        if (end && (!cl || len >= (size_t)(end + 4 - out) + strtoul(cl + 16, NULL, 10)))
-            break;
-    }
-}
-
-static void *serve(void *arg)
-{
-    server *s = arg;
-    for (int i = 0; i < s->n_answers; i++) {
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            break;
-        read_request(c, s->last_request, sizeof s->last_request);
-        s->served++;
-        if (s->answers[i]) {
-            if (write(c, s->answers[i], strlen(s->answers[i])) < 0)
-                perror("test_http: write");
-        } else {
-            char sink[256];
-            while (read(c, sink, sizeof sink) > 0) {
-            }
-        }
-        close(c);
-    }
-    return NULL;
-}
-
-static void start(server *s, int fd, const char *const *answers, int n)
-{
-    *s = (server){.fd = fd, .answers = answers, .n_answers = n};
-    CHECK(listen(fd, 8) == 0);
-    CHECK(pthread_create(&s->thread, NULL, serve, s) == 0);
-}
-
-static int tcp_listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-          getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static void stop(server *s)
-{
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-}
+#include "fake_http.h"
 
 static const char ok_hello[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Thing: Some Value \r\n"
                                "Connection: close\r\n\r\nhello";
@@ -109,9 +33,9 @@ static agx_http_request get(const char *url)
 static void test_request_and_response(void)
 {
     int port;
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {ok_hello, ok_hello};
-    start(&s, tcp_listener(&port), answers, 2);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 2);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/things?x=1", port);
     agx_http_request req = get(url);
@@ -132,7 +56,7 @@ static void test_request_and_response(void)
     CHECK_OK(agx_http_perform(&req, &resp, &err), &err);
     agx_http_response_clear(&resp);
     agx_kv_free(h);
-    stop(&s);
+    agx_fake_http_stop(&s);
     CHECK(strncmp(s.last_request, "POST /v1/things?x=1 ", 20) == 0);
     CHECK_CONTAINS(s.last_request, "Content-Type: application/json\r\n");
     CHECK_CONTAINS(s.last_request, "Authorization: Bearer abc\r\n");
@@ -142,9 +66,9 @@ static void test_request_and_response(void)
 static void test_status_mapping(void)
 {
     int port;
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {not_found, conflict, busy};
-    start(&s, tcp_listener(&port), answers, 3);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 3);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     agx_http_request req = get(url);
@@ -164,15 +88,15 @@ static void test_status_mapping(void)
             CHECK_STREQ(err.message, "doing it: HTTP 409: taken");
         agx_http_response_clear(&resp);
     }
-    stop(&s);
+    agx_fake_http_stop(&s);
 }
 
 static void test_retry(void)
 {
     int port;
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {busy, busy, ok_hello, busy, busy};
-    start(&s, tcp_listener(&port), answers, 5);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 5);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     agx_http_request req = get(url);
@@ -187,7 +111,7 @@ static void test_retry(void)
     CHECK(resp.status == 503 && s.served == 5);
     CHECK(agx_http_check_status(&resp, "x", &err) == AGX_ERR_BACKEND && err.retriable);
     agx_http_response_clear(&resp);
-    stop(&s);
+    agx_fake_http_stop(&s);
 }
 
 static int count_sink(const char *data, size_t len, void *user)
@@ -206,9 +130,9 @@ static int stop_sink(const char *data, size_t len, void *user)
 static void test_limits_and_sinks(void)
 {
     int port;
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {big, big, big};
-    start(&s, tcp_listener(&port), answers, 3);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 3);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     agx_http_request req = get(url);
@@ -227,12 +151,12 @@ static void test_limits_and_sinks(void)
     req.sink = stop_sink;
     CHECK(agx_http_perform(&req, &resp, &err) == AGX_ERR_CANCELLED);
     agx_http_response_clear(&resp);
-    stop(&s);
+    agx_fake_http_stop(&s);
 }
 
 static void test_transport_errors(void)
 {
-    int port, fd = tcp_listener(&port);
+    int port, fd = agx_fake_http_tcp(&port);
     close(fd); /* nothing listens there now */
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
@@ -244,15 +168,15 @@ static void test_transport_errors(void)
     CHECK(resp.status == 0);
     agx_http_response_clear(&resp);
 
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {NULL};
-    start(&s, tcp_listener(&port), answers, 1);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 1);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     req = get(url);
     req.timeout_ms = 200;
     CHECK(agx_http_perform(&req, &resp, &err) == AGX_ERR_TIMEOUT && err.retriable);
     agx_http_response_clear(&resp);
-    stop(&s);
+    agx_fake_http_stop(&s);
 
     req = get("http://localhost/");
     req.unix_socket = "/nonexistent/agx-test.sock";
@@ -268,14 +192,10 @@ static void test_unix_socket(void)
 {
     char path[108];
     snprintf(path, sizeof path, "/tmp/agx-test-http-%d.sock", (int)getpid());
-    unlink(path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-    server s;
+    int fd = agx_fake_http_unix(path);
+    agx_fake_http s;
     const char *const answers[] = {ok_hello};
-    start(&s, fd, answers, 1);
+    agx_fake_http_start(&s, fd, answers, 1);
     agx_http_request req = get("http://localhost/v1.41/version");
     req.unix_socket = path;
     agx_http_response resp;
@@ -284,7 +204,7 @@ static void test_unix_socket(void)
     CHECK(resp.status == 200);
     CHECK_STREQ(resp.body, "hello");
     agx_http_response_clear(&resp);
-    stop(&s);
+    agx_fake_http_stop(&s);
     unlink(path);
     CHECK_CONTAINS(s.last_request, "GET /v1.41/version HTTP/1.1\r\nHost: localhost\r\n");
 }
@@ -293,9 +213,9 @@ static void test_unix_socket(void)
 static void test_connect_to(void)
 {
     int port;
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {ok_hello};
-    start(&s, tcp_listener(&port), answers, 1);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 1);
     char rule[96];
     snprintf(rule, sizeof rule, "api.example.invalid:443:127.0.0.1:%d", port);
     agx_http_request req = get("http://api.example.invalid:443/v1/ping");
@@ -305,7 +225,7 @@ static void test_connect_to(void)
     CHECK_OK(agx_http_perform(&req, &resp, &err), &err);
     CHECK(resp.status == 200);
     agx_http_response_clear(&resp);
-    stop(&s);
+    agx_fake_http_stop(&s);
     CHECK_CONTAINS(s.last_request, "GET /v1/ping HTTP/1.1\r\nHost: api.example.invalid:443\r\n");
 }
 
@@ -315,9 +235,9 @@ static void test_retry_after_header(void)
     static const char busy_own[] = "HTTP/1.1 429 Slow Down\r\nretry-after-sandbox-create: 0\r\n"
                                    "Content-Length: 0\r\nConnection: close\r\n\r\n";
     int port;
-    server s;
+    agx_fake_http s;
     const char *const answers[] = {busy_own, ok_hello};
-    start(&s, tcp_listener(&port), answers, 2);
+    agx_fake_http_start(&s, agx_fake_http_tcp(&port), answers, 2);
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     agx_http_request req = get(url);
@@ -328,7 +248,7 @@ static void test_retry_after_header(void)
     CHECK_OK(agx_http_perform_retry(&req, &retry, &resp, &err), &err);
     CHECK(resp.status == 200 && s.served == 2);
     agx_http_response_clear(&resp);
-    stop(&s);
+    agx_fake_http_stop(&s);
 }
 
 static void test_escape(void)

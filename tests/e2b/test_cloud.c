@@ -2,16 +2,13 @@
  * variables, label and env checks, ids, poll pacing, time parsing, the health wait's verdicts
  * (through the toolkit HTTP client's connect_to) and a vendor Retry-After header, against a scripted HTTP server
  * on 127.0.0.1. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "backends/cloud/cloud.h"
 #include "check.h"
+#include "fake_http.h"
 
 static agx_cloud cloud;
 
@@ -102,78 +99,25 @@ static void test_ids_times_polls(void)
     CHECK(agx_cloud_poll_interval(0, 60000, 990) == 1000);
 }
 
-/* ---- health wait against a scripted server: answers `count` connections with `replies` in
- * turn (each "<status> <body>"), one per connection. ---- */
-
-typedef struct script {
-    int fd;
-    const char *const *replies;
-} script;
-
-static void *serve(void *arg)
-{
-    script *s = arg;
-    for (int i = 0; s->replies[i]; i++) {
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            break;
-        char req[2048];
-        ssize_t n = recv(c, req, sizeof req - 1, 0);
-        (void)n;
-        const char *r = s->replies[i];
-        const char *body = strchr(r, ' ') + 1, *bar = strchr(body, '|');
-        char extra[128] = "";
-        if (bar) { /* "<status> Name: value|body" adds a header */
-            snprintf(extra, sizeof extra, "%.*s\r\n", (int)(bar - body), body);
-            body = bar + 1;
-        }
-        char out[1024];
-        int len = snprintf(out, sizeof out, "HTTP/1.1 %.3s X\r\nContent-Length: %zu\r\n%s"
-                           "Connection: close\r\n\r\n%s", r, strlen(body), extra, body);
-        CHECK(send(c, out, (size_t)len, 0) == len);
-        close(c);
-    }
-    return NULL;
-}
-
-typedef struct server {
-    int fd, port;
-    script s;
-    pthread_t th;
-} server;
-
-static void server_start(server *v, const char *const *replies)
-{
-    v->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    CHECK(v->fd >= 0 && bind(v->fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-          listen(v->fd, 8) == 0);
-    CHECK(getsockname(v->fd, (struct sockaddr *)&a, &len) == 0);
-    v->port = ntohs(a.sin_port);
-    v->s = (script){.fd = v->fd, .replies = replies};
-    CHECK(pthread_create(&v->th, NULL, serve, &v->s) == 0);
-}
-
-static void server_stop(server *v)
-{
-    shutdown(v->fd, SHUT_RDWR);
-    pthread_join(v->th, NULL);
-    close(v->fd);
-}
+/* ---- health wait against a scripted server (tests/support/fake_http.h): one answer per
+ * connection, in turn ---- */
 
 static int wait_with(const char *const *replies, int64_t budget_ms, agx_error *err)
 {
-    server v;
-    server_start(&v, replies);
+    int port;
+    agx_fake_http v;
+    int n = 0;
+    while (replies[n])
+        n++;
+    agx_fake_http_start(&v, agx_fake_http_tcp(&port), replies, n);
     /* The URL names a host that does not resolve: only connect_to makes it reachable. */
     char ct[64];
-    snprintf(ct, sizeof ct, "::127.0.0.1:%d", v.port);
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", port);
     cloud.connect_to = ct;
     int rc = agx_cloud_wait_health(&cloud, "http://8000-abc.sandbox.invalid", NULL,
                                    agx_clock_ms() + budget_ms, err);
     cloud.connect_to = NULL;
-    server_stop(&v);
+    agx_fake_http_abort(&v); /* a verdict may come before every answer was used */
     return rc;
 }
 
@@ -200,10 +144,11 @@ static void test_retry_after_header(void)
 {
     const char *replies[] = {"429 Retry-After-Test: 1|{\"message\":\"slow down\"}",
                              "201 {\"id\":\"x\"}", NULL};
-    server v;
-    server_start(&v, replies);
+    int port;
+    agx_fake_http v;
+    agx_fake_http_start(&v, agx_fake_http_tcp(&port), replies, 2);
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", v.port);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     agx_cloud c;
     agx_error err;
     CHECK_OK(agx_cloud_init(&c, "Test", "test", base, "X-Key", "k", &err), &err);
@@ -218,7 +163,7 @@ static void test_retry_after_header(void)
     CHECK_STREQ(json_string_value(json_object_get(out, "id")), "x");
     json_decref(out);
     agx_cloud_fini(&c);
-    server_stop(&v);
+    agx_fake_http_stop(&v);
 }
 
 int main(void)

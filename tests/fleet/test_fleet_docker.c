@@ -11,7 +11,7 @@
 #include "fleet_scenarios.h"
 
 #define DEBIAN "agx-test-debian:12"
-#define BUNDLE "agx-test-bundle-fleet:test"
+#define BUNDLE "agx-test-bundle-fleet:" AGX_TEST_BUNDLE_TAG
 
 static agx_sandbox_config *docker_config(void)
 {

@@ -18,6 +18,7 @@
 #include "agentix/client.h"
 #include "agentix/deployment.h"
 #include "check.h"
+#include "demo_calls.h"
 #include "k8s_fake.h"
 
 static k8s_fake fake;
@@ -41,55 +42,11 @@ static agx_sandbox_config *config(const char *image, int64_t timeout_ms)
     return cfg;
 }
 
-/* Unary, stream and bidi through the sandbox's runtime_url. */
+/* Unary, stream and bidi through the sandbox's runtime_url (tests/support/demo_calls.h). */
 static void exercise(const agx_sandbox *sb)
 {
-    agx_client *c = NULL;
     agx_error err;
-    agx_client_options opts;
-    agx_client_options_init(&opts);
-    opts.connect_timeout_ms = 30000; /* sanitizer builds on a busy 2-core machine are slow */
-    CHECK_OK(agx_client_connect_sandbox(sb, &opts, &c, &err), &err);
-    agx_value *args = agx_value_array(), *res = NULL;
-    agx_value_array_push(args, agx_value_int(40));
-    agx_value_array_push(args, agx_value_int(2));
-    CHECK_OK(agx_client_call(c, "demo::add", args, NULL, 10000, &res, &err), &err);
-    CHECK(agx_value_get_int64(res) == 42);
-    agx_value_free(res);
-    agx_value_free(args);
-
-    agx_call *call = NULL;
-    args = agx_value_array();
-    agx_value_array_push(args, agx_value_int(5));
-    CHECK_OK(agx_client_stream(c, "demo::count", args, NULL, &call, &err), &err);
-    agx_value_free(args);
-    int n = 0, rc;
-    agx_value *item = NULL;
-    while ((rc = agx_call_next(call, 10000, &item, &err)) == 1) {
-        n++;
-        agx_value_free(item);
-    }
-    CHECK_OK(rc, &err);
-    CHECK(n == 5);
-    agx_call_free(call);
-
-    CHECK_OK(agx_client_bidi(c, "demo::sum_bidi", NULL, NULL, &call, &err), &err);
-    int64_t sum = 0;
-    for (int i = 1; i <= 3; i++) {
-        agx_value *v = agx_value_int(i);
-        CHECK_OK(agx_call_send(call, v, 10000, &err), &err);
-        agx_value_free(v);
-        CHECK(agx_call_next(call, 10000, &item, &err) == 1);
-        sum = agx_value_get_int64(item);
-        agx_value_free(item);
-    }
-    CHECK(sum == 6);
-    CHECK_OK(agx_call_close_send(call, &err), &err);
-    while ((rc = agx_call_next(call, 10000, &item, &err)) == 1)
-        agx_value_free(item);
-    CHECK_OK(rc, &err);
-    agx_call_free(call);
-    agx_client_free(c);
+    CHECK_OK(agx_test_demo_session(sb, &err), &err);
 }
 
 static void fake_config(const char *json)
@@ -168,7 +125,9 @@ static void test_same_image(agx_deployment *dep)
     CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb2), &err), &err);
     CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
     CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err); /* gone: still fine */
-    CHECK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err) == AGX_ERR_NOT_FOUND);
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
+    agx_sandbox_info_free(info);
     agx_sandbox_free(sb);
     agx_sandbox_free(sb2);
     /* The pool's bundle is fixed: another one is refused, the pool's own is fine. */
@@ -234,14 +193,24 @@ static void test_image_swap(agx_deployment *dep)
     agx_sandbox_config_free(cfg);
 }
 
+static void *release_ready_later(void *arg)
+{
+    (void)arg;
+    usleep(500 * 1000);
+    fake_config("{\"hold_ready\":false}");
+    return NULL;
+}
+
 static void test_exhaustion(agx_deployment *dep)
 {
     fprintf(stderr, "-- test_exhaustion\n");
     agx_error err;
-    /* Replacements come up slowly: after taking both warm pods the pool is empty for a while. */
-    fake_config("{\"ready_delay_ms\":10000}");
-    for (int i = 0; i < 200 && k8s_fake_count(&fake, "idle") < 2; i++)
+    /* Both warm pods idle, then replacements held not-Ready (the fake's hold_ready): after taking
+     * both, the pool is empty until the test says otherwise — no race with a delay. */
+    for (int i = 0; i < 2400 && k8s_fake_count(&fake, "idle") < 2; i++)
         usleep(50 * 1000);
+    CHECK_MSG(k8s_fake_count(&fake, "idle") >= 2, "the pool did not refill to 2 idle pods");
+    fake_config("{\"hold_ready\":true}");
     agx_sandbox_config *cfg = config(NULL, 30000);
     agx_sandbox *a = NULL, *b = NULL, *c = NULL;
     CHECK_OK(agx_deployment_create(dep, cfg, &a, &err), &err);
@@ -250,9 +219,13 @@ static void test_exhaustion(agx_deployment *dep)
     CHECK(agx_deployment_create(dep, cfg, &c, &err) == AGX_ERR_UNAVAILABLE);
     CHECK_MSG(strstr(err.message, "pool exhausted"), "%s", err.message);
     CHECK(err.retriable);
-    /* With time to wait, the claim rides the watch until a replacement is Ready. */
+    /* With time to wait, the claim rides the watch until a replacement is Ready (released from
+     * another thread while the claim waits; released earlier, the claim takes it at once). */
     CHECK(agx_sandbox_config_set_timeout_ms(cfg, 60000) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, release_ready_later, NULL) == 0);
     CHECK_OK(agx_deployment_create(dep, cfg, &c, &err), &err);
+    pthread_join(t, NULL);
     exercise(c);
     agx_sandbox *all[] = {a, b, c};
     for (int i = 0; i < 3; i++) {
@@ -260,7 +233,6 @@ static void test_exhaustion(agx_deployment *dep)
         agx_sandbox_free(all[i]);
     }
     agx_sandbox_config_free(cfg);
-    fake_config("{\"ready_delay_ms\":0}");
 }
 
 static void test_api_errors(agx_deployment *dep)

@@ -17,9 +17,7 @@
 #include "agentix/agentix.h"
 #include "agentix/clock.h"
 #include "check.h"
-#include "fake_harness.h"
-
-#define KEY "e2b_0123456789abcdef0123456789abcdef"
+#include "cloud_fake.h"
 
 typedef struct load {
     int tasks, cap, threads, hold_ms, fake_limit;
@@ -90,23 +88,12 @@ int main(int argc, char **argv)
               .fake_limit = arg_int(argc, argv, "--fake-limit", 10),
               .rate = arg_int(argc, argv, "--rate", 8)};
     pthread_mutex_init(&l.mu, NULL);
-    char limit[16], state[512];
-    snprintf(limit, sizeof limit, "%d", l.fake_limit);
+    char state[512];
     snprintf(state, sizeof state, "%s/admission-state-XXXXXX", AGX_TEST_BINARY_DIR);
     CHECK(mkdtemp(state));
     setenv("AGENTIX_STATE_DIR", state, 1);
-    const char *fargv[] = {AGX_FAKE_SCRIPT, "--server", AGX_TEST_SERVER, "--module-path",
-                           AGX_TEST_MODULEDIR, "--spec", AGX_SPEC_DIR "/e2b-openapi.yml",
-                           "--api-key", KEY, "--cap", "100000", "--rate-limit", limit, NULL};
-    agx_fake *f = agx_fake_start(fargv);
-    char url[64], ct[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", agx_fake_port(f));
-    snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(f));
-    setenv("E2B_API_URL", url, 1);
-    setenv("AGENTIX_CONNECT_TO", ct, 1);
-    setenv("AGENTIX_E2B_SCHEME", "http", 1);
-    setenv("E2B_TEMPLATE_ID", "agentix", 1);
-    setenv("E2B_API_KEY", KEY, 1);
+    agx_fake *f = agx_fake_start_e2b_rate(100000, NULL, l.fake_limit);
+    setenv("E2B_API_KEY", AGX_FAKE_E2B_KEY, 1);
     agx_error err;
     CHECK_OK(agx_load_deployment("e2b", &l.dep, &err), &err);
     agx_admission_options o;

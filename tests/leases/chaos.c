@@ -28,14 +28,13 @@
 #include "agentix/agentix.h"
 #include "agentix/clock.h"
 #include "check.h"
-#include "fake_harness.h"
+#include "cloud_fake.h"
 #include "k8s_fake.h"
 
 #define SHORT_EXPIRY_MS 4000
-#define LONG_EXPIRY_MS 600000
+/* The long run's expiry: 10 min; Daytona's fake counts auto-stop minutes of 4 s, so a day there. */
+#define LONG_EXPIRY_MS (strcmp(backend, "daytona") == 0 ? 86400000 : 600000)
 #define SETTLE_MS 30000
-#define E2B_KEY "e2b_0123456789abcdef0123456789abcdef"
-#define DAYTONA_KEY "dtn_chaos"
 #define BUNDLE "agx-test-bundle-chaos:test"
 
 static const char *backend;
@@ -272,32 +271,11 @@ static void setup(void)
         CHECK_MSG(system("'" AGX_CLI "' build --name " BUNDLE " --docker --quiet >/dev/null") == 0,
                   "agentix build --docker failed");
     } else if (strcmp(backend, "e2b") == 0) {
-        const char *argv[] = {AGX_FAKE_E2B, "--server", AGX_TEST_SERVER, "--module-path",
-                              AGX_TEST_MODULES, "--spec", AGX_SPEC_DIR "/e2b-openapi.yml",
-                              "--api-key", E2B_KEY, "--cap", "1000", NULL};
-        cloud = agx_fake_start(argv);
-        char url[64], ct[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", agx_fake_port(cloud));
-        snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(cloud));
-        setenv("E2B_API_URL", url, 1);
-        setenv("AGENTIX_CONNECT_TO", ct, 1);
-        setenv("AGENTIX_E2B_SCHEME", "http", 1);
-        setenv("E2B_TEMPLATE_ID", "agentix", 1);
-        setenv("E2B_API_KEY", E2B_KEY, 1);
+        cloud = agx_fake_start_e2b(1000, NULL);
+        setenv("E2B_API_KEY", AGX_FAKE_E2B_KEY, 1);
     } else if (strcmp(backend, "daytona") == 0) {
-        char minute[16];
-        snprintf(minute, sizeof minute, "%g", SHORT_EXPIRY_MS / 1000.0); /* 1 min ≈ the expiry */
-        const char *argv[] = {AGX_FAKE_DAYTONA, "--server", AGX_TEST_SERVER, "--module-path",
-                              AGX_TEST_MODULES, "--spec", AGX_SPEC_DIR "/daytona-openapi.yaml",
-                              "--api-key", DAYTONA_KEY, "--cap", "1000", "--minute-s", minute,
-                              NULL};
-        cloud = agx_fake_start(argv);
-        char url[64], ct[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/api", agx_fake_port(cloud));
-        snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(cloud));
-        setenv("DAYTONA_API_URL", url, 1);
-        setenv("AGENTIX_CONNECT_TO", ct, 1);
-        setenv("DAYTONA_API_KEY", DAYTONA_KEY, 1);
+        cloud = agx_fake_start_daytona_minute(1000, SHORT_EXPIRY_MS / 1000.0); /* 1 min ≈ 4 s */
+        setenv("DAYTONA_API_KEY", AGX_FAKE_DAYTONA_KEY, 1);
     } else if (strcmp(backend, "k8s-pool") == 0) {
         snprintf(dir, sizeof dir, "%s/k8s", work);
         k8s_fake_start(&kf, dir, 1, 8, NULL);

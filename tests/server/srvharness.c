@@ -155,7 +155,7 @@ int sh_server_stop(sh_server *s, int sig, int timeout_ms)
 
 pid_t sh_worker_pid(const sh_server *s, pid_t not_this)
 {
-    long deadline = now_ms() + 10000, v;
+    long deadline = now_ms() + 60000, v; /* a bound: a worker under valgrind beside hogs is slow */
     for (;;) {
         if (read_int_file(s->pid_file, &v) == 0 && v > 0 && (pid_t)v != not_this)
             return (pid_t)v;

@@ -1,8 +1,8 @@
 // peer_server.test.js — interop (b): the C client (client_peer on sio_client) against the official
-// socket.io@4 server (pingInterval 300 / pingTimeout 200). The full run checks the token (server
-// middleware), binary round trips and acks both ways, ≥2 pings answered, the extra upgrade
-// header, the connect-to override (dialled at 127.0.0.1 while Host stays the URL's), congestion
-// and drain of the send queue, and a clean client disconnect. Then failure paths: wrong token,
+// socket.io@4 server (pingInterval 300; a ping late by PING_TIMEOUT ends the connection). The full
+// run checks the token (server middleware), binary round trips and acks both ways, ≥2 pings
+// answered, the extra upgrade header, the connect-to override (dialled at 127.0.0.1 while Host
+// stays the URL's), congestion and drain of the send queue, and a clean client disconnect. Then failure paths: wrong token,
 // nothing listening, a server that never answers (connect timeout), a server that stops pinging,
 // a CONNECT reply without sid, and https (certificate checked against the URL's host under
 // connect-to; untrusted or mismatched certificates refused). Last, a URL with a path prefix (the
@@ -19,6 +19,10 @@ const { execFileSync } = require('child_process');
 const { Server } = require('socket.io');
 const { WebSocketServer } = require('ws');
 const { fail, check, within, startProgram, slow } = require('./peers');
+
+// How long a ping may be late before the connection counts as dead: a bound for a loaded machine
+// (pings still come every 300 ms, so the cycles the tests wait for are not slowed).
+const PING_TIMEOUT = 5000 * slow;
 
 const bin = process.argv[2] || fail('usage: peer_server.test.js <client_peer>');
 const TOKEN = 'peer-token';
@@ -37,7 +41,7 @@ async function runClient(args, ms = 20000) {
 
 async function full() {
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 * slow, transports: ['websocket'] });
+  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: PING_TIMEOUT, transports: ['websocket'] });
   const seen = { pongs: 0, bulk: 0 };
   io.use((socket, next) => (socket.handshake.auth.token === TOKEN ? next() : next(new Error('invalid token'))));
   io.on('connection', (socket) => {
@@ -84,7 +88,7 @@ async function expectEnd(what, args, expectSpec) {
 
 async function main() {
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: 200 * slow, transports: ['websocket'] });
+  const io = new Server(httpServer, { pingInterval: 300, pingTimeout: PING_TIMEOUT, transports: ['websocket'] });
   io.use((socket, next) => (socket.handshake.auth.token === TOKEN ? next() : next(new Error('invalid token'))));
   const port = await listen(httpServer);
 
@@ -144,7 +148,7 @@ function makeCert() {
 async function tls() {
   const pem = makeCert();
   const server = https.createServer({ key: fs.readFileSync(pem.key), cert: fs.readFileSync(pem.cert) });
-  const io = new Server(server, { pingInterval: 300, pingTimeout: 200 * slow, transports: ['websocket'] });
+  const io = new Server(server, { pingInterval: 300, pingTimeout: PING_TIMEOUT, transports: ['websocket'] });
   let host;
   io.on('connection', (socket) => { host = socket.handshake.headers.host; socket.emit('done'); });
   const port = await listen(server);

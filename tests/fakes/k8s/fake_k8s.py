@@ -19,7 +19,8 @@ pod-IP URL. Everything is bounded: watches end at timeoutSeconds (≤ 300 s) or 
 pod process is stopped on pod deletion and at exit (and dies with the fake through PDEATHSIG).
 
 Test hooks live under /fake/ (same auth): GET /fake/stats, POST /fake/faults, POST /fake/config,
-POST /fake/compact.
+POST /fake/compact. /fake/config's hold_ready: true keeps containers started from then on from
+becoming Ready until it is set false again, so a test can empty the pool without racing a clock.
 """
 import argparse
 import base64
@@ -524,6 +525,9 @@ class Kubelet:
                             ready=False)
             return
         time.sleep(cfg['ready_delay_ms'] / 1000.0)
+        while not fake.ready_gate.wait(1):  # held by the test (hold_ready); bounded by shutdown
+            if fake.store.closing:
+                return
         fake.set_status(key, dict(running, ready=True), ready=True)
 
     def pod_added(self, key):
@@ -561,6 +565,8 @@ class Fake:
         self.config = {'swap_delay_ms': args.swap_delay_ms, 'ready_delay_ms': args.ready_delay_ms,
                        'fail_images': set(), 'crash_images': set()}
         self.faults = []  # {method, path_re, status, count, retry_after}
+        self.ready_gate = threading.Event()  # cleared while the test holds readiness
+        self.ready_gate.set()
         self.stats = {'requests': 0, 'by_verb': {}, 'double_claims': 0, 'claims': 0, 'restarts': 0}
         self.stats_lock = threading.Lock()
         self.store.listeners.append(self.on_event)
@@ -958,6 +964,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for k in ('fail_images', 'crash_images'):
                 if k in body:
                     fake.config[k] = set(body[k])
+            if 'hold_ready' in body:
+                (fake.ready_gate.clear if body['hold_ready'] else fake.ready_gate.set)()
             return self.send_json(200, {})
         if path == '/fake/compact' and method == 'POST':
             fake.store.compact()
@@ -1166,7 +1174,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
     def finish_request(self, request, client_address):
         if self.tls:
-            request.settimeout(10)
+            request.settimeout(60)  # a bound: TLS under valgrind on a loaded machine is slow
             try:
                 request.do_handshake()
             except (OSError, ssl.SSLError):

@@ -20,6 +20,9 @@ typedef struct k8s_fake {
 /* replicas: the pool size; manifest: the pool's ReplicaSet (YAML or JSON, e.g. from `agentix
  * k8s-pool manifest`), NULL for a built-in one. Exits on failure. */
 void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const char *manifest);
+/* The same with the agentix-server each pod runs (default: this build's). */
+void k8s_fake_start_server(k8s_fake *f, const char *dir, int tls, int replicas,
+                           const char *manifest, const char *server);
 void k8s_fake_stop(k8s_fake *f);
 /* Writes a kubeconfig at dir/<name> and returns its path (static buffer per call site copy). */
 void k8s_fake_kubeconfig(const k8s_fake *f, const char *name, const char *user_yaml, char *path,

@@ -1,6 +1,6 @@
-/* fake_harness.c — the C side of the cloud fakes (see fake_harness.h): process control of the
- * python fake, its control endpoints through the toolkit's HTTP client, and the session workload. */
-#include "fake_harness.h"
+/* cloud_fake.c — see cloud_fake.h: process control of the python fake, its control endpoints
+ * through the toolkit's HTTP client, and the concurrent session workload. */
+#include "cloud_fake.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "agentix/backend/toolkit.h"
+#include "demo_calls.h"
 
 #ifndef AGX_PYTHON3
 #define AGX_PYTHON3 "python3"
@@ -85,6 +86,90 @@ agx_fake *agx_fake_start(const char *const *argv)
     CHECK_MSG(f->port > 0, "the fake %s did not print its port (is %s with python3-yaml "
               "installed?)", argv[0], AGX_PYTHON3);
     return f;
+}
+
+/* The test build's paths (tests/support/CMakeLists.txt). */
+static agx_fake *start_with(const char *script, const char *spec, const char *const *extra,
+                            int cap, const char *server)
+{
+    char caps[16];
+    snprintf(caps, sizeof caps, "%d", cap);
+    const char *argv[32] = {script, "--server", server ? server : AGX_TEST_SERVER,
+                            "--module-path", AGX_TEST_MODULES, "--spec", spec, "--cap", caps};
+    size_t n = 9;
+    for (size_t i = 0; extra[i]; i++) {
+        CHECK(n < sizeof argv / sizeof *argv - 1);
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    return agx_fake_start(argv);
+}
+
+agx_fake *agx_fake_start_e2b(int cap, const char *server)
+{
+    return agx_fake_start_e2b_rate(cap, server, 0);
+}
+
+agx_fake *agx_fake_start_e2b_rate(int cap, const char *server, int rate_limit)
+{
+    CHECK_MSG(access(AGX_SPEC_DIR "/e2b-openapi.yml", R_OK) == 0,
+              "the E2B spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
+    char rate[16];
+    snprintf(rate, sizeof rate, "%d", rate_limit);
+    const char *extra[] = {"--api-key", AGX_FAKE_E2B_KEY, "--template", "agentix",
+                           "--template", "other", "--rate-limit", rate, NULL};
+    agx_fake *f = start_with(AGX_E2B_FAKE, AGX_SPEC_DIR "/e2b-openapi.yml", extra, cap, server);
+    char url[64], ct[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", f->port);
+    setenv("E2B_API_URL", url, 1);
+    setenv("AGENTIX_CONNECT_TO", ct, 1); /* backend health wait and client alike */
+    setenv("AGENTIX_E2B_SCHEME", "http", 1);
+    setenv("E2B_TEMPLATE_ID", "agentix", 1);
+    unsetenv("E2B_DOMAIN");
+    return f;
+}
+
+static agx_fake *start_daytona(int cap, const char *server, const char *minute)
+{
+    CHECK_MSG(access(AGX_SPEC_DIR "/daytona-openapi.yaml", R_OK) == 0,
+              "the Daytona spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
+    const char *extra[] = {"--api-key", AGX_FAKE_DAYTONA_KEY, "--proxy-domain",
+                           AGX_FAKE_DAYTONA_DOMAIN, "--snapshot", "agentix", "--bare-snapshot",
+                           "bare", "--minute-s", minute, NULL};
+    agx_fake *f = start_with(AGX_DAYTONA_FAKE, AGX_SPEC_DIR "/daytona-openapi.yaml", extra, cap,
+                             server);
+    char url[64], ct[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api", f->port);
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", f->port);
+    setenv("DAYTONA_API_URL", url, 1);
+    setenv("AGENTIX_CONNECT_TO", ct, 1);
+    setenv("DAYTONA_TARGET", "us", 1);
+    return f;
+}
+
+agx_fake *agx_fake_start_daytona(int cap, const char *server)
+{
+    return start_daytona(cap, server, "60");
+}
+
+agx_fake *agx_fake_start_daytona_minute(int cap, double minute_s)
+{
+    char m[32];
+    snprintf(m, sizeof m, "%g", minute_s);
+    return start_daytona(cap, NULL, m);
+}
+
+void agx_fake_expect_create_fails(agx_fake *f, agx_deployment *dep, const agx_sandbox_config *cfg,
+                                  int code, const char *want)
+{
+    agx_sandbox *sb = NULL;
+    agx_error err;
+    int rc = agx_deployment_create(dep, cfg, &sb, &err);
+    CHECK_MSG(rc == code, "got %d (%s): %s", rc, agx_error_code_name(rc), err.message);
+    CHECK(sb == NULL);
+    CHECK_CONTAINS(err.message, want);
+    CHECK_MSG(agx_fake_live(f) == 0, "a failed create left a sandbox in the fake");
 }
 
 int agx_fake_port(const agx_fake *f)
@@ -221,59 +306,6 @@ void agx_fake_finish(agx_fake *f)
 
 /* ---- workload ---- */
 
-void agx_fake_exercise(agx_client *c)
-{
-    agx_error err;
-    agx_value *args = agx_value_array(), *res = NULL;
-    agx_value_array_push(args, agx_value_int(2));
-    agx_value_array_push(args, agx_value_int(40));
-    CHECK_OK(agx_client_call(c, "demo::add", args, NULL, 30000, &res, &err), &err);
-    CHECK(agx_value_get_int64(res) == 42);
-    agx_value_free(res);
-    agx_value_free(args);
-
-    agx_call *call = NULL;
-    args = agx_value_array();
-    agx_value_array_push(args, agx_value_int(5));
-    CHECK_OK(agx_client_stream(c, "demo::count", args, NULL, &call, &err), &err);
-    agx_value_free(args);
-    agx_value *item = NULL;
-    int64_t seen = 0;
-    int rc;
-    while ((rc = agx_call_next(call, 30000, &item, &err)) == 1) {
-        CHECK(agx_value_get_int64(agx_value_map_get(item, "i")) == seen);
-        seen++;
-        agx_value_free(item);
-    }
-    CHECK_OK(rc, &err);
-    CHECK(seen == 5);
-    agx_call_free(call);
-
-    CHECK_OK(agx_client_bidi(c, "demo::sum_bidi", NULL, NULL, &call, &err), &err);
-    int64_t sum = 0;
-    for (int i = 1; i <= 4; i++) {
-        agx_value *v = agx_value_int(i);
-        CHECK_OK(agx_call_send(call, v, 30000, &err), &err);
-        agx_value_free(v);
-        sum += i;
-        CHECK(agx_call_next(call, 30000, &item, &err) == 1);
-        CHECK(agx_value_get_int64(item) == sum);
-        agx_value_free(item);
-    }
-    CHECK_OK(agx_call_close_send(call, &err), &err);
-    CHECK(agx_call_next(call, 30000, &item, &err) == 0);
-    agx_call_free(call);
-}
-
-void agx_fake_session_calls(const agx_sandbox *sb)
-{
-    agx_client *c = NULL;
-    agx_error err;
-    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
-    agx_fake_exercise(c);
-    agx_client_free(c);
-}
-
 typedef struct session_job {
     agx_deployment *dep;
     const agx_sandbox_config *cfg;
@@ -291,8 +323,7 @@ static int session_body(agx_sandbox *sb, void *user, agx_error *err)
         usleep(100000);
     if (agx_fake_event_count(j->fake, "cap") == 0)
         return agx_error_set(err, AGX_ERR_TIMEOUT, "the fake never reached its cap");
-    agx_fake_session_calls(sb);
-    return 0;
+    return agx_test_demo_session(sb, err);
 }
 
 static void *session_thread(void *arg)
