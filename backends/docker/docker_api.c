@@ -297,9 +297,19 @@ int agx_docker_remove(const agx_docker *d, const char *id, agx_error *err)
         agx_error_clear(err);
         return 0;
     }
-    /* 409 "removal already in progress": someone else is deleting it. */
+    /* 409 "removal already in progress": someone else (AutoRemove, often) is deleting it. It is
+     * gone only once inspect says so: wait for that, briefly, so "deleted" means gone. */
     if (rc == AGX_ERR_CONFLICT && err && strstr(err->message, "already in progress")) {
         agx_error_clear(err);
+        char ipath[sizeof eid + 32];
+        snprintf(ipath, sizeof ipath, "/containers/%s/json", eid);
+        for (int i = 0; i < 50; i++) {
+            agx_error e;
+            if (agx_docker_call(d, "GET", ipath, NULL, 0, "inspecting a container being removed",
+                                NULL, NULL, &e) == AGX_ERR_NOT_FOUND)
+                break;
+            agx_clock_sleep_ms(100);
+        }
         return 0;
     }
     return rc;
