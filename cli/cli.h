@@ -51,8 +51,17 @@ int agx_cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name
                 const char **value);
 /* "K=V" (sep '=') or "K:V" (sep ':') into kv; AGX_CLI_USAGE (printed) when malformed. */
 int agx_cli_kv_arg(const char *cmd, const char *opt, agx_kv *kv, const char *arg, char sep);
-/* Durations: "250ms", "90" or "90s", "5m", "2h", "1d". 0 or -1 when malformed. */
+
+/* ---- decoders of command-line input (cli/cli_parse.c: pure, fuzzed) ---- */
+#define AGX_CLI_SANDBOX_JSON_MAX (1u << 20)
+/* Durations: "250ms", "90" or "90s", "5m", "2h", "1d", at most 10^15 ms. 0 or -1 when malformed. */
 int agx_cli_duration_ms(const char *s, int64_t *out);
+/* Splits "K<sep>V": the key into key (cap bytes), *value at V (for ':', leading spaces skipped).
+ * 0, -1 when there is no separator or the key is empty, -2 when the key does not fit. */
+int agx_cli_kv_split(const char *arg, char sep, char *key, size_t cap, const char **value);
+/* The `create --json` document from its text (len bytes; what names it in messages). */
+int agx_cli_sandbox_parse(const char *text, size_t len, const char *what, agx_sandbox **out,
+                          agx_error *err);
 /* Prints "agentix <cmd>: <message> (CODE)" and the detail on stderr; returns AGX_CLI_ERROR. */
 int agx_cli_fail(const char *cmd, const agx_error *err);
 /* Loads `backend` (NULL: $AGENTIX_BACKEND, else "local"); AGX_CLI_OK or AGX_CLI_ERROR (printed). */

@@ -29,7 +29,8 @@ static void k8s_pool_help(FILE *out)
             "  --bundle-mode MODE   image-volume (default; Kubernetes >= 1.33 image volumes) or\n"
             "                       init-copy (an init container runs the bundle's own `cp`\n"
             "                       — add `tool = /bin/cp` to the bundle — into an emptyDir)\n"
-            "  --token-secret NAME  set AGENTIX_TOKEN from key `token` of this Secret\n"
+            "  --token-secret NAME  set AGENTIX_TOKEN from key `token` of this Secret (without it the\n"
+            "                       runtime runs with AGENTIX_AUTH=none: no authentication)\n"
             "  --rbac               also print the Role and RoleBinding the backend needs, bound\n"
             "                       to service account `agentix` of the namespace\n"
             "  --json               JSON (a v1 List) instead of YAML\n"
@@ -123,6 +124,8 @@ static json_t *runtime_container(const pool_args *a)
     if (a->secret)
         json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "AGENTIX_TOKEN",
                                              "valueFrom", "secretKeyRef", "name", a->secret, "key", "token"));
+    else /* the runtime refuses to start without a token unless told so, in the open */
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AGENTIX_AUTH", "value", "none"));
     return json_pack(
         "{s:s, s:s, s:[s], s:o, s:[{s:s, s:i}], s:{s:{s:s, s:s}, s:i, s:i}, s:[{s:s, s:s, s:b}]}",
         "name", "runtime", "image", a->image, "command", "/opt/agentix/bin/agentix-server", "env", env,

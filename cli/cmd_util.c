@@ -11,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define AGX_CLI_SANDBOX_JSON_MAX (1u << 20)
-
 int agx_cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name,
                 const char **value)
 {
@@ -36,47 +34,18 @@ int agx_cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name
 
 int agx_cli_kv_arg(const char *cmd, const char *opt, agx_kv *kv, const char *arg, char sep)
 {
-    const char *s = strchr(arg, sep);
-    if (!s || s == arg)
-        return agx_cli_usage_error(cmd, "%s wants KEY%cVALUE, got '%s'", opt, sep, arg);
     char key[256];
-    size_t klen = (size_t)(s - arg);
-    if (klen >= sizeof key)
+    const char *v;
+    int rc = agx_cli_kv_split(arg, sep, key, sizeof key, &v);
+    if (rc == -2)
         return agx_cli_usage_error(cmd, "%s: key longer than %zu bytes", opt, sizeof key - 1);
-    memcpy(key, arg, klen);
-    key[klen] = '\0';
-    const char *v = s + 1;
-    if (sep == ':')
-        v += strspn(v, " ");
+    if (rc != 0)
+        return agx_cli_usage_error(cmd, "%s wants KEY%cVALUE, got '%s'", opt, sep, arg);
     if (agx_kv_set(kv, key, v) != 0) {
         fprintf(stderr, "agentix %s: out of memory\n", cmd);
         return AGX_CLI_ERROR;
     }
     return AGX_CLI_OK;
-}
-
-int agx_cli_duration_ms(const char *s, int64_t *out)
-{
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno || end == s || !(v >= 0) || v > 1e12)
-        return -1;
-    double unit;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        unit = 1000;
-    else if (strcmp(end, "ms") == 0)
-        unit = 1;
-    else if (strcmp(end, "m") == 0)
-        unit = 60e3;
-    else if (strcmp(end, "h") == 0)
-        unit = 3600e3;
-    else if (strcmp(end, "d") == 0)
-        unit = 86400e3;
-    else
-        return -1;
-    *out = (int64_t)(v * unit);
-    return 0;
 }
 
 int agx_cli_fail(const char *cmd, const agx_error *err)
@@ -151,44 +120,6 @@ json_t *agx_cli_info_json(const agx_sandbox_info *info)
                      agx_cli_kv_json(agx_sandbox_info_labels_const(info)));
 }
 
-
-static const char *agx_cli_json_str(json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-static int agx_cli_sandbox_from_json(json_t *root, const char *path, agx_sandbox **out,
-                                     agx_error *err)
-{
-    const char *backend = agx_cli_json_str(root, "backend"), *id = agx_cli_json_str(root, "id");
-    const char *url = agx_cli_json_str(root, "runtime_url");
-    json_t *tok = json_object_get(root, "token"), *hdr = json_object_get(root, "headers");
-    if (!backend || !id || !url || (tok && !json_is_string(tok) && !json_is_null(tok)) ||
-        (hdr && !json_is_object(hdr) && !json_is_null(hdr)))
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "%s is not the output of `agentix create --json`: it needs string "
-                             "backend, id and runtime_url, a string or null token and a headers "
-                             "object", path);
-    agx_sandbox *sb = agx_sandbox_new(backend, id, url, json_string_value(tok));
-    if (!sb)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    const char *k;
-    json_t *v;
-    json_object_foreach(hdr, k, v) {
-        if (!json_is_string(v)) {
-            agx_sandbox_free(sb);
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "%s: header '%.100s' is not a string",
-                                 path, k);
-        }
-        if (agx_kv_set(agx_sandbox_headers(sb), k, json_string_value(v)) != 0) {
-            agx_sandbox_free(sb);
-            return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-        }
-    }
-    *out = sb;
-    return 0;
-}
-
 int agx_cli_sandbox_load(const char *path, agx_sandbox **out, agx_error *err)
 {
     *out = NULL;
@@ -203,16 +134,8 @@ int agx_cli_sandbox_load(const char *path, agx_sandbox **out, agx_error *err)
         fclose(f);
     if (rc)
         return rc;
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, 0, &jerr);
+    rc = agx_cli_sandbox_parse(text, len, path, out, err);
     free(text);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "%s is not a JSON object (%s)", path,
-                             root ? "another JSON type" : jerr.text);
-    }
-    rc = agx_cli_sandbox_from_json(root, path, out, err);
-    json_decref(root);
     return rc;
 }
 

@@ -51,7 +51,7 @@ target_link_libraries(agentix-runtime PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,agx_
 # into the host side (curl, lws, uv, libagentix) fails the build, not a sandbox at run time.
 # Sanitizer builds leave their runtime's symbols to the executable, so the check runs only
 # without them.
-if(NOT AGX_SANITIZE AND NOT AGX_FUZZ)
+if(NOT AGX_SANITIZE AND NOT AGX_FUZZ AND NOT AGX_TSAN)
   target_link_options(agentix-runtime PRIVATE LINKER:--no-undefined)
 endif()
 

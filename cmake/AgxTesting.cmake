@@ -56,6 +56,17 @@ set(AGX_MEMCHECK ${AGX_VALGRIND} --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --track-fds=no
     --quiet)
 list(JOIN AGX_MEMCHECK " " AGX_MEMCHECK_LINE) # the same, as one string for wrapper variables
+
+# agx_test_env(name): the environment every test needs in this build — in the ThreadSanitizer
+# build, stop at the first report (a test with a report fails) and read the reviewed suppressions
+# (tests/tsan.supp: frames inside uninstrumented Debian libraries only).
+function(agx_test_env name)
+  if(AGX_TSAN)
+    set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT
+      "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+  endif()
+endfunction()
+
 function(agx_add_test)
   cmake_parse_arguments(T "VALGRIND" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
@@ -76,7 +87,8 @@ function(agx_add_test)
   if(T_ENV)
     set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT "${T_ENV}")
   endif()
-  if(T_VALGRIND AND AGX_VALGRIND AND NOT AGX_SANITIZE AND NOT AGX_FUZZ)
+  agx_test_env(${T_NAME})
+  if(T_VALGRIND AND AGX_VALGRIND AND NOT AGX_SANITIZE AND NOT AGX_FUZZ AND NOT AGX_TSAN)
     add_test(NAME ${T_NAME}.valgrind COMMAND ${AGX_MEMCHECK} $<TARGET_FILE:${T_NAME}> ${T_ARGS})
     math(EXPR vg_timeout "${T_TIMEOUT} * 4")
     set_tests_properties(${T_NAME}.valgrind PROPERTIES TIMEOUT ${vg_timeout} LABELS "valgrind")

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up the machine and runs the whole test suite: a developer build (warnings are errors) with
 # every test (unit, integration, interop, docker, install, valgrind), the same suite under
-# ASan+UBSan, a Release build as users make it (default options; any compiler warning fails it)
-# and a clang build, each of those two with the smoke subset, and a short libFuzzer run of every
-# decoder. Exits non-zero if anything fails. Used by .ci/run.
+# ASan+UBSan, the client, engine and transport tests under ThreadSanitizer, a Release build as
+# users make it (default options; any compiler warning fails it) and a clang build, each of those
+# two with the smoke subset, and a short libFuzzer run of every decoder. Exits non-zero if
+# anything fails. Used by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -52,6 +53,7 @@ smoke() { # name, cmake args... — build, then the smoke label
 
 suite release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGX_DEVELOPER=ON
 suite asan -DCMAKE_BUILD_TYPE=Debug -DAGX_SANITIZE=ON -DAGX_DEVELOPER=ON
+suite tsan -DCMAKE_BUILD_TYPE=Debug -DAGX_TSAN=ON -DAGX_DEVELOPER=ON
 smoke release-default -DCMAKE_BUILD_TYPE=Release
 smoke clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAGX_DEVELOPER=ON
 suite fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DAGX_FUZZ=ON -DAGX_DEVELOPER=ON

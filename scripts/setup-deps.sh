@@ -12,6 +12,7 @@ build_only=0
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libcurl4-openssl-dev libjansson-dev libuv1-dev libwebsockets-dev libmsgpack-dev libyaml-dev
+  libssl-dev  # the runtime client's TLS (runtime/transport/sio_tls.c)
 )
 [ $build_only = 1 ] || packages+=(
   clang libclang-rt-14-dev valgrind patchelf busybox-static

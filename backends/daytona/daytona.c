@@ -114,7 +114,7 @@ static agx_sandbox_state map_state(const char *s)
     return AGX_SANDBOX_UNKNOWN;
 }
 
-static agx_sandbox_info *info_from(const agx_daytona *d, json_t *s)
+agx_sandbox_info *agx_daytona_info_from(const agx_daytona *d, json_t *s)
 {
     const char *id = json_string_value(json_object_get(s, "id"));
     if (!id || agx_cloud_check_id(&d->cloud, id, NULL) != 0)
@@ -159,7 +159,7 @@ static int daytona_get(void *self, const char *id, agx_sandbox_info **out, agx_e
             *out = NULL;
         }
         rc = *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing '%s'", id);
-    } else if (!rc && !(*out = info_from(d, s))) {
+    } else if (!rc && !(*out = agx_daytona_info_from(d, s))) {
         rc = agx_error_set(err, AGX_ERR_PROTOCOL, "Daytona described sandbox '%s' without a "
                                                   "usable id", id);
     }
@@ -241,7 +241,7 @@ static int push_page(const agx_daytona *d, json_t *items, agx_sandbox_list *list
     size_t i;
     json_t *s;
     json_array_foreach(items, i, s) {
-        agx_sandbox_info *info = info_from(d, s);
+        agx_sandbox_info *info = agx_daytona_info_from(d, s);
         if (info && agx_sandbox_list_push(list, info) != 0) {
             agx_sandbox_info_free(info);
             return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing sandboxes");

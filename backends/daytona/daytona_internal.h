@@ -17,6 +17,9 @@ typedef struct agx_daytona {
 
 /* GET /sandbox/{id}: 0 with the DTO, AGX_ERR_NOT_FOUND when gone. */
 int agx_daytona_get_dto(const agx_daytona *d, const char *id, json_t **out, agx_error *err);
+/* The decoder of a Sandbox DTO (get, list pages) into a sandbox info: NULL when it has no usable
+ * id, or out of memory (fuzzed: tests/fuzz/cloud_api). */
+agx_sandbox_info *agx_daytona_info_from(const agx_daytona *d, json_t *s);
 /* DELETE (409 retried) then waits until GET says 404, both bounded by deadline_ms. Deleting a
  * sandbox that is gone succeeds. */
 int agx_daytona_delete_wait(const agx_daytona *d, const char *id, int64_t deadline_ms,

@@ -123,65 +123,6 @@ static int docker_delete(void *self, const char *id, agx_error *err)
 
 /* ---- get / list ---- */
 
-static agx_sandbox_state map_state(const char *s)
-{
-    if (!s)
-        return AGX_SANDBOX_UNKNOWN;
-    if (strcmp(s, "created") == 0 || strcmp(s, "restarting") == 0)
-        return AGX_SANDBOX_CREATING;
-    if (strcmp(s, "running") == 0 || strcmp(s, "paused") == 0)
-        return AGX_SANDBOX_RUNNING;
-    if (strcmp(s, "exited") == 0)
-        return AGX_SANDBOX_STOPPED;
-    if (strcmp(s, "dead") == 0)
-        return AGX_SANDBOX_ERROR;
-    if (strcmp(s, "removing") == 0)
-        return AGX_SANDBOX_GONE;
-    return AGX_SANDBOX_UNKNOWN;
-}
-
-/* The runtime URL of a running sandbox from its published port (host network: unknown here). */
-static const char *published_port(json_t *ports)
-{
-    json_t *b = json_array_get(json_object_get(ports, "8000/tcp"), 0);
-    return json_string_value(json_object_get(b, "HostPort"));
-}
-
-static agx_sandbox_info *info_new(const char *id, const char *status, const char *port,
-                                  const char *detail, int64_t created, json_t *labels)
-{
-    if (!port) /* host network: the port the backend chose, recorded as a label */
-        port = json_string_value(json_object_get(labels, AGX_LABEL_PORT));
-    agx_sandbox_info *info = agx_sandbox_info_new(id, map_state(status));
-    if (!info)
-        return NULL;
-    int bad = 0;
-    char url[64];
-    if (port && *port && map_state(status) == AGX_SANDBOX_RUNNING) {
-        snprintf(url, sizeof url, "http://127.0.0.1:%.8s", port);
-        bad |= agx_sandbox_info_set_runtime_url(info, url) != 0;
-    }
-    if (detail && *detail)
-        bad |= agx_sandbox_info_set_detail(info, detail) != 0;
-    agx_sandbox_info_set_created_at(info, created);
-    /* A running runtime enforces its own expiry, which its labels cannot follow (they are
-     * immutable); one that stopped keeps the expiry it was created with. */
-    if (map_state(status) != AGX_SANDBOX_RUNNING)
-        agx_sandbox_info_set_expires_at(
-            info, agx_label_unix_ms(json_string_value(json_object_get(labels, AGX_LABEL_EXPIRES))));
-    const char *k;
-    json_t *v;
-    json_object_foreach(labels, k, v) {
-        if (json_is_string(v))
-            bad |= agx_kv_set(agx_sandbox_info_labels(info), k, json_string_value(v)) != 0;
-    }
-    if (bad) {
-        agx_sandbox_info_free(info);
-        return NULL;
-    }
-    return info;
-}
-
 static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_error *err)
 {
     agx_docker *d = self;
@@ -200,18 +141,7 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
             *out = NULL;
         }
     } else {
-        json_t *state = json_object_get(c, "State");
-        const char *status = json_string_value(json_object_get(state, "Status"));
-        char detail[256] = "";
-        if (status && strcmp(status, "running") != 0)
-            snprintf(detail, sizeof detail, "container %s (exit code %lld)%s%.160s", status,
-                     (long long)json_integer_value(json_object_get(state, "ExitCode")),
-                     json_string_length(json_object_get(state, "Error")) ? ": " : "",
-                     json_string_value(json_object_get(state, "Error")) ?: "");
-        json_t *ports = json_object_get(json_object_get(c, "NetworkSettings"), "Ports");
-        int64_t created = agx_time_parse_ms(json_string_value(json_object_get(c, "Created")));
-        *out = info_new(id, status, published_port(ports), detail, created,
-                        json_object_get(json_object_get(c, "Config"), "Labels"));
+        *out = agx_docker_info_from_inspect(id, c);
         json_decref(c);
     }
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing '%s'", id);
@@ -242,25 +172,9 @@ static char *list_filter(const char *mark, const agx_kv *labels)
 
 static int push_summary(agx_sandbox_list *list, json_t *c)
 {
-    const char *port = NULL;
-    char buf[24];
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(c, "Ports"), i, p) {
-        if (json_integer_value(json_object_get(p, "PrivatePort")) == AGX_DOCKER_PORT &&
-            json_integer_value(json_object_get(p, "PublicPort")) > 0) {
-            snprintf(buf, sizeof buf, "%lld",
-                     (long long)json_integer_value(json_object_get(p, "PublicPort")));
-            port = buf;
-        }
-    }
-    const char *id = json_string_value(json_object_get(c, "Id"));
-    if (!id)
+    if (!json_string_value(json_object_get(c, "Id")))
         return 0; /* nothing to report it by */
-    agx_sandbox_info *info = info_new(id, json_string_value(json_object_get(c, "State")), port,
-                                      json_string_value(json_object_get(c, "Status")),
-                                      json_integer_value(json_object_get(c, "Created")) * 1000,
-                                      json_object_get(c, "Labels"));
+    agx_sandbox_info *info = agx_docker_info_from_summary(c);
     if (!info || agx_sandbox_list_push(list, info) != 0) {
         agx_sandbox_info_free(info);
         return -1;

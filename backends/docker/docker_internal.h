@@ -77,6 +77,11 @@ int agx_docker_image_ensure(const agx_docker *d, const char *image, const char *
 /* Checks that an image inspect document describes an agentix bundle (label
  * agentix.bundle.format and a VOLUME at AGX_DOCKER_PREFIX). */
 int agx_docker_bundle_check(const char *bundle, json_t *inspect, agx_error *err);
+
+/* docker_info.c: a container's inspect document (get) or list summary (list) as a sandbox info;
+ * NULL when out of memory, or (summary) it has no Id. */
+agx_sandbox_info *agx_docker_info_from_inspect(const char *id, json_t *inspect);
+agx_sandbox_info *agx_docker_info_from_summary(json_t *summary);
 /* The carrier container of a bundle, created (never started) if missing: its name goes to out. */
 int agx_docker_carrier_ensure(const agx_docker *d, const char *bundle, json_t *inspect, char *out,
                               size_t n, agx_error *err);

@@ -185,7 +185,7 @@ static char *metadata_query(const agx_kv *labels)
     return outer;
 }
 
-static agx_sandbox_info *info_from(const agx_e2b *e, json_t *s)
+agx_sandbox_info *agx_e2b_info_from(const agx_e2b *e, json_t *s)
 {
     const char *id = json_string_value(json_object_get(s, "sandboxID"));
     if (!id || agx_cloud_check_id(&e->cloud, id, NULL) != 0)
@@ -259,7 +259,7 @@ static int list_pages(void *self, const agx_kv *labels, int64_t deadline_ms,
         size_t i;
         json_t *s;
         json_array_foreach(arr, i, s) {
-            agx_sandbox_info *info = rc ? NULL : info_from(e, s);
+            agx_sandbox_info *info = rc ? NULL : agx_e2b_info_from(e, s);
             if (info && agx_sandbox_list_push(list, info) != 0) {
                 agx_sandbox_info_free(info);
                 rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing E2B sandboxes");
@@ -318,7 +318,7 @@ static int e2b_get(void *self, const char *id, agx_sandbox_info **out, agx_error
             *out = NULL;
         }
     } else if (!rc) {
-        *out = info_from(e, s);
+        *out = agx_e2b_info_from(e, s);
     }
     json_decref(s);
     if (rc)
@@ -361,9 +361,9 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
 }
 
-static int make_sandbox(create_ctx *x, json_t *resp, agx_sandbox **out, agx_error *err)
+int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_error *err)
 {
-    agx_e2b *e = x->e;
+    *out = NULL;
     const char *id = json_string_value(json_object_get(resp, "sandboxID"));
     if (!id || agx_cloud_check_id(&e->cloud, id, err) != 0)
         return agx_error_set(err, AGX_ERR_PROTOCOL, "E2B answered the create without a usable "
@@ -425,7 +425,7 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     json_decref(body);
     agx_sandbox *sb = NULL;
     if (!rc)
-        rc = make_sandbox(&x, resp, &sb, err);
+        rc = agx_e2b_sandbox_from(x.e, resp, &sb, err);
     json_decref(resp);
     if (rc) {
         /* Without a 201 the VM may still exist (a timeout, a 5xx after placement): sweep, unless

@@ -233,7 +233,7 @@ static int64_t created_ms(json_t *pod)
     return agx_time_parse_ms(agx_k8s_str(pod, "metadata.creationTimestamp"));
 }
 
-static agx_sandbox_info *info_of(agx_k8s *k, json_t *pod, agx_error *err)
+agx_sandbox_info *agx_k8s_info_of(agx_k8s *k, json_t *pod, agx_error *err)
 {
     agx_sandbox_info *info = agx_sandbox_info_new(agx_k8s_str(pod, "metadata.name"),
                                                   agx_k8s_pod_state(pod, k->container));
@@ -275,7 +275,7 @@ static int k8s_get(void *self, const char *id, agx_sandbox_info **out, agx_error
          * backend reports it (plugin.h). */
         if (!(*out = agx_sandbox_info_new(id, AGX_SANDBOX_GONE)))
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    } else if (rc == 0 && !(*out = info_of(k, pod, err))) {
+    } else if (rc == 0 && !(*out = agx_k8s_info_of(k, pod, err))) {
         rc = err->code;
     }
     json_decref(pod);
@@ -312,7 +312,7 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
     json_array_foreach(rc ? NULL : json_object_get(doc, "items"), i, pod) {
         if (!is_sandbox(k, pod))
             continue; /* terminating */
-        agx_sandbox_info *info = info_of(k, pod, err);
+        agx_sandbox_info *info = agx_k8s_info_of(k, pod, err);
         if (!info || agx_sandbox_list_push(list, info)) {
             rc = info ? agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory") : err->code;
             break;

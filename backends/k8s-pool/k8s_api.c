@@ -110,16 +110,26 @@ typedef struct watch_state {
     agx_error ev_err;
 } watch_state;
 
-static int feed_line(watch_state *w, const char *s, size_t n)
+int agx_k8s_watch_event(const char *line, size_t len, json_t **ev, const char **type,
+                        json_t **object, agx_error *err)
 {
     json_error_t jerr;
-    json_t *ev = json_loadb(s, n, 0, &jerr);
-    const char *type = json_string_value(json_object_get(ev, "type"));
-    json_t *obj = json_object_get(ev, "object");
-    if (!type || !json_is_object(obj)) {
+    *ev = json_loadb(line, len, 0, &jerr);
+    *type = json_string_value(json_object_get(*ev, "type"));
+    *object = json_object_get(*ev, "object");
+    if (!*type || !json_is_object(*object))
+        return agx_error_set(err, AGX_ERR_PROTOCOL, "watch: an event is not {type, object}: %s",
+                             *ev ? "missing or mistyped fields" : jerr.text);
+    return 0;
+}
+
+static int feed_line(watch_state *w, const char *s, size_t n)
+{
+    json_t *ev, *obj;
+    const char *type;
+    if (agx_k8s_watch_event(s, n, &ev, &type, &obj, &w->ev_err) != 0) {
         json_decref(ev);
-        w->done = agx_error_set(&w->ev_err, AGX_ERR_PROTOCOL, "watch: an event is not "
-                                "{type, object}: %s", jerr.text);
+        w->done = w->ev_err.code;
         return w->done;
     }
     int rc = w->fn(type, obj, w->user, &w->ev_err);

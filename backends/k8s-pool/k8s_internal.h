@@ -121,6 +121,13 @@ int agx_k8s_image_equal(const char *a, const char *b);
 const char *agx_k8s_container_failure(json_t *cstatus, const char **message);
 int agx_k8s_runtime_url(agx_k8s *k, json_t *pod, char **out, agx_error *err);
 agx_sandbox_state agx_k8s_pod_state(json_t *pod, const char *container);
+/* A claimed pod as a sandbox info (k8s.c; fuzzed with the pod decoders above: tests/fuzz/k8s_api).
+ * NULL with err when the pod has no name, or out of memory. */
+agx_sandbox_info *agx_k8s_info_of(agx_k8s *k, json_t *pod, agx_error *err);
+/* One line of a watch stream: {type, object}. 0 with *type (borrowed from *ev) and *object, or -1
+ * with err; *ev (the decoded line) is the caller's to json_decref either way. */
+int agx_k8s_watch_event(const char *line, size_t len, json_t **ev, const char **type,
+                        json_t **object, agx_error *err);
 int agx_k8s_label_ok(const char *key, const char *value);
 char *agx_k8s_pointer_escape(const char *s);
 char *agx_k8s_selector(agx_k8s *k, const char *state, const agx_kv *extra);

@@ -177,8 +177,17 @@ static int make_workdir(agx_local *l, agx_local_record *r, char *dir, size_t n, 
             break;
         snprintf(r->id, sizeof r->id, "local-%s", hex);
         workdir_of(l, r->id, dir, n);
-        if (mkdir(dir, 0700) == 0)
-            return 0;
+        if (mkdir(dir, 0700) == 0) {
+            /* The sandbox's own folder, inside the backend's: its code never sees the record. */
+            char work[AGX_LOCAL_PATH_MAX + sizeof "/" AGX_LOCAL_WORK];
+            snprintf(work, sizeof work, "%s/" AGX_LOCAL_WORK, dir);
+            if (mkdir(work, 0700) == 0)
+                return 0;
+            int e = errno;
+            rmdir(dir);
+            return agx_error_set(err, AGX_ERR_IO, "cannot create sandbox directory '%s': %s",
+                                 work, strerror(e));
+        }
         if (errno != EEXIST)
             return agx_error_set(err, AGX_ERR_IO, "cannot create sandbox directory '%s': %s", dir,
                                  strerror(errno));
@@ -192,6 +201,7 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
 {
     agx_local_spawn_args a = {
         .server = l->server,
+        .id = r->id,
         .workdir = dir,
         .token = token,
         .env = cfg ? agx_sandbox_config_env_const(cfg) : NULL,
@@ -221,7 +231,7 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
     if (!rc)
         rc = agx_local_record_write(dir, r, err);
     if (rc)
-        agx_local_proc_stop(&r->proc, 0, NULL);
+        agx_local_proc_stop(&r->proc, r->id, 0, NULL);
     return rc;
 }
 
@@ -247,7 +257,7 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
         *out = agx_sandbox_new("local", e->rec.id, url, token);
         if (!*out) {
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a local sandbox");
-            agx_local_proc_stop(&e->rec.proc, 0, NULL);
+            agx_local_proc_stop(&e->rec.proc, e->rec.id, 0, NULL);
         }
     }
     if (rc) {
@@ -272,7 +282,7 @@ static int local_delete(void *self, const char *id, agx_error *err)
     workdir_of(l, id, dir, sizeof dir);
     local_entry *e = table_take(l, id);
     if (e) {
-        rc = agx_local_proc_stop(&e->rec.proc, AGX_LOCAL_STOP_GRACE_MS, err);
+        rc = agx_local_proc_stop(&e->rec.proc, id, AGX_LOCAL_STOP_GRACE_MS, err);
         if (rc) {
             table_add(l, e); /* still ours: a later delete retries */
             return rc;
@@ -280,20 +290,18 @@ static int local_delete(void *self, const char *id, agx_error *err)
         agx_local_record_clear(&e->rec);
         free(e);
     } else {
-        /* Another process's sandbox, or one already gone: the record on disk says which pid. */
+        /* Another process's sandbox, or one already gone. The record says which pid serves it,
+         * but sandbox code can write it: the pid is used only if the live process checks out,
+         * and the real server is found by its command line whatever the record says. */
         agx_local_record r;
-        rc = agx_local_record_read(dir, &r, err);
-        if (rc == AGX_ERR_NOT_FOUND)
-            rc = 0; /* no record: nothing runs for it; remove whatever is left of the dir */
-        else if (rc == 0) {
-            rc = agx_local_proc_stop(&r.proc, AGX_LOCAL_STOP_GRACE_MS, err);
-            agx_local_record_clear(&r);
-        } else
-            agx_error_prefix(err, "cannot tell which process serves local sandbox '%s'", id);
+        int read = agx_local_record_read(dir, &r, NULL);
+        if (read != 0)
+            memset(&r, 0, sizeof r); /* missing or damaged: nothing to trust in it */
+        rc = agx_local_proc_stop(&r.proc, id, AGX_LOCAL_STOP_GRACE_MS, err);
+        agx_local_record_clear(&r);
         if (rc)
             return rc;
     }
-    agx_local_kill_strays(dir);
     return agx_local_rmtree(dir, err);
 }
 
@@ -303,7 +311,9 @@ static int local_delete(void *self, const char *id, agx_error *err)
  * it to clean up); without the folder it is "gone". */
 static agx_sandbox_info *info_from_record(agx_local_record *r, int dir_exists, agx_error *err)
 {
-    int running = agx_local_proc_running(&r->proc);
+    /* A record read from disk may name any pid: running means that pid is this sandbox's server. */
+    int running = r->proc.is_child ? agx_local_proc_running(&r->proc)
+                                   : agx_local_proc_is_server(r->proc.pid, r->proc.start_ticks, r->id);
     agx_sandbox_state st = running ? (r->port ? AGX_SANDBOX_RUNNING : AGX_SANDBOX_CREATING)
                                    : (dir_exists ? AGX_SANDBOX_STOPPED : AGX_SANDBOX_GONE);
     agx_sandbox_info *info = agx_sandbox_info_new(r->id, st);

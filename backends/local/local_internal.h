@@ -14,13 +14,14 @@
 
 #define AGX_LOCAL_ID_MAX 64       /* "local-" + 24 hex digits fits with room to spare */
 #define AGX_LOCAL_PATH_MAX 4096
-#define AGX_LOCAL_STOP_GRACE_MS 2000 /* SIGTERM → SIGKILL */
+#define AGX_LOCAL_STOP_GRACE_MS 5000 /* SIGTERM (the server drains: cancels, kills below) → SIGKILL */
 #define AGX_LOCAL_KILL_WAIT_MS 5000  /* SIGKILL → gone; a process stuck in D state fails delete */
 
 /* ---- processes (local_proc.c) ---- */
 
-/* One agentix-server process. It leads its own session, so its pid is also its process group and
- * signalling -pid reaches the worker and whatever user code started. */
+/* One agentix-server process. It leads its own session and is the subreaper of everything below
+ * it; its command line is "agentix-server: <sandbox id>" (AGX_LOCAL_ARGV0), which tells it from any
+ * other process whatever a record on disk claims. */
 typedef struct agx_local_proc {
     pid_t pid;
     uint64_t start_ticks; /* /proc/<pid>/stat starttime: tells our process from a reused pid */
@@ -34,14 +35,19 @@ int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks);
 /* 1 while the process runs. A child that exited is reaped here (after its group is killed, so
  * stragglers die with it); exit_status then says how it ended. */
 int agx_local_proc_running(agx_local_proc *p);
-/* SIGTERM to the group, up to grace_ms, then SIGKILL; reaps a child. Gone already → 0. */
-int agx_local_proc_stop(agx_local_proc *p, int grace_ms, agx_error *err);
+#define AGX_LOCAL_ARGV0 "agentix-server: " /* + the sandbox id */
+/* Whether the live process at pid is sandbox id's server: its name is agentix-server, its command
+ * line the one the backend gave it, and (ticks non-zero) its start time the recorded one. Sandbox
+ * code can rewrite a record, not another process's name, command line or start time. */
+int agx_local_proc_is_server(pid_t pid, uint64_t ticks, const char *id);
+/* Stops sandbox id and everything of it: SIGTERM to its server (which drains and kills what runs
+ * below it), after grace_ms the whole tree frozen and killed, then whatever is left of its session
+ * and process group. The server is p when trusted (our child, or a record that matches the live
+ * process), plus any process carrying the sandbox's command line (a forged record cannot hide the
+ * real server). Returns 0 only once none of it runs; reaps a child. Gone already → 0. */
+int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_error *err);
 /* "exited with status 1" / "was killed by signal 9" into buf. */
 void agx_local_proc_describe_exit(int status, char *buf, size_t n);
-
-/* Ends every agentix-server working in dir or below it that still runs (one whose pid no record
- * got: its host died between spawning it and writing the record). Returns how many were found. */
-int agx_local_kill_strays(const char *dir);
 
 /* ---- files (local_fs.c) ---- */
 
@@ -81,16 +87,20 @@ int agx_local_labels_match(const agx_kv *labels, const agx_kv *filter);
 
 /* ---- starting a server (local_spawn.c) ---- */
 
+#define AGX_LOCAL_WORK "work" /* <workdir>/work: the sandbox's cwd and files root */
+
 typedef struct agx_local_spawn_args {
     const char *server;  /* agentix-server path */
-    const char *workdir; /* cwd, files root, server.log */
-    const char *token;
+    const char *id;      /* the sandbox id: the server's command line says it */
+    const char *workdir; /* the backend's folder of the sandbox: server.log, server.port, record */
+    const char *token;   /* delivered through a pipe (AGENTIX_TOKEN_FD), never the environment */
     const agx_kv *env;   /* the config's env, may be NULL */
     int64_t timeout_ms;  /* spawn → healthy */
     int64_t expiry_ms;   /* AGENTIX_EXPIRY_MS of the server; 0 = none */
 } agx_local_spawn_args;
 
-/* Starts the server (it binds port 0 and writes the port it got to <workdir>/server.port). */
+/* Starts the server in <workdir>/work (it binds port 0 and writes the port it got to
+ * <workdir>/server.port). */
 int agx_local_spawn(const agx_local_spawn_args *a, agx_local_proc *proc, agx_error *err);
 /* Waits until GET /health answers, the server dies or the timeout passes. On failure the log's
  * tail is in err->detail and the server's group is killed and reaped (the caller removes the

@@ -21,6 +21,8 @@
 extern char **environ;
 
 #define PORT_FILE "server.port"
+#define TOKEN_FD 3 /* where the server finds the read end of the token's pipe */
+#define TOKEN_FD_TEXT "3"
 
 /* ---- environment: the host's minus LD_PRELOAD, then the config's, then the runtime's own ---- */
 
@@ -96,14 +98,16 @@ oom:
 
 static int runtime_env(const agx_local_spawn_args *a, agx_kv **out, agx_error *err)
 {
-    char port_file[AGX_LOCAL_PATH_MAX], expiry[24];
+    char port_file[AGX_LOCAL_PATH_MAX], work[AGX_LOCAL_PATH_MAX], expiry[24];
     snprintf(port_file, sizeof port_file, "%s/" PORT_FILE, a->workdir);
+    snprintf(work, sizeof work, "%s/" AGX_LOCAL_WORK, a->workdir);
     snprintf(expiry, sizeof expiry, "%lld", (long long)a->expiry_ms);
     agx_kv *kv = agx_kv_new();
-    /* Port 0: the server binds any free port and reports it, so there is no race for a port. */
+    /* Port 0: the server binds any free port and reports it, so there is no race for a port. The
+     * token comes through a pipe on fd TOKEN_FD: no environment or file of the sandbox holds it. */
     if (!kv || agx_kv_set(kv, "AGENTIX_BIND_HOST", "127.0.0.1") ||
         agx_kv_set(kv, "AGENTIX_BIND_PORT", "0") || agx_kv_set(kv, "AGENTIX_PORT_FILE", port_file) ||
-        agx_kv_set(kv, "AGENTIX_TOKEN", a->token) || agx_kv_set(kv, "AGENTIX_FILES_ROOT", a->workdir) ||
+        agx_kv_set(kv, "AGENTIX_TOKEN_FD", TOKEN_FD_TEXT) || agx_kv_set(kv, "AGENTIX_FILES_ROOT", work) ||
         (a->expiry_ms > 0 && agx_kv_set(kv, AGX_EXPIRY_ENV, expiry))) {
         agx_kv_free(kv);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the server environment");
@@ -114,11 +118,12 @@ static int runtime_env(const agx_local_spawn_args *a, agx_kv **out, agx_error *e
 
 /* ---- spawning ---- */
 
-static int spawn_setup(const agx_local_spawn_args *a, posix_spawn_file_actions_t *fa,
+static int spawn_setup(const agx_local_spawn_args *a, int token_fd, posix_spawn_file_actions_t *fa,
                        posix_spawnattr_t *at)
 {
-    char log[AGX_LOCAL_PATH_MAX];
+    char log[AGX_LOCAL_PATH_MAX], work[AGX_LOCAL_PATH_MAX];
     snprintf(log, sizeof log, "%s/server.log", a->workdir);
+    snprintf(work, sizeof work, "%s/" AGX_LOCAL_WORK, a->workdir);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
@@ -131,9 +136,11 @@ static int spawn_setup(const agx_local_spawn_args *a, posix_spawn_file_actions_t
     if (!rc)
         rc = posix_spawn_file_actions_adddup2(fa, 1, 2);
     if (!rc)
-        rc = posix_spawn_file_actions_addclosefrom_np(fa, 3);
+        rc = posix_spawn_file_actions_adddup2(fa, token_fd, TOKEN_FD);
     if (!rc)
-        rc = posix_spawn_file_actions_addchdir_np(fa, a->workdir);
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, TOKEN_FD + 1);
+    if (!rc)
+        rc = posix_spawn_file_actions_addchdir_np(fa, work);
     if (!rc)
         rc = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                               POSIX_SPAWN_SETSIGDEF);
@@ -144,24 +151,53 @@ static int spawn_setup(const agx_local_spawn_args *a, posix_spawn_file_actions_t
     return rc;
 }
 
+/* A pipe holding the token, its write end closed: the server reads it to EOF. */
+static int token_pipe(const char *token, int *rd, agx_error *err)
+{
+    int p[2];
+    size_t n = strlen(token);
+    /* Above the standard streams and TOKEN_FD, so the spawn's dup2 never collides with it. */
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return agx_error_set(err, AGX_ERR_IO, "cannot make the token's pipe: %s", strerror(errno));
+    ssize_t w = write(p[1], token, n); /* 32 bytes: far below the pipe's capacity */
+    close(p[1]);
+    if (w != (ssize_t)n) {
+        close(p[0]);
+        return agx_error_set(err, AGX_ERR_IO, "cannot write the token's pipe");
+    }
+    *rd = p[0];
+    return 0;
+}
+
 static int spawn_server(const agx_local_spawn_args *a, char **envp, agx_local_proc *proc,
                         agx_error *err)
 {
+    int token_fd = -1;
+    int rc = token_pipe(a->token, &token_fd, err);
+    if (rc)
+        return rc;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    if (posix_spawn_file_actions_init(&fa))
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing to spawn");
-    if (posix_spawnattr_init(&at)) {
-        posix_spawn_file_actions_destroy(&fa);
+    if (posix_spawn_file_actions_init(&fa)) {
+        close(token_fd);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing to spawn");
     }
-    int rc = spawn_setup(a, &fa, &at);
+    if (posix_spawnattr_init(&at)) {
+        posix_spawn_file_actions_destroy(&fa);
+        close(token_fd);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing to spawn");
+    }
+    rc = spawn_setup(a, token_fd, &fa, &at);
     pid_t pid = 0;
-    char *argv[] = {(char *)a->server, NULL};
+    /* argv[0] names the sandbox: delete tells its server from any process by it (local_proc.c). */
+    char argv0[AGX_LOCAL_ID_MAX + sizeof AGX_LOCAL_ARGV0];
+    snprintf(argv0, sizeof argv0, AGX_LOCAL_ARGV0 "%s", a->id);
+    char *argv[] = {argv0, NULL};
     if (!rc)
         rc = posix_spawn(&pid, a->server, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    close(token_fd);
     if (rc)
         return agx_error_set(err, AGX_ERR_IO, "cannot start '%s' in '%s': %s", a->server,
                              a->workdir, strerror(rc));
@@ -270,7 +306,7 @@ int agx_local_wait_ready(const agx_local_spawn_args *a, agx_local_proc *proc, in
     int rc = wait_ready(a, proc, port, err);
     if (rc) {
         agx_local_log_tail(a->workdir, err);
-        agx_local_proc_stop(proc, 0, NULL);
+        agx_local_proc_stop(proc, a->id, 0, NULL);
     }
     return rc;
 }

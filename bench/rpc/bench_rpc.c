@@ -129,6 +129,7 @@ static void server_start(server *s, const options *o)
         setenv("AGENTIX_PORT_FILE", port_file, 1);
         setenv("AGENTIX_MODULE_PATH", o->modules, 1);
         unsetenv("AGENTIX_TOKEN");
+        setenv("AGENTIX_AUTH", "none", 1); /* the bench's own loopback server */
         execl(o->server, o->server, (char *)NULL);
         _exit(127);
     }

@@ -51,7 +51,10 @@ int64_t agx_time_parse_ms(const char *s)
     const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
     if (!rest)
         return 0;
-    int64_t ms = (int64_t)timegm(&tm) * 1000;
+    time_t t = timegm(&tm);
+    if (t < 0 || t > 253402300799) /* beyond year 9999 (or before 1970): not a time APIs mean */
+        return 0;
+    int64_t ms = (int64_t)t * 1000;
     if (*rest == '.') /* milliseconds: the first three fraction digits */
         for (int i = 1, scale = 100; i <= 3 && rest[i] >= '0' && rest[i] <= '9'; i++, scale /= 10)
             ms += (rest[i] - '0') * scale;

@@ -1,10 +1,12 @@
 /* fleet.c — N sandboxes at once over any deployment (host → backend × N): bounded parallel
- * creates with retries, all-or-nothing or best-effort, and a destroy that deletes each sandbox
- * exactly once whichever threads call it. */
+ * creates with retries (on the engine's blocking pool), all-or-nothing or best-effort, a destroy
+ * that deletes each sandbox exactly once whichever threads call it, and the non-blocking forms
+ * that report through the engine. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/fleet/fleet_internal.h"
+#include "runtime/client/engine_run.h"
 
 typedef struct fleet_item {
     agx_sandbox *sb;
@@ -154,7 +156,7 @@ int agx_fleet_create(agx_deployment *dep, const agx_sandbox_config *cfg,
         fleet_release(f);
         return rc;
     }
-    agx_parallel_for(f->n, f->opts.parallelism, create_item, f);
+    agx_fleet_parallel(f->n, f->opts.parallelism, create_item, f);
     if (f->failed) {
         size_t i = f->first_failed;
         if (f->items[i].err)
@@ -342,7 +344,7 @@ int agx_fleet_destroy(agx_fleet *f, agx_error *err)
             f->items[i].owned = NULL;
         }
     pthread_mutex_unlock(&f->mu);
-    agx_parallel_for(k, f->opts.parallelism, destroy_one, &d);
+    agx_fleet_parallel(k, f->opts.parallelism, destroy_one, &d);
     for (size_t i = 0; i < k && rc == 0; i++)
         if (d.rc[i]) {
             rc = d.rc[i];
@@ -362,4 +364,105 @@ void agx_fleet_free(agx_fleet *f)
         return;
     agx_fleet_destroy(f, NULL);
     fleet_release(f);
+}
+
+/* ---- without blocking: on the engine's pool ---- */
+
+typedef struct fleet_async {
+    agx_deployment *dep;
+    agx_sandbox_config *cfg;
+    agx_fleet_options opts;
+    char *run_id;
+    agx_fleet_cb cb;
+    agx_fleet_done_cb dcb;
+    void *user;
+    agx_fleet *f;
+    int status;
+    agx_error err;
+} fleet_async;
+
+static void async_create(void *arg)
+{
+    fleet_async *a = arg;
+    a->status = agx_fleet_create(a->dep, a->cfg, &a->opts, &a->f, &a->err);
+}
+
+static void async_destroy(void *arg)
+{
+    fleet_async *a = arg;
+    a->status = agx_fleet_destroy(a->f, &a->err);
+}
+
+static void async_done(void *arg)
+{
+    fleet_async *a = arg;
+    if (a->cb) {
+        agx_fleet *f = a->f;
+        a->f = NULL;
+        a->cb(a->user, a->status, f, a->status ? &a->err : NULL);
+    } else {
+        a->dcb(a->user, a->status, a->status ? &a->err : NULL);
+    }
+}
+
+static void async_free(void *arg)
+{
+    fleet_async *a = arg;
+    if (a->cb)
+        agx_fleet_free(a->f); /* only when the callback never took it */
+    agx_sandbox_config_free(a->cfg);
+    free(a->run_id);
+    free(a);
+}
+
+int agx_fleet_create_async(agx_engine *e, agx_deployment *dep, const agx_sandbox_config *cfg,
+                           const agx_fleet_options *opts, agx_fleet_cb cb, void *user,
+                           agx_error *err)
+{
+    if (!dep || !cfg || !opts || !cb)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_fleet_create_async: deployment, config, options and callback "
+                             "are required");
+    int rc = check_options(opts, err);
+    if (rc)
+        return rc;
+    if (!e && !(e = agx_engine_default(err)))
+        return err ? err->code : AGX_ERR_UNAVAILABLE;
+    fleet_async *a = calloc(1, sizeof *a);
+    if (!a || !(a->cfg = agx_sandbox_config_copy(cfg)) ||
+        (opts->run_id && !(a->run_id = strdup(opts->run_id)))) {
+        if (a)
+            agx_sandbox_config_free(a->cfg);
+        free(a);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    a->dep = dep;
+    a->opts = *opts;
+    a->opts.run_id = a->run_id;
+    a->cb = cb;
+    a->user = user;
+    rc = agx_engine_run(e, async_create, async_done, async_free, a, err);
+    if (rc)
+        async_free(a);
+    return rc;
+}
+
+int agx_fleet_destroy_async(agx_engine *e, agx_fleet *f, agx_fleet_done_cb cb, void *user,
+                            agx_error *err)
+{
+    if (!f || !cb)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_fleet_destroy_async: fleet and callback are required");
+    if (!e && !(e = agx_engine_default(err)))
+        return err ? err->code : AGX_ERR_UNAVAILABLE;
+    fleet_async *a = calloc(1, sizeof *a);
+    if (!a)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    a->f = f;
+    a->dcb = cb;
+    a->user = user;
+    int rc = agx_engine_run(e, async_destroy, async_done, async_free, a, err);
+    if (rc)
+        free(a);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* fleet_internal.h (internal) — what fleets, pools and maps share: the create-with-retries step
- * (fleet_create.c), the fleet internals the map uses and the client and error rules of
- * fleet_util.c. Below them: the owner registry and the parallel-for of the host library. */
+ * (fleet_create.c), the fleet internals the map uses, and the error rule and the parallel-for on
+ * the engine's blocking pool of fleet_util.c. Below them: the owner registry of the host library
+ * (and its agx_parallel_fn type). */
 #ifndef AGX_CORE_FLEET_INTERNAL_H
 #define AGX_CORE_FLEET_INTERNAL_H
 
@@ -29,10 +30,10 @@ agx_deployment *agx_fleet_deployment(agx_fleet *f);
 /* Ready item indices into idx (capacity n); returns how many. */
 size_t agx_fleet_ready_items(agx_fleet *f, size_t *idx, size_t n);
 
-/* agx_client_connect_sandbox / agx_client_free, one at a time process-wide (see fleet_util.c). */
-int agx_fleet_client_connect(const agx_sandbox *sb, const agx_client_options *opts,
-                             agx_client **out, agx_error *err);
-void agx_fleet_client_free(agx_client *c);
+/* Runs fn(user, i) for every i in [0, n) on up to min(parallelism, n) lanes: the caller's and
+ * lanes on the default engine's blocking pool (so at most that pool's size run at once); when
+ * lanes cannot start, fewer (at least the caller's) run every index (fleet_util.c). */
+void agx_fleet_parallel(size_t n, size_t parallelism, agx_parallel_fn fn, void *user);
 
 /* The code of the pool's last failed refill while creates keep failing (its error into why when
  * not NULL), else 0 (pool.c). */

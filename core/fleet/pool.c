@@ -1,13 +1,15 @@
-/* pool.c — a warm pool over any deployment (host → backend): background threads keep K sandboxes
- * created, connected (agx_client) and registered; acquire hands one out after a health check,
- * replacing any that fail it; release deletes it or returns it clean. Invariant: once settled,
- * ready == K — a clean release counts the creates in flight, and a create that lands in a full
- * pool is deleted. */
+/* pool.c — a warm pool over any deployment (host → backend): refill jobs on the engine's blocking
+ * pool (engine.h) keep K sandboxes created, connected (agx_client) and registered, at most
+ * refill_parallelism at once; acquire hands one out after a health check, replacing any that fail
+ * it; release deletes it or returns it clean. Invariant: once settled, ready == K — refills and
+ * a clean release count the creates in flight, and a create that lands in a full pool is
+ * deleted. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/fleet/fleet_internal.h"
+#include "runtime/client/engine_run.h"
 
 struct agx_lease {
     agx_sandbox *sb;
@@ -24,7 +26,7 @@ struct agx_pool {
     char *probe;
     pthread_mutex_t mu;
     pthread_cond_t ready_cv;  /* a lease became ready, or the pool stops */
-    pthread_cond_t refill_cv; /* a lease left the ready set, or the pool stops */
+    pthread_cond_t refill_cv; /* a refill job ended, or the pool stops */
     agx_lease *all;
     agx_lease *q_head, *q_tail;
     agx_pool_stats st;
@@ -33,8 +35,8 @@ struct agx_pool {
     agx_error last_err;   /* of the last failed refill, while creates keep failing */
     bool failing;
     int64_t retry_at;     /* refills pause until then after a failure */
-    pthread_t *threads;
-    size_t n_threads;
+    agx_engine *engine;   /* whose pool runs the refills (the default engine) */
+    size_t jobs;          /* refill jobs queued or running */
 };
 
 const agx_sandbox *agx_lease_sandbox(const agx_lease *l)
@@ -65,7 +67,7 @@ static int lease_destroy(agx_lease *l, agx_error *err)
 {
     if (!l)
         return 0;
-    agx_fleet_client_free(l->client);
+    agx_client_free(l->client);
     int rc = agx_owner_delete(l->owned, err);
     agx_sandbox_free(l->sb);
     free(l);
@@ -99,7 +101,7 @@ static int lease_make(agx_pool *p, agx_lease **out, agx_error *err)
         agx_client_options co;
         agx_client_options_init(&co);
         co.connect_timeout_ms = p->opts.connect_timeout_ms;
-        rc = agx_fleet_client_connect(l->sb, &co, &l->client, err);
+        rc = agx_client_connect_sandbox(l->sb, &co, &l->client, err);
         if (rc)
             agx_error_prefix(err, "new sandbox %s refused a client (deleted)", agx_sandbox_id(l->sb));
     }
@@ -142,57 +144,77 @@ static void unlink_all_locked(agx_pool *p, agx_lease *l)
 
 /* ---- refill ---- */
 
-static void *refill_main(void *arg)
+static void refill_job(void *arg);
+
+/* Queues refill jobs while the pool is short (counting creates in flight) and fewer than
+ * refill_parallelism jobs exist (p->mu held). Every job that ends calls it again. */
+static void refill_kick_locked(agx_pool *p)
+{
+    while (!p->stop && p->st.ready + p->st.creating < p->opts.size &&
+           p->jobs < p->opts.refill_parallelism) {
+        p->st.creating++;
+        p->jobs++;
+        if (agx_engine_run(p->engine, refill_job, NULL, NULL, p, NULL) != 0) {
+            p->st.creating--;
+            p->jobs--;
+            break; /* the next release or acquire tries again */
+        }
+    }
+}
+
+/* One sandbox for the pool (on a pool thread): after a failed create it first waits out the
+ * pause, so a backend that keeps refusing is not hammered. */
+static void refill_job(void *arg)
 {
     agx_pool *p = arg;
     pthread_mutex_lock(&p->mu);
-    while (!p->stop) {
-        int64_t now = agx_clock_ms();
-        if (p->st.ready + p->st.creating < p->opts.size && now >= p->retry_at) {
-            p->st.creating++;
-            pthread_mutex_unlock(&p->mu);
-            agx_error e;
-            agx_error_clear(&e);
-            agx_lease *l = NULL;
-            int rc = lease_make(p, &l, &e);
-            pthread_mutex_lock(&p->mu);
-            p->st.creating--;
-            if (rc == 0 && p->st.ready >= p->opts.size) {
-                /* A clean release filled the pool meanwhile: K stays K. */
-                pthread_mutex_unlock(&p->mu);
-                lease_destroy(l, NULL);
-                pthread_mutex_lock(&p->mu);
-                p->st.created++;
-                p->st.deleted++;
-                continue;
-            }
-            if (rc == 0) {
-                l->next = p->all;
-                if (p->all)
-                    p->all->prev = l;
-                p->all = l;
-                p->st.created++;
-                p->failing = false;
-                link_ready_locked(p, l);
-            } else if (!p->stop) {
-                p->st.create_failures++;
-                p->failing = true;
-                agx_error_copy(&p->last_err, &e);
-                int pause = p->opts.retry.max_backoff_ms > 0 ? p->opts.retry.max_backoff_ms : 1000;
-                p->retry_at = agx_clock_ms() + pause;
-                pthread_cond_broadcast(&p->ready_cv);
-            }
-            continue;
-        }
-        agx_cond_wait_until(&p->refill_cv, &p->mu, now < p->retry_at ? p->retry_at : -1);
+    while (!p->stop && agx_clock_ms() < p->retry_at)
+        agx_cond_wait_until(&p->refill_cv, &p->mu, p->retry_at);
+    agx_lease *l = NULL;
+    int rc = AGX_ERR_CANCELLED;
+    agx_error e;
+    agx_error_clear(&e);
+    if (!p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        rc = lease_make(p, &l, &e);
+        pthread_mutex_lock(&p->mu);
     }
+    p->st.creating--;
+    if (rc == 0 && !p->stop && p->st.ready >= p->opts.size) {
+        /* A clean release filled the pool meanwhile: K stays K. */
+        pthread_mutex_unlock(&p->mu);
+        lease_destroy(l, NULL);
+        pthread_mutex_lock(&p->mu);
+        p->st.created++;
+        p->st.deleted++;
+    } else if (rc == 0 && !p->stop) {
+        l->next = p->all;
+        if (p->all)
+            p->all->prev = l;
+        p->all = l;
+        p->st.created++;
+        p->failing = false;
+        link_ready_locked(p, l);
+    } else if (rc == 0) {
+        pthread_mutex_unlock(&p->mu);
+        lease_destroy(l, NULL); /* made while the pool was being freed: ours to delete */
+        pthread_mutex_lock(&p->mu);
+    } else if (!p->stop) {
+        p->st.create_failures++;
+        p->failing = true;
+        agx_error_copy(&p->last_err, &e);
+        int pause = p->opts.retry.max_backoff_ms > 0 ? p->opts.retry.max_backoff_ms : 1000;
+        p->retry_at = agx_clock_ms() + pause;
+        pthread_cond_broadcast(&p->ready_cv);
+    }
+    p->jobs--;
+    refill_kick_locked(p);
+    pthread_cond_broadcast(&p->refill_cv);
     pthread_mutex_unlock(&p->mu);
-    return NULL;
 }
 
 static void pool_release_memory(agx_pool *p)
 {
-    free(p->threads);
     free(p->probe);
     agx_sandbox_config_free(p->cfg);
     pthread_mutex_destroy(&p->mu);
@@ -201,17 +223,18 @@ static void pool_release_memory(agx_pool *p)
     free(p);
 }
 
-static void stop_threads(agx_pool *p)
+/* Stops refilling and waits for the jobs in flight (a create under way finishes, bounded by the
+ * backend's timeout, and its sandbox is deleted). */
+static void stop_refills(agx_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     atomic_store(&p->cancel, 1);
     pthread_cond_broadcast(&p->refill_cv);
     pthread_cond_broadcast(&p->ready_cv);
+    while (p->jobs)
+        pthread_cond_wait(&p->refill_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
-    p->n_threads = 0;
 }
 
 int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_pool_options *opts,
@@ -245,14 +268,15 @@ int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_p
     int rc = agx_owner_config(cfg, opts->run_id, &p->cfg, err);
     if (rc == 0 && opts->probe_target && !(p->probe = strdup(opts->probe_target)))
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a pool");
-    if (rc == 0 && !(p->threads = calloc(p->opts.refill_parallelism, sizeof *p->threads)))
-        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a pool");
-    for (size_t i = 0; rc == 0 && i < p->opts.refill_parallelism; i++) {
-        int e = pthread_create(&p->threads[i], NULL, refill_main, p);
-        if (e)
-            rc = agx_error_set(err, AGX_ERR_IO, "starting a pool refill thread: %s", strerror(e));
-        else
-            p->n_threads++;
+    if (rc == 0 && !(p->engine = agx_engine_default(err)))
+        rc = err ? err->code : AGX_ERR_UNAVAILABLE;
+    if (rc == 0) {
+        pthread_mutex_lock(&p->mu);
+        refill_kick_locked(p);
+        bool none = p->jobs == 0;
+        pthread_mutex_unlock(&p->mu);
+        if (none)
+            rc = agx_error_set(err, AGX_ERR_IO, "cannot queue the pool's refills");
     }
     if (rc) {
         agx_pool_free(p);
@@ -306,7 +330,7 @@ int agx_pool_acquire(agx_pool *p, int timeout_ms, agx_lease **out, agx_error *er
             p->q_tail = NULL;
         p->st.ready--;
         p->st.leased++;
-        pthread_cond_signal(&p->refill_cv);
+        refill_kick_locked(p);
         pthread_mutex_unlock(&p->mu);
         if (lease_healthy(p, l)) {
             *out = l;
@@ -338,7 +362,7 @@ int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err)
         return 0;
     }
     unlink_all_locked(p, l);
-    pthread_cond_signal(&p->refill_cv);
+    refill_kick_locked(p);
     pthread_mutex_unlock(&p->mu);
     int rc = lease_destroy(l, err);
     pthread_mutex_lock(&p->mu);
@@ -397,7 +421,7 @@ void agx_pool_free(agx_pool *p)
 {
     if (!p)
         return;
-    stop_threads(p);
+    stop_refills(p);
     size_t n = 0;
     for (agx_lease *l = p->all; l; l = l->next)
         n++;
@@ -411,7 +435,7 @@ void agx_pool_free(agx_pool *p)
             lease_destroy(l, NULL); /* no memory for the list: one at a time */
     }
     p->all = NULL;
-    agx_parallel_for(k, 8, destroy_slot, all);
+    agx_fleet_parallel(k, 8, destroy_slot, all);
     free(all);
     pool_release_memory(p);
 }

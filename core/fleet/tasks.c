@@ -204,7 +204,7 @@ static void abandon_sandbox(map_worker *w)
         agx_pool_release(m->o.pool, w->lease, false, NULL);
         w->lease = NULL;
     } else {
-        agx_fleet_client_free(w->client);
+        agx_client_free(w->client);
         w->client = NULL;
     }
     pthread_mutex_lock(&m->mu);
@@ -303,7 +303,7 @@ static int take_sandbox(map_worker *w, const agx_sandbox **sb, agx_error *err)
         return agx_error_set(err, AGX_ERR_CANCELLED, "the fleet was destroyed");
     if (w->client)
         return 0;
-    int rc = agx_fleet_client_connect(*sb, NULL, &w->client, err);
+    int rc = agx_client_connect_sandbox(*sb, NULL, &w->client, err);
     if (rc)
         agx_error_prefix(err, "connecting to sandbox %s", agx_sandbox_id(*sb));
     return rc;
@@ -321,7 +321,7 @@ static void give_back(map_worker *w, bool broken)
     }
     if (!broken)
         return;
-    agx_fleet_client_free(w->client);
+    agx_client_free(w->client);
     w->client = NULL;
     if (atomic_load(&m->cancel) || !w->has_item)
         return;
@@ -432,7 +432,7 @@ static void *worker_main(void *arg)
         if (!m->o.pool && !w->has_item)
             break; /* this worker's fleet item is gone; the others take the remaining tasks */
     }
-    agx_fleet_client_free(w->client);
+    agx_client_free(w->client);
     w->client = NULL;
     pthread_mutex_lock(&m->mu);
     bool last = --m->live_workers == 0;

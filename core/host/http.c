@@ -412,11 +412,25 @@ static int set_blob(CURL *h, CURLoption opt, const char *pem, size_t len)
     return curl_easy_setopt(h, opt, &blob) != CURLE_OK;
 }
 
+/* A variable naming a file or folder, or NULL when unset or empty. */
+static const char *env_path(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
 static int setup_tls(CURL *h, const agx_http_request *req)
 {
     int bad = 0;
-    if (req->tls_ca_pem)
+    if (req->tls_ca_pem) {
         bad |= set_blob(h, CURLOPT_CAINFO_BLOB, req->tls_ca_pem, req->tls_ca_pem_len);
+    } else if (env_path("AGENTIX_CA_FILE") || env_path("AGENTIX_CA_DIR")) {
+        /* The host's CA for every https the library makes (the runtime client reads the same
+         * variables), instead of the system store: private clouds, test CAs. */
+        const char *f = env_path("AGENTIX_CA_FILE"), *d = env_path("AGENTIX_CA_DIR");
+        bad |= curl_easy_setopt(h, CURLOPT_CAINFO, f) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_CAPATH, d) != CURLE_OK;
+    }
     if (req->tls_cert_pem) {
         bad |= set_blob(h, CURLOPT_SSLCERT_BLOB, req->tls_cert_pem, req->tls_cert_pem_len);
         bad |= curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK;

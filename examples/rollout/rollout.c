@@ -1,11 +1,15 @@
-/* rollout.c — a C host running a SWE-bench-shaped rollout: for each task, a fresh sandbox from the
- * task image on the chosen backend (local or docker), the task's files uploaded, its command run
- * with streamed output, exit code and timing collected, the sandbox deleted; P tasks at a time.
+/* rollout.c — a C host running a SWE-bench-shaped rollout from ONE thread: for each task, a fresh
+ * sandbox from the task image on the chosen backend (local or docker), the task's files uploaded,
+ * its command run with streamed output, exit code and timing collected, the sandbox deleted; P
+ * tasks at a time, every step a callback the engine (engine.h) delivers to this thread through
+ * its completion queue (poll its fd, then agx_engine_process), like a host with its own loop.
  * Ends with a summary table and the count of sandboxes created, deleted and leaked (listed by this
  * run's agentix.run label afterwards: must be 0). SIGINT/SIGTERM delete what is running (the
  * library's opt-in cleanup handler) before the host dies. */
 #include "rollout.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +18,7 @@
 #ifndef ROLLOUT_TASKS_DEFAULT
 #define ROLLOUT_TASKS_DEFAULT "tasks.json"
 #endif
-#define MAX_PARALLEL 256
+#define MAX_PARALLEL 1024
 
 typedef struct options {
     const char *backend, *tasks, *bundle, *image, *run_id;
@@ -30,7 +34,8 @@ static void usage(FILE *out)
             "                    [--parallel P] [--repeat N] [--timeout S] [--run-id R] [--quiet]\n"
             "                    [--no-cleanup-handler]\n\n"
             "Runs every task of FILE (default " ROLLOUT_TASKS_DEFAULT ") in its own sandbox, P at\n"
-            "a time (default 4), the list N times over (default 1); prints each command's output\n"
+            "a time (default 4; all from this one thread), the list N times over (default 1);\n"
+            "prints each command's output\n"
             "as \"[index name] line\" (not with --quiet) and a summary table. --image is the image of\n"
             "tasks without one; --bundle the runtime bundle (docker: from `agentix build --docker`);\n"
             "--timeout the default per-command bound in seconds (300). --run-id labels the\n"
@@ -96,23 +101,10 @@ static void parse(int argc, char **argv, options *o)
     }
 }
 
-static void *worker(void *arg)
+void rollout_next(rollout *r)
 {
-    rollout *r = arg;
-    for (;;) {
-        pthread_mutex_lock(&r->mu);
-        size_t i = r->next < r->ntasks ? r->next++ : r->ntasks;
-        pthread_mutex_unlock(&r->mu);
-        if (i == r->ntasks)
-            return NULL;
-        rollout_run_task(r, i);
-        pthread_mutex_lock(&r->mu);
-        const rollout_result *res = &r->results[i];
-        fprintf(stderr, "rollout: task %zu %s: %s in %.2f s%s%s\n", i, r->tasks[i].name,
-                res->status == TASK_OK ? "ok" : res->status == TASK_MISMATCH ? "MISMATCH" : "ERROR",
-                res->total_s, res->error[0] ? ": " : "", res->error);
-        pthread_mutex_unlock(&r->mu);
-    }
+    while (r->running < r->parallel && r->next < r->ntasks)
+        rollout_start_task(r, r->next++);
 }
 
 /* Sandboxes still listed with this run's label after every task ended: leaks. */
@@ -160,20 +152,20 @@ static int summary(rollout *r, double wall_s, long leaked)
     return counts[TASK_OK] == r->ntasks && leaked == 0 && r->created == r->deleted ? 0 : 1;
 }
 
-static int go(rollout *r, size_t parallel)
+/* The host's one thread: start P tasks, then sleep on the engine's fd and run what completed —
+ * every create, connect, call, output line and delete of every task arrives here. */
+static int go(rollout *r)
 {
-    pthread_t th[MAX_PARALLEL];
-    size_t started = 0;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    if (parallel > r->ntasks)
-        parallel = r->ntasks;
-    while (started < parallel && pthread_create(&th[started], NULL, worker, r) == 0)
-        started++;
-    if (started == 0)
-        worker(r);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    rollout_next(r);
+    struct pollfd p = {.fd = agx_engine_fd(r->engine), .events = POLLIN};
+    while (r->running > 0) {
+        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+            break;
+        agx_engine_process(r->engine, 0, 0);
+        rollout_watchdog(r);
+    }
     clock_gettime(CLOCK_MONOTONIC, &b);
     double wall = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     return summary(r, wall, count_leaked(r->dep, r->run_id));
@@ -201,13 +193,24 @@ int main(int argc, char **argv)
         return 2;
     }
     r.results = calloc(r.ntasks, sizeof *r.results);
+    r.runs = calloc(r.ntasks, sizeof *r.runs);
+    r.deadline = calloc(r.ntasks, sizeof *r.deadline);
+    r.parallel = o.parallel;
     agx_sandbox_config *cfg = agx_sandbox_config_new();
     agx_error err;
-    int rc = r.results && cfg ? 0 : agx_error_set(&err, AGX_ERR_NO_MEMORY, "out of memory");
+    int rc = r.results && r.runs && r.deadline && cfg
+                 ? 0
+                 : agx_error_set(&err, AGX_ERR_NO_MEMORY, "out of memory");
     if (!rc)
         rc = setup(&o, cfg, &err);
     if (!rc)
         rc = agx_load_deployment(o.backend, &r.dep, &err);
+    agx_engine_options eo;
+    agx_engine_options_init(&eo);
+    eo.delivery = AGX_DELIVER_QUEUE; /* every callback on this thread, in agx_engine_process */
+    eo.pool_threads = (unsigned)o.parallel; /* creates and deletes: the backend's pace, not ours */
+    if (!rc)
+        rc = agx_engine_new(&eo, &r.engine, &err);
     if (rc) {
         fprintf(stderr, "rollout: %s\n", err.message);
         rc = 1;
@@ -221,14 +224,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "rollout: backend '%s' takes no image: the tasks' images are not "
                     "used, each task runs on what the backend provides\n", o.backend);
         r.base = cfg;
-        pthread_mutex_init(&r.mu, NULL);
-        rc = go(&r, o.parallel);
-        pthread_mutex_destroy(&r.mu);
+        rc = go(&r);
     }
+    agx_engine_free(r.engine);
     agx_cleanup_uninstall();
     agx_deployment_free(r.dep);
     agx_sandbox_config_free(cfg);
     free(r.results);
+    free(r.runs);
+    free(r.deadline);
     rollout_tasks_free(r.tasks, r.ntasks);
     agx_value_free(doc);
     return rc;

@@ -1,12 +1,11 @@
 /* rollout.h — the rollout example's pieces: tasks loaded from a JSON file (rollout_tasks.c), one
- * task run in its own sandbox (rollout_run.c), and the host that schedules them and prints the
- * summary (rollout.c). */
+ * task run in its own sandbox as a chain of engine callbacks (rollout_run.c), and the host that
+ * drives them all from one thread and prints the summary (rollout.c). */
 #ifndef AGX_EXAMPLE_ROLLOUT_H
 #define AGX_EXAMPLE_ROLLOUT_H
 
 #include <agentix/agentix.h>
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,18 +32,23 @@ typedef struct rollout_result {
     char error[640];          /* TASK_ERROR: why */
 } rollout_result;
 
+typedef struct task_run task_run;
+
+/* The whole rollout. Touched only by the host's thread: the engine's callbacks run there. */
 typedef struct rollout {
     agx_deployment *dep;
+    agx_engine *engine;       /* delivers every callback through its completion queue */
     const agx_sandbox_config *base; /* bundle, default image, labels */
     const char *run_id;
     rollout_task *tasks;
     size_t ntasks;
     rollout_result *results;
+    task_run **runs;          /* per task: in flight, or NULL */
+    double *deadline;         /* per task: when the host cancels its command (0 = none) */
     double default_timeout_s;
     bool task_images;         /* the backend honours images: each task's image is used */
     bool quiet;               /* do not echo the commands' output */
-    pthread_mutex_t mu;       /* next, counters, output */
-    size_t next;
+    size_t next, running, parallel;
     uint64_t created, deleted, delete_failures;
 } rollout;
 
@@ -54,8 +58,12 @@ int rollout_tasks_load(const char *path, size_t repeat, agx_value **doc, rollout
                        size_t *n);
 void rollout_tasks_free(rollout_task *tasks, size_t n);
 
-/* Runs task i in a fresh sandbox (a fleet of one: retries, owner labels, cleanup registry) and
- * fills r->results[i]. Thread-safe. */
-void rollout_run_task(rollout *r, size_t i);
+/* Starts task i in a fresh sandbox (a fleet of one: retries, owner labels, cleanup registry); its
+ * callbacks fill r->results[i] and, when it ends, start the next task (rollout_next). */
+void rollout_start_task(rollout *r, size_t i);
+/* Starts tasks while fewer than r->parallel run (rollout.c). */
+void rollout_next(rollout *r);
+/* Cancels the commands of tasks past their deadline. */
+void rollout_watchdog(rollout *r);
 
 #endif

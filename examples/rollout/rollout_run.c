@@ -1,7 +1,10 @@
-/* rollout_run.c — one task, start to end: a fleet of one sandbox from the task image (retries on
- * retriable create errors, owner labels, registered for the cleanup handler), the task's files
- * through agentix.files::upload, its command through agentix.bash::run_stream with the output
- * echoed line by line as it arrives, the exit code against the expected outcome, and the delete. */
+/* rollout_run.c — one task, start to end, as a chain of engine callbacks on the host's one thread:
+ * a fleet of one sandbox from the task image (agx_fleet_create_async: retries on retriable
+ * create errors, owner labels, registered for the cleanup handler), a connection
+ * (agx_client_connect_sandbox_async), the task's files through agentix.files::upload
+ * (agx_client_call_async), its command through agentix.bash::run_stream (agx_client_stream_async)
+ * with the output echoed line by line as it arrives, the exit code against the expected outcome,
+ * and the delete (agx_fleet_destroy_async). */
 #include "rollout.h"
 
 #include <stdio.h>
@@ -26,7 +29,7 @@ static void fail(rollout_result *res, const char *what, const agx_error *err)
 }
 
 /* The command's output, echoed as "[task] line" — whole lines only, so tasks running at once do
- * not interleave mid-line. */
+ * not interleave mid-line (their callbacks take turns on the host's thread). */
 typedef struct echo {
     rollout *r;
     size_t task;
@@ -41,10 +44,8 @@ static void echo_flush(echo *e)
     if (e->len == 0)
         return;
     if (!e->r->quiet) {
-        pthread_mutex_lock(&e->r->mu);
         printf("[%zu %s] %.*s\n", e->task, e->r->tasks[e->task].name, (int)e->len, e->line);
         fflush(stdout);
-        pthread_mutex_unlock(&e->r->mu);
     }
     e->len = 0;
 }
@@ -67,136 +68,232 @@ static void echo_bytes(echo *e, const char *data, size_t len, bool is_stdout)
     }
 }
 
-static int upload_files(agx_client *c, const rollout_task *t, agx_error *err)
+/* ---- one task as a chain of callbacks ---- */
+
+/* A task in flight. Every callback below runs on the host's one thread, inside
+ * agx_engine_process (the engine delivers through its completion queue), so nothing here locks. */
+typedef struct task_run {
+    rollout *r;
+    size_t i;
+    double t0;
+    agx_fleet *fleet;
+    agx_client *client;
+    agx_call *call;
+    size_t next_file;
+    echo e;
+    char capture[65536];
+} task_run;
+
+static void teardown(task_run *t);
+
+static void task_failed(task_run *t, const char *what, const agx_error *err)
 {
-    for (size_t i = 0; t->files && i < agx_value_map_len(t->files); i++) {
-        size_t klen = 0, vlen = 0;
-        const char *path = agx_value_map_key_at(t->files, i, &klen);
-        const char *content = agx_value_get_string(agx_value_map_value_at(t->files, i), &vlen);
-        char full[1024];
-        snprintf(full, sizeof full, TASK_DIR "/%.*s", (int)klen, path);
-        agx_value *kw = agx_value_map(), *res = NULL;
-        agx_value_map_set(kw, "path", agx_value_string(full));
-        agx_value_map_set(kw, "content", agx_value_binary(content, vlen));
-        int rc = agx_client_call(c, "agentix.files::upload", NULL, kw, 60000, &res, err);
-        agx_value_free(kw);
-        agx_value_free(res);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    fail(&t->r->results[t->i], what, err);
+    teardown(t);
 }
 
-/* run_stream: echoes output, returns 0 with *exit_code, or an error. */
-static int run_command(rollout *r, size_t i, agx_client *c, echo *e, int *exit_code,
-                       agx_error *err)
+static void finish(task_run *t)
 {
-    const rollout_task *t = &r->tasks[i];
-    double timeout = t->timeout_s > 0 ? t->timeout_s : r->default_timeout_s;
-    /* The task folder exists only when files were uploaded: make sure, then run inside it. */
-    size_t wlen = strlen(t->command) + 64;
-    char *wrapped = malloc(wlen);
-    if (!wrapped)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    snprintf(wrapped, wlen, "mkdir -p " TASK_DIR " && cd " TASK_DIR " && {\n%s\n}", t->command);
-    agx_value *kw = agx_value_map();
-    agx_value_map_set(kw, "command", agx_value_string(wrapped));
-    free(wrapped);
-    agx_value_map_set(kw, "timeout", agx_value_double(timeout));
-    agx_call *call = NULL;
-    int rc = agx_client_stream(c, "agentix.bash::run_stream", NULL, kw, &call, err);
-    agx_value_free(kw);
-    *exit_code = -1;
-    agx_value *item = NULL;
-    /* The command is bounded by its timeout in the sandbox; the wait here gets a margin. */
-    int wait_ms = (int)(timeout * 1000) + 30000;
-    while (!rc && (rc = agx_call_next(call, wait_ms, &item, err)) == 1) {
+    rollout *r = t->r;
+    rollout_result *res = &r->results[t->i];
+    res->total_s = now_s() - t->t0;
+    r->runs[t->i] = NULL;
+    r->running--;
+    fprintf(stderr, "rollout: task %zu %s: %s in %.2f s%s%s\n", t->i, r->tasks[t->i].name,
+            res->status == TASK_OK ? "ok" : res->status == TASK_MISMATCH ? "MISMATCH" : "ERROR",
+            res->total_s, res->error[0] ? ": " : "", res->error);
+    free(t);
+    rollout_next(r);
+}
+
+static void destroyed(void *user, int status, const agx_error *err)
+{
+    task_run *t = user;
+    if (status) {
+        t->r->delete_failures++;
+        if (t->r->results[t->i].status != TASK_ERROR)
+            fail(&t->r->results[t->i], "delete", err);
+    } else {
+        t->r->deleted++;
+    }
+    agx_fleet_free(t->fleet);
+    finish(t);
+}
+
+/* The client and the call go (any callback still due ends now, as cancelled), then the sandbox. */
+static void teardown(task_run *t)
+{
+    agx_call_free(t->call);
+    t->call = NULL;
+    agx_client_free(t->client);
+    t->client = NULL;
+    agx_error err;
+    if (!t->fleet)
+        finish(t);
+    else if (agx_fleet_destroy_async(t->r->engine, t->fleet, destroyed, t, &err) != 0)
+        destroyed(t, err.code, &err);
+}
+
+static void streamed(void *user, agx_call_event ev, agx_value *item, const agx_error *err)
+{
+    task_run *t = user;
+    rollout_result *res = &t->r->results[t->i];
+    if (ev == AGX_CALL_ITEM) {
         const char *type = agx_value_get_string(agx_value_map_get(item, "type"), NULL);
         size_t len = 0;
         const char *data = agx_value_get_binary(agx_value_map_get(item, "data"), &len);
         if (type && strcmp(type, "exit") == 0)
-            *exit_code = (int)agx_value_get_int64(agx_value_map_get(item, "exit_code"));
+            res->exit_code = (int)agx_value_get_int64(agx_value_map_get(item, "exit_code"));
         else if (data)
-            echo_bytes(e, data, len, type && strcmp(type, "stdout") == 0);
+            echo_bytes(&t->e, data, len, type && strcmp(type, "stdout") == 0);
         agx_value_free(item);
-        rc = 0;
+        return;
     }
-    echo_flush(e);
-    agx_call_free(call);
-    if (!rc && *exit_code < 0)
-        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "run_stream ended without an exit item");
-    return rc;
-}
-
-/* Connect, upload, run, judge: everything that happens inside the sandbox. */
-static void in_sandbox(rollout *r, size_t i, const agx_sandbox *sb, rollout_result *res)
-{
-    const rollout_task *t = &r->tasks[i];
-    agx_error err;
-    agx_client_options opts;
-    agx_client_options_init(&opts);
-    opts.connect_timeout_ms = 60000; /* many sandboxes at once on a small machine */
-    agx_client *c = NULL;
-    if (agx_client_connect_sandbox(sb, &opts, &c, &err) != 0)
-        return fail(res, "connect", &err);
-    char capture[65536];
-    echo e = {.r = r, .task = i, .capture = t->expect_stdout ? capture : NULL,
-              .cap_max = sizeof capture - 1};
-    capture[0] = '\0';
-    if (upload_files(c, t, &err) != 0)
-        fail(res, "upload", &err);
-    else if (run_command(r, i, c, &e, &res->exit_code, &err) != 0)
-        fail(res, "run", &err);
-    else
-        res->status = res->exit_code == t->expect_exit &&
-                              (!t->expect_stdout || strstr(capture, t->expect_stdout))
+    echo_flush(&t->e);
+    const rollout_task *task = &t->r->tasks[t->i];
+    agx_error e;
+    if (ev == AGX_CALL_ERROR) {
+        fail(res, "run", err);
+    } else if (res->exit_code < 0) {
+        agx_error_set(&e, AGX_ERR_PROTOCOL, "run_stream ended without an exit item");
+        fail(res, "run", &e);
+    } else {
+        res->status = res->exit_code == task->expect_exit &&
+                              (!task->expect_stdout || strstr(t->capture, task->expect_stdout))
                           ? TASK_OK
                           : TASK_MISMATCH;
-    agx_client_free(c);
+    }
+    teardown(t);
 }
 
-void rollout_run_task(rollout *r, size_t i)
+static void run_command(task_run *t)
+{
+    rollout *r = t->r;
+    const rollout_task *task = &r->tasks[t->i];
+    double timeout = task->timeout_s > 0 ? task->timeout_s : r->default_timeout_s;
+    /* The task folder exists only when files were uploaded: make sure, then run inside it. */
+    size_t wlen = strlen(task->command) + 64;
+    char *wrapped = malloc(wlen);
+    agx_error err;
+    if (!wrapped) {
+        agx_error_set(&err, AGX_ERR_NO_MEMORY, "out of memory");
+        return task_failed(t, "run", &err);
+    }
+    snprintf(wrapped, wlen, "mkdir -p " TASK_DIR " && cd " TASK_DIR " && {\n%s\n}", task->command);
+    agx_value *kw = agx_value_map();
+    agx_value_map_set(kw, "command", agx_value_string(wrapped));
+    free(wrapped);
+    agx_value_map_set(kw, "timeout", agx_value_double(timeout));
+    /* The command is bounded by its timeout in the sandbox; the host's watchdog gets a margin. */
+    t->r->deadline[t->i] = now_s() + timeout + 30;
+    int rc = agx_client_stream_async(t->client, "agentix.bash::run_stream", NULL, kw, streamed, t,
+                                     &t->call, &err);
+    agx_value_free(kw);
+    if (rc)
+        task_failed(t, "run", &err);
+}
+
+static void upload_next(task_run *t);
+
+static void uploaded(void *user, int status, agx_value *result, const agx_error *err)
+{
+    task_run *t = user;
+    agx_value_free(result);
+    if (status)
+        return task_failed(t, "upload", err);
+    upload_next(t);
+}
+
+/* The task's files, one agentix.files::upload at a time, then the command. */
+static void upload_next(task_run *t)
+{
+    const rollout_task *task = &t->r->tasks[t->i];
+    if (!task->files || t->next_file >= agx_value_map_len(task->files))
+        return run_command(t);
+    size_t klen = 0, vlen = 0, i = t->next_file++;
+    const char *path = agx_value_map_key_at(task->files, i, &klen);
+    const char *content = agx_value_get_string(agx_value_map_value_at(task->files, i), &vlen);
+    char full[1024];
+    snprintf(full, sizeof full, TASK_DIR "/%.*s", (int)klen, path);
+    agx_value *kw = agx_value_map();
+    agx_value_map_set(kw, "path", agx_value_string(full));
+    agx_value_map_set(kw, "content", agx_value_binary(content, vlen));
+    agx_error err;
+    int rc = agx_client_call_async(t->client, "agentix.files::upload", NULL, kw, 60000, uploaded,
+                                   t, &err);
+    agx_value_free(kw);
+    if (rc)
+        task_failed(t, "upload", &err);
+}
+
+static void connected(void *user, agx_client *c, int status, const agx_error *err)
+{
+    (void)c;
+    task_run *t = user;
+    if (status)
+        return task_failed(t, "connect", err);
+    upload_next(t);
+}
+
+static void created(void *user, int status, agx_fleet *f, const agx_error *err)
+{
+    task_run *t = user;
+    rollout_result *res = &t->r->results[t->i];
+    res->create_s = now_s() - t->t0;
+    if (status)
+        return task_failed(t, "create", err);
+    t->fleet = f;
+    t->r->created++;
+    const agx_sandbox *sb = agx_fleet_sandbox(f, 0);
+    snprintf(res->sandbox_id, sizeof res->sandbox_id, "%s", agx_sandbox_id(sb));
+    agx_client_options opts;
+    agx_client_options_init(&opts);
+    opts.engine = t->r->engine;
+    opts.connect_timeout_ms = 60000; /* many sandboxes at once on a small machine */
+    agx_error e;
+    if (agx_client_connect_sandbox_async(sb, &opts, connected, t, &t->client, &e) != 0)
+        task_failed(t, "connect", &e);
+}
+
+void rollout_start_task(rollout *r, size_t i)
 {
     rollout_result *res = &r->results[i];
-    const rollout_task *t = &r->tasks[i];
-    double t0 = now_s();
+    const rollout_task *task = &r->tasks[i];
     res->exit_code = -1;
-    agx_sandbox_config *cfg = agx_sandbox_config_copy(r->base);
-    if (!cfg || (t->image && r->task_images && agx_sandbox_config_set_image(cfg, t->image) != 0)) {
+    task_run *t = calloc(1, sizeof *t);
+    agx_sandbox_config *cfg = t ? agx_sandbox_config_copy(r->base) : NULL;
+    if (!cfg ||
+        (task->image && r->task_images && agx_sandbox_config_set_image(cfg, task->image) != 0)) {
         agx_sandbox_config_free(cfg);
+        free(t);
         res->status = TASK_ERROR;
         snprintf(res->error, sizeof res->error, "out of memory");
         return;
     }
+    *t = (task_run){.r = r, .i = i, .t0 = now_s()};
+    t->e = (echo){.r = r, .task = i, .capture = task->expect_stdout ? t->capture : NULL,
+                  .cap_max = sizeof t->capture - 1};
+    r->runs[i] = t;
+    r->running++;
     agx_fleet_options fo;
     agx_fleet_options_init(&fo);
     fo.count = 1;
     fo.run_id = r->run_id;
-    agx_fleet *fleet = NULL;
     agx_error err;
-    int rc = agx_fleet_create(r->dep, cfg, &fo, &fleet, &err);
+    int rc = agx_fleet_create_async(r->engine, r->dep, cfg, &fo, created, t, &err);
     agx_sandbox_config_free(cfg);
-    res->create_s = now_s() - t0;
-    if (rc) {
-        fail(res, "create", &err);
-        res->total_s = now_s() - t0;
-        return;
+    if (rc)
+        task_failed(t, "create", &err);
+}
+
+void rollout_watchdog(rollout *r)
+{
+    double now = now_s();
+    for (size_t i = 0; i < r->ntasks; i++) {
+        task_run *t = r->runs[i];
+        if (t && t->call && r->deadline[i] > 0 && now > r->deadline[i]) {
+            r->deadline[i] = 0;
+            agx_call_cancel(t->call); /* its callback then reports the cancellation */
+        }
     }
-    const agx_sandbox *sb = agx_fleet_sandbox(fleet, 0);
-    snprintf(res->sandbox_id, sizeof res->sandbox_id, "%s", agx_sandbox_id(sb));
-    pthread_mutex_lock(&r->mu);
-    r->created++;
-    pthread_mutex_unlock(&r->mu);
-    in_sandbox(r, i, sb, res);
-    int drc = agx_fleet_destroy(fleet, &err);
-    pthread_mutex_lock(&r->mu);
-    if (drc)
-        r->delete_failures++;
-    else
-        r->deleted++;
-    pthread_mutex_unlock(&r->mu);
-    if (drc && res->status != TASK_ERROR)
-        fail(res, "delete", &err);
-    agx_fleet_free(fleet);
-    res->total_s = now_s() - t0;
 }

@@ -1,14 +1,18 @@
 /* client.h — the host's side of the runtime protocol: connect to a sandbox's runtime_url and call
  * its functions as unary, streaming or bidirectional calls (the C `RuntimeClient.remote`).
  *
- * Flow: host threads → agx_client (one Socket.IO connection, served by the client's own event-loop
- * thread) → agentix-server in the sandbox → worker → user function, and back.
+ * Flow: host threads → agx_client (one Socket.IO connection, a cheap object on an agx_engine's
+ * I/O thread, engine.h) → agentix-server in the sandbox → worker → user function, and back.
+ * Runtime URLs: http://, https:// (TLS, certificate always verified: ca_file / ca_dir below),
+ * ws://, wss://, and http+unix://<percent-encoded socket path>[/prefix] (PROTOCOL.md §1).
  *
- * Threading: one agx_client multiplexes any number of concurrent calls from any number of host
- * threads. An agx_call handle is used by one thread at a time. Callback forms run their callback
- * on the client's event-loop thread: keep it short and never block in it.
+ * Threading: connect, call, stream, cancel and free from any number of host threads at once; one
+ * agx_client multiplexes any number of concurrent calls. An agx_call handle is used by one
+ * thread at a time. Callback forms run their callbacks where the engine's delivery says
+ * (engine.h): by default on the connection's I/O thread — keep them short and never block there
+ * (the blocking calls refuse to run on an I/O thread).
  * Nothing waits forever: blocking calls take a timeout (ms; 0 = the client's default, <0 = none),
- * and a lost connection fails every call in flight with AGX_ERR_UNAVAILABLE.
+ * and a lost connection fails every call it carried with AGX_ERR_UNAVAILABLE (and only those).
  * A failed remote function reports AGX_ERR_REMOTE with err->remote_type ("ValidationError",
  * "ShapeMismatch", "NotFound", "WorkerExited", or the module's own type) and its message;
  * a cancelled call reports AGX_ERR_CANCELLED. */
@@ -20,6 +24,7 @@
 #include <stdint.h>
 
 #include "agentix/deployment.h"
+#include "agentix/engine.h"
 #include "agentix/error.h"
 #include "agentix/export.h"
 #include "agentix/value.h"
@@ -43,6 +48,12 @@ typedef struct agx_client_options {
     int call_timeout_ms;        /* default for unary calls given timeout 0; default 0 = none */
     size_t max_payload;         /* largest event accepted, default 64 MiB */
     uint32_t stream_window;     /* stream/bidi items the runtime may send ahead, default 64 */
+    agx_engine *engine;         /* the engine the connection runs on; NULL = the default one */
+    /* https: CA bundle file / hashed CA folder to verify the server against (the certificate
+     * must also name the URL's host); both NULL = the engine's, else $AGENTIX_CA_FILE /
+     * $AGENTIX_CA_DIR, else OpenSSL's default store (engine.h). Verification is never off. */
+    const char *ca_file;
+    const char *ca_dir;
 } agx_client_options;
 AGX_API void agx_client_options_init(agx_client_options *opts);
 
@@ -53,8 +64,24 @@ AGX_API int agx_client_connect(const char *runtime_url, const agx_client_options
 /* Same, taking the URL, token and headers from a sandbox (opts may be NULL). */
 AGX_API int agx_client_connect_sandbox(const agx_sandbox *sb, const agx_client_options *opts,
                                agx_client **out, agx_error *err);
-/* Disconnects: calls in flight fail with AGX_ERR_CANCELLED, then the loop thread is joined.
- * Every agx_call must be freed before the client. */
+/* Connects without blocking: *out is the client at once, and cb (NULL = none) is called exactly
+ * once when the Socket.IO CONNECT is done (status 0) or the connection failed (status < 0, err
+ * says why; the client stays usable only for agx_client_free). Calls may be started right away:
+ * they are sent once connected, or fail with the connection's error. Immediate errors (bad URL or
+ * options, no engine) are returned, with *out NULL and no callback. */
+typedef void (*agx_connect_cb)(void *user, agx_client *c, int status, const agx_error *err);
+AGX_API int agx_client_connect_async(const char *runtime_url, const agx_client_options *opts,
+                             agx_connect_cb cb, void *user, agx_client **out, agx_error *err);
+AGX_API int agx_client_connect_sandbox_async(const agx_sandbox *sb, const agx_client_options *opts,
+                                     agx_connect_cb cb, void *user, agx_client **out,
+                                     agx_error *err);
+/* Disconnects (a connect still in progress is abandoned, its callback reports
+ * AGX_ERR_CANCELLED): calls in flight end with AGX_ERR_CANCELLED. With delivery on the I/O
+ * threads, no callback of this client runs once this returns (when called from a callback of
+ * another connection on another I/O thread it does not wait, so that thread's callbacks for this
+ * client may still finish); with a completion queue, the cancelled calls' callbacks still come
+ * through agx_engine_process. agx_call handles stay valid until freed (before or after the
+ * client). Safe from any thread, callbacks included. NULL is a no-op. */
 AGX_API void agx_client_free(agx_client *c);
 AGX_API bool agx_client_is_connected(const agx_client *c);
 
@@ -88,16 +115,28 @@ AGX_API int agx_client_call_async(agx_client *c, const char *target, const agx_v
                           agx_error *err);
 
 typedef enum agx_call_event {
+    AGX_CALL_SEND_READY = 2, /* bidi: the function consumed input; agx_call_send_nowait may go on */
     AGX_CALL_ITEM = 1,  /* item is owned by the callback */
     AGX_CALL_END = 0,   /* the last callback of a call that succeeded */
     AGX_CALL_ERROR = -1 /* the last callback of a call that failed; err says why */
 } agx_call_event;
 /* Items arrive in order; credit for an item is returned when its callback returns. */
 typedef void (*agx_stream_cb)(void *user, agx_call_event ev, agx_value *item, const agx_error *err);
-/* *out (may be NULL) can be used with agx_call_cancel; agx_call_free it after the last callback. */
+/* *out (may be NULL) can be used with agx_call_cancel; agx_call_free it after the last callback
+ * (or before: the call is then cancelled and its last callback still runs). */
 AGX_API int agx_client_stream_async(agx_client *c, const char *target, const agx_value *args,
                             const agx_value *kwargs, agx_stream_cb cb, void *user, agx_call **out,
                             agx_error *err);
+/* Bidi with callbacks: outputs arrive as AGX_CALL_ITEM, then one END or ERROR. Input goes in with
+ * agx_call_send_nowait and ends with agx_call_close_send. out is required. */
+AGX_API int agx_client_bidi_async(agx_client *c, const char *target, const agx_value *args,
+                          const agx_value *kwargs, agx_stream_cb cb, void *user, agx_call **out,
+                          agx_error *err);
+/* Bidi input without blocking: queues item and returns 0 while the remote function has input
+ * credit (PROTOCOL.md §3), else AGX_ERR_LIMIT ("no input credit"): the call's callback then gets
+ * AGX_CALL_SEND_READY once the function has consumed earlier items. Other errors as for
+ * agx_call_send. Works on blocking bidi calls too. */
+AGX_API int agx_call_send_nowait(agx_call *call, const agx_value *item, agx_error *err);
 
 /* ---- describe ---- */
 /* The function's shape and signature:

@@ -75,7 +75,8 @@ typedef void (*agx_fleet_item_fn)(void *user, size_t index, int status, const ag
 typedef struct agx_fleet_options {
     uint32_t struct_size;  /* set by agx_fleet_options_init */
     size_t count;          /* N ≥ 1 */
-    size_t parallelism;    /* creates in flight at once, default 8 */
+    size_t parallelism;    /* creates in flight at once, default 8; they run on the default
+                              engine's blocking pool, so at most its size (engine.h) */
     agx_fleet_mode mode;   /* default AGX_FLEET_ALL_OR_NOTHING */
     agx_retry_policy retry;
     const char *run_id;    /* agentix.run label; NULL = agx_run_id() */
@@ -104,11 +105,24 @@ AGX_API unsigned agx_fleet_attempts(const agx_fleet *f, size_t i); /* creates tr
  * a sandbox that died. The caller must be the only user of item i. AGX_ERR_CANCELLED after
  * destroy. On failure item i holds no sandbox and keeps the error. */
 AGX_API int agx_fleet_replace(agx_fleet *f, size_t i, agx_error *err);
+/* The same without blocking, for a host driving everything from one thread (engine.h): the
+ * create runs on the engine's blocking pool (e NULL = the default engine) and cb reports it
+ * exactly once like every engine callback, with the fleet (owned by the callback; NULL on
+ * failure). cfg and opts are copied; dep must outlive the callback. */
+typedef void (*agx_fleet_cb)(void *user, int status, agx_fleet *f, const agx_error *err);
+AGX_API int agx_fleet_create_async(agx_engine *e, agx_deployment *dep, const agx_sandbox_config *cfg,
+                           const agx_fleet_options *opts, agx_fleet_cb cb, void *user,
+                           agx_error *err);
 /* Deletes every sandbox the fleet holds, in parallel, each exactly once — also when called from
  * several threads at once, or again (later calls return 0). Returns 0 or the first delete error
  * (the others are attempted anyway; what failed to delete stays registered for agx_cleanup and
  * labelled for agx_gc). */
 AGX_API int agx_fleet_destroy(agx_fleet *f, agx_error *err);
+/* agx_fleet_destroy on the engine's blocking pool; cb (exactly once) gets its outcome. The fleet
+ * stays the caller's: agx_fleet_free it after the callback (it has nothing left to delete). */
+typedef void (*agx_fleet_done_cb)(void *user, int status, const agx_error *err);
+AGX_API int agx_fleet_destroy_async(agx_engine *e, agx_fleet *f, agx_fleet_done_cb cb, void *user,
+                            agx_error *err);
 /* Destroys (if not yet) and frees. NULL is a no-op. */
 AGX_API void agx_fleet_free(agx_fleet *f);
 
@@ -135,8 +149,9 @@ typedef struct agx_pool_options {
 } agx_pool_options;
 AGX_API void agx_pool_options_init(agx_pool_options *opts);
 
-/* Starts the pool: returns at once; background threads create K sandboxes (cfg copied, owner
- * labels added), each connected and checked before it counts as ready. */
+/* Starts the pool: returns at once; refill jobs on the default engine's blocking pool (engine.h)
+ * create K sandboxes (cfg copied, owner labels added), each connected and checked before it
+ * counts as ready. */
 AGX_API int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, const agx_pool_options *opts,
                  agx_pool **out, agx_error *err);
 /* Hands out a ready sandbox that passes its health check; one that fails is deleted and replaced,

@@ -29,6 +29,10 @@ void agx_bundle_spec_free(agx_bundle_spec *s);
 /* Reads a bundle.agx file (`key = value` lines; see docs/BUNDLES.md). Relative paths in it are
  * relative to the file's folder. */
 int agx_bundle_spec_load(agx_bundle_spec *s, const char *path, agx_error *err);
+/* The same for the file's text (len bytes, at most 1 MiB, lines at most 4096 bytes, no NUL):
+ * what names the source in messages ("<what>:<line>: …"). The decoder behind load (fuzzed). */
+int agx_bundle_spec_parse(agx_bundle_spec *s, const char *text, size_t len, const char *basedir,
+                          const char *what, agx_error *err);
 /* Applies one setting: key is name, module, tool or file; relative paths are resolved against
  * basedir (NULL = the current directory). The command-line flags go through here too. */
 int agx_bundle_spec_set(agx_bundle_spec *s, const char *key, const char *value, const char *basedir,

@@ -167,8 +167,10 @@ int agx_bundle_spec_set(agx_bundle_spec *s, const char *key, const char *value, 
     if (strcmp(key, "name") == 0) {
         char repo[AGX_BUNDLE_NAME_MAX], tag[AGX_TAG_MAX + 1];
         int rc = agx_bundle_name_split(value, repo, sizeof repo, tag, sizeof tag, err);
+        if (rc != 0)
+            return rc; /* repo and tag are not filled */
         size_t rlen = strlen(repo), tlen = strlen(tag);
-        if (rc == 0 && rlen + 1 + tlen >= sizeof s->name)
+        if (rlen + 1 + tlen >= sizeof s->name)
             rc = agx_error_set(err, AGX_ERR_LIMIT, "bundle name '%s' is too long", value);
         if (rc == 0) { /* lengths checked above; memcpy keeps -Wformat-truncation quiet */
             memcpy(s->name, repo, rlen);
@@ -213,6 +215,37 @@ static int spec_line(agx_bundle_spec *s, char *line, const char *basedir, agx_er
     return agx_bundle_spec_set(s, spec_trim(p), spec_trim(eq + 1), basedir, err);
 }
 
+int agx_bundle_spec_parse(agx_bundle_spec *s, const char *text, size_t len, const char *basedir,
+                          const char *what, agx_error *err)
+{
+    if (len > AGX_SPEC_MAX_FILE)
+        return agx_error_set(err, AGX_ERR_LIMIT, "%s is larger than %u bytes", what,
+                             AGX_SPEC_MAX_FILE);
+    char line[AGX_SPEC_MAX_LINE + 1];
+    size_t lineno = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        lineno++;
+        int rc = 0;
+        if (n > AGX_SPEC_MAX_LINE)
+            rc = agx_error_set(err, AGX_ERR_LIMIT, "line longer than %d bytes", AGX_SPEC_MAX_LINE);
+        else if (memchr(text + at, '\0', n))
+            rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "a NUL byte in the line");
+        else {
+            memcpy(line, text + at, n);
+            line[n] = '\0';
+            rc = spec_line(s, line, basedir, err);
+        }
+        if (rc != 0) {
+            agx_error_prefix(err, "%s:%zu", what, lineno);
+            return rc;
+        }
+        at += n + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
 int agx_bundle_spec_load(agx_bundle_spec *s, const char *path, agx_error *err)
 {
     FILE *f = fopen(path, "re");
@@ -226,27 +259,16 @@ int agx_bundle_spec_load(agx_bundle_spec *s, const char *path, agx_error *err)
         *(slash == dir ? slash + 1 : slash) = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    char line[AGX_SPEC_MAX_LINE + 2];
+    char *text = malloc(AGX_SPEC_MAX_FILE + 1);
+    size_t len = text ? fread(text, 1, AGX_SPEC_MAX_FILE + 1, f) : 0;
     int rc = 0;
-    size_t lineno = 0, total = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t n = strlen(line);
-        total += n;
-        if (total > AGX_SPEC_MAX_FILE)
-            rc = agx_error_set(err, AGX_ERR_LIMIT, "larger than %u bytes", AGX_SPEC_MAX_FILE);
-        else if (n && line[n - 1] != '\n' && !feof(f))
-            rc = agx_error_set(err, AGX_ERR_LIMIT, "line longer than %d bytes", AGX_SPEC_MAX_LINE);
-        else {
-            if (n && line[n - 1] == '\n')
-                line[n - 1] = '\0';
-            rc = spec_line(s, line, dir, err);
-        }
-        if (rc != 0)
-            agx_error_prefix(err, "%s:%zu", path, lineno);
-    }
-    if (rc == 0 && ferror(f))
+    if (!text)
+        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    else if (ferror(f))
         rc = agx_error_set(err, AGX_ERR_IO, "cannot read bundle file %s", path);
     fclose(f);
+    if (rc == 0)
+        rc = agx_bundle_spec_parse(s, text, len, dir, path, err);
+    free(text);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* callmap.c — where the RPC client (client.h) keeps its calls in flight: the call_id map the
  * loop thread routes the runtime's replies through, and the one way a call ends — leave the map,
- * record the outcome, then (outside the lock) wake its waiter or run its callback. */
+ * record the outcome, then (outside the lock) wake its waiter or deliver its callback. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +104,8 @@ void agx_client_timer_unlink(agx_client *c, agx_call *k)
     k->timed = false;
 }
 
-/* Runs the callbacks of calls ended under the lock (now released), then drops their refs. */
+/* Wakes the waiters, or delivers the callbacks, of calls ended under the lock (now released), then
+ * drops the map's references. */
 void agx_client_notify(agx_client *c, agx_call *list)
 {
     if (!list)
@@ -119,16 +120,10 @@ void agx_client_notify(agx_client *c, agx_call *list)
     }
     for (agx_call *k = rev; k; k = k->fnext) {
         agx_client_timer_unlink(c, k);
-        if (k->ucb) {
-            agx_value *res = k->result;
-            k->result = NULL;
-            k->ucb(k->user, k->status, res, &k->err);
-        } else if (k->scb) {
-            k->scb(k->user, k->status ? AGX_CALL_ERROR : AGX_CALL_END, NULL, &k->err);
-        } else {
-            /* Woken outside the lock, so the waiter does not wake only to block on it. */
-            pthread_cond_broadcast(&k->cv);
-        }
+        if (k->ucb || k->scb)
+            agx_call_deliver(k); /* the callback runs now or from the engine's queue */
+        else
+            pthread_cond_broadcast(&k->cv); /* outside the lock: the waiter need not block on it */
     }
     agx_client_lock(c);
     while (rev) {

@@ -30,17 +30,6 @@ static int wait_call(agx_call *k, int64_t deadline)
     return agx_cond_wait_until(&k->cv, &k->c->mu, deadline);
 }
 
-/* A blocking wait on the loop thread (from a callback) would wait for itself forever. */
-static int refuse_on_loop(const agx_client *c, const char *what, agx_error *err)
-{
-    if (!pthread_equal(pthread_self(), c->thread))
-        return 0;
-    return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                         "%s blocks, and was called from a callback on the client's own loop "
-                         "thread: use the callback forms there",
-                         what);
-}
-
 /* ---- life of a call ---- */
 
 void agx_call_free_inputs(agx_call *k)
@@ -64,6 +53,7 @@ void agx_call_unref_locked(agx_call *k)
     free(k->ring);
     k->ring = NULL;
     agx_call_free_inputs(k);
+    c->refs--; /* the call's hold on its client; agx_client_unlock frees the client at zero */
     if (c->nfree < FREELIST_MAX && k->payload.cap <= RECYCLE_PAYLOAD_MAX) {
         k->dnext = c->freelist;
         c->freelist = k;
@@ -73,6 +63,94 @@ void agx_call_unref_locked(agx_call *k)
     pthread_cond_destroy(&k->cv);
     agx_buf_free(&k->payload);
     free(k);
+}
+
+/* ---- callbacks, through the engine ---- */
+
+#define CALL_OF(p) ((agx_call *)((char *)(p) - offsetof(agx_call, comp)))
+
+void agx_call_consumed_locked(agx_call *k, uint32_t n)
+{
+    uint32_t half = k->window > 1 ? k->window / 2 : 1;
+    k->consumed += n;
+    if (k->consumed >= half && !k->done) {
+        k->credit_n += k->consumed;
+        k->consumed = 0;
+        agx_client_mark_locked(k->c, k, PEND_CREDIT);
+    }
+}
+
+/* Runs whatever callbacks are due, in order: send-ready, items, then the end (exactly once). */
+static void call_run(agx_completion *p)
+{
+    agx_call *k = CALL_OF(p);
+    agx_client *c = k->c;
+    for (;;) {
+        agx_client_lock(c);
+        if (k->delivered_end) {
+            agx_client_unlock(c);
+            return;
+        }
+        if (k->ucb) {
+            if (!k->done) {
+                agx_client_unlock(c);
+                return;
+            }
+            k->delivered_end = true;
+            agx_value *res = k->result;
+            k->result = NULL;
+            agx_client_unlock(c);
+            k->ucb(k->user, k->status, res, k->status ? &k->err : NULL);
+            return;
+        }
+        if (k->send_ready_due) {
+            k->send_ready_due = false;
+            agx_client_unlock(c);
+            k->scb(k->user, AGX_CALL_SEND_READY, NULL, NULL);
+            continue;
+        }
+        if (k->rcount && !k->cancelling) {
+            agx_value *v = k->ring[k->rhead];
+            k->ring[k->rhead] = NULL;
+            k->rhead = (k->rhead + 1) % k->window;
+            k->rcount--;
+            agx_call_consumed_locked(k, 1); /* credit as the callback returns, in batches */
+            agx_client_unlock(c);
+            k->scb(k->user, AGX_CALL_ITEM, v, NULL);
+            continue;
+        }
+        if (!k->done) {
+            agx_client_unlock(c);
+            return;
+        }
+        k->delivered_end = true;
+        int status = k->status;
+        agx_client_unlock(c);
+        k->scb(k->user, status ? AGX_CALL_ERROR : AGX_CALL_END, NULL, status ? &k->err : NULL);
+        return;
+    }
+}
+
+static void call_release(agx_completion *p)
+{
+    agx_call *k = CALL_OF(p);
+    agx_client *c = k->c;
+    agx_client_lock(c);
+    agx_call_unref_locked(k);
+    agx_client_unlock(c);
+}
+
+void agx_call_deliver(agx_call *k)
+{
+    agx_client *c = k->c;
+    agx_client_lock(c);
+    k->refs++; /* the pending completion's */
+    agx_client_unlock(c);
+    if (!agx_engine_deliver(c->e, &k->comp)) {
+        agx_client_lock(c);
+        agx_call_unref_locked(k);
+        agx_client_unlock(c);
+    }
 }
 
 void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result)
@@ -96,6 +174,7 @@ static agx_call *call_alloc(agx_client *c, agx_wire_kind shape)
         c->nfree--;
     }
     uint64_t id = c->next_id++;
+    c->refs++; /* the call holds its client */
     agx_client_unlock(c);
     if (k) {
         agx_buf keep = k->payload;
@@ -103,6 +182,9 @@ static agx_call *call_alloc(agx_client *c, agx_wire_kind shape)
         memset(k, 0, sizeof *k);
         k->payload = keep;
     } else if (!(k = calloc(1, sizeof *k))) {
+        agx_client_lock(c);
+        c->refs--;
+        agx_client_unlock(c);
         return NULL;
     }
     agx_cond_init(&k->cv);
@@ -110,6 +192,8 @@ static agx_call *call_alloc(agx_client *c, agx_wire_kind shape)
     k->id = id;
     k->shape = shape;
     k->refs = 1;
+    k->comp.run = call_run;
+    k->comp.release = call_release;
     char tmp[CALL_ID_MAX];
     int n = 0;
     do {
@@ -260,7 +344,7 @@ int agx_client_call(agx_client *c, const char *target, const agx_value *args,
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_call: result is NULL");
     *result = NULL;
     agx_call *k;
-    int rc = c ? refuse_on_loop(c, "agx_client_call", err) : 0;
+    int rc = agx_client_refuse_blocking("agx_client_call", err);
     if (rc)
         return rc;
     rc = call_begin(c, AGX_KIND_UNARY, target, args, kwargs, &k, err);
@@ -276,7 +360,7 @@ int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_v
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_describe: out is NULL");
     *out = NULL;
     agx_call *k;
-    int rc = c ? refuse_on_loop(c, "agx_client_describe", err) : 0;
+    int rc = agx_client_refuse_blocking("agx_client_describe", err);
     if (rc)
         return rc;
     rc = call_begin(c, AGX_KIND_DESCRIBE, target, NULL, NULL, &k, err);
@@ -348,6 +432,17 @@ int agx_client_stream_async(agx_client *c, const char *target, const agx_value *
     return start_streaming(c, AGX_KIND_STREAM, target, args, kwargs, cb, user, out, err);
 }
 
+int agx_client_bidi_async(agx_client *c, const char *target, const agx_value *args,
+                          const agx_value *kwargs, agx_stream_cb cb, void *user, agx_call **out,
+                          agx_error *err)
+{
+    if (!out || !cb)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_client_bidi_async: no callback or out");
+    *out = NULL;
+    return start_streaming(c, AGX_KIND_BIDI, target, args, kwargs, cb, user, out, err);
+}
+
 static int cancelled_error(agx_call *k, agx_error *err)
 {
     int rc = agx_error_set(err, AGX_ERR_CANCELLED, "call %s was cancelled", k->idstr);
@@ -365,7 +460,7 @@ int agx_call_next(agx_call *k, int timeout_ms, agx_value **item, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_next needs a stream or bidi call without a callback");
     agx_client *c = k->c;
-    if (refuse_on_loop(c, "agx_call_next", err))
+    if (agx_client_refuse_blocking("agx_call_next", err))
         return AGX_ERR_INVALID_ARGUMENT;
     int64_t deadline = agx_deadline_ms(resolve_timeout(c, timeout_ms));
     int rc = 0;
@@ -380,12 +475,7 @@ int agx_call_next(agx_call *k, int timeout_ms, agx_value **item, agx_error *err)
             k->ring[k->rhead] = NULL;
             k->rhead = (k->rhead + 1) % k->window;
             k->rcount--;
-            uint32_t half = k->window > 1 ? k->window / 2 : 1;
-            if (++k->consumed >= half && !k->done) {
-                k->credit_n += k->consumed;
-                k->consumed = 0;
-                agx_client_mark_locked(c, k, PEND_CREDIT);
-            }
+            agx_call_consumed_locked(k, 1);
             rc = 1;
             break;
         }
@@ -439,12 +529,43 @@ static int encode_input(agx_call *k, const agx_value *item, in_item **out, agx_e
     return 0;
 }
 
+/* Why input cannot go in now (lock): 0 when the call takes input. */
+static int input_closed_locked(agx_call *k, agx_error *err)
+{
+    if (k->send_closed)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "call %s: input was already closed",
+                             k->idstr);
+    if (k->cancelling)
+        return cancelled_error(k, err);
+    if (k->done) {
+        if (k->status) {
+            agx_error_copy(err, &k->err);
+            return k->status;
+        }
+        return agx_error_set(err, AGX_ERR_CONFLICT,
+                             "call %s has ended; its function reads no more input", k->idstr);
+    }
+    return 0;
+}
+
+/* Hands an encoded item to the loop (lock; input credit available). */
+static void queue_input_locked(agx_call *k, in_item *it)
+{
+    k->in_credit--;
+    if (k->in_tail)
+        k->in_tail->next = it;
+    else
+        k->in_head = it;
+    k->in_tail = it;
+    agx_client_mark_locked(k->c, k, PEND_IN);
+}
+
 int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error *err)
 {
     if (!k || k->shape != AGX_KIND_BIDI || !item)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "agx_call_send needs a bidi call and an item");
-    if (refuse_on_loop(k->c, "agx_call_send", err))
+    if (agx_client_refuse_blocking("agx_call_send", err))
         return AGX_ERR_INVALID_ARGUMENT;
     in_item *it = NULL;
     int rc = encode_input(k, item, &it, err);
@@ -456,32 +577,43 @@ int agx_call_send(agx_call *k, const agx_value *item, int timeout_ms, agx_error 
     agx_client_lock(c);
     while (!k->send_closed && !k->done && !k->cancelling && !k->in_credit && w != ETIMEDOUT)
         w = wait_call(k, deadline);
-    if (k->send_closed) {
-        rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "call %s: input was already closed",
-                           k->idstr);
-    } else if (k->cancelling) {
-        rc = cancelled_error(k, err);
-    } else if (k->done) {
-        if (k->status) {
-            agx_error_copy(err, &k->err);
-            rc = k->status;
+    if ((rc = input_closed_locked(k, err)) == 0) {
+        if (!k->in_credit) {
+            rc = agx_error_set(err, AGX_ERR_TIMEOUT,
+                               "call %s: the remote function did not take input within %d ms",
+                               k->idstr, resolve_timeout(c, timeout_ms));
         } else {
-            rc = agx_error_set(err, AGX_ERR_CONFLICT,
-                               "call %s has ended; its function reads no more input", k->idstr);
+            queue_input_locked(k, it);
+            it = NULL;
         }
-    } else if (!k->in_credit) {
-        rc = agx_error_set(err, AGX_ERR_TIMEOUT,
-                           "call %s: the remote function did not take input within %d ms",
-                           k->idstr, resolve_timeout(c, timeout_ms));
-    } else {
-        k->in_credit--;
-        if (k->in_tail)
-            k->in_tail->next = it;
-        else
-            k->in_head = it;
-        k->in_tail = it;
-        it = NULL;
-        agx_client_mark_locked(c, k, PEND_IN);
+    }
+    agx_client_unlock(c);
+    free(it);
+    return rc;
+}
+
+int agx_call_send_nowait(agx_call *k, const agx_value *item, agx_error *err)
+{
+    if (!k || k->shape != AGX_KIND_BIDI || !item)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_call_send_nowait needs a bidi call and an item");
+    in_item *it = NULL;
+    int rc = encode_input(k, item, &it, err);
+    if (rc)
+        return rc;
+    agx_client *c = k->c;
+    agx_client_lock(c);
+    if ((rc = input_closed_locked(k, err)) == 0) {
+        if (!k->in_credit) {
+            k->send_ready_wanted = true;
+            rc = agx_error_set(err, AGX_ERR_LIMIT,
+                               "call %s: no input credit (the remote function has not consumed "
+                               "earlier items); wait for AGX_CALL_SEND_READY",
+                               k->idstr);
+        } else {
+            queue_input_locked(k, it);
+            it = NULL;
+        }
     }
     agx_client_unlock(c);
     free(it);

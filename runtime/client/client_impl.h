@@ -1,20 +1,25 @@
-/* client_impl.h — the inside of agx_client and agx_call (client.h), shared by the files of
- * runtime/client: client.c (connect, free, the loop thread's lifecycle), outbox.c (work from host
- * threads to the runtime), inbox.c (events from the runtime to calls), callmap.c (calls in
- * flight by id, and how they end) and calls.c (the host-thread side: encoding, submitting,
- * waiting, stream/bidi handles).
+/* client_impl.h — the inside of agx_engine, agx_client and agx_call (engine.h, client.h), shared
+ * by the files of runtime/client: engine.c (I/O threads, the process default, delivery of
+ * callbacks and the completion queue), engine_pool.c (the bounded pool running sandbox
+ * create/delete), client.c (connect, free, a connection's life on its I/O thread), outbox.c
+ * (work from host threads to the runtime), inbox.c (events from the runtime to calls), callmap.c
+ * (calls in flight by id, and how they end) and calls.c (the host-thread side: encoding,
+ * submitting, waiting, stream/bidi handles).
  *
- * Threading model: one mutex per client guards every field marked [mu]; the loop thread alone
- * touches the fields marked [loop]. Host threads never touch the transport: they mark a call
- * dirty (pending work bits + a FIFO of dirty calls) and wake the loop with one uv_async_send when
- * the FIFO was empty, so a burst of calls costs one wake. Calls leave the id map only on the
- * loop thread (a terminal event, a cancel or timeout being sent, the connection ending), so the
- * loop thread may use a call it found in the map without holding the lock. Private to
- * runtime/client. */
+ * Threading model: each client lives on one I/O thread of its engine (its "loop"). One mutex per
+ * client guards every field marked [mu]; the loop thread alone touches the fields marked [loop].
+ * Host threads never touch the transport: they mark a call dirty (pending work bits + a FIFO of
+ * dirty calls) and put the client on its I/O thread's ready list, waking the thread with one
+ * uv_async_send (libuv coalesces them), so a burst of calls costs one wake. Calls leave the id
+ * map only on the loop thread (a terminal event, a cancel or timeout being sent, the connection
+ * ending), so the loop thread may use a call it found in the map without holding the lock.
+ * Lock order: client mu → I/O thread mu, and client mu → engine cq_mu; never the reverse.
+ * Private to runtime/client. */
 #ifndef AGX_CLIENT_IMPL_H
 #define AGX_CLIENT_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -22,9 +27,93 @@
 
 #include "agentix/client.h"
 #include "agentix/clock.h"
+#include "agentix/engine.h"
+#include "runtime/client/engine_run.h"
 #include "runtime/transport/sio_client.h"
 #include "runtime/wire/protocol.h"
 
+/* ---- delivery of callbacks (engine.c) ---- */
+
+/* A callback that is due. In AGX_DELIVER_IO_THREAD mode run() is called at once on the
+ * delivering thread; in AGX_DELIVER_QUEUE mode the completion waits in the engine's queue for
+ * agx_engine_process. A completion is pending (queued or running) at most once; one delivered
+ * again while it runs is run again after, so one owner's callbacks never overlap. run() looks at
+ * its owner's state and runs whatever callbacks are due; release() drops the reference the
+ * pending completion held, once it is no longer pending. */
+typedef struct agx_completion {
+    struct agx_completion *next;
+    void (*run)(struct agx_completion *self);
+    void (*release)(struct agx_completion *self);
+    bool queued, running, again; /* [engine cq_mu] */
+} agx_completion;
+
+typedef struct io_thread io_thread;
+typedef struct pool_slot pool_slot; /* a pool thread (engine_pool.c) */
+
+struct io_thread {
+    agx_engine *e;
+    pthread_t tid;
+    uv_loop_t loop;
+    uv_async_t wake;
+    agx_sio_dialer *dialer;
+    pthread_mutex_t mu;
+    /* [mu] */
+    agx_client *ready_head, *ready_tail; /* clients with work for this thread */
+    atomic_bool has_ready;               /* ready_head != NULL, readable without the lock */
+    bool stop;
+    size_t clients;                      /* clients placed here and not yet released */
+};
+
+struct agx_engine {
+    unsigned nio;
+    io_thread *io;
+    atomic_uint next_io;       /* round-robin placement */
+    agx_engine_delivery delivery;
+    char *ca_file, *ca_dir;
+    bool is_default;
+
+    /* completion queue (AGX_DELIVER_QUEUE) */
+    pthread_mutex_t cq_mu;
+    pthread_cond_t cq_cv;
+    agx_completion *cq_head, *cq_tail; /* [cq_mu] */
+    int efd;                   /* eventfd, readable while the queue is not empty */
+    bool efd_set;              /* [cq_mu] */
+
+    /* blocking pool (engine_pool.c) [pool_mu] */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv, pool_idle_cv;
+    struct engine_job *jobs_head, *jobs_tail;
+    unsigned pool_max, pool_threads, pool_waiting;
+    pool_slot *pool_slots;     /* pool_max of them */
+    size_t jobs_open;          /* queued or running, callbacks not yet delivered */
+    bool pool_stop;
+
+    atomic_size_t open_clients; /* clients the host has not freed yet */
+    atomic_size_t clients;     /* clients whose memory is not released yet [cq_mu for the wait] */
+};
+
+/* Delivers a completion (any thread, no client lock held). Returns true when it was not pending:
+ * it now is, and the caller's reference passed to it (release() drops it after the run); false
+ * when it was already pending (the pending run will see the new state): the caller keeps its
+ * reference. */
+bool agx_engine_deliver(agx_engine *e, agx_completion *k);
+/* True on any engine's I/O thread; on the I/O thread c lives on. */
+bool agx_engine_on_io_thread(void);
+bool agx_client_loop_is_own(const agx_client *c);
+/* The engine for a connect (opts->engine or the default). */
+agx_engine *agx_engine_resolve(agx_engine *e, agx_error *err);
+/* Puts c on its I/O thread's ready list and wakes the thread (c's lock held). */
+void agx_engine_schedule_locked(agx_client *c);
+/* A client was released (its memory goes): the engine's count drops. */
+void agx_engine_client_gone(agx_engine *e, io_thread *t);
+/* Blocks SIGPIPE on the calling thread (the engine's threads). */
+void agx_engine_block_sigpipe(void);
+/* engine_pool.c: the thread slots of a pool of n (zeroed); stops the pool (waits for the jobs
+ * asked for and their callbacks), from agx_engine_free. */
+pool_slot *agx_engine_pool_slots(unsigned n);
+void agx_engine_pool_stop(agx_engine *e);
+
+/* ---- calls ---- */
 
 /* Work a host thread leaves for the loop thread, in the order the loop performs it. */
 enum {
@@ -54,7 +143,7 @@ struct agx_call {
     agx_buf payload;           /* the opening event, encoded on the submitting thread */
 
     /* [mu] */
-    int refs;                  /* user handle + id map + dirty FIFO */
+    int refs;                  /* user handle + id map + dirty FIFO + a pending completion */
     struct agx_call *hnext;    /* id map chain */
     struct agx_call *dnext;    /* dirty FIFO */
     bool in_map, dirty;
@@ -62,6 +151,7 @@ struct agx_call {
     uint32_t credit_n;
     in_item *in_head, *in_tail;
     bool done;
+    bool delivered_end;        /* the callback form's last callback has run */
     int status;                /* 0 ended well, else the agx_error_code */
     agx_error err;
     agx_value *result;         /* unary/describe */
@@ -70,6 +160,8 @@ struct agx_call {
     uint32_t consumed;         /* items taken since the last credit */
     uint32_t in_credit;        /* bidi:in items the runtime will still accept */
     bool send_closed, cancelling, cancel_timeout;
+    bool send_ready_wanted;    /* send_nowait found no credit: report AGX_CALL_SEND_READY */
+    bool send_ready_due;
     bool started;              /* its opening event went out: counts in client.inflight */
     pthread_cond_t cv;
 
@@ -78,6 +170,7 @@ struct agx_call {
     agx_stream_cb scb;
     void *user;
     int timeout_ms;            /* async unary: > 0 arms a loop timer */
+    agx_completion comp;       /* the callbacks' delivery */
 
     /* [loop] */
     uint64_t received;         /* stream/bidi items that arrived */
@@ -96,18 +189,22 @@ struct agx_call {
 typedef enum client_state { CS_CONNECTING, CS_CONNECTED, CS_DEAD } client_state;
 
 struct agx_client {
-    uv_loop_t loop;
-    uv_async_t wake;
-    uv_timer_t timer;          /* async unary deadlines */
-    pthread_t thread;
-    agx_sio_client *sio;
+    agx_engine *e;
+    io_thread *t;
+    agx_sio_client *sio;       /* [loop] */
 
     pthread_mutex_t mu;
     pthread_cond_t state_cv;
     /* [mu] */
+    int refs;                  /* user handle + loop side + ready list + pending completion +
+                                  calls not yet freed (recycled ones on the freelist do not count) */
     client_state state;
-    bool closing;
-    agx_error dead_why;        /* why the connection ended (state CS_DEAD) */
+    bool closing;              /* agx_client_free was called */
+    bool ready;                /* on the I/O thread's ready list */
+    agx_client *rnext;         /* [t->mu] next on that list */
+    bool dialled;              /* the loop took the dial */
+    bool loop_done;            /* the loop side has let go: no callback runs any more */
+    agx_error *dead_why;       /* why the connection ended (state CS_DEAD) */
     agx_call **buckets;        /* id map: chained, indexed by id & mask (ids are sequential) */
     size_t nbuckets, count;
     agx_call *dhead, *dtail;   /* dirty FIFO */
@@ -117,24 +214,44 @@ struct agx_client {
     size_t nfree;
     uint64_t next_id;
 
+    /* connect callback (fixed at creation) */
+    agx_connect_cb ccb;
+    void *cuser;
+    agx_completion conn_comp;
+    bool conn_due;             /* [mu] the connect is settled: conn_comp reports it */
+    bool conn_reported;        /* [mu] reported (exactly once) */
+
     /* fixed after connect */
     char *url;
     int call_timeout_ms;
     uint32_t window;
     agx_codec_limits limits;
+    agx_sio_client_config *dial; /* what the loop dials with; freed once dialled */
 
     /* [loop] */
     agx_buf scratch;           /* small control payloads */
+    uv_timer_t timer;          /* async unary deadlines */
+    bool timer_open;
     agx_call *thead, *ttail;   /* async unary deadlines, sorted */
+    bool sio_open;             /* sio not yet freed */
 };
 
 /* Internal API between the files of runtime/client. "lock" = the client mutex held; "loop" =
- * the loop thread only. */
+ * the client's loop thread only. */
 void agx_client_lock(agx_client *c);
+/* Unlocks; frees the client when its last reference went while the lock was held (nothing can
+ * reach a client without a reference, so nobody else holds or waits for the lock then). */
 void agx_client_unlock(agx_client *c);
 
+/* client.c: on the loop thread, the client's turn from its I/O thread's ready list. */
+void agx_client_loop_turn(agx_client *c);
+/* AGX_ERR_INVALID_ARGUMENT naming `what` on an engine I/O thread, else 0: a blocking wait there
+ * would stall every connection of the thread, and wait for itself when the answer comes through
+ * it. */
+int agx_client_refuse_blocking(const char *what, agx_error *err);
+
 /* outbox.c: host threads → loop thread → runtime */
-/* Queues work bits on a call (lock); wakes the loop when the FIFO was empty. */
+/* Queues work bits on a call (lock); schedules the client when the FIFO was empty. */
 void agx_client_mark_locked(agx_client *c, agx_call *k, unsigned bits);
 /* Registers a new call and queues its opening event; fails fast (filling err) when the client is
  * closing or its connection is gone. keep_ref false hands the caller's reference to the call map
@@ -156,7 +273,7 @@ agx_call *agx_callmap_get(agx_client *c, uint64_t id); /* lock */
  * is left alone (result freed). */
 void agx_client_end_locked(agx_client *c, agx_call *k, int status, const agx_error *err,
                            agx_value *result, agx_call **notify);
-/* Wakes waiters / runs callbacks of a notify list outside the lock, then drops the references. */
+/* Wakes waiters / delivers callbacks of a notify list outside the lock, then drops the refs. */
 void agx_client_notify(agx_client *c, agx_call *list);
 /* Ends one call / every call in flight (loop; they take the lock). */
 void agx_client_end_call(agx_client *c, agx_call *k, int status, const agx_error *err,
@@ -174,6 +291,11 @@ void agx_call_free_inputs(agx_call *k);
 void agx_call_unref_locked(agx_call *k);
 /* Records how a call ended (lock, loop); the caller wakes waiters after dropping the lock. */
 void agx_call_end_locked(agx_call *k, int status, const agx_error *err, agx_value *result);
+/* Delivers the call's callbacks (stream items waiting in its ring, send-ready, its end) through
+ * the engine, holding a reference until they ran (lock NOT held). */
+void agx_call_deliver(agx_call *k);
+/* Returns credit for items a consumer took (lock): batches of half a window. */
+void agx_call_consumed_locked(agx_call *k, uint32_t n);
 
 /* agx_error_clear without touching the whole 2.6 KB buffer: the client's hot paths use it. */
 static inline void agx_client_err_reset(agx_error *e)

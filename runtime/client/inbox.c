@@ -1,51 +1,19 @@
-/* inbox.c — the RPC client's way in (runtime → loop thread → host threads): each event is routed
- * by call_id to its call; values are decoded here, once, on the loop thread (one copy from the
- * transport's buffer, cheaper overall than handing raw bytes to the consumer and decoding there);
- * stream items go to the call's window-sized ring or its callback; anything that breaks the
- * protocol fails that call (and cancels it remotely), never the connection. */
+/* inbox.c — the RPC client's way in (runtime → loop thread → host threads): each event, decoded by
+ * event.c, is routed by call_id to its call; values are decoded once, on the loop thread (one
+ * copy from the transport's buffer, cheaper overall than handing raw bytes to the consumer and
+ * decoding there); stream items go to the call's window-sized ring, where a blocking reader takes
+ * them or the engine delivers them to the call's callback; anything that breaks the protocol
+ * fails that call (and cancels it remotely), never the connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/client/client_impl.h"
-#include "core/base/mpraw.h"
-#include "runtime/wire/rpc_error.h"
+#include "runtime/client/event.h"
 
 #define IN_CREDIT_MAX (1u << 30)
 
 /* ---- incoming events (loop thread) ---- */
-
-static bool parse_id(const char *s, size_t n, uint64_t *id)
-{
-    if (n == 0 || n >= CALL_ID_MAX)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d;
-        if (s[i] >= '0' && s[i] <= '9')
-            d = s[i] - '0';
-        else if (s[i] >= 'a' && s[i] <= 'z')
-            d = s[i] - 'a' + 10;
-        else
-            return false;
-        if (v > (UINT64_MAX - (uint64_t)d) / 36)
-            return false;
-        v = v * 36 + (uint64_t)d;
-    }
-    *id = v;
-    return true;
-}
-
-/* Whether event is "<k's name>:<suffix>"; *suffix then points after the ':'. */
-static bool event_of_kind(const char *event, agx_wire_kind k, const char **suffix)
-{
-    const char *name = agx_wire_kind_name(k);
-    size_t n = strlen(name);
-    if (strncmp(event, name, n) != 0 || event[n] != AGX_EV_SEP)
-        return false;
-    *suffix = event + n + 1;
-    return true;
-}
 
 /* Ends a call the runtime broke the protocol on, and tells the runtime to stop it. */
 static void call_protocol_error(agx_client *c, agx_call *k, agx_error *e)
@@ -67,53 +35,52 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
         call_protocol_error(c, k, &e);
         return;
     }
-    if (k->scb) {
-        k->scb(k->user, AGX_CALL_ITEM, v, NULL);
-        uint32_t half = k->window > 1 ? k->window / 2 : 1;
-        if (++k->consumed >= half &&
-            agx_client_emit_control(c, k, AGX_EV_CREDIT, k->consumed, NULL) == 0) {
-            k->granted += k->consumed;
-            k->consumed = 0;
-        }
-        return;
-    }
     agx_client_lock(c);
     /* received - taken <= window + granted - taken <= window: the ring cannot overflow. */
     k->ring[(k->rhead + k->rcount) % k->window] = v;
     k->rcount++;
     agx_client_unlock(c);
-    pthread_cond_signal(&k->cv); /* k stays valid: it is in the map, which only this thread edits */
+    if (k->scb)
+        agx_call_deliver(k);
+    else
+        pthread_cond_signal(&k->cv); /* k stays valid: it is in the map, only this thread edits it */
 }
 
 /* The common unary/describe answer, with one lock for lookup and completion. False leaves the
- * event (malformed, unknown, or for another shape) to the general path. */
-static bool result_fast_path(agx_client *c, const agx_sio_packet *p, uint64_t id,
-                             const unsigned char *data, size_t len)
+ * event (its value still the caller's) to the general path: unknown, or for another shape. */
+static bool result_fast_path(agx_client *c, agx_client_event *ev)
 {
-    const char *colon = strrchr(p->event, AGX_EV_SEP), *suffix;
-    if (!colon || strcmp(colon + 1, AGX_SUFFIX_RESULT) != 0)
-        return false;
-    agx_mp_span span;
-    agx_value *v = NULL;
-    if (agx_mp_map_find(data, len, AGX_F_VALUE, &span) != 1 ||
-        agx_value_from_msgpack(span.data, span.len, &c->limits, &v, NULL) != 0)
-        return false;
     agx_call *notify = NULL;
     agx_client_lock(c);
-    agx_call *k = agx_callmap_get(c, id);
+    agx_call *k = agx_callmap_get(c, ev->id);
     bool mine = k && (k->shape == AGX_KIND_UNARY || k->shape == AGX_KIND_DESCRIBE) &&
-                event_of_kind(p->event, k->shape, &suffix) && suffix == colon + 1;
+                ev->shape == k->shape;
     if (mine)
-        agx_client_end_locked(c, k, 0, NULL, v, &notify);
+        agx_client_end_locked(c, k, 0, NULL, ev->value, &notify);
     agx_client_unlock(c);
-    if (!mine) {
-        agx_value_free(v);
+    if (!mine)
         return false;
-    }
     agx_client_notify(c, notify);
     if (c->hhead)
         agx_client_run_dirty(c);
     return true;
+}
+
+static void on_credit(agx_client *c, agx_call *k, uint64_t n)
+{
+    agx_client_lock(c);
+    uint64_t total = (uint64_t)k->in_credit + n;
+    k->in_credit = total > IN_CREDIT_MAX ? IN_CREDIT_MAX : (uint32_t)total;
+    /* A callback bidi waiting for credit is told it may send again (through the engine). */
+    bool ready = k->send_ready_wanted && k->in_credit > 0;
+    if (ready) {
+        k->send_ready_wanted = false;
+        k->send_ready_due = true;
+    }
+    agx_client_unlock(c);
+    pthread_cond_broadcast(&k->cv);
+    if (ready && k->scb)
+        agx_call_deliver(k);
 }
 
 void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
@@ -122,79 +89,37 @@ void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
     agx_client *c = ud;
     if (!p->event || p->nattach != 1)
         return; /* not an RPC event (PROTOCOL.md §2: one msgpack attachment) */
-    const unsigned char *data = p->attach[0].data;
-    size_t len = p->attach[0].len;
-    agx_mp_span span;
-    const char *ids;
-    size_t idn;
-    uint64_t id;
-    if (agx_mp_map_find(data, len, AGX_F_CALL_ID, &span) != 1 || agx_mp_get_str(span, &ids, &idn) ||
-        !parse_id(ids, idn, &id))
-        return; /* not one of ours: dropped, like any unknown call_id */
-    if (result_fast_path(c, p, id, data, len))
-        return;
-    agx_client_lock(c);
-    agx_call *k = agx_callmap_get(c, id);
-    agx_client_unlock(c);
-    if (!k)
-        return;
-
-    const char *kind;
+    agx_client_event ev;
     agx_error e;
     agx_client_err_reset(&e);
-    if (!event_of_kind(p->event, k->shape, &kind)) {
-        agx_error_set(&e, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", p->event);
+    int rc = agx_client_event_decode(p->event, p->attach[0].data, p->attach[0].len, &c->limits,
+                                      &ev, &e);
+    if (rc == AGX_CEV_NOT_OURS)
+        return; /* not one of ours: dropped, like any unknown call_id */
+    if (rc == 0 && ev.kind == AGX_CEV_RESULT && result_fast_path(c, &ev))
+        return;
+    agx_client_lock(c);
+    agx_call *k = agx_callmap_get(c, ev.id);
+    agx_client_unlock(c);
+    if (!k) {
+        agx_value_free(ev.value);
+        return;
+    }
+    if (rc == 0 && ev.shape != k->shape) {
+        agx_value_free(ev.value);
+        rc = agx_error_set(&e, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", p->event);
+    }
+    if (rc) {
         call_protocol_error(c, k, &e);
         return;
     }
-    bool value_kind = !strcmp(kind, AGX_SUFFIX_RESULT) || !strcmp(kind, AGX_SUFFIX_ITEM) ||
-                      !strcmp(kind, AGX_SUFFIX_OUT);
-    if (value_kind) {
-        agx_value *v = NULL;
-        int found = agx_mp_map_find(data, len, AGX_F_VALUE, &span);
-        if (found != 1) {
-            agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without a value", p->event);
-        } else if (agx_value_from_msgpack(span.data, span.len, &c->limits, &v, &e) != 0) {
-            agx_error_prefix(&e, "decoding '%s'", p->event);
-        }
-        if (e.code) {
-            call_protocol_error(c, k, &e);
-            return;
-        }
-        if (!strcmp(kind, AGX_SUFFIX_RESULT) && k->shape != AGX_KIND_STREAM && k->shape != AGX_KIND_BIDI)
-            agx_client_end_call(c, k, 0, NULL, v);
-        else if (strcmp(kind, AGX_SUFFIX_RESULT) != 0 &&
-                 (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI))
-            on_item(c, k, v);
-        else {
-            agx_value_free(v);
-            agx_error_set(&e, AGX_ERR_PROTOCOL, "unexpected '%s'", p->event);
-            call_protocol_error(c, k, &e);
-        }
-    } else if (!strcmp(kind, AGX_SUFFIX_ERROR)) {
-        int rc = agx_mp_map_find(data, len, AGX_F_ERROR, &span) == 1
-                     ? agx_rpc_error_from_msgpack(span, &e)
-                     : agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without an error", p->event);
-        agx_client_end_call(c, k, rc, &e, NULL);
-    } else if (!strcmp(kind, AGX_SUFFIX_END) && (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI)) {
-        agx_client_end_call(c, k, 0, NULL, NULL);
-    } else if (!strcmp(kind, AGX_SUFFIX_CREDIT) && k->shape == AGX_KIND_BIDI) {
-        uint64_t n = 0;
-        if (agx_mp_map_find(data, len, AGX_F_N, &span) != 1 || agx_mp_get_uint(span, &n)) {
-            agx_error_set(&e, AGX_ERR_PROTOCOL, "'%s' without a count n", p->event);
-            call_protocol_error(c, k, &e);
-            return;
-        }
-        agx_client_lock(c);
-        uint64_t total = (uint64_t)k->in_credit + n;
-        k->in_credit = total > IN_CREDIT_MAX ? IN_CREDIT_MAX : (uint32_t)total;
-        agx_client_unlock(c);
-        pthread_cond_broadcast(&k->cv);
-    } else {
-        agx_error_set(&e, AGX_ERR_PROTOCOL, "unexpected '%.64s'", p->event);
-        call_protocol_error(c, k, &e);
+    switch (ev.kind) {
+    case AGX_CEV_RESULT: agx_client_end_call(c, k, 0, NULL, ev.value); break;
+    case AGX_CEV_ITEM: on_item(c, k, ev.value); break;
+    case AGX_CEV_END: agx_client_end_call(c, k, 0, NULL, NULL); break;
+    case AGX_CEV_ERROR: agx_client_end_call(c, k, ev.error_code, &ev.error, NULL); break;
+    case AGX_CEV_CREDIT: on_credit(c, k, ev.n); break;
     }
     if (c->hhead) /* read on the loop thread, its only writer */
         agx_client_run_dirty(c);
 }
-

@@ -1,7 +1,8 @@
 /* outbox.c — the RPC client's way out (host threads → loop thread → runtime): host threads
  * mark calls dirty, the loop thread drains the dirty FIFO into Socket.IO events (opening events,
- * bidi input, end of input, credit, cancel), holds opening events back past CLIENT_INFLIGHT_MAX
- * calls in flight or while the transport is congested, and runs async unary deadlines. */
+ * bidi input, end of input, credit, cancel) once the connection is up, holds opening events back
+ * past CLIENT_INFLIGHT_MAX calls in flight or while the transport is congested, and runs async
+ * unary deadlines. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,8 @@
 void agx_client_mark_locked(agx_client *c, agx_call *k, unsigned bits)
 {
     k->pend |= bits;
-    if (k->dirty)
-        return;
+    if (k->dirty || c->loop_done || c->state == CS_DEAD)
+        return; /* queued already, or nobody will send it: the calls have ended */
     k->dirty = true;
     k->refs++;
     k->dnext = NULL;
@@ -27,22 +28,24 @@ void agx_client_mark_locked(agx_client *c, agx_call *k, unsigned bits)
         c->dhead = k;
     c->dtail = k;
     if (was_empty && !c->closing)
-        uv_async_send(&c->wake);
+        agx_engine_schedule_locked(c);
 }
 
 int agx_client_fail_fast_locked(agx_client *c, agx_error *err)
 {
     if (c->closing)
         return agx_error_set(err, AGX_ERR_CANCELLED, "the client is closing");
-    agx_error_copy(err, &c->dead_why);
-    return c->dead_why.code;
+    if (!c->dead_why)
+        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "the connection to %s is gone", c->url);
+    agx_error_copy(err, c->dead_why);
+    return c->dead_why->code;
 }
 
 int agx_client_submit(agx_client *c, agx_call *k, bool keep_ref, agx_error *err)
 {
     agx_client_lock(c);
     int rc;
-    if (c->closing || c->state != CS_CONNECTED) {
+    if (c->closing || c->state == CS_DEAD) { /* while connecting, calls wait for the CONNECT */
         rc = agx_client_fail_fast_locked(c, err);
     } else if ((rc = agx_callmap_put(c, k)) != 0) {
         agx_error_set(err, rc, "out of memory registering a call");
@@ -59,7 +62,7 @@ int agx_client_submit(agx_client *c, agx_call *k, bool keep_ref, agx_error *err)
 
 static int emit(agx_client *c, const char *event, const void *data, size_t len, agx_error *err)
 {
-    agx_sio_conn *conn = agx_sio_client_conn(c->sio);
+    agx_sio_conn *conn = c->sio_open ? agx_sio_client_conn(c->sio) : NULL;
     if (!conn)
         return agx_error_set(err, AGX_ERR_UNAVAILABLE, "the connection to %s is gone", c->url);
     struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
@@ -83,7 +86,9 @@ static void timer_arm(agx_client *c);
 
 static void timer_insert(agx_client *c, agx_call *k)
 {
-    k->deadline = uv_now(&c->loop) + (uint64_t)k->timeout_ms;
+    if (!c->timer_open)
+        return; /* the client is going: its calls end anyway */
+    k->deadline = uv_now(&c->t->loop) + (uint64_t)k->timeout_ms;
     agx_call *after = c->ttail;
     while (after && after->deadline > k->deadline)
         after = after->tprev;
@@ -179,11 +184,14 @@ static void promote_held_locked(agx_client *c)
  * resumes) and holding opening events back while CLIENT_INFLIGHT_MAX calls are in flight. */
 void agx_client_run_dirty(agx_client *c)
 {
+    agx_sio_conn *conn = c->sio_open ? agx_sio_client_conn(c->sio) : NULL;
+    if (!conn)
+        return; /* not connected yet (on_connect runs it) or gone (drop_dirty) */
     agx_client_lock(c);
     promote_held_locked(c);
     while (c->dhead) {
-        agx_sio_conn *conn = agx_sio_client_conn(c->sio);
-        if (conn && agx_sio_conn_congested(conn))
+        if (!(conn = c->sio_open ? agx_sio_client_conn(c->sio) : NULL) ||
+            agx_sio_conn_congested(conn))
             break;
         agx_call *k = c->dhead;
         c->dhead = k->dnext;
@@ -255,7 +263,7 @@ void agx_client_drop_dirty(agx_client *c)
 static void timer_fired(uv_timer_t *t)
 {
     agx_client *c = t->data;
-    uint64_t now = uv_now(&c->loop);
+    uint64_t now = uv_now(&c->t->loop);
     while (c->thead && c->thead->deadline <= now) {
         agx_call *k = c->thead;
         agx_client_timer_unlink(c, k);
@@ -275,7 +283,7 @@ static void timer_arm(agx_client *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t now = uv_now(&c->loop);
+    uint64_t now = uv_now(&c->t->loop);
     uv_timer_start(&c->timer, timer_fired, c->thead->deadline > now ? c->thead->deadline - now : 0,
                    0);
 }

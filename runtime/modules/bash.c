@@ -13,11 +13,6 @@
 
 #define MAX_OUTPUT_LIMIT ((int64_t)32 << 20) /* stdout + stderr must fit one 64 MiB frame */
 
-static const char *opt_string(agx_ctx *ctx, const char *name)
-{
-    return agx_value_get_string(agx_ctx_arg(ctx, name), NULL); /* nil → NULL */
-}
-
 /* timeout: nil (none) or a positive number of seconds. 0 with *out, or a failed call. */
 static int get_timeout(agx_ctx *ctx, double *out)
 {
@@ -31,13 +26,19 @@ static int get_timeout(agx_ctx *ctx, double *out)
     return 0;
 }
 
-static int start(agx_ctx *ctx, proc *p, const char *command, bool with_stdin)
+/* Starts the command (the `command` argument when with_command, else an interactive shell). */
+static int start(agx_ctx *ctx, proc *p, bool with_command, bool with_stdin)
 {
     double timeout;
     int rc = get_timeout(ctx, &timeout);
     if (rc)
         return rc;
-    return proc_start(ctx, p, command, opt_string(ctx, "cwd"), agx_ctx_arg(ctx, "env"), with_stdin, timeout);
+    bool bad = false;
+    const char *command = with_command ? proc_string_arg(ctx, "command", &bad) : NULL;
+    const char *cwd = proc_string_arg(ctx, "cwd", &bad);
+    if (bad)
+        return AGX_ERR_REMOTE;
+    return proc_start(ctx, p, command, cwd, agx_ctx_arg(ctx, "env"), with_stdin, timeout);
 }
 
 /* ---- run: collect both streams, each up to max_output bytes ---- */
@@ -124,7 +125,7 @@ static int run(agx_ctx *ctx)
                             (long long)MAX_OUTPUT_LIMIT);
     proc p;
     long long ooms = agx_oom_kills();
-    int rc = start(ctx, &p, opt_string(ctx, "command"), false);
+    int rc = start(ctx, &p, true, false);
     if (rc)
         return rc;
     collected c = {.limit = (size_t)max_output};
@@ -171,7 +172,7 @@ static int emit_exit(agx_ctx *ctx, int code, const proc *p)
 static int run_stream(agx_ctx *ctx)
 {
     proc p;
-    int rc = start(ctx, &p, opt_string(ctx, "command"), false);
+    int rc = start(ctx, &p, true, false);
     if (rc)
         return rc;
     rc = proc_pump(ctx, &p, emit_sink, ctx);
@@ -243,7 +244,7 @@ static void *feed(void *arg)
 static int shell(agx_ctx *ctx)
 {
     proc p;
-    int rc = start(ctx, &p, NULL, true);
+    int rc = start(ctx, &p, false, true);
     if (rc)
         return rc;
     feeder f = {.ctx = ctx, .p = &p};

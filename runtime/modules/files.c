@@ -1,8 +1,11 @@
 /* files.c — the built-in `agentix.files` module: upload, download, stat and list files in the
  * sandbox, confined to one root (AGENTIX_FILES_ROOT, default the worker's cwd). Paths are
- * normalised lexically (no `..` above the root, absolute paths only inside it) and then opened
- * with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so no symlink can lead outside; kernels
- * without openat2 get a component walk that follows no symlinks at all. */
+ * normalised lexically (no `..` above the root, absolute paths only inside it; a NUL byte is
+ * refused, never cut at) and then opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
+ * no symlink can lead outside; kernels without openat2 get a component walk that follows no
+ * symlinks at all. Files are opened non-blocking and must be regular (a FIFO or device would block
+ * the call forever); download refuses a file with more than one hard link, since another link may
+ * lie outside the root (AGENTIX_FILES_HARDLINKS=allow lifts that). */
 #include "agentix/fdio.h"
 #include "agentix/module.h"
 
@@ -193,7 +196,26 @@ static int prepare(agx_ctx *ctx, root *r, const char *path, char *rel, size_t re
     return 0;
 }
 
-static const char *path_arg(agx_ctx *ctx) { return agx_value_get_string(agx_ctx_arg(ctx, "path"), NULL); }
+/* The path argument, or NULL (the call failed) when it holds a NUL byte: C would read up to it only,
+ * and `sub\0/../..` would quietly mean `sub`. */
+static const char *path_arg(agx_ctx *ctx)
+{
+    size_t len = 0;
+    const char *p = agx_value_get_string(agx_ctx_arg(ctx, "path"), &len);
+    if (p && memchr(p, '\0', len)) {
+        agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "path holds a NUL byte at offset %zu; paths cannot "
+                     "contain NUL", (size_t)((const char *)memchr(p, '\0', len) - p));
+        return NULL;
+    }
+    return p;
+}
+
+/* Another hard link to the file may be outside the files root (made by code in the sandbox). */
+static bool hardlinks_allowed(void)
+{
+    const char *v = getenv("AGENTIX_FILES_HARDLINKS");
+    return v && strcmp(v, "allow") == 0;
+}
 
 static agx_value *stat_value(const char *name_key, const char *name, const struct stat *st)
 {
@@ -251,6 +273,8 @@ static int open_parent(agx_ctx *ctx, const root *r, const char *path, char *rel,
 static int upload(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
     size_t len;
     const char *data = agx_value_get_binary(agx_ctx_arg(ctx, "content"), &len);
     root r;
@@ -311,8 +335,11 @@ static int open_in_root(agx_ctx *ctx, const char *path, int flags, int *fd)
 static int download(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
     int fd;
-    int rc = open_in_root(ctx, path, O_RDONLY, &fd);
+    /* Non-blocking: opening a FIFO would otherwise wait for a writer, for good. */
+    int rc = open_in_root(ctx, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, &fd);
     if (rc)
         return rc;
     struct stat st;
@@ -325,6 +352,14 @@ static int download(agx_ctx *ctx)
         return S_ISDIR(st.st_mode) ? fail_errno(ctx, path, EISDIR)
                                    : agx_ctx_fail(ctx, "OSError", "path '%s' is not a regular file", path);
     }
+    if (st.st_nlink > 1 && !hardlinks_allowed()) {
+        close(fd);
+        return agx_ctx_fail(ctx, "PermissionError", "file '%s' has %lu hard links and another may lie "
+                            "outside the files root; copy it (cp) and download the copy, or set "
+                            "AGENTIX_FILES_HARDLINKS=allow in the sandbox", path,
+                            (unsigned long)st.st_nlink);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (st.st_size > MAX_DOWNLOAD) {
         close(fd);
         return agx_ctx_fail(ctx, AGX_REMOTE_LIMIT, "file '%s' is %lld bytes; download takes at most %lld "
@@ -352,6 +387,8 @@ static int download(agx_ctx *ctx)
 static int stat_fn(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
     int fd;
     int rc = open_in_root(ctx, path, O_PATH, &fd);
     if (rc)
@@ -373,8 +410,10 @@ static int by_name(const void *a, const void *b)
 static int list(agx_ctx *ctx)
 {
     const char *path = path_arg(ctx);
+    if (!path)
+        return AGX_ERR_REMOTE;
     int fd;
-    int rc = open_in_root(ctx, path, O_RDONLY | O_DIRECTORY, &fd);
+    int rc = open_in_root(ctx, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, &fd);
     if (rc)
         return rc;
     DIR *d = fdopendir(fd);

@@ -1,5 +1,6 @@
-/* proc.c — child processes for agentix.bash (see proc.h): spawned with posix_spawn into their own
- * process group so a timeout or a cancel can kill everything the command started. */
+/* proc.c — child processes for agentix.bash (see proc.h): each command runs under its own
+ * subreaper (reaper.c), so a timeout, a cancel or the worker's death kills everything the command
+ * started, `setsid` daemons included. */
 #include "proc.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +52,34 @@ static void find_shell(void)
 int proc_check_env(agx_ctx *ctx, const agx_value *env)
 {
     for (size_t i = 0; i < agx_value_map_len(env); i++) {
-        size_t klen;
+        size_t klen, vlen = 0;
         const char *k = agx_value_map_key_at(env, i, &klen);
+        const agx_value *v = agx_value_map_value_at(env, i);
         if (klen == 0 || memchr(k, '=', klen) || memchr(k, '\0', klen))
             return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: '%.*s' is not a variable name",
                                 (int)(klen > 100 ? 100 : klen), k);
-        if (agx_value_type_of(agx_value_map_value_at(env, i)) != AGX_VALUE_STRING)
+        if (agx_value_type_of(v) != AGX_VALUE_STRING)
             return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: the value of '%.*s' must be a string",
+                                (int)(klen > 100 ? 100 : klen), k);
+        const char *val = agx_value_get_string(v, &vlen);
+        if (memchr(val, '\0', vlen))
+            return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "env: the value of '%.*s' holds a NUL byte",
                                 (int)(klen > 100 ? 100 : klen), k);
     }
     return 0;
+}
+
+const char *proc_string_arg(agx_ctx *ctx, const char *name, bool *bad)
+{
+    size_t len = 0;
+    const char *s = agx_value_get_string(agx_ctx_arg(ctx, name), &len); /* nil → NULL */
+    if (s && memchr(s, '\0', len)) {
+        agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "%s holds a NUL byte at offset %zu", name,
+                     (size_t)((const char *)memchr(s, '\0', len) - s));
+        *bad = true;
+        return NULL;
+    }
+    return s;
 }
 
 /* environ with the given variables set (replacing same-named ones): a NULL-terminated array whose
@@ -120,7 +138,7 @@ static void *watchdog(void *arg)
         rc = agx_cond_wait_until(&p->cv, &p->mu, deadline);
     if (!p->done) {
         atomic_store(&p->timed_out, true);
-        kill(-p->pid, SIGKILL);
+        reaper_signal_kill(&p->r);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -158,7 +176,7 @@ static int check_cwd(agx_ctx *ctx, const char *cwd)
     return 0;
 }
 
-/* The spawn itself: pipes, the child's fds, its own process group and default signals. */
+/* The spawn itself: pipes for the child's streams, and the command under its subreaper. */
 static int spawn(proc *p, const char *command, const char *cwd, char **envp, bool with_stdin)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
@@ -169,29 +187,9 @@ static int spawn(proc *p, const char *command, const char *cwd, char **envp, boo
         close_fd(&err[1]);
         return e;
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-    if (cwd)
-        posix_spawn_file_actions_addchdir_np(&fa, cwd);
-    /* The worker ignores SIGPIPE and its threads may block signals: give the shell the defaults. */
-    sigset_t def, none;
-    sigemptyset(&def);
-    sigaddset(&def, SIGPIPE);
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     char *argv_c[] = {shell_path, "-c", (char *)command, NULL};
     char *argv_s[] = {shell_path, NULL};
-    int rc = posix_spawn(&p->pid, shell_path, &fa, &at, command ? argv_c : argv_s, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    int rc = reaper_spawn(&p->r, command ? argv_c : argv_s, envp, cwd, in[0], out[1], err[1]);
     close_fd(&in[0]);
     close_fd(&out[1]);
     close_fd(&err[1]);
@@ -211,7 +209,8 @@ int proc_start(agx_ctx *ctx, proc *p, const char *command, const char *cwd, cons
                bool with_stdin, double timeout_s)
 {
     memset(p, 0, sizeof *p);
-    p->pidfd = p->in_fd = p->out_fd = p->err_fd = -1;
+    p->r.ctl = p->in_fd = p->out_fd = p->err_fd = -1;
+    p->r.done = true; /* nothing to wait for until spawned */
     pthread_once(&shell_once, find_shell);
     int rc = check_cwd(ctx, cwd);
     if (rc == 0)
@@ -225,9 +224,6 @@ int proc_start(agx_ctx *ctx, proc *p, const char *command, const char *cwd, cons
     free_env(envp, owned);
     if (e)
         return agx_ctx_fail(ctx, "OSError", "cannot start %s: %s", shell_path, strerror(e));
-    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-    if (p->pidfd >= 0)
-        fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
     p->timeout_s = timeout_s;
     if (timeout_s > 0 && start_watchdog(p) != 0) {
         proc_finish(p, true);
@@ -236,19 +232,7 @@ int proc_start(agx_ctx *ctx, proc *p, const char *command, const char *cwd, cons
     return 0;
 }
 
-void proc_kill(proc *p)
-{
-    if (!p->reaped)
-        kill(-p->pid, SIGKILL);
-}
-
-/* Reaps the child if it has exited; true once reaped. */
-static bool try_reap(proc *p)
-{
-    if (!p->reaped && waitpid(p->pid, &p->status, WNOHANG) == p->pid)
-        p->reaped = true;
-    return p->reaped;
-}
+void proc_kill(proc *p) { reaper_signal_kill(&p->r); }
 
 int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
 {
@@ -258,20 +242,19 @@ int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
     int fds[2] = {p->out_fd, p->err_fd};
     bool open_[2] = {true, true};
     int rc = 0;
-    /* Until the shell has exited and its output has ended (or gone quiet). */
-    while (open_[0] || open_[1] || !p->reaped) {
-        /* Quiet only counts after the exit was seen: output written just before the shell exited
-         * may arrive between this poll and the reap below (without pidfd, the reap is tried on
-         * every pass), and it must still be read. */
-        bool exit_seen = p->reaped;
+    /* Until the command has exited and its output has ended (or gone quiet). */
+    while (open_[0] || open_[1] || !p->r.have_status) {
+        /* Quiet only counts after the exit was seen: output written just before the command
+         * exited may arrive between this poll and the status read below, and it must still be
+         * read. */
+        bool exited = p->r.have_status;
         struct pollfd pf[4] = {
             {.fd = open_[0] ? fds[0] : -1, .events = POLLIN},
             {.fd = open_[1] ? fds[1] : -1, .events = POLLIN},
             {.fd = agx_ctx_cancel_fd(ctx), .events = POLLIN},
-            {.fd = p->reaped ? -1 : p->pidfd, .events = POLLIN},
+            {.fd = exited ? -1 : p->r.ctl, .events = POLLIN}, /* the status arrives here */
         };
-        int wait_ms = p->reaped ? QUIET_AFTER_EXIT_MS : p->pidfd < 0 ? 50 : -1;
-        int n = poll(pf, 4, wait_ms);
+        int n = poll(pf, 4, exited ? QUIET_AFTER_EXIT_MS : -1);
         if (n < 0 && errno == EINTR)
             continue;
         if (pf[2].revents & POLLIN) {
@@ -279,10 +262,10 @@ int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg)
             rc = AGX_ERR_CANCELLED;
             break;
         }
-        if (pf[3].revents || p->pidfd < 0 || (!open_[0] && !open_[1]))
-            try_reap(p);
-        if (n == 0 && exit_seen)
-            break; /* the shell is gone and nothing more came: leave background jobs be */
+        if (pf[3].revents)
+            reaper_poll(&p->r);
+        if (n == 0 && exited)
+            break; /* the command is gone and nothing more came: leave background jobs be */
         for (int s = 0; s < 2 && rc == 0; s++) {
             if (!open_[s] || !(pf[s].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
@@ -314,15 +297,16 @@ int proc_finish(proc *p, bool kill_first)
         p->has_watchdog = false;
     }
     if (kill_first)
-        proc_kill(p);
-    while (!p->reaped && waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR)
-        ;
-    p->reaped = true;
-    close_fd(&p->pidfd);
+        reaper_kill(&p->r);
+    else
+        reaper_release(&p->r);
     close_fd(&p->in_fd);
     close_fd(&p->out_fd);
     close_fd(&p->err_fd);
-    if (WIFEXITED(p->status))
-        return WEXITSTATUS(p->status);
-    return WIFSIGNALED(p->status) ? 128 + WTERMSIG(p->status) : -1;
+    int status = p->r.status;
+    if (!p->r.have_status)
+        return -1;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }

@@ -1,6 +1,7 @@
 /* proc.h — child processes for the agentix.bash module: a shell command (or an interactive shell
- * reading stdin) in its own process group, its output pumped to a sink, with cancellation and a
- * timeout that kill the whole group. */
+ * reading stdin) under its own subreaper (reaper.h), its output pumped to a sink, with
+ * cancellation and a timeout that kill everything the command started — its process group and
+ * the daemons it detached — before the call ends. */
 #ifndef AGX_MODULES_PROC_H
 #define AGX_MODULES_PROC_H
 
@@ -11,14 +12,12 @@
 
 #include "agentix/clock.h"
 #include "agentix/module.h"
+#include "reaper.h"
 
 typedef struct proc {
-    pid_t pid; /* also the process group id */
-    int pidfd; /* readable when the child exits; -1 where the kernel lacks pidfd_open */
+    reaper r;  /* the command's subreaper: its status, and the one way to kill it all */
     int in_fd; /* the child's stdin (write end), -1 unless asked for */
     int out_fd, err_fd;
-    int status; /* wait status once reaped */
-    bool reaped;
     atomic_bool timed_out;
     /* timeout watchdog */
     pthread_t watchdog;
@@ -44,14 +43,19 @@ typedef int (*proc_sink)(void *arg, int stream, const char *data, size_t len);
  * 0, AGX_ERR_CANCELLED (the group is killed), or the sink's code. */
 int proc_pump(agx_ctx *ctx, proc *p, proc_sink sink, void *arg);
 
-/* Kills the process group. */
+/* Asks for the command's whole tree to be killed (returns at once; any thread). */
 void proc_kill(proc *p);
-/* Reaps the child (killing the group first when kill_first) and releases everything; returns the
- * exit code: the status, or 128 + signal when a signal ended it (as a shell reports it). */
+/* Ends the command: with kill_first its whole tree is killed and gone when this returns;
+ * otherwise (it exited) what it left running in the background is let be. Releases everything;
+ * returns the exit code: the status, or 128 + signal when a signal ended it (as a shell reports
+ * it). */
 int proc_finish(proc *p, bool kill_first);
 
 /* Builds the environment-less argument checks shared by the functions: env must be a map of
- * strings. 0, or a failed call. */
+ * strings without NUL bytes. 0, or a failed call. */
 int proc_check_env(agx_ctx *ctx, const agx_value *env);
+/* A string argument that may be nil: NULL, or its text — the call fails (and *bad is set) when
+ * it holds a NUL byte, which C would silently cut at. */
+const char *proc_string_arg(agx_ctx *ctx, const char *name, bool *bad);
 
 #endif

@@ -2,10 +2,14 @@
  * the worker's frames become the host's events (docs/PROTOCOL.md §2–§3).
  *
  * A call is known to its connection by the host's call_id and to the worker by a server-assigned
- * id that is never reused, so frames that arrive for a call the server already ended (cancelled,
- * failed, its host gone) find nothing and are dropped. Every call ends with exactly one terminal
- * event: the first of the worker's terminal frame, a cancel, a protocol violation, or the worker's
- * death; after it the call is forgotten. */
+ * id that is never reused. Every call ends with exactly one terminal event: the first of the
+ * worker's terminal frame, a cancel, a protocol violation, or the worker's death. A call the
+ * server ended while the worker still runs it (cancelled, its host gone) is detached: frames for
+ * it are dropped, and the worker must end it within the cancel grace or be recycled.
+ *
+ * Budgets (docs/PROTOCOL.md §3): bytes queued to all hosts together, bytes the worker holds for
+ * calls in flight, calls per worker (its threads). New work that would pass one is refused with
+ * LimitExceeded; nothing grows past them. */
 #include "runtime/server/server.h"
 
 #include <stdio.h>
@@ -71,24 +75,106 @@ static srv_call *call_new(srv_conn *conn, srv_wproc *wp, agx_wire_kind kind, con
     return call;
 }
 
+static void hold(srv_call *call, size_t n)
+{
+    call->held += n;
+    call->wp->held += n;
+}
+
+/* Off its connection: the host has had (or will never need) the terminal event. */
+static void call_detach(srv_call *call)
+{
+    if (!call->conn)
+        return;
+    srv_map_remove(&call->conn->calls, &call->by_cid);
+    call->conn = NULL;
+}
+
+/* ---- the worker's threads: at most worker_threads calls are sent, the rest wait here ---- */
+
+static void dequeue(srv_call *call)
+{
+    srv_wproc *wp = call->wp;
+    srv_call *prev = NULL;
+    for (srv_call *c = wp->queue_head; c; prev = c, c = c->q_next) {
+        if (c != call)
+            continue;
+        if (prev)
+            prev->q_next = c->q_next;
+        else
+            wp->queue_head = c->q_next;
+        if (wp->queue_tail == c)
+            wp->queue_tail = prev;
+        wp->nqueued--;
+        break;
+    }
+    call->queued = false;
+    agx_buf_free(&call->qframes);
+    memset(&call->qframes, 0, sizeof call->qframes);
+    if (!prev)
+        srv_worker_queue_arm(wp);
+}
+
+/* Sends waiting calls (their frames, in order) while the worker has threads free. */
+static void dispatch(srv_wproc *wp)
+{
+    srv_server *s = wp->srv;
+    while (wp->queue_head && wp->ncalls < s->cfg.worker_threads) {
+        agx_buf *b = srv_worker_buf(wp);
+        if (!b)
+            return;
+        srv_call *call = wp->queue_head;
+        if (agx_buf_append(b, call->qframes.data, call->qframes.len) != 0) {
+            fprintf(stderr, "agentix-server: out of memory sending a waiting call\n");
+            return;
+        }
+        dequeue(call);
+        call->sent = true;
+        wp->ncalls++;
+    }
+}
+
 static void call_free(srv_call *call)
 {
-    srv_map_remove(&call->conn->srv->calls, &call->by_id);
-    srv_map_remove(&call->conn->calls, &call->by_cid);
+    srv_wproc *wp = call->wp;
+    srv_map_remove(&wp->srv->calls, &call->by_id);
+    call_detach(call);
     if (call->wp_prev)
         call->wp_prev->wp_next = call->wp_next;
     else
-        call->wp->calls = call->wp_next;
+        wp->calls = call->wp_next;
     if (call->wp_next)
         call->wp_next->wp_prev = call->wp_prev;
+    bool sent = call->sent;
+    if (call->queued)
+        dequeue(call);
+    if (sent)
+        wp->ncalls--;
+    wp->held -= call->held;
+    free(call->in_sizes);
     free(call);
+    if (sent)
+        dispatch(wp); /* a thread is free */
+}
+
+void srv_call_drop(srv_call *call)
+{
+    if (!call->conn)
+        srv_worker_unwatch(call->wp, call);
+    call_free(call);
 }
 
 /* ---- frames to the worker ---- */
 
+/* Where a call's frames go: the worker's batch, or the call's own buffer while it waits. */
+static agx_buf *call_buf(srv_call *call)
+{
+    return call->queued ? &call->qframes : srv_worker_buf(call->wp);
+}
+
 static void send_id_frame(srv_call *call, agx_frame_type type)
 {
-    agx_buf *b = srv_worker_buf(call->wp);
+    agx_buf *b = call_buf(call);
     if (b && agx_frame_write_id(b, type, call->id) != 0)
         fprintf(stderr, "agentix-server: out of memory queueing a frame for the worker\n");
 }
@@ -114,7 +200,21 @@ static void terminal_sent(srv_conn *conn, int rc)
         agx_sio_conn_close(conn->sio);
 }
 
-/* Ends a call with an error the server decided; the worker is told to stop it when tell_worker. */
+/* Hands a call the host no longer waits for to the worker's supervision: it gets a cancel, and
+ * must end within the grace. A worker that no longer takes frames frees it at once. */
+static void call_cancel_in_worker(srv_call *call)
+{
+    call_detach(call);
+    if (call->queued || !srv_worker_buf(call->wp)) {
+        call_free(call); /* never reached the worker, or the worker takes nothing more */
+        return;
+    }
+    send_id_frame(call, AGX_FRAME_CANCEL);
+    srv_worker_watch(call->wp, call);
+}
+
+/* Ends a call with an error the server decided; the worker is told to stop it when tell_worker
+ * (else the worker has ended it or is gone). */
 static void call_fail(srv_call *call, const char *type, const char *message, bool cancelled,
                       bool tell_worker)
 {
@@ -122,16 +222,51 @@ static void call_fail(srv_call *call, const char *type, const char *message, boo
     int rc = srv_emit_error(conn->srv, conn->sio, agx_wire_error_event(call->kind), call->cid,
                             call->cid_len, type, message, cancelled);
     if (tell_worker)
-        send_id_frame(call, AGX_FRAME_CANCEL);
-    call_free(call);
+        call_cancel_in_worker(call);
+    else
+        call_free(call);
     terminal_sent(conn, rc);
+}
+
+void srv_call_abort(srv_call *call, const char *type, const char *message, bool cancelled)
+{
+    if (call->conn)
+        call_fail(call, type, message, cancelled, true);
+}
+
+void srv_queue_expire(srv_wproc *wp)
+{
+    srv_server *s = wp->srv;
+    uint64_t now = uv_now(s->loop);
+    while (wp->queue_head && wp->queue_head->queued_at + s->cfg.queue_wait_ms <= now) {
+        srv_call *call = wp->queue_head;
+        char msg[MSG_MAX];
+        snprintf(msg, sizeof msg, "agentix-worker is saturated: all %u of its threads ran calls "
+                 "for the %u ms this call waited (%zu calls wait); retry when calls finish, or "
+                 "cancel calls that do not end", s->cfg.worker_threads, s->cfg.queue_wait_ms,
+                 wp->nqueued);
+        if (!s->saturated_logged || now - s->saturated_logged >= 10000) {
+            fprintf(stderr, "agentix-server: %s\n", msg);
+            s->saturated_logged = now;
+        }
+        if (call->conn)
+            call_fail(call, AGX_RPC_LIMIT, msg, false, false);
+        else
+            call_free(call);
+    }
+    srv_worker_queue_arm(wp);
 }
 
 void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message)
 {
     (void)s;
-    while (wp->calls)
-        call_fail(wp->calls, AGX_RPC_WORKER_EXITED, message, false, false);
+    while (wp->calls) {
+        srv_call *call = wp->calls;
+        if (call->conn)
+            call_fail(call, AGX_RPC_WORKER_EXITED, message, false, false);
+        else
+            srv_call_drop(call);
+    }
 }
 
 void srv_cancel_all(srv_server *s, const char *message)
@@ -150,6 +285,92 @@ static void reply_error(srv_conn *conn, agx_wire_kind kind, const srv_req *r, co
     const char *cid = r->cid_ok ? r->cid : "";
     size_t len = r->cid_ok ? r->cid_len : 0;
     srv_emit_error(conn->srv, conn->sio, agx_wire_error_event(kind), cid, len, type, message, false);
+}
+
+/* ---- budgets ---- */
+
+/* Bytes queued to all hosts. Recounted at most once per millisecond of loop time (a walk over the
+ * connections) and raised by what was queued since, so it never undercounts by much. */
+static size_t queued_total(srv_server *s)
+{
+    uint64_t now = uv_now(s->loop);
+    if (now != s->queued_stamp) {
+        size_t t = 0;
+        for (srv_conn *c = s->conns; c; c = c->next)
+            t += agx_sio_conn_queued_bytes(c->sio);
+        s->queued_total = t;
+        s->queued_stamp = now;
+    }
+    return s->queued_total;
+}
+
+/* Whether n more bytes for conn fit what the server holds for hosts: a connection with nothing
+ * queued always gets one message through (a reading host is not starved by slow ones). */
+static bool queue_fits(srv_conn *conn, size_t n, char *msg, size_t len)
+{
+    srv_server *s = conn->srv;
+    size_t mine = agx_sio_conn_queued_bytes(conn->sio), all = queued_total(s);
+    if (mine + n > s->queue_cap) {
+        snprintf(msg, len, "the host is not reading its connection: %zu bytes are queued to it "
+                 "(limit %zu); read faster or use smaller windows", mine, s->queue_cap);
+        return false;
+    }
+    if (mine > 0 && all + n > s->cfg.queue_budget) {
+        snprintf(msg, len, "agentix-server holds %zu bytes for hosts that are not reading their "
+                 "connections (AGENTIX_QUEUE_BUDGET %zu); read faster or use smaller windows",
+                 all, s->cfg.queue_budget);
+        return false;
+    }
+    return true;
+}
+
+static void queued_add(srv_server *s, size_t n) { s->queued_total += n; }
+
+/* Whether a call of n bytes may go to the worker: its threads and the bytes its calls hold. One
+ * call always fits an idle worker. */
+static bool worker_fits(srv_server *s, srv_wproc *wp, size_t n, char *msg, size_t len)
+{
+    if (wp->nqueued >= SRV_QUEUE_MAX) {
+        snprintf(msg, len, "agentix-worker is saturated: all %u of its threads run calls and %zu "
+                 "more wait; retry when calls finish", s->cfg.worker_threads, wp->nqueued);
+        return false;
+    }
+    if (wp->held > 0 && wp->held + n > s->cfg.worker_budget) {
+        snprintf(msg, len, "agentix-worker holds %zu bytes for calls in flight "
+                 "(AGENTIX_WORKER_BUDGET %zu); retry when calls finish", wp->held,
+                 s->cfg.worker_budget);
+        return false;
+    }
+    if (srv_worker_backlog(wp) >= s->backlog_cap) {
+        snprintf(msg, len, "agentix-worker is not reading its input: %zu bytes wait for it",
+                 srv_worker_backlog(wp));
+        return false;
+    }
+    return true;
+}
+
+/* Bidi inputs the worker holds, oldest first: in_credit from the worker releases them. */
+static int in_push(srv_call *call, size_t n)
+{
+    if (!call->in_sizes && !(call->in_sizes = calloc(AGX_FRAME_IN_WINDOW, sizeof *call->in_sizes)))
+        return AGX_ERR_NO_MEMORY;
+    if (call->in_count < AGX_FRAME_IN_WINDOW) {
+        call->in_sizes[(call->in_head + call->in_count) % AGX_FRAME_IN_WINDOW] = (uint32_t)n;
+        call->in_count++;
+    }
+    hold(call, n);
+    return 0;
+}
+
+static void in_release(srv_call *call, uint64_t n)
+{
+    for (; n > 0 && call->in_count > 0; n--) {
+        size_t sz = call->in_sizes[call->in_head];
+        call->in_head = (uint8_t)((call->in_head + 1) % AGX_FRAME_IN_WINDOW);
+        call->in_count--;
+        call->held -= sz;
+        call->wp->held -= sz;
+    }
 }
 
 /* ---- host events ---- */
@@ -194,14 +415,17 @@ static void start_call(srv_conn *conn, const agx_sio_packet *p, agx_wire_kind ki
         reply_error(conn, kind, &r, AGX_RPC_WORKER_EXITED, msg);
         return;
     }
-    if (srv_worker_backlog(wp) >= s->backlog_cap) {
-        snprintf(msg, sizeof msg, "agentix-worker is not reading its input: %zu bytes wait for it",
-                 srv_worker_backlog(wp));
+    if (!worker_fits(s, wp, r.args.len + r.kwargs.len, msg, sizeof msg)) {
         reply_error(conn, kind, &r, AGX_RPC_LIMIT, msg);
         return;
     }
     srv_call *call = call_new(conn, wp, kind, &r);
-    agx_buf *b = srv_worker_buf(wp);
+    /* A free thread: straight into the worker's batch; else the call waits with its frames. */
+    if (call && (wp->queue_head || wp->ncalls >= s->cfg.worker_threads)) {
+        call->queued = true;
+        call->queued_at = uv_now(s->loop);
+    }
+    agx_buf *b = call ? call_buf(call) : srv_worker_buf(wp);
     size_t mark = b->len;
     int rc = call ? 0 : AGX_ERR_NO_MEMORY;
     if (!rc)
@@ -211,8 +435,23 @@ static void start_call(srv_conn *conn, const agx_sio_packet *p, agx_wire_kind ki
                                         r.args, r.kwargs, window);
     if (!rc)
         rc = frame_fits(s, b, mark);
-    if (rc == 0)
+    if (rc == 0) {
+        hold(call, b->len - mark);
+        if (!call->queued) {
+            call->sent = true;
+            wp->ncalls++;
+        } else {
+            if (wp->queue_tail)
+                wp->queue_tail->q_next = call;
+            else
+                wp->queue_head = call;
+            wp->queue_tail = call;
+            wp->nqueued++;
+            if (wp->queue_head == call)
+                srv_worker_queue_arm(wp);
+        }
         return;
+    }
     if (call)
         call_free(call);
     if (rc == AGX_ERR_LIMIT) {
@@ -258,7 +497,7 @@ static void on_credit(srv_conn *conn, const agx_sio_packet *p)
         call_fail(call, AGX_RPC_BAD_REQUEST, msg, false, true);
         return;
     }
-    agx_buf *b = srv_worker_buf(call->wp);
+    agx_buf *b = call_buf(call);
     if (b && agx_frame_write_credit(b, AGX_FRAME_CREDIT, call->id, n) != 0)
         call_fail(call, AGX_RPC_INTERNAL, "agentix-server is out of memory", false, true);
 }
@@ -279,22 +518,30 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
         call_fail(call, AGX_RPC_BAD_REQUEST, problem, false, true);
         return;
     }
-    if (call->in_credit == 0 || srv_worker_backlog(call->wp) >= s->backlog_cap) {
+    char msg[MSG_MAX];
+    if (call->in_credit == 0) {
         call_fail(call, AGX_RPC_LIMIT,
-                  call->in_credit == 0
-                      ? "bidi:in beyond the input credit the function granted (bidi:credit)"
-                      : "agentix-worker is not reading its input",
-                  false, true);
+                  "bidi:in beyond the input credit the function granted (bidi:credit)", false, true);
+        return;
+    }
+    if (srv_worker_backlog(call->wp) >= s->backlog_cap ||
+        (call->wp->held > 0 && call->wp->held + r.item.len > s->cfg.worker_budget)) {
+        snprintf(msg, sizeof msg, "agentix-worker holds %zu bytes for calls in flight and %zu "
+                 "wait for it (AGENTIX_WORKER_BUDGET %zu)", call->wp->held,
+                 srv_worker_backlog(call->wp), s->cfg.worker_budget);
+        call_fail(call, AGX_RPC_LIMIT, msg, false, true);
         return;
     }
     call->in_credit--;
-    agx_buf *b = srv_worker_buf(call->wp);
+    agx_buf *b = call_buf(call);
     if (!b)
         return;
     size_t mark = b->len;
     int rc = agx_frame_write_payload(b, AGX_FRAME_IN, call->id, r.item);
     if (!rc)
         rc = frame_fits(s, b, mark);
+    if (!rc)
+        rc = in_push(call, b->len - mark);
     if (rc)
         call_fail(call, rc == AGX_ERR_LIMIT ? AGX_RPC_LIMIT : AGX_RPC_INTERNAL,
                   rc == AGX_ERR_LIMIT ? "the bidi:in item exceeds AGENTIX_MAX_PAYLOAD"
@@ -353,20 +600,16 @@ static void relay_item(srv_call *call, const agx_frame *f)
 {
     srv_conn *conn = call->conn;
     srv_server *s = conn->srv;
-    size_t queued = agx_sio_conn_queued_bytes(conn->sio);
-    if (queued + f->value.len > s->queue_cap) {
-        char msg[MSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "the host is not reading its connection: %zu bytes are queued to it (limit %zu); "
-                 "read faster or use smaller windows",
-                 queued, s->queue_cap);
+    char msg[MSG_MAX];
+    if (!queue_fits(conn, f->value.len, msg, sizeof msg)) {
         call_fail(call, AGX_RPC_LIMIT, msg, false, true);
         return;
     }
     const char *ev = call->kind == AGX_KIND_STREAM ? AGX_EV_STREAM_ITEM : AGX_EV_BIDI_OUT;
     int rc = srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE, f->value);
+    if (rc == 0)
+        queued_add(s, f->value.len);
     if (rc && rc != AGX_ERR_UNAVAILABLE) {
-        char msg[MSG_MAX];
         snprintf(msg, sizeof msg, "an item of %zu bytes cannot be sent to the host: over "
                  "AGENTIX_MAX_PAYLOAD (%zu) or its connection's send queue limit",
                  f->value.len, s->cfg.max_payload);
@@ -378,12 +621,20 @@ static void relay_terminal(srv_call *call, const char *event, const char *key, a
 {
     srv_conn *conn = call->conn;
     srv_server *s = conn->srv;
-    int rc = key ? srv_emit_span(s, conn->sio, event, call->cid, call->cid_len, key, v)
-                 : srv_emit_cid(s, conn->sio, event, call->cid, call->cid_len);
+    char msg[MSG_MAX];
+    int rc;
+    if (key && !queue_fits(conn, v.len, msg, sizeof msg))
+        rc = srv_emit_error(s, conn->sio, agx_wire_error_event(call->kind), call->cid, call->cid_len,
+                            AGX_RPC_LIMIT, msg, false);
+    else if (key)
+        rc = srv_emit_span(s, conn->sio, event, call->cid, call->cid_len, key, v);
+    else
+        rc = srv_emit_cid(s, conn->sio, event, call->cid, call->cid_len);
+    if (rc == 0 && key)
+        queued_add(s, v.len);
     if (rc == AGX_ERR_LIMIT) {
         /* Too large for the host's max payload or its send queue: the call still ends, with an
          * error that says why (small enough to always fit). */
-        char msg[MSG_MAX];
         snprintf(msg, sizeof msg, "the %s (%zu bytes) cannot be sent to the host: over its max "
                  "payload or its connection's send queue limit", key ? key : "event", v.len);
         rc = srv_emit_error(s, conn->sio, agx_wire_error_event(call->kind), call->cid, call->cid_len,
@@ -395,6 +646,7 @@ static void relay_terminal(srv_call *call, const char *event, const char *key, a
 
 static void relay_in_credit(srv_call *call, const agx_frame *f)
 {
+    in_release(call, f->n);
     uint64_t c = (uint64_t)call->in_credit + f->n;
     call->in_credit = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
     srv_emit_n(call->conn->srv, call->conn->sio, AGX_EV_BIDI_CREDIT, call->cid, call->cid_len, f->n);
@@ -404,7 +656,13 @@ void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f)
 {
     srv_call *call = find_id(s, f->id);
     if (!call || call->wp != wp)
-        return; /* ended here already (cancel, failure, host gone): dropped */
+        return; /* unknown: dropped */
+    if (!call->conn) {
+        /* Detached (its host has its terminal event): only the worker's end of it matters. */
+        if (agx_frame_is_terminal(f->type))
+            srv_call_drop(call);
+        return;
+    }
     bool streaming = call->kind == AGX_KIND_STREAM || call->kind == AGX_KIND_BIDI;
     switch (f->type) {
     case AGX_FRAME_ITEM:
@@ -470,11 +728,8 @@ void srv_on_close(agx_sio_conn *c, const agx_error *why, void *ud)
         return;
     agx_sio_conn_set_userdata(c, NULL);
     for (size_t i = 0; i < conn->calls.nb; i++)
-        while (conn->calls.b[i]) {
-            srv_call *call = srv_container_of(conn->calls.b[i], srv_call, by_cid);
-            send_id_frame(call, AGX_FRAME_CANCEL);
-            call_free(call);
-        }
+        while (conn->calls.b[i])
+            call_cancel_in_worker(srv_container_of(conn->calls.b[i], srv_call, by_cid));
     srv_map_free(&conn->calls);
     if (conn->prev)
         conn->prev->next = conn->next;

@@ -139,14 +139,20 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
 {
     memset(c, 0, sizeof *c);
     uint64_t port = DEFAULT_PORT, ping_iv = 0, ping_to = 0, max_payload = AGX_FRAME_MAX_DEFAULT;
+    uint64_t grace = SRV_CANCEL_GRACE_MS, threads = SRV_WORKER_THREADS_MAX, queue = 0, held = 0;
+    uint64_t qwait = SRV_QUEUE_WAIT_MS;
     char dir[PATH_MAX];
     if (env_str("AGENTIX_BIND_HOST", 255, &c->host, msg, len) ||
         env_uint("AGENTIX_BIND_PORT", 0, 65535, &port, msg, len) ||
         env_str("AGENTIX_PORT_FILE", PATH_VAR_MAX, &c->port_file, msg, len) ||
-        env_str("AGENTIX_TOKEN", SRV_TOKEN_MAX, &c->token, msg, len) ||
         env_uint("AGENTIX_PING_INTERVAL_MS", 1, INT32_MAX, &ping_iv, msg, len) ||
         env_uint("AGENTIX_PING_TIMEOUT_MS", 1, INT32_MAX, &ping_to, msg, len) ||
         env_uint("AGENTIX_MAX_PAYLOAD", 1024, UINT32_MAX, &max_payload, msg, len) ||
+        env_uint("AGENTIX_CANCEL_GRACE_MS", 1, 3600000, &grace, msg, len) ||
+        env_uint("AGENTIX_WORKER_THREADS", 1, SRV_WORKER_THREADS_MAX, &threads, msg, len) ||
+        env_uint("AGENTIX_QUEUE_WAIT_MS", 1, INT32_MAX, &qwait, msg, len) ||
+        env_uint("AGENTIX_QUEUE_BUDGET", 1024, UINT64_MAX >> 1, &queue, msg, len) ||
+        env_uint("AGENTIX_WORKER_BUDGET", 1024, UINT64_MAX >> 1, &held, msg, len) ||
         env_str("AGENTIX_WORKER_PID_FILE", PATH_VAR_MAX, &c->worker_pid_file, msg, len) ||
         self_dir(dir, sizeof dir, msg, len) || bundle_path(dir, msg, len) ||
         load_worker(c, dir, msg, len) ||
@@ -158,6 +164,12 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
     c->ping_interval_ms = (uint32_t)ping_iv;
     c->ping_timeout_ms = (uint32_t)ping_to;
     c->max_payload = (size_t)max_payload;
+    c->cancel_grace_ms = (uint32_t)grace;
+    c->worker_threads = (uint32_t)threads;
+    c->queue_wait_ms = (uint32_t)qwait;
+    /* Budgets across connections and for the worker, in largest messages (M) unless given. */
+    c->queue_budget = queue ? (size_t)queue : 4 * c->max_payload;
+    c->worker_budget = held ? (size_t)held : 2 * c->max_payload;
     return 0;
 }
 
@@ -165,7 +177,6 @@ void srv_config_free(srv_config *c)
 {
     free(c->host);
     free(c->port_file);
-    free(c->token);
     free(c->worker_path);
     free(c->module_path);
     free(c->worker_pid_file);

@@ -115,7 +115,7 @@ static bool token_ok(srv_server *s, const agx_sio_http_request *r)
 {
     char tok[SRV_TOKEN_MAX + 1];
     int n = agx_sio_http_header(r, AGX_HTTP_HEADER_TOKEN, tok, sizeof tok);
-    return srv_token_ok(s, n >= 0 ? tok : NULL, n >= 0 ? (size_t)n : 0);
+    return srv_token_check(&s->token, n >= 0 ? tok : NULL, n >= 0 ? (size_t)n : 0);
 }
 
 static int post_expiry(srv_server *s, const agx_sio_http_request *r, char *body, size_t cap)

@@ -1,20 +1,28 @@
 /* main.c — agentix-server, the runtime server a backend starts in each sandbox: it listens for
- * hosts (Socket.IO over websocket, runtime/transport), checks their token, and runs their calls
- * in an agentix-worker subprocess (calls.c, worker_proc.c). Configured by environment variables
- * (config.c, docs/PROTOCOL.md §1). SIGTERM or SIGINT drains it: new calls are refused, calls in
- * flight end with Cancelled, the worker is shut down, connections close, and it exits 0. */
+ * hosts (Socket.IO over websocket, runtime/transport), checks their token (token.c), and runs
+ * their calls in an agentix-worker subprocess (calls.c, worker_proc.c). Configured by environment
+ * variables (config.c, docs/PROTOCOL.md §1). It is not dumpable (same-uid code without
+ * CAP_SYS_PTRACE cannot read its memory or environment) and is the subreaper of everything below
+ * it (reap.c). SIGTERM or SIGINT drains it: new calls are refused, calls in flight end with
+ * Cancelled, the worker is shut down, whatever still runs below the server is killed,
+ * connections close, and it exits 0. */
 #include "runtime/server/server.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agentix/version.h"
+#include "runtime/transport/sio_listen.h"
 
 #define QUEUE_RESERVE ((size_t)1 << 20) /* room kept for terminal events past the item cap */
+/* Text messages carry only Socket.IO packet headers and the CONNECT (values travel as binary
+ * attachments): anything larger is refused before jansson builds a tree from it. */
+#define MAX_TEXT ((size_t)64 << 10)
 
 static const char usage[] =
     "usage: agentix-server [--help | --version]\n"
@@ -24,7 +32,14 @@ static const char usage[] =
     "  AGENTIX_BIND_HOST         address to listen on (default 0.0.0.0)\n"
     "  AGENTIX_BIND_PORT         TCP port (default 8000; 0 picks a free one)\n"
     "  AGENTIX_PORT_FILE         write the bound port here once listening\n"
-    "  AGENTIX_TOKEN             hosts must send this token in their CONNECT\n"
+    "  AGENTIX_TOKEN_FD          read the token hosts must send in their CONNECT from this fd\n"
+    "  AGENTIX_TOKEN             the token itself (removed from the environment at start)\n"
+    "  AGENTIX_AUTH              on (default: refuse to start without a token), claim, none\n"
+    "  AGENTIX_CANCEL_GRACE_MS   a cancelled call must end within this, or its worker is recycled\n"
+    "  AGENTIX_WORKER_THREADS    calls one worker runs at once (default 1024); more wait\n"
+    "  AGENTIX_QUEUE_WAIT_MS     a call waits this long for a worker thread (default 60000)\n"
+    "  AGENTIX_QUEUE_BUDGET      bytes queued to all hosts together (default 4 x max payload)\n"
+    "  AGENTIX_WORKER_BUDGET     bytes of calls in flight in the worker (default 2 x max payload)\n"
     "  AGENTIX_PING_INTERVAL_MS  heartbeat interval (default 25000)\n"
     "  AGENTIX_PING_TIMEOUT_MS   heartbeat timeout (default 20000)\n"
     "  AGENTIX_MAX_PAYLOAD       largest message / worker frame in bytes (default 67108864)\n"
@@ -35,26 +50,12 @@ static const char usage[] =
     "                            (POST /expiry, the expiry event); unset = never\n"
     "See docs/PROTOCOL.md.\n";
 
-/* The token is compared in time that does not depend on where it differs. */
-bool srv_token_ok(const srv_server *s, const char *got, size_t got_len)
-{
-    const char *want = s->cfg.token;
-    if (!want)
-        return true;
-    if (!got)
-        return false;
-    size_t n = strlen(want);
-    unsigned char diff = got_len != n;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)want[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
-    return diff == 0;
-}
-
 static bool authorize(const json_t *auth, void *ud)
 {
+    const srv_server *s = ud;
     const json_t *tok = auth ? json_object_get(auth, AGX_F_TOKEN) : NULL;
-    return srv_token_ok(ud, json_is_string(tok) ? json_string_value(tok) : NULL,
-                        json_is_string(tok) ? json_string_length(tok) : 0);
+    const char *got = json_string_value(tok);
+    return srv_token_check(&s->token, got, got ? json_string_length(tok) : 0);
 }
 
 static void signal_closed(uv_handle_t *h) { (void)h; }
@@ -67,8 +68,11 @@ void srv_drain(srv_server *s, const char *why)
     fprintf(stderr, "agentix-server: %s: draining\n", why);
     srv_cancel_all(s, "agentix-server is shutting down");
     srv_worker_shutdown_all(s);
+    if (!srv_workers_running(s))
+        srv_reap_all(s); /* else once the last worker has exited (worker_proc.c) */
     agx_sio_server_shutdown(s->sio);
     srv_worker_flush_close(s);
+    srv_reap_close(s);
     srv_expiry_close(s, signal_closed);
     /* Closed: a second signal now ends the process the default way. */
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
@@ -99,7 +103,8 @@ static int listen_on(srv_server *s)
         .ping_interval_ms = s->cfg.ping_interval_ms,
         .ping_timeout_ms = s->cfg.ping_timeout_ms,
         .limits = {.max_payload = s->cfg.max_payload,
-                   .queue_limit = s->queue_cap + QUEUE_RESERVE + s->cfg.max_payload},
+                   .queue_limit = s->queue_cap + QUEUE_RESERVE + s->cfg.max_payload,
+                   .max_text = MAX_TEXT},
         .authorize = authorize,
         .on_http = srv_http,
         .handlers = {.on_connect = srv_on_connect,
@@ -123,7 +128,7 @@ static int listen_on(srv_server *s)
         }
     }
     fprintf(stderr, "agentix-server %s: listening on %s:%d%s\n", AGX_VERSION_STRING,
-            s->cfg.host, port, s->cfg.token ? " (token required)" : "");
+            s->cfg.host, port, srv_token_describe(&s->token));
     return 0;
 }
 
@@ -134,6 +139,7 @@ static void teardown(srv_server *s)
     srv_map_free(&s->calls);
     agx_buf_free(&s->scratch);
     srv_config_free(&s->cfg);
+    srv_token_wipe(&s->token);
 }
 
 int main(int argc, char **argv)
@@ -156,8 +162,16 @@ int main(int argc, char **argv)
      * (a third of the server's CPU in a stream). Keep up to 2 MiB of free heap top. */
     mallopt(M_TRIM_THRESHOLD, 2 << 20);
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    /* Same-uid code in the sandbox must not read this process's memory or environment (the
+     * token): without CAP_SYS_PTRACE, /proc/<pid>/{mem,environ} are closed to it. */
+    prctl(PR_SET_DUMPABLE, 0);
     static srv_server s;
     char msg[512];
+    /* The token first: it is taken out of the environment before anything else can copy it. */
+    if (srv_token_load(&s.token, msg, sizeof msg) != 0) {
+        fprintf(stderr, "agentix-server: %s\n", msg);
+        return 2;
+    }
     if (srv_config_load(&s.cfg, msg, sizeof msg) != 0) {
         fprintf(stderr, "agentix-server: %s\n", msg);
         srv_config_free(&s.cfg);
@@ -175,7 +189,7 @@ int main(int argc, char **argv)
     }
     s.loop = &loop;
     if (srv_worker_env_init(&s) != 0 || srv_worker_flush_init(&s) != 0 ||
-        start_signals(&s) != 0) {
+        start_signals(&s) != 0 || srv_reap_init(&s) != 0) {
         fprintf(stderr, "agentix-server: cannot set up (out of memory?)\n");
         return 1;
     }
@@ -183,6 +197,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentix-server: %s\n", msg);
         return 2;
     }
+    /* Every socket needs a descriptor: take all the kernel allows (the accept loop backs off when
+     * they run out anyway). */
+    long fds = sio_raise_fd_limit();
+    if (fds >= 0 && fds < 1024)
+        fprintf(stderr, "agentix-server: only %ld file descriptors allowed (RLIMIT_NOFILE); "
+                "connections beyond ~%ld wait\n", fds, fds - 64);
     int rc = 0;
     if (listen_on(&s) == 0) {
         if (!srv_worker_get(&s, msg, sizeof msg))
@@ -193,6 +213,7 @@ int main(int argc, char **argv)
         if (s.sio)
             agx_sio_server_shutdown(s.sio);
         srv_worker_flush_close(&s);
+        srv_reap_close(&s);
         srv_expiry_close(&s, signal_closed);
         uv_close((uv_handle_t *)&s.sigterm, signal_closed);
         uv_close((uv_handle_t *)&s.sigint, signal_closed);

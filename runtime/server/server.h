@@ -7,11 +7,14 @@
  *   config.c      environment → srv_config
  *   request.c     host event payloads → srv_req (validated, bounded)
  *   reply.c       events to the host ({call_id, value} with the value relayed as raw bytes)
- *   calls.c       the routing: host events ↔ calls ↔ worker frames
- *   worker_proc.c the worker subprocess: spawn, frames over pipes, death, shutdown
+ *   calls.c       the routing: host events ↔ calls ↔ worker frames, and the budgets
+ *   worker_proc.c the worker subprocess: spawn, frames over pipes, death, shutdown, and the
+ *                 supervision of cancelled calls (a worker that does not end one is recycled)
+ *   token.c       the token: read once, kept out of the sandbox's reach, compared
+ *   reap.c        the server as its sandbox's subreaper: orphans reaped, all killed at drain
  *   expiry.c      the server's own expiry (it ends itself), POST /expiry and the other routes
  *   map.c         the intrusive hash tables the routing uses
- *   main.c        process setup, token check, signals, drain */
+ *   main.c        process setup, signals, drain */
 #ifndef AGX_SERVER_H
 #define AGX_SERVER_H
 
@@ -31,9 +34,13 @@
 #define SRV_TARGET_MAX 512           /* bytes of "module::function" */
 #define SRV_CALLS_PER_CONN_MAX 4096  /* calls in flight on one connection */
 #define SRV_BOOT_TIMEOUT_MS 15000    /* spawn → `ready` */
-#define SRV_EXIT_GRACE_MS 50         /* pipe EOF → exit status, before failing calls without it */
-#define SRV_SHUTDOWN_WAIT_MS 5000    /* `shutdown` frame → SIGTERM */
-#define SRV_TERM_WAIT_MS 2000        /* SIGTERM → SIGKILL */
+#define SRV_EXIT_GRACE_MS 500        /* pipe EOF → exit status, before failing calls without it */
+#define SRV_SHUTDOWN_WAIT_MS 3000    /* `shutdown` frame → SIGTERM (the worker waits 2 s itself) */
+#define SRV_TERM_WAIT_MS 1000        /* SIGTERM → SIGKILL */
+#define SRV_CANCEL_GRACE_MS 5000     /* cancel → the worker ends the call, or it is recycled */
+#define SRV_WORKER_THREADS_MAX 1024  /* calls one worker runs at once (its thread pool) */
+#define SRV_QUEUE_WAIT_MS 60000      /* a call waits this long for one of the worker's threads */
+#define SRV_QUEUE_MAX 65536          /* calls waiting for one worker's threads */
 #define SRV_PIPE_SIZE (1u << 20)     /* F_SETPIPE_SZ for the worker pipes (best effort) */
 #define SRV_TOKEN_MAX 4096
 
@@ -43,9 +50,14 @@ typedef struct srv_config {
     char *host;               /* AGENTIX_BIND_HOST, default 0.0.0.0 */
     int port;                 /* AGENTIX_BIND_PORT, default 8000; 0 = ephemeral */
     char *port_file;          /* AGENTIX_PORT_FILE or NULL */
-    char *token;              /* AGENTIX_TOKEN or NULL (then every CONNECT is accepted) */
     uint32_t ping_interval_ms, ping_timeout_ms; /* 0 = transport default */
     size_t max_payload;       /* AGENTIX_MAX_PAYLOAD, default 64 MiB */
+    uint32_t cancel_grace_ms; /* AGENTIX_CANCEL_GRACE_MS, default 5000 */
+    uint32_t worker_threads;  /* AGENTIX_WORKER_THREADS, default 1024: calls a worker runs at once */
+    uint32_t queue_wait_ms;   /* AGENTIX_QUEUE_WAIT_MS, default 60000: a call waits this long for a
+                                 thread before it fails with LimitExceeded */
+    size_t queue_budget;      /* AGENTIX_QUEUE_BUDGET: bytes queued to all hosts, default 4 M */
+    size_t worker_budget;     /* AGENTIX_WORKER_BUDGET: bytes of calls in the worker, default 2 M */
     char *worker_path;        /* AGENTIX_WORKER, default <server dir>/agentix-worker */
     char *module_path;        /* AGENTIX_MODULE_PATH + ":<server dir>/../modules" */
     char *worker_pid_file;    /* AGENTIX_WORKER_PID_FILE or NULL */
@@ -56,6 +68,35 @@ int srv_config_load(srv_config *c, char *msg, size_t msg_len);
 void srv_config_free(srv_config *c);
 /* Writes text to path atomically (temp file + rename). 0 or -1 with errno. */
 int srv_write_file_atomic(const char *path, const char *text);
+
+/* ---- the token (token.c) ---- */
+
+typedef enum srv_auth_mode {
+    SRV_AUTH_TOKEN = 0, /* on: a token from the start (the default; no start without one) */
+    SRV_AUTH_CLAIM,     /* AGENTIX_AUTH=claim: set once later; every CONNECT refused until then */
+    SRV_AUTH_NONE       /* AGENTIX_AUTH=none: every CONNECT accepted */
+} srv_auth_mode;
+
+typedef struct srv_token {
+    srv_auth_mode mode;
+    bool set;
+    size_t len;
+    char bytes[SRV_TOKEN_MAX];
+} srv_token;
+
+/* Reads the token at start: AGENTIX_TOKEN_FD (read to EOF and closed; one trailing newline is
+ * dropped), else AGENTIX_TOKEN (overwritten in the environment block and removed). 0, or -1 with
+ * msg naming the problem: no token, an empty one, both a token and AGENTIX_AUTH=none|claim. */
+int srv_token_load(srv_token *t, char *msg, size_t msg_len);
+/* Claim mode: the token, set once by the step that authenticates the claim (the k8s warm pool's
+ * claim). 0, or -1 with msg when not in claim mode, already set, empty or too long. */
+int srv_token_claim(srv_token *t, const char *tok, size_t len, char *msg, size_t msg_len);
+/* Whether a CONNECT's token is the one (time independent of where they differ). Always true with
+ * AGENTIX_AUTH=none; false while a claim-time token is not set. */
+bool srv_token_check(const srv_token *t, const char *got, size_t len);
+/* " (token required)" etc., for the log line. */
+const char *srv_token_describe(const srv_token *t);
+void srv_token_wipe(srv_token *t);
 
 /* ---- intrusive hash table (map.c) ---- */
 
@@ -87,17 +128,29 @@ typedef struct srv_server srv_server;
 typedef struct srv_conn srv_conn;
 typedef struct srv_wproc srv_wproc;
 
-/* One call in flight: known to its connection by call_id and to the server by the worker id. */
+/* One call in flight: known to its connection by call_id and to the server by the worker id.
+ * A call whose host got its terminal event while the worker still runs it (cancelled, its host
+ * gone) is detached: no connection, on its worker's grace list until the worker ends it. */
 typedef struct srv_call {
     srv_map_node by_id;  /* srv_server.calls, hash of id */
     srv_map_node by_cid; /* srv_conn.calls, hash of cid */
     struct srv_call *wp_prev, *wp_next; /* the worker generation's calls */
-    srv_conn *conn;
+    struct srv_call *gr_next;           /* the worker's grace list (detached calls, FIFO) */
+    srv_conn *conn;      /* NULL once detached */
     srv_wproc *wp;
     uint64_t id;         /* worker id: server-assigned, never reused */
+    uint64_t deadline;   /* detached: loop time by which the worker must end it */
     agx_wire_kind kind;
     uint32_t in_credit;  /* bidi: inputs the host may still send */
     bool in_ended;
+    size_t held;         /* bytes of it the worker holds (arguments, unconsumed inputs) */
+    uint32_t *in_sizes;  /* bidi: sizes of the inputs the function has not consumed, a ring */
+    uint8_t in_head, in_count;
+    bool queued;         /* waiting in the server for one of its worker's threads */
+    bool sent;           /* counted in its worker's ncalls: the worker has (or will have) it */
+    struct srv_call *q_next; /* the worker's queue of waiting calls */
+    uint64_t queued_at;  /* loop time it started waiting */
+    agx_buf qframes;     /* its frames while it waits: sent together when it gets a thread */
     size_t cid_len;
     char cid[];          /* NUL-terminated copy of the host's call_id */
 } srv_call;
@@ -124,6 +177,7 @@ struct srv_wproc {
     uv_poll_t rpoll;      /* readable: frames from the worker's stdout */
     uv_pipe_t wpipe;      /* frames to the worker's stdin */
     uv_timer_t timer;     /* boot timeout, EOF grace, shutdown escalation (see phase) */
+    uv_timer_t grace;     /* the oldest detached call's deadline */
     enum { WT_NONE, WT_BOOT, WT_EOF, WT_TERM, WT_KILL } phase;
     uv_write_t wreq;
     int rfd;
@@ -136,12 +190,19 @@ struct srv_wproc {
     agx_buf wactive;  /* bytes handed to uv_write, untouched until its callback */
     agx_buf wpending; /* frames appended since; flushed after this loop iteration's I/O */
     srv_call *calls;  /* the calls routed to this generation */
+    srv_call *grace_head, *grace_tail; /* its detached calls, oldest first */
+    srv_call *queue_head, *queue_tail; /* calls waiting for a thread, in arrival order */
+    size_t nqueued;
+    uv_timer_t qwait; /* the oldest waiting call's deadline */
+    size_t ncalls;    /* calls sent to it (detached ones too: they hold a thread) */
+    size_t held;      /* bytes its calls hold (srv_call.held) */
     srv_wproc *next;  /* srv_server.procs */
 };
 
 struct srv_server {
     uv_loop_t *loop;
     srv_config cfg;
+    srv_token token;
     agx_sio_server *sio;
     srv_conn *conns;
     srv_map calls;        /* every call in flight, by worker id */
@@ -149,8 +210,11 @@ struct srv_server {
     srv_wproc *current;   /* the worker new calls go to; NULL = spawn on the next call */
     srv_wproc *procs;     /* every generation whose handles are not closed yet */
     uv_check_t flush;     /* writes each worker's pending frames once per loop iteration */
-    uv_signal_t sigterm, sigint;
-    bool draining;
+    uv_signal_t sigterm, sigint, sigchld;
+    bool draining, reaped_all;
+    size_t queued_total;  /* bytes queued to all hosts: recounted once per ms of loop time */
+    uint64_t queued_stamp;
+    uint64_t saturated_logged; /* loop time of the last "pool saturated" line */
     struct {
         uv_timer_t timer;
         bool open;       /* the timer handle exists */
@@ -174,8 +238,18 @@ srv_wproc *srv_worker_get(srv_server *s, char *msg, size_t msg_len);
 agx_buf *srv_worker_buf(srv_wproc *wp);
 /* Bytes appended or being written but not yet taken by the pipe. */
 size_t srv_worker_backlog(const srv_wproc *wp);
-/* Drain: asks every worker to stop (shutdown frame, then SIGTERM after 5 s, SIGKILL after 2 s). */
+/* Drain: asks every worker to stop (shutdown frame, then SIGTERM after 3 s, SIGKILL after 1 s). */
 void srv_worker_shutdown_all(srv_server *s);
+/* A call got its terminal event but the worker still runs it: it must end within the cancel
+ * grace, or the worker is recycled — killed (its commands' subreapers then kill their trees),
+ * every call on it failed with WorkerExited, the next call served by a fresh worker. */
+void srv_worker_watch(srv_wproc *wp, srv_call *call);
+/* The worker ended a detached call: off the grace list. */
+void srv_worker_unwatch(srv_wproc *wp, srv_call *call);
+/* Whether any worker process still runs (drain waits for none). */
+bool srv_workers_running(const srv_server *s);
+/* (Re)arms the timer of the oldest call waiting for a thread. */
+void srv_worker_queue_arm(srv_wproc *wp);
 /* Builds s->worker_env from environ. 0 or -1. */
 int srv_worker_env_init(srv_server *s);
 void srv_worker_env_free(srv_server *s);
@@ -193,14 +267,30 @@ void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f);
 void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message);
 /* Drain: ends every call with Cancelled (cancel frames to the worker). */
 void srv_cancel_all(srv_server *s, const char *message);
+/* Ends a call now with error {type, message} to its host and cancels it in the worker: the one
+ * way the server stops a call (cancel, host gone, drain; call deadlines use it too). The command
+ * the call runs is killed with its whole process tree by agentix.bash's subreaper when the worker
+ * cancels it, or when the worker is recycled because it did not. */
+void srv_call_abort(srv_call *call, const char *type, const char *message, bool cancelled);
+/* Frees a call the worker was running when it went away. */
+void srv_call_drop(srv_call *call);
+/* Calls that waited longer than AGENTIX_QUEUE_WAIT_MS for a thread of wp end with LimitExceeded
+ * (saturation is said, never a silent wait); the timer of wp's queue calls this. */
+void srv_queue_expire(srv_wproc *wp);
+
+/* ---- reap.c: the sandbox's processes ---- */
+
+/* Makes the server the subreaper of everything below it and reaps orphans as they exit. */
+int srv_reap_init(srv_server *s);
+void srv_reap_close(srv_server *s);
+/* Drain, once the workers are gone: kills every process left below the server (daemons that
+ * earlier calls left running, orphans) and reaps them. */
+void srv_reap_all(srv_server *s);
 
 /* ---- main.c ---- */
 
 /* Drains and ends the server as SIGTERM does (why goes to the log and to the calls' errors). */
 void srv_drain(srv_server *s, const char *why);
-/* Whether got (len bytes; NULL = none given) is the server's token; always true without one.
- * Time independent of where they differ. */
-bool srv_token_ok(const srv_server *s, const char *got, size_t len);
 
 /* ---- expiry.c ---- */
 

@@ -10,7 +10,12 @@
  * The first worker is spawned when the server starts, so the first call does not pay for the
  * exec and its `ready` round trip, and a broken installation shows in the log at once. After a
  * death the next one is spawned by the next call, not at once: a module that kills its worker
- * cannot make the server spin in a restart loop. */
+ * cannot make the server spin in a restart loop.
+ *
+ * Supervision: a call the server cancelled (or whose host left) must end in the worker within the
+ * cancel grace. One that does not — module code stuck in a blocking call that ignores its cancel —
+ * would hold a worker thread for good; instead the worker is recycled: killed, its calls failed
+ * with WorkerExited, the next call served by a fresh one. */
 #include "runtime/server/server.h"
 
 #include <errno.h>
@@ -72,8 +77,14 @@ static void wp_close(srv_wproc *wp)
     close_handle(wp, (uv_handle_t *)&wp->rpoll);
     close_handle(wp, (uv_handle_t *)&wp->wpipe);
     close_handle(wp, (uv_handle_t *)&wp->timer);
+    close_handle(wp, (uv_handle_t *)&wp->grace);
+    close_handle(wp, (uv_handle_t *)&wp->qwait);
     close(wp->rfd);
     wp->rfd = -1;
+    /* Drain: once the last worker is gone, nothing below the server may be left running. */
+    srv_server *s = wp->srv;
+    if (s->draining && !srv_workers_running(s))
+        srv_reap_all(s);
 }
 
 static void arm(srv_wproc *wp, int phase, uint64_t ms);
@@ -101,6 +112,8 @@ static void wp_lost(srv_wproc *wp, const char *fmt, ...)
         s->current = NULL;
     uv_poll_stop(&wp->rpoll);
     uv_timer_stop(&wp->timer);
+    uv_timer_stop(&wp->grace);
+    uv_timer_stop(&wp->qwait);
     wp->phase = WT_NONE;
     wp->wpending.len = 0;
     char why[MSG_MAX - 96], msg[MSG_MAX];
@@ -319,6 +332,89 @@ static void arm(srv_wproc *wp, int phase, uint64_t ms)
     uv_timer_start(&wp->timer, on_timer, ms, 0);
 }
 
+/* ---- supervision of cancelled calls ---- */
+
+static void grace_fired(uv_timer_t *t);
+
+static void grace_arm(srv_wproc *wp)
+{
+    if (!wp->grace_head || wp->state == WP_FAILED) {
+        uv_timer_stop(&wp->grace);
+        return;
+    }
+    uint64_t now = uv_now(wp->srv->loop), due = wp->grace_head->deadline;
+    wp->grace.data = wp;
+    uv_timer_start(&wp->grace, grace_fired, due > now ? due - now : 0, 0);
+}
+
+static void grace_fired(uv_timer_t *t)
+{
+    srv_wproc *wp = t->data;
+    srv_call *c = wp->grace_head;
+    if (!c || wp->state == WP_FAILED)
+        return;
+    if (c->deadline > uv_now(wp->srv->loop)) {
+        grace_arm(wp);
+        return;
+    }
+    wp_lost(wp, "agentix-worker (pid %llu) was recycled: call %llu did not end within %u ms of "
+            "its cancel (module code that ignores cancellation)",
+            (unsigned long long)wp->pid, (unsigned long long)c->id, wp->srv->cfg.cancel_grace_ms);
+}
+
+void srv_worker_watch(srv_wproc *wp, srv_call *call)
+{
+    call->deadline = uv_now(wp->srv->loop) + wp->srv->cfg.cancel_grace_ms;
+    call->gr_next = NULL;
+    if (wp->grace_tail)
+        wp->grace_tail->gr_next = call;
+    else
+        wp->grace_head = call;
+    wp->grace_tail = call;
+    if (wp->grace_head == call)
+        grace_arm(wp);
+}
+
+void srv_worker_unwatch(srv_wproc *wp, srv_call *call)
+{
+    srv_call *prev = NULL;
+    for (srv_call *c = wp->grace_head; c; prev = c, c = c->gr_next) {
+        if (c != call)
+            continue;
+        if (prev)
+            prev->gr_next = c->gr_next;
+        else
+            wp->grace_head = c->gr_next;
+        if (wp->grace_tail == c)
+            wp->grace_tail = prev;
+        if (!prev)
+            grace_arm(wp);
+        return;
+    }
+}
+
+static void qwait_fired(uv_timer_t *t) { srv_queue_expire(t->data); }
+
+void srv_worker_queue_arm(srv_wproc *wp)
+{
+    if (!wp->queue_head || wp->closing) {
+        if (!wp->closing)
+            uv_timer_stop(&wp->qwait);
+        return;
+    }
+    uint64_t now = uv_now(wp->srv->loop), due = wp->queue_head->queued_at + wp->srv->cfg.queue_wait_ms;
+    wp->qwait.data = wp;
+    uv_timer_start(&wp->qwait, qwait_fired, due > now ? due - now : 0, 0);
+}
+
+bool srv_workers_running(const srv_server *s)
+{
+    for (const srv_wproc *wp = s->procs; wp; wp = wp->next)
+        if (!wp->exited)
+            return true;
+    return false;
+}
+
 /* ---- writing frames ---- */
 
 static void flush_one(srv_wproc *wp);
@@ -391,8 +487,9 @@ size_t srv_worker_backlog(const srv_wproc *wp) { return wp->wactive.len + wp->wp
 /* ---- spawning ---- */
 
 static const char *const scrubbed[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
-                                       "AGENTIX_TOKEN", "AGENTIX_MODULE_PATH",
-                                       "AGENTIX_MAX_PAYLOAD", "AGENTIX_WORKER_PID_FILE",
+                                       "AGENTIX_TOKEN", "AGENTIX_TOKEN_FD", "AGENTIX_AUTH",
+                                       "AGENTIX_MODULE_PATH", "AGENTIX_MAX_PAYLOAD",
+                                       "AGENTIX_WORKER_THREADS", "AGENTIX_WORKER_PID_FILE",
                                        "AGENTIX_PORT_FILE"};
 
 static bool is_scrubbed(const char *kv)
@@ -421,17 +518,19 @@ int srv_worker_env_init(srv_server *s)
     size_t n = 0;
     for (char **e = environ; *e; e++)
         n++;
-    char **env = calloc(n + 3, sizeof *env);
+    char **env = calloc(n + 4, sizeof *env);
     if (!env)
         return -1;
     size_t k = 0;
     for (char **e = environ; *e; e++)
         if (!is_scrubbed(*e) && !(env[k++] = strdup(*e)))
             goto oom;
-    char payload[32];
+    char payload[32], threads[16];
     snprintf(payload, sizeof payload, "%zu", s->cfg.max_payload);
+    snprintf(threads, sizeof threads, "%u", s->cfg.worker_threads);
     if (!(env[k++] = kv_dup("AGENTIX_MODULE_PATH", s->cfg.module_path)) ||
-        !(env[k++] = kv_dup("AGENTIX_MAX_PAYLOAD", payload)))
+        !(env[k++] = kv_dup("AGENTIX_MAX_PAYLOAD", payload)) ||
+        !(env[k++] = kv_dup("AGENTIX_WORKER_THREADS", threads)))
         goto oom;
     s->worker_env = env;
     return 0;
@@ -508,7 +607,9 @@ static srv_wproc *spawn(srv_server *s, char *msg, size_t len)
     uv_pipe_init(s->loop, &wp->wpipe, 0);
     uv_pipe_open(&wp->wpipe, in[1]);
     uv_timer_init(s->loop, &wp->timer);
-    wp->open_handles = 4;
+    uv_timer_init(s->loop, &wp->grace);
+    uv_timer_init(s->loop, &wp->qwait);
+    wp->open_handles = 6;
     wp->rpoll.data = wp;
     uv_poll_start(&wp->rpoll, UV_READABLE, on_readable);
     arm(wp, WT_BOOT, SRV_BOOT_TIMEOUT_MS);

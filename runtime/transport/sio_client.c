@@ -1,76 +1,78 @@
-/* sio_client.c — the host's dialling side of the transport: one lws client context on the RPC
- * client's libuv loop, one websocket to agentix-server's /socket.io/ (optionally dialled at a
- * connect-to address), driving the agx_sio_conn of sio_conn.c. Teardown follows the lws 4.1
- * foreign-loop recipe: first lws_context_destroy from a timer once the conn is gone, the loop
- * drains, second lws_context_destroy in agx_sio_client_free.
+/* sio_client.c — the host's dialling side of the transport, its front half: the runtime URL
+ * (http, https, ws, wss and http+unix), the curl-style connect-to rule, the extra headers and the
+ * websocket upgrade request are checked and built here, once, when a connection starts; then
+ * sio_dial.c opens the socket and runs the websocket under the conn (sio_conn.c), and sio_tls.c
+ * puts TLS on it for https. This file also owns the lifecycle: close, free, and the release of
+ * the memory once every handle the client opened on the loop has closed.
  *
- * For http:// the socket is an lws raw socket and the websocket on it is ours: the HTTP upgrade
- * (with the Sec-WebSocket-Accept check) and the frame parser of ws_frame.c. lws 4.1's own client parser
- * handles received payload one byte per call, which capped streams at a few hundred MB/s; ours
- * hands whole runs of payload to the conn. Sends were already pre-framed. lws 4.1 cannot put
- * TLS on a raw client socket, so https:// uses lws's websocket client (and its parser). */
-#include "runtime/transport/sio_client.h"
+ * Why not libwebsockets here (docs/ARCHITECTURE.md, "The client engine"): one lws context per
+ * connection cost ~650 KB, lws 4.1 contexts cannot be created from many threads at once, and
+ * its client parser handed https payload over one byte per call. The websocket protocol a
+ * client needs is small and already ours (ws_frame.c decodes, sio_send.c frames). */
+#include "runtime/transport/sio_client_impl.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "runtime/transport/sio_conn_impl.h"
-#include "runtime/transport/ws_frame.h"
-
 #define DEFAULT_CONNECT_TIMEOUT 10000
 #define HOST_MAX 256
 #define HEADERS_MAX 64
 #define HEADER_BYTES_MAX 8192
+#define TOKEN_MAX 2048
 #define SIO_PATH "/socket.io/?EIO=4&transport=websocket"
 #define PREFIX_MAX 1024 /* bytes of a URL path prefix (e.g. a k8s apiserver proxy path) */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define UNIX_PATH_MAX_BYTES 1024 /* dialled through /proc/self/fd, so not sun_path's 108 */
 
-struct agx_sio_client {
-    uv_loop_t *loop;
-    void *foreign_loops[1];
-    struct lws_context *ctx;
-    struct lws_protocols protocols[2];
-    agx_sio_conn conn;
-    agx_sio_handlers h;
-    agx_sio_limits lim;
-
-    bool tls;
-    char url[HOST_MAX + 16];    /* scheme://host:port, for messages */
-    char host[HOST_MAX];        /* URL host, brackets stripped */
+/* What parse_url finds; strings are copied into the client afterwards. */
+typedef struct url_parts {
+    bool tls, unix_sock;
+    char host[HOST_MAX];        /* TCP: URL host, brackets stripped */
     int port;
     char host_header[HOST_MAX + 8];
     char path[PREFIX_MAX + sizeof SIO_PATH]; /* <URL path prefix>/socket.io/?EIO=4&... */
+    char unix_path[UNIX_PATH_MAX_BYTES];
     char dial_host[HOST_MAX];
     int dial_port;
-    char *ca_file;
-    agx_sio_header *headers;    /* copies; one allocation holds the strings */
-    size_t nheaders;
-
-    struct lws *dial_wsi;       /* the raw socket being dialled or open */
-
-    /* the websocket on the raw socket */
-    char ws_accept[32];         /* the Sec-WebSocket-Accept the server must answer */
-    bool upgraded;
-    agx_ws_head hs;             /* the upgrade response, gathered */
-    agx_ws_frames frames;
-
-    uv_timer_t kick;            /* runs teardown steps outside lws callbacks */
-    bool kick_open;
-    bool conn_released;
-    bool closing;
-    bool destroy_started;
-};
+} url_parts;
 
 /* ---- URL and connect-to parsing ---- */
+
+static bool host_chars_ok(const char *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && !strchr(".-_:%", h[i]))
+            return false;
+    return true;
+}
+
+/* Digits of a port 1..65535 in s[0..n); -1 when n is 0 (absent); -2 when malformed. */
+static int parse_port(const char *s, size_t n)
+{
+    if (n == 0)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -2;
+        v = v * 10 + (s[i] - '0');
+        if (v > 65535)
+            return -2;
+    }
+    return v == 0 ? -2 : (int)v;
+}
 
 /* Splits "host:port" / "[v6]:port" at the last colon outside brackets. *port = -1 if absent. */
 static int split_host_port(const char *s, size_t n, char *host, size_t cap, int *port)
 {
     size_t hlen = n;
-    const char *hs = s;
+    const char *hs = s, *ps = NULL;
     *port = -1;
     if (n && s[0] == '[') {
         const char *rb = memchr(s, ']', n);
@@ -82,42 +84,21 @@ static int split_host_port(const char *s, size_t n, char *host, size_t cap, int 
         if (rest) {
             if (rb[1] != ':')
                 return -1;
-            *port = 0;
+            ps = rb + 2;
         }
     } else {
-        const char *colon = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (s[i] == ':')
-                colon = s + i;
+        const char *colon = memrchr(s, ':', n);
         if (colon) {
             hlen = (size_t)(colon - s);
-            *port = 0;
+            ps = colon + 1;
         }
     }
-    if (hlen >= cap)
+    if (hlen >= cap || !host_chars_ok(hs, hlen))
         return -1;
     memcpy(host, hs, hlen);
     host[hlen] = '\0';
-    for (size_t i = 0; i < hlen; i++)
-        if (!isalnum((unsigned char)host[i]) && !strchr(".-_:%", host[i]))
-            return -1;
-    if (*port == 0) {
-        const char *ps = hs + hlen + (s[0] == '[' ? 2 : 1);
-        const char *pe = s + n;
-        long v = 0;
-        if (ps == pe)
-            return -1;
-        for (const char *p = ps; p < pe; p++) {
-            if (!isdigit((unsigned char)*p))
-                return -1;
-            v = v * 10 + (*p - '0');
-            if (v > 65535)
-                return -1;
-        }
-        if (v == 0)
-            return -1;
-        *port = (int)v;
-    }
+    if (ps && (*port = parse_port(ps, (size_t)(s + n - ps))) < 0)
+        return -1;
     return 0;
 }
 
@@ -129,7 +110,7 @@ static bool path_char(unsigned char ch)
 
 /* The websocket path from the URL's path: a proxy (the k8s apiserver's pods/<name>:<port>/proxy)
  * may put the server under a prefix; trailing slashes are dropped. */
-static int set_path(agx_sio_client *c, const char *tail)
+static int set_path(url_parts *u, const char *tail)
 {
     size_t n = strlen(tail);
     while (n && tail[n - 1] == '/')
@@ -139,55 +120,96 @@ static int set_path(agx_sio_client *c, const char *tail)
     for (size_t i = 0; i < n; i++)
         if (!path_char((unsigned char)tail[i]))
             return -1;
-    snprintf(c->path, sizeof c->path, "%.*s" SIO_PATH, (int)n, tail);
+    snprintf(u->path, sizeof u->path, "%.*s" SIO_PATH, (int)n, tail);
     return 0;
 }
 
-static int parse_url(agx_sio_client *c, const char *url, agx_error *err)
+static int hexval(char ch)
+{
+    return isdigit((unsigned char)ch) ? ch - '0'
+           : isxdigit((unsigned char)ch) ? (tolower((unsigned char)ch) - 'a' + 10)
+                                          : -1;
+}
+
+/* The percent-encoded socket path of an http+unix URL (its "host"): decoded, absolute, no NUL,
+ * short enough for sockaddr_un. */
+static int parse_unix_path(url_parts *u, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)s[i];
+        if (ch == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            ch = hi * 16 + lo;
+            i += 2;
+        }
+        if (ch == 0 || o + 1 >= sizeof u->unix_path)
+            return -1;
+        u->unix_path[o++] = (char)ch;
+    }
+    u->unix_path[o] = '\0';
+    return o > 1 && u->unix_path[0] == '/' ? 0 : -1;
+}
+
+static int parse_url(url_parts *u, const char *url, agx_error *err)
 {
     static const struct {
         const char *prefix;
-        bool tls;
+        bool tls, unix_sock;
         int port;
-    } schemes[] = {{"http://", false, 80}, {"ws://", false, 80},
-                   {"https://", true, 443}, {"wss://", true, 443}};
+    } schemes[] = {{"http://", false, false, 80},      {"ws://", false, false, 80},
+                   {"https://", true, false, 443},     {"wss://", true, false, 443},
+                   {"http+unix://", false, true, 0},   {"ws+unix://", false, true, 0}};
     const char *rest = NULL;
     int def = 0;
     for (size_t i = 0; url && i < sizeof schemes / sizeof *schemes; i++)
         if (strncmp(url, schemes[i].prefix, strlen(schemes[i].prefix)) == 0) {
             rest = url + strlen(schemes[i].prefix);
-            c->tls = schemes[i].tls;
+            u->tls = schemes[i].tls;
+            u->unix_sock = schemes[i].unix_sock;
             def = schemes[i].port;
         }
     if (!rest)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "runtime URL '%s' must start with http://, https://, ws:// or wss://",
+                             "runtime URL '%.200s' must start with http://, https://, ws://, "
+                             "wss:// or http+unix://",
                              url ? url : "(null)");
     size_t n = strcspn(rest, "/?#");
-    if (set_path(c, rest + n) != 0)
+    if (set_path(u, rest + n) != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                             "runtime URL '%s' may have a path prefix (the transport then uses "
-                             "<prefix>/socket.io/) but no query or fragment, and the prefix must "
-                             "be under %d bytes of URL path characters",
+                             "runtime URL '%.200s' may have a path prefix (the transport then "
+                             "uses <prefix>/socket.io/) but no query or fragment, and the prefix "
+                             "must be under %d bytes of URL path characters",
                              url, PREFIX_MAX);
-    if (n == 0 || split_host_port(rest, n, c->host, sizeof c->host, &c->port) != 0 || !*c->host)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "runtime URL '%s' has a bad host or port",
-                             url);
-    bool v6 = strchr(c->host, ':') != NULL;
-    if (c->port < 0)
-        c->port = def;
-    if (c->port == def)
-        snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]" : "%s", c->host);
+    if (u->unix_sock) {
+        if (parse_unix_path(u, rest, n) != 0)
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                                 "runtime URL '%.200s': after http+unix:// comes the absolute "
+                                 "path of the socket, percent-encoded (/ as %%2F), at most %zu "
+                                 "bytes",
+                                 url, sizeof u->unix_path - 1);
+        snprintf(u->host_header, sizeof u->host_header, "localhost");
+        return 0;
+    }
+    if (n == 0 || split_host_port(rest, n, u->host, sizeof u->host, &u->port) != 0 || !*u->host)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "runtime URL '%.200s' has a bad host or port", url);
+    bool v6 = strchr(u->host, ':') != NULL;
+    if (u->port < 0)
+        u->port = def;
+    if (u->port == def)
+        snprintf(u->host_header, sizeof u->host_header, v6 ? "[%s]" : "%s", u->host);
     else
-        snprintf(c->host_header, sizeof c->host_header, v6 ? "[%s]:%d" : "%s:%d", c->host,
-                 c->port);
-    snprintf(c->dial_host, sizeof c->dial_host, "%s", c->host);
-    c->dial_port = c->port;
-    snprintf(c->url, sizeof c->url, "%s://%s", c->tls ? "https" : "http", c->host_header);
+        snprintf(u->host_header, sizeof u->host_header, v6 ? "[%s]:%d" : "%s:%d", u->host,
+                 u->port);
+    snprintf(u->dial_host, sizeof u->dial_host, "%s", u->host);
+    u->dial_port = u->port;
     return 0;
 }
 
-/* Splits s at its next ':' outside brackets into [s, *end). */
+/* The next ':' outside brackets, or the end of s. */
 static const char *next_field(const char *s)
 {
     int depth = 0;
@@ -206,38 +228,16 @@ static int parse_field_host(const char *s, size_t n, char *out, size_t cap)
 {
     if (n >= 2 && s[0] == '[' && s[n - 1] == ']')
         s++, n -= 2;
-    if (n >= cap)
+    if (n >= cap || !host_chars_ok(s, n))
         return -1;
     memcpy(out, s, n);
     out[n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)out[i]) && !strchr(".-_:%", out[i]))
-            return -1;
-    return 0;
-}
-
-static int parse_field_port(const char *s, size_t n, int *out)
-{
-    long v = 0;
-    *out = -1;
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        v = v * 10 + (s[i] - '0');
-        if (v > 65535)
-            return -1;
-    }
-    if (v == 0)
-        return -1;
-    *out = (int)v;
     return 0;
 }
 
 /* curl's CONNECT_TO rule: "HOST:PORT:CONNECT_HOST:CONNECT_PORT"; empty HOST/PORT match any,
- * empty CONNECT_HOST/CONNECT_PORT keep the URL's. */
-static int apply_connect_to(agx_sio_client *c, const char *spec, agx_error *err)
+ * empty CONNECT_HOST/CONNECT_PORT keep the URL's. Not for Unix sockets. */
+static int apply_connect_to(url_parts *u, const char *spec, agx_error *err)
 {
     const char *f[5];
     f[0] = spec;
@@ -250,23 +250,26 @@ static int apply_connect_to(agx_sio_client *c, const char *spec, agx_error *err)
         }
     }
     char host[HOST_MAX], chost[HOST_MAX];
-    int port, cport;
-    if (parse_field_host(f[0], (size_t)(f[1] - 1 - f[0]), host, sizeof host) ||
-        parse_field_port(f[1], (size_t)(f[2] - 1 - f[1]), &port) ||
-        parse_field_host(f[2], (size_t)(f[3] - 1 - f[2]), chost, sizeof chost) ||
-        parse_field_port(f[3], (size_t)(f[4] - f[3]), &cport) || *f[4])
+    int port = parse_port(f[1], (size_t)(f[2] - 1 - f[1]));
+    int cport = parse_port(f[3], (size_t)(f[4] - f[3]));
+    if (parse_field_host(f[0], (size_t)(f[1] - 1 - f[0]), host, sizeof host) || port == -2 ||
+        parse_field_host(f[2], (size_t)(f[3] - 1 - f[2]), chost, sizeof chost) || cport == -2 ||
+        *f[4])
         goto bad;
-    if ((*host && strcasecmp(host, c->host) != 0) || (port >= 0 && port != c->port))
+    if (u->unix_sock || (*host && strcasecmp(host, u->host) != 0) ||
+        (port >= 0 && port != u->port))
         return 0; /* the rule is for another URL */
     if (*chost)
-        snprintf(c->dial_host, sizeof c->dial_host, "%s", chost);
+        snprintf(u->dial_host, sizeof u->dial_host, "%s", chost);
     if (cport >= 0)
-        c->dial_port = cport;
+        u->dial_port = cport;
     return 0;
 bad:
     return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
-                         "connect-to '%s' is not HOST:PORT:CONNECT_HOST:CONNECT_PORT", spec);
+                         "connect-to '%.200s' is not HOST:PORT:CONNECT_HOST:CONNECT_PORT", spec);
 }
+
+/* ---- the upgrade request ---- */
 
 static bool header_ok(const agx_sio_header *h)
 {
@@ -276,362 +279,269 @@ static bool header_ok(const agx_sio_header *h)
         if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
             return false;
     for (const char *p = h->value; *p; p++)
-        if (*p == '\r' || *p == '\n' || *p == '\0')
+        if (*p == '\r' || *p == '\n')
             return false;
     return true;
 }
 
-static int copy_headers(agx_sio_client *c, const agx_sio_client_config *cfg, agx_error *err)
+static int check_headers(const agx_sio_client_config *cfg, size_t *bytes, agx_error *err)
 {
+    *bytes = 0;
     if (!cfg->nheaders)
         return 0;
     if (!cfg->headers || cfg->nheaders > HEADERS_MAX)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "at most %d extra headers",
                              HEADERS_MAX);
-    size_t bytes = 0;
     for (size_t i = 0; i < cfg->nheaders; i++) {
         if (!header_ok(&cfg->headers[i]))
             return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                                  "extra header #%zu has a bad name or a CR/LF in its value", i);
-        bytes += strlen(cfg->headers[i].name) + strlen(cfg->headers[i].value) + 4;
+        *bytes += strlen(cfg->headers[i].name) + strlen(cfg->headers[i].value) + 4;
     }
-    if (bytes > HEADER_BYTES_MAX)
+    if (*bytes > HEADER_BYTES_MAX)
         return agx_error_set(err, AGX_ERR_LIMIT, "extra headers exceed %d bytes",
                              HEADER_BYTES_MAX);
-    char *blob = malloc(cfg->nheaders * sizeof(agx_sio_header) + bytes);
-    if (!blob)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    c->headers = (agx_sio_header *)blob;
-    char *p = blob + cfg->nheaders * sizeof(agx_sio_header);
-    for (size_t i = 0; i < cfg->nheaders; i++) {
-        size_t nl = strlen(cfg->headers[i].name) + 1, vl = strlen(cfg->headers[i].value) + 1;
-        c->headers[i].name = memcpy(p, cfg->headers[i].name, nl);
-        p += nl;
-        c->headers[i].value = memcpy(p, cfg->headers[i].value, vl);
-        p += vl;
-    }
-    c->nheaders = cfg->nheaders;
     return 0;
 }
 
-static int append_headers(agx_sio_client *c, char **p, size_t room)
+/* base64 of n bytes into out (cap >= 4 * ceil(n / 3) + 1). */
+static void b64(const unsigned char *in, size_t n, char *out)
 {
-    for (size_t i = 0; i < c->nheaders; i++) {
-        int n = snprintf(*p, room, "%s: %s\r\n", c->headers[i].name, c->headers[i].value);
-        if (n < 0 || (size_t)n >= room)
-            return -1;
-        *p += n;
-        room -= (size_t)n;
-    }
+    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+/* The GET with a fresh Sec-WebSocket-Key; remembers the Sec-WebSocket-Accept it implies. */
+static int build_request(agx_sio_client *c, const url_parts *u, const agx_sio_client_config *cfg,
+                         size_t header_bytes)
+{
+    unsigned char rnd[16], sha[SHA_DIGEST_LENGTH];
+    char key[32], cat[96];
+    sio_random_bytes(rnd, sizeof rnd);
+    b64(rnd, sizeof rnd, key);
+    int kn = snprintf(cat, sizeof cat, "%s" WS_GUID, key);
+    SHA1((const unsigned char *)cat, (size_t)kn, sha);
+    b64(sha, sizeof sha, c->ws_accept);
+    size_t cap = 256 + strlen(u->path) + strlen(u->host_header) + header_bytes;
+    char *r = malloc(cap), *p = r;
+    if (!r)
+        return -1;
+    p += snprintf(p, cap, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                          "Sec-WebSocket-Version: 13\r\n",
+                  u->path, u->host_header, key);
+    for (size_t i = 0; i < cfg->nheaders; i++)
+        p += snprintf(p, cap - (size_t)(p - r), "%s: %s\r\n", cfg->headers[i].name,
+                      cfg->headers[i].value);
+    p += snprintf(p, cap - (size_t)(p - r), "\r\n");
+    c->request = r;
+    c->request_len = (size_t)(p - r);
     return 0;
 }
 
-/* ---- teardown steps ---- */
+/* ---- failures and release ---- */
 
-static void kick_closed(uv_handle_t *h) { (void)h; }
-
-static void kick_fired(uv_timer_t *t)
+void sio_client_dial_failed(agx_sio_client *c, int code, const char *fmt, ...)
 {
-    agx_sio_client *c = t->data;
-    if (c->conn.state != SIO_DEAD && !c->conn.wsi && !c->dial_wsi)
-        sio_conn_detach(&c->conn); /* a dial that was aborted or never started */
-    if (c->closing && c->conn_released && !c->destroy_started) {
-        c->destroy_started = true;
-        uv_close((uv_handle_t *)&c->kick, kick_closed);
-        c->kick_open = false;
-        lws_context_destroy(c->ctx);
+    if (c->conn.why_set)
+        return;
+    char what[AGX_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (c->unix_path)
+        sio_conn_set_why(&c->conn, code, "cannot open a websocket to %s: %s", c->label, what);
+    else
+        sio_conn_set_why(&c->conn, code, "cannot open a websocket to %s (dialled %s:%d): %s",
+                         c->label, c->dial_host, c->dial_port, what);
+}
+
+static void dialer_maybe_free(agx_sio_dialer *d)
+{
+    if (!d->freed || !d->handle_closed || d->users)
+        return;
+    if (d->gone)
+        *d->gone = true;
+    sio_tls_ctx_free_all(d);
+    free(d->rbuf);
+    free(d->pbuf);
+    free(d);
+}
+
+static void release(agx_sio_client *c)
+{
+    agx_sio_dialer *d = c->d;
+    sio_conn_dispose(&c->conn);
+    sio_tls_free(c);
+    agx_ws_head_free(&c->hs);
+    free(c->wbuf);
+    free(c->pend);
+    free(c->request);
+    free(c->label);
+    free(c->dial_host);
+    free(c->unix_path);
+    free(c->tls_name);
+    free(c);
+    if (d) {
+        d->users--;
+        dialer_maybe_free(d);
     }
 }
 
-static void kick(agx_sio_client *c)
+void sio_client_maybe_release(agx_sio_client *c)
 {
-    if (c->kick_open)
-        uv_timer_start(&c->kick, kick_fired, 0, 0);
+    if (c->freed && c->conn_released && !c->sock_open && !c->timer_open && !c->gai)
+        release(c);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    agx_sio_client *c = h->data;
+    c->timer_open = false;
+    sio_client_maybe_release(c);
 }
 
 static void conn_released(agx_sio_conn *conn)
 {
     agx_sio_client *c = conn->owner;
     c->conn_released = true;
-    kick(c);
+    if (c->timer_open && !uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, timer_closed); /* the last handle to go */
+    sio_client_maybe_release(c);
 }
 
-static void abort_dial(agx_sio_conn *conn)
+static void abort_dial(agx_sio_conn *conn) { sio_dial_down(conn->owner); }
+
+/* ---- dialers ---- */
+
+static void turns_closed(uv_handle_t *h)
 {
-    agx_sio_client *c = conn->owner;
-    if (c->dial_wsi) {
-        lws_set_timeout(c->dial_wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        c->dial_wsi = NULL;
-    }
-    kick(c);
+    agx_sio_dialer *d = h->data;
+    d->handle_closed = true;
+    dialer_maybe_free(d);
 }
 
-/* ---- the websocket on the raw socket: upgrade ---- */
-
-static int hs_request(agx_sio_client *c, struct lws *wsi)
+int agx_sio_dialer_new(uv_loop_t *loop, agx_sio_dialer **out, agx_error *err)
 {
-    unsigned char rnd[16], sha[20];
-    char key[32], cat[96];
-    sio_random_bytes(rnd, sizeof rnd);
-    lws_b64_encode_string((const char *)rnd, (int)sizeof rnd, key, (int)sizeof key);
-    snprintf(cat, sizeof cat, "%s" WS_GUID, key);
-    lws_SHA1((const unsigned char *)cat, strlen(cat), sha);
-    lws_b64_encode_string((const char *)sha, (int)sizeof sha, c->ws_accept,
-                          (int)sizeof c->ws_accept);
-    size_t cap = LWS_PRE + 1024 + sizeof c->path + HOST_MAX + HEADER_BYTES_MAX + HEADERS_MAX * 4;
-    unsigned char *buf = malloc(cap);
-    if (!buf)
-        return -1;
-    char *start = (char *)buf + LWS_PRE, *p = start;
-    size_t room = cap - LWS_PRE - 3;
-    int n = snprintf(p, room,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n",
-                     c->path, c->host_header, key);
-    p += n;
-    int rc = append_headers(c, &p, room - (size_t)n);
-    if (rc == 0) {
-        memcpy(p, "\r\n", 2);
-        p += 2;
-        size_t len = (size_t)(p - start);
-        rc = lws_write(wsi, (unsigned char *)start, len, LWS_WRITE_RAW) == (int)len ? 0 : -1;
-    }
-    free(buf);
-    return rc;
+    agx_sio_dialer *d = calloc(1, sizeof *d);
+    if (!d)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    d->loop = loop;
+    uv_idle_init(loop, &d->turns);
+    d->turns.data = d;
+    *out = d;
+    return 0;
 }
 
-static int hs_fail(agx_sio_client *c, int code, const char *what, int status)
+void agx_sio_dialer_set_read_hook(agx_sio_dialer *d, void (*fn)(void *ud), void *ud)
 {
-    if (!c->conn.why_set) {
-        c->conn.why_set = true;
-        agx_error_set(&c->conn.why, code, "cannot open a websocket to %s (dialled %s:%d): %s%.0d",
-                      c->url, c->dial_host, c->dial_port, what, status);
-    }
-    return -1;
+    d->read_hook = fn;
+    d->read_hook_ud = ud;
 }
 
-/* ---- the websocket on the raw socket: frames from the server ---- */
-
-static int ws_data(void *ud, const unsigned char *p, size_t n, bool first, bool final,
-                   bool binary, size_t left)
+void agx_sio_dialer_free(agx_sio_dialer *d)
 {
-    agx_sio_client *c = ud;
-    return sio_conn_receive_piece(&c->conn, p, n, first, final, binary, left);
-}
-
-static int ws_control(void *ud, unsigned opcode, const unsigned char *p, size_t n)
-{
-    agx_sio_conn *conn = &((agx_sio_client *)ud)->conn;
-    if (opcode == 0x9) /* ping: a pong with its payload */
-        return sio_queue_control(conn, 0xA, p, n) ? -1 : 0;
-    if (opcode == 0xA)
-        return 0;
-    /* close: answer with the peer's code and end; the close is reported by detach */
-    conn->ws_close_code = n >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : LWS_CLOSE_STATUS_NORMAL;
-    sio_close_reason(conn);
-    return -1;
-}
-
-static int ws_receive(agx_sio_client *c, const unsigned char *in, size_t len)
-{
-    const agx_ws_sink sink = {.data = ws_data, .control = ws_control, .ud = c};
-    const char *why = NULL;
-    int rc = agx_ws_frames_feed(&c->frames, in, len, &sink, &why);
-    if (rc == AGX_WS_BAD) {
-        sio_conn_fail(&c->conn, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_PROTOCOL_ERR, "%s", why);
-        sio_close_reason(&c->conn);
-    }
-    return rc ? -1 : 0;
-}
-
-/* Bytes from the raw socket: the upgrade response first, then frames. */
-static int raw_receive(agx_sio_client *c, struct lws *wsi, const unsigned char *in, size_t len)
-{
-    agx_sio_conn *conn = &c->conn;
-    if (c->upgraded)
-        return conn->wsi == wsi ? ws_receive(c, in, len) : -1;
-    if (wsi != c->dial_wsi || conn->state != SIO_OPENING)
-        return -1;
-    size_t used = 0;
-    const char *why = NULL;
-    int status = 0;
-    int rc = agx_ws_head_feed(&c->hs, in, len, c->ws_accept, &used, &why, &status);
-    if (rc < 0)
-        return hs_fail(c, rc, why, status);
-    if (rc == 0)
-        return 0;
-    agx_ws_head_free(&c->hs);
-    c->upgraded = true;
-    conn->raw = true;
-    if (sio_conn_attach(conn, wsi))
-        return -1;
-    return ws_receive(c, in + used, len - used);
-}
-
-/* ---- lws callback ---- */
-
-static int client_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len)
-{
-    struct lws_context *ctx = lws_get_context(wsi);
-    agx_sio_client *c = ctx ? lws_context_user(ctx) : NULL;
-    if (!c)
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    agx_sio_conn *conn = &c->conn;
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-        return append_headers(c, (char **)in, len);
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        /* May run inside lws_client_connect_via_info: report from the loop, not from here. */
-        if (wsi != c->dial_wsi)
-            return 0;
-        c->dial_wsi = NULL;
-        if (conn->state != SIO_DEAD && !conn->why_set) {
-            conn->why_set = true;
-            agx_error_set(&conn->why, AGX_ERR_UNAVAILABLE,
-                          "cannot open a websocket to %s (dialled %s:%d): %.200s%s", c->url,
-                          c->dial_host, c->dial_port, in ? (const char *)in : "unknown error",
-                          c->tls && in && strstr(in, "SSL")
-                              ? " (TLS handshake or certificate check failed; see ca_file)"
-                              : "");
-        }
-        kick(c);
-        return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED: /* https: lws's own websocket */
-        if (wsi != c->dial_wsi || conn->state != SIO_OPENING)
-            return -1;
-        return sio_conn_attach(conn, wsi);
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        return conn->wsi == wsi ? sio_conn_receive(conn, in, len) : -1;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        return conn->wsi == wsi ? sio_conn_writeable(conn) : -1;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (wsi == c->dial_wsi)
-            c->dial_wsi = NULL;
-        if (conn->wsi == wsi)
-            sio_conn_detach(conn);
-        return 0;
-    case LWS_CALLBACK_RAW_CONNECTED: /* http: a raw socket with our websocket on it */
-        if (wsi != c->dial_wsi || conn->state != SIO_OPENING)
-            return -1;
-        return hs_request(c, wsi);
-    case LWS_CALLBACK_RAW_RX:
-        return raw_receive(c, wsi, in, len);
-    case LWS_CALLBACK_RAW_WRITEABLE:
-        return conn->wsi == wsi ? sio_conn_writeable(conn) : 0;
-    case LWS_CALLBACK_RAW_CLOSE:
-        if (wsi == c->dial_wsi) {
-            c->dial_wsi = NULL;
-            if (conn->wsi != wsi && !conn->why_set) {
-                conn->why_set = true;
-                agx_error_set(&conn->why, AGX_ERR_UNAVAILABLE,
-                              "cannot open a websocket to %s (dialled %s:%d): the connection "
-                              "closed during the upgrade",
-                              c->url, c->dial_host, c->dial_port);
-            }
-            kick(c);
-        }
-        if (conn->wsi == wsi)
-            sio_conn_detach(conn);
-        return 0;
-    default:
-        break;
-    }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    if (!d || d->freed)
+        return;
+    d->freed = true;
+    uv_close((uv_handle_t *)&d->turns, turns_closed);
 }
 
 /* ---- public ---- */
 
-static void release(agx_sio_client *c)
+static char *dup_or_null(const char *s, bool *oom)
 {
-    sio_conn_dispose(&c->conn);
-    agx_ws_head_free(&c->hs);
-    free(c->headers);
-    free(c->ca_file);
-    free(c);
+    char *r = s ? strdup(s) : NULL;
+    if (s && !r)
+        *oom = true;
+    return r;
 }
 
-static void release_conn_owner(agx_sio_conn *conn) { release(conn->owner); }
-
-static int create_context(agx_sio_client *c, agx_error *err)
+/* Copies what the connection needs after connect from the parsed URL. */
+static int take_parts(agx_sio_client *c, const url_parts *u, const char *url)
 {
-    c->foreign_loops[0] = c->loop;
-    c->protocols[0] = (struct lws_protocols){
-        .name = "sio", .callback = client_cb, .rx_buffer_size = SIO_RX_CHUNK,
-        .tx_packet_size = SIO_WRITE_CHUNK};
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    /* TLS only for https: lws 4.1 creates the client vhost's SSL_CTX whenever the context does
-     * the SSL global init, and never frees it once a second client context has existed in the
-     * process (~700 KB each), so http:// clients must not ask for it at all. */
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   (c->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
-    info.foreign_loops = c->foreign_loops;
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = c->protocols;
-    info.user = c;
-    /* what one recv() takes on the raw socket: streams of 64 KiB items want several per call */
-    info.pt_serv_buf_size = 4 * SIO_RX_CHUNK;
-    info.client_ssl_ca_filepath = c->ca_file;
-    c->ctx = lws_create_context(&info);
-    if (!c->ctx)
-        return agx_error_set(err, AGX_ERR_UNAVAILABLE,
-                             "cannot start libwebsockets on libuv (is the libwebsockets-evlib-uv "
-                             "package installed?)");
-    return 0;
-}
-
-static void dial(agx_sio_client *c)
-{
-    struct lws_client_connect_info ci;
-    memset(&ci, 0, sizeof ci);
-    ci.context = c->ctx;
-    ci.address = c->dial_host;
-    ci.port = c->dial_port;
-    /* http: the websocket upgrade and framing are ours (see the top); lws 4.1 has no TLS for
-     * raw client sockets, so https keeps lws's websocket client. */
-    ci.method = c->tls ? NULL : "RAW";
-    ci.path = c->path;
-    ci.host = c->host_header;
-    ci.ssl_connection = c->tls ? LCCSCF_USE_SSL : 0;
-    ci.protocol = NULL;
-    ci.local_protocol_name = "sio";
-    ci.ietf_version_or_minus_one = -1;
-    ci.pwsi = &c->dial_wsi;
-    /* lws may report a failure synchronously (CONNECTION_ERROR) and return NULL; the kick
-     * reports it from the loop either way. */
-    if (!lws_client_connect_via_info(&ci)) {
-        c->dial_wsi = NULL;
-        if (!c->conn.why_set) {
-            c->conn.why_set = true;
-            agx_error_set(&c->conn.why, AGX_ERR_UNAVAILABLE,
-                          "cannot open a websocket to %s (dialled %s:%d)", c->url, c->dial_host,
-                          c->dial_port);
-        }
-        kick(c);
+    bool oom = false;
+    if (u->unix_sock) {
+        c->label = dup_or_null(u->unix_path, &oom);
+        c->unix_path = dup_or_null(u->unix_path, &oom);
+    } else {
+        size_t n = strlen(u->host_header) + 16;
+        c->label = malloc(n);
+        if (c->label)
+            snprintf(c->label, n, "%s://%s", u->tls ? "https" : "http", u->host_header);
+        oom = !c->label;
+        c->dial_host = dup_or_null(u->dial_host, &oom);
+        c->dial_port = u->dial_port;
+        if (u->tls)
+            c->tls_name = dup_or_null(u->host, &oom);
     }
+    (void)url;
+    return oom ? -1 : 0;
+}
+
+/* The checks of a config that need no loop: URL, connect-to, headers, token. */
+static int check_config(url_parts *u, const agx_sio_client_config *cfg, size_t *hbytes,
+                        agx_error *err)
+{
+    int rc = parse_url(u, cfg->url, err);
+    if (rc == 0 && cfg->connect_to && *cfg->connect_to)
+        rc = apply_connect_to(u, cfg->connect_to, err);
+    if (rc == 0)
+        rc = check_headers(cfg, hbytes, err);
+    if (rc == 0 && cfg->token && strlen(cfg->token) > TOKEN_MAX)
+        rc = agx_error_set(err, AGX_ERR_LIMIT, "the token is over %d bytes", TOKEN_MAX);
+    return rc;
+}
+
+int agx_sio_client_config_check(const agx_sio_client_config *cfg, agx_error *err)
+{
+    url_parts *u = calloc(1, sizeof *u);
+    if (!u)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    size_t hbytes = 0;
+    int rc = check_config(u, cfg, &hbytes, err);
+    free(u);
+    return rc;
+}
+
+static int configure(agx_sio_client *c, const agx_sio_client_config *cfg, agx_error *err)
+{
+    url_parts *u = calloc(1, sizeof *u); /* ~3 KB: not on the caller's stack */
+    if (!u)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    size_t hbytes = 0;
+    int rc = check_config(u, cfg, &hbytes, err);
+    if (rc == 0 && (take_parts(c, u, cfg->url) || build_request(c, u, cfg, hbytes)))
+        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    if (rc == 0 && u->tls)
+        rc = sio_tls_ctx_get(c->d, cfg->ca_file, cfg->ca_dir, &c->tls_ctx, err);
+    free(u);
+    return rc;
 }
 
 int agx_sio_client_connect(uv_loop_t *loop, const agx_sio_client_config *cfg,
                            agx_sio_client **out, agx_error *err)
 {
     *out = NULL;
-    if (!loop || !cfg)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "sio client: no loop or config");
+    if (!loop || !cfg || (cfg->dialer && cfg->dialer->loop != loop))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "sio client: no loop or config, or a dialer of another loop");
     agx_sio_client *c = calloc(1, sizeof *c);
     if (!c)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
-    c->loop = loop;
     c->h = cfg->handlers;
     sio_limits_resolve(&cfg->limits, &c->lim);
-    int rc = parse_url(c, cfg->url, err);
-    if (rc == 0 && cfg->connect_to && *cfg->connect_to)
-        rc = apply_connect_to(c, cfg->connect_to, err);
+    int rc = 0;
+    if (cfg->dialer) {
+        c->d = cfg->dialer;
+    } else {
+        rc = agx_sio_dialer_new(loop, &c->d, err);
+        c->private_dialer = rc == 0;
+    }
+    if (c->d)
+        c->d->users++;
     if (rc == 0)
-        rc = copy_headers(c, cfg, err);
-    if (rc == 0 && cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file)))
-        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+        rc = configure(c, cfg, err);
     sio_conn_params p = {.client = true,
                          .h = &c->h,
                          .lim = &c->lim,
@@ -641,28 +551,31 @@ int agx_sio_client_connect(uv_loop_t *loop, const agx_sio_client_config *cfg,
                          .released = conn_released,
                          .abort_dial = abort_dial,
                          .owner = c};
-    if (rc == 0 && cfg->token && strlen(cfg->token) > 2048)
-        rc = agx_error_set(err, AGX_ERR_LIMIT, "the token is over 2048 bytes");
     if (rc == 0)
         rc = sio_conn_init(&c->conn, loop, &p, err); /* only fails on a non-UTF-8 token */
     if (rc) {
-        release(c);
+        agx_sio_dialer *pd = c->private_dialer ? c->d : NULL;
+        if (c->conn.open_handles) {
+            /* the conn's timers are the only handles opened: free once they have closed */
+            c->conn.always_report_close = false;
+            c->freed = true;
+            sio_conn_detach(&c->conn);
+        } else {
+            release(c);
+        }
+        if (pd) {
+            bool gone = false;
+            pd->gone = &gone;
+            agx_sio_dialer_free(pd);
+            while (!gone)
+                uv_run(loop, UV_RUN_ONCE); /* its close callback, so the loop can be closed */
+        }
         return rc;
     }
-    sio_lws_log_init();
-    rc = create_context(c, err);
-    if (rc) {
-        /* The conn's timers are the only handles opened so far: free once they have closed. */
-        c->conn.always_report_close = false;
-        c->conn.released = release_conn_owner;
-        sio_conn_detach(&c->conn);
-        return rc;
-    }
-    sio_conn_start_connect_timer(&c->conn);
-    uv_timer_init(loop, &c->kick);
-    c->kick.data = c;
-    c->kick_open = true;
-    dial(c);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->timer_open = true;
+    sio_dial_start(c);
     *out = c;
     return 0;
 }
@@ -674,25 +587,31 @@ agx_sio_conn *agx_sio_client_conn(agx_sio_client *c)
 
 void agx_sio_client_close(agx_sio_client *c)
 {
-    if (!c || c->closing)
-        return;
-    c->closing = true;
-    if (c->conn.state == SIO_DEAD) {
-        if (c->conn_released)
-            kick(c);
-        return;
-    }
-    agx_sio_conn_close(&c->conn);
+    if (c && c->conn.state != SIO_DEAD)
+        agx_sio_conn_close(&c->conn);
 }
 
 void agx_sio_client_free(agx_sio_client *c)
 {
-    if (!c)
+    if (!c || c->freed)
         return;
-    if (!c->closing || !c->destroy_started) {
-        agx_sio_client_close(c);
-        uv_run(c->loop, UV_RUN_DEFAULT);
+    c->h = (agx_sio_handlers){0}; /* no handler after free */
+    c->freed = true;
+    bool private_dialer = c->private_dialer;
+    agx_sio_dialer *d = c->d;
+    uv_loop_t *loop = d->loop;
+    if (c->conn.state != SIO_DEAD) {
+        sio_conn_set_why(&c->conn, AGX_OK, "freed");
+        sio_dial_down(c);
     }
-    sio_lws_context_finish(c->ctx);
-    release(c);
+    sio_client_maybe_release(c); /* c may be gone from here on */
+    if (private_dialer) {
+        /* Closing handles make uv_run return without blocking, so this only runs our closes
+         * (and whatever else is ready) even when the caller's loop has other handles. */
+        bool gone = false;
+        d->gone = &gone;
+        agx_sio_dialer_free(d);
+        while (!gone)
+            uv_run(loop, UV_RUN_ONCE);
+    }
 }

@@ -1,12 +1,11 @@
 /* sio_conn.c — one Socket.IO connection over one websocket, shared by both transport roles (the
  * host's client and each connection of agentix-server): Engine.IO heartbeat, Socket.IO CONNECT,
  * receiving and dispatching events/acks to the RPC layer, and the close bookkeeping. Sending
- * lives in sio_send.c. The roles (sio_server.c, sio_client.c) only translate lws callbacks into
- * the sio_conn_* calls declared in sio_conn_impl.h. */
+ * lives in sio_send.c. The roles (sio_server.c over lws through sio_lws.c, sio_client.c on
+ * libuv) only translate their socket's events into the sio_conn_* calls of sio_conn_impl.h. */
 #include "runtime/transport/sio_conn_impl.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,8 @@ void sio_limits_resolve(const agx_sio_limits *in, agx_sio_limits *out)
         out->low_watermark = out->high_watermark / 4;
     if (!out->queue_limit)
         out->queue_limit = out->max_payload + out->high_watermark;
+    if (!out->max_text || out->max_text > out->max_payload)
+        out->max_text = out->max_payload;
 }
 
 void sio_random_bytes(void *buf, size_t len)
@@ -88,15 +89,6 @@ static void stop_timers(agx_sio_conn *c)
     }
 }
 
-/* Asks for a WRITEABLE turn (which closes) and bounds the wait with an lws timeout. lws 4.1's
- * libuv glue re-arms its timer only after socket activity, so poke the service when called from
- * one of our timers, or the bound would wait for unrelated traffic. */
-static void arm_close(agx_sio_conn *c, int secs)
-{
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, secs);
-    sio_want_write(c);
-    lws_cancel_service(lws_get_context(c->wsi));
-}
 
 void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt, ...)
 {
@@ -111,10 +103,10 @@ void sio_conn_fail(agx_sio_conn *c, int code, uint16_t ws_code, const char *fmt,
     c->state = SIO_CLOSING;
     c->hard_close = true;
     c->ws_close_code = ws_code;
-    /* From a timer there is no lws callback to return -1 from: the next WRITEABLE turn closes
-     * (with ws_code), and a peer that never becomes writable is killed by the lws timeout. */
-    if (c->wsi)
-        arm_close(c, HARD_CLOSE_SECS);
+    /* From a timer there is no link callback to return -1 from: the next writeable turn closes
+     * (with ws_code), and a peer that never becomes writable is cut off by the link's bound. */
+    if (c->link)
+        c->link->arm_close(c, HARD_CLOSE_SECS);
     else if (c->abort_dial)
         c->abort_dial(c);
 }
@@ -125,10 +117,10 @@ static void begin_graceful_close(agx_sio_conn *c)
     if (c->state == SIO_CLOSING || c->state == SIO_DEAD)
         return;
     c->state = SIO_CLOSING;
-    c->ws_close_code = LWS_CLOSE_STATUS_NORMAL;
+    c->ws_close_code = SIO_WS_NORMAL;
     stop_timers(c);
-    if (c->wsi) {
-        arm_close(c, CLOSE_FLUSH_SECS);
+    if (c->link) {
+        c->link->arm_close(c, CLOSE_FLUSH_SECS);
     } else if (c->abort_dial) {
         c->abort_dial(c);
     }
@@ -156,7 +148,8 @@ void sio_conn_detach(agx_sio_conn *c)
     if (c->state == SIO_DEAD)
         return;
     c->state = SIO_DEAD;
-    c->wsi = NULL;
+    c->link = NULL;
+    c->link_ptr = NULL;
     sio_queue_drop(c);
     stop_timers(c);
     if (c->reported_connect || c->always_report_close) {
@@ -176,7 +169,7 @@ void sio_conn_detach(agx_sio_conn *c)
 void sio_conn_dispose(agx_sio_conn *c)
 {
     sio_queue_drop(c);
-    sio_queue_free_spares(c);
+    sio_queue_free_spares(c, 0);
     free(c->rx);
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
@@ -186,6 +179,22 @@ void sio_conn_dispose(agx_sio_conn *c)
 }
 
 /* ---- timers ---- */
+
+/* Once per heartbeat: a connection that carried no message since the last one gives back its
+ * receive buffer and recycled send units, so a burst does not raise its idle footprint for good.
+ * Busy connections keep them (no allocation per message while traffic flows). */
+static void idle_trim(agx_sio_conn *c)
+{
+    if (!c->active) {
+        if (c->rx_len == 0) {
+            free(c->rx);
+            c->rx = NULL;
+            c->rx_cap = 0;
+        }
+        sio_queue_free_spares(c, SIO_SPARE_IDLE_CAP);
+    }
+    c->active = false;
+}
 
 static void hb_fired(uv_timer_t *t);
 
@@ -206,19 +215,20 @@ static void hb_fired(uv_timer_t *t)
     agx_sio_conn *c = t->data;
     if (c->client) {
         if (!hb_grace(c))
-            sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+            sio_conn_fail(c, AGX_ERR_TIMEOUT, SIO_WS_GOINGAWAY,
                           "no ping from the server within %u ms: the connection is dead",
                           c->ping_interval_ms + c->ping_timeout_ms);
         return;
     }
     if (c->awaiting_pong) {
         if (!hb_grace(c))
-            sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+            sio_conn_fail(c, AGX_ERR_TIMEOUT, SIO_WS_GOINGAWAY,
                           "no pong within %u ms: the peer is dead", c->ping_timeout_ms);
         return;
     }
+    idle_trim(c);
     if (sio_queue_text(c, "2", 1, true) != 0) {
-        sio_conn_fail(c, AGX_ERR_NO_MEMORY, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+        sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
                       "out of memory queueing a ping");
         return;
     }
@@ -230,10 +240,10 @@ static void connect_fired(uv_timer_t *t)
 {
     agx_sio_conn *c = t->data;
     if (c->client)
-        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_GOINGAWAY,
+        sio_conn_fail(c, AGX_ERR_TIMEOUT, SIO_WS_GOINGAWAY,
                       "connecting timed out after %u ms", c->connect_timeout_ms);
     else
-        sio_conn_fail(c, AGX_ERR_TIMEOUT, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+        sio_conn_fail(c, AGX_ERR_TIMEOUT, SIO_WS_POLICY_VIOLATION,
                       "no Socket.IO CONNECT within %u ms", c->connect_timeout_ms);
 }
 
@@ -285,9 +295,10 @@ void sio_conn_start_connect_timer(agx_sio_conn *c)
     uv_timer_start(&c->connect_timer, connect_fired, c->connect_timeout_ms, 0);
 }
 
-int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)
+int sio_conn_attach_link(agx_sio_conn *c, const sio_link_ops *ops, void *link_ptr)
 {
-    c->wsi = wsi;
+    c->link = ops;
+    c->link_ptr = link_ptr;
     if (c->client)
         return 0; /* the server speaks first */
     agx_eio_open open = {.ping_interval_ms = c->ping_interval_ms,
@@ -308,7 +319,7 @@ int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)
 
 static int protocol_error(agx_sio_conn *c, const char *what)
 {
-    sio_conn_fail(c, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_PROTOCOL_ERR, "%s", what);
+    sio_conn_fail(c, AGX_ERR_PROTOCOL, SIO_WS_PROTOCOL_ERR, "%s", what);
     return -1;
 }
 
@@ -363,7 +374,7 @@ static int connect_error(agx_sio_conn *c, const agx_sio_packet *p)
     const char *msg = json_is_string(p->data)
                           ? json_string_value(p->data)
                           : json_string_value(json_object_get(p->data, "message"));
-    sio_conn_fail(c, AGX_ERR_PROTOCOL, LWS_CLOSE_STATUS_NORMAL,
+    sio_conn_fail(c, AGX_ERR_PROTOCOL, SIO_WS_NORMAL,
                   "the server refused the Socket.IO connection: %s",
                   msg ? msg : "(no message)");
     return -1;
@@ -409,8 +420,8 @@ static int dispatch(agx_sio_conn *c, const agx_sio_packet *p)
 static int deliver(agx_sio_conn *c, int rc, agx_error *e)
 {
     if (rc < 0) {
-        sio_conn_fail(c, e->code, rc == AGX_ERR_LIMIT ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
-                                                      : LWS_CLOSE_STATUS_PROTOCOL_ERR,
+        sio_conn_fail(c, e->code, rc == AGX_ERR_LIMIT ? SIO_WS_MESSAGE_TOO_LARGE
+                                                      : SIO_WS_PROTOCOL_ERR,
                       "%s", e->message);
         return -1;
     }
@@ -455,12 +466,17 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
         return protocol_error(c, e.message);
     switch (type) {
     case AGX_EIO_MESSAGE:
+        /* Before CONNECT nothing but a CONNECT is parsed (PROTOCOL.md §1). */
+        if (!c->client && c->state == SIO_OPENING && (plen == 0 || payload[0] != '0'))
+            return protocol_error(c, "socket.io: a packet other than CONNECT before CONNECT");
+        c->active = true;
         return deliver(c, agx_sio_decoder_text(&c->dec, payload, plen, &e), &e);
     case AGX_EIO_PING:
         if (!c->client)
             return protocol_error(c, "engine.io: ping from a client (invalid heartbeat direction)");
         if (c->state == SIO_CLOSING)
             return 0;
+        idle_trim(c);
         arm_watchdog(c);
         return sio_queue_text(c, "3", 1, true) ? protocol_error(c, "out of memory") : 0;
     case AGX_EIO_PONG:
@@ -490,19 +506,20 @@ static int on_text(agx_sio_conn *c, const char *s, size_t len)
 static int on_message(agx_sio_conn *c, const uint8_t *data, size_t len, bool binary)
 {
     agx_error e;
-    if (binary)
+    if (binary) {
+        c->active = true;
         return deliver(c, agx_sio_decoder_binary(&c->dec, data, len, &e), &e);
+    }
     return on_text(c, (const char *)data, len);
 }
 
-int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
+/* The largest message this connection may receive now: a server connection without a
+ * CONNECT takes only what a CONNECT needs. */
+static size_t message_limit(const agx_sio_conn *c)
 {
-    if (c->state == SIO_DEAD || c->hard_close)
-        return -1;
-    struct lws *wsi = c->wsi;
-    return sio_conn_receive_piece(c, in, len, lws_is_first_fragment(wsi) != 0,
-                                  lws_is_final_fragment(wsi) != 0, lws_frame_is_binary(wsi) != 0,
-                                  lws_remaining_packet_payload(wsi));
+    if (!c->client && c->state != SIO_CONNECTED)
+        return AGX_SIO_PREAUTH_MAX;
+    return c->rx_binary ? c->lim.max_payload : c->lim.max_text;
 }
 
 int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool first, bool final,
@@ -514,10 +531,18 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
         c->rx_len = 0;
         c->rx_binary = binary;
     }
-    size_t max = c->lim.max_payload;
+    if (!c->client && c->state == SIO_OPENING && c->rx_binary) {
+        sio_conn_fail(c, AGX_ERR_PROTOCOL, SIO_WS_POLICY_VIOLATION,
+                      "binary data before the Socket.IO CONNECT");
+        sio_close_reason(c);
+        return -1;
+    }
+    size_t max = message_limit(c);
     if (len > max - c->rx_len || remaining > max - c->rx_len - len) {
-        sio_conn_fail(c, AGX_ERR_LIMIT, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                      "a websocket message is over the %zu-byte limit", max);
+        sio_conn_fail(c, AGX_ERR_LIMIT, SIO_WS_MESSAGE_TOO_LARGE,
+                      "a websocket %s message is over the %zu-byte limit%s",
+                      c->rx_binary ? "binary" : "text", max,
+                      !c->client && c->state != SIO_CONNECTED ? " before CONNECT" : "");
         sio_close_reason(c);
         return -1;
     }
@@ -533,12 +558,14 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
                 cap = cap > max / 2 ? max : cap * 2;
             uint8_t *nb = realloc(c->rx, cap);
             if (!nb) {
-                sio_conn_fail(c, AGX_ERR_NO_MEMORY, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
                               "out of memory receiving a %zu-byte message", need);
                 return -1;
             }
             c->rx = nb;
             c->rx_cap = cap;
+            if (cap > c->peak_bytes)
+                c->peak_bytes = cap;
         }
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
@@ -564,31 +591,3 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
 const char *agx_sio_conn_sid(const agx_sio_conn *c) { return c->sid; }
 void agx_sio_conn_set_userdata(agx_sio_conn *c, void *p) { c->userdata = p; }
 void *agx_sio_conn_userdata(const agx_sio_conn *c) { return c->userdata; }
-
-/* ---- lws plumbing shared by both roles ---- */
-
-static void lws_log_to_stderr(int level, const char *line)
-{
-    fprintf(stderr, "agentix transport (lws): %s", line);
-}
-
-static void log_init_once(void)
-{
-    int level = LLL_ERR;
-    const char *env = getenv("AGENTIX_LWS_LOG");
-    if (env && *env)
-        level = atoi(env);
-    lws_set_log_level(level, lws_log_to_stderr);
-}
-
-void sio_lws_log_init(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, log_init_once);
-}
-
-void sio_lws_context_finish(struct lws_context *ctx)
-{
-    if (ctx)
-        lws_context_destroy(ctx);
-}

@@ -25,6 +25,12 @@
 
 typedef struct agx_sio_conn agx_sio_conn;
 
+/* Largest websocket message a server-role connection takes before its Socket.IO CONNECT has been
+ * accepted: a CONNECT with a token of the longest size, and room to spare. Before CONNECT only
+ * Engine.IO control packets and a CONNECT may arrive; anything else (an event, binary data, a
+ * larger message) closes the connection before it is parsed or buffered. */
+#define AGX_SIO_PREAUTH_MAX 8192
+
 /* Send-queue and size limits of a connection (both roles). 0 in any field = its default. */
 typedef struct agx_sio_limits {
     size_t max_payload;    /* largest incoming ws message; over it the conn closes with 1009.
@@ -36,6 +42,9 @@ typedef struct agx_sio_limits {
     size_t queue_limit;    /* hard cap on queued bytes: an emit that would pass it fails with
                               AGX_ERR_LIMIT (one message is always accepted on an empty queue);
                               default max_payload + high_watermark */
+    size_t max_text;       /* largest incoming text message (Socket.IO packets are parsed as JSON:
+                              a big one costs far more than its bytes); over it the conn closes
+                              with 1009. Default max_payload. */
 } agx_sio_limits;
 
 /* Handlers, all called on the loop thread, never re-entrantly from an agx_sio_conn_* call made

@@ -1,7 +1,7 @@
 /* sio_send.c — the sending half of an agx_sio_conn (both transport roles: the host's client and
  * each agentix-server connection): events and acks become pre-framed websocket units (a
  * Socket.IO header frame plus its attachment frame, masked on the client) in a byte-accounted
- * queue, written one lws_write per WRITEABLE turn, or at once when the queue is idle. */
+ * queue, written one link write per writeable turn, or at once when the queue is idle. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,12 +109,12 @@ static void frame_put(agx_sio_conn *c, sio_frame *f)
 
 void sio_want_write(agx_sio_conn *c)
 {
-    if (c->wsi && c->state != SIO_DEAD)
-        lws_callback_on_writable(c->wsi);
+    if (c->link && c->state != SIO_DEAD)
+        c->link->want_write(c);
 }
 
-/* Control frames (ping/pong) jump the queue: the head is never a half-written unit, since lws
- * takes a whole unit per lws_write, and Engine.IO frames may sit between a Socket.IO header and
+/* Control frames (ping/pong) jump the queue: the head is never a half-written unit, since the
+ * link takes a whole unit per write, and Engine.IO frames may sit between a Socket.IO header and
  * its attachments. */
 static void q_push(agx_sio_conn *c, sio_frame *f, bool front)
 {
@@ -154,12 +154,13 @@ void sio_queue_drop(agx_sio_conn *c)
     c->head_started = false;
 }
 
-void sio_queue_free_spares(agx_sio_conn *c)
+void sio_queue_free_spares(agx_sio_conn *c, size_t keep_cap)
 {
-    for (int i = 0; i < SIO_SPARE_FRAMES; i++) {
-        free(c->spare[i]);
-        c->spare[i] = NULL;
-    }
+    for (int i = 0; i < SIO_SPARE_FRAMES; i++)
+        if (c->spare[i] && c->spare[i]->cap > keep_cap) {
+            free(c->spare[i]);
+            c->spare[i] = NULL;
+        }
 }
 
 static int write_head(agx_sio_conn *c);
@@ -172,15 +173,15 @@ static __thread agx_sio_conn *cork_list;
  * of waiting a loop turn for WRITEABLE (the latency of a unary call is mostly these turns). */
 static bool can_write_now(agx_sio_conn *c)
 {
-    return c->head && c->head->len <= DIRECT_WRITE_MAX && !c->in_writeable && c->wsi &&
+    return c->head && c->head->len <= DIRECT_WRITE_MAX && !c->in_writeable && c->link &&
            !c->hard_close && (c->state == SIO_CONNECTED || c->state == SIO_OPENING) &&
-           !lws_send_pipe_choked(c->wsi);
+           !c->link->choked(c);
 }
 
 static void write_now(agx_sio_conn *c)
 {
     if (write_head(c) != 0) {
-        sio_conn_fail(c, AGX_ERR_UNAVAILABLE, LWS_CLOSE_STATUS_ABNORMAL_CLOSE,
+        sio_conn_fail(c, AGX_ERR_UNAVAILABLE, SIO_WS_ABNORMAL,
                       "writing to the websocket failed");
         return;
     }
@@ -261,23 +262,22 @@ int sio_queue_control(agx_sio_conn *c, unsigned opcode, const void *payload, siz
 
 void sio_close_reason(agx_sio_conn *c)
 {
-    if (!c->wsi)
+    if (!c->link)
         return;
-    if (!c->raw) {
-        lws_close_reason(c->wsi, (enum lws_close_status)c->ws_close_code, NULL, 0);
+    if (c->link->close_reason) {
+        c->link->close_reason(c);
         return;
     }
     /* Only at a frame boundary: the socket closes right after, so this is a courtesy. */
     if (c->head_started)
         return;
-    unsigned char buf[LWS_PRE + WS_HDR_MAX + 2];
-    unsigned char *p = buf + LWS_PRE;
-    uint16_t code = c->ws_close_code ? c->ws_close_code : LWS_CLOSE_STATUS_NORMAL;
+    unsigned char p[WS_HDR_MAX + 2];
+    uint16_t code = c->ws_close_code ? c->ws_close_code : SIO_WS_NORMAL;
     size_t hl = ws_header_len(2, c->client);
     p[hl] = (unsigned char)(code >> 8);
     p[hl + 1] = (unsigned char)code;
     ws_frame(c, p, 8, 2);
-    (void)lws_write(c->wsi, p, hl + 2, LWS_WRITE_RAW);
+    (void)c->link->write(c, p, hl + 2);
 }
 
 /* ---- sending events and acks ---- */
@@ -366,6 +366,7 @@ static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, 
     int rc = build_unit(c, m, iov, iovcnt, alen, &f, err);
     if (rc)
         return rc;
+    c->active = true;
     q_push(c, f, false);
     send_soon(c, f);
     return 0;
@@ -392,9 +393,9 @@ int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const 
 
 /* ---- writing ---- */
 
-/* One lws_write of up to SIO_WRITE_CHUNK bytes of the head unit. The units are raw websocket
- * frames, so a large one can go out over several turns; lws then never has to copy more than
- * one chunk's unsent tail into its own buffer. */
+/* One link write of up to SIO_WRITE_CHUNK bytes of the head unit. The units are raw websocket
+ * frames, so a large one can go out over several turns; the link then never has to copy more
+ * than one chunk's unsent tail into its own buffer. */
 #define COALESCE_MAX ((size_t)32 << 10) /* small units written together, through a stack buffer */
 
 /* Pops the head unit, which is fully written. */
@@ -408,7 +409,7 @@ static void head_done(agx_sio_conn *c)
     frame_put(c, f);
 }
 
-/* Several small whole units in one lws_write (one send) — after a corked batch. Returns 1 when
+/* Several small whole units in one link write (one send) — after a corked batch. Returns 1 when
  * it wrote, 0 when the head is not such a run (write_head then writes the head alone). */
 static int write_coalesced(agx_sio_conn *c)
 {
@@ -426,8 +427,7 @@ static int write_coalesced(agx_sio_conn *c)
         c->queued -= c->head->len;
         head_done(c);
     }
-    int w = lws_write(c->wsi, buf, total, LWS_WRITE_HTTP);
-    if (w < 0 || (size_t)w < total) {
+    if (c->link->write(c, buf, total) != 0) {
         sio_conn_set_why(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
         return -1;
     }
@@ -441,10 +441,9 @@ static int write_head(agx_sio_conn *c)
         return co < 0 ? -1 : 0;
     sio_frame *f = c->head;
     size_t n = f->len < SIO_WRITE_CHUNK ? f->len : SIO_WRITE_CHUNK;
-    /* LWS_WRITE_HTTP passes the bytes through untouched: they are complete websocket frames.
-     * lws buffers whatever the socket does not take and holds WRITEABLE back until it is out. */
-    int w = lws_write(c->wsi, f->data + f->off, n, LWS_WRITE_HTTP);
-    if (w < 0 || (size_t)w < n) {
+    /* The link keeps whatever the socket does not take and holds writeable turns back until it
+     * is out. */
+    if (c->link->write(c, f->data + f->off, n) != 0) {
         sio_conn_set_why(c, AGX_ERR_UNAVAILABLE, "writing to the websocket failed");
         return -1;
     }

@@ -1,20 +1,25 @@
 /* sio_server.c — agentix-server's listening side: an lws vhost on the caller's libuv loop that
- * answers GET /health, admits websocket upgrades on /socket.io/?EIO=4&transport=websocket only,
- * and gives each accepted websocket an agx_sio_conn (sio_conn.c) that the RPC layer talks to.
+ * answers GET and HEAD /health, admits websocket upgrades on /socket.io/?EIO=4&transport=websocket
+ * only, and gives each accepted websocket an agx_sio_conn (sio_conn.c) that the RPC layer talks
+ * to. The listening socket is ours (sio_listen.c): accepted sockets are adopted into the vhost, so
+ * running out of descriptors backs off instead of spinning, and accepting pauses while the server
+ * holds as many sockets as its descriptor budget allows.
  * Shutdown follows the lws 4.1 foreign-loop recipe: close the connections, first
  * lws_context_destroy from a timer (never inside an lws callback), let the loop drain, second
  * lws_context_destroy in agx_sio_server_free. */
 #include "runtime/transport/sio_server.h"
 
 #include <errno.h>
-#include <netdb.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime/transport/sio_conn_impl.h"
+#include "runtime/transport/sio_listen.h"
 
 #ifndef AGX_VERSION
 #define AGX_VERSION "unknown"
@@ -24,6 +29,9 @@
 #define DEFAULT_PING_TIMEOUT 20000
 #define DEFAULT_CONNECT_TIMEOUT 45000
 #define SHUTDOWN_GRACE_MS 2000   /* connections get this long to flush their DISCONNECT */
+#define LWS_FD_TABLE_MAX 65536   /* lws sizes its fd tables for this many at most */
+#define FD_RESERVE 64            /* descriptors kept for everything but sockets (worker pipes…) */
+#define TRIM_AFTER_BYTES ((size_t)1 << 20) /* a conn that held more: give the heap back on close */
 
 struct pss {
     agx_sio_conn *conn;
@@ -43,7 +51,12 @@ struct agx_sio_server {
     struct lws_vhost *vh;
     struct lws_protocols protocols[2];
     char *host;
+    char *unix_path; /* NULL: TCP on host:port */
     int port;
+    sio_listener *listener;
+    size_t nsockets;    /* adopted sockets not yet destroyed (HTTP and websocket) */
+    size_t max_sockets; /* accepting pauses at this many */
+    bool held;          /* the listener is held because of max_sockets */
     uint32_t ping_interval_ms, ping_timeout_ms, connect_timeout_ms;
     agx_sio_limits lim;
     bool (*authorize)(const json_t *auth, void *ud);
@@ -69,8 +82,12 @@ static agx_sio_server *server_of(struct lws *wsi)
 
 static void conn_released(agx_sio_conn *c)
 {
+    bool big = c->peak_bytes > TRIM_AFTER_BYTES;
     sio_conn_dispose(c);
     free(c);
+    /* Large messages leave free heap that glibc keeps; give it back once their owner is gone. */
+    if (big)
+        malloc_trim(0);
 }
 
 static int conn_open(agx_sio_server *s, struct lws *wsi, struct pss *pss)
@@ -129,9 +146,10 @@ static int http_done(struct lws *wsi)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Queues status and body (JSON) on the wsi; the body goes out when it is writeable. */
+/* Queues status and body (JSON) on the wsi; the body goes out when it is writeable. HEAD gets the
+ * headers GET would get, no body. */
 static int http_reply(struct lws *wsi, struct pss *pss, unsigned status, const char *body,
-                      size_t len)
+                      size_t len, bool head)
 {
     if (len > AGX_SIO_HTTP_BODY_MAX)
         len = 0;
@@ -140,7 +158,7 @@ static int http_reply(struct lws *wsi, struct pss *pss, unsigned status, const c
     if (lws_add_http_common_headers(wsi, status, "application/json", len, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
-    if (len == 0)
+    if (len == 0 || head)
         return http_done(wsi);
     memcpy(pss->reply + LWS_PRE, body, len);
     pss->reply_len = len;
@@ -172,14 +190,15 @@ int agx_sio_http_header(const agx_sio_http_request *r, const char *name, char *o
     return lws_hdr_custom_copy(r->wsi, out, (int)n, key, (int)k) < 0 ? -1 : len;
 }
 
-/* GET /health, else the owner's routes (on_http), else 404. Requests with a body are refused:
+/* GET or HEAD /health, else the owner's routes (on_http), else 404. Requests with a body are refused:
  * no route takes one, and an unread body would be taken for the next request. */
 static int serve_http(agx_sio_server *s, struct lws *wsi, struct pss *pss, const char *path)
 {
     bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    bool post = !get && lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-    if (get && path && strcmp(path, "/health") == 0)
-        return http_reply(wsi, pss, HTTP_STATUS_OK, s->health + LWS_PRE, s->health_len);
+    bool head = !get && lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+    bool post = !get && !head && lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    if ((get || head) && path && strcmp(path, "/health") == 0)
+        return http_reply(wsi, pss, HTTP_STATUS_OK, s->health + LWS_PRE, s->health_len, head);
     char clen[24];
     if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
         strtoul(clen, NULL, 10) > 0) {
@@ -192,7 +211,7 @@ static int serve_http(agx_sio_server *s, struct lws *wsi, struct pss *pss, const
         body[0] = '\0';
         int status = s->on_http(&r, get ? "GET" : "POST", path, body, sizeof body, s->h.ud);
         if (status > 0)
-            return http_reply(wsi, pss, (unsigned)status, body, strlen(body));
+            return http_reply(wsi, pss, (unsigned)status, body, strlen(body), false);
     }
     lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
     return http_done(wsi);
@@ -207,6 +226,52 @@ static int write_reply(struct lws *wsi, struct pss *pss)
                   LWS_WRITE_HTTP_FINAL) != (int)pss->reply_len)
         return -1;
     return http_done(wsi);
+}
+
+/* ---- sockets: adoption and the descriptor budget ---- */
+
+/* Every wsi of the vhost is an adopted socket: at max_sockets the listener is held, so further
+ * peers wait in the kernel's backlog until one goes. */
+static void socket_counted(agx_sio_server *s, int delta)
+{
+    if (!s)
+        return;
+    if (delta > 0)
+        s->nsockets++;
+    else if (s->nsockets)
+        s->nsockets--;
+    if (!s->listener)
+        return;
+    bool full = s->nsockets >= s->max_sockets;
+    if (full && !s->held)
+        sio_listener_hold(s->listener);
+    else if (!full && s->held)
+        sio_listener_release(s->listener);
+    s->held = full;
+}
+
+static void on_accept(int fd, void *ud)
+{
+    agx_sio_server *s = ud;
+    /* lws owns fd from here: on failure it closes it. */
+    if (!lws_adopt_socket_vhost(s->vh, fd))
+        lwsl_info("agentix: adopting an accepted socket failed\n");
+}
+
+/* The socket budget: the fd limit (raised by the caller, see sio_raise_fd_limit) minus a reserve,
+ * and what lws's tables hold. */
+static void size_budget(agx_sio_server *s, struct lws_context_creation_info *info)
+{
+    struct rlimit r;
+    long lim = getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY
+                   ? (long)r.rlim_cur
+                   : LWS_FD_TABLE_MAX;
+    if (lim > LWS_FD_TABLE_MAX)
+        lim = LWS_FD_TABLE_MAX;
+    if (lim < 2 * FD_RESERVE)
+        lim = 2 * FD_RESERVE;
+    info->fd_limit_per_thread = (unsigned int)lim;
+    s->max_sockets = (size_t)(lim - FD_RESERVE);
 }
 
 /* Only an Engine.IO v4 websocket session on /socket.io/ may upgrade; anything else (a polling
@@ -251,6 +316,12 @@ static int server_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (pss)
             conn_gone(s, pss);
         return 0;
+    case LWS_CALLBACK_WSI_CREATE:
+        socket_counted(server_of(wsi), +1);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        socket_counted(server_of(wsi), -1);
+        return 0;
     default:
         break;
     }
@@ -259,44 +330,12 @@ static int server_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
 /* ---- start ---- */
 
-static const char *bind_iface(const char *host)
-{
-    if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
-        return NULL; /* every interface */
-    return host;
-}
-
-/* lws reports a failed bind only through its log; try it ourselves first so the caller gets
- * "address in use" as an error with errno text. */
-static int probe_bind(const char *host, int port, agx_error *err)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int g = getaddrinfo(bind_iface(host), portstr, &hints, &res);
-    if (g != 0)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "cannot resolve listen address '%s': %s",
-                             host, gai_strerror(g));
-    int rc = 0;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0)
-        rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on %s:%d: %s (choose another port)",
-                           host ? host : "*", port, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(res);
-    return rc;
-}
-
 static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_error *err)
 {
     if (cfg->port < 0 || cfg->port > 65535)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "port %d is out of range", cfg->port);
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
-    if (!s->host)
+    if (!s->host || (cfg->unix_path && !(s->unix_path = strdup(cfg->unix_path))))
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     s->port = cfg->port;
     s->ping_interval_ms = cfg->ping_interval_ms ? cfg->ping_interval_ms : DEFAULT_PING_INTERVAL;
@@ -321,7 +360,9 @@ static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_
 
 static void release(agx_sio_server *s)
 {
+    sio_listener_close(s->listener);
     free(s->host);
+    free(s->unix_path);
     free(s);
 }
 
@@ -346,12 +387,17 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
     if (!s)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     int rc = copy_config(s, cfg, err);
-    if (rc == 0 && s->port != 0)
-        rc = probe_bind(s->host, s->port, err);
+    if (rc == 0) {
+        sio_listen_config lc = {.host = s->host, .port = s->port, .unix_path = s->unix_path,
+                                .on_accept = on_accept, .ud = s};
+        rc = sio_listener_open(loop, &lc, &s->listener, err);
+    }
     if (rc) {
         release(s);
         return rc;
     }
+    s->port = sio_listener_port(s->listener);
+    sio_listener_hold(s->listener); /* until the vhost exists */
     sio_lws_log_init();
     s->loop = loop;
     s->foreign_loops[0] = loop;
@@ -367,6 +413,7 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
     info.foreign_loops = s->foreign_loops;
     info.user = s;
     info.pt_serv_buf_size = SIO_RX_CHUNK;
+    size_budget(s, &info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
@@ -375,18 +422,17 @@ int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_
                              "cannot start libwebsockets on libuv (is the "
                              "libwebsockets-evlib-uv package installed?)");
     }
-    info.port = s->port;
-    info.iface = bind_iface(s->host);
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets come from our listener */
     info.protocols = s->protocols;
     info.vhost_name = "agentix";
     s->vh = lws_create_vhost(s->ctx, &info);
     if (!s->vh) {
         abandon_context(s);
-        rc = agx_error_set(err, AGX_ERR_IO, "cannot listen on %s:%d", s->host, s->port);
+        rc = agx_error_set(err, AGX_ERR_UNAVAILABLE, "cannot create the libwebsockets vhost");
         release(s);
         return rc;
     }
-    s->port = lws_get_vhost_listen_port(s->vh);
+    sio_listener_release(s->listener);
     uv_timer_init(loop, &s->stop_timer);
     s->stop_timer.data = s;
     s->stop_timer_open = true;
@@ -424,6 +470,8 @@ void agx_sio_server_shutdown(agx_sio_server *s)
     if (!s || s->shutting_down)
         return;
     s->shutting_down = true;
+    sio_listener_close(s->listener); /* no new connection from here */
+    s->listener = NULL;
     for (agx_sio_conn *c = s->conns; c; c = c->next)
         agx_sio_conn_close(c);
     schedule_stop(s, s->nconns ? SHUTDOWN_GRACE_MS : 0);

@@ -12,8 +12,10 @@
  * pingTimeout closes; no CONNECT within connect_timeout closes; CONNECT to a namespace other than
  * "/" gets CONNECT_ERROR {"message":"Invalid namespace"} (the connection stays); a refused token
  * gets CONNECT_ERROR {"message":"invalid token"} and the connection closes; GET /health answers
- * 200 {"status":"ok","version":…}; other GET and POST requests go to the owner's on_http, and
- * what it does not serve is 404; a request with a body is refused (413) and closed. */
+ * 200 {"status":"ok","version":…} (HEAD: the same headers); other GET and POST requests go to the
+ * owner's on_http, and what it does not serve is 404; a request with a body is refused (413) and
+ * closed. Before its CONNECT a connection may send only Engine.IO control packets and one CONNECT
+ * of at most AGX_SIO_PREAUTH_MAX bytes (sio_conn.h): anything else closes it. */
 #ifndef AGX_TRANSPORT_SIO_SERVER_H
 #define AGX_TRANSPORT_SIO_SERVER_H
 
@@ -42,6 +44,10 @@ typedef int (*agx_sio_http_fn)(const agx_sio_http_request *r, const char *method
 typedef struct agx_sio_server_config {
     const char *host;            /* address to bind; NULL = "127.0.0.1" */
     int port;                    /* 0 = ephemeral (see agx_sio_server_port) */
+    /* Listen on this Unix socket path instead of TCP (host and port are then ignored): absolute,
+     * shorter than sun_path. A socket file left there by an earlier server is replaced; any other
+     * kind of file is an error. NULL = TCP. */
+    const char *unix_path;
     const char *version;         /* reported by /health; NULL = AGX_VERSION of the library */
     uint32_t ping_interval_ms;   /* 0 = 25000 */
     uint32_t ping_timeout_ms;    /* 0 = 20000 */
@@ -58,13 +64,16 @@ typedef struct agx_sio_server_config {
 /* Binds and starts listening; the server then runs as the loop runs. The config is copied
  * (strings too). Errors: AGX_ERR_IO (bind failed: address in use, bad host),
  * AGX_ERR_INVALID_ARGUMENT, AGX_ERR_UNAVAILABLE (the lws libuv plugin could not be loaded).
+ * The number of sockets held at once is bounded by the process's RLIMIT_NOFILE at this call
+ * (raise it first: sio_listen.h's sio_raise_fd_limit): at the bound, accepting pauses; out of
+ * descriptors anyway, it backs off.
  * Call it on the loop's thread but not from inside a loop callback (typically before uv_run):
  * if lws fails to listen after the bind probe passed, it turns the loop a few times
  * (UV_RUN_NOWAIT) to release the handles lws had opened. */
 int agx_sio_server_start(uv_loop_t *loop, const agx_sio_server_config *cfg, agx_sio_server **out,
                          agx_error *err);
 
-/* The TCP port actually bound (useful with port 0). */
+/* The TCP port actually bound (useful with port 0); 0 on a Unix socket. */
 int agx_sio_server_port(const agx_sio_server *s);
 
 /* Number of websocket connections currently open (including ones not yet CONNECTed). */

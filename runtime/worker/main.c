@@ -59,6 +59,24 @@ static int read_max_frame(wk_worker *w, char *msg, size_t len)
     return 0;
 }
 
+/* AGENTIX_WORKER_THREADS: the server refuses calls beyond it, so more threads are never needed. */
+static int read_max_threads(wk_worker *w, char *msg, size_t len)
+{
+    const char *env = getenv("AGENTIX_WORKER_THREADS");
+    if (!env || !*env)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(env, &end, 10);
+    if (errno || *end || v < 1 || v > WK_MAX_THREADS) {
+        snprintf(msg, len, "AGENTIX_WORKER_THREADS='%.40s' is not a count in 1..%d", env,
+                 WK_MAX_THREADS);
+        return -1;
+    }
+    w->pool.max_threads = v;
+    return 0;
+}
+
 static void start_call(wk_worker *w, const agx_frame *f)
 {
     wk_call *c = wk_call_new(w, f);
@@ -259,7 +277,7 @@ int main(void)
     pthread_mutex_init(&w.mu, NULL);
     agx_cond_init(&w.drained);
     wk_pool_init(&w.pool);
-    if (read_max_frame(&w, msg, sizeof msg) != 0 ||
+    if (read_max_frame(&w, msg, sizeof msg) != 0 || read_max_threads(&w, msg, sizeof msg) != 0 ||
         wk_resolver_init(&w.resolver, msg, sizeof msg) != 0) {
         boot_error(&w, AGX_RPC_BAD_REQUEST, msg);
         return 1;

@@ -13,6 +13,7 @@
 void wk_pool_init(wk_pool *p)
 {
     memset(p, 0, sizeof *p);
+    p->max_threads = WK_MAX_THREADS;
     pthread_mutex_init(&p->mu, NULL);
     agx_cond_init(&p->cv);
 }
@@ -86,7 +87,7 @@ bool wk_pool_submit(wk_pool *p, wk_call *c)
     else
         p->head = c;
     p->tail = c;
-    if (p->started < WK_MAX_THREADS) {
+    if (p->started < p->max_threads) {
         s = &p->slots[p->started];
         s->pool = p;
         sem_init(&s->wake, 0, 0);

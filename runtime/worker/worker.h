@@ -107,6 +107,7 @@ typedef struct wk_pool {
     wk_slot *idle;           /* idle threads, most recently idle first (its cache is warm) */
     size_t n_threads;        /* running (not yet exited) */
     size_t started;          /* slots used in threads[], all joined at stop */
+    size_t max_threads;      /* AGENTIX_WORKER_THREADS (the server's cap), ≤ WK_MAX_THREADS */
     pthread_t threads[WK_MAX_THREADS];
     wk_slot slots[WK_MAX_THREADS];
     bool stopping;

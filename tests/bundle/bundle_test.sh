@@ -152,7 +152,7 @@ isolated)
     done
     mount -t proc proc "$root/proc"
     mount --bind "$work/tree" "$root$prefix"
-    env -i AGENTIX_BIND_HOST=127.0.0.1 AGENTIX_BIND_PORT=0 AGENTIX_PORT_FILE=/tmp/port \
+    env -i AGENTIX_AUTH=none AGENTIX_BIND_HOST=127.0.0.1 AGENTIX_BIND_PORT=0 AGENTIX_PORT_FILE=/tmp/port \
         "$chroot_bin" "$root" $prefix/bin/agentix-server 2>"$work/server1.log" &
     server_pid=$!
     wait_file "$root/tmp/port" 30 || { cat "$work/server1.log" >&2; fail "server in the busybox root did not start"; }
@@ -172,7 +172,7 @@ isolated)
     mkdir -p "$prefix"
     mount --bind "$work/tree" "$prefix"
     rm -f "$work/port"
-    env -i AGENTIX_BIND_HOST=127.0.0.1 AGENTIX_BIND_PORT=0 AGENTIX_PORT_FILE="$work/port" \
+    env -i AGENTIX_AUTH=none AGENTIX_BIND_HOST=127.0.0.1 AGENTIX_BIND_PORT=0 AGENTIX_PORT_FILE="$work/port" \
         $prefix/bin/agentix-server 2>"$work/server2.log" &
     server_pid=$!
     wait_file "$work/port" 30 || { cat "$work/server2.log" >&2; fail "server over the host did not start"; }
@@ -209,7 +209,7 @@ docker)
     for task in busybox:agx-test-busybox:1 debian:agx-test-debian:12; do
         kind=${task%%:*} timage=${task#*:} name="agx-bundle-$kind-$$"
         docker run -d --name "$name" --network host --volumes-from "agx-bundle-carrier-$$" \
-            -e AGENTIX_BIND_HOST=127.0.0.1 -e AGENTIX_BIND_PORT=0 -e AGENTIX_PORT_FILE=/tmp/agentix.port \
+            -e AGENTIX_AUTH=none -e AGENTIX_BIND_HOST=127.0.0.1 -e AGENTIX_BIND_PORT=0 -e AGENTIX_PORT_FILE=/tmp/agentix.port \
             --entrypoint $prefix/bin/agentix-server "$timage" >/dev/null ||
             fail "docker run $timage"
         port= i=0

@@ -2,10 +2,13 @@
  * the vendor's errors (key, template, lifetime), the 8000-<id>.<domain> URL and the private
  * sandbox's traffic token, every injected fault (429 with Retry-After, 5xx on create and delete,
  * a closed port, a hanging create, a sandbox killed mid-session), the expiry as E2B's timeout, the
- * concurrency cap, and the spec check failing when it must. What every backend must do (lifecycle,
- * list, failed creates, refused fields, call shapes) is the contract suite's (tests/contract).
+ * concurrency cap, the spec check failing when it must, and (tls) the fake served over TLS with a
+ * test CA made by openssl at test time: API calls, health waits and runtime connections (https
+ * through the engine) all verify it, and a wrong CA or name is refused. What every backend must
+ * do (lifecycle, list, failed creates, refused fields, call shapes) is the contract suite's
+ * (tests/contract).
  *
- * Usage: test_e2b_api errors|faults|lifetime|cap|spec. Every scenario ends with zero live
+ * Usage: test_e2b_api errors|faults|lifetime|cap|spec|tls. Every scenario ends with zero live
  * sandboxes and zero spec violations in the fake. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +243,55 @@ static void scenario_spec(void)
     agx_fake_stop(f);
 }
 
+/* The fake over TLS (a test CA made at test time, the certificate naming *.e2b.app and
+ * 127.0.0.1): the backend's API calls and health wait verify it through AGENTIX_CA_FILE, the
+ * runtime connection (https through the engine) too; another CA, or a name the certificate does
+ * not carry, is refused with the reason. */
+static void scenario_tls(void)
+{
+    char dir[] = "/tmp/agx-e2b-tls-XXXXXX", cmd[256], ca[64], other[64];
+    CHECK(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "sh %s %s 'IP:127.0.0.1,DNS:*.e2b.app'", AGX_MAKE_TEST_CA, dir);
+    CHECK_MSG(system(cmd) == 0, "making the test CA failed (is openssl installed?)");
+    snprintf(ca, sizeof ca, "%s/ca.crt", dir);
+    snprintf(other, sizeof other, "%s/other-ca.crt", dir);
+    setenv("AGENTIX_CA_FILE", ca, 1);
+    agx_fake *f = agx_fake_start_e2b_tls(100, dir);
+    agx_deployment *dep = load(AGX_FAKE_E2B_KEY);
+    agx_sandbox_config *cfg = config(60000);
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "e2b.public", "1") == 0);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    const char *url = agx_sandbox_runtime_url(sb);
+    CHECK_MSG(strncmp(url, "https://8000-", 13) == 0, "runtime_url %s", url);
+    calls(sb); /* unary, stream and bidi over https */
+
+    agx_client_options o;
+    agx_client_options_init(&o);
+    o.connect_timeout_ms = AGX_TEST_CONNECT_MS;
+    o.ca_file = other; /* a CA that did not sign the certificate */
+    agx_client *c = NULL;
+    int rc = agx_client_connect_sandbox(sb, &o, &c, &err);
+    CHECK_MSG(rc == AGX_ERR_UNAVAILABLE && !c, "another CA: rc %d %s", rc, err.message);
+    CHECK_CONTAINS(err.message, "certificate was not accepted");
+    o.ca_file = NULL; /* the right CA, a name the certificate does not carry */
+    char ct[96];
+    snprintf(ct, sizeof ct, "::127.0.0.1:%d", agx_fake_port(f));
+    o.connect_to = ct;
+    rc = agx_client_connect("https://8000-x.example.org", &o, &c, &err);
+    CHECK_MSG(rc == AGX_ERR_UNAVAILABLE && !c, "wrong name: rc %d %s", rc, err.message);
+    CHECK_CONTAINS(err.message, "certificate was not accepted");
+
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+    unsetenv("AGENTIX_CA_FILE");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -247,13 +299,13 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
                      {"lifetime", scenario_lifetime}, {"cap", scenario_cap},
-                     {"spec", scenario_spec}};
+                     {"spec", scenario_spec}, {"tls", scenario_tls}};
     for (size_t i = 0; argc == 2 && i < sizeof scenarios / sizeof *scenarios; i++)
         if (strcmp(argv[1], scenarios[i].name) == 0) {
             fprintf(stderr, "-- %s\n", scenarios[i].name);
             scenarios[i].fn();
             return 0;
         }
-    CHECK_MSG(0, "usage: test_e2b_api errors|faults|lifetime|cap|spec");
+    CHECK_MSG(0, "usage: test_e2b_api errors|faults|lifetime|cap|spec|tls");
     return 2;
 }

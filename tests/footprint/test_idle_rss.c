@@ -111,6 +111,7 @@ static pid_t start_server(const char *server, const char *port_file, const char 
         setenv("AGENTIX_BIND_PORT", "0", 1);
         setenv("AGENTIX_PORT_FILE", port_file, 1);
         setenv("AGENTIX_WORKER_PID_FILE", wpid_file, 1);
+        setenv("AGENTIX_TOKEN", "idle-rss-test-token", 1); /* a server needs one to start */
         execl(server, server, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", server, strerror(errno));
         _exit(127);

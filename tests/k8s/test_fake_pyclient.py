@@ -22,6 +22,9 @@ POOL_RS = {'apiVersion': 'apps/v1', 'kind': 'ReplicaSet',
                     'selector': {'matchLabels': {'agentix.dev/pool': 'py', 'agentix.dev/state': 'idle'}},
                     'template': {'metadata': {'labels': {'agentix.dev/pool': 'py', 'agentix.dev/state': 'idle'}},
                                  'spec': {'containers': [{'name': 'runtime', 'image': 'python:3.12',
+                                                          # as `agentix k8s-pool manifest` without
+                                                          # --token-secret: no token, said openly
+                                                          'env': [{'name': 'AGENTIX_AUTH', 'value': 'none'}],
                                                           'ports': [{'containerPort': 8000}]}]}}}}
 
 

@@ -96,10 +96,12 @@ void sh_server_start(sh_server *s, const sh_paths *p, const char *token,
         setenv("AGENTIX_PORT_FILE", port_file, 1);
         setenv("AGENTIX_MODULE_PATH", p->modules, 1);
         setenv("AGENTIX_WORKER_PID_FILE", s->pid_file, 1);
-        if (token)
+        if (token) {
             setenv("AGENTIX_TOKEN", token, 1);
-        else
+        } else {
             unsetenv("AGENTIX_TOKEN");
+            setenv("AGENTIX_AUTH", "none", 1); /* a server refuses to start without a token */
+        }
         for (const char *const *e = extra_env; e && *e; e++)
             putenv((char *)*e);
         if (valgrind) {
@@ -414,6 +416,14 @@ bool sh_quiet(sh_client *c, int ms)
 }
 
 void sh_pump(sh_client *c, int ms) { run_until(c, never, ms); }
+
+static bool queue_empty(sh_client *sc) { return !sc->conn || agx_sio_conn_queued_bytes(sc->conn) == 0; }
+
+void sh_flush(sh_client *c, int timeout_ms)
+{
+    CHECK_MSG(run_until(c, queue_empty, timeout_ms), "%zu bytes still queued after %d ms",
+              c->conn ? agx_sio_conn_queued_bytes(c->conn) : (size_t)0, timeout_ms);
+}
 
 void sh_event_free(sh_event *e)
 {

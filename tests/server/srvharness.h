@@ -24,7 +24,7 @@ typedef struct sh_server {
     char pid_file[300];
 } sh_server;
 
-/* Starts the server with AGENTIX_TOKEN=token (NULL = none); extra_env is a NULL-terminated list
+/* Starts the server with AGENTIX_TOKEN=token (NULL = AGENTIX_AUTH=none); extra_env is a NULL-terminated list
  * of "K=V" (may be NULL). valgrind: run it under memcheck. Waits for the port file (30 s). */
 void sh_server_start(sh_server *s, const sh_paths *p, const char *token, const char *const *extra_env,
                      bool valgrind);
@@ -82,5 +82,8 @@ sh_event *sh_count_stream(sh_client *c, const char *call_id, uint32_t window, si
 
 /* Runs the client's loop for ms. */
 void sh_pump(sh_client *c, int ms);
+/* Runs the client's loop until everything emitted has been written to the socket (up to
+ * timeout_ms; exits the test when it could not be). */
+void sh_flush(sh_client *c, int timeout_ms);
 
 #endif

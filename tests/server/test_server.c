@@ -669,6 +669,7 @@ static int run_server_once(const char *env, const char *arg, char *out, size_t c
         close(p[0]);
         setenv("AGENTIX_BIND_HOST", "127.0.0.1", 1);
         setenv("AGENTIX_BIND_PORT", "0", 1);
+        setenv("AGENTIX_AUTH", "none", 1); /* these runs are about the other variables */
         if (env)
             putenv((char *)env);
         execl(paths.server, paths.server, arg, (char *)NULL);
@@ -690,7 +691,9 @@ static void test_config(void)
 {
     static const char *const bad[] = {
         "AGENTIX_BIND_PORT=80000", "AGENTIX_BIND_PORT=12ab", "AGENTIX_PING_INTERVAL_MS=0",
-        "AGENTIX_PING_TIMEOUT_MS=-5", "AGENTIX_MAX_PAYLOAD=10", "AGENTIX_WORKER=/nonexistent/agentix-worker"};
+        "AGENTIX_PING_TIMEOUT_MS=-5", "AGENTIX_MAX_PAYLOAD=10", "AGENTIX_WORKER=/nonexistent/agentix-worker",
+        "AGENTIX_CANCEL_GRACE_MS=0", "AGENTIX_WORKER_THREADS=2000", "AGENTIX_QUEUE_BUDGET=1",
+        "AGENTIX_AUTH=maybe", "AGENTIX_TOKEN_FD=x"};
     char out[2048];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int st = run_server_once(bad[i], NULL, out, sizeof out);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct agx_fake {
     pid_t pid;
     int in_fd; /* the fake's stdin: closing it stops the fake */
     int port;
+    bool tls;  /* started with --tls-dir: its port speaks https (CA from $AGENTIX_CA_FILE) */
 };
 
 /* ---- process ---- */
@@ -81,6 +83,8 @@ agx_fake *agx_fake_start(const char *const *argv)
     CHECK(f);
     f->pid = pid;
     f->in_fd = in[1];
+    for (size_t i = 0; i < argc; i++)
+        f->tls |= strcmp(argv[i], "--tls-dir") == 0;
     f->port = read_port(out[0]);
     close(out[0]);
     CHECK_MSG(f->port > 0, "the fake %s did not print its port (is %s with python3-yaml "
@@ -105,29 +109,43 @@ static agx_fake *start_with(const char *script, const char *spec, const char *co
     return agx_fake_start(argv);
 }
 
-agx_fake *agx_fake_start_e2b(int cap, const char *server)
-{
-    return agx_fake_start_e2b_rate(cap, server, 0);
-}
-
-agx_fake *agx_fake_start_e2b_rate(int cap, const char *server, int rate_limit)
+/* The E2B fake, plain or (tls_dir) behind its TLS front, with a route limiter (rate_limit > 0),
+ * and the environment pointed at it. */
+static agx_fake *start_e2b(int cap, const char *server, const char *tls_dir, int rate_limit)
 {
     CHECK_MSG(access(AGX_SPEC_DIR "/e2b-openapi.yml", R_OK) == 0,
               "the E2B spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
     char rate[16];
     snprintf(rate, sizeof rate, "%d", rate_limit);
-    const char *extra[] = {"--api-key", AGX_FAKE_E2B_KEY, "--template", "agentix",
-                           "--template", "other", "--rate-limit", rate, NULL};
+    const char *extra[] = {"--api-key", AGX_FAKE_E2B_KEY, "--template", "agentix", "--template",
+                           "other", "--rate-limit", rate, tls_dir ? "--tls-dir" : NULL, tls_dir,
+                           NULL};
     agx_fake *f = start_with(AGX_E2B_FAKE, AGX_SPEC_DIR "/e2b-openapi.yml", extra, cap, server);
+    const char *scheme = tls_dir ? "https" : "http";
     char url[64], ct[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", f->port);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d", scheme, f->port);
     snprintf(ct, sizeof ct, "::127.0.0.1:%d", f->port);
     setenv("E2B_API_URL", url, 1);
     setenv("AGENTIX_CONNECT_TO", ct, 1); /* backend health wait and client alike */
-    setenv("AGENTIX_E2B_SCHEME", "http", 1);
+    setenv("AGENTIX_E2B_SCHEME", scheme, 1);
     setenv("E2B_TEMPLATE_ID", "agentix", 1);
     unsetenv("E2B_DOMAIN");
     return f;
+}
+
+agx_fake *agx_fake_start_e2b(int cap, const char *server)
+{
+    return start_e2b(cap, server, NULL, 0);
+}
+
+agx_fake *agx_fake_start_e2b_rate(int cap, const char *server, int rate_limit)
+{
+    return start_e2b(cap, server, NULL, rate_limit);
+}
+
+agx_fake *agx_fake_start_e2b_tls(int cap, const char *tls_dir)
+{
+    return start_e2b(cap, NULL, tls_dir, 0);
 }
 
 static agx_fake *start_daytona(int cap, const char *server, const char *minute)
@@ -200,7 +218,7 @@ long agx_fake_raw(agx_fake *f, const char *method, const char *path, const char 
                   const char *json, char **body)
 {
     char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f->port, path);
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", f->tls ? "https" : "http", f->port, path);
     agx_kv *h = agx_kv_new();
     CHECK(h);
     if (header) {

@@ -17,7 +17,8 @@
 typedef struct agx_fake agx_fake;
 
 /* argv: script and its arguments (NULL-terminated); python3 is prepended. Fails the test when the
- * fake does not print "PORT <n>" within 60 s. */
+ * fake does not print "PORT <n>" within 60 s. With "--tls-dir DIR" among them the fake serves
+ * https, and the control calls below trust the CA in $AGENTIX_CA_FILE. */
 agx_fake *agx_fake_start(const char *const *argv);
 int agx_fake_port(const agx_fake *f);
 /* The E2B fake (tests/fakes/e2b) with concurrency cap `cap`, its sandboxes running `server`
@@ -30,6 +31,10 @@ agx_fake *agx_fake_start_e2b(int cap, const char *server);
  * Retry-After: 1 (0 = none); /_fake/stats then counts create requests, accepted creates, 429s,
  * the peak of sandboxes alive at once, the busiest second and sandboxes by run (by_run). */
 agx_fake *agx_fake_start_e2b_rate(int cap, const char *server, int rate_limit);
+/* The same over TLS: the fake's port serves https with tls_dir's server.crt/server.key (made by
+ * tests/support/make_test_ca.sh), E2B_API_URL is https and AGENTIX_E2B_SCHEME=https; the caller
+ * sets AGENTIX_CA_FILE to the test CA. */
+agx_fake *agx_fake_start_e2b_tls(int cap, const char *tls_dir);
 /* The Daytona fake likewise (DAYTONA_API_URL, AGENTIX_CONNECT_TO, DAYTONA_TARGET=us; snapshot
  * "agentix" starts the runtime, "bare" does not; previews under AGX_FAKE_DAYTONA_DOMAIN). */
 #define AGX_FAKE_DAYTONA_KEY "dtn_0123456789abcdef0123456789abcdef"

@@ -38,7 +38,8 @@ static const char pool_rs[] =
     "{\"agentix.dev/pool\":\"test\",\"agentix.dev/state\":\"idle\"}},\"template\":{\"metadata\":"
     "{\"labels\":{\"agentix.dev/pool\":\"test\",\"agentix.dev/state\":\"idle\"},\"annotations\":"
     "{\"agentix.dev/bundle\":\"agentix-bundle:test\"}},\"spec\":{\"containers\":[{\"name\":\"runtime\","
-    "\"image\":\"python:3.12\",\"ports\":[{\"name\":\"runtime\",\"containerPort\":8000}]}]}}}}";
+    "\"image\":\"python:3.12\",\"env\":[{\"name\":\"AGENTIX_AUTH\",\"value\":\"none\"}],"
+    "\"ports\":[{\"name\":\"runtime\",\"containerPort\":8000}]}]}}}}";
 
 void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const char *manifest)
 {

@@ -5,8 +5,10 @@
 // stays the URL's), congestion and drain of the send queue, and a clean client disconnect. Then failure paths: wrong token,
 // nothing listening, a server that never answers (connect timeout), a server that stops pinging,
 // a CONNECT reply without sid, and https (certificate checked against the URL's host under
-// connect-to; untrusted or mismatched certificates refused). Last, a URL with a path prefix (the
-// k8s apiserver proxy form) dials <prefix>/socket.io/, and a URL with a query is refused.
+// connect-to; untrusted or mismatched certificates refused). Then a URL with a path prefix (the
+// k8s apiserver proxy form) dials <prefix>/socket.io/, and a URL with a query is refused. Last,
+// http+unix:// URLs reach a server on a Unix socket (with and without a prefix), and malformed
+// socket paths are refused before dialling.
 // Usage: node peer_server.test.js <client_peer binary>
 'use strict';
 const fs = require('fs');
@@ -158,7 +160,7 @@ async function tls() {
   await expectEnd('https, untrusted certificate', ['https://agentix.test:4433', ...to('agentix.test')], 'UNAVAILABLE:TLS');
   await expectEnd('https, name mismatch', ['https://other.test:4433', ...to('other.test'), '--ca-file', pem.cert], 'UNAVAILABLE:TLS');
   io.close();
-  // https under a path prefix goes through lws's websocket client, not ours: same dial path.
+  // https under a path prefix: the same dial, the prefix in the request line.
   const server2 = https.createServer({ key: fs.readFileSync(pem.key), cert: fs.readFileSync(pem.cert) });
   const io2 = new Server(server2, { path: '/pfx/socket.io/', transports: ['websocket'] });
   let url;
@@ -192,4 +194,43 @@ async function prefix() {
   io.close();
 }
 
-main().then(() => tls()).then(() => prefix()).then(() => process.exit(0), (e) => fail(e.stack || String(e)));
+// A server on a Unix socket, reached with http+unix://<percent-encoded path>[/prefix].
+async function unixSocket() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agx-unix-'));
+  const sock = path.join(dir, 'rt.sock');
+  const enc = encodeURIComponent(sock);
+  for (const pfx of ['', '/pfx']) {
+    const httpServer = http.createServer();
+    const io = new Server(httpServer, { path: `${pfx}/socket.io/`, transports: ['websocket'] });
+    let seen;
+    io.on('connection', (socket) => {
+      seen = { url: socket.request.url, host: socket.handshake.headers.host };
+      socket.emit('done');
+    });
+    await new Promise((r) => httpServer.listen(sock, r));
+    await expectEnd(`Unix socket${pfx ? ' under a prefix' : ''}`, [`http+unix://${enc}${pfx}`], 'OK');
+    check(seen && seen.url === `${pfx}/socket.io/?EIO=4&transport=websocket`, `dialled ${seen && seen.url} on the socket`);
+    check(seen && seen.host === 'localhost', `Host header on a Unix socket: ${seen && seen.host}`);
+    if (!pfx) { // a symlink to the live socket (as sandbox code could plant) is not followed
+      const link = path.join(dir, 'planted.sock');
+      fs.symlinkSync(sock, link);
+      await expectEnd('symlink to a socket', [`http+unix://${encodeURIComponent(link)}`], 'UNAVAILABLE:symlink');
+      const plain = path.join(dir, 'plain');
+      fs.writeFileSync(plain, 'x');
+      await expectEnd('a file that is not a socket', [`http+unix://${encodeURIComponent(plain)}`], 'UNAVAILABLE:not a socket');
+    }
+    io.close();
+    await new Promise((r) => httpServer.close(r));
+  }
+  await expectEnd('Unix socket nobody listens on', [`http+unix://${enc}`], 'UNAVAILABLE:');
+  for (const bad of ['http+unix://relative.sock', 'http+unix://%2Fa%00b', 'http+unix://%zz',
+    `http+unix://%2F${'x'.repeat(2000)}`, 'http+unix://']) {
+    const res = await runClient([bad]);
+    check(res.code !== 0 && res.lines.some((l) => l.startsWith('CONNECT-ERROR INVALID_ARGUMENT')),
+      `socket URL ${bad.slice(0, 40)} refused before dialling`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+main().then(() => tls()).then(() => prefix()).then(() => unixSocket())
+  .then(() => process.exit(0), (e) => fail(e.stack || String(e)));

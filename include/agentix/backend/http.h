@@ -62,8 +62,10 @@ typedef struct agx_http_request {
      * address while the URL, Host header and TLS name stay as they are; NULL = none. */
     const char *connect_to;
     /* TLS for https URLs (e.g. a Kubernetes API server): PEM blobs (not file names), NULL = none:
-     * the CA bundle to verify the server with instead of the system's, and a client certificate
-     * with its key. tls_insecure skips server verification (insecure-skip-tls-verify). */
+     * the CA bundle to verify the server with instead of the system's (without one:
+     * $AGENTIX_CA_FILE / $AGENTIX_CA_DIR when set, as for runtime connections, else the system's),
+     * and a client certificate with its key. tls_insecure skips server verification
+     * (insecure-skip-tls-verify). */
     const char *tls_ca_pem;
     size_t tls_ca_pem_len;
     const char *tls_cert_pem;

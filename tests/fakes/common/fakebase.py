@@ -3,14 +3,18 @@ replies checked against the official spec, per-sandbox real agentix-server proce
 Host-routed proxy to them (WebSocket upgrades piped both ways), and the control endpoints tests
 use (/_fake/faults, /_fake/stats, /_fake/kill/<id>).
 
-Flow: backend (C, libcurl) → fake API; client (C, lws) → fake proxy → agentix-server → worker.
+Flow: backend (C, libcurl) → fake API; client (C, the engine) → fake proxy → agentix-server →
+worker. With --tls-dir the public port speaks TLS (certificate from that folder), as the real
+services do, in front of the same plain HTTP server.
 """
 import argparse
 import json
 import os
 import shutil
 import signal
+import selectors
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -263,6 +267,103 @@ class Handler(BaseHTTPRequestHandler):
         t.join(timeout=30)
 
 
+class TlsFront:
+    """TLS on the public port, the plain HTTP server behind it. One thread per connection: the
+    handshake (bounded), then both directions pumped over non-blocking sockets — an SSL socket
+    must never be used by two threads at once, so the proxy's two-thread pipe cannot sit on it."""
+
+    CAP = 1 << 20  # bytes buffered per direction before reading that side pauses
+
+    def __init__(self, tls_dir, backend_port):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(os.path.join(tls_dir, "server.crt"),
+                                 os.path.join(tls_dir, "server.key"))
+        self.backend = backend_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(128)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        while True:
+            try:
+                raw, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve_one, args=(raw,), daemon=True).start()
+
+    def serve_one(self, raw):
+        tls = up = None
+        try:
+            raw.settimeout(30)
+            tls = self.ctx.wrap_socket(raw, server_side=True)  # a client refusing us ends here
+            up = socket.create_connection(("127.0.0.1", self.backend), timeout=5)
+            self.pump(tls, up)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            for s in (tls, up, raw):
+                if s is not None:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+    @classmethod
+    def pump(cls, tls, plain):
+        tls.setblocking(False)
+        plain.setblocking(False)
+        to_plain, to_tls = bytearray(), bytearray()
+        tls_eof = plain_eof = shut = False
+        sel = selectors.DefaultSelector()
+        sel.register(tls, selectors.EVENT_READ)
+        sel.register(plain, selectors.EVENT_READ)
+        while True:
+            while not tls_eof and len(to_plain) < cls.CAP:  # drains SSL's own buffer too
+                try:
+                    d = tls.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    break
+                except OSError:
+                    d = b""
+                if not d:
+                    tls_eof = True
+                to_plain += d
+            while not plain_eof and len(to_tls) < cls.CAP:
+                try:
+                    d = plain.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    d = b""
+                if not d:
+                    plain_eof = True
+                to_tls += d
+            if to_plain:
+                try:
+                    del to_plain[:plain.send(to_plain)]
+                except BlockingIOError:
+                    pass
+            if to_tls:
+                try:  # a retry after a want-write sends the same bytes again, as SSL requires
+                    del to_tls[:tls.send(to_tls[:16384])]
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    pass
+            if tls_eof and not to_plain and not shut:
+                plain.shutdown(socket.SHUT_WR)
+                shut = True
+            if plain_eof and not to_tls:
+                return  # the server is done: so is the client's connection
+            if tls_eof and shut and plain_eof:
+                return
+            sel.modify(tls, (selectors.EVENT_READ if not tls_eof and len(to_plain) < cls.CAP else 0)
+                       | (selectors.EVENT_WRITE if to_tls else 0) or selectors.EVENT_READ)
+            sel.modify(plain, (selectors.EVENT_READ if not plain_eof and len(to_tls) < cls.CAP else 0)
+                       | (selectors.EVENT_WRITE if to_plain else 0) or selectors.EVENT_READ)
+            sel.select(timeout=1)
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # dozens of sessions connect at once
     daemon_threads = True
@@ -275,16 +376,20 @@ def parse_args(argv, extra=None):
     p.add_argument("--spec", required=True, help="the vendor's OpenAPI file")
     p.add_argument("--api-key", required=True)
     p.add_argument("--cap", type=int, default=100, help="concurrent sandbox cap")
+    p.add_argument("--tls-dir", help="serve TLS with server.crt/server.key from this folder")
     if extra:
         extra(p)
     return p.parse_args(argv)
 
 
 def serve(service):
-    """Listens on 127.0.0.1 port 0, prints 'PORT <n>' and serves until SIGTERM/SIGINT/stdin EOF."""
+    """Listens on 127.0.0.1 port 0 (behind a TLS front with --tls-dir), prints 'PORT <n>' (the
+    public port) and serves until SIGTERM/SIGINT/stdin EOF."""
     Handler.service = service
     httpd = _Server(("127.0.0.1", 0), Handler)
     service.port = httpd.server_address[1]
+    if getattr(service.args, "tls_dir", None):
+        service.port = TlsFront(service.args.tls_dir, httpd.server_address[1]).port
     stop = threading.Event()
 
     def on_signal(_sig, _frm):
@@ -293,7 +398,7 @@ def serve(service):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    print("PORT %d" % httpd.server_address[1], flush=True)
+    print("PORT %d" % service.port, flush=True)
 
     def watch_stdin():  # the test closes our stdin (or dies): shut down
         try:

@@ -222,8 +222,9 @@ class E2B(fakebase.FakeService):
                 self.reserved -= 1
 
     def place(self, h, body, template, timeout, public):
-        # The template's start command ran at build time and never sees envVars: no env here.
-        rt = self.start_runtime({})
+        # The template's start command ran at build time and never sees envVars: no token, so it
+        # says AGENTIX_AUTH=none (backends/e2b/README.md), as a real template's must.
+        rt = self.start_runtime({"AGENTIX_AUTH": "none"})
         if rt.wait_port(20) is None:
             rt.stop()
             return self.error(h, 500, "error when creating instance: failed to init new envd",

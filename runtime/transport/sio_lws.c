@@ -1,0 +1,91 @@
+/* sio_lws.c — the link of an agx_sio_conn over a libwebsockets websocket (agentix-server's role,
+ * sio_server.c): writes go out as lws_write(LWS_WRITE_HTTP) of our pre-framed units, writeable
+ * turns are lws's, a close is bounded by an lws timeout and the close code is lws's
+ * lws_close_reason. Also the lws logging and context plumbing the server role needs. */
+#include "runtime/transport/sio_conn_impl.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static struct lws *wsi_of(const agx_sio_conn *c) { return c->link_ptr; }
+
+static int lws_link_write(agx_sio_conn *c, const unsigned char *p, size_t n)
+{
+    /* LWS_WRITE_HTTP passes the bytes through untouched: they are complete websocket frames.
+     * lws buffers whatever the socket does not take and holds WRITEABLE back until it is out. */
+    int w = lws_write(wsi_of(c), (unsigned char *)p, n, LWS_WRITE_HTTP);
+    return w < 0 || (size_t)w < n ? -1 : 0;
+}
+
+static void lws_link_want_write(agx_sio_conn *c) { lws_callback_on_writable(wsi_of(c)); }
+
+static bool lws_link_choked(const agx_sio_conn *c) { return lws_send_pipe_choked(wsi_of(c)) != 0; }
+
+/* Asks for a WRITEABLE turn (which closes) and bounds the wait with an lws timeout. lws 4.1's
+ * libuv glue re-arms its timer only after socket activity, so poke the service when called from
+ * one of our timers, or the bound would wait for unrelated traffic. */
+static void lws_link_arm_close(agx_sio_conn *c, int secs)
+{
+    lws_set_timeout(wsi_of(c), PENDING_TIMEOUT_USER_OK, secs);
+    sio_want_write(c);
+    lws_cancel_service(lws_get_context(wsi_of(c)));
+}
+
+static void lws_link_close_reason(agx_sio_conn *c)
+{
+    lws_close_reason(wsi_of(c), (enum lws_close_status)c->ws_close_code, NULL, 0);
+}
+
+static const sio_link_ops lws_link = {
+    .write = lws_link_write,
+    .want_write = lws_link_want_write,
+    .choked = lws_link_choked,
+    .arm_close = lws_link_arm_close,
+    .close_reason = lws_link_close_reason,
+};
+
+int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)
+{
+    return sio_conn_attach_link(c, &lws_link, wsi);
+}
+
+
+int sio_conn_receive(agx_sio_conn *c, const void *in, size_t len)
+{
+    if (c->state == SIO_DEAD || c->hard_close)
+        return -1;
+    struct lws *wsi = wsi_of(c);
+    return sio_conn_receive_piece(c, in, len, lws_is_first_fragment(wsi) != 0,
+                                  lws_is_final_fragment(wsi) != 0, lws_frame_is_binary(wsi) != 0,
+                                  lws_remaining_packet_payload(wsi));
+}
+
+/* ---- lws logging and contexts ---- */
+
+static void lws_log_to_stderr(int level, const char *line)
+{
+    (void)level;
+    fprintf(stderr, "agentix transport (lws): %s", line);
+}
+
+static void log_init_once(void)
+{
+    int level = LLL_ERR;
+    const char *env = getenv("AGENTIX_LWS_LOG");
+    if (env && *env)
+        level = atoi(env);
+    lws_set_log_level(level, lws_log_to_stderr);
+}
+
+void sio_lws_log_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, log_init_once);
+}
+
+void sio_lws_context_finish(struct lws_context *ctx)
+{
+    if (ctx)
+        lws_context_destroy(ctx);
+}
