@@ -361,7 +361,8 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
 }
 
-int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_error *err)
+int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, const char *token, agx_sandbox **out,
+                         agx_error *err)
 {
     *out = NULL;
     const char *id = json_string_value(json_object_get(resp, "sandboxID"));
@@ -369,7 +370,7 @@ int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_
         return agx_error_set(err, AGX_ERR_PROTOCOL, "E2B answered the create without a usable "
                                                     "sandboxID");
     char *url = runtime_url(e, id, pick_domain(e, resp));
-    agx_sandbox *sb = url ? agx_sandbox_new("e2b", id, url, NULL) : NULL;
+    agx_sandbox *sb = url ? agx_sandbox_new("e2b", id, url, token) : NULL;
     free(url);
     const char *traffic = json_string_value(json_object_get(resp, "trafficAccessToken"));
     if (!sb || (traffic && *traffic &&
@@ -424,8 +425,11 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     rc = agx_cloud_request(&x.e->cloud, &call, NULL, &resp, err);
     json_decref(body);
     agx_sandbox *sb = NULL;
+    char token[33];
     if (!rc)
-        rc = agx_e2b_sandbox_from(x.e, resp, &sb, err);
+        rc = agx_random_hex(token, 16, err);
+    if (!rc)
+        rc = agx_e2b_sandbox_from(x.e, resp, token, &sb, err);
     json_decref(resp);
     if (rc) {
         /* Without a 201 the VM may still exist (a timeout, a 5xx after placement): sweep, unless
@@ -436,6 +440,12 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     }
     rc = agx_cloud_wait_health(&x.e->cloud, agx_sandbox_runtime_url(sb),
                                agx_sandbox_headers_const(sb), x.deadline, err);
+    /* The template's runtime started before this sandbox existed (claim mode): it gets its own
+     * token now, which exists nowhere in the VM, and its expiry. The first claim wins; the proxy
+     * admits only holders of the sandbox's traffic token (private sandboxes), and a claim someone
+     * else won is refused, so a runtime whose token another party knows is never used. */
+    if (!rc)
+        rc = agx_runtime_claim(sb, NULL, agx_sandbox_config_expiry_ms(cfg), x.deadline, err);
     if (rc) {
         agx_error keep;
         agx_error_clear(&keep);

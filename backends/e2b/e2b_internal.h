@@ -16,9 +16,10 @@ typedef struct agx_e2b {
 
 /* The decoders of E2B's answers (fuzzed: tests/fuzz/cloud_api): a sandbox of a list or get answer
  * as a sandbox info (NULL when it has no usable id, or out of memory), and the create answer as
- * the sandbox the host connects to. */
+ * the sandbox the host connects to (with token, the runtime token it will be claimed with). */
 agx_sandbox_info *agx_e2b_info_from(const agx_e2b *e, json_t *s);
-int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_error *err);
+int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, const char *token, agx_sandbox **out,
+                         agx_error *err);
 
 /* POST /sandboxes/{id}/timeout {"timeout": lifetime_s}: E2B ends the sandbox lifetime_s from now. */
 int agx_e2b_set_timeout(const agx_e2b *e, const char *id, long lifetime_s, int64_t deadline_ms,

@@ -12,7 +12,9 @@
  *                            proxy with the credentials as headers), or a template using {ip}
  *                            {port} {name} {namespace} {pool}
  *   AGENTIX_K8S_CONTAINER    the runtime container's name (default "runtime")
- *   AGENTIX_K8S_RUNTIME_TOKEN the pool's agentix-server token, if it has one
+ *   AGENTIX_K8S_RUNTIME_TOKEN the pool's agentix-server token, if it has one (pools whose
+ *                            runtimes run AGENTIX_AUTH=claim get a per-sandbox token at claim)
+ *   AGENTIX_K8S_CLAIM_SECRET the claim secret of such a pool, if it has one
  *
  * Expiry: the claim writes the ownership record (agentix.expires among it) into the pod's labels;
  * extend_sandbox keeps agentix.expires current and extends the runtime's own expiry, which the
@@ -46,6 +48,7 @@ static void k8s_destruct(void *self)
     free(k->container);
     free(k->url_template);
     free(k->runtime_token);
+    free(k->claim_secret);
     free(k);
 }
 
@@ -109,9 +112,11 @@ static int k8s_construct(void **self, agx_error *err)
     if ((rc = name_ok("AGENTIX_K8S_POOL", pool, err)) || (rc = name_ok("AGENTIX_K8S_NAMESPACE", ns, err)))
         goto fail;
     const char *container = env_or("AGENTIX_K8S_CONTAINER", "runtime");
-    const char *token = getenv("AGENTIX_K8S_RUNTIME_TOKEN");
+    const char *token = getenv("AGENTIX_K8S_RUNTIME_TOKEN"),
+               *claim = getenv("AGENTIX_K8S_CLAIM_SECRET");
     if (!(k->ns = strdup(ns)) || !(k->pool = strdup(pool)) || !(k->container = strdup(container)) ||
-        (token && *token && !(k->runtime_token = strdup(token)))) {
+        (token && *token && !(k->runtime_token = strdup(token))) ||
+        (claim && *claim && !(k->claim_secret = strdup(claim)))) {
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
@@ -140,14 +145,15 @@ static int k8s_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     agx_k8s *k = self;
     *out = NULL;
     json_t *pod = NULL;
+    char token[33];
     int64_t deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg);
-    int rc = agx_k8s_claim(k, cfg, &pod, err);
+    int rc = agx_k8s_claim(k, cfg, &pod, token, err);
     if (rc)
         return rc;
     char *url = NULL;
     const char *name = agx_k8s_str(pod, "metadata.name");
     if ((rc = agx_k8s_runtime_url(k, pod, &url, err)) == 0) {
-        *out = agx_sandbox_new("k8s-pool", name, url, k->runtime_token);
+        *out = agx_sandbox_new("k8s-pool", name, url, *token ? token : k->runtime_token);
         if (!*out)
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
         else if (k->url_kind == AGX_K8S_URL_PROXY && (rc = proxy_headers(k, *out, err)))

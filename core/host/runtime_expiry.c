@@ -122,12 +122,13 @@ int agx_runtime_claim(const agx_sandbox *sb, const char *claim_secret, int64_t e
     agx_kv *h = request_headers(sb, claim_secret, expiry_ms);
     if (!h)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory claiming a runtime");
-    /* A runtime that is still starting refuses the connection: retry those until the deadline. A
+    /* Callers claim a runtime that answered its readiness probe: a refused connection is retried
+     * a few times only (a pod being deleted must not hold a claim that has other candidates). A
      * claim that reached the runtime is never repeated blindly — a second one would be refused. */
-    for (int64_t pause = 20;; pause = pause < 500 ? pause * 2 : 500) {
+    for (int64_t pause = 20;; pause *= 2) {
         agx_error_clear(err);
         rc = post(sb, AGX_HTTP_PATH_CLAIM, h, deadline_ms, "claiming the runtime of", err);
-        if (rc != AGX_ERR_UNAVAILABLE || agx_clock_ms() + pause >= deadline_ms)
+        if (rc != AGX_ERR_UNAVAILABLE || pause > 80 || agx_clock_ms() + pause >= deadline_ms)
             break;
         agx_clock_sleep_ms(pause);
     }

@@ -4,7 +4,8 @@
  * AGENTIX_EXPIRY_MS after the start (absent: none) and is moved by an authenticated host: the
  * Socket.IO event `expiry {call_id, n}` over an open connection, or HTTP POST /expiry with the
  * token in X-Agentix-Token when no connection is open. Also answers the HTTP routes besides /health
- * (srv_http), where claim mode's POST /claim will live. */
+ * (srv_http): POST /claim, by which a runtime started in claim mode (AGENTIX_AUTH=claim) gets its
+ * per-sandbox token and its first expiry, once. */
 #include "runtime/server/server.h"
 
 #include <errno.h>
@@ -136,6 +137,42 @@ static int post_expiry(srv_server *s, const agx_sio_http_request *r, char *body,
                  (long long)srv_expiry_left_ms(s));
 }
 
+/* The claim: the token the sandbox's creator made for it (X-Agentix-Token) and the expiry, set
+ * once; X-Agentix-Claim must name the claim secret when the server has one. */
+static int post_claim(srv_server *s, const agx_sio_http_request *r, char *body, size_t cap)
+{
+    if (s->token.mode != SRV_AUTH_CLAIM)
+        return reply(body, cap, 403, "{\"message\":\"this runtime does not take its token at "
+                                     "claim time (AGENTIX_AUTH is not claim)\"}");
+    char got[SRV_TOKEN_MAX + 1];
+    int n = agx_sio_http_header(r, AGX_HTTP_HEADER_CLAIM, got, sizeof got);
+    bool allowed = srv_token_claim_allowed(&s->token, n >= 0 ? got : NULL, n >= 0 ? (size_t)n : 0);
+    memset(got, 0, sizeof got);
+    if (!allowed)
+        return reply(body, cap, 401, "{\"message\":\"the claim secret (" AGX_HTTP_HEADER_CLAIM
+                                     ") is missing or wrong\"}");
+    if (s->token.set)
+        return reply(body, cap, 409, "{\"message\":\"this runtime was claimed already\"}");
+    char v[32];
+    int64_t ms = agx_sio_http_header(r, AGX_HTTP_HEADER_EXPIRY_MS, v, sizeof v) > 0 ? parse_ms(v) : -1;
+    if (ms < 0)
+        return reply(body, cap, 400, "{\"message\":\"" AGX_HTTP_HEADER_EXPIRY_MS " must be "
+                                     "milliseconds from %lld to %lld\"}",
+                     (long long)AGX_EXPIRY_MIN_MS, (long long)AGX_EXPIRY_MAX_MS);
+    if (s->draining)
+        return reply(body, cap, 503, "{\"message\":\"the runtime is shutting down\"}");
+    char msg[MSG_MAX];
+    n = agx_sio_http_header(r, AGX_HTTP_HEADER_TOKEN, got, sizeof got);
+    int rc = srv_token_claim(&s->token, got, n > 0 ? (size_t)n : 0, msg, sizeof msg);
+    memset(got, 0, sizeof got);
+    if (rc != 0)
+        return reply(body, cap, 400, "{\"message\":\"" AGX_HTTP_HEADER_TOKEN ": %s\"}", msg);
+    fprintf(stderr, "agentix-server: claimed (token set)\n");
+    srv_expiry_extend(s, ms);
+    return reply(body, cap, 200, "{\"" AGX_HTTP_FIELD_EXPIRES_IN "\":%lld}",
+                 (long long)srv_expiry_left_ms(s));
+}
+
 int srv_http(const agx_sio_http_request *r, const char *method, const char *path, char *body,
              size_t cap, void *ud)
 {
@@ -143,6 +180,10 @@ int srv_http(const agx_sio_http_request *r, const char *method, const char *path
     if (strcmp(path, AGX_HTTP_PATH_EXPIRY) == 0)
         return strcmp(method, "POST") == 0
                    ? post_expiry(s, r, body, cap)
+                   : reply(body, cap, 405, "{\"message\":\"POST only\"}");
+    if (strcmp(path, AGX_HTTP_PATH_CLAIM) == 0)
+        return strcmp(method, "POST") == 0
+                   ? post_claim(s, r, body, cap)
                    : reply(body, cap, 405, "{\"message\":\"POST only\"}");
     return 0;
 }

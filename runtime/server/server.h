@@ -82,11 +82,19 @@ typedef struct srv_token {
     bool set;
     size_t len;
     char bytes[SRV_TOKEN_MAX];
+    /* Claim mode: the secret a claim must present (AGENTIX_CLAIM_SECRET[_FD]); without one the
+     * first claim wins, authenticated by what stands in front of the runtime (a provider's proxy
+     * that admits only the sandbox's creator, the Kubernetes API server's pod proxy). */
+    bool has_claim_secret;
+    size_t claim_len;
+    char claim[SRV_TOKEN_MAX];
 } srv_token;
 
 /* Reads the token at start: AGENTIX_TOKEN_FD (read to EOF and closed; one trailing newline is
- * dropped), else AGENTIX_TOKEN (overwritten in the environment block and removed). 0, or -1 with
- * msg naming the problem: no token, an empty one, both a token and AGENTIX_AUTH=none|claim. */
+ * dropped), else AGENTIX_TOKEN (overwritten in the environment block and removed); in claim mode
+ * the claim secret likewise (AGENTIX_CLAIM_SECRET_FD, AGENTIX_CLAIM_SECRET). 0, or -1 with msg
+ * naming the problem: no token, an empty one, both a token and AGENTIX_AUTH=none|claim, a claim
+ * secret outside claim mode. */
 int srv_token_load(srv_token *t, char *msg, size_t msg_len);
 /* Claim mode: the token, set once by the step that authenticates the claim (the k8s warm pool's
  * claim). 0, or -1 with msg when not in claim mode, already set, empty or too long. */
@@ -94,6 +102,9 @@ int srv_token_claim(srv_token *t, const char *tok, size_t len, char *msg, size_t
 /* Whether a CONNECT's token is the one (time independent of where they differ). Always true with
  * AGENTIX_AUTH=none; false while a claim-time token is not set. */
 bool srv_token_check(const srv_token *t, const char *got, size_t len);
+/* Whether a claim presenting got (NULL = none) may set the token: always without a claim secret.
+ * Time independent of where they differ. */
+bool srv_token_claim_allowed(const srv_token *t, const char *got, size_t len);
 /* " (token required)" etc., for the log line. */
 const char *srv_token_describe(const srv_token *t);
 void srv_token_wipe(srv_token *t);

@@ -1,13 +1,16 @@
 /* test_expiry.c — expiries and admission control on the local backend, with real agentix-server
  * processes: a sandbox lives while its host extends it and ends itself once the host is killed
  * (SIGKILL, no clean-up of any kind); gc deletes by dead owner and by passed expiry; POST /expiry
- * refuses a wrong token; admission's cap holds across processes and a killed holder's slots come
- * back; the create rate and a service's Retry-After hold creates back. Child hosts are this
+ * refuses a wrong token; a runtime in claim mode (AGENTIX_AUTH=claim, as E2B templates and warm
+ * k8s pods run it) takes its token once, from a claim presenting its claim secret, refuses CONNECTs
+ * until then and keeps the secret out of its environment; admission's cap holds across processes
+ * and a killed holder's slots come back; the create rate and a service's Retry-After hold creates back. Child hosts are this
  * program re-executed (--child), so nothing of the parent's threads is forked.
  *
  * Usage: test_expiry (all scenarios) | test_expiry --child MODE N EXPIRY_MS */
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +269,69 @@ static void test_extend_checks(void)
     agx_sandbox_config_free(cfg);
 }
 
+/* A runtime started in claim mode: no token until a claim with the claim secret gives one; the
+ * first claim wins; the secret is gone from /proc/<pid>/environ; CONNECT needs the claimed token. */
+static void test_claim(void)
+{
+    char dir[600], port_file[700], cmd[1400];
+    snprintf(dir, sizeof dir, "%s/claim-XXXXXX", AGX_TEST_BINARY_DIR);
+    CHECK(mkdtemp(dir));
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
+    /* Spawned with an environment of its own (this process has threads: no setenv after fork). */
+    char port_var[800];
+    snprintf(port_var, sizeof port_var, "AGENTIX_PORT_FILE=%s", port_file);
+    char *envp[] = {"AGENTIX_AUTH=claim", "AGENTIX_CLAIM_SECRET=claim-secret-for-the-test",
+                    "AGENTIX_BIND_HOST=127.0.0.1", "AGENTIX_BIND_PORT=0", port_var,
+                    "PATH=/usr/bin:/bin", NULL};
+    char *argv[] = {AGX_TEST_SERVER, NULL};
+    pid_t pid;
+    CHECK(posix_spawn(&pid, AGX_TEST_SERVER, NULL, NULL, argv, envp) == 0);
+    char *text = NULL;
+    agx_error err;
+    for (int i = 0; i < 300 && agx_file_read(port_file, 64, 0, &text, NULL, &err) != 0; i++)
+        agx_clock_sleep_ms(50);
+    CHECK_MSG(text, "the claim-mode server wrote no port file");
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", atoi(text));
+    free(text);
+    int64_t deadline = agx_clock_ms() + 20000;
+    agx_sandbox *mine = agx_sandbox_new("local", "claimed", url, "the-sandbox-token-1");
+    agx_sandbox *other = agx_sandbox_new("local", "claimed", url, "someone-elses-token");
+    CHECK(mine && other);
+    /* Nobody connects before the claim, not even with the token that will be set. */
+    agx_client_options co;
+    agx_client_options_init(&co);
+    co.connect_timeout_ms = 10000;
+    agx_client *c = NULL;
+    CHECK(agx_client_connect_sandbox(mine, &co, &c, &err) != 0 && !c);
+    CHECK(agx_runtime_claim(mine, "a-wrong-secret", 60000, deadline, &err) == AGX_ERR_BACKEND);
+    CHECK_CONTAINS(err.message, "401");
+    CHECK(agx_runtime_claim(mine, NULL, 60000, deadline, &err) == AGX_ERR_BACKEND);
+    CHECK_OK(agx_runtime_claim(mine, "claim-secret-for-the-test", 60000, deadline, &err), &err);
+    CHECK(agx_runtime_claim(other, "claim-secret-for-the-test", 60000, deadline, &err) ==
+          AGX_ERR_CONFLICT);
+    CHECK_OK(agx_runtime_expiry_extend(mine, 60000, deadline, &err), &err);
+    CHECK(agx_runtime_expiry_extend(other, 60000, deadline, &err) == AGX_ERR_BACKEND);
+    CHECK(agx_client_connect_sandbox(other, &co, &c, &err) != 0 && !c);
+    CHECK_OK(agx_client_connect_sandbox(mine, &co, &c, &err), &err);
+    agx_client_free(c);
+    /* The claim secret was scrubbed from the environment block the kernel shows. */
+    char environ_path[64], *env = NULL;
+    size_t env_len = 0;
+    snprintf(environ_path, sizeof environ_path, "/proc/%d/environ", (int)pid);
+    CHECK_OK(agx_file_read(environ_path, 1 << 20, 0, &env, &env_len, &err), &err);
+    CHECK_MSG(!memmem(env, env_len, "claim-secret-for-the-test", 25),
+              "the claim secret is readable in /proc/<pid>/environ");
+    free(env);
+    agx_sandbox_free(mine);
+    agx_sandbox_free(other);
+    CHECK(kill(pid, SIGTERM) == 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 static size_t live_host(void)
 {
     agx_admission_stats st;
@@ -367,6 +433,8 @@ int main(int argc, char **argv)
     test_gc_by_expiry();
     fprintf(stderr, "-- test_extend_checks\n");
     test_extend_checks();
+    fprintf(stderr, "-- test_claim\n");
+    test_claim();
     fprintf(stderr, "-- test_admission_cap\n");
     test_admission_cap();
     fprintf(stderr, "-- test_admission_rate\n");

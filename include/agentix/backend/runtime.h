@@ -48,9 +48,9 @@ AGX_API int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, 
  * pre-warmed pod, a cloud template started before any sandbox existed) its per-sandbox token and
  * its expiry, once. claim_secret authenticates the claim (the pool's secret; NULL when the
  * runtime takes the first claim, which a proxy that admits only the sandbox's creator already
- * authenticates). The sandbox's token and headers are sent. Bounded by deadline_ms, retried on
- * transport errors until it. AGX_ERR_CONFLICT when the runtime was claimed already (by someone
- * else: do not use it). */
+ * authenticates). The sandbox's token and headers are sent. Bounded by deadline_ms; a refused
+ * connection is retried three times within 140 ms (claim a runtime that answered its readiness
+ * probe). AGX_ERR_CONFLICT when the runtime was claimed already (by someone else: do not use it). */
 /* The headers of POST /expiry (claim_secret NULL) or /claim, added to a copy of the sandbox's. */
 AGX_API agx_kv *agx_runtime_expiry_headers(const agx_sandbox *sb, const char *claim_secret,
                                            int64_t expiry_ms);

@@ -223,8 +223,9 @@ class E2B(fakebase.FakeService):
 
     def place(self, h, body, template, timeout, public):
         # The template's start command ran at build time and never sees envVars: no token, so it
-        # says AGENTIX_AUTH=none (backends/e2b/README.md), as a real template's must.
-        rt = self.start_runtime({"AGENTIX_AUTH": "none"})
+        # says AGENTIX_AUTH=claim (backends/e2b/README.md), as a real template's must; the backend
+        # claims it with the sandbox's own token once it answers.
+        rt = self.start_runtime({"AGENTIX_AUTH": "claim"})
         if rt.wait_port(20) is None:
             rt.stop()
             return self.error(h, 500, "error when creating instance: failed to init new envd",
