@@ -9,7 +9,8 @@
  * started. Prints one JSON line of figures.
  *
  * Usage: chaos BACKEND [--kills N] [--seed S]    (BACKEND: local docker e2b daytona k8s-pool)
- * CTest runs 5 kills per backend (chaos_<backend>); bench/leases/chaos-soak.sh runs 20. */
+ * CTest runs 5 kills per backend, the five at once (chaos_all.sh); bench/leases/chaos-soak.sh
+ * runs 20. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
