@@ -44,8 +44,10 @@ static void *mute_main(void *arg)
     mute *m = arg;
     for (;;) {
         int c = accept(m->fd, NULL, NULL);
-        if (c < 0)
+        if (c < 0) {
+            free(m);
             return NULL;
+        }
         if (m->docker) {
             char buf[4096];
             ssize_t n = read(c, buf, sizeof buf - 1);
@@ -56,6 +58,7 @@ static void *mute_main(void *arg)
                 close(c);
                 if (m->refuse_after) {
                     close(m->fd); /* from now on: connection refused */
+                    free(m);
                     return NULL;
                 }
                 continue;
