@@ -174,7 +174,7 @@ int srv_token_load(srv_token *t, char *msg, size_t len)
     secret tok = {t->bytes, 0}, claim = {t->claim, 0};
     bool have = false;
     char ignored[8];
-    int rc_tok = load_secret("token", "AGENTIX_TOKEN_FD", "AGENTIX_TOKEN", &tok, &have,
+    int rc_tok = load_secret("runtime token", "AGENTIX_TOKEN_FD", "AGENTIX_TOKEN", &tok, &have,
                              rc ? ignored : msg, rc ? sizeof ignored : len);
     rc = rc ? rc : rc_tok;
     int rc_claim = load_secret("claim secret", AGX_CLAIM_SECRET_FD_ENV, AGX_CLAIM_SECRET_ENV,
@@ -199,7 +199,7 @@ int srv_token_claim(srv_token *t, const char *tok, size_t n, char *msg, size_t l
         return bad(msg, len, "the token was set already");
     if (n == 0)
         return bad(msg, len, "the claim gives no token");
-    if (check_bytes("token", tok, n, msg, len) != 0)
+    if (check_bytes("runtime token", tok, n, msg, len) != 0)
         return -1;
     memcpy(t->bytes, tok, n);
     t->len = n;
