@@ -46,14 +46,18 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static entry *head;
 static size_t count, threads;
 static uint64_t n_ok, n_failed;
+static entry *parents; /* a forked child: the parent's table, kept reachable, never used */
 
 static void child_after_fork(void)
 {
     /* The threads did not come along; the parent's sandboxes stay the parent's. The entries are
-     * not freed: another thread of the parent may have held the lock at the fork. */
+     * not freed (another thread of the parent may have held the lock at the fork), only kept
+     * reachable, as the engine keeps the parent's default engine. */
     pthread_mutex_init(&mu, NULL);
     agx_cond_init(&cv);
     agx_cond_init(&done_cv);
+    if (head)
+        parents = head;
     head = NULL;
     count = threads = 0;
 }
