@@ -60,7 +60,7 @@ typedef struct bstate {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bstate *states;
-static bstate *parents; /* a forked child: the parent's states, kept reachable, never used */
+static bstate *volatile parents; /* a forked child: the parent's states, kept reachable, never used */
 
 /* A forked child does not own its parent's slots; its descriptors share the parent's open file
  * descriptions (and so their locks), so it opens its own files and never unlocks through the

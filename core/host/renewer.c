@@ -46,7 +46,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static entry *head;
 static size_t count, threads;
 static uint64_t n_ok, n_failed;
-static entry *parents; /* a forked child: the parent's table, kept reachable, never used */
+static entry *volatile parents; /* a forked child: the parent's table, kept reachable, never used */
 
 static void child_after_fork(void)
 {
