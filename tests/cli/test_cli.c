@@ -230,29 +230,72 @@ static void test_lifecycle_and_calls(void)
     CHECK(run(NULL, "delete %s", sb.id) == 0);
 }
 
+/* The verdict gc's JSON gives sandbox id ("" when it is not in the answer). */
+static const char *gc_verdict(json_t *j, const char *id)
+{
+    json_t *items = json_object_get(json_array_get(json_object_get(j, "backends"), 0), "sandboxes");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+        if (strcmp(json_string_value(json_object_get(it, "id")) ?: "", id) == 0)
+            return json_string_value(json_object_get(it, "verdict"));
+    return "";
+}
+
+/* Waits (bounded) until sandbox id's server has ended itself; returns get's JSON. */
+static char *wait_stopped(const char *id)
+{
+    char *out = NULL;
+    for (int i = 0; i < 300; i++) {
+        free(out);
+        CHECK(run(&out, "get --json %s", id) == 0);
+        if (strstr(out, "\"stopped\""))
+            break;
+        usleep(100 * 1000);
+    }
+    CHECK_CONTAINS(out, "\"stopped\"");
+    return out;
+}
+
+/* A shell's sandbox ends itself at its expiry, and `agentix extend` moves that expiry: one made
+ * with 10 min is moved to 2 s and ends too (moving it earlier proves the move whatever the load,
+ * where racing a short expiry would not). */
+static void test_expiry(void)
+{
+    sandbox lapsing, moved;
+    create(&lapsing, "--expiry 2s");
+    create(&moved, "--expiry 10m");
+    CHECK(run(NULL, "extend --sandbox-json %s --expiry 1s", moved.file) == 2); /* below 2 s */
+    CHECK(run(NULL, "extend --sandbox-json %s --expiry 2s", moved.file) == 0);
+    char *out = wait_stopped(lapsing.id);
+    CHECK_CONTAINS(out, "\"expires_at\": 1"); /* a stopped one reports the expiry it had */
+    free(out);
+    free(wait_stopped(moved.id));
+    CHECK(run(NULL, "extend --sandbox-json %s", lapsing.file) == 1); /* nothing left to extend */
+    CHECK(run(NULL, "delete --quiet %s %s", lapsing.id, moved.id) == 0);
+}
+
 static void test_gc(void)
 {
     /* create's owner is the shell popen started, which is gone when run() returns: collectable.
-     * A sandbox with --no-owner, and one owned by this (live) process, are kept. */
+     * A sandbox with --no-owner is kept until its expiry. */
     sandbox orphan, unowned;
     create(&orphan, "--run-id cli-gc-test");
     create(&unowned, "--run-id cli-gc-test --no-owner");
     char *out;
     CHECK(run(&out, "gc --backend local --run cli-gc-test --older-than 1h --json") == 0);
     json_t *j = parse(out);
-    json_t *young = json_object_get(json_array_get(json_object_get(j, "backends"), 0), "sandboxes");
-    CHECK_MSG(json_array_size(young) == 1, "%s", out);
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(young, 0), "verdict")), "too-young");
+    CHECK_STREQ(gc_verdict(j, orphan.id), "too-young");
+    CHECK_STREQ(gc_verdict(j, unowned.id), "too-young");
     json_decref(j);
     free(out);
     CHECK(run(&out, "gc --backend local --run cli-gc-test --dry-run --json") == 0);
     j = parse(out);
     json_t *b = json_array_get(json_object_get(j, "backends"), 0);
     CHECK_STREQ(json_string_value(json_object_get(b, "backend")), "local");
-    json_t *items = json_object_get(b, "sandboxes");
-    CHECK_MSG(json_array_size(items) == 1, "%s", out);
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(items, 0), "id")), orphan.id);
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(items, 0), "verdict")), "would-delete");
+    CHECK_MSG(json_array_size(json_object_get(b, "sandboxes")) == 2, "%s", out);
+    CHECK_STREQ(gc_verdict(j, orphan.id), "would-delete");
+    CHECK_STREQ(gc_verdict(j, unowned.id), "kept");
     json_decref(j);
     free(out);
     CHECK(run(&out, "gc --backend local --run cli-gc-test") == 0);
@@ -309,6 +352,7 @@ int main(void)
         wrapper = getenv("AGX_TEST_CLI_WRAPPER");
     TEST_RUN(test_help_and_usage);
     TEST_RUN(test_lifecycle_and_calls);
+    TEST_RUN(test_expiry);
     TEST_RUN(test_gc);
     TEST_RUN(test_bench);
     TEST_RUN(test_nothing_left);
