@@ -30,6 +30,7 @@ extern const agx_cli_command agx_cli_cmd_build;
 extern const agx_cli_command agx_cli_cmd_create;
 extern const agx_cli_command agx_cli_cmd_get;
 extern const agx_cli_command agx_cli_cmd_delete;
+extern const agx_cli_command agx_cli_cmd_extend;
 extern const agx_cli_command agx_cli_cmd_ls;
 extern const agx_cli_command agx_cli_cmd_call;
 extern const agx_cli_command agx_cli_cmd_exec;

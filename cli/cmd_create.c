@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include "agentix/backend/process.h"
+#include "agentix/expiry.h"
 #include "agentix/fleet.h"
 
 #include <inttypes.h>
@@ -12,14 +13,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#define AGX_CLI_DEFAULT_EXPIRY_MS (3600 * 1000LL)
+
 static void agx_create_help(FILE *out)
 {
     fprintf(out,
             "Usage: agentix create [--backend NAME] [--image I] [--bundle B] [--env K=V]...\n"
-            "                      [--label K=V]... [--option K=V]... [--timeout S] [--run-id R]\n"
-            "                      [--no-owner] [--json]\n\n"
+            "                      [--label K=V]... [--option K=V]... [--timeout S] [--expiry D]\n"
+            "                      [--run-id R] [--no-owner] [--json]\n\n"
             "Create one sandbox and print how to reach it: id, backend, runtime_url, token and\n"
-            "headers. The sandbox keeps running until `agentix delete`.\n\n"
+            "headers. The sandbox runs until `agentix delete` or its expiry, whichever comes\n"
+            "first: nothing extends it once this command has returned (`agentix extend` does).\n\n"
             "Options:\n"
             "  --backend NAME   deployment backend (default $AGENTIX_BACKEND, else local)\n"
             "  --image I        task image the sandbox runs in (container backends)\n"
@@ -29,14 +33,17 @@ static void agx_create_help(FILE *out)
             "  --option K=V     backend option <backend>.<name>, e.g. ns.network=private\n"
             "                   (repeatable; see the backend's README)\n"
             "  --timeout S      create-to-ready bound in seconds (default 120)\n"
+            "  --expiry D       the sandbox ends itself D after its creation unless extended\n"
+            "                   (90s, 30m, 2h, 1d; default $AGENTIX_EXPIRY_MS ms, else 1h)\n"
             "  --run-id R       the agentix.run label (default $AGENTIX_RUN_ID, else random)\n"
-            "  --no-owner       no owner labels: `agentix gc` never collects this sandbox\n"
+            "  --no-owner       no owner process: `agentix gc` collects it only once its expiry\n"
+            "                   has passed\n"
             "  --json           print the sandbox as one JSON object: {\"backend\", \"id\",\n"
             "                   \"runtime_url\", \"token\", \"headers\"}; save it for --sandbox-json\n"
             "  --help           this text\n\n"
             "Owner: the sandbox is labelled agentix.owner.{host,pid,start} with the process that\n"
             "ran this command (its parent: your shell or script). When that process has exited,\n"
-            "`agentix gc` deletes the sandbox.\n\n"
+            "or the expiry passed, `agentix gc` deletes the sandbox.\n\n"
             "Exit status: 0 created, 1 the create failed (nothing is left behind), 2 usage error.\n");
 }
 
@@ -47,16 +54,17 @@ static uint64_t agx_create_proc_start(long pid)
     return agx_proc_stat_read(pid, &st) == 0 ? st.start_ticks : 0;
 }
 
-/* Owner labels naming our parent, the process whose lifetime the sandbox should follow. */
-static int agx_create_owner(agx_kv *labels, const char *run_id, agx_error *err)
+/* Owner labels naming our parent, the process whose lifetime the sandbox should follow; with
+ * --no-owner, pid 0: no process, only the expiry ends the sandbox. */
+static int agx_create_owner(agx_kv *labels, const char *run_id, int no_owner, agx_error *err)
 {
     int rc = agx_owner_labels_set(labels, run_id, err);
     if (rc)
         return rc;
-    long ppid = (long)getppid();
+    long ppid = no_owner ? 0 : (long)getppid();
     char pid[24], start[24];
     snprintf(pid, sizeof pid, "%ld", ppid);
-    snprintf(start, sizeof start, "%" PRIu64, agx_create_proc_start(ppid));
+    snprintf(start, sizeof start, "%" PRIu64, ppid ? agx_create_proc_start(ppid) : 0);
     if (agx_kv_set(labels, AGX_LABEL_OWNER_PID, pid) || agx_kv_set(labels, AGX_LABEL_OWNER_START, start))
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
     return 0;
@@ -116,6 +124,13 @@ static int agx_create_parse(int argc, char **argv, agx_sandbox_config *cfg, agx_
                            : agx_cli_kv_arg(cmd, "--option", agx_sandbox_config_options(cfg), v, '=');
             if (rc)
                 return rc;
+        } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--expiry", &v)) != 0) {
+            int64_t ms;
+            if (m < 0)
+                return AGX_CLI_USAGE;
+            if (agx_cli_duration_ms(v, &ms) != 0 || agx_sandbox_config_set_expiry_ms(cfg, ms) != 0)
+                return agx_cli_usage_error(cmd, "--expiry wants a duration from %llds to 7d, got "
+                                                "'%s'", (long long)AGX_EXPIRY_MIN_MS / 1000, v);
         } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--timeout", &v)) != 0) {
             int64_t ms;
             if (m < 0)
@@ -140,9 +155,13 @@ static int agx_create_run(int argc, char **argv)
     agx_create_args a = {0};
     int rc = agx_create_parse(argc, argv, cfg, &a);
     agx_error err;
-    if (!rc && !a.no_owner && agx_create_owner(agx_sandbox_config_labels(cfg), a.run_id, &err) != 0)
+    if (!rc && agx_create_owner(agx_sandbox_config_labels(cfg), a.run_id, a.no_owner, &err) != 0)
         rc = err.code == AGX_ERR_INVALID_ARGUMENT ? agx_cli_usage_error("create", "%s", err.message)
                                                   : agx_cli_fail("create", &err);
+    /* Nothing extends a shell's sandbox: a longer default than a library host's. */
+    const char *env = getenv(AGX_EXPIRY_ENV);
+    if (!rc && !agx_sandbox_config_expiry_ms(cfg) && !(env && *env))
+        agx_sandbox_config_set_expiry_ms(cfg, AGX_CLI_DEFAULT_EXPIRY_MS);
     agx_deployment *dep = NULL;
     if (!rc)
         rc = agx_cli_load("create", a.backend, &dep);

@@ -1,10 +1,13 @@
 /* cmd_gc.c — `agentix gc`: deletes sandboxes whose owner process is gone (a host killed with -9,
- * a shell that ran `agentix create` and exited), through each backend's list (agx_gc). */
+ * a shell that ran `agentix create` and exited) or whose expiry passed, and on request leftover
+ * carrier containers, through each backend's list (agx_gc). */
 #include "cli/cli.h"
 
 #include "agentix/fleet.h"
 #include "agentix/plugin.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define AGX_GC_MAX_BACKENDS 32
@@ -12,26 +15,30 @@
 static void agx_gc_help(FILE *out)
 {
     fprintf(out,
-            "Usage: agentix gc [--backend NAME]... [--older-than D] [--run R] [--dry-run] [--json]\n\n"
-            "Find the sandboxes labelled with an owner on this host (agentix.owner.host/pid/start)\n"
-            "whose owner process no longer exists, and delete them. Sandboxes of live processes\n"
-            "and of other hosts are kept.\n\n"
+            "Usage: agentix gc [--backend NAME]... [--older-than D] [--run R] [--grace D]\n"
+            "                  [--carriers] [--dry-run] [--json]\n\n"
+            "Delete the sandboxes whose owner process on this host no longer exists (labels\n"
+            "agentix.owner.host/pid/start, or agentix.owner of older sandboxes) or whose expiry\n"
+            "(agentix.expires, or the provider's own deadline) has passed. Sandboxes of live\n"
+            "processes are kept, and so are other hosts' until their expiry.\n\n"
             "Options:\n"
             "  --backend NAME   collect on this backend (repeatable). Default: every backend\n"
             "                   discovery finds; those that cannot be constructed here (no daemon,\n"
             "                   no credentials) are reported as skipped\n"
             "  --older-than D   only sandboxes created at least D ago (90s, 10m, 2h, 1d)\n"
             "  --run R          only the sandboxes of run R (label agentix.run)\n"
+            "  --grace D        an expiry counts as passed D after it (default 10s)\n"
+            "  --carriers       also delete leftover carrier containers no sandbox uses (docker)\n"
             "  --dry-run        report what would be deleted, delete nothing\n"
             "  --json           print {\"backends\": [{\"backend\", \"examined\", \"deleted\", \"kept\",\n"
             "                   \"failed\", \"skipped\" (reason or null), \"sandboxes\": [{\"id\",\n"
-            "                   \"verdict\", \"error\"}]}]}\n"
+            "                   \"verdict\", \"error\"}]}]}; verdicts: deleted, expired, carrier\n"
+            "                   (with --dry-run: would-delete, would-expire, would-delete-carrier),\n"
+            "                   owner-alive, too-young, kept, delete-failed\n"
             "  --help           this text\n\n"
             "Exit status: 0 every delete succeeded, 1 a delete failed or a named backend could not\n"
             "be loaded or listed, 2 usage error.\n");
 }
-
-static const char *const agx_gc_verdicts[] = {"deleted", "owner-alive", "too-young", "delete-failed"};
 
 typedef struct agx_gc_state {
     const char *backend;
@@ -43,9 +50,15 @@ static void agx_gc_on_sandbox(void *user, const agx_sandbox_info *info, agx_gc_v
                               const agx_error *err)
 {
     agx_gc_state *s = user;
-    const char *verdict = (unsigned)v < 4 ? agx_gc_verdicts[v] : "unknown";
-    if (v == AGX_GC_DELETED && s->dry_run)
-        verdict = "would-delete";
+    char would[32];
+    const char *verdict = agx_gc_verdict_name(v);
+    bool doomed = v == AGX_GC_DELETED || v == AGX_GC_EXPIRED || v == AGX_GC_CARRIER;
+    if (doomed && s->dry_run) {
+        snprintf(would, sizeof would, "%s", v == AGX_GC_DELETED   ? "would-delete"
+                                            : v == AGX_GC_EXPIRED ? "would-expire"
+                                                                  : "would-delete-carrier");
+        verdict = would;
+    }
     if (s->json) {
         json_array_append_new(s->items, json_pack("{s:s, s:s, s:o}", "id", agx_sandbox_info_id(info),
                                                   "verdict", verdict, "error",
@@ -56,7 +69,7 @@ static void agx_gc_on_sandbox(void *user, const agx_sandbox_info *info, agx_gc_v
     if (v == AGX_GC_DELETE_FAILED)
         fprintf(stderr, "agentix gc: %s: %s: delete failed: %s\n", s->backend,
                 agx_sandbox_info_id(info), err ? err->message : "");
-    else if (v == AGX_GC_DELETED)
+    else if (doomed)
         printf("%s %s %s\n", verdict, s->backend, agx_sandbox_info_id(info));
 }
 
@@ -121,6 +134,8 @@ static int agx_gc_parse(int argc, char **argv, agx_gc_options *o, int *json, cha
             *json = 1;
         } else if (strcmp(argv[i], "--dry-run") == 0) {
             o->dry_run = true;
+        } else if (strcmp(argv[i], "--carriers") == 0) {
+            o->carriers = true;
         } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--backend", &v)) != 0) {
             if (m < 0)
                 return AGX_CLI_USAGE;
@@ -131,6 +146,11 @@ static int agx_gc_parse(int argc, char **argv, agx_gc_options *o, int *json, cha
             if (m < 0)
                 return AGX_CLI_USAGE;
             o->run_id = v;
+        } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--grace", &v)) != 0) {
+            if (m < 0)
+                return AGX_CLI_USAGE;
+            if (agx_cli_duration_ms(v, &o->expiry_grace_ms) != 0)
+                return agx_cli_usage_error(cmd, "--grace wants a duration (10s, 2m), got '%s'", v);
         } else if ((m = agx_cli_opt(cmd, argc, argv, &i, "--older-than", &v)) != 0) {
             if (m < 0)
                 return AGX_CLI_USAGE;
@@ -173,7 +193,7 @@ static int agx_gc_run(int argc, char **argv)
 
 const agx_cli_command agx_cli_cmd_gc = {
     .name = "gc",
-    .summary = "delete sandboxes whose owner process is gone",
+    .summary = "delete sandboxes whose owner process is gone or whose expiry passed",
     .run = agx_gc_run,
     .help = agx_gc_help,
 };

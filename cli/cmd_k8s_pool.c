@@ -29,8 +29,12 @@ static void k8s_pool_help(FILE *out)
             "  --bundle-mode MODE   image-volume (default; Kubernetes >= 1.33 image volumes) or\n"
             "                       init-copy (an init container runs the bundle's own `cp`\n"
             "                       — add `tool = /bin/cp` to the bundle — into an emptyDir)\n"
-            "  --token-secret NAME  set AGENTIX_TOKEN from key `token` of this Secret (without it the\n"
-            "                       runtime runs with AGENTIX_AUTH=none: no authentication)\n"
+            "  --claim-secret NAME  claims must present key `claim` of this Secret (set in the\n"
+            "                       host as AGENTIX_K8S_CLAIM_SECRET); without it the first claim\n"
+            "                       wins. By default each runtime waits for its claim\n"
+            "                       (AGENTIX_AUTH=claim), which gives it a token of its sandbox's own\n"
+            "  --token-secret NAME  instead, one token for the whole pool: AGENTIX_TOKEN from key\n"
+            "                       `token` of this Secret (the host's AGENTIX_K8S_RUNTIME_TOKEN)\n"
             "  --rbac               also print the Role and RoleBinding the backend needs, bound\n"
             "                       to service account `agentix` of the namespace\n"
             "  --json               JSON (a v1 List) instead of YAML\n"
@@ -112,7 +116,7 @@ static void yaml_node(FILE *out, json_t *v, int indent)
 /* ---- the objects ---- */
 
 typedef struct pool_args {
-    const char *pool, *bundle, *image, *ns, *mode, *secret;
+    const char *pool, *bundle, *image, *ns, *mode, *secret, *claim_secret;
     long replicas;
     int rbac, json;
 } pool_args;
@@ -124,8 +128,12 @@ static json_t *runtime_container(const pool_args *a)
     if (a->secret)
         json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "AGENTIX_TOKEN",
                                              "valueFrom", "secretKeyRef", "name", a->secret, "key", "token"));
-    else /* the runtime refuses to start without a token unless told so, in the open */
-        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AGENTIX_AUTH", "value", "none"));
+    else /* each runtime gets a token of its sandbox's own when claimed (docs/K8S.md) */
+        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AGENTIX_AUTH", "value", "claim"));
+    if (a->claim_secret)
+        json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "AGENTIX_CLAIM_SECRET",
+                                             "valueFrom", "secretKeyRef", "name", a->claim_secret,
+                                             "key", "claim"));
     return json_pack(
         "{s:s, s:s, s:[s], s:o, s:[{s:s, s:i}], s:{s:{s:s, s:s}, s:i, s:i}, s:[{s:s, s:s, s:b}]}",
         "name", "runtime", "image", a->image, "command", "/opt/agentix/bin/agentix-server", "env", env,
@@ -207,6 +215,7 @@ static int parse(int argc, char **argv, pool_args *a)
             (m = agx_cli_opt(cmd, argc, argv, &i, "--namespace", &a->ns)) ||
             (m = agx_cli_opt(cmd, argc, argv, &i, "--bundle-mode", &a->mode)) ||
             (m = agx_cli_opt(cmd, argc, argv, &i, "--token-secret", &a->secret)) ||
+            (m = agx_cli_opt(cmd, argc, argv, &i, "--claim-secret", &a->claim_secret)) ||
             (m = agx_cli_opt(cmd, argc, argv, &i, "--replicas", &reps))) {
             if (m < 0)
                 return AGX_CLI_USAGE;
@@ -220,6 +229,9 @@ static int parse(int argc, char **argv, pool_args *a)
     }
     if (!a->pool || !a->bundle || !a->image)
         return agx_cli_usage_error(cmd, "--pool, --bundle and --image are required");
+    if (a->secret && a->claim_secret)
+        return agx_cli_usage_error(cmd, "--token-secret (one token for the pool) and --claim-secret "
+                                        "(a token per sandbox, set at claim) exclude each other");
     if (!valid_name(a->pool) || !valid_name(a->ns))
         return agx_cli_usage_error(cmd, "pool and namespace names are 1-50 of [a-z0-9-], "
                                         "alphanumeric at both ends");

@@ -110,11 +110,13 @@ json_t *agx_cli_info_json(const agx_sandbox_info *info)
     const char *url = agx_sandbox_info_runtime_url(info);
     const char *detail = agx_sandbox_info_detail(info);
     int64_t created = agx_sandbox_info_created_at(info);
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o*}", "id", agx_sandbox_info_id(info), "state",
-                     agx_sandbox_state_name(agx_sandbox_info_state(info)), "runtime_url",
+    int64_t expires = agx_sandbox_info_expires_at(info);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o*}", "id", agx_sandbox_info_id(info),
+                     "state", agx_sandbox_state_name(agx_sandbox_info_state(info)), "runtime_url",
                      url ? json_string(url) : json_null(), "detail",
                      detail ? json_string(detail) : json_null(), "created_at",
-                     created ? json_integer(created) : json_null(), "labels",
+                     created ? json_integer(created) : json_null(), "expires_at",
+                     expires ? json_integer(expires) : json_null(), "labels",
                      agx_cli_kv_json(agx_sandbox_info_labels_const(info)));
 }
 

@@ -14,6 +14,7 @@ static const agx_cli_command *const agx_cli_commands[] = {
     &agx_cli_cmd_get,
     &agx_cli_cmd_ls,
     &agx_cli_cmd_delete,
+    &agx_cli_cmd_extend,
     &agx_cli_cmd_call,
     &agx_cli_cmd_exec,
     &agx_cli_cmd_gc,

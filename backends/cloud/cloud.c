@@ -3,6 +3,7 @@
 #include "backends/cloud/cloud.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,11 +51,12 @@ bad:
                          spec);
 }
 
-int agx_cloud_init(agx_cloud *c, const char *service, const char *api_url, const char *auth_name,
-                   const char *auth_value, agx_error *err)
+int agx_cloud_init(agx_cloud *c, const char *service, const char *backend, const char *api_url,
+                   const char *auth_name, const char *auth_value, agx_error *err)
 {
     memset(c, 0, sizeof *c);
     c->service = service;
+    c->backend = backend;
     if (strncmp(api_url, "http://", 7) != 0 && strncmp(api_url, "https://", 8) != 0)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "%s API URL '%s' must start with http:// or https://", service,
@@ -75,7 +77,6 @@ int agx_cloud_init(agx_cloud *c, const char *service, const char *api_url, const
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the %s backend",
                              service);
     }
-    agx_label_creator(c->owner, sizeof c->owner);
     return 0;
 }
 
@@ -90,10 +91,28 @@ void agx_cloud_fini(agx_cloud *c)
 /* ---- API calls ---- */
 
 typedef struct attempt {
+    const agx_cloud *c;
     const agx_cloud_call *call;
     agx_http_request *req;
     int64_t deadline;
 } attempt;
+
+/* A create's 429: every agentix process of the host that rate-limits this backend waits out the
+ * Retry-After (seconds) before its next create, not just this request. */
+static void defer_creates(const attempt *a, const agx_http_response *resp)
+{
+    if (!a->call->creates || resp->status != 429 || !resp->headers)
+        return;
+    const char *hs[] = {a->call->retry_after_header, "retry-after"};
+    long best = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = hs[i] ? agx_kv_get(resp->headers, hs[i]) : NULL;
+        long s = v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 7 ? atol(v) : 0;
+        best = s > best ? s : best;
+    }
+    if (best > 0)
+        agx_admission_defer(a->c->backend, best * 1000);
+}
 
 static long attempt_timeout(int64_t deadline)
 {
@@ -121,9 +140,14 @@ static int decide(int rc, const agx_http_response *resp, const agx_error *err,
 static int should_retry(int rc, const agx_http_response *resp, const agx_error *err, void *user)
 {
     attempt *a = user;
+    if (rc == 0)
+        defer_creates(a, resp);
     int again = decide(rc, resp, err, a->call);
-    if (again)
+    if (again) {
         a->req->timeout_ms = attempt_timeout(a->deadline);
+        if (a->req->timeout_ms < AGX_HTTP_DEFAULT_CONNECT_TIMEOUT_MS)
+            a->req->connect_timeout_ms = a->req->timeout_ms;
+    }
     return again;
 }
 
@@ -148,12 +172,14 @@ int agx_cloud_request(const agx_cloud *c, const agx_cloud_call *call, long *stat
     }
     int64_t deadline = call->deadline_ms ? call->deadline_ms
                                          : agx_clock_ms() + AGX_CLOUD_CALL_TIMEOUT_MS;
+    long first = attempt_timeout(deadline);
     agx_http_request req = {
-        .method = call->method, .url = url, .headers = c->auth, .body = body,
-        .body_len = body ? strlen(body) : 0, .timeout_ms = attempt_timeout(deadline),
-        .max_body = 8u << 20,
+        .struct_size = sizeof req, .method = call->method, .url = url, .headers = c->auth,
+        .body = body, .body_len = body ? strlen(body) : 0, .timeout_ms = first,
+        .connect_timeout_ms = first < AGX_HTTP_DEFAULT_CONNECT_TIMEOUT_MS ? first : 0,
+        .max_body = 8u << 20, .maybe_sent = call->maybe_sent,
     };
-    attempt a = {.call = call, .req = &req, .deadline = deadline};
+    attempt a = {.c = c, .call = call, .req = &req, .deadline = deadline};
     agx_http_retry retry = {
         .max_attempts = 100000, .base_delay_ms = 200, .max_delay_ms = AGX_CLOUD_MAX_BACKOFF_MS,
         .deadline_ms = deadline, .should_retry = should_retry, .user = &a,
@@ -284,23 +310,51 @@ int agx_cloud_kv_json(const agx_kv *kv, const char *what, json_t **out, agx_erro
 int agx_cloud_labels(const agx_cloud *c, const agx_sandbox_config *cfg, char nonce[33],
                      json_t **out, agx_error *err)
 {
+    (void)c;
     const agx_kv *labels = agx_sandbox_config_labels_const(cfg);
     if (labels && agx_kv_count(labels) > AGX_CLOUD_MAX_LABELS)
         return agx_error_set(err, AGX_ERR_LIMIT, "%zu labels: at most %d",
                              agx_kv_count(labels), AGX_CLOUD_MAX_LABELS);
-    int rc = agx_random_hex(nonce, 16, err);
+    const char *given = agx_kv_get(labels, AGX_LABEL_CREATE);
+    int rc = 0;
+    if (given && strlen(given) == 32)
+        memcpy(nonce, given, 33);
+    else
+        rc = agx_random_hex(nonce, 16, err);
     if (!rc)
         rc = agx_cloud_kv_json(labels, "label", out, err);
     if (rc)
         return rc;
     if (put_string(*out, AGX_LABEL_SANDBOX, "1", "label", err) ||
-        put_string(*out, AGX_LABEL_CREATOR, c->owner, "label", err) ||
         put_string(*out, AGX_LABEL_CREATE, nonce, "label", err)) {
         json_decref(*out);
         *out = NULL;
         return err ? err->code : AGX_ERR_NO_MEMORY;
     }
     return 0;
+}
+
+int64_t agx_cloud_cleanup_deadline(int64_t create_deadline)
+{
+    int64_t now = agx_clock_ms();
+    return (create_deadline > now ? create_deadline : now) + AGX_CLOUD_CLEANUP_GRACE_MS;
+}
+
+void agx_cloud_sweep_nonce(void *self, const char *nonce, int maybe_sent, int64_t deadline_ms,
+                           agx_cloud_list_fn list, agx_cloud_delete_fn del)
+{
+    if (!maybe_sent)
+        return; /* never connected: nothing can exist */
+    agx_kv *want = agx_kv_new();
+    agx_sandbox_list *found = agx_sandbox_list_new();
+    agx_error err;
+    agx_error_clear(&err);
+    if (want && found && agx_kv_set(want, AGX_LABEL_CREATE, nonce) == 0 &&
+        list(self, want, deadline_ms, found, &err) == 0)
+        for (size_t i = 0; i < agx_sandbox_list_count(found) && agx_clock_ms() < deadline_ms; i++)
+            del(self, agx_sandbox_info_id(agx_sandbox_list_at(found, i)), deadline_ms, &err);
+    agx_sandbox_list_free(found);
+    agx_kv_free(want);
 }
 
 int agx_cloud_check_id(const agx_cloud *c, const char *id, agx_error *err)

@@ -5,7 +5,9 @@
  * Flow: host → agx_load_deployment("daytona") → this vtable → Daytona API (Authorization: Bearer)
  * → sandbox → client.h connects to the preview URL of port 8000, sending X-Daytona-Preview-Token
  * (carried in the sandbox's headers) and the runtime token. Sandboxes carry the labels
- * agentix.sandbox=1, agentix.owner=<host>:<pid>, agentix.create=<nonce> and the config's labels.
+ * agentix.sandbox=1 and the config's labels (the ownership record among them). The expiry is
+ * Daytona's auto-stop (idle minutes) with auto-delete on stop; extend_sandbox resets the idle timer
+ * (last-activity), keeps the agentix.expires label current and extends the runtime's own.
  *
  * Configuration (environment, read by construct):
  *   DAYTONA_API_KEY     required
@@ -48,7 +50,7 @@ static int daytona_construct(void **self, agx_error *err)
     }
     const char *api = getenv("DAYTONA_API_URL");
     const char *target = getenv("DAYTONA_TARGET");
-    rc = agx_cloud_init(&d->cloud, "Daytona", api && *api ? api : AGX_DAYTONA_DEFAULT_API,
+    rc = agx_cloud_init(&d->cloud, "Daytona", "daytona", api && *api ? api : AGX_DAYTONA_DEFAULT_API,
                         "Authorization", auth, err);
     free(auth);
     if (!rc && target && *target) {
@@ -129,6 +131,10 @@ agx_sandbox_info *agx_daytona_info_from(const agx_daytona *d, json_t *s)
             info, agx_time_parse_ms(json_string_value(json_object_get(s, "createdAt"))));
     if (!bad)
         bad = agx_cloud_info_labels(info, json_object_get(s, "labels"));
+    if (!bad) /* kept current by extend_sandbox */
+        agx_sandbox_info_set_expires_at(info, agx_label_unix_ms(json_string_value(
+                                                  json_object_get(json_object_get(s, "labels"),
+                                                                  AGX_LABEL_EXPIRES))));
     if (bad) {
         agx_sandbox_info_free(info);
         return NULL;
@@ -244,8 +250,8 @@ static int push_page(const agx_daytona *d, json_t *items, agx_sandbox_list *list
     return 0;
 }
 
-int agx_daytona_list_into(const agx_daytona *d, const agx_kv *labels, agx_sandbox_list *list,
-                          agx_error *err)
+int agx_daytona_list_into(const agx_daytona *d, const agx_kv *labels, int64_t deadline_ms,
+                          agx_sandbox_list *list, agx_error *err)
 {
     char *q = labels_query(labels);
     if (!q)
@@ -270,7 +276,7 @@ int agx_daytona_list_into(const agx_daytona *d, const agx_kv *labels, agx_sandbo
         }
         json_t *body = NULL;
         agx_cloud_call call = {.method = "GET", .path = path, .idempotent = 1,
-                               .what = "listing sandboxes"};
+                               .what = "listing sandboxes", .deadline_ms = deadline_ms};
         rc = agx_cloud_request(&d->cloud, &call, NULL, &body, err);
         free(path);
         json_t *items = json_object_get(body, "items");
@@ -296,7 +302,7 @@ static int daytona_list(void *self, const agx_kv *labels, agx_sandbox_list **out
     agx_sandbox_list *list = agx_sandbox_list_new();
     if (!list)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing sandboxes");
-    int rc = agx_daytona_list_into(self, labels, list, err);
+    int rc = agx_daytona_list_into(self, labels, 0, list, err);
     if (rc) {
         agx_sandbox_list_free(list);
         return rc;
@@ -309,6 +315,56 @@ static int daytona_create(void *self, const agx_sandbox_config *cfg, agx_sandbox
                           agx_error *err)
 {
     return agx_daytona_create(self, cfg, out, err);
+}
+
+/* ---- expiry ---- */
+
+/* The labels with agentix.expires moved to now + expiry_ms (PUT replaces them all). */
+static int relabel(agx_daytona *d, const char *id, int64_t expiry_ms, int64_t deadline,
+                   agx_error *err)
+{
+    json_t *dto = NULL;
+    int rc = agx_daytona_get_dto(d, id, &dto, err);
+    json_t *labels = rc ? NULL : json_deep_copy(json_object_get(dto, "labels"));
+    json_decref(dto);
+    if (rc)
+        return rc;
+    char expires[24];
+    snprintf(expires, sizeof expires, "%lld", (long long)(agx_clock_wall_ms() + expiry_ms));
+    if (!json_is_object(labels))
+        labels = json_object();
+    json_t *body = labels && json_object_set_new(labels, AGX_LABEL_EXPIRES, json_string(expires)) == 0
+                       ? json_pack("{s:O}", "labels", labels)
+                       : NULL;
+    json_decref(labels);
+    if (!body)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory relabelling sandbox %s", id);
+    char path[AGX_CLOUD_ID_MAX + 32];
+    snprintf(path, sizeof path, "/sandbox/%s/labels", id);
+    agx_cloud_call call = {.method = "PUT", .path = path, .body = body, .idempotent = 1,
+                           .what = "updating the sandbox's expiry label", .deadline_ms = deadline};
+    rc = agx_cloud_request(&d->cloud, &call, NULL, NULL, err);
+    json_decref(body);
+    return rc;
+}
+
+static int daytona_extend(void *self, const agx_sandbox *sb, int64_t expiry_ms, agx_error *err)
+{
+    agx_daytona *d = self;
+    const char *id = agx_sandbox_id(sb);
+    int64_t deadline = agx_clock_ms() + 30000;
+    char path[AGX_CLOUD_ID_MAX + 32];
+    snprintf(path, sizeof path, "/sandbox/%s/last-activity", id);
+    agx_cloud_call call = {.method = "POST", .path = path, .idempotent = 1,
+                           .what = "resetting the sandbox's idle timer", .deadline_ms = deadline};
+    int rc = agx_cloud_check_id(&d->cloud, id, err);
+    if (!rc)
+        rc = agx_cloud_request(&d->cloud, &call, NULL, NULL, err);
+    if (!rc)
+        rc = relabel(d, id, expiry_ms, deadline, err);
+    if (!rc)
+        rc = agx_runtime_expiry_extend(sb, expiry_ms, deadline, err);
+    return rc;
 }
 
 /* The options create() reads (the core refuses other daytona.* keys). */
@@ -325,6 +381,7 @@ static const agx_backend_vtable daytona_vtable = {
     .delete_sandbox = daytona_delete,
     .get_sandbox = daytona_get,
     .list_sandboxes = daytona_list,
+    .extend_sandbox = daytona_extend,
     /* image names the snapshot (or, with daytona.from=image, the image to build, the only case
      * where cpus and memory apply: create() refuses them otherwise). */
     .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_CPUS | AGX_CONFIG_MEMORY | AGX_CONFIG_ENV,

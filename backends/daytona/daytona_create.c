@@ -5,15 +5,19 @@
  * failure after the sandbox exists deletes it; a failed POST sweeps by the create's nonce.
  *
  * Options: daytona.start=entrypoint|toolbox (default entrypoint), daytona.server (the server's
- * path for toolbox starts, default /opt/agentix/bin/agentix-server), daytona.auto_stop_min
- * (default 15; 0 = never), daytona.public=1 (no preview token needed), daytona.from=snapshot|image
+ * path for toolbox starts, default /opt/agentix/bin/agentix-server), daytona.public=1 (no preview
+ * token needed), daytona.from=snapshot|image
  * (default snapshot). config.image names the snapshot (default: the organisation's default), or
- * with daytona.from=image a Docker image built through buildInfo, where cpus/memory apply. */
+ * with daytona.from=image a Docker image built through buildInfo, where cpus/memory apply. The
+ * sandbox's expiry is its auto-stop interval (whole minutes, rounded up) with auto-delete on stop.
+ * A failed create's clean-up is bounded and skipped when the POST never reached the API. */
 #include "backends/daytona/daytona_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "agentix/expiry.h"
 
 typedef struct create_ctx {
     agx_daytona *d;
@@ -26,6 +30,7 @@ typedef struct create_ctx {
     char nonce[33];
     char id[AGX_CLOUD_ID_MAX];
     char *toolbox_url; /* the sandbox's toolboxProxyUrl */
+    int maybe_sent;    /* the POST may have reached the API */
 } create_ctx;
 
 /* ---- options and body ---- */
@@ -34,7 +39,6 @@ static int read_options(create_ctx *x, agx_error *err)
 {
     const agx_kv *o = agx_sandbox_config_options_const(x->cfg);
     const char *start = agx_kv_get(o, "daytona.start");
-    const char *stop = agx_kv_get(o, "daytona.auto_stop_min");
     const char *pub = agx_kv_get(o, "daytona.public");
     x->server = agx_kv_get(o, "daytona.server");
     if (!x->server)
@@ -65,14 +69,16 @@ static int read_options(create_ctx *x, agx_error *err)
         strspn(x->server, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != n)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.server='%.64s' must be "
                              "an absolute path of [A-Za-z0-9/._-]", x->server);
-    x->auto_stop = AGX_DAYTONA_DEFAULT_AUTO_STOP_MIN;
-    if (stop) {
-        char *end;
-        x->auto_stop = strtol(stop, &end, 10);
-        if (!*stop || *end || x->auto_stop < 0 || x->auto_stop > 525600)
-            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.auto_stop_min="
-                                 "'%.16s' must be minutes from 0 to 525600", stop);
-    }
+    if (agx_kv_get(o, "daytona.auto_stop_min"))
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option daytona.auto_stop_min is "
+                             "gone: a sandbox's auto-stop is its expiry "
+                             "(agx_sandbox_config_set_expiry_ms, $AGENTIX_EXPIRY_MS), which this "
+                             "process extends while it lives");
+    /* Idle minutes, rounded up: with the host's extensions resetting the idle timer every third
+     * of the expiry, the sandbox stops (and is deleted) only once they stop. */
+    x->auto_stop = (long)((agx_sandbox_config_expiry_ms(x->cfg) + 59999) / 60000);
+    if (x->auto_stop < 1)
+        x->auto_stop = 1;
     return 0;
 }
 
@@ -86,7 +92,10 @@ static int runtime_env(create_ctx *x, json_t **out, agx_error *err)
                                err);
     if (rc)
         return rc;
-    if (json_object_set_new(*out, "AGENTIX_TOKEN", json_string(x->token)) ||
+    char expiry[24];
+    snprintf(expiry, sizeof expiry, "%lld", (long long)agx_sandbox_config_expiry_ms(x->cfg));
+    if (json_object_set_new(*out, AGX_EXPIRY_ENV, json_string(expiry)) ||
+        json_object_set_new(*out, "AGENTIX_TOKEN", json_string(x->token)) ||
         json_object_set_new(*out, "AGENTIX_BIND_HOST", json_string("0.0.0.0")) ||
         json_object_set_new(*out, "AGENTIX_BIND_PORT", json_string("8000"))) {
         json_decref(*out);
@@ -165,7 +174,7 @@ static int post_create(create_ctx *x, json_t *body, agx_error *err)
     agx_cloud_call call = {.method = "POST", .path = "/sandbox", .body = body,
                            .what = "creating a sandbox", .deadline_ms = x->deadline,
                            .retry_after_header = AGX_DAYTONA_RETRY_AFTER,
-                           .retry_also = retry_quota};
+                           .retry_also = retry_quota, .creates = 1, .maybe_sent = &x->maybe_sent};
     int rc = agx_cloud_request(&x->d->cloud, &call, NULL, &dto, err);
     const char *id = json_string_value(json_object_get(dto, "id"));
     if (!rc && (!id || agx_cloud_check_id(&x->d->cloud, id, err) != 0))
@@ -241,8 +250,9 @@ static int start_by_toolbox(create_ctx *x, agx_error *err)
     while (n > 0 && x->toolbox_url[n - 1] == '/')
         x->toolbox_url[--n] = '\0';
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "AGENTIX_TOKEN=%s AGENTIX_BIND_HOST=0.0.0.0 AGENTIX_BIND_PORT=%d %s",
-             x->token, AGX_DAYTONA_RUNTIME_PORT, x->server);
+    snprintf(cmd, sizeof cmd, "AGENTIX_TOKEN=%s AGENTIX_BIND_HOST=0.0.0.0 AGENTIX_BIND_PORT=%d "
+             AGX_EXPIRY_ENV "=%lld %s", x->token, AGX_DAYTONA_RUNTIME_PORT,
+             (long long)agx_sandbox_config_expiry_ms(x->cfg), x->server);
     json_t *session = json_pack("{s:s}", "sessionId", "agentix");
     json_t *exec = json_pack("{s:s, s:b}", "command", cmd, "runAsync", 1);
     int rc = session && exec ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
@@ -288,19 +298,15 @@ static int preview(create_ctx *x, agx_sandbox **out, agx_error *err)
     return rc;
 }
 
-static void sweep_nonce(create_ctx *x)
+static int list_fn(void *self, const agx_kv *labels, int64_t deadline_ms, agx_sandbox_list *into,
+                   agx_error *err)
 {
-    agx_kv *want = agx_kv_new();
-    agx_sandbox_list *found = agx_sandbox_list_new();
-    agx_error e;
-    agx_error_clear(&e);
-    if (want && found && agx_kv_set(want, AGX_LABEL_CREATE, x->nonce) == 0 &&
-        agx_daytona_list_into(x->d, want, found, &e) == 0)
-        for (size_t i = 0; i < agx_sandbox_list_count(found); i++)
-            agx_daytona_delete_wait(x->d, agx_sandbox_info_id(agx_sandbox_list_at(found, i)),
-                                    agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &e);
-    agx_sandbox_list_free(found);
-    agx_kv_free(want);
+    return agx_daytona_list_into(self, labels, deadline_ms, into, err);
+}
+
+static int delete_fn(void *self, const char *id, int64_t deadline_ms, agx_error *err)
+{
+    return agx_daytona_delete_wait(self, id, deadline_ms, err);
 }
 
 int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbox **out,
@@ -317,8 +323,9 @@ int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbo
     json_decref(body);
     if (rc) {
         /* The sandbox may exist although no answer named it: a timeout, a 5xx, or the 400
-         * "Sandbox failed to start" of a sandbox left in error. */
-        sweep_nonce(&x);
+         * "Sandbox failed to start" of a sandbox left in error — unless the POST never arrived. */
+        agx_cloud_sweep_nonce(d, x.nonce, x.maybe_sent, agx_cloud_cleanup_deadline(x.deadline),
+                              list_fn, delete_fn);
         return rc;
     }
     agx_sandbox *sb = NULL;
@@ -334,7 +341,7 @@ int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbo
     if (rc) {
         agx_error keep;
         agx_error_clear(&keep);
-        agx_daytona_delete_wait(d, x.id, agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, &keep);
+        agx_daytona_delete_wait(d, x.id, agx_cloud_cleanup_deadline(x.deadline), &keep);
         agx_sandbox_free(sb);
         return rc;
     }

@@ -8,7 +8,6 @@
 #define AGX_DAYTONA_DEFAULT_API "https://app.daytona.io/api"
 #define AGX_DAYTONA_RUNTIME_PORT 8000
 #define AGX_DAYTONA_DEFAULT_SERVER "/opt/agentix/bin/agentix-server" /* docs/BUNDLES.md */
-#define AGX_DAYTONA_DEFAULT_AUTO_STOP_MIN 15
 #define AGX_DAYTONA_RETRY_AFTER "retry-after-sandbox-create"
 
 typedef struct agx_daytona {
@@ -26,8 +25,8 @@ agx_sandbox_info *agx_daytona_info_from(const agx_daytona *d, json_t *s);
 int agx_daytona_delete_wait(const agx_daytona *d, const char *id, int64_t deadline_ms,
                             agx_error *err);
 /* Lists sandboxes carrying every label (plus the agentix mark) into list. */
-int agx_daytona_list_into(const agx_daytona *d, const agx_kv *labels, agx_sandbox_list *list,
-                          agx_error *err);
+int agx_daytona_list_into(const agx_daytona *d, const agx_kv *labels, int64_t deadline_ms,
+                          agx_sandbox_list *list, agx_error *err);
 int agx_daytona_create(agx_daytona *d, const agx_sandbox_config *cfg, agx_sandbox **out,
                        agx_error *err);
 

@@ -4,8 +4,8 @@
  * Flow: host → agx_load_deployment("docker") → this vtable → Docker Engine API (libcurl over the
  * daemon's socket, never the docker CLI) → container → client.h connects to
  * http://127.0.0.1:<published port>. Containers carry the labels agentix.sandbox=1,
- * agentix.owner=<host>:<pid>, agentix.bundle=<image> and the config's labels, so any process can
- * get, list or delete them, and sweepers can find leaks.
+ * agentix.bundle=<image> and the config's labels — the ownership record among them
+ * (backend/labels.h) — so any process can get, list or delete them, and gc finds leaks.
  *
  * Configuration (environment, read by construct):
  *   DOCKER_HOST              unix:///path or tcp://127.0.0.1:port
@@ -14,12 +14,15 @@
  *                            port published on 127.0.0.1); per sandbox: option docker.network */
 #include "backends/docker/docker_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agentix/plugin.h"
+
+static void reap_unstarted(agx_docker *d, int64_t deadline);
 
 /* ---- construct / destruct ---- */
 
@@ -42,7 +45,6 @@ static int docker_construct(void **self, agx_error *err)
     if (!d)
         return agx_error_set(err, AGX_ERR_NO_MEMORY,
                              "out of memory constructing the docker backend");
-    agx_label_creator(d->owner, sizeof d->owner);
     int rc = read_network(d, err);
     if (!rc)
         rc = agx_docker_connect(d, err);
@@ -50,6 +52,8 @@ static int docker_construct(void **self, agx_error *err)
         free(d);
         return rc;
     }
+    atomic_init(&d->reaped_at, agx_clock_ms());
+    reap_unstarted(d, agx_clock_ms() + 2000);
     *self = d;
     return 0;
 }
@@ -86,8 +90,10 @@ static int inspect_sandbox(const agx_docker *d, const char *id, json_t **out, ag
     }
     if (rc)
         return rc;
-    json_t *mark = json_object_get(json_object_get(json_object_get(*out, "Config"), "Labels"),
-                                   AGX_LABEL_SANDBOX);
+    json_t *labels = json_object_get(json_object_get(*out, "Config"), "Labels");
+    json_t *mark = json_object_get(labels, AGX_LABEL_SANDBOX);
+    if (!json_is_string(mark)) /* a bundle's carrier: gc may delete leftover ones */
+        mark = json_object_get(labels, AGX_LABEL_CARRIER);
     if (!json_is_string(mark) || strcmp(json_string_value(mark), "1") != 0) {
         json_decref(*out);
         *out = NULL;
@@ -141,11 +147,13 @@ static int docker_get(void *self, const char *id, agx_sandbox_info **out, agx_er
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing '%s'", id);
 }
 
-/* {"label": ["agentix.sandbox=1", "k=v", …]} */
-static char *list_filter(const agx_kv *labels)
+/* {"label": ["<mark>=1", "k=v", …]} */
+static char *list_filter(const char *mark, const agx_kv *labels)
 {
+    char m[64];
+    snprintf(m, sizeof m, "%s=1", mark);
     json_t *l = json_array(), *f = json_pack("{s:o}", "label", l);
-    int bad = !f || json_array_append_new(l, json_string(AGX_LABEL_SANDBOX "=1")) != 0;
+    int bad = !f || json_array_append_new(l, json_string(m)) != 0;
     for (size_t i = 0; !bad && labels && i < agx_kv_count(labels); i++) {
         const char *k = agx_kv_key_at(labels, i), *v = agx_kv_value_at(labels, i);
         char *s = malloc(strlen(k) + strlen(v) + 2);
@@ -174,30 +182,83 @@ static int push_summary(agx_sandbox_list *list, json_t *c)
     return 0;
 }
 
-static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err)
+/* GET /containers/json?all=1 with a label filter; the array in *arr. */
+static int list_raw(agx_docker *d, const char *mark, const agx_kv *labels, json_t **arr,
+                    agx_error *err)
 {
-    agx_docker *d = self;
-    *out = NULL;
-    char *filter = list_filter(labels);
+    *arr = NULL;
+    char *filter = list_filter(mark, labels);
     char *path = filter ? malloc(strlen(filter) + 64) : NULL;
-    agx_sandbox_list *list = path ? agx_sandbox_list_new() : NULL;
-    if (!list) {
+    if (!path) {
         free(filter);
-        free(path);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
     }
     sprintf(path, "/containers/json?all=1&filters=%s", filter);
     free(filter);
-    json_t *arr = NULL;
-    int rc = agx_docker_call(d, "GET", path, NULL, 0, "listing sandboxes", &arr, NULL, err);
+    int rc = agx_docker_call(d, "GET", path, NULL, 0, "listing sandboxes", arr, NULL, err);
     free(path);
+    if (!rc && !json_is_array(*arr)) {
+        json_decref(*arr);
+        *arr = NULL;
+        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "listing containers: the answer is not an array");
+    }
+    return rc;
+}
+
+static int bundle_in_use(json_t *sandboxes, const char *bundle)
+{
     size_t i;
     json_t *c;
-    json_array_foreach(arr, i, c) {
-        if (!rc && push_summary(list, c) != 0)
-            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+    json_array_foreach(sandboxes, i, c) {
+        const char *b = json_string_value(json_object_get(json_object_get(c, "Labels"), AGX_LABEL_BUNDLE));
+        if (b && bundle && strcmp(b, bundle) == 0)
+            return 1;
     }
-    json_decref(arr);
+    return 0;
+}
+
+int agx_docker_list_leftover_carriers(const agx_docker *dc, agx_sandbox_list *list, agx_error *err)
+{
+    agx_docker *d = (agx_docker *)dc;
+    json_t *carriers = NULL, *sandboxes = NULL;
+    int rc = list_raw(d, AGX_LABEL_CARRIER, NULL, &carriers, err);
+    if (!rc)
+        rc = list_raw(d, AGX_LABEL_SANDBOX, NULL, &sandboxes, err);
+    size_t i;
+    json_t *c;
+    json_array_foreach(rc ? NULL : carriers, i, c) {
+        const char *b = json_string_value(json_object_get(json_object_get(c, "Labels"), AGX_LABEL_BUNDLE));
+        if (!bundle_in_use(sandboxes, b) && push_summary(list, c) != 0)
+            rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing carriers");
+    }
+    json_decref(carriers);
+    json_decref(sandboxes);
+    return rc;
+}
+
+/* A filter naming agentix.carrier asks for the leftover carriers (what agx_gc's carriers option
+ * collects), not for sandboxes. */
+static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err)
+{
+    agx_docker *d = self;
+    *out = NULL;
+    agx_sandbox_list *list = agx_sandbox_list_new();
+    if (!list)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+    int rc;
+    if (labels && agx_kv_get(labels, AGX_LABEL_CARRIER)) {
+        rc = agx_docker_list_leftover_carriers(d, list, err);
+    } else {
+        json_t *arr = NULL;
+        rc = list_raw(d, AGX_LABEL_SANDBOX, labels, &arr, err);
+        size_t i;
+        json_t *c;
+        json_array_foreach(arr, i, c) {
+            if (!rc && push_summary(list, c) != 0)
+                rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing docker sandboxes");
+        }
+        json_decref(arr);
+    }
     if (rc) {
         agx_sandbox_list_free(list);
         return rc;
@@ -206,10 +267,66 @@ static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out,
     return 0;
 }
 
+/* ---- containers that never started ----
+ * A host killed between a container's creation and its start leaves a container that never ran
+ * (AutoRemove acts only on one that ran and stopped), so its runtime never got to end itself.
+ * Every docker backend of the host removes those whose owner is gone or whose expiry passed: at
+ * construct and, after a successful create, every AGX_DOCKER_REAP_EVERY_MS (gc does too). */
+
+static int reap_one(agx_docker *d, json_t *c)
+{
+    const char *id = json_string_value(json_object_get(c, "Id"));
+    int64_t created = json_integer_value(json_object_get(c, "Created")) * 1000;
+    if (!id || agx_clock_wall_ms() - created < AGX_DOCKER_REAP_AGE_MS)
+        return 0; /* a create of a live host may be between its two steps right now */
+    agx_kv *labels = agx_kv_new();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(c, "Labels"), k, v)
+        if (labels && json_is_string(v))
+            agx_kv_set(labels, k, json_string_value(v));
+    agx_owner_verdict owner = labels ? agx_owner_judge(labels, created) : AGX_OWNER_ALIVE;
+    int64_t expires = agx_label_unix_ms(agx_kv_get(labels, AGX_LABEL_EXPIRES));
+    agx_kv_free(labels);
+    agx_error err;
+    if (owner == AGX_OWNER_GONE || (owner == AGX_OWNER_UNKNOWN && expires && agx_clock_wall_ms() > expires))
+        return agx_docker_remove(d, id, &err) == 0;
+    return 0;
+}
+
+static void reap_unstarted(agx_docker *d, int64_t deadline)
+{
+    char *f = agx_http_escape("{\"label\":[\"" AGX_LABEL_SANDBOX "=1\"],\"status\":[\"created\"]}");
+    char *path = NULL;
+    if (!f || asprintf(&path, "/containers/json?all=1&filters=%s", f) < 0) {
+        free(f);
+        return;
+    }
+    free(f);
+    agx_docker_bound(deadline);
+    json_t *arr = NULL;
+    agx_error err;
+    size_t i;
+    json_t *c;
+    if (agx_docker_call(d, "GET", path, NULL, 0, "listing containers that never started", &arr,
+                        NULL, &err) == 0)
+        json_array_foreach(arr, i, c)
+            reap_one(d, c);
+    agx_docker_bound(0);
+    json_decref(arr);
+    free(path);
+}
+
 static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,
                          agx_error *err)
 {
-    return agx_docker_create(self, cfg, out, err);
+    agx_docker *d = self;
+    int rc = agx_docker_create(d, cfg, out, err);
+    int64_t now = agx_clock_ms(), last = atomic_load(&d->reaped_at);
+    if (rc == 0 && now - last >= AGX_DOCKER_REAP_EVERY_MS &&
+        atomic_compare_exchange_strong(&d->reaped_at, &last, now))
+        reap_unstarted(d, now + 2000);
+    return rc;
 }
 
 /* The options create() reads (the core refuses other docker.* keys). */

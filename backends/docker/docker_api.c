@@ -147,10 +147,40 @@ static int engine_retry(int rc, const agx_http_response *resp, const agx_error *
     return err && err->retriable && (strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0);
 }
 
+static __thread int64_t bound_ms; /* agx_docker_bound: 0 = none */
+
+void agx_docker_bound(int64_t deadline_ms)
+{
+    bound_ms = deadline_ms;
+}
+
+long agx_docker_bounded_ms(long ms)
+{
+    if (!bound_ms)
+        return ms;
+    int64_t left = bound_ms - agx_clock_ms();
+    return left < 1 ? 1 : left < ms ? (long)left : ms;
+}
+
 static int engine_request(const agx_docker *d, const char *method, const char *path,
                           const char *body, long timeout_ms, size_t max_body,
                           agx_http_response *resp, agx_error *err)
 {
+    if (timeout_ms <= 0)
+        timeout_ms = AGX_DOCKER_CALL_TIMEOUT_MS;
+    if (bound_ms) {
+        int64_t left = bound_ms - agx_clock_ms();
+        if (left <= 0) {
+            memset(resp, 0, sizeof *resp);
+            agx_error_set(err, AGX_ERR_TIMEOUT, "%s %s: the create's timeout has passed", method,
+                          path);
+            if (err)
+                err->retriable = 1;
+            return AGX_ERR_TIMEOUT;
+        }
+        if (left < timeout_ms)
+            timeout_ms = (long)left;
+    }
     size_t ulen = strlen(d->base) + strlen(path) + 1;
     char *url = malloc(ulen);
     if (!url)
@@ -159,10 +189,11 @@ static int engine_request(const agx_docker *d, const char *method, const char *p
     agx_http_request req = {.method = method, .url = url,
                             .unix_socket = d->socket_path[0] ? d->socket_path : NULL,
                             .body = body, .body_len = body ? strlen(body) : 0,
-                            .timeout_ms = timeout_ms > 0 ? timeout_ms : AGX_DOCKER_CALL_TIMEOUT_MS,
-                            .max_body = max_body};
+                            .connect_timeout_ms = timeout_ms < 5000 ? timeout_ms : 5000,
+                            .timeout_ms = timeout_ms, .max_body = max_body};
     agx_http_retry retry = {.max_attempts = 3, .base_delay_ms = 200, .max_delay_ms = 2000,
-                            .should_retry = engine_retry, .user = (void *)method};
+                            .deadline_ms = bound_ms, .should_retry = engine_retry,
+                            .user = (void *)method};
     int rc = agx_http_perform_retry(&req, &retry, resp, err);
     free(url);
     return rc;
@@ -266,9 +297,19 @@ int agx_docker_remove(const agx_docker *d, const char *id, agx_error *err)
         agx_error_clear(err);
         return 0;
     }
-    /* 409 "removal already in progress": someone else is deleting it. */
+    /* 409 "removal already in progress": someone else (AutoRemove, often) is deleting it. It is
+     * gone only once inspect says so: wait for that, briefly, so "deleted" means gone. */
     if (rc == AGX_ERR_CONFLICT && err && strstr(err->message, "already in progress")) {
         agx_error_clear(err);
+        char ipath[sizeof eid + 32];
+        snprintf(ipath, sizeof ipath, "/containers/%s/json", eid);
+        for (int i = 0; i < 50; i++) {
+            agx_error e;
+            if (agx_docker_call(d, "GET", ipath, NULL, 0, "inspecting a container being removed",
+                                NULL, NULL, &e) == AGX_ERR_NOT_FOUND)
+                break;
+            agx_clock_sleep_ms(100);
+        }
         return 0;
     }
     return rc;

@@ -1,7 +1,11 @@
 /* docker_create.c — creating one docker sandbox (host → docker backend → engine → task container):
  * the task container runs the bundle's agentix-server from the carrier's volume, publishes the
  * runtime port on 127.0.0.1 (or shares the host's network), and counts as created only once
- * GET /health answers. Any failure removes the container and reports its last log lines. */
+ * GET /health answers. Its labels (the ownership record) are in the create request itself; it
+ * runs with AutoRemove, so a runtime that ends itself at its expiry leaves no container behind,
+ * and the backend attaches to its output before starting it (docker_attach.c) so a failed create
+ * still reports its last lines. Any failure removes the container; every engine call of the
+ * create is bounded by its timeout. */
 #include "backends/docker/docker_internal.h"
 
 #include <arpa/inet.h>
@@ -12,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "agentix/expiry.h"
 
 #define TOKEN_BYTES 16
 #define NAME_BYTES 6
@@ -27,6 +33,7 @@ typedef struct create_ctx {
     char token[2 * TOKEN_BYTES + 1];
     char id[AGX_DOCKER_ID_MAX];
     int port;
+    agx_docker_attach *attach; /* the container's output while it is being created */
 } create_ctx;
 
 /* ---- options and validation ---- */
@@ -86,7 +93,7 @@ static int check_config(create_ctx *c, agx_error *err)
 static int is_reserved_env(const char *k)
 {
     return strcmp(k, "AGENTIX_BIND_HOST") == 0 || strcmp(k, "AGENTIX_BIND_PORT") == 0 ||
-           strcmp(k, "AGENTIX_TOKEN") == 0;
+           strcmp(k, "AGENTIX_TOKEN") == 0 || strcmp(k, AGX_EXPIRY_ENV) == 0;
 }
 
 static int add_env(json_t *env, const char *k, const char *v)
@@ -128,11 +135,13 @@ static int build_env(const create_ctx *c, json_t **out, agx_error *err)
             return rc;
         }
     }
-    char port[16];
+    char port[16], expiry[24];
     snprintf(port, sizeof port, "%d", c->host_network ? c->port : AGX_DOCKER_PORT);
+    snprintf(expiry, sizeof expiry, "%lld", (long long)agx_sandbox_config_expiry_ms(c->cfg));
     /* With the host's network the runtime must not listen on every interface of the host. */
     if (add_env(env, "AGENTIX_BIND_HOST", c->host_network ? "127.0.0.1" : "0.0.0.0") ||
-        add_env(env, "AGENTIX_BIND_PORT", port) || add_env(env, "AGENTIX_TOKEN", c->token)) {
+        add_env(env, "AGENTIX_BIND_PORT", port) || add_env(env, "AGENTIX_TOKEN", c->token) ||
+        (agx_sandbox_config_expiry_ms(c->cfg) > 0 && add_env(env, AGX_EXPIRY_ENV, expiry))) {
         *out = NULL;
         return no_memory(env, err);
     }
@@ -154,9 +163,9 @@ static int build_labels(const create_ctx *c, json_t **out, agx_error *err)
         }
         bad |= json_object_set_new(l, k, json_string(v)) != 0;
     }
-    /* Ours last: a user label cannot disguise whose sandbox this is. */
+    /* Ours last: a user label cannot disguise an agentix sandbox. The ownership record came
+     * with the config's labels. */
     bad = bad || json_object_set_new(l, AGX_LABEL_SANDBOX, json_string("1")) ||
-          json_object_set_new(l, AGX_LABEL_CREATOR, json_string(c->d->owner)) ||
           json_object_set_new(l, AGX_LABEL_BUNDLE, json_string(c->bundle));
     if (!bad && c->host_network) { /* no published port tells get/list where the runtime is */
         char port[16];
@@ -174,7 +183,8 @@ static int build_host_config(const create_ctx *c, json_t **out, agx_error *err)
 {
     char from[80];
     snprintf(from, sizeof from, "%s:ro", c->carrier);
-    json_t *hc = *out = json_pack("{s:[s]}", "VolumesFrom", from);
+    /* AutoRemove: a runtime that ends (its expiry passed, a kill) takes its container along. */
+    json_t *hc = *out = json_pack("{s:[s], s:b}", "VolumesFrom", from, "AutoRemove", 1);
     if (!hc)
         return no_memory(NULL, err);
     int bad = 0;
@@ -295,6 +305,12 @@ static int check_running(const create_ctx *c, agx_error *err)
 {
     json_t *info = NULL;
     int rc = inspect(c, &info, err);
+    if (rc == AGX_ERR_NOT_FOUND)
+        return agx_error_set(err, AGX_ERR_BACKEND,
+                             "the runtime in container %.12s (task image '%s') ended before "
+                             "answering /health and its container was removed (AutoRemove); its "
+                             "last output is in the detail (a task image that cannot run the "
+                             "bundle's agentix-server also ends this way)", c->id, c->image);
     if (rc)
         return rc;
     json_t *state = json_object_get(info, "State");
@@ -304,6 +320,8 @@ static int check_running(const create_ctx *c, agx_error *err)
         return 0;
     }
     json_int_t code = json_integer_value(json_object_get(state, "ExitCode"));
+    if (strcmp(status, "removing") == 0 || strcmp(status, "dead") == 0)
+        status = "exited"; /* AutoRemove is at work */
     const char *why = json_string_value(json_object_get(state, "Error"));
     rc = agx_error_set(err, AGX_ERR_BACKEND,
                        "the runtime in container %.12s (task image '%s') %s with code %lld%s%s "
@@ -332,7 +350,7 @@ static int start_container(create_ctx *c, agx_error *err)
         return 0;
     json_t *info = NULL;
     if ((rc = inspect(c, &info, err)))
-        return rc;
+        return rc == AGX_ERR_NOT_FOUND ? check_running(c, err) : rc;
     json_t *binds = json_object_get(json_object_get(json_object_get(info, "NetworkSettings"),
                                                     "Ports"), "8000/tcp");
     size_t i;
@@ -354,7 +372,12 @@ static int start_container(create_ctx *c, agx_error *err)
                                    "port for the runtime's 8000/tcp");
 }
 
-static int container_alive(void *user, agx_error *err) { return check_running(user, err); }
+/* Between probes; at the deadline the wait itself says what timed out. */
+static int container_alive(void *user, agx_error *err)
+{
+    const create_ctx *c = user;
+    return agx_clock_ms() >= c->deadline ? 0 : check_running(c, err);
+}
 
 /* The runtime's published port on loopback (never through a proxy), until the create deadline;
  * a container that stopped fails at once. */
@@ -374,6 +397,8 @@ static int wait_healthy(const create_ctx *c, agx_error *err)
  * so a short daemon restart leaves nothing behind. */
 static int remove_until_deadline(const create_ctx *c, agx_error *rm_err)
 {
+    /* The removal gets a little past the create's bound: leaving the container is worse. */
+    agx_docker_bound(agx_clock_ms() + 5000 > c->deadline ? agx_clock_ms() + 5000 : c->deadline);
     for (int64_t delay = 250;; delay = delay < 1000 ? delay * 2 : 2000) {
         agx_error_clear(rm_err);
         int rc = agx_docker_remove(c->d, c->id, rm_err);
@@ -383,14 +408,19 @@ static int remove_until_deadline(const create_ctx *c, agx_error *rm_err)
     }
 }
 
-/* Removes the half-made container; its last log lines become the error's detail. */
+/* Removes the half-made container; its last output becomes the error's detail: from the attach
+ * stream (the container may be gone already), else from its logs. */
 static void undo(const create_ctx *c, agx_error *err)
 {
     if (!c->id[0])
         return;
     char *logs = malloc(AGX_ERROR_DETAIL_MAX);
     if (logs) {
-        agx_docker_logs_tail(c->d, c->id, logs, AGX_ERROR_DETAIL_MAX);
+        logs[0] = '\0';
+        if (c->attach)
+            agx_docker_attach_tail(c->attach, 1000, logs, AGX_ERROR_DETAIL_MAX);
+        if (!logs[0])
+            agx_docker_logs_tail(c->d, c->id, logs, AGX_ERROR_DETAIL_MAX);
         if (logs[0] && err)
             agx_error_set_detail(err, logs, (size_t)-1);
         free(logs);
@@ -405,6 +435,21 @@ static void undo(const create_ctx *c, agx_error *err)
     }
 }
 
+/* The carrier may have been removed (gc --carriers) since it was ensured: make it again, once. */
+static int create_with_carrier(create_ctx *c, json_t *bundle, agx_error *err)
+{
+    int rc = create_container(c, err);
+    if (rc == AGX_ERR_NOT_FOUND && err && strstr(err->message, c->carrier)) {
+        agx_error_clear(err);
+        rc = agx_docker_carrier_ensure(c->d, c->bundle, bundle, c->carrier, sizeof c->carrier, err);
+        if (!rc)
+            rc = create_container(c, err);
+    }
+    return rc;
+}
+
+static int create_bounded(create_ctx *c, agx_sandbox **out, agx_error *err);
+
 int agx_docker_create(const agx_docker *d, const agx_sandbox_config *cfg, agx_sandbox **out,
                       agx_error *err)
 {
@@ -413,36 +458,49 @@ int agx_docker_create(const agx_docker *d, const agx_sandbox_config *cfg, agx_sa
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                              "the docker backend needs a config with an image and a bundle");
     create_ctx c = {.d = d, .cfg = cfg};
-    json_t *img = NULL, *bundle = NULL;
     int rc = check_config(&c, err);
+    if (rc)
+        return rc;
+    agx_docker_bound(c.deadline);
+    rc = create_bounded(&c, out, err);
+    agx_docker_attach_free(c.attach);
+    agx_docker_bound(0);
+    return rc;
+}
+
+static int create_bounded(create_ctx *c, agx_sandbox **out, agx_error *err)
+{
+    const agx_docker *d = c->d;
+    json_t *img = NULL, *bundle = NULL;
+    int rc = agx_docker_image_ensure(d, c->image, c->platform, &img, err);
     if (!rc)
-        rc = agx_docker_image_ensure(d, c.image, c.platform, &img, err);
+        rc = agx_docker_image_ensure(d, c->bundle, c->platform, &bundle, err);
     if (!rc)
-        rc = agx_docker_image_ensure(d, c.bundle, c.platform, &bundle, err);
+        rc = agx_docker_bundle_check(c->bundle, bundle, err);
     if (!rc)
-        rc = agx_docker_bundle_check(c.bundle, bundle, err);
-    if (!rc)
-        rc = agx_docker_carrier_ensure(d, c.bundle, bundle, c.carrier, sizeof c.carrier, err);
+        rc = agx_docker_carrier_ensure(d, c->bundle, bundle, c->carrier, sizeof c->carrier, err);
     json_decref(img);
+    if (!rc)
+        rc = agx_random_hex(c->token, TOKEN_BYTES, err);
+    if (!rc && c->host_network)
+        rc = pick_host_port(&c->port, err);
+    if (!rc)
+        rc = create_with_carrier(c, bundle, err);
     json_decref(bundle);
     if (!rc)
-        rc = agx_random_hex(c.token, TOKEN_BYTES, err);
-    if (!rc && c.host_network)
-        rc = pick_host_port(&c.port, err);
+        agx_docker_attach_start(d, c->id, c->deadline, &c->attach);
     if (!rc)
-        rc = create_container(&c, err);
+        rc = start_container(c, err);
     if (!rc)
-        rc = start_container(&c, err);
-    if (!rc)
-        rc = wait_healthy(&c, err);
+        rc = wait_healthy(c, err);
     if (!rc) {
         char url[64];
-        snprintf(url, sizeof url, "http://127.0.0.1:%d", c.port);
-        *out = agx_sandbox_new("docker", c.id, url, c.token);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", c->port);
+        *out = agx_sandbox_new("docker", c->id, url, c->token);
         if (!*out)
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory describing the sandbox");
     }
     if (rc)
-        undo(&c, err);
+        undo(c, err);
     return rc;
 }

@@ -95,7 +95,8 @@ static int pull(const agx_docker *d, const char *image, const char *platform, ag
     sprintf(url, "%s/images/create?fromImage=%s%s", d->base, esc, plat);
     agx_http_request req = {.method = "POST", .url = url,
                             .unix_socket = d->socket_path[0] ? d->socket_path : NULL,
-                            .timeout_ms = AGX_DOCKER_PULL_TIMEOUT_MS, .sink = pull_sink,
+                            .timeout_ms = agx_docker_bounded_ms(AGX_DOCKER_PULL_TIMEOUT_MS),
+                            .sink = pull_sink,
                             .sink_user = p};
     agx_http_response resp;
     rc = agx_http_perform(&req, &resp, err);

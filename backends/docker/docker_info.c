@@ -48,6 +48,11 @@ static agx_sandbox_info *info_new(const char *id, const char *status, const char
     if (detail && *detail)
         bad |= agx_sandbox_info_set_detail(info, detail) != 0;
     agx_sandbox_info_set_created_at(info, created);
+    /* A running runtime enforces its own expiry, which its labels cannot follow (they are
+     * immutable); one that stopped keeps the expiry it was created with. */
+    if (map_state(status) != AGX_SANDBOX_RUNNING)
+        agx_sandbox_info_set_expires_at(
+            info, agx_label_unix_ms(json_string_value(json_object_get(labels, AGX_LABEL_EXPIRES))));
     const char *k;
     json_t *v;
     json_object_foreach(labels, k, v) {

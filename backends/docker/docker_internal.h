@@ -23,13 +23,15 @@
 #define AGX_DOCKER_CALL_TIMEOUT_MS 60000              /* one engine API call */
 #define AGX_DOCKER_LOG_TAIL 50                        /* log lines quoted in a failed create */
 #define AGX_DOCKER_ID_MAX 128
+#define AGX_DOCKER_REAP_EVERY_MS 30000                /* containers that never started: see docker.c */
+#define AGX_DOCKER_REAP_AGE_MS 30000
 
 typedef struct agx_docker {
     char host[512];        /* DOCKER_HOST as given (for messages) */
     char socket_path[108]; /* unix socket, or "" for TCP */
     char base[320];        /* "http://localhost/v1.41" — every engine URL starts here */
-    char owner[320];       /* "<hostname>:<pid>" for the agentix.owner label */
     int host_network;      /* AGENTIX_DOCKER_NETWORK=host */
+    _Atomic int64_t reaped_at; /* agx_clock_ms() of the last sweep of never-started containers */
 } agx_docker;
 
 /* ---- the engine API (docker_api.c) ---- */
@@ -52,6 +54,13 @@ void agx_docker_logs_tail(const agx_docker *d, const char *id, char *out, size_t
  * into out; a stream without those headers (TTY containers) is copied as it is. Returns the
  * length. */
 size_t agx_docker_demux(const char *in, size_t len, char *out, size_t n);
+
+/* Engine calls made by this thread until agx_docker_bound(0) end by deadline_ms (agx_clock_ms):
+ * a create bounds all of its calls by its timeout without passing the deadline through every
+ * helper. */
+void agx_docker_bound(int64_t deadline_ms);
+/* ms, shortened to what is left of this thread's bound (≥ 1). */
+long agx_docker_bounded_ms(long ms);
 
 /* DELETE /containers/{id}?force=1&v=1; a container already gone is success. */
 int agx_docker_remove(const agx_docker *d, const char *id, agx_error *err);
@@ -76,6 +85,23 @@ agx_sandbox_info *agx_docker_info_from_summary(json_t *summary);
 /* The carrier container of a bundle, created (never started) if missing: its name goes to out. */
 int agx_docker_carrier_ensure(const agx_docker *d, const char *bundle, json_t *inspect, char *out,
                               size_t n, agx_error *err);
+
+/* ---- a creating container's output (docker_attach.c) ---- */
+
+typedef struct agx_docker_attach agx_docker_attach;
+/* Attaches to container id (created, not started) and waits until the stream is live, at most
+ * until deadline_ms. 0 with *out, or -1 (best effort: the create goes on without it). */
+int agx_docker_attach_start(const agx_docker *d, const char *id, int64_t deadline_ms,
+                            agx_docker_attach **out);
+/* The stream's last output (demultiplexed) into out, after waiting up to wait_ms for it to end. */
+void agx_docker_attach_tail(agx_docker_attach *a, int wait_ms, char *out, size_t n);
+/* Cuts the stream and frees. NULL is a no-op. */
+void agx_docker_attach_free(agx_docker_attach *a);
+
+/* ---- carriers gc collects (docker.c) ---- */
+
+/* Carrier containers whose bundle no agentix sandbox container (in any state) uses. */
+int agx_docker_list_leftover_carriers(const agx_docker *d, agx_sandbox_list *list, agx_error *err);
 
 /* ---- sandboxes (docker_create.c) ---- */
 

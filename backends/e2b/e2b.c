@@ -4,8 +4,9 @@
  * Flow: host → agx_load_deployment("e2b") → this vtable → E2B API (POST /sandboxes, X-API-Key) →
  * the VM → client.h connects to https://8000-<sandboxID>.<domain> through E2B's proxy, sending
  * e2b-traffic-access-token (sandboxes are private by default). Every sandbox carries metadata
- * agentix.sandbox=1, agentix.owner=<host>:<pid>, agentix.create=<nonce> and the config's labels,
- * so get/list/delete work from any process and sweepers find leaks.
+ * agentix.sandbox=1 and the config's labels (the ownership record among them), so get/list/delete
+ * work from any process and gc finds leaks. E2B's own timeout is the sandbox's expiry: it is
+ * created with it and extend_sandbox moves it (POST /sandboxes/{id}/timeout) with the runtime's.
  *
  * Configuration (environment, read by construct):
  *   E2B_API_KEY         required
@@ -14,8 +15,8 @@
  *   AGENTIX_E2B_SCHEME  scheme of sandbox URLs, default https ("http" for a plain-HTTP proxy)
  *   AGENTIX_CONNECT_TO  HOST:PORT:CONNECT_HOST:CONNECT_PORT for the health wait (the client reads
  *                       the same variable), to reach sandbox host names through another address
- * Options: e2b.lifetime_s (default 300), e2b.keepalive=1 (renew the lifetime until deleted),
- *          e2b.public=1 (no traffic token). */
+ * Options: e2b.public=1 (no traffic token). The sandbox's lifetime is its expiry
+ * (agx_sandbox_config_set_expiry_ms); e2b.lifetime_s and e2b.keepalive are refused, pointing there. */
 #include "backends/e2b/e2b_internal.h"
 
 #include <stdio.h>
@@ -46,7 +47,6 @@ static void e2b_destruct(void *self)
     agx_e2b *e = self;
     if (!e)
         return;
-    agx_e2b_keepalive_fini(e);
     agx_cloud_fini(&e->cloud);
     free(e->template_id);
     free(e->domain);
@@ -63,10 +63,6 @@ static int e2b_construct(void **self, agx_error *err)
     agx_e2b *e = calloc(1, sizeof *e);
     if (!e)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the e2b backend");
-    if ((rc = agx_e2b_keepalive_init(e, err)) != 0) {
-        free(e);
-        return rc;
-    }
     const char *tmpl = getenv("E2B_TEMPLATE_ID");
     if ((tmpl && *tmpl && !(e->template_id = strdup(tmpl))) ||
         dup_env("E2B_DOMAIN", "e2b.app", &e->domain) || dup_env("AGENTIX_E2B_SCHEME", "https",
@@ -88,7 +84,7 @@ static int e2b_construct(void **self, agx_error *err)
                            "E2B_DOMAIN='%.64s' must be a lower-case domain name such as e2b.app",
                            e->domain);
     if (!rc)
-        rc = agx_cloud_init(&e->cloud, "E2B", api, "X-API-Key", key, err);
+        rc = agx_cloud_init(&e->cloud, "E2B", "e2b", api, "X-API-Key", key, err);
     free(api);
     if (rc) {
         e2b_destruct(e);
@@ -138,13 +134,13 @@ static int int_option(const agx_sandbox_config *cfg, const char *key, long lo, l
 
 /* ---- delete ---- */
 
-static int delete_id(agx_e2b *e, const char *id, agx_error *err)
+static int delete_id(void *self, const char *id, int64_t deadline_ms, agx_error *err)
 {
+    agx_e2b *e = self;
     char path[AGX_CLOUD_ID_MAX + 16];
     snprintf(path, sizeof path, "/sandboxes/%s", id);
     agx_cloud_call call = {.method = "DELETE", .path = path, .idempotent = 1,
-                           .what = "deleting the sandbox",
-                           .deadline_ms = agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS};
+                           .what = "deleting the sandbox", .deadline_ms = deadline_ms};
     int rc = agx_cloud_request(&e->cloud, &call, NULL, NULL, err);
     if (rc == AGX_ERR_NOT_FOUND) { /* already gone: that is what delete wants */
         agx_error_clear(err);
@@ -159,8 +155,7 @@ static int e2b_delete(void *self, const char *id, agx_error *err)
     int rc = agx_cloud_check_id(&e->cloud, id, err);
     if (rc)
         return rc;
-    agx_e2b_keepalive_remove(e, id);
-    return delete_id(e, id, err);
+    return delete_id(e, id, agx_clock_ms() + AGX_CLOUD_DELETE_TIMEOUT_MS, err);
 }
 
 /* ---- list ---- */
@@ -209,9 +204,13 @@ agx_sandbox_info *agx_e2b_info_from(const agx_e2b *e, json_t *s)
     int bad = !info || !url || agx_sandbox_info_set_detail(info, detail) != 0 ||
               (st == AGX_SANDBOX_RUNNING && agx_sandbox_info_set_runtime_url(info, url) != 0);
     free(url);
-    if (!bad)
+    if (!bad) {
         agx_sandbox_info_set_created_at(
             info, agx_time_parse_ms(json_string_value(json_object_get(s, "startedAt"))));
+        /* E2B's own deadline is the expiry: extensions move it. */
+        agx_sandbox_info_set_expires_at(
+            info, agx_time_parse_ms(json_string_value(json_object_get(s, "endAt"))));
+    }
     if (!bad)
         bad = agx_cloud_info_labels(info, json_object_get(s, "metadata"));
     if (bad) {
@@ -222,8 +221,10 @@ agx_sandbox_info *agx_e2b_info_from(const agx_e2b *e, json_t *s)
 }
 
 /* Every page of GET /v2/sandboxes?metadata=… (X-Next-Token), running and paused ones. */
-static int list_pages(agx_e2b *e, const agx_kv *labels, agx_sandbox_list *list, agx_error *err)
+static int list_pages(void *self, const agx_kv *labels, int64_t deadline_ms,
+                      agx_sandbox_list *list, agx_error *err)
 {
+    agx_e2b *e = self;
     char *meta = metadata_query(labels);
     if (!meta)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing E2B sandboxes");
@@ -249,7 +250,8 @@ static int list_pages(agx_e2b *e, const agx_kv *labels, agx_sandbox_list *list, 
         agx_kv *hdrs = NULL;
         json_t *arr = NULL;
         agx_cloud_call call = {.method = "GET", .path = path, .idempotent = 1,
-                               .what = "listing sandboxes", .headers_out = &hdrs};
+                               .what = "listing sandboxes", .headers_out = &hdrs,
+                               .deadline_ms = deadline_ms};
         rc = agx_cloud_request(&e->cloud, &call, NULL, &arr, err);
         free(path);
         if (!rc && !json_is_array(arr))
@@ -282,29 +284,13 @@ static int e2b_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
     agx_sandbox_list *list = agx_sandbox_list_new();
     if (!list)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory listing E2B sandboxes");
-    int rc = list_pages(self, labels, list, err);
+    int rc = list_pages(self, labels, 0, list, err);
     if (rc) {
         agx_sandbox_list_free(list);
         return rc;
     }
     *out = list;
     return 0;
-}
-
-/* After a create that failed but may have happened server-side: delete what carries the nonce.
- * Best effort: the create's own error is what the caller gets. */
-static void sweep_nonce(agx_e2b *e, const char *nonce)
-{
-    agx_kv *want = agx_kv_new();
-    agx_sandbox_list *found = NULL;
-    agx_error err;
-    agx_error_clear(&err);
-    if (want && agx_kv_set(want, AGX_LABEL_CREATE, nonce) == 0 &&
-        e2b_list(e, want, &found, &err) == 0)
-        for (size_t i = 0; i < agx_sandbox_list_count(found); i++)
-            delete_id(e, agx_sandbox_info_id(agx_sandbox_list_at(found, i)), &err);
-    agx_sandbox_list_free(found);
-    agx_kv_free(want);
 }
 
 /* ---- get ---- */
@@ -347,7 +333,7 @@ typedef struct create_ctx {
     agx_e2b *e;
     const agx_sandbox_config *cfg;
     int64_t deadline;
-    long lifetime, keepalive, public_traffic;
+    long lifetime, public_traffic;
     char nonce[33];
 } create_ctx;
 
@@ -375,7 +361,8 @@ static int create_body(create_ctx *x, json_t **out, agx_error *err)
     return *out ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a sandbox");
 }
 
-int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_error *err)
+int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, const char *token, agx_sandbox **out,
+                         agx_error *err)
 {
     *out = NULL;
     const char *id = json_string_value(json_object_get(resp, "sandboxID"));
@@ -383,7 +370,7 @@ int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_
         return agx_error_set(err, AGX_ERR_PROTOCOL, "E2B answered the create without a usable "
                                                     "sandboxID");
     char *url = runtime_url(e, id, pick_domain(e, resp));
-    agx_sandbox *sb = url ? agx_sandbox_new("e2b", id, url, NULL) : NULL;
+    agx_sandbox *sb = url ? agx_sandbox_new("e2b", id, url, token) : NULL;
     free(url);
     const char *traffic = json_string_value(json_object_get(resp, "trafficAccessToken"));
     if (!sb || (traffic && *traffic &&
@@ -395,15 +382,28 @@ int agx_e2b_sandbox_from(const agx_e2b *e, json_t *resp, agx_sandbox **out, agx_
     return 0;
 }
 
+/* E2B counts whole seconds: the expiry, rounded up. */
+static long expiry_s(int64_t ms)
+{
+    long s = (long)((ms + 999) / 1000);
+    return s < 1 ? 1 : s;
+}
+
 static int read_options(create_ctx *x, agx_error *err)
 {
-    int rc = int_option(x->cfg, "e2b.lifetime_s", 1, AGX_E2B_MAX_LIFETIME_S,
-                        AGX_E2B_DEFAULT_LIFETIME_S, &x->lifetime, err);
-    if (!rc)
-        rc = int_option(x->cfg, "e2b.keepalive", 0, 1, 0, &x->keepalive, err);
-    if (!rc)
-        rc = int_option(x->cfg, "e2b.public", 0, 1, 0, &x->public_traffic, err);
-    return rc;
+    const agx_kv *o = agx_sandbox_config_options_const(x->cfg);
+    const char *gone = agx_kv_get(o, "e2b.lifetime_s") ? "e2b.lifetime_s"
+                       : agx_kv_get(o, "e2b.keepalive") ? "e2b.keepalive" : NULL;
+    if (gone)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "option %s is gone: a sandbox's E2B "
+                             "lifetime is its expiry (agx_sandbox_config_set_expiry_ms, "
+                             "$AGENTIX_EXPIRY_MS), which this process extends while it lives", gone);
+    x->lifetime = expiry_s(agx_sandbox_config_expiry_ms(x->cfg));
+    if (x->lifetime > AGX_E2B_MAX_LIFETIME_S)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "an expiry of %ld s is more than E2B "
+                             "allows (%d s on the Pro plan); choose a shorter one (it is extended "
+                             "while the host lives)", x->lifetime, AGX_E2B_MAX_LIFETIME_S);
+    return int_option(x->cfg, "e2b.public", 0, 1, 0, &x->public_traffic, err);
 }
 
 static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,
@@ -418,32 +418,75 @@ static int e2b_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
         rc = create_body(&x, &body, err);
     if (rc)
         return rc;
+    int maybe_sent = 0;
     agx_cloud_call call = {.method = "POST", .path = "/sandboxes", .body = body,
-                           .what = "creating a sandbox", .deadline_ms = x.deadline};
+                           .what = "creating a sandbox", .deadline_ms = x.deadline,
+                           .creates = 1, .maybe_sent = &maybe_sent};
     rc = agx_cloud_request(&x.e->cloud, &call, NULL, &resp, err);
     json_decref(body);
     agx_sandbox *sb = NULL;
+    char token[33];
     if (!rc)
-        rc = agx_e2b_sandbox_from(x.e, resp, &sb, err);
+        rc = agx_random_hex(token, 16, err);
+    if (!rc)
+        rc = agx_e2b_sandbox_from(x.e, resp, token, &sb, err);
     json_decref(resp);
     if (rc) {
-        /* Without a 201 the VM may still exist (a timeout, a 5xx after placement): sweep. */
-        sweep_nonce(x.e, x.nonce);
+        /* Without a 201 the VM may still exist (a timeout, a 5xx after placement): sweep, unless
+         * the request never reached the API. Bounded: what it misses ends at its E2B timeout. */
+        agx_cloud_sweep_nonce(x.e, x.nonce, maybe_sent, agx_cloud_cleanup_deadline(x.deadline),
+                              list_pages, delete_id);
         return rc;
     }
     rc = agx_cloud_wait_health(&x.e->cloud, agx_sandbox_runtime_url(sb),
                                agx_sandbox_headers_const(sb), x.deadline, err);
-    if (!rc && x.keepalive)
-        rc = agx_e2b_keepalive_add(x.e, agx_sandbox_id(sb), (int)x.lifetime, err);
+    /* The template's runtime started before this sandbox existed (claim mode): it gets its own
+     * token now, which exists nowhere in the VM, and its expiry. The first claim wins; the proxy
+     * admits only holders of the sandbox's traffic token (private sandboxes), and a claim someone
+     * else won is refused, so a runtime whose token another party knows is never used. */
+    if (!rc)
+        rc = agx_runtime_claim(sb, NULL, agx_sandbox_config_expiry_ms(cfg), x.deadline, err);
     if (rc) {
         agx_error keep;
         agx_error_clear(&keep);
-        delete_id(x.e, agx_sandbox_id(sb), &keep); /* leave nothing behind */
+        delete_id(x.e, agx_sandbox_id(sb), agx_cloud_cleanup_deadline(x.deadline), &keep);
         agx_sandbox_free(sb);
         return rc;
     }
     *out = sb;
     return 0;
+}
+
+/* ---- expiry ---- */
+
+int agx_e2b_set_timeout(const agx_e2b *e, const char *id, long lifetime_s, int64_t deadline_ms,
+                        agx_error *err)
+{
+    char path[AGX_CLOUD_ID_MAX + 32];
+    snprintf(path, sizeof path, "/sandboxes/%s/timeout", id);
+    json_t *body = json_pack("{s:I}", "timeout", (json_int_t)lifetime_s);
+    if (!body)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory extending a sandbox's expiry");
+    agx_cloud_call call = {.method = "POST", .path = path, .body = body, .idempotent = 1,
+                           .what = "extending the sandbox's timeout", .deadline_ms = deadline_ms};
+    int rc = agx_cloud_request(&e->cloud, &call, NULL, NULL, err);
+    json_decref(body);
+    return rc;
+}
+
+/* E2B's deadline first (it is what ends the VM), then the runtime's own. */
+static int e2b_extend(void *self, const agx_sandbox *sb, int64_t expiry_ms, agx_error *err)
+{
+    agx_e2b *e = self;
+    int64_t deadline = agx_clock_ms() + 30000;
+    if (expiry_s(expiry_ms) > AGX_E2B_MAX_LIFETIME_S)
+        expiry_ms = (int64_t)AGX_E2B_MAX_LIFETIME_S * 1000;
+    int rc = agx_cloud_check_id(&e->cloud, agx_sandbox_id(sb), err);
+    if (!rc)
+        rc = agx_e2b_set_timeout(e, agx_sandbox_id(sb), expiry_s(expiry_ms), deadline, err);
+    if (!rc)
+        rc = agx_runtime_expiry_extend(sb, expiry_ms, deadline, err);
+    return rc;
 }
 
 /* The options create() reads (the core refuses other e2b.* keys). */
@@ -459,6 +502,7 @@ static const agx_backend_vtable e2b_vtable = {
     .delete_sandbox = e2b_delete,
     .get_sandbox = e2b_get,
     .list_sandboxes = e2b_list,
+    .extend_sandbox = e2b_extend,
     /* image names the template, which holds the bundle and fixes the resources; env cannot reach
      * a runtime the template started at build time (backends/e2b/README.md). */
     .config_fields = AGX_CONFIG_IMAGE,

@@ -12,7 +12,15 @@
  *                            proxy with the credentials as headers), or a template using {ip}
  *                            {port} {name} {namespace} {pool}
  *   AGENTIX_K8S_CONTAINER    the runtime container's name (default "runtime")
- *   AGENTIX_K8S_RUNTIME_TOKEN the pool's agentix-server token, if it has one */
+ *   AGENTIX_K8S_RUNTIME_TOKEN the pool's agentix-server token, if it has one (pools whose
+ *                            runtimes run AGENTIX_AUTH=claim get a per-sandbox token at claim)
+ *   AGENTIX_K8S_CLAIM_SECRET the claim secret of such a pool, if it has one
+ *
+ * Expiry: the claim writes the ownership record (agentix.expires among it) into the pod's labels;
+ * extend_sandbox keeps agentix.expires current and extends the runtime's own expiry, which the
+ * claim starts. Kubernetes has no deadline a client can extend (activeDeadlineSeconds only
+ * shrinks), so a claimed pod whose expiry passed is deleted by whoever sees it first: any
+ * k8s-pool backend claiming from the pool (at most every AGX_K8S_REAP_EVERY_MS) and agx_gc. */
 #include "backends/k8s-pool/k8s_internal.h"
 
 #include <stdio.h>
@@ -40,6 +48,7 @@ static void k8s_destruct(void *self)
     free(k->container);
     free(k->url_template);
     free(k->runtime_token);
+    free(k->claim_secret);
     free(k);
 }
 
@@ -103,9 +112,11 @@ static int k8s_construct(void **self, agx_error *err)
     if ((rc = name_ok("AGENTIX_K8S_POOL", pool, err)) || (rc = name_ok("AGENTIX_K8S_NAMESPACE", ns, err)))
         goto fail;
     const char *container = env_or("AGENTIX_K8S_CONTAINER", "runtime");
-    const char *token = getenv("AGENTIX_K8S_RUNTIME_TOKEN");
+    const char *token = getenv("AGENTIX_K8S_RUNTIME_TOKEN"),
+               *claim = getenv("AGENTIX_K8S_CLAIM_SECRET");
     if (!(k->ns = strdup(ns)) || !(k->pool = strdup(pool)) || !(k->container = strdup(container)) ||
-        (token && *token && !(k->runtime_token = strdup(token)))) {
+        (token && *token && !(k->runtime_token = strdup(token))) ||
+        (claim && *claim && !(k->claim_secret = strdup(claim)))) {
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
@@ -134,17 +145,26 @@ static int k8s_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     agx_k8s *k = self;
     *out = NULL;
     json_t *pod = NULL;
-    int rc = agx_k8s_claim(k, cfg, &pod, err);
+    char token[33];
+    int64_t deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg);
+    int rc = agx_k8s_claim(k, cfg, &pod, token, err);
     if (rc)
         return rc;
     char *url = NULL;
     const char *name = agx_k8s_str(pod, "metadata.name");
     if ((rc = agx_k8s_runtime_url(k, pod, &url, err)) == 0) {
-        *out = agx_sandbox_new("k8s-pool", name, url, k->runtime_token);
+        *out = agx_sandbox_new("k8s-pool", name, url, *token ? token : k->runtime_token);
         if (!*out)
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
         else if (k->url_kind == AGX_K8S_URL_PROXY && (rc = proxy_headers(k, *out, err)))
             agx_sandbox_free(*out), *out = NULL;
+    }
+    /* The warm runtime had no expiry (the pool owned it): from its claim on, it has ours. */
+    if (rc == 0 && (rc = agx_k8s_runtime_extend(k, *out, agx_sandbox_config_expiry_ms(cfg),
+                                                deadline, err)) != 0) {
+        agx_error_prefix(err, "k8s-pool: claimed pod %s", name);
+        agx_sandbox_free(*out);
+        *out = NULL;
     }
     if (rc) {
         agx_error ignored;
@@ -152,6 +172,10 @@ static int k8s_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **o
     }
     free(url);
     json_decref(pod);
+    /* After a claim that worked, with what is left of its time: an API that fails a create
+     * never makes it wait for this too. */
+    if (rc == 0)
+        agx_k8s_reap_expired(k, deadline);
     return rc;
 }
 
@@ -234,6 +258,7 @@ agx_sandbox_info *agx_k8s_info_of(agx_k8s *k, json_t *pod, agx_error *err)
              why ? ", " : "", why ? why : "");
     agx_sandbox_info_set_detail(info, detail);
     agx_sandbox_info_set_created_at(info, created_ms(pod));
+    agx_sandbox_info_set_expires_at(info, agx_label_unix_ms(label(pod, AGX_LABEL_EXPIRES)));
     const char *key;
     json_t *v;
     json_object_foreach(json_object_get(json_object_get(pod, "metadata"), "labels"), key, v)
@@ -310,6 +335,41 @@ static int k8s_list(void *self, const agx_kv *labels, agx_sandbox_list **out, ag
     return rc;
 }
 
+/* ---- expiry ---- */
+
+/* The claim label follows the extension (only while the pod is still our claimed one), then the
+ * runtime's own expiry. */
+static int k8s_extend(void *self, const agx_sandbox *sb, int64_t expiry_ms, agx_error *err)
+{
+    agx_k8s *k = self;
+    int64_t deadline = agx_clock_ms() + 30000;
+    const char *name = agx_sandbox_id(sb);
+    char *path = agx_http_escape(name), *full = NULL, *body = NULL;
+    if (!path || asprintf(&full, "/api/v1/namespaces/%s/pods/%s", k->ns, path) < 0 ||
+        asprintf(&body, "[{\"op\":\"test\",\"path\":\"/metadata/labels/agentix.dev~1state\","
+                 "\"value\":\"" AGX_K8S_STATE_CLAIMED "\"},{\"op\":\"add\",\"path\":"
+                 "\"/metadata/labels/" AGX_LABEL_EXPIRES "\",\"value\":\"%lld\"}]",
+                 (long long)(agx_clock_wall_ms() + expiry_ms)) < 0) {
+        free(path);
+        free(full);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_k8s_call call = {.method = "PATCH", .path = full, .body = body,
+                         .content_type = "application/json-patch+json", .deadline_ms = deadline};
+    agx_http_response resp;
+    int rc = agx_k8s_api(k, &call, &resp, err);
+    if (rc == 0 && (resp.status == 404 || resp.status == 422))
+        rc = agx_error_set(err, AGX_ERR_NOT_FOUND, "k8s-pool: pod %s is gone (or no longer a "
+                           "claimed sandbox)", name);
+    else if (rc == 0)
+        rc = agx_k8s_status_error(&resp, "extend the pod's expiry label", err);
+    agx_http_response_clear(&resp);
+    free(path);
+    free(full);
+    free(body);
+    return rc ? rc : agx_k8s_runtime_extend(k, sb, expiry_ms, deadline, err);
+}
+
 static const agx_backend_vtable vtable = {
     .abi_version = AGX_PLUGIN_ABI_VERSION,
     .struct_size = sizeof(agx_backend_vtable),
@@ -320,6 +380,7 @@ static const agx_backend_vtable vtable = {
     .delete_sandbox = k8s_delete,
     .get_sandbox = k8s_get,
     .list_sandboxes = k8s_list,
+    .extend_sandbox = k8s_extend,
     /* image swaps the container's image; bundle must be the pool's; env and resources are the
      * pod template's (a warm pod is already running). */
     .config_fields = AGX_CONFIG_IMAGE | AGX_CONFIG_BUNDLE,

@@ -28,7 +28,7 @@ static int perform(agx_k8s *k, agx_k8s_call *call, int refresh, agx_http_respons
     if (rc)
         return rc;
     char *url = NULL;
-    agx_kv *hdrs = agx_kv_new();
+    agx_kv *hdrs = call->headers ? agx_kv_copy(call->headers) : agx_kv_new();
     if (!hdrs || asprintf(&url, "%s%s", k->conn.server, call->path) < 0 ||
         agx_kv_set(hdrs, "Accept", "application/json") ||
         (cred.authorization && agx_kv_set(hdrs, "Authorization", cred.authorization))) {
@@ -56,7 +56,7 @@ static int perform(agx_k8s *k, agx_k8s_call *call, int refresh, agx_http_respons
         .tls_key_pem = cred.key ? cred.key : k->conn.key_pem,
         .tls_key_pem_len = cred.key ? strlen(cred.key) : k->conn.key_len,
         .tls_insecure = k->conn.insecure,
-        .share = k->share,
+        .share = call->fresh ? NULL : k->share,
     };
     agx_http_retry retry = {.max_attempts = API_ATTEMPTS, .base_delay_ms = API_BASE_DELAY_MS,
                             .max_delay_ms = API_MAX_DELAY_MS, .deadline_ms = call->deadline_ms,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 
 /* ---- the claim patch ---- */
@@ -53,6 +54,7 @@ typedef struct claim_ctx {
     const agx_sandbox_config *cfg;
     const char *image; /* NULL: keep the pod's */
     char claim[33];
+    char token[33]; /* claim mode: the runtime token this claim gives the pod */
     int64_t deadline;
 } claim_ctx;
 
@@ -98,6 +100,60 @@ static int check_bundle(claim_ctx *cx, json_t *pod, agx_error *err)
                          "manifest`)", cx->k->pool, have ? have : "(unannotated)", want);
 }
 
+/* Whether the pod's runtime takes its token at claim time (its container says AGENTIX_AUTH=claim). */
+static int claim_mode(const agx_k8s *k, json_t *pod)
+{
+    json_t *env = json_object_get(agx_k8s_container_spec(pod, k->container, NULL), "env");
+    size_t i;
+    json_t *e;
+    json_array_foreach(env, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        if (name && strcmp(name, "AGENTIX_AUTH") == 0)
+            return strcmp(json_string_value(json_object_get(e, "value")) ?: "", "claim") == 0;
+    }
+    return 0;
+}
+
+/* The candidate's runtime gets our expiry before the claim: a host killed between the claim and
+ * anything after it leaves a runtime that still ends itself. In claim mode it also gets a fresh
+ * token of this sandbox's own (POST /claim, once: the first claimer wins, so two hosts never share
+ * a runtime, and one that lost here moves on to the next candidate). Otherwise (a pool-wide token,
+ * or none) the expiry alone: lost the race after all, the winner sets its own expiry at once (an
+ * extension is absolute). Nobody claims it: the idle runtime ends at that expiry and the kubelet
+ * starts it afresh. 1 when the runtime does not answer or was claimed already (the next candidate
+ * is tried), else 0. */
+static int arm_runtime(claim_ctx *cx, json_t *pod)
+{
+    int claiming = claim_mode(cx->k, pod);
+    int64_t expiry = agx_sandbox_config_expiry_ms(cx->cfg);
+    if (!claiming && expiry <= 0)
+        return 0;
+    if (claiming && expiry <= 0)
+        expiry = AGX_EXPIRY_MAX_MS; /* a claim carries an expiry; the core always gives one */
+    char *url = NULL;
+    agx_error err;
+    if (agx_k8s_runtime_url(cx->k, pod, &url, &err) != 0)
+        return 1;
+    cx->token[0] = '\0';
+    if (claiming && agx_random_hex(cx->token, 16, &err) != 0) {
+        free(url);
+        return 1;
+    }
+    agx_sandbox *sb = agx_sandbox_new("k8s-pool", agx_k8s_str(pod, "metadata.name"), url,
+                                      claiming ? cx->token : cx->k->runtime_token);
+    free(url);
+    int64_t bound = agx_clock_ms() + 5000;
+    if (bound > cx->deadline)
+        bound = cx->deadline;
+    int rc = !sb ? AGX_ERR_NO_MEMORY
+             : claiming ? agx_k8s_runtime_claim(cx->k, sb, expiry, bound, &err)
+                        : agx_k8s_runtime_extend(cx->k, sb, expiry, bound, &err);
+    agx_sandbox_free(sb);
+    if (rc && claiming)
+        cx->token[0] = '\0';
+    return rc ? 1 : 0;
+}
+
 /* Returns 0 with *out (ours), 1 when the pod was lost to another client, or an error. */
 static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
 {
@@ -105,6 +161,8 @@ static int try_claim(claim_ctx *cx, json_t *pod, json_t **out, agx_error *err)
     int rc = check_bundle(cx, pod, err);
     if (rc)
         return rc;
+    if (arm_runtime(cx, pod) != 0)
+        return 1;
     size_t cindex = 0;
     json_t *c = agx_k8s_container_spec(pod, k->container, &cindex);
     const char *cur = json_string_value(json_object_get(c, "image"));
@@ -376,9 +434,11 @@ static int check_config(const agx_sandbox_config *cfg, agx_error *err)
     return 0;
 }
 
-int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_error *err)
+int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, char token[33],
+                  agx_error *err)
 {
     *pod = NULL;
+    token[0] = '\0';
     int rc = check_config(cfg, err);
     if (rc)
         return rc;
@@ -390,6 +450,7 @@ int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_e
         return rc;
     if ((rc = claim_loop(&cx, pod, err)))
         return rc;
+    memcpy(token, cx.token, sizeof cx.token);
     /* The answer to the patch: did it swap the image? Then wait for the new container. */
     json_t *cs = agx_k8s_container_status(*pod, k->container);
     const char *img = json_string_value(json_object_get(cs, "image"));
@@ -402,6 +463,12 @@ int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_e
                         : NULL;
     rc = wait_swapped(&cx, pod, old_cid, err);
     free(old_cid);
+    /* The swapped container runs a fresh runtime, waiting for its claim again: ours, at once. */
+    if (rc == 0 && cx.token[0] && arm_runtime(&cx, *pod) != 0)
+        rc = agx_error_set(err, AGX_ERR_UNAVAILABLE, "k8s-pool: pod %s: the runtime of the swapped "
+                           "image did not take its claim", agx_k8s_str(*pod, "metadata.name"));
+    if (rc == 0)
+        memcpy(token, cx.token, sizeof cx.token);
     if (rc) { /* leave nothing behind: the claimed pod goes */
         agx_error ignored;
         agx_k8s_pod_delete(k, agx_k8s_str(*pod, "metadata.name"), agx_k8s_str(*pod, "metadata.uid"),
@@ -433,4 +500,100 @@ int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error 
     free(path);
     free(body);
     return rc;
+}
+
+/* ---- reaping expired claims ---- */
+
+void agx_k8s_reap_expired(agx_k8s *k, int64_t deadline_ms)
+{
+    int64_t now = agx_clock_ms(), last = atomic_load(&k->reaped_at);
+    if ((last && now - last < AGX_K8S_REAP_EVERY_MS) ||
+        !atomic_compare_exchange_strong(&k->reaped_at, &last, now))
+        return;
+    char *sel = agx_k8s_selector(k, AGX_K8S_STATE_CLAIMED, NULL), *path = NULL;
+    if (!sel || asprintf(&path, "/api/v1/namespaces/%s/pods?labelSelector=%s", k->ns, sel) < 0) {
+        free(sel);
+        return;
+    }
+    int64_t deadline = now + 2000 < deadline_ms ? now + 2000 : deadline_ms;
+    if (deadline <= now)
+        return;
+    agx_k8s_call call = {.method = "GET", .path = path, .deadline_ms = deadline};
+    agx_http_response resp;
+    agx_error err;
+    json_t *doc = NULL, *pod;
+    if (agx_k8s_api(k, &call, &resp, &err) == 0 && resp.status == 200)
+        doc = json_loads(resp.body, 0, NULL);
+    size_t i;
+    int64_t wall = agx_clock_wall_ms();
+    json_array_foreach(json_object_get(doc, "items"), i, pod) {
+        json_t *labels = json_object_get(json_object_get(pod, "metadata"), "labels");
+        int64_t expires = agx_label_unix_ms(json_string_value(json_object_get(labels, AGX_LABEL_EXPIRES)));
+        if (expires && wall > expires + AGX_K8S_REAP_GRACE_MS && agx_clock_ms() < deadline)
+            agx_k8s_pod_delete(k, agx_k8s_str(pod, "metadata.name"),
+                               agx_k8s_str(pod, "metadata.uid"), &err);
+    }
+    json_decref(doc);
+    agx_http_response_clear(&resp);
+    free(sel);
+    free(path);
+}
+
+/* ---- the runtime's expiry ---- */
+
+/* POST path to the runtime through the API server's pod proxy (proxy mode). */
+static int proxied_post(agx_k8s *k, const agx_sandbox *sb, const char *path_tail,
+                        const char *claim_secret, int64_t expiry_ms, int64_t deadline_ms,
+                        const char *what, agx_error *err)
+{
+    const char *url = agx_sandbox_runtime_url(sb);
+    size_t n = strlen(k->conn.server);
+    if (strncmp(url, k->conn.server, n) != 0)
+        return agx_error_set(err, AGX_ERR_INTERNAL, "k8s-pool: runtime URL %s is not below the "
+                             "API server %s", url, k->conn.server);
+    /* The sandbox's headers carry the API credentials too; the call adds its own. */
+    agx_kv *h = agx_runtime_expiry_headers(sb, claim_secret, expiry_ms);
+    char *path = NULL;
+    if (!h || asprintf(&path, "%s%s", url + n, path_tail) < 0) {
+        agx_kv_free(h);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_kv_remove(h, "Authorization");
+    /* A proxied exchange is spliced until a side closes: never keep this connection for the API. */
+    if (agx_kv_set(h, "Connection", "close")) {
+        agx_kv_free(h);
+        free(path);
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    agx_k8s_call call = {.method = "POST", .path = path, .headers = h, .deadline_ms = deadline_ms,
+                         .fresh = 1};
+    agx_http_response resp;
+    int rc = agx_k8s_api(k, &call, &resp, err);
+    if (rc == 0 && resp.status == 409)
+        rc = agx_error_set(err, AGX_ERR_CONFLICT, "k8s-pool: %s: the runtime was claimed already",
+                           what);
+    else if (rc == 0)
+        rc = agx_k8s_status_error(&resp, what, err);
+    agx_http_response_clear(&resp);
+    agx_kv_free(h);
+    free(path);
+    return rc;
+}
+
+int agx_k8s_runtime_extend(agx_k8s *k, const agx_sandbox *sb, int64_t expiry_ms,
+                           int64_t deadline_ms, agx_error *err)
+{
+    if (k->url_kind != AGX_K8S_URL_PROXY)
+        return agx_runtime_expiry_extend(sb, expiry_ms, deadline_ms, err);
+    return proxied_post(k, sb, AGX_HTTP_PATH_EXPIRY, NULL, expiry_ms, deadline_ms,
+                        "extend the runtime's expiry through the pod proxy", err);
+}
+
+int agx_k8s_runtime_claim(agx_k8s *k, const agx_sandbox *sb, int64_t expiry_ms,
+                          int64_t deadline_ms, agx_error *err)
+{
+    if (k->url_kind != AGX_K8S_URL_PROXY)
+        return agx_runtime_claim(sb, k->claim_secret, expiry_ms, deadline_ms, err);
+    return proxied_post(k, sb, AGX_HTTP_PATH_CLAIM, k->claim_secret, expiry_ms, deadline_ms,
+                        "claim the runtime through the pod proxy", err);
 }

@@ -17,6 +17,8 @@
 #define AGX_K8S_MAX_LIST (64u << 20)    /* a PodList */
 #define AGX_K8S_MAX_EVENT (4u << 20)    /* one watch event line */
 #define AGX_K8S_DEFAULT_PORT 8000
+#define AGX_K8S_REAP_EVERY_MS 30000     /* a backend instance reaps expired claimed pods this often */
+#define AGX_K8S_REAP_GRACE_MS 10000     /* an expiry counts as passed this long after it */
 
 /* ---- connection and credentials (k8s_config.c, k8s_auth.c) ---- */
 
@@ -72,8 +74,10 @@ typedef enum { AGX_K8S_URL_POD_IP, AGX_K8S_URL_PROXY, AGX_K8S_URL_TEMPLATE } agx
 typedef struct agx_k8s {
     agx_k8s_conn conn;
     char *ns, *pool, *container, *url_template, *runtime_token;
+    char *claim_secret; /* $AGENTIX_K8S_CLAIM_SECRET: what claims of claim-mode runtimes present */
     agx_k8s_url_kind url_kind;
     agx_http_share *share; /* kept-alive API connections: a claim costs no TLS handshake */
+    _Atomic int64_t reaped_at; /* agx_clock_ms() of the last reap of expired claimed pods */
 } agx_k8s;
 
 /* ---- API requests (k8s_api.c) ---- */
@@ -83,6 +87,8 @@ typedef struct agx_k8s_call {
     const char *path;         /* "/api/v1/…" with query */
     const char *content_type; /* with a body */
     const char *body;
+    const agx_kv *headers;    /* extra request headers, may be NULL */
+    int fresh;                /* a connection of its own, not the instance's kept-alive ones */
     int64_t deadline_ms;      /* agx_clock_ms() bound; 0 = default timeout */
     size_t max_body;
     agx_http_sink_fn sink;
@@ -129,7 +135,23 @@ char *agx_k8s_selector(agx_k8s *k, const char *state, const agx_kv *extra);
 
 /* ---- claim (k8s_claim.c) ---- */
 
-int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, agx_error *err);
+/* token: in claim mode (the pod's runtime runs AGENTIX_AUTH=claim) the per-sandbox runtime token
+ * the claim gave it, else "" (the pool's token, if any, applies). */
+int agx_k8s_claim(agx_k8s *k, const agx_sandbox_config *cfg, json_t **pod, char token[33],
+                  agx_error *err);
 int agx_k8s_pod_delete(agx_k8s *k, const char *name, const char *uid, agx_error *err);
+/* Deletes the pool's claimed pods whose agentix.expires passed (beyond AGX_K8S_REAP_GRACE_MS):
+ * their host stopped extending them and Kubernetes itself would keep them forever. At most every
+ * AGX_K8S_REAP_EVERY_MS per instance (other calls return at once); bounded to 2 s and
+ * deadline_ms; best effort. */
+void agx_k8s_reap_expired(agx_k8s *k, int64_t deadline_ms);
+/* The runtime's POST /expiry: through the API server's pod proxy with the backend's own TLS and
+ * credentials when the runtime URL is one (AGENTIX_K8S_RUNTIME_URL=proxy), else directly. */
+int agx_k8s_runtime_extend(agx_k8s *k, const agx_sandbox *sb, int64_t expiry_ms,
+                           int64_t deadline_ms, agx_error *err);
+/* The runtime's POST /claim (claim mode) likewise, with the sandbox's token and the pool's claim
+ * secret (if any). AGX_ERR_CONFLICT when another client claimed it first. */
+int agx_k8s_runtime_claim(agx_k8s *k, const agx_sandbox *sb, int64_t expiry_ms,
+                          int64_t deadline_ms, agx_error *err);
 
 #endif

@@ -206,6 +206,7 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
         .token = token,
         .env = cfg ? agx_sandbox_config_env_const(cfg) : NULL,
         .timeout_ms = cfg ? agx_sandbox_config_timeout_ms(cfg) : DEFAULT_TIMEOUT_MS,
+        .expiry_ms = cfg ? agx_sandbox_config_expiry_ms(cfg) : 0,
     };
     const agx_kv *labels = cfg ? agx_sandbox_config_labels_const(cfg) : NULL;
     int rc = agx_labels_check(labels, "local", err);
@@ -216,10 +217,14 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
     r->created_at = agx_clock_wall_ms();
     if (!r->labels)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying labels");
-    rc = agx_local_spawn(&a, &r->proc, err);
+    /* The ownership record is on disk before anything runs (pid 0: not started), then again with
+     * the pid before the wait: a host killed at any instant leaves a folder gc can judge, and a
+     * server that ends itself at its expiry. */
+    rc = agx_local_record_write(dir, r, err);
+    if (!rc)
+        rc = agx_local_spawn(&a, &r->proc, err);
     if (rc)
         return rc;
-    /* Written before the wait too, so a sweeper finds the server if this host dies meanwhile. */
     rc = agx_local_record_write(dir, r, err);
     if (!rc)
         rc = agx_local_wait_ready(&a, &r->proc, &r->port, err);
@@ -285,7 +290,6 @@ static int local_delete(void *self, const char *id, agx_error *err)
         agx_local_record_clear(&e->rec);
         free(e);
     } else {
-        /* Another process's sandbox, or one already gone: the record on disk says which pid. */
         /* Another process's sandbox, or one already gone. The record says which pid serves it,
          * but sandbox code can write it: the pid is used only if the live process checks out,
          * and the real server is found by its command line whatever the record says. */
@@ -328,6 +332,10 @@ static agx_sandbox_info *info_from_record(agx_local_record *r, int dir_exists, a
     }
     if (info)
         agx_sandbox_info_set_created_at(info, r->created_at);
+    /* A running server's expiry follows its extensions, which the record does not see; a stopped
+     * one can no longer be extended: its label is the last word. */
+    if (info && !running)
+        agx_sandbox_info_set_expires_at(info, agx_label_unix_ms(agx_kv_get(r->labels, AGX_LABEL_EXPIRES)));
     agx_kv *labels = info ? agx_sandbox_info_labels(info) : NULL;
     for (size_t i = 0; labels && r->labels && i < agx_kv_count(r->labels); i++)
         bad |= agx_kv_set(labels, agx_kv_key_at(r->labels, i), agx_kv_value_at(r->labels, i)) != 0;

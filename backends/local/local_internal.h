@@ -81,6 +81,7 @@ typedef struct agx_local_spawn_args {
     const char *token;   /* delivered through a pipe (AGENTIX_TOKEN_FD), never the environment */
     const agx_kv *env;   /* the config's env, may be NULL */
     int64_t timeout_ms;  /* spawn → healthy */
+    int64_t expiry_ms;   /* AGENTIX_EXPIRY_MS of the server; 0 = none */
 } agx_local_spawn_args;
 
 /* Starts the server in <workdir>/work (it binds port 0 and writes the port it got to

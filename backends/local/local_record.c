@@ -99,7 +99,7 @@ static int record_from_json(json_t *doc, agx_local_record *r)
 {
     json_int_t pid, start, port, owner, created;
     const char *id = json_string_value(json_object_get(doc, "id"));
-    if (!id || !agx_local_id_valid(id) || int_field(doc, "pid", 2, INT32_MAX, &pid) ||
+    if (!id || !agx_local_id_valid(id) || int_field(doc, "pid", 0, INT32_MAX, &pid) || pid == 1 ||
         int_field(doc, "pid_start", 0, INT64_MAX, &start) ||
         int_field(doc, "port", 0, 65535, &port) || int_field(doc, "owner_pid", 0, INT32_MAX, &owner) ||
         int_field(doc, "created_at", 0, INT64_MAX, &created))

@@ -15,6 +15,7 @@
 
 #include "agentix/backend/runtime.h"
 #include "agentix/clock.h"
+#include "agentix/expiry.h"
 #include "agentix/fdio.h"
 
 extern char **environ;
@@ -97,15 +98,17 @@ oom:
 
 static int runtime_env(const agx_local_spawn_args *a, agx_kv **out, agx_error *err)
 {
-    char port_file[AGX_LOCAL_PATH_MAX], work[AGX_LOCAL_PATH_MAX];
+    char port_file[AGX_LOCAL_PATH_MAX], work[AGX_LOCAL_PATH_MAX], expiry[24];
     snprintf(port_file, sizeof port_file, "%s/" PORT_FILE, a->workdir);
     snprintf(work, sizeof work, "%s/" AGX_LOCAL_WORK, a->workdir);
+    snprintf(expiry, sizeof expiry, "%lld", (long long)a->expiry_ms);
     agx_kv *kv = agx_kv_new();
     /* Port 0: the server binds any free port and reports it, so there is no race for a port. The
      * token comes through a pipe on fd TOKEN_FD: no environment or file of the sandbox holds it. */
     if (!kv || agx_kv_set(kv, "AGENTIX_BIND_HOST", "127.0.0.1") ||
         agx_kv_set(kv, "AGENTIX_BIND_PORT", "0") || agx_kv_set(kv, "AGENTIX_PORT_FILE", port_file) ||
-        agx_kv_set(kv, "AGENTIX_TOKEN_FD", TOKEN_FD_TEXT) || agx_kv_set(kv, "AGENTIX_FILES_ROOT", work)) {
+        agx_kv_set(kv, "AGENTIX_TOKEN_FD", TOKEN_FD_TEXT) || agx_kv_set(kv, "AGENTIX_FILES_ROOT", work) ||
+        (a->expiry_ms > 0 && agx_kv_set(kv, AGX_EXPIRY_ENV, expiry))) {
         agx_kv_free(kv);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory building the server environment");
     }

@@ -95,7 +95,7 @@ const char *agx_error_code_name(int code)
     static const char *const names[] = {
         "OK", "INVALID_ARGUMENT", "NOT_FOUND", "CONFLICT", "UNAVAILABLE", "TIMEOUT",
         "BACKEND", "PROTOCOL", "CANCELLED", "NO_MEMORY", "IO", "REMOTE", "ABI", "LIMIT",
-        "UNSUPPORTED", "INTERNAL",
+        "UNSUPPORTED", "INTERNAL", "RATE_LIMITED",
     };
     int idx = -code;
     if (idx < 0 || (size_t)idx >= sizeof names / sizeof names[0])

@@ -35,6 +35,10 @@ size_t agx_fleet_ready_items(agx_fleet *f, size_t *idx, size_t n);
  * lanes cannot start, fewer (at least the caller's) run every index (fleet_util.c). */
 void agx_fleet_parallel(size_t n, size_t parallelism, agx_parallel_fn fn, void *user);
 
+/* The code of the pool's last failed refill while creates keep failing (its error into why when
+ * not NULL), else 0 (pool.c). */
+int agx_pool_failing_code(agx_pool *p, agx_error *why);
+
 /* Whether an error means the sandbox (or its worker) died: retry elsewhere. */
 bool agx_fleet_error_is_dead_sandbox(int rc, const agx_error *err);
 

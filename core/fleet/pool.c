@@ -1,7 +1,9 @@
 /* pool.c — a warm pool over any deployment (host → backend): refill jobs on the engine's blocking
  * pool (engine.h) keep K sandboxes created, connected (agx_client) and registered, at most
  * refill_parallelism at once; acquire hands one out after a health check, replacing any that fail
- * it; release deletes it or returns it clean. */
+ * it; release deletes it or returns it clean. Invariant: once settled, ready == K — refills and
+ * a clean release count the creates in flight, and a create that lands in a full pool is
+ * deleted. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +180,14 @@ static void refill_job(void *arg)
         pthread_mutex_lock(&p->mu);
     }
     p->st.creating--;
-    if (rc == 0 && !p->stop) {
+    if (rc == 0 && !p->stop && p->st.ready >= p->opts.size) {
+        /* A clean release filled the pool meanwhile: K stays K. */
+        pthread_mutex_unlock(&p->mu);
+        lease_destroy(l, NULL);
+        pthread_mutex_lock(&p->mu);
+        p->st.created++;
+        p->st.deleted++;
+    } else if (rc == 0 && !p->stop) {
         l->next = p->all;
         if (p->all)
             p->all->prev = l;
@@ -344,7 +353,10 @@ int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_pool_release: pool and lease are required");
     pthread_mutex_lock(&p->mu);
     p->st.leased--;
-    if (clean && !p->stop && p->st.ready < p->opts.size && agx_client_is_connected(l->client)) {
+    /* Back to the ready set only if the refills in flight will not fill it anyway: a settled pool
+     * holds exactly K. */
+    if (clean && !p->stop && p->st.ready + p->st.creating < p->opts.size &&
+        agx_client_is_connected(l->client)) {
         link_ready_locked(p, l);
         pthread_mutex_unlock(&p->mu);
         return 0;
@@ -357,6 +369,16 @@ int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err)
     p->st.deleted++;
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+int agx_pool_failing_code(agx_pool *p, agx_error *why)
+{
+    pthread_mutex_lock(&p->mu);
+    int code = p->failing ? p->last_err.code : 0;
+    if (code && why)
+        agx_error_copy(why, &p->last_err);
+    pthread_mutex_unlock(&p->mu);
+    return code;
 }
 
 void agx_pool_stats_get(agx_pool *p, agx_pool_stats *out)

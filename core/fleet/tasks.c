@@ -70,6 +70,57 @@ void agx_map_result_free(agx_map_result *r)
     free(r);
 }
 
+/* ---- outcomes ---- */
+
+/* How the last attempt ended, as the classifier needs it. */
+typedef struct attempt_end {
+    bool no_sandbox;  /* no sandbox could be had */
+    int create_code;  /* then: the code of the create failure behind it (0 unknown) */
+    bool dead;        /* the sandbox died under the call */
+    bool bash;        /* the call was agentix.bash::run: its value says how the command ended */
+} attempt_end;
+
+static bool value_flag(const agx_value *v, const char *key)
+{
+    return agx_value_get_bool(agx_value_map_get(v, key));
+}
+
+/* Exactly one outcome per result; a returned call leaves no error behind. */
+static void classify(agx_map_result *r, const attempt_end *a)
+{
+    if (r->status == AGX_ERR_CANCELLED) {
+        r->outcome = AGX_OUTCOME_CANCELLED;
+    } else if (a->no_sandbox) {
+        r->outcome = r->status == AGX_ERR_RATE_LIMITED || a->create_code == AGX_ERR_RATE_LIMITED
+                         ? AGX_OUTCOME_RATE_LIMITED
+                         : AGX_OUTCOME_CREATE_FAILED;
+    } else if (r->status == 0) {
+        agx_error_clear(&r->err);
+        r->outcome = AGX_OUTCOME_OK;
+        if (a->bash && agx_value_type_of(r->value) == AGX_VALUE_MAP) {
+            r->exit_code = (int)agx_value_get_int64(agx_value_map_get(r->value, "exit_code"));
+            r->outcome = value_flag(r->value, "oom_killed")  ? AGX_OUTCOME_OOM
+                         : value_flag(r->value, "timed_out") ? AGX_OUTCOME_TIMEOUT
+                         : r->exit_code != 0                 ? AGX_OUTCOME_NONZERO_EXIT
+                                                             : AGX_OUTCOME_OK;
+        }
+    } else if (a->dead) {
+        r->outcome = AGX_OUTCOME_SANDBOX_LOST;
+    } else if (r->status == AGX_ERR_TIMEOUT) {
+        r->outcome = AGX_OUTCOME_TIMEOUT;
+    } else {
+        r->outcome = AGX_OUTCOME_REMOTE_ERROR;
+    }
+}
+
+/* The code behind a failure to get a sandbox: the pool's last create error, or the fleet item's. */
+static int create_code(map_worker *w)
+{
+    if (w->m->o.pool)
+        return agx_pool_failing_code(w->m->o.pool, NULL);
+    return w->slot_err.code;
+}
+
 /* ---- delivery ---- */
 
 static void deliver(agx_map *m, agx_map_result *r)
@@ -119,6 +170,8 @@ static void deliver_failure(agx_map *m, size_t task, int code, const agx_error *
     r->status = code;
     agx_error_copy(&r->err, why);
     r->err.code = code;
+    attempt_end end = {.no_sandbox = code != AGX_ERR_CANCELLED && code != AGX_ERR_NO_MEMORY};
+    classify(r, &end);
     deliver(m, r);
 }
 
@@ -226,8 +279,18 @@ static int take_sandbox(map_worker *w, const agx_sandbox **sb, agx_error *err)
             if (atomic_load(&m->cancel))
                 return agx_error_set(err, AGX_ERR_CANCELLED, "task cancelled while waiting for a sandbox");
         }
-        if (rc == AGX_ERR_TIMEOUT)
-            agx_error_prefix(err, "no sandbox from the pool within acquire_timeout_ms=%d", m->o.acquire_timeout_ms);
+        if (rc == AGX_ERR_TIMEOUT) {
+            /* Say why in the pool's own terms, not the last slice's. */
+            agx_error why;
+            agx_error_clear(&why);
+            if (agx_pool_failing_code(m->o.pool, &why))
+                agx_error_set(err, AGX_ERR_TIMEOUT, "no sandbox from the pool within "
+                              "acquire_timeout_ms=%d; creates are failing: %s",
+                              m->o.acquire_timeout_ms, why.message);
+            else
+                agx_error_set(err, AGX_ERR_TIMEOUT, "no sandbox from the pool within "
+                              "acquire_timeout_ms=%d", m->o.acquire_timeout_ms);
+        }
         *sb = rc ? NULL : agx_lease_sandbox(w->lease);
         return rc;
     }
@@ -293,8 +356,10 @@ static void run_task(map_worker *w, agx_map_result *r)
     agx_map *m = w->m;
     int64_t start = agx_clock_ms();
     unsigned max = m->o.max_attempts ? m->o.max_attempts : 1;
+    attempt_end end = {0};
     for (;;) {
         agx_error_clear(&r->err);
+        end = (attempt_end){0};
         if (atomic_load(&m->cancel)) {
             r->status = agx_error_set(&r->err, AGX_ERR_CANCELLED, "task cancelled before it ran");
             break;
@@ -309,6 +374,9 @@ static void run_task(map_worker *w, agx_map_result *r)
                 if (++r->attempts < max)
                     continue;
             }
+            end.dead = dead;
+            end.no_sandbox = !dead;
+            end.create_code = create_code(w);
             r->status = rc;
             break;
         }
@@ -322,6 +390,7 @@ static void run_task(map_worker *w, agx_map_result *r)
         agx_value *args, *kwargs, *value = NULL;
         rc = build_call(m, r->task, r->attempts, sb, &target, &args, &kwargs, &r->err);
         r->attempts++;
+        end.bash = rc == 0 && strcmp(target, "agentix.bash::run") == 0;
         if (rc == 0)
             rc = call_task(w, target, args, kwargs, &value, &r->err);
         agx_value_free(args);
@@ -333,6 +402,7 @@ static void run_task(map_worker *w, agx_map_result *r)
             break;
         }
         bool dead = agx_fleet_error_is_dead_sandbox(rc, &r->err);
+        end.dead = dead;
         bool unknown = dead || rc == AGX_ERR_TIMEOUT || rc == AGX_ERR_CANCELLED;
         give_back(w, unknown);
         if (!dead || r->attempts >= max || atomic_load(&m->cancel))
@@ -340,6 +410,7 @@ static void run_task(map_worker *w, agx_map_result *r)
     }
     if (r->status && r->attempts > 1)
         agx_error_prefix(&r->err, "after %u attempts", r->attempts);
+    classify(r, &end);
     r->duration_ms = agx_clock_ms() - start;
 }
 

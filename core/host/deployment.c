@@ -3,16 +3,27 @@
  * through. The wrappers validate arguments before a backend sees them — including config fields
  * and options the backend does not honour (plugin.h: config_fields, options), refused here once
  * for every backend — and make sure a failing backend always leaves a usable error, whatever the
- * backend itself filled in. */
+ * backend itself filled in. Every create goes through admission (admission.c), gets the
+ * ownership record (owner.c) and, once it exists, has its expiry extended in the background
+ * (renewer.c) until its delete. */
 #include "core/host/plugin_registry.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentix/backend/runtime.h"
+#include "agentix/clock.h"
+#include "core/host/admission.h"
+#include "core/host/deployment_internal.h"
+#include "core/host/owner.h"
+#include "core/host/renewer.h"
+
 struct agx_deployment {
     const agx_backend_vtable *vt;
     void *self;
+    atomic_int refs; /* the host's handle + one per sandbox the renewer extends through it */
     char name[AGX_MANIFEST_NAME_MAX + 1];
 };
 
@@ -65,6 +76,7 @@ int agx_load_deployment(const char *name, agx_deployment **out, agx_error *err)
     if (!dep)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory loading backend '%s'", name);
     dep->vt = vt;
+    atomic_init(&dep->refs, 1);
     snprintf(dep->name, sizeof dep->name, "%s", name);
     agx_error cerr;
     agx_error_clear(&cerr);
@@ -84,13 +96,25 @@ int agx_load_deployment(const char *name, agx_deployment **out, agx_error *err)
     return 0;
 }
 
-void agx_deployment_free(agx_deployment *dep)
+agx_deployment *agx_deployment_ref(agx_deployment *dep)
 {
-    if (!dep)
+    if (dep)
+        atomic_fetch_add(&dep->refs, 1);
+    return dep;
+}
+
+void agx_deployment_unref(agx_deployment *dep)
+{
+    if (!dep || atomic_fetch_sub(&dep->refs, 1) != 1)
         return;
     if (dep->vt->destruct)
         dep->vt->destruct(dep->self);
     free(dep);
+}
+
+void agx_deployment_free(agx_deployment *dep)
+{
+    agx_deployment_unref(dep);
 }
 
 const char *agx_deployment_name(const agx_deployment *dep)
@@ -221,24 +245,65 @@ int agx_deployment_create(agx_deployment *dep, const agx_sandbox_config *cfg, ag
     int rc = check_honoured(dep, cfg, err);
     if (rc != 0)
         return rc;
+    int64_t deadline = agx_clock_ms() + agx_sandbox_config_timeout_ms(cfg);
+    agx_sandbox_config *stamped = NULL;
+    rc = agx_owner_stamp(cfg, &stamped, err);
+    if (rc)
+        return rc;
+    int slot = -1;
+    rc = agx_admission_acquire(dep->name, deadline, &slot, err);
+    if (rc) {
+        agx_sandbox_config_free(stamped);
+        return rc;
+    }
+    /* What admission waited counts against the create's timeout. */
+    int64_t left = deadline - agx_clock_ms();
+    agx_sandbox_config_set_timeout_ms(stamped, left > 0 ? left : 1);
     agx_error berr;
     agx_error_clear(&berr);
     agx_sandbox *sb = NULL;
-    rc = dep->vt->create_sandbox(dep->self, cfg, &sb, &berr);
+    rc = dep->vt->create_sandbox(dep->self, stamped, &sb, &berr);
     if (rc == 0 && !sb)
         rc = agx_error_set(&berr, AGX_ERR_INTERNAL,
                            "backend '%s': create reported success but returned no sandbox",
                            dep->name);
+    int64_t expiry = agx_sandbox_config_expiry_ms(stamped);
+    agx_sandbox_config_free(stamped);
     if (rc != 0) {
         /* A record handed back with a failure is not a live sandbox (the contract says create
          * leaves nothing behind); drop it so the caller never sees a half-made one. */
         agx_sandbox_free(sb);
+        agx_admission_release(dep->name, slot);
         rc = agx_backend_failed(dep, "create", rc, &berr);
         agx_error_copy(err, &berr);
         return rc;
     }
+    agx_renewer_track(dep, sb, expiry, slot);
     *out = sb;
     return 0;
+}
+
+int agx_deployment_extend(agx_deployment *dep, const agx_sandbox *sb, int64_t expiry_ms,
+                          agx_error *err)
+{
+    agx_error_clear(err);
+    if (!dep || !sb)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             "agx_deployment_extend: a deployment and a sandbox are required");
+    int rc = expiry_ms ? 0 : agx_expiry_default_ms(&expiry_ms, err);
+    if (rc)
+        return rc;
+    agx_backend_extend_fn extend = agx_plugin_vtable_extend(dep->vt);
+    if (!extend)
+        return agx_runtime_expiry_extend(sb, expiry_ms, agx_clock_ms() + 30000, err);
+    agx_error berr;
+    agx_error_clear(&berr);
+    rc = extend(dep->self, sb, expiry_ms, &berr);
+    if (rc != 0) {
+        rc = agx_backend_failed(dep, "extend", rc, &berr);
+        agx_error_copy(err, &berr);
+    }
+    return rc;
 }
 
 static int agx_check_id(const agx_deployment *dep, const char *id, const char *op, agx_error *err)
@@ -263,8 +328,11 @@ int agx_deployment_delete(agx_deployment *dep, const char *sandbox_id, agx_error
     if (rc != 0) {
         rc = agx_backend_failed(dep, "delete", rc, &berr);
         agx_error_copy(err, &berr);
+        return rc;
     }
-    return rc;
+    /* Confirmed gone: no more extensions, and its admission slot is given back. */
+    agx_renewer_untrack(dep->name, sandbox_id);
+    return 0;
 }
 
 int agx_deployment_get(agx_deployment *dep, const char *sandbox_id, agx_sandbox_info **out,

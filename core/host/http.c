@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stddef.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
@@ -44,6 +47,84 @@ char *agx_http_escape(const char *s)
     return out;
 }
 
+/* ---- aborting from another thread ---- */
+
+struct agx_http_abort {
+    pthread_mutex_t mu;
+    int fired;
+    curl_socket_t fd; /* the request's socket while it is open, else CURL_SOCKET_BAD */
+};
+
+int agx_http_abort_new(agx_http_abort **out, agx_error *err)
+{
+    agx_http_abort *a = calloc(1, sizeof *a);
+    if (!a)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory for an HTTP abort handle");
+    pthread_mutex_init(&a->mu, NULL);
+    a->fd = CURL_SOCKET_BAD;
+    *out = a;
+    return 0;
+}
+
+void agx_http_abort_fire(agx_http_abort *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->fired = 1;
+    if (a->fd != CURL_SOCKET_BAD)
+        shutdown(a->fd, SHUT_RDWR); /* the reading thread's recv returns at once */
+    pthread_mutex_unlock(&a->mu);
+}
+
+void agx_http_abort_free(agx_http_abort *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    agx_http_abort *a = user;
+    (void)purpose;
+    pthread_mutex_lock(&a->mu);
+    curl_socket_t fd = a->fired ? CURL_SOCKET_BAD
+                                : socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    a->fd = fd;
+    pthread_mutex_unlock(&a->mu);
+    return fd;
+}
+
+static int close_socket(void *user, curl_socket_t fd)
+{
+    agx_http_abort *a = user;
+    pthread_mutex_lock(&a->mu);
+    if (a->fd == fd)
+        a->fd = CURL_SOCKET_BAD;
+    pthread_mutex_unlock(&a->mu);
+    return close(fd);
+}
+
+/* The toolkit-2 fields, or zeros for a request of version 1's layout. */
+static const agx_http_request *v2(const agx_http_request *req, agx_http_request *copy)
+{
+    if (req->struct_size >= sizeof *req)
+        return req;
+    memset(copy, 0, sizeof *copy);
+    memcpy(copy, req, req->struct_size ? req->struct_size : offsetof(agx_http_request, on_headers));
+    return copy;
+}
+
+static int agx_http_aborted(agx_http_abort *a)
+{
+    pthread_mutex_lock(&a->mu);
+    int fired = a->fired;
+    pthread_mutex_unlock(&a->mu);
+    return fired;
+}
+
 /* ---- one transfer ---- */
 
 typedef struct transfer {
@@ -53,8 +134,10 @@ typedef struct transfer {
     int too_big;      /* body over max */
     int sink_stopped; /* the sink asked to abort */
     int header_overflow;
+    int headers_told;
     size_t header_count;
     struct curl_slist *connect_to; /* the request's connect_to rule, NULL = none */
+    CURL *handle;
 } transfer;
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
@@ -96,6 +179,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
     transfer *t = user;
     size_t n = size * nmemb;
     const char *colon = memchr(data, ':', n);
+    if ((n == 2 && data[0] == '\r') || (n == 1 && data[0] == '\n')) { /* end of the headers */
+        long status = 0;
+        if (t->req->on_headers && !t->headers_told &&
+            curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+            status >= 200) {
+            t->headers_told = 1;
+            t->req->on_headers(status, t->req->sink_user);
+        }
+        return n;
+    }
     if (!colon || colon == data)
         return n;
     if (++t->header_count > AGX_HTTP_MAX_HEADERS) {
@@ -388,6 +481,15 @@ static int setup_handle(CURL *h, const agx_http_request *req, transfer *t, struc
     }
     if (strcmp(req->method, "HEAD") == 0)
         bad |= curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
+    if (req->abort) {
+        bad |= curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, req->abort) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, req->abort) != CURLE_OK;
+        /* A kept-alive connection was opened by another request: never reuse one here. */
+        bad |= curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK;
+    }
     return bad;
 }
 
@@ -400,11 +502,23 @@ void agx_http_response_clear(agx_http_response *resp)
     memset(resp, 0, sizeof *resp);
 }
 
-int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_error *err)
+/* Whether the attempt got as far as a connection (and so may have delivered the request). */
+static void note_sent(CURL *h, const agx_http_request *req)
+{
+    curl_off_t connected = 0;
+    if (!req->maybe_sent)
+        return;
+    if (curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected) != CURLE_OK || connected > 0)
+        *req->maybe_sent = 1;
+}
+
+int agx_http_perform(const agx_http_request *req_in, agx_http_response *resp, agx_error *err)
 {
     memset(resp, 0, sizeof *resp);
-    if (!req || !req->method || !req->url)
+    if (!req_in || !req_in->method || !req_in->url)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "HTTP request without method or URL");
+    agx_http_request copy;
+    const agx_http_request *req = v2(req_in, &copy);
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
         return agx_error_set(err, AGX_ERR_INTERNAL, "curl_global_init failed: %s",
@@ -419,7 +533,7 @@ int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_e
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory preparing %s %s", req->method,
                              req->url);
     }
-    transfer t = {.req = req, .resp = resp, .cap = 1,
+    transfer t = {.req = req, .resp = resp, .cap = 1, .handle = h,
                   .max = req->max_body ? req->max_body : AGX_HTTP_DEFAULT_MAX_BODY};
     char errbuf[CURL_ERROR_SIZE] = "";
     int rc = 0;
@@ -432,7 +546,10 @@ int agx_http_perform(const agx_http_request *req, agx_http_response *resp, agx_e
                            req->method, req->url);
     } else {
         CURLcode cc = curl_easy_perform(h);
-        if (cc != CURLE_OK)
+        note_sent(h, req);
+        if (cc != CURLE_OK && req->abort && agx_http_aborted(req->abort))
+            rc = agx_error_set(err, AGX_ERR_CANCELLED, "%s %s: aborted", req->method, req->url);
+        else if (cc != CURLE_OK)
             rc = transfer_error(req, &t, cc, errbuf, err);
         else
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -478,7 +595,9 @@ int agx_http_check_status(const agx_http_response *resp, const char *what, agx_e
         code = AGX_ERR_NOT_FOUND;
     else if (s == 409)
         code = AGX_ERR_CONFLICT;
-    else if (s == 429 || s >= 500)
+    else if (s == 429)
+        code = AGX_ERR_RATE_LIMITED, retriable = 1;
+    else if (s >= 500)
         retriable = 1;
     char msg[384];
     body_message(resp, msg, sizeof msg);

@@ -15,6 +15,8 @@
 #include "core/host/owner.h"
 
 #include "agentix/backend/process.h"
+#include "agentix/backend/runtime.h"
+#include "agentix/expiry.h"
 #include "agentix/clock.h"
 #include "agentix/fleet.h"
 #include "core/host/parallel.h"
@@ -99,6 +101,75 @@ int agx_owner_labels_set(agx_kv *labels, const char *run_id, agx_error *err)
     return 0;
 }
 
+int64_t agx_label_unix_ms(const char *value)
+{
+    if (!value || !*value || strlen(value) > 15 || strspn(value, "0123456789") != strlen(value))
+        return 0;
+    long long v = strtoll(value, NULL, 10);
+    return v > 0 && v < 253402300800000LL ? (int64_t)v : 0; /* before year 10000 */
+}
+
+int agx_expiry_default_ms(int64_t *out, agx_error *err)
+{
+    const char *v = getenv(AGX_EXPIRY_ENV);
+    *out = AGX_EXPIRY_DEFAULT_MS;
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long ms = strtoll(v, &end, 10);
+    if (errno || *end || ms < AGX_EXPIRY_MIN_MS || ms > AGX_EXPIRY_MAX_MS)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
+                             AGX_EXPIRY_ENV "='%.32s' must be milliseconds from %lld to %lld (the "
+                             "default expiry of new sandboxes)", v, (long long)AGX_EXPIRY_MIN_MS,
+                             (long long)AGX_EXPIRY_MAX_MS);
+    *out = ms;
+    return 0;
+}
+
+/* Owner labels the config lacks: a fleet, pool or `agentix create` may have named the owner. */
+static int stamp_owner(agx_kv *labels, agx_error *err)
+{
+    if (!agx_kv_get(labels, AGX_LABEL_OWNER_PID)) {
+        const char *run = agx_kv_get(labels, AGX_LABEL_RUN);
+        char keep[AGX_RUN_ID_MAX];
+        snprintf(keep, sizeof keep, "%s", run && agx_run_id_valid(run) ? run : agx_run_id());
+        int rc = agx_owner_labels_set(labels, keep, err);
+        if (rc)
+            return rc;
+    } else if (!agx_kv_get(labels, AGX_LABEL_RUN) && agx_kv_set(labels, AGX_LABEL_RUN, agx_run_id())) {
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory setting owner labels");
+    }
+    return 0;
+}
+
+int agx_owner_stamp(const agx_sandbox_config *cfg, agx_sandbox_config **out, agx_error *err)
+{
+    *out = NULL;
+    int64_t expiry = agx_sandbox_config_expiry_ms(cfg);
+    int rc = expiry ? 0 : agx_expiry_default_ms(&expiry, err);
+    if (rc)
+        return rc;
+    agx_sandbox_config *copy = agx_sandbox_config_copy(cfg);
+    if (!copy)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying the sandbox config");
+    agx_kv *labels = agx_sandbox_config_labels(copy);
+    char nonce[33], expires[24];
+    rc = stamp_owner(labels, err);
+    if (!rc)
+        rc = agx_random_hex(nonce, 16, err);
+    snprintf(expires, sizeof expires, "%lld", (long long)(agx_clock_wall_ms() + expiry));
+    if (!rc && (agx_kv_set(labels, AGX_LABEL_CREATE, nonce) || agx_kv_set(labels, AGX_LABEL_EXPIRES, expires) ||
+                agx_sandbox_config_set_expiry_ms(copy, expiry)))
+        rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory stamping the ownership record");
+    if (rc) {
+        agx_sandbox_config_free(copy);
+        return rc;
+    }
+    *out = copy;
+    return 0;
+}
+
 int agx_owner_config(const agx_sandbox_config *cfg, const char *run_id, agx_sandbox_config **out,
                      agx_error *err)
 {
@@ -113,6 +184,72 @@ int agx_owner_config(const agx_sandbox_config *cfg, const char *run_id, agx_sand
     }
     *out = copy;
     return 0;
+}
+
+/* ---- judging an owner by its labels ---- */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The unix ms at which pid started (boot time + its start ticks); 0 when it does not exist. */
+static int64_t proc_started_ms(long pid)
+{
+    uint64_t ticks = agx_owner_proc_start(pid);
+    if (!ticks)
+        return 0;
+    FILE *f = fopen("/proc/stat", "re");
+    char line[256];
+    long long btime = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    return btime > 0 && hz > 0 ? btime * 1000 + (int64_t)(ticks * 1000 / (uint64_t)hz) : 0;
+}
+
+/* Toolkit 1's agentix.owner=<host>:<pid>: no start time, so a process with that pid is the owner
+ * only if it started before the sandbox was created. */
+static agx_owner_verdict legacy_owner(const char *creator, int64_t created)
+{
+    const char *colon = creator ? strrchr(creator, ':') : NULL;
+    uint64_t pid;
+    if (!colon || strncmp(creator, agx_owner_host(), (size_t)(colon - creator)) != 0 ||
+        agx_owner_host()[colon - creator] != '\0')
+        return AGX_OWNER_UNKNOWN;
+    if (!parse_u64(colon + 1, &pid) || pid == 0 || pid > 0x7fffffff)
+        return AGX_OWNER_UNKNOWN;
+    int64_t started = proc_started_ms((long)pid);
+    if (!started)
+        return AGX_OWNER_GONE;
+    if (!created)
+        return AGX_OWNER_ALIVE; /* cannot tell a reused pid: keep */
+    return started <= created + 1000 ? AGX_OWNER_ALIVE : AGX_OWNER_GONE;
+}
+
+/* Labels that do not tell (another host, missing or malformed) give AGX_OWNER_UNKNOWN: nothing is
+ * ever deleted by owner that cannot be judged. */
+agx_owner_verdict agx_owner_judge(const agx_kv *labels, int64_t created_ms)
+{
+    const char *host = agx_kv_get(labels, AGX_LABEL_OWNER_HOST);
+    if (!host)
+        return legacy_owner(agx_kv_get(labels, AGX_LABEL_CREATOR), created_ms);
+    uint64_t pid, start;
+    if (strcmp(host, agx_owner_host()) != 0 || !parse_u64(agx_kv_get(labels, AGX_LABEL_OWNER_PID), &pid) ||
+        !parse_u64(agx_kv_get(labels, AGX_LABEL_OWNER_START), &start) || pid == 0 || pid > 0x7fffffff)
+        return AGX_OWNER_UNKNOWN;
+    uint64_t now_start = agx_owner_proc_start((long)pid);
+    return now_start != 0 && now_start == start ? AGX_OWNER_ALIVE : AGX_OWNER_GONE;
 }
 
 /* ---- the registry ---- */

@@ -27,6 +27,12 @@ int agx_owner_track(agx_deployment *dep, const char *sandbox_id, agx_owned **out
  * delete fails the sandbox stays registered (an unowned entry for cleanup) and the error is
  * returned; the handle is freed either way. */
 int agx_owner_delete(agx_owned *o, agx_error *err);
+/* The ownership record of one create (labels.h): a copy of cfg with the owner labels it lacks, a
+ * fresh nonce, the expiry in force (the config's, else the default) and its agentix.expires label.
+ * What agx_deployment_create hands the backend. */
+int agx_owner_stamp(const agx_sandbox_config *cfg, agx_sandbox_config **out, agx_error *err);
+/* $AGENTIX_EXPIRY_MS, validated, else AGX_EXPIRY_DEFAULT_MS. */
+int agx_expiry_default_ms(int64_t *out, agx_error *err);
 /* Adds the owner labels to a copy of cfg. */
 int agx_owner_config(const agx_sandbox_config *cfg, const char *run_id, agx_sandbox_config **out,
                      agx_error *err);

@@ -45,6 +45,12 @@ agx_backend_list_fn agx_plugin_vtable_list(const agx_backend_vtable *vt)
     return vt->struct_size >= need ? vt->list_sandboxes : NULL;
 }
 
+agx_backend_extend_fn agx_plugin_vtable_extend(const agx_backend_vtable *vt)
+{
+    size_t need = offsetof(agx_backend_vtable, extend_sandbox) + sizeof vt->extend_sandbox;
+    return vt->struct_size >= need ? vt->extend_sandbox : NULL;
+}
+
 int agx_plugin_vtable_config(const agx_backend_vtable *vt, uint32_t *fields,
                              const char *const **options)
 {

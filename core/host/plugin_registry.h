@@ -48,6 +48,11 @@ int agx_plugin_scan_find(const agx_plugin_scan *scan, const char *name, size_t *
 int agx_plugin_resolve(const agx_plugin_candidate *c, const agx_backend_vtable **out,
                        agx_error *err);
 
+typedef int (*agx_backend_extend_fn)(void *self, const agx_sandbox *sb, int64_t expiry_ms,
+                                     agx_error *err);
+/* extend_sandbox, or NULL when absent or outside the struct the backend was built with. */
+agx_backend_extend_fn agx_plugin_vtable_extend(const agx_backend_vtable *vt);
+
 /* ABI version, size, name and required functions. */
 int agx_plugin_vtable_check(const agx_backend_vtable *vt, const char *expect_name, agx_error *err);
 /* list_sandboxes, or NULL when absent or outside the struct the backend was built with. */

@@ -21,6 +21,7 @@ struct agx_sandbox_info {
     char *runtime_url;
     char *detail;
     int64_t created_at;
+    int64_t expires_at;
     agx_kv *labels;
 };
 
@@ -165,6 +166,12 @@ void agx_sandbox_info_set_created_at(agx_sandbox_info *info, int64_t unix_ms)
         info->created_at = unix_ms < 0 ? 0 : unix_ms;
 }
 
+void agx_sandbox_info_set_expires_at(agx_sandbox_info *info, int64_t unix_ms)
+{
+    if (info)
+        info->expires_at = unix_ms < 0 ? 0 : unix_ms;
+}
+
 const char *agx_sandbox_info_id(const agx_sandbox_info *info)
 {
     return info ? info->id : NULL;
@@ -188,6 +195,11 @@ const char *agx_sandbox_info_detail(const agx_sandbox_info *info)
 int64_t agx_sandbox_info_created_at(const agx_sandbox_info *info)
 {
     return info ? info->created_at : 0;
+}
+
+int64_t agx_sandbox_info_expires_at(const agx_sandbox_info *info)
+{
+    return info ? info->expires_at : 0;
 }
 
 agx_kv *agx_sandbox_info_labels(agx_sandbox_info *info)

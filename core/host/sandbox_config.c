@@ -2,6 +2,7 @@
  * resources, env, labels, backend options). Setters reject values no backend could honour so the
  * mistake surfaces at the call that made it, not deep inside a backend. */
 #include "agentix/deployment.h"
+#include "agentix/expiry.h"
 #include "core/host/records.h"
 
 #include <math.h>
@@ -17,6 +18,7 @@ struct agx_sandbox_config {
     double cpus;
     uint64_t memory;
     int64_t timeout_ms;
+    int64_t expiry_ms; /* 0 = the default */
     agx_kv *env;
     agx_kv *labels;
     agx_kv *options;
@@ -83,6 +85,7 @@ agx_sandbox_config *agx_sandbox_config_copy(const agx_sandbox_config *cfg)
     out->cpus = cfg->cpus;
     out->memory = cfg->memory;
     out->timeout_ms = cfg->timeout_ms;
+    out->expiry_ms = cfg->expiry_ms;
     out->env = agx_kv_copy(cfg->env);
     out->labels = agx_kv_copy(cfg->labels);
     out->options = agx_kv_copy(cfg->options);
@@ -131,6 +134,19 @@ int agx_sandbox_config_set_timeout_ms(agx_sandbox_config *cfg, int64_t ms)
         return AGX_ERR_INVALID_ARGUMENT;
     cfg->timeout_ms = ms;
     return 0;
+}
+
+int agx_sandbox_config_set_expiry_ms(agx_sandbox_config *cfg, int64_t ms)
+{
+    if (!cfg || (ms != 0 && (ms < AGX_EXPIRY_MIN_MS || ms > AGX_EXPIRY_MAX_MS)))
+        return AGX_ERR_INVALID_ARGUMENT;
+    cfg->expiry_ms = ms;
+    return 0;
+}
+
+int64_t agx_sandbox_config_expiry_ms(const agx_sandbox_config *cfg)
+{
+    return cfg ? cfg->expiry_ms : 0;
 }
 
 const char *agx_sandbox_config_image(const agx_sandbox_config *cfg)

@@ -6,6 +6,7 @@
 #include "agentix/deployment.h"
 #include "agentix/engine.h"
 #include "agentix/error.h"
+#include "agentix/expiry.h"
 #include "agentix/fleet.h"
 #include "agentix/plugin.h"
 #include "agentix/value.h"

@@ -47,6 +47,13 @@ AGX_API const char *agx_sandbox_config_platform(const agx_sandbox_config *cfg);
 AGX_API double agx_sandbox_config_cpus(const agx_sandbox_config *cfg);
 AGX_API uint64_t agx_sandbox_config_memory(const agx_sandbox_config *cfg);
 AGX_API int64_t agx_sandbox_config_timeout_ms(const agx_sandbox_config *cfg);
+/* Expiry (expiry.h): the sandbox ends itself this long after its creation unless this process
+ * extends it, which it does in the background until the sandbox is deleted or the process ends.
+ * AGX_EXPIRY_MIN_MS..AGX_EXPIRY_MAX_MS; 0 = the default ($AGENTIX_EXPIRY_MS, else
+ * AGX_EXPIRY_DEFAULT_MS). The config agx_deployment_create hands a backend always holds the value
+ * in force. */
+AGX_API int agx_sandbox_config_set_expiry_ms(agx_sandbox_config *cfg, int64_t ms);
+AGX_API int64_t agx_sandbox_config_expiry_ms(const agx_sandbox_config *cfg);
 /* The config owns these lists; callers may modify them through the returned pointer. */
 AGX_API agx_kv *agx_sandbox_config_env(agx_sandbox_config *cfg);
 AGX_API agx_kv *agx_sandbox_config_labels(agx_sandbox_config *cfg);
@@ -60,7 +67,8 @@ AGX_API const agx_kv *agx_sandbox_config_options_const(const agx_sandbox_config 
  * AGX_ERR_UNSUPPORTED naming the field and the backend, before the backend runs, so switching
  * backends never silently changes what a config means. "Set" means: a non-empty string, cpus or
  * memory above 0, at least one env pair. Labels and timeout_ms have no bit: every backend honours
- * them. Options are namespaced "<backend>.<name>": a backend refuses unknown options of its own
+ * them, nor does the expiry (agx_sandbox_config_set_expiry_ms: the core and every backend keep
+ * it). Options are namespaced "<backend>.<name>": a backend refuses unknown options of its own
  * namespace and leaves other namespaces to the backends they name. */
 typedef enum agx_config_field {
     AGX_CONFIG_IMAGE = 1u << 0,    /* agx_sandbox_config_set_image */
@@ -105,11 +113,17 @@ AGX_API void agx_sandbox_info_free(agx_sandbox_info *info);
 AGX_API int agx_sandbox_info_set_runtime_url(agx_sandbox_info *info, const char *url);
 AGX_API int agx_sandbox_info_set_detail(agx_sandbox_info *info, const char *detail);
 AGX_API void agx_sandbox_info_set_created_at(agx_sandbox_info *info, int64_t unix_ms);
+/* When the sandbox ends by itself unless extended (unix ms), as far as the backend can tell: the
+ * provider's own deadline, or the agentix.expires label where the backend keeps it current (or
+ * where nothing can extend it any more: a stopped runtime); 0 = unknown, e.g. a running runtime
+ * whose label cannot follow its extensions. agx_gc collects sandboxes whose expiry has passed. */
+AGX_API void agx_sandbox_info_set_expires_at(agx_sandbox_info *info, int64_t unix_ms);
 AGX_API const char *agx_sandbox_info_id(const agx_sandbox_info *info);
 AGX_API agx_sandbox_state agx_sandbox_info_state(const agx_sandbox_info *info);
 AGX_API const char *agx_sandbox_info_runtime_url(const agx_sandbox_info *info); /* may be NULL */
 AGX_API const char *agx_sandbox_info_detail(const agx_sandbox_info *info);      /* may be NULL */
 AGX_API int64_t agx_sandbox_info_created_at(const agx_sandbox_info *info);      /* unix ms, 0 unknown */
+AGX_API int64_t agx_sandbox_info_expires_at(const agx_sandbox_info *info);      /* unix ms, 0 unknown */
 AGX_API agx_kv *agx_sandbox_info_labels(agx_sandbox_info *info);
 AGX_API const agx_kv *agx_sandbox_info_labels_const(const agx_sandbox_info *info);
 
@@ -128,6 +142,8 @@ typedef struct agx_deployment agx_deployment;
  * $AGENTIX_PLUGIN_PATH, then the plugin directory next to libagentix), loads it, checks its ABI
  * and constructs it. Unknown names fail with AGX_ERR_NOT_FOUND listing the available names. */
 AGX_API int agx_load_deployment(const char *name, agx_deployment **out, agx_error *err);
+/* The backend instance itself lives on until the sandboxes it created and still extends are
+ * deleted or gone: their expiries keep being extended through it while this process runs. */
 AGX_API void agx_deployment_free(agx_deployment *dep);
 AGX_API const char *agx_deployment_name(const agx_deployment *dep);
 /* The AGX_CONFIG_* fields this backend honours: a host that wants to adapt a config to the backend
@@ -137,7 +153,11 @@ AGX_API uint32_t agx_deployment_config_fields(const agx_deployment *dep);
 
 /* create: returns a running sandbox whose runtime answers, or fails leaving nothing behind. A
  * config setting a field the backend does not honour, or an option of the backend's namespace it
- * does not know, is refused first (AGX_ERR_UNSUPPORTED, AGX_ERR_INVALID_ARGUMENT). */
+ * does not know, is refused first (AGX_ERR_UNSUPPORTED, AGX_ERR_INVALID_ARGUMENT). Every sandbox
+ * carries this process's ownership record (backend/labels.h) and an expiry this process extends
+ * in the background until the sandbox is deleted (expiry.h): a host killed at any instant leaves
+ * nothing running past one expiry. Admission control (agx_admission_options, below) may make it
+ * wait for capacity, within the config's timeout. */
 AGX_API int agx_deployment_create(agx_deployment *dep, const agx_sandbox_config *cfg, agx_sandbox **out,
                           agx_error *err);
 /* delete: deleting a sandbox that is already gone succeeds. */
@@ -150,6 +170,50 @@ AGX_API int agx_deployment_get(agx_deployment *dep, const char *sandbox_id, agx_
  * AGX_ERR_UNSUPPORTED when the backend has no list. */
 AGX_API int agx_deployment_list(agx_deployment *dep, const agx_kv *labels, agx_sandbox_list **out,
                         agx_error *err);
+
+/* extend: moves the sandbox's expiry to now + expiry_ms (0 = the config default, see
+ * agx_sandbox_config_set_expiry_ms) at the runtime and wherever the backend's provider enforces
+ * one. Sandboxes this process created are extended in the background already (every third of their
+ * expiry, until deleted); this is for sandboxes created elsewhere (`agentix create`) or an extra
+ * margin. AGX_ERR_NOT_FOUND when the sandbox is gone. */
+AGX_API int agx_deployment_extend(agx_deployment *dep, const agx_sandbox *sb, int64_t expiry_ms,
+                                  agx_error *err);
+
+/* ---- admission control: per backend, shared by every agentix process of this host ----
+ * A cap on live sandboxes (created and not yet confirmed deleted, plus creates in flight) and a
+ * create rate (a token bucket). agx_deployment_create waits for both, within the config's timeout
+ * (then AGX_ERR_RATE_LIMITED, retriable). The state is one file per backend under
+ * $AGENTIX_STATE_DIR (default $XDG_RUNTIME_DIR/agentix, else /tmp/agentix-<uid>): each live
+ * sandbox holds an open-file-description lock on one byte of it, which the kernel drops when its
+ * process dies, so the slots of a killed host come back at once (its sandboxes end by their
+ * expiry); the bucket lives in the file under a short lock. A slot is given back when the
+ * sandbox's delete succeeds (or its expiry extension learns it is gone), never earlier.
+ * Defaults come from the environment, read at a backend's first create:
+ *   AGENTIX_MAX_SANDBOXES[_<BACKEND>]  cap (BACKEND upper-cased, '-' → '_'; 0 or unset = none)
+ *   AGENTIX_CREATE_RATE[_<BACKEND>]    creates per second, decimal (0 or unset = no limit)
+ *   AGENTIX_CREATE_BURST[_<BACKEND>]   creates allowed back to back after a quiet spell (default 1)
+ * Processes sharing a backend should agree on them: each enforces its own cap over the shared
+ * slots and refills the shared bucket at its own rate. */
+typedef struct agx_admission_options {
+    uint32_t struct_size;  /* set by agx_admission_options_init */
+    unsigned max_live;     /* 0 = no cap; at most 65536 */
+    double creates_per_s;  /* 0 = no limit */
+    unsigned burst;        /* ≥ 1 */
+} agx_admission_options;
+AGX_API void agx_admission_options_init(agx_admission_options *opts);
+/* Replaces this process's settings for backend (a backend name, e.g. "docker"). */
+AGX_API int agx_admission_set(const char *backend, const agx_admission_options *opts,
+                              agx_error *err);
+typedef struct agx_admission_stats {
+    size_t live_host;     /* slots held on this host, by every process (0 without a cap) */
+    size_t live_process;  /* held by this process */
+    uint64_t admitted;    /* creates this process let through */
+    uint64_t waited;      /* of which had to wait (cap, rate or a service's Retry-After) */
+} agx_admission_stats;
+AGX_API int agx_admission_stats_get(const char *backend, agx_admission_stats *out, agx_error *err);
+/* For backends: the service asked for no creates during the next ms (HTTP 429 Retry-After); every
+ * agentix process of this host that rate-limits backend waits it out before its next create. */
+AGX_API void agx_admission_defer(const char *backend, int64_t ms);
 
 /* ---- sessions: create on entry, delete on every exit ---- */
 /* begin: create. On failure nothing exists and *out is NULL. */

@@ -32,7 +32,9 @@ typedef enum agx_error_code {
     AGX_ERR_ABI = -12,             /* a plugin or module was built for another ABI version */
     AGX_ERR_LIMIT = -13,           /* a size, depth or count limit was exceeded */
     AGX_ERR_UNSUPPORTED = -14,     /* the backend or peer does not offer this operation */
-    AGX_ERR_INTERNAL = -15         /* a bug in agentix; please report it */
+    AGX_ERR_INTERNAL = -15,        /* a bug in agentix; please report it */
+    AGX_ERR_RATE_LIMITED = -16     /* a service (HTTP 429) or admission control said "not now":
+                                      retriable, after the wait it asked for */
 } agx_error_code;
 
 #define AGX_ERROR_MESSAGE_MAX 512

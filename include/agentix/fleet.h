@@ -160,8 +160,9 @@ AGX_API int agx_pool_new(agx_deployment *dep, const agx_sandbox_config *cfg, con
  * background. */
 AGX_API int agx_pool_acquire(agx_pool *p, int timeout_ms, agx_lease **out, agx_error *err);
 /* Ends a lease: clean = false deletes the sandbox (the default for rollouts: one sandbox per task);
- * clean = true returns it to the ready set when it is still connected and the pool holds fewer
- * than K ready, else deletes it. Returns the delete's status. */
+ * clean = true returns it to the ready set when it is still connected and the ready sandboxes
+ * plus the creates in flight are fewer than K, else deletes it (a settled pool holds exactly K).
+ * Returns the delete's status. */
 AGX_API int agx_pool_release(agx_pool *p, agx_lease *l, bool clean, agx_error *err);
 
 typedef struct agx_pool_stats {
@@ -184,8 +185,27 @@ AGX_API void agx_pool_free(agx_pool *p);
 
 typedef struct agx_map agx_map;
 
-/* One task's outcome. value (on success) belongs to the result: a callback may take it by setting
- * r->value = NULL; agx_map_result_free frees it otherwise. */
+/* What became of a task: exactly one per result. */
+typedef enum agx_outcome {
+    AGX_OUTCOME_OK = 0,       /* the call returned, and a command (agentix.bash::run) exited 0 */
+    AGX_OUTCOME_NONZERO_EXIT, /* the command exited non-zero (exit_code; value holds its output) */
+    AGX_OUTCOME_TIMEOUT,      /* task_timeout_ms passed, or the command's own timeout */
+    AGX_OUTCOME_OOM,          /* the sandbox's memory limit killed the command (or the sandbox) */
+    AGX_OUTCOME_SANDBOX_LOST, /* its sandbox died under it, on every attempt */
+    AGX_OUTCOME_RATE_LIMITED, /* no sandbox: the service or admission control said "not now" */
+    AGX_OUTCOME_CREATE_FAILED,/* no sandbox: creating one failed */
+    AGX_OUTCOME_REMOTE_ERROR, /* the remote function failed (user code; err->remote_type) */
+    AGX_OUTCOME_CANCELLED     /* agx_map_cancel */
+} agx_outcome;
+/* "ok", "nonzero_exit", "timeout", "oom", "sandbox_lost", "rate_limited", "create_failed",
+ * "remote_error", "cancelled". */
+AGX_API const char *agx_outcome_name(agx_outcome o);
+
+/* One task's result. value (when the call returned) belongs to the result: a callback may take it
+ * by setting r->value = NULL; agx_map_result_free frees it otherwise. status is 0 exactly when the
+ * call returned a value (outcomes ok, nonzero_exit, and a command's own timeout or OOM kill): err
+ * is then clear. Otherwise err says what happened on the last attempt — never an error of an
+ * earlier step that was overcome. */
 typedef struct agx_map_result {
     size_t task;           /* index in [0, M) */
     int status;            /* 0, or the error of the last attempt */
@@ -194,6 +214,8 @@ typedef struct agx_map_result {
     unsigned attempts;     /* attempts made, each on a live sandbox */
     int64_t duration_ms;   /* first attempt's start to the end of the last */
     char sandbox_id[128];  /* the sandbox of the last attempt ("" when none was reached) */
+    agx_outcome outcome;   /* exactly one, see agx_outcome */
+    int exit_code;         /* agentix.bash::run's exit_code when the value holds one, else 0 */
 } agx_map_result;
 AGX_API void agx_map_result_free(agx_map_result *r);
 
@@ -269,14 +291,20 @@ AGX_API void agx_cleanup_uninstall(void);
  * sandbox now. Returns how many were deleted. New creates keep working afterwards. */
 AGX_API size_t agx_cleanup_run(void);
 
-/* ---- garbage collection of sandboxes whose owner is gone ---- */
+/* ---- garbage collection: sandboxes whose owner is gone or whose expiry passed ---- */
 
 typedef enum agx_gc_verdict {
     AGX_GC_DELETED = 0,    /* owner gone: deleted (or would be, with dry_run) */
-    AGX_GC_OWNER_ALIVE,    /* owner process still runs: kept */
+    AGX_GC_OWNER_ALIVE,    /* owner process still runs on this host: kept */
     AGX_GC_TOO_YOUNG,      /* younger than older_than_ms (or age unknown): kept */
-    AGX_GC_DELETE_FAILED   /* owner gone but the delete failed; see err */
+    AGX_GC_DELETE_FAILED,  /* to delete, but the delete failed; see err */
+    AGX_GC_EXPIRED,        /* its expiry passed (beyond the grace): deleted (or would be) */
+    AGX_GC_KEPT,           /* owner on another host or not told by its labels, expiry not passed
+                              or unknown: kept (it ends itself at its expiry) */
+    AGX_GC_CARRIER         /* a leftover carrier container (opts.carriers): deleted (or would be) */
 } agx_gc_verdict;
+/* "deleted", "owner-alive", "too-young", "delete-failed", "expired", "kept", "carrier". */
+AGX_API const char *agx_gc_verdict_name(agx_gc_verdict v);
 
 typedef void (*agx_gc_fn)(void *user, const agx_sandbox_info *info, agx_gc_verdict v,
                           const agx_error *err);
@@ -286,24 +314,33 @@ typedef struct agx_gc_options {
     int64_t older_than_ms; /* only sandboxes created at least this long ago; 0 = any age */
     const char *run_id;    /* only this run (label agentix.run); NULL = every run */
     bool dry_run;          /* report, delete nothing */
-    agx_gc_fn on_sandbox;  /* per labelled sandbox of this host, for the CLI's output */
+    agx_gc_fn on_sandbox;  /* per labelled sandbox, for the CLI's output */
     void *user;
+    /* ---- since toolkit 2 ---- */
+    int64_t expiry_grace_ms; /* an expiry counts as passed this long after it (clock skew, an
+                                extension in flight); default 10000 */
+    bool carriers;         /* also delete the backend's leftover helpers that no sandbox uses
+                              (docker's bundle carrier containers); off by default */
 } agx_gc_options;
 AGX_API void agx_gc_options_init(agx_gc_options *opts);
 
 typedef struct agx_gc_report {
-    size_t examined; /* listed sandboxes carrying this host's owner labels */
-    size_t deleted;
+    size_t examined; /* listed sandboxes (and carriers) */
+    size_t deleted;  /* deleted, or would be with dry_run: owner gone, expired, leftover carrier */
     size_t kept;
     size_t failed;
 } agx_gc_report;
 
-/* Lists (through the deployment's list) the sandboxes labelled agentix.owner.host = this host,
- * and deletes those whose owner is gone: no process with that pid, or one whose start time
- * differs (the pid was reused). Owners on other hosts are never judged, and owners are looked up
- * in this process's /proc: run gc in the pid namespace (container) the hosts ran in. Sandboxes
- * with missing or malformed owner labels are kept. opts and report may be NULL. Returns 0 when every delete succeeded, else the first delete error (all were attempted);
- * AGX_ERR_UNSUPPORTED when the backend has no list. */
+/* Lists (through the deployment's list) every agentix sandbox of the backend and deletes:
+ *  - those labelled with an owner on this host that is gone (no process with that pid, or one
+ *    whose start time differs: the pid was reused; for sandboxes of toolkit 1, labelled
+ *    agentix.owner=<host>:<pid> without a start time, a process that started after the sandbox);
+ *  - those whose expiry (agx_sandbox_info_expires_at) passed more than expiry_grace_ms ago,
+ *    whoever owns them.
+ * Owners are looked up in this process's /proc: run gc in the pid namespace (container) the
+ * hosts ran in. Sandboxes whose owner lives, or which it cannot judge, are kept. opts and report
+ * may be NULL. Returns 0 when every delete succeeded, else the first delete error (all were
+ * attempted); AGX_ERR_UNSUPPORTED when the backend has no list. */
 AGX_API int agx_gc(agx_deployment *dep, const agx_gc_options *opts, agx_gc_report *report,
            agx_error *err);
 

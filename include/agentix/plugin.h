@@ -30,6 +30,10 @@
  *  - delete() of a sandbox that is already gone succeeds; get() of it answers AGX_SANDBOX_GONE;
  *  - every function may be called from many threads at once on one instance;
  *  - every wait is bounded (the config's timeout, or the backend's documented default);
+ *  - create() writes the config's labels (the ownership record, backend/labels.h) in the request
+ *    that makes the sandbox exist, and starts the runtime with the config's expiry
+ *    (agx_sandbox_config_expiry_ms → AGENTIX_EXPIRY_MS, expiry.h), stamping it also where the
+ *    provider enforces a deadline of its own;
  *  - errors set err->retriable for conditions worth retrying (429, 5xx, transient timeouts). */
 #ifndef AGENTIX_PLUGIN_H
 #define AGENTIX_PLUGIN_H
@@ -59,11 +63,17 @@ typedef struct agx_backend_vtable {
     /* Optional (NULL): sandboxes this library created that carry every label in `labels`. */
     int (*list_sandboxes)(void *self, const agx_kv *labels, agx_sandbox_list **out, agx_error *err);
     /* ---- read only when struct_size covers them (a backend built before they existed declares
-     * nothing, and the core refuses nothing for it) ---- */
+     * nothing, the core refuses nothing for it and extends the runtime's expiry only) ---- */
     /* AGX_CONFIG_* bits of the config fields create_sandbox honours; 0 = none of them. */
     uint32_t config_fields;
     /* NULL-terminated option keys it knows, each "<name>.<option>"; NULL = none. */
     const char *const *options;
+    /* Optional (NULL): moves the sandbox's expiry to now + expiry_ms everywhere it is enforced —
+     * the runtime (agx_runtime_expiry_extend, backend/runtime.h) and the provider's own deadline
+     * (E2B's timeout, a label a reaper reads). AGX_ERR_NOT_FOUND when the sandbox is gone. NULL:
+     * the core extends the runtime's expiry only. The host library calls it in the background
+     * every third of the expiry (AGX_EXPIRY_RENEW_DIVISOR) while the sandbox lives. */
+    int (*extend_sandbox)(void *self, const agx_sandbox *sb, int64_t expiry_ms, agx_error *err);
 } agx_backend_vtable;
 
 typedef const agx_backend_vtable *(*agx_backend_entry_fn)(void);

@@ -1,6 +1,7 @@
 /* bash.c — the built-in `agentix.bash` module: shell commands inside the sandbox, called from the
  * host as agentix.bash::run (collected), ::run_stream (output streamed as it comes, paced by the
  * host through flow control) and ::shell (a bidi session: input items feed the shell's stdin). */
+#include "oom.h"
 #include "proc.h"
 
 #include <errno.h>
@@ -123,6 +124,7 @@ static int run(agx_ctx *ctx)
         return agx_ctx_fail(ctx, AGX_REMOTE_VALIDATION, "max_output must be in 0..%lld bytes",
                             (long long)MAX_OUTPUT_LIMIT);
     proc p;
+    long long ooms = agx_oom_kills();
     int rc = start(ctx, &p, true, false);
     if (rc)
         return rc;
@@ -132,6 +134,9 @@ static int run(agx_ctx *ctx)
     if (rc == 0) {
         agx_value *r = agx_value_map();
         agx_value_map_set(r, "exit_code", agx_value_int(code));
+        /* Killed (SIGKILL) while the cgroup's OOM kills went up: the memory limit did it. */
+        long long now = code == 128 + 9 && ooms >= 0 ? agx_oom_kills() : -1;
+        agx_value_map_set(r, "oom_killed", agx_value_bool(now > ooms));
         agx_value_map_set(r, "stdout", text_of(&c.out[0]));
         agx_value_map_set(r, "stderr", text_of(&c.out[1]));
         agx_value_map_set(r, "timed_out", agx_value_bool(atomic_load(&p.timed_out)));
@@ -278,7 +283,8 @@ static const agx_function functions[] = {
     {.name = "run", .shape = AGX_SHAPE_UNARY, .fn = run, .params = run_params,
      .n_params = AGX_ARRAY_LEN(run_params), .result_type = AGX_TYPE_MAP,
      .doc = "Runs command with bash -c (or /bin/sh) in its own process group; returns {exit_code, "
-            "stdout, stderr, timed_out, truncated}. timeout (seconds) kills the group; each stream "
+            "stdout, stderr, timed_out, truncated, oom_killed}. timeout (seconds) kills the group; "
+            "oom_killed: the memory limit's OOM killer ended it; each stream "
             "keeps at most max_output bytes (32 MiB max). exit_code is 128+N after signal N."},
     {.name = "run_stream", .shape = AGX_SHAPE_STREAM, .fn = run_stream, .params = stream_params,
      .n_params = AGX_ARRAY_LEN(stream_params), .result_type = AGX_TYPE_MAP,

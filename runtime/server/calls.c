@@ -577,6 +577,8 @@ void srv_on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
         on_end_in(conn, p);
     else if (strcmp(ev, AGX_EV_CANCEL) == 0)
         on_cancel(conn, p);
+    else if (strcmp(ev, AGX_EV_EXPIRY) == 0)
+        srv_expiry_on_event(conn, p);
     /* Other events are not part of the protocol: dropped, like the Python anchor does. */
 }
 

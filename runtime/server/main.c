@@ -48,6 +48,8 @@ static const char usage[] =
     "  AGENTIX_WORKER            agentix-worker to run (default: beside this executable)\n"
     "  AGENTIX_MODULE_PATH       module folders for the worker (built-ins are appended)\n"
     "  AGENTIX_WORKER_PID_FILE   write the current worker's pid here whenever one starts\n"
+    "  AGENTIX_EXPIRY_MS         end (drain) this long after the start unless extended\n"
+    "                            (POST /expiry, the expiry event); unset = never\n"
     "See docs/PROTOCOL.md.\n";
 
 static bool authorize(const json_t *auth, void *ud)
@@ -60,13 +62,12 @@ static bool authorize(const json_t *auth, void *ud)
 
 static void signal_closed(uv_handle_t *h) { (void)h; }
 
-static void on_signal(uv_signal_t *h, int signum)
+void srv_drain(srv_server *s, const char *why)
 {
-    srv_server *s = h->data;
     if (s->draining)
         return;
     s->draining = true;
-    fprintf(stderr, "agentix-server: %s: draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    fprintf(stderr, "agentix-server: %s: draining\n", why);
     srv_cancel_all(s, "agentix-server is shutting down");
     srv_worker_shutdown_all(s);
     if (!srv_workers_running(s))
@@ -74,9 +75,15 @@ static void on_signal(uv_signal_t *h, int signum)
     agx_sio_server_shutdown(s->sio);
     srv_worker_flush_close(s);
     srv_reap_close(s);
+    srv_expiry_close(s, signal_closed);
     /* Closed: a second signal now ends the process the default way. */
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    srv_drain(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static int start_signals(srv_server *s)
@@ -103,6 +110,7 @@ static int listen_on(srv_server *s)
                    .max_text = MAX_TEXT,
                    .rx_budget = s->cfg.recv_budget},
         .authorize = authorize,
+        .on_http = srv_http,
         .handlers = {.on_connect = srv_on_connect,
                      .on_event = srv_on_event,
                      .on_close = srv_on_close,
@@ -194,6 +202,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentix-server: cannot set up (out of memory?)\n");
         return 1;
     }
+    if (srv_expiry_init(&s, msg, sizeof msg) != 0) {
+        fprintf(stderr, "agentix-server: %s\n", msg);
+        return 2;
+    }
     /* Every socket needs a descriptor: take all the kernel allows (the accept loop backs off when
      * they run out anyway). */
     long fds = sio_raise_fd_limit();
@@ -211,6 +223,7 @@ int main(int argc, char **argv)
             agx_sio_server_shutdown(s.sio);
         srv_worker_flush_close(&s);
         srv_reap_close(&s);
+        srv_expiry_close(&s, signal_closed);
         uv_close((uv_handle_t *)&s.sigterm, signal_closed);
         uv_close((uv_handle_t *)&s.sigint, signal_closed);
     }

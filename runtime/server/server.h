@@ -12,6 +12,7 @@
  *                 supervision of cancelled calls (a worker that does not end one is recycled)
  *   token.c       the token: read once, kept out of the sandbox's reach, compared
  *   reap.c        the server as its sandbox's subreaper: orphans reaped, all killed at drain
+ *   expiry.c      the server's own expiry (it ends itself), POST /expiry and the other routes
  *   map.c         the intrusive hash tables the routing uses
  *   main.c        process setup, signals, drain */
 #ifndef AGX_SERVER_H
@@ -85,11 +86,19 @@ typedef struct srv_token {
     bool set;
     size_t len;
     char bytes[SRV_TOKEN_MAX];
+    /* Claim mode: the secret a claim must present (AGENTIX_CLAIM_SECRET[_FD]); without one the
+     * first claim wins, authenticated by what stands in front of the runtime (a provider's proxy
+     * that admits only the sandbox's creator, the Kubernetes API server's pod proxy). */
+    bool has_claim_secret;
+    size_t claim_len;
+    char claim[SRV_TOKEN_MAX];
 } srv_token;
 
 /* Reads the token at start: AGENTIX_TOKEN_FD (read to EOF and closed; one trailing newline is
- * dropped), else AGENTIX_TOKEN (overwritten in the environment block and removed). 0, or -1 with
- * msg naming the problem: no token, an empty one, both a token and AGENTIX_AUTH=none|claim. */
+ * dropped), else AGENTIX_TOKEN (overwritten in the environment block and removed); in claim mode
+ * the claim secret likewise (AGENTIX_CLAIM_SECRET_FD, AGENTIX_CLAIM_SECRET). 0, or -1 with msg
+ * naming the problem: no token, an empty one, both a token and AGENTIX_AUTH=none|claim, a claim
+ * secret outside claim mode. */
 int srv_token_load(srv_token *t, char *msg, size_t msg_len);
 /* Claim mode: the token, set once by the step that authenticates the claim (the k8s warm pool's
  * claim). 0, or -1 with msg when not in claim mode, already set, empty or too long. */
@@ -97,6 +106,9 @@ int srv_token_claim(srv_token *t, const char *tok, size_t len, char *msg, size_t
 /* Whether a CONNECT's token is the one (time independent of where they differ). Always true with
  * AGENTIX_AUTH=none; false while a claim-time token is not set. */
 bool srv_token_check(const srv_token *t, const char *got, size_t len);
+/* Whether a claim presenting got (NULL = none) may set the token: always without a claim secret.
+ * Time independent of where they differ. */
+bool srv_token_claim_allowed(const srv_token *t, const char *got, size_t len);
 /* " (token required)" etc., for the log line. */
 const char *srv_token_describe(const srv_token *t);
 void srv_token_wipe(srv_token *t);
@@ -218,6 +230,12 @@ struct srv_server {
     size_t queued_total;  /* bytes queued to all hosts: recounted once per ms of loop time */
     uint64_t queued_stamp;
     uint64_t saturated_logged; /* loop time of the last "pool saturated" line */
+    struct {
+        uv_timer_t timer;
+        bool open;       /* the timer handle exists */
+        bool set;        /* an expiry is in force */
+        int64_t at;      /* uv_now() of the expiry */
+    } expiry;
     size_t queue_cap;     /* bytes queued to one host at which stream output fails the call */
     size_t backlog_cap;   /* bytes waiting for the worker at which new input fails its call */
     agx_buf scratch;      /* event header / frame encoding, reused */
@@ -283,6 +301,26 @@ void srv_reap_close(srv_server *s);
 /* Drain, once the workers are gone: kills every process left below the server (daemons that
  * earlier calls left running, orphans) and reaps them. */
 void srv_reap_all(srv_server *s);
+
+/* ---- main.c ---- */
+
+/* Drains and ends the server as SIGTERM does (why goes to the log and to the calls' errors). */
+void srv_drain(srv_server *s, const char *why);
+
+/* ---- expiry.c ---- */
+
+/* Reads AGENTIX_EXPIRY_MS and starts the timer (none when unset). 0, or -1 with msg. */
+int srv_expiry_init(srv_server *s, char *msg, size_t msg_len);
+/* The expiry becomes now + ms (ignored while draining). */
+void srv_expiry_extend(srv_server *s, int64_t ms);
+/* ms until the expiry, -1 when none is set. */
+int64_t srv_expiry_left_ms(srv_server *s);
+void srv_expiry_close(srv_server *s, uv_close_cb done);
+/* `expiry {call_id, n}` from an authenticated host: extends, answers `expiry:set {call_id, n}`. */
+void srv_expiry_on_event(srv_conn *conn, const agx_sio_packet *p);
+/* The HTTP routes besides /health (agx_sio_server_config.on_http). */
+int srv_http(const agx_sio_http_request *r, const char *method, const char *path, char *body,
+             size_t cap, void *ud);
 
 /* ---- request.c: host payloads ---- */
 

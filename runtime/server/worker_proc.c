@@ -488,6 +488,7 @@ size_t srv_worker_backlog(const srv_wproc *wp) { return wp->wactive.len + wp->wp
 
 static const char *const scrubbed[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
                                        "AGENTIX_TOKEN", "AGENTIX_TOKEN_FD", "AGENTIX_AUTH",
+                                       "AGENTIX_CLAIM_SECRET", "AGENTIX_CLAIM_SECRET_FD",
                                        "AGENTIX_MODULE_PATH", "AGENTIX_MAX_PAYLOAD",
                                        "AGENTIX_WORKER_THREADS", "AGENTIX_WORKER_PID_FILE",
                                        "AGENTIX_PORT_FILE", "AGENTIX_LISTEN"};

@@ -13,7 +13,9 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime/transport/sio_conn_impl.h"
@@ -33,7 +35,13 @@
 
 struct pss {
     agx_sio_conn *conn;
-    bool health; /* an HTTP wsi with the /health body still to write */
+    bool reply_pending; /* an HTTP wsi with its body still to write */
+    size_t reply_len;
+    char reply[LWS_PRE + AGX_SIO_HTTP_BODY_MAX];
+};
+
+struct agx_sio_http_request {
+    struct lws *wsi;
 };
 
 struct agx_sio_server {
@@ -53,6 +61,7 @@ struct agx_sio_server {
     agx_sio_limits lim;
     size_t rx_total; /* receive buffers of all connections (lim.rx_budget bounds it) */
     bool (*authorize)(const json_t *auth, void *ud);
+    agx_sio_http_fn on_http;
     agx_sio_handlers h;
     char health[LWS_PRE + 256];
     size_t health_len;
@@ -139,34 +148,84 @@ static int http_done(struct lws *wsi)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static int serve_http(agx_sio_server *s, struct lws *wsi, struct pss *pss, const char *path)
+/* Queues status and body (JSON) on the wsi; the body goes out when it is writeable. HEAD gets the
+ * headers GET would get, no body. */
+static int http_reply(struct lws *wsi, struct pss *pss, unsigned status, const char *body,
+                      size_t len, bool head)
 {
-    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    bool head = !get && lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-    if (!(get || head) || !path || strcmp(path, "/health") != 0) {
-        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
-        return http_done(wsi);
-    }
+    if (len > AGX_SIO_HTTP_BODY_MAX)
+        len = 0;
     unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
                                       *end = buf + sizeof buf - 1;
-    if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "application/json", s->health_len, &p,
-                                    end) ||
+    if (lws_add_http_common_headers(wsi, status, "application/json", len, &p, end) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
-    if (head)
-        return http_done(wsi); /* the headers of GET, no body */
-    pss->health = true;
+    if (len == 0 || head)
+        return http_done(wsi);
+    memcpy(pss->reply + LWS_PRE, body, len);
+    pss->reply_len = len;
+    pss->reply_pending = true;
     lws_callback_on_writable(wsi);
     return 0;
 }
 
-static int write_health(agx_sio_server *s, struct lws *wsi, struct pss *pss)
+int agx_sio_http_header(const agx_sio_http_request *r, const char *name, char *out, size_t n)
 {
-    if (!pss->health)
+    if (!r || !name || !out || n == 0 || n > INT32_MAX)
+        return -1;
+    out[0] = '\0';
+    if (strcasecmp(name, "Authorization") == 0) {
+        int len = lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+        if (len <= 0 || (size_t)len >= n)
+            return -1;
+        return lws_hdr_copy(r->wsi, out, (int)n, WSI_TOKEN_HTTP_AUTHORIZATION) < 0 ? -1 : len;
+    }
+    char key[96];
+    size_t k = 0;
+    for (; name[k] && k < sizeof key - 2; k++)
+        key[k] = (char)((name[k] >= 'A' && name[k] <= 'Z') ? name[k] + 32 : name[k]);
+    key[k++] = ':';
+    key[k] = '\0';
+    int len = lws_hdr_custom_length(r->wsi, key, (int)k);
+    if (len < 0 || (size_t)len >= n)
+        return -1;
+    return lws_hdr_custom_copy(r->wsi, out, (int)n, key, (int)k) < 0 ? -1 : len;
+}
+
+/* GET or HEAD /health, else the owner's routes (on_http), else 404. Requests with a body are refused:
+ * no route takes one, and an unread body would be taken for the next request. */
+static int serve_http(agx_sio_server *s, struct lws *wsi, struct pss *pss, const char *path)
+{
+    bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    bool head = !get && lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+    bool post = !get && !head && lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    if ((get || head) && path && strcmp(path, "/health") == 0)
+        return http_reply(wsi, pss, HTTP_STATUS_OK, s->health + LWS_PRE, s->health_len, head);
+    char clen[24];
+    if (lws_hdr_copy(wsi, clen, sizeof clen, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        strtoul(clen, NULL, 10) > 0) {
+        lws_return_http_status(wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, NULL);
+        return -1; /* the body is not read: close rather than mistake it for a request */
+    }
+    if (s->on_http && path && (get || post)) {
+        agx_sio_http_request r = {wsi};
+        char body[AGX_SIO_HTTP_BODY_MAX + 1];
+        body[0] = '\0';
+        int status = s->on_http(&r, get ? "GET" : "POST", path, body, sizeof body, s->h.ud);
+        if (status > 0)
+            return http_reply(wsi, pss, (unsigned)status, body, strlen(body), false);
+    }
+    lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+    return http_done(wsi);
+}
+
+static int write_reply(struct lws *wsi, struct pss *pss)
+{
+    if (!pss->reply_pending)
         return 0;
-    pss->health = false;
-    if (lws_write(wsi, (unsigned char *)s->health + LWS_PRE, s->health_len,
-                  LWS_WRITE_HTTP_FINAL) != (int)s->health_len)
+    pss->reply_pending = false;
+    if (lws_write(wsi, (unsigned char *)pss->reply + LWS_PRE, pss->reply_len,
+                  LWS_WRITE_HTTP_FINAL) != (int)pss->reply_len)
         return -1;
     return http_done(wsi);
 }
@@ -245,7 +304,7 @@ static int server_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP:
         return serve_http(server_of(wsi), wsi, pss, in);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return write_health(server_of(wsi), wsi, pss);
+        return pss ? write_reply(wsi, pss) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return upgrade_allowed(server_of(wsi), wsi) ? 0 : 1;
     case LWS_CALLBACK_ESTABLISHED:
@@ -287,6 +346,7 @@ static int copy_config(agx_sio_server *s, const agx_sio_server_config *cfg, agx_
         cfg->connect_timeout_ms ? cfg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT;
     sio_limits_resolve(&cfg->limits, &s->lim);
     s->authorize = cfg->authorize;
+    s->on_http = cfg->on_http;
     s->h = cfg->handlers;
     json_t *health = json_pack("{s:s,s:s}", "status", "ok", "version",
                                cfg->version ? cfg->version : AGX_VERSION);

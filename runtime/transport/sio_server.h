@@ -12,9 +12,10 @@
  * pingTimeout closes; no CONNECT within connect_timeout closes; CONNECT to a namespace other than
  * "/" gets CONNECT_ERROR {"message":"Invalid namespace"} (the connection stays); a refused token
  * gets CONNECT_ERROR {"message":"invalid token"} and the connection closes; GET /health answers
- * 200 {"status":"ok","version":…} (HEAD: the same headers); other HTTP paths 404. Before its
- * CONNECT a connection may send only Engine.IO control packets and one CONNECT of at most
- * AGX_SIO_PREAUTH_MAX bytes (sio_conn.h): anything else closes it. */
+ * 200 {"status":"ok","version":…} (HEAD: the same headers); other GET and POST requests go to the
+ * owner's on_http, and what it does not serve is 404; a request with a body is refused (413) and
+ * closed. Before its CONNECT a connection may send only Engine.IO control packets and one CONNECT
+ * of at most AGX_SIO_PREAUTH_MAX bytes (sio_conn.h): anything else closes it. */
 #ifndef AGX_TRANSPORT_SIO_SERVER_H
 #define AGX_TRANSPORT_SIO_SERVER_H
 
@@ -26,6 +27,19 @@
 #include "runtime/transport/sio_conn.h"
 
 typedef struct agx_sio_server agx_sio_server;
+
+/* ---- HTTP routes besides /health (agentix-server's POST /expiry and /claim) ---- */
+#define AGX_SIO_HTTP_BODY_MAX 512
+/* A request being answered; valid only during the on_http call. */
+typedef struct agx_sio_http_request agx_sio_http_request;
+/* The value of a request header (case-insensitive name) into out, NUL-terminated: its length, or
+ * -1 when absent or not shorter than n. */
+int agx_sio_http_header(const agx_sio_http_request *r, const char *name, char *out, size_t n);
+/* Answers a GET or POST (no body) to path: the HTTP status, with a JSON body of at most
+ * AGX_SIO_HTTP_BODY_MAX bytes written NUL-terminated into body (may stay ""); 0 = not served
+ * (404). Called on the loop thread, before any authentication: check it yourself. */
+typedef int (*agx_sio_http_fn)(const agx_sio_http_request *r, const char *method, const char *path,
+                               char *body, size_t body_cap, void *ud);
 
 typedef struct agx_sio_server_config {
     const char *host;            /* address to bind; NULL = "127.0.0.1" */
@@ -43,6 +57,7 @@ typedef struct agx_sio_server_config {
      * true to accept. NULL = accept everyone. Typically compares auth.token with the server's
      * token in constant time. Called on the loop thread. */
     bool (*authorize)(const json_t *auth, void *ud);
+    agx_sio_http_fn on_http;     /* NULL = /health only; gets handlers.ud */
     agx_sio_handlers handlers;   /* handlers.ud is also passed to authorize */
 } agx_sio_server_config;
 

@@ -33,6 +33,7 @@ typedef enum agx_wire_kind {
 #define AGX_EV_BIDI_END_IN "bidi:end_in"  /* {call_id} */
 #define AGX_EV_CANCEL "cancel"            /* {call_id} */
 #define AGX_EV_CREDIT "credit"            /* {call_id, n} */
+#define AGX_EV_EXPIRY "expiry"            /* {call_id, n}: the expiry becomes now + n ms */
 
 /* ---- Socket.IO events, runtime → host: "<kind>:<suffix>" ---- */
 #define AGX_EV_SEP ':'
@@ -53,6 +54,7 @@ typedef enum agx_wire_kind {
 #define AGX_EV_STREAM_ERROR "stream:error"
 #define AGX_EV_BIDI_ERROR "bidi:error"
 #define AGX_EV_DESCRIBE_ERROR "describe:error"
+#define AGX_EV_EXPIRY_SET "expiry:set" /* {call_id, n}: ms until the expiry (agentix/expiry.h) */
 
 /* ---- fields of event payloads and worker frames ---- */
 #define AGX_F_CALL_ID "call_id"

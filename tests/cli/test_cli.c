@@ -230,29 +230,66 @@ static void test_lifecycle_and_calls(void)
     CHECK(run(NULL, "delete %s", sb.id) == 0);
 }
 
+/* The verdict gc's JSON gives sandbox id ("" when it is not in the answer). */
+static const char *gc_verdict(json_t *j, const char *id)
+{
+    json_t *items = json_object_get(json_array_get(json_object_get(j, "backends"), 0), "sandboxes");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+        if (strcmp(json_string_value(json_object_get(it, "id")) ?: "", id) == 0)
+            return json_string_value(json_object_get(it, "verdict"));
+    return "";
+}
+
+/* A shell's sandbox ends itself at its expiry unless `agentix extend` moves it. */
+static void test_expiry(void)
+{
+    sandbox lapsing, extended;
+    create(&lapsing, "--expiry 2s");
+    create(&extended, "--expiry 2s");
+    CHECK(run(NULL, "extend --sandbox-json %s --expiry 60s", extended.file) == 0);
+    CHECK(run(NULL, "extend --sandbox-json %s --expiry 1s", extended.file) == 2); /* below 2 s */
+    char *out = NULL;
+    /* The lapsing one's server drains and exits once its 2 s pass: wait (bounded) for it. */
+    for (int i = 0; i < 100; i++) {
+        free(out);
+        CHECK(run(&out, "get --json %s", lapsing.id) == 0);
+        if (strstr(out, "\"stopped\""))
+            break;
+        usleep(100 * 1000);
+    }
+    CHECK_CONTAINS(out, "\"stopped\"");
+    CHECK_CONTAINS(out, "\"expires_at\": 1"); /* a stopped one reports the expiry it had */
+    free(out);
+    CHECK(run(&out, "get --json %s", extended.id) == 0);
+    CHECK_CONTAINS(out, "\"running\"");
+    free(out);
+    CHECK(run(NULL, "extend --sandbox-json %s", lapsing.file) == 1); /* nothing left to extend */
+    CHECK(run(NULL, "delete --quiet %s %s", lapsing.id, extended.id) == 0);
+}
+
 static void test_gc(void)
 {
     /* create's owner is the shell popen started, which is gone when run() returns: collectable.
-     * A sandbox with --no-owner, and one owned by this (live) process, are kept. */
+     * A sandbox with --no-owner is kept until its expiry. */
     sandbox orphan, unowned;
     create(&orphan, "--run-id cli-gc-test");
     create(&unowned, "--run-id cli-gc-test --no-owner");
     char *out;
     CHECK(run(&out, "gc --backend local --run cli-gc-test --older-than 1h --json") == 0);
     json_t *j = parse(out);
-    json_t *young = json_object_get(json_array_get(json_object_get(j, "backends"), 0), "sandboxes");
-    CHECK_MSG(json_array_size(young) == 1, "%s", out);
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(young, 0), "verdict")), "too-young");
+    CHECK_STREQ(gc_verdict(j, orphan.id), "too-young");
+    CHECK_STREQ(gc_verdict(j, unowned.id), "too-young");
     json_decref(j);
     free(out);
     CHECK(run(&out, "gc --backend local --run cli-gc-test --dry-run --json") == 0);
     j = parse(out);
     json_t *b = json_array_get(json_object_get(j, "backends"), 0);
     CHECK_STREQ(json_string_value(json_object_get(b, "backend")), "local");
-    json_t *items = json_object_get(b, "sandboxes");
-    CHECK_MSG(json_array_size(items) == 1, "%s", out);
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(items, 0), "id")), orphan.id);
-    CHECK_STREQ(json_string_value(json_object_get(json_array_get(items, 0), "verdict")), "would-delete");
+    CHECK_MSG(json_array_size(json_object_get(b, "sandboxes")) == 2, "%s", out);
+    CHECK_STREQ(gc_verdict(j, orphan.id), "would-delete");
+    CHECK_STREQ(gc_verdict(j, unowned.id), "kept");
     json_decref(j);
     free(out);
     CHECK(run(&out, "gc --backend local --run cli-gc-test") == 0);
@@ -309,6 +346,7 @@ int main(void)
         wrapper = getenv("AGX_TEST_CLI_WRAPPER");
     TEST_RUN(test_help_and_usage);
     TEST_RUN(test_lifecycle_and_calls);
+    TEST_RUN(test_expiry);
     TEST_RUN(test_gc);
     TEST_RUN(test_bench);
     TEST_RUN(test_nothing_left);

@@ -20,8 +20,12 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "agentix/backend/labels.h"
 #include "agentix/client.h"
+#include "agentix/clock.h"
+#include "agentix/fleet.h"
 #include "check.h"
 #include "contract.h"
 #include "demo_calls.h"
@@ -403,6 +407,59 @@ static void scenario_bundle_path(void)
     agx_sandbox_config_free(cfg);
 }
 
+/* Every sandbox carries the ownership record agx_deployment_create stamps (backend/labels.h):
+ * this process as its owner, the run, a create nonce and its expiry, readable through get and
+ * list; gc judges its owner alive and keeps it. */
+static void scenario_ownership(void)
+{
+    agx_sandbox_config *cfg = config("ownership");
+    agx_sandbox *sb = create(cfg);
+    agx_sandbox_info *info = get(agx_sandbox_id(sb));
+    const agx_kv *l = agx_sandbox_info_labels_const(info);
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    CHECK_STREQ(agx_kv_get(l, AGX_LABEL_OWNER_PID), pid);
+    CHECK(agx_kv_get(l, AGX_LABEL_OWNER_HOST) && agx_kv_get(l, AGX_LABEL_OWNER_START));
+    CHECK_STREQ(agx_kv_get(l, AGX_LABEL_RUN), agx_run_id());
+    CHECK(agx_kv_get(l, AGX_LABEL_CREATE) && strlen(agx_kv_get(l, AGX_LABEL_CREATE)) == 32);
+    CHECK(agx_label_unix_ms(agx_kv_get(l, AGX_LABEL_EXPIRES)) > agx_clock_wall_ms());
+    CHECK(agx_owner_judge(l, agx_sandbox_info_created_at(info)) == AGX_OWNER_ALIVE);
+    agx_sandbox_info_free(info);
+    agx_gc_options go;
+    agx_gc_options_init(&go);
+    go.dry_run = true;
+    agx_gc_report rep;
+    agx_error err;
+    CHECK_OK(agx_gc(dep, &go, &rep, &err), &err);
+    CHECK(listed("ownership") == 1); /* kept: its owner is this process */
+    destroy(sb);
+    nothing_left("ownership");
+    agx_sandbox_config_free(cfg);
+}
+
+/* A 2 s expiry outlives three of itself while this process extends it in the background (the
+ * backend's extend_sandbox, or the runtime's POST /expiry), and an explicit extension works. */
+static void scenario_expiry(void)
+{
+    agx_sandbox_config *cfg = config("expiry");
+    CHECK(agx_sandbox_config_set_expiry_ms(cfg, 2000) == 0);
+    agx_sandbox *sb = create(cfg);
+    agx_clock_sleep_ms(6500);
+    char *out = run(sb, "echo still here");
+    CHECK_STREQ(out, "still here\n");
+    free(out);
+    agx_error err;
+    CHECK_OK(agx_deployment_extend(dep, sb, 60000, &err), &err);
+    agx_sandbox_info *info = get(agx_sandbox_id(sb));
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
+    int64_t exp = agx_sandbox_info_expires_at(info); /* 0 where a running runtime holds it */
+    CHECK(exp == 0 || exp > agx_clock_wall_ms());
+    agx_sandbox_info_free(info);
+    destroy(sb);
+    nothing_left("expiry");
+    agx_sandbox_config_free(cfg);
+}
+
 /* ---- driver ---- */
 
 static const struct {
@@ -412,7 +469,8 @@ static const struct {
     {"lifecycle", scenario_lifecycle}, {"list", scenario_list},
     {"failed_create", scenario_failed_create}, {"bad_config", scenario_bad_config},
     {"concurrent", scenario_concurrent}, {"calls", scenario_calls},
-    {"bundle_path", scenario_bundle_path},
+    {"bundle_path", scenario_bundle_path}, {"ownership", scenario_ownership},
+    {"expiry", scenario_expiry},
 };
 
 static const contract_fixture *const fixtures[] = {&contract_local, &contract_docker, &contract_e2b,

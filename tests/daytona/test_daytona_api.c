@@ -226,6 +226,41 @@ static void scenario_cap(void)
 }
 
 /* The spec check itself can fail: a create with a non-string env value is refused and recorded. */
+/* The expiry is Daytona's auto-stop (with auto-delete on stop): a sandbox lives on past several
+ * auto-stop intervals while this process extends it (last-activity, the agentix.expires label);
+ * the option it replaced is refused. The fake's minute is 2 s here: an expiry of 2 s is one. */
+static void scenario_expiry(void)
+{
+    agx_fake *f = agx_fake_start_daytona_minute(100, 2);
+    agx_deployment *dep = load(AGX_FAKE_DAYTONA_KEY);
+    agx_sandbox_config *cfg = config(60000);
+    agx_error err;
+    agx_sandbox *sb = NULL;
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "daytona.auto_stop_min", "5") == 0);
+    agx_fake_expect_create_fails(f, dep, cfg, AGX_ERR_INVALID_ARGUMENT,
+                                 "agx_sandbox_config_set_expiry_ms");
+    CHECK(agx_kv_remove(agx_sandbox_config_options(cfg), "daytona.auto_stop_min") == 0);
+    CHECK(agx_sandbox_config_set_expiry_ms(cfg, 2000) == 0);
+    CHECK_OK(agx_session_begin(dep, cfg, &sb, &err), &err);
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    int64_t first = agx_sandbox_info_expires_at(info);
+    agx_sandbox_info_free(info);
+    for (int i = 0; i < 300 && agx_fake_event_count(f, "last-activity") < 9; i++)
+        usleep(100000);
+    CHECK(agx_fake_event_count(f, "last-activity") >= 9); /* ≥ 3 auto-stop intervals */
+    CHECK(agx_fake_event_count(f, "autostop") == 0);
+    CHECK_OK(agx_deployment_get(dep, agx_sandbox_id(sb), &info, &err), &err);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
+    CHECK(agx_sandbox_info_expires_at(info) > first); /* the label follows the extensions */
+    agx_sandbox_info_free(info);
+    CHECK_OK(agx_test_demo_session(sb, &err), &err);
+    CHECK_OK(agx_session_end(dep, sb, 0, NULL, &err), &err);
+    agx_sandbox_config_free(cfg);
+    agx_deployment_free(dep);
+    agx_fake_finish(f);
+}
+
 static void scenario_spec(void)
 {
     agx_fake *f = agx_fake_start_daytona(100, NULL);
@@ -251,13 +286,13 @@ int main(int argc, char **argv)
         void (*fn)(void);
     } scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
                      {"toolbox", scenario_toolbox}, {"cap", scenario_cap},
-                     {"spec", scenario_spec}};
+                     {"expiry", scenario_expiry}, {"spec", scenario_spec}};
     for (size_t i = 0; argc == 2 && i < sizeof scenarios / sizeof *scenarios; i++)
         if (strcmp(argv[1], scenarios[i].name) == 0) {
             fprintf(stderr, "-- %s\n", scenarios[i].name);
             scenarios[i].fn();
             return 0;
         }
-    CHECK_MSG(0, "usage: test_daytona_api errors|faults|toolbox|cap|spec");
+    CHECK_MSG(0, "usage: test_daytona_api errors|faults|toolbox|cap|expiry|spec");
     return 2;
 }

@@ -19,6 +19,8 @@
 #include "check.h"
 #include "docker_count.h"
 #include "agentix/backend/http.h"
+#include "agentix/backend/labels.h"
+#include "agentix/clock.h"
 
 #define DEBIAN "agx-test-debian:12"
 #define BUSYBOX "agx-test-busybox:1"
@@ -184,7 +186,14 @@ static void lifecycle(const char *image, const char *os_id, int host_network)
     CHECK_OK(agx_deployment_get(dep, id, &info, &err), &err);
     CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
     CHECK_STREQ(agx_kv_get(agx_sandbox_info_labels_const(info), "agentix.test.run"), run_id);
-    CHECK(agx_kv_get(agx_sandbox_info_labels_const(info), "agentix.owner") != NULL);
+    /* The ownership record agx_deployment_create stamps: owner, run, nonce, expiry. */
+    CHECK(agx_kv_get(agx_sandbox_info_labels_const(info), AGX_LABEL_OWNER_PID) != NULL);
+    CHECK(agx_kv_get(agx_sandbox_info_labels_const(info), AGX_LABEL_OWNER_START) != NULL);
+    CHECK(agx_kv_get(agx_sandbox_info_labels_const(info), AGX_LABEL_RUN) != NULL);
+    CHECK(agx_kv_get(agx_sandbox_info_labels_const(info), AGX_LABEL_CREATE) != NULL);
+    CHECK(agx_label_unix_ms(agx_kv_get(agx_sandbox_info_labels_const(info), AGX_LABEL_EXPIRES)) >
+          agx_clock_wall_ms());
+    CHECK(agx_sandbox_info_expires_at(info) == 0); /* running: the runtime holds its expiry */
     CHECK(agx_sandbox_info_created_at(info) > 0);
     CHECK_STREQ(agx_sandbox_info_runtime_url(info), agx_sandbox_runtime_url(sb));
     agx_sandbox_info_free(info);

@@ -279,7 +279,10 @@ static agx_sandbox_config *config(int broken, int64_t timeout_ms)
 static void check_unavailable(int rc, const agx_error *err)
 {
     fprintf(stderr, "  %s: %s\n", agx_error_code_name(rc), err->message);
-    CHECK_MSG(rc == AGX_ERR_UNAVAILABLE, "got %s: %s", agx_error_code_name(rc), err->message);
+    /* Unavailable as a rule; on a loaded machine the engine call can instead reach the create's
+     * own deadline first (timeout) — either way the message names the socket. */
+    CHECK_MSG(rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_TIMEOUT, "got %s: %s",
+              agx_error_code_name(rc), err->message);
     CHECK_CONTAINS(err->message, px.path);
 }
 
@@ -318,23 +321,35 @@ static void test_down_before_start(void)
     sweep(1);
 }
 
-/* (b) Started and answered; the runtime exits without answering /health, so create asks the
- * daemon how the container is doing: request 1 after start is the inspect for the published
- * port, request 2 that check (in the wait for /health, or at once if the runtime died before its
- * port was published). */
+/* Containers of the run left once the daemon had up to 30 s to act on them (AutoRemove). */
+static int leftovers_settled(int want)
+{
+    int n = leftovers();
+    for (int i = 0; i < 300 && n != want; i++) {
+        usleep(100 * 1000);
+        n = leftovers();
+    }
+    return n;
+}
+
+/* (b) Started and answered; the runtime exits without answering /health, and the daemon goes away
+ * at request 1 after start, the inspect for the published port: the one request that always
+ * follows a start (what comes after depends on whether the runtime exited and AutoRemove removed
+ * its container before it, which load decides). The daemon itself removes the exited container
+ * (AutoRemove): nothing is left although the backend's own removal could not reach it. */
 static void test_down_waiting_for_health(void)
 {
     agx_sandbox_config *cfg = config(1, 3000);
     agx_sandbox *sb = NULL;
     agx_error err;
-    proxy_arm(CUT_AFTER_START, 2);
+    proxy_arm(CUT_AFTER_START, 1);
     int rc = agx_deployment_create(dep, cfg, &sb, &err);
     agx_sandbox_config_free(cfg);
     CHECK(!sb && proxy_cuts() == 1);
     check_unavailable(rc, &err);
-    CHECK(leftovers() == 1);
+    CHECK(leftovers_settled(0) == 0);
     proxy_up();
-    sweep(1);
+    sweep(0);
 }
 
 /* (c) A healthy sandbox whose delete never reaches the daemon. */

@@ -26,13 +26,13 @@ static void test_env_required(void)
     CHECK_OK(agx_cloud_env_required("AGX_TEST_KEY", &v, &err), &err);
     CHECK_STREQ(v, "k");
     agx_cloud c;
-    CHECK(agx_cloud_init(&c, "X", "ftp://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_cloud_init(&c, "X", "x", "ftp://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "must start with http:// or https://");
     setenv("AGENTIX_CONNECT_TO", "127.0.0.1:9000", 1);
-    CHECK(agx_cloud_init(&c, "X", "http://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_cloud_init(&c, "X", "x", "http://x", "A", "b", &err) == AGX_ERR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "AGENTIX_CONNECT_TO='127.0.0.1:9000'");
     setenv("AGENTIX_CONNECT_TO", "[::1]:443:[::1]:8443", 1);
-    CHECK_OK(agx_cloud_init(&c, "X", "http://x", "A", "b", &err), &err);
+    CHECK_OK(agx_cloud_init(&c, "X", "x", "http://x", "A", "b", &err), &err);
     CHECK_STREQ(c.connect_to, "[::1]:443:[::1]:8443");
     agx_cloud_fini(&c);
     unsetenv("AGENTIX_CONNECT_TO");
@@ -50,8 +50,15 @@ static void test_labels(void)
     CHECK_STREQ(json_string_value(json_object_get(o, "team")), "rl");
     CHECK_STREQ(json_string_value(json_object_get(o, AGX_LABEL_SANDBOX)), "1");
     CHECK_STREQ(json_string_value(json_object_get(o, AGX_LABEL_CREATE)), nonce);
-    CHECK_STREQ(json_string_value(json_object_get(o, AGX_LABEL_CREATOR)), cloud.owner);
+    CHECK(json_object_get(o, AGX_LABEL_CREATOR) == NULL); /* toolkit 1's label: no longer written */
     json_decref(o);
+    /* The ownership record's nonce (agx_deployment_create puts one in) is the one used. */
+    CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), AGX_LABEL_CREATE,
+                     "0123456789abcdef0123456789abcdef") == 0);
+    CHECK_OK(agx_cloud_labels(&cloud, cfg, nonce, &o, &err), &err);
+    CHECK_STREQ(nonce, "0123456789abcdef0123456789abcdef");
+    json_decref(o);
+    CHECK(agx_kv_remove(agx_sandbox_config_labels(cfg), AGX_LABEL_CREATE) == 0);
 
     CHECK(agx_kv_set(agx_sandbox_config_labels(cfg), "bad", "\xff\xfe") == 0);
     CHECK(agx_cloud_labels(&cloud, cfg, nonce, &o, &err) == AGX_ERR_INVALID_ARGUMENT);
@@ -144,7 +151,7 @@ static void test_retry_after_header(void)
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     agx_cloud c;
     agx_error err;
-    CHECK_OK(agx_cloud_init(&c, "Test", base, "X-Key", "k", &err), &err);
+    CHECK_OK(agx_cloud_init(&c, "Test", "test", base, "X-Key", "k", &err), &err);
     json_t *out = NULL;
     long status = 0;
     agx_cloud_call call = {.method = "POST", .path = "/x", .what = "testing",
@@ -163,7 +170,7 @@ int main(void)
 {
     agx_error err;
     unsetenv("AGENTIX_CONNECT_TO"); /* the health test sets its own */
-    CHECK_OK(agx_cloud_init(&cloud, "Test", "http://127.0.0.1:9/", "X-Key", "k", &err), &err);
+    CHECK_OK(agx_cloud_init(&cloud, "Test", "test", "http://127.0.0.1:9/", "X-Key", "k", &err), &err);
     CHECK_STREQ(cloud.api_url, "http://127.0.0.1:9");
     TEST_RUN(test_env_required);
     TEST_RUN(test_labels);

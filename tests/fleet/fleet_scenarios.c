@@ -44,6 +44,7 @@ static atomic_int fail_retriable;
 static atomic_int create_calls;
 static atomic_int creates_failed;
 static atomic_int deletes; /* delete calls through the wrapper */
+static atomic_int create_delay_ms; /* every create through the wrapper lasts this much longer */
 
 static int flaky_construct(void **self, agx_error *err)
 {
@@ -66,6 +67,8 @@ static int flaky_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
     (void)self;
     int n = atomic_fetch_add(&create_calls, 1) + 1;
     int k = atomic_load(&fail_every);
+    if (atomic_load(&create_delay_ms) > 0)
+        usleep((useconds_t)atomic_load(&create_delay_ms) * 1000);
     bool spare = k > 1 && atomic_load(&fail_retriable) && failed_last;
     failed_last = 0;
     if (k > 0 && n % k == 0 && !spare) {
@@ -419,6 +422,62 @@ static void test_pool_refill_and_replace(void)
     /* Freed with one lease out: that one is deleted too. */
     CHECK_OK(agx_pool_acquire(p, 300000, &l, &err), &err);
     agx_pool_free(p);
+    check_none_left(run);
+}
+
+/* The pool invariant: K stays K. Threads acquire and release clean while refills are in flight
+ * (creates through the wrapper last 300 ms, so a refill is almost always running when a lease
+ * comes back); once settled the pool holds exactly K ready sandboxes and nothing more lives. */
+typedef struct churn {
+    agx_pool *p;
+    int rounds;
+} churn;
+
+static void *churn_main(void *arg)
+{
+    churn *c = arg;
+    agx_error err;
+    for (int i = 0; i < c->rounds; i++) {
+        agx_lease *l = NULL;
+        CHECK_OK(agx_pool_acquire(c->p, 300000, &l, &err), &err);
+        usleep(20 * 1000);
+        CHECK_OK(agx_pool_release(c->p, l, true, &err), &err);
+    }
+    return NULL;
+}
+
+static void test_pool_k_stays_k(void)
+{
+    const char *run = new_run("poolk");
+    const size_t k = 2;
+    atomic_store(&create_delay_ms, 300);
+    agx_pool *p = make_pool_on(flaky, run, k);
+    agx_error err;
+    CHECK_OK(agx_pool_wait_ready(p, k, 300000, &err), &err);
+    pthread_t t[3];
+    churn c = {p, 6};
+    for (int i = 0; i < 3; i++)
+        CHECK(pthread_create(&t[i], NULL, churn_main, &c) == 0);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    /* Settled: no create in flight, nothing leased. */
+    agx_pool_stats st;
+    for (int i = 0; i < 600; i++) {
+        agx_pool_stats_get(p, &st);
+        if (st.creating == 0 && st.ready == k)
+            break;
+        usleep(50 * 1000);
+    }
+    agx_pool_stats_get(p, &st);
+    fprintf(stderr, "   pool K=%zu after 18 clean releases: ready %zu, creating %zu, created %llu, "
+            "deleted %llu\n", k, st.ready, st.creating, (unsigned long long)st.created,
+            (unsigned long long)st.deleted);
+    CHECK(st.ready == k && st.creating == 0 && st.leased == 0);
+    CHECK(st.created - st.deleted == k);
+    CHECK_MSG(listed(run) == k && H->count_run(run) == k, "live: %zu listed, %zu counted",
+              listed(run), H->count_run(run));
+    agx_pool_free(p);
+    atomic_store(&create_delay_ms, 0);
     check_none_left(run);
 }
 
@@ -867,7 +926,7 @@ static void test_gc_after_sigkill(void)
     agx_gc_options go;
     agx_gc_options_init(&go);
     agx_gc_report rep;
-    int counts[4] = {0};
+    int counts[AGX_GC_CARRIER + 1] = {0};
     go.on_sandbox = on_gc;
     go.user = counts;
     /* A live owner's sandbox is kept. */
@@ -918,14 +977,14 @@ static void test_gc_pid_reused_and_bad_labels(void)
     agx_gc_options go;
     agx_gc_options_init(&go);
     go.run_id = run;
-    int counts[4] = {0};
+    int counts[AGX_GC_CARRIER + 1] = {0};
     go.on_sandbox = on_gc;
     go.user = counts;
     agx_gc_report rep;
     agx_error err;
     CHECK_OK(agx_gc(inner, &go, &rep, &err), &err);
     CHECK(rep.examined == 2 && rep.deleted == 1 && rep.kept == 1);
-    CHECK(counts[AGX_GC_DELETED] == 1 && counts[AGX_GC_OWNER_ALIVE] == 1);
+    CHECK(counts[AGX_GC_DELETED] == 1 && counts[AGX_GC_KEPT] == 1); /* not judged: kept */
     agx_sandbox_info *info = NULL;
     CHECK_OK(agx_deployment_get(inner, agx_sandbox_id(reused), &info, &err), &err);
     CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
@@ -985,6 +1044,7 @@ static const struct scenario {
     {"test_fleet_best_effort_and_destroy", test_fleet_best_effort_and_destroy},
     {"test_fleet_retries", test_fleet_retries},
     {"test_pool_refill_and_replace", test_pool_refill_and_replace},
+    {"test_pool_k_stays_k", test_pool_k_stays_k},
     {"test_pool_failing_creates", test_pool_failing_creates},
     {"test_map_over_pool_with_killed_sandboxes", test_map_over_pool_with_killed_sandboxes},
     {"test_map_over_fleet_with_killed_sandboxes", test_map_over_fleet_with_killed_sandboxes},

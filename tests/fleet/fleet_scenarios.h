@@ -16,8 +16,7 @@ typedef struct fleet_harness {
     size_t (*count_run)(const char *run);
     size_t scale; /* fleet size used by the scenarios */
     /* Size of the fleet whose host is SIGKILLed in the middle of its creates (gc then deletes
-     * every leftover); 0 leaves the scenario out — local: a host killed between spawning a server
-     * and writing its record leaves a process no list can find (backends/local/README.md). */
+     * every leftover); 0 leaves the scenario out. */
     size_t mid_create_fleet;
 } fleet_harness;
 

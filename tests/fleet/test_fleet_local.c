@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     }
     unsetenv("AGENTIX_LOCAL_SERVER"); /* the server beside libagentix */
     fleet_harness h = {.backend = "local", .config = local_config, .kill_server = local_kill,
-                       .count_run = local_count, .scale = 6};
+                       .count_run = local_count, .scale = 6, .mid_create_fleet = 12};
     int rc = fleet_scenarios_main(&h, argc, argv);
     if (rc == 0 && (argc < 2 || strcmp(argv[1], "--child") != 0))
         CHECK_MSG(rmdir(root) == 0, "%s is not empty: %s", root, strerror(errno));

@@ -18,6 +18,8 @@ static void clear(void)
     unsetenv("AGENTIX_TOKEN");
     unsetenv("AGENTIX_TOKEN_FD");
     unsetenv("AGENTIX_AUTH");
+    unsetenv("AGENTIX_CLAIM_SECRET");
+    unsetenv("AGENTIX_CLAIM_SECRET_FD");
 }
 
 static bool env_holds(const char *needle)
@@ -122,6 +124,34 @@ static void test_claim(void)
     CHECK(srv_token_check(&t, "claimed-token", 13) && !srv_token_check(&t, "another", 7));
 }
 
+/* Claim mode with a claim secret: scrubbed like the token, required of every claim; refused
+ * outside claim mode. */
+static void test_claim_secret(void)
+{
+    clear();
+    setenv("AGENTIX_AUTH", "claim", 1);
+    setenv("AGENTIX_CLAIM_SECRET", "claim-secret-5678", 1);
+    srv_token t;
+    char msg[256];
+    CHECK(srv_token_load(&t, msg, sizeof msg) == 0);
+    CHECK(!getenv("AGENTIX_CLAIM_SECRET") && !env_holds("claim-secret-5678"));
+    CHECK(!srv_token_claim_allowed(&t, NULL, 0));
+    CHECK(!srv_token_claim_allowed(&t, "claim-secret-567", 16));
+    CHECK(srv_token_claim_allowed(&t, "claim-secret-5678", 17));
+    srv_token_wipe(&t);
+    clear();
+    setenv("AGENTIX_AUTH", "claim", 1);
+    CHECK(srv_token_load(&t, msg, sizeof msg) == 0);
+    CHECK(srv_token_claim_allowed(&t, NULL, 0)); /* no secret: the first claim wins */
+    clear();
+    setenv("AGENTIX_TOKEN", "a-token", 1);
+    setenv("AGENTIX_CLAIM_SECRET", "claim-secret-5678", 1);
+    CHECK(srv_token_load(&t, msg, sizeof msg) == -1);
+    CHECK_CONTAINS(msg, "claim only");
+    CHECK(!env_holds("claim-secret-5678") && !env_holds("a-token"));
+    clear();
+}
+
 int main(void)
 {
     test_fd();
@@ -129,6 +159,7 @@ int main(void)
     test_refusals();
     test_none();
     test_claim();
+    test_claim_secret();
     printf("test_token: ok\n");
     return 0;
 }

@@ -109,13 +109,17 @@ static agx_fake *start_with(const char *script, const char *spec, const char *co
     return agx_fake_start(argv);
 }
 
-/* The E2B fake, plain or (tls_dir) behind its TLS front, and the environment pointed at it. */
-static agx_fake *start_e2b(int cap, const char *server, const char *tls_dir)
+/* The E2B fake, plain or (tls_dir) behind its TLS front, with a route limiter (rate_limit > 0),
+ * and the environment pointed at it. */
+static agx_fake *start_e2b(int cap, const char *server, const char *tls_dir, int rate_limit)
 {
     CHECK_MSG(access(AGX_SPEC_DIR "/e2b-openapi.yml", R_OK) == 0,
               "the E2B spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
+    char rate[16];
+    snprintf(rate, sizeof rate, "%d", rate_limit);
     const char *extra[] = {"--api-key", AGX_FAKE_E2B_KEY, "--template", "agentix", "--template",
-                           "other", tls_dir ? "--tls-dir" : NULL, tls_dir, NULL};
+                           "other", "--rate-limit", rate, tls_dir ? "--tls-dir" : NULL, tls_dir,
+                           NULL};
     agx_fake *f = start_with(AGX_E2B_FAKE, AGX_SPEC_DIR "/e2b-openapi.yml", extra, cap, server);
     const char *scheme = tls_dir ? "https" : "http";
     char url[64], ct[64];
@@ -131,21 +135,26 @@ static agx_fake *start_e2b(int cap, const char *server, const char *tls_dir)
 
 agx_fake *agx_fake_start_e2b(int cap, const char *server)
 {
-    return start_e2b(cap, server, NULL);
+    return start_e2b(cap, server, NULL, 0);
+}
+
+agx_fake *agx_fake_start_e2b_rate(int cap, const char *server, int rate_limit)
+{
+    return start_e2b(cap, server, NULL, rate_limit);
 }
 
 agx_fake *agx_fake_start_e2b_tls(int cap, const char *tls_dir)
 {
-    return start_e2b(cap, NULL, tls_dir);
+    return start_e2b(cap, NULL, tls_dir, 0);
 }
 
-agx_fake *agx_fake_start_daytona(int cap, const char *server)
+static agx_fake *start_daytona(int cap, const char *server, const char *minute)
 {
     CHECK_MSG(access(AGX_SPEC_DIR "/daytona-openapi.yaml", R_OK) == 0,
               "the Daytona spec is not at %s (set AGX_CLOUD_SPEC_DIR)", AGX_SPEC_DIR);
     const char *extra[] = {"--api-key", AGX_FAKE_DAYTONA_KEY, "--proxy-domain",
                            AGX_FAKE_DAYTONA_DOMAIN, "--snapshot", "agentix", "--bare-snapshot",
-                           "bare", NULL};
+                           "bare", "--minute-s", minute, NULL};
     agx_fake *f = start_with(AGX_DAYTONA_FAKE, AGX_SPEC_DIR "/daytona-openapi.yaml", extra, cap,
                              server);
     char url[64], ct[64];
@@ -155,6 +164,18 @@ agx_fake *agx_fake_start_daytona(int cap, const char *server)
     setenv("AGENTIX_CONNECT_TO", ct, 1);
     setenv("DAYTONA_TARGET", "us", 1);
     return f;
+}
+
+agx_fake *agx_fake_start_daytona(int cap, const char *server)
+{
+    return start_daytona(cap, server, "60");
+}
+
+agx_fake *agx_fake_start_daytona_minute(int cap, double minute_s)
+{
+    char m[32];
+    snprintf(m, sizeof m, "%g", minute_s);
+    return start_daytona(cap, NULL, m);
 }
 
 void agx_fake_expect_create_fails(agx_fake *f, agx_deployment *dep, const agx_sandbox_config *cfg,

@@ -27,6 +27,10 @@ int agx_fake_port(const agx_fake *f);
  * "agentix" and "other"). The API key it takes is AGX_FAKE_E2B_KEY; E2B_API_KEY is left alone. */
 #define AGX_FAKE_E2B_KEY "e2b_0123456789abcdef0123456789abcdef"
 agx_fake *agx_fake_start_e2b(int cap, const char *server);
+/* The same, whose route limiter answers creates beyond rate_limit per second with 429 and
+ * Retry-After: 1 (0 = none); /_fake/stats then counts create requests, accepted creates, 429s,
+ * the peak of sandboxes alive at once, the busiest second and sandboxes by run (by_run). */
+agx_fake *agx_fake_start_e2b_rate(int cap, const char *server, int rate_limit);
 /* The same over TLS: the fake's port serves https with tls_dir's server.crt/server.key (made by
  * tests/support/make_test_ca.sh), E2B_API_URL is https and AGENTIX_E2B_SCHEME=https; the caller
  * sets AGENTIX_CA_FILE to the test CA. */
@@ -36,6 +40,8 @@ agx_fake *agx_fake_start_e2b_tls(int cap, const char *tls_dir);
 #define AGX_FAKE_DAYTONA_KEY "dtn_0123456789abcdef0123456789abcdef"
 #define AGX_FAKE_DAYTONA_DOMAIN "proxy.daytona.test"
 agx_fake *agx_fake_start_daytona(int cap, const char *server);
+/* The Daytona fake whose auto-stop minute lasts minute_s seconds (--minute-s). */
+agx_fake *agx_fake_start_daytona_minute(int cap, double minute_s);
 
 /* create must fail with `code` and a message containing `want`, leaving no sandbox in the fake. */
 void agx_fake_expect_create_fails(agx_fake *f, agx_deployment *dep, const agx_sandbox_config *cfg,

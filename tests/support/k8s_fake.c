@@ -38,7 +38,8 @@ static const char pool_rs[] =
     "{\"agentix.dev/pool\":\"test\",\"agentix.dev/state\":\"idle\"}},\"template\":{\"metadata\":"
     "{\"labels\":{\"agentix.dev/pool\":\"test\",\"agentix.dev/state\":\"idle\"},\"annotations\":"
     "{\"agentix.dev/bundle\":\"agentix-bundle:test\"}},\"spec\":{\"containers\":[{\"name\":\"runtime\","
-    "\"image\":\"python:3.12\",\"env\":[{\"name\":\"AGENTIX_AUTH\",\"value\":\"none\"}],"
+    "\"image\":\"python:3.12\",\"env\":[{\"name\":\"AGENTIX_AUTH\",\"value\":\"claim\"},"
+    "{\"name\":\"AGENTIX_CLAIM_SECRET\",\"value\":\"" K8S_FAKE_CLAIM_SECRET "\"}],"
     "\"ports\":[{\"name\":\"runtime\",\"containerPort\":8000}]}]}}}}";
 
 void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const char *manifest)
@@ -138,6 +139,7 @@ void k8s_fake_use(const char *kubeconfig)
 {
     setenv("AGENTIX_K8S_KUBECONFIG", kubeconfig, 1);
     setenv("AGENTIX_K8S_POOL", "test", 1);
+    setenv("AGENTIX_K8S_CLAIM_SECRET", K8S_FAKE_CLAIM_SECRET, 1);
 }
 
 typedef struct buf {

@@ -8,6 +8,9 @@
 #include <sys/types.h>
 
 #define K8S_FAKE_TOKEN "test-token-0123456789"
+/* The default pool's runtimes take their token at claim (AGENTIX_AUTH=claim) and want this claim
+ * secret, which k8s_fake_start gives the host (AGENTIX_K8S_CLAIM_SECRET). */
+#define K8S_FAKE_CLAIM_SECRET "test-claim-secret-42"
 
 typedef struct k8s_fake {
     pid_t pid;

@@ -31,6 +31,18 @@ extern "C" {
  * Docker's image pull). Returns 0 to go on, non-zero to abort the transfer (the request then fails
  * with AGX_ERR_CANCELLED unless the sink set a more precise error of its own in its user data). */
 typedef int (*agx_http_sink_fn)(const char *data, size_t len, void *user);
+/* Told once the response's status line and headers have arrived (before any body), e.g. that a
+ * streamed attach is established. */
+typedef void (*agx_http_headers_fn)(long status, void *user);
+
+/* Ends a request in flight from another thread (toolkit 2): agx_http_abort_fire shuts its socket
+ * down, so a transfer blocked waiting for data ends at once with AGX_ERR_CANCELLED; a request not
+ * yet connected is refused when it tries. One handle serves one request at a time; fire is
+ * sticky until the handle is freed. */
+typedef struct agx_http_abort agx_http_abort;
+AGX_API int agx_http_abort_new(agx_http_abort **out, agx_error *err);
+AGX_API void agx_http_abort_fire(agx_http_abort *a);
+AGX_API void agx_http_abort_free(agx_http_abort *a);
 
 typedef struct agx_http_request {
     uint32_t struct_size;     /* 0 or sizeof(agx_http_request) */
@@ -65,6 +77,14 @@ typedef struct agx_http_request {
     /* Never through a proxy, whatever the environment's proxy variables say (a loopback health
      * check, a local daemon); otherwise libcurl's usual proxy rules apply. */
     int no_proxy;
+    /* ---- toolkit 2 (read when struct_size covers them; 0 = version 1's layout) ---- */
+    agx_http_headers_fn on_headers; /* with sink_user; NULL = none */
+    agx_http_abort *abort;          /* NULL = none */
+    /* When not NULL, set to 1 (never cleared) by every attempt that may have reached the service:
+     * one whose connection was established. A caller that sets it to 0 first knows afterwards
+     * that a failed request provably never arrived (name resolution failed, connection refused
+     * or not made in time), e.g. that a create left nothing to clean up. */
+    int *maybe_sent;
 } agx_http_request;
 
 /* Connection reuse for requests naming it, from any thread: each thread keeps its kept-alive
@@ -94,7 +114,7 @@ AGX_API void agx_http_response_clear(agx_http_response *resp);
 /* ---- status → error ---- */
 
 /* 0 for a 2xx status. Otherwise fills err and returns its code: 400/422 INVALID_ARGUMENT,
- * 404 NOT_FOUND, 409 CONFLICT, 429 and 5xx BACKEND with retriable set, the rest BACKEND.
+ * 404 NOT_FOUND, 409 CONFLICT, 429 RATE_LIMITED and 5xx BACKEND with retriable set, the rest BACKEND.
  * The message is "<what>: HTTP <status>[: <message>]" where <message> is the body's JSON
  * "message" (or "error") string when it has one; the raw body goes to err->detail. */
 AGX_API int agx_http_check_status(const agx_http_response *resp, const char *what, agx_error *err);

@@ -32,6 +32,32 @@ AGX_API int agx_runtime_bin_path(const char *name, char *out, size_t n, agx_erro
  * 2*nbytes+1): a runtime's token (AGENTIX_TOKEN), a sandbox id, a create nonce. nbytes ≤ 64. */
 AGX_API int agx_random_hex(char *out, size_t nbytes, agx_error *err);
 
+/* ---- a running runtime's expiry and claim (expiry.h, docs/PROTOCOL.md §1.1) ---- */
+
+/* POST <runtime_url>/expiry with the sandbox's token and headers: the runtime's expiry becomes
+ * now + expiry_ms. Bounded by deadline_ms (agx_clock_ms(); ≤ 10 s per call); $AGENTIX_CONNECT_TO
+ * applies as for the client. Errors: AGX_ERR_UNAVAILABLE / TIMEOUT (retriable) when the runtime
+ * does not answer, AGX_ERR_NOT_FOUND when a proxy says the sandbox is gone, AGX_ERR_UNSUPPORTED for
+ * a runtime without expiries (404), AGX_ERR_BACKEND for a refusal (401: wrong token). The path
+ * and the headers besides the sandbox's are exported for backends that reach their runtimes
+ * through a client of their own (a Kubernetes API-server proxy): agx_runtime_expiry_headers. */
+AGX_API int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, int64_t deadline_ms,
+                                      agx_error *err);
+
+/* POST <runtime_url>/claim: gives a runtime started in claim mode (AGENTIX_AUTH=claim: a
+ * pre-warmed pod, a cloud template started before any sandbox existed) its per-sandbox token and
+ * its expiry, once. claim_secret authenticates the claim (the pool's secret; NULL when the
+ * runtime takes the first claim, which a proxy that admits only the sandbox's creator already
+ * authenticates). The sandbox's token and headers are sent. Bounded by deadline_ms; a refused
+ * connection is retried three times within 140 ms (claim a runtime that answered its readiness
+ * probe). AGX_ERR_CONFLICT when the runtime was claimed already (by someone else: do not use it). */
+/* The headers of POST /expiry (claim_secret NULL) or /claim, added to a copy of the sandbox's. */
+AGX_API agx_kv *agx_runtime_expiry_headers(const agx_sandbox *sb, const char *claim_secret,
+                                           int64_t expiry_ms);
+
+AGX_API int agx_runtime_claim(const agx_sandbox *sb, const char *claim_secret, int64_t expiry_ms,
+                              int64_t deadline_ms, agx_error *err);
+
 /* ---- waiting for /health ---- */
 
 /* Called before every probe: 0 to go on waiting, or an error (set in err) that ends the wait,

@@ -3,8 +3,10 @@
  * backend", and examples/backend-subprocess). Every function is exported by libagentix, which a
  * backend links (pkg-config agentix, or CMake agentix::agentix):
  *   agentix/backend/http.h     the HTTP client for a service's API (TCP, unix socket, TLS, retries)
- *   agentix/backend/labels.h   label names agentix writes on sandboxes, owner labels
- *   agentix/backend/runtime.h  the runtime binaries beside libagentix, the wait for /health
+ *   agentix/backend/labels.h   the ownership record every sandbox carries (label names)
+ *   agentix/backend/runtime.h  the runtime binaries beside libagentix, the wait for /health, a
+ *                              runtime's expiry and claim
+ *   agentix/expiry.h           expiry bounds and the runtime's expiry words (libagentix-runtime)
  *   agentix/backend/process.h  state, group and start time of a process
  *   agentix/backend/files.h    state folders: removal without following links, atomic records
  *   agentix/clock.h            monotonic clock, deadlines, condition variables (libagentix-runtime)
@@ -25,6 +27,7 @@
 #include "agentix/backend/process.h"
 #include "agentix/backend/runtime.h"
 #include "agentix/clock.h"
+#include "agentix/expiry.h"
 #include "agentix/export.h"
 #include "agentix/fdio.h"
 #include "agentix/plugin.h"
@@ -33,7 +36,11 @@
 extern "C" {
 #endif
 
-#define AGX_BACKEND_TOOLKIT_VERSION 1u
+/* 1: the first toolkit. 2: the ownership record and expiries (labels.h's agentix.expires and
+ * agx_label_unix_ms, runtime.h's agx_runtime_expiry_extend and agx_runtime_claim, the vtable's
+ * extend_sandbox, deployment.h's expiry fields and agx_admission_defer), http.h's on_headers,
+ * abort handle and maybe_sent. */
+#define AGX_BACKEND_TOOLKIT_VERSION 2u
 
 /* The toolkit version of the libagentix actually loaded (≥ the one a backend was built with
  * when the library is at least as new). */

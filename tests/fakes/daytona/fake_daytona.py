@@ -12,6 +12,11 @@ named by --bare-snapshot start nothing, so the server must be started through th
 
 Usage: fake_daytona.py --server BIN --module-path DIR --spec daytona-openapi.yaml --api-key KEY
                        [--proxy-domain D] [--snapshot S] [--bare-snapshot S] [--cap N]
+                       [--minute-s S]
+
+Auto-stop is enforced as Daytona does: a started sandbox with no activity (a proxied request, a
+POST last-activity) for autoStopInterval minutes is stopped, and deleted at once when its
+autoDeleteInterval is 0. --minute-s scales the minute for tests (default 60).
 Prints "PORT <n>"; stops on SIGTERM or when stdin closes. Faults (POST /_fake/faults, counters):
   create_429     429 from the sandbox-create throttler: Retry-After-sandbox-create "retry_after"
                  (default 1); a plain Retry-After only when "plain_retry_after" is set
@@ -55,6 +60,30 @@ class Daytona(fakebase.FakeService):
     def __init__(self, args):
         super().__init__(args, specmod.Spec(args.spec, prefix="/api"))
         self.sandboxes = {}
+        threading.Thread(target=self.autostopper, daemon=True).start()
+
+    def autostopper(self):
+        while True:
+            time.sleep(0.2)
+            now = time.time()
+            with self.lock:
+                # A sandbox its runner started counts from then, whether or not anyone polled it
+                # into "started" (its creator may have died first).
+                idle = [s for s in self.sandboxes.values()
+                        if (s["state"] == "started" or
+                            (s["state"] == "creating" and s["ready"] and not s["fail"] and
+                             not s["stuck"])) and s["autostop"] > 0 and
+                        s["desired"] != "destroyed" and
+                        now - s["activity"] > s["autostop"] * self.args.minute_s]
+                for sb in idle:
+                    sb["state"] = "stopped"
+            for sb in idle:
+                self.note("autostop")
+                self.stop_runtime(sb)
+                if sb["autodelete"] == 0:
+                    self.note("autodelete")
+                    with self.lock:
+                        self.sandboxes.pop(sb["id"], None)
 
     # ---- helpers ----
 
@@ -66,6 +95,16 @@ class Daytona(fakebase.FakeService):
     def live_count(self):
         with self.lock:
             return len(self.sandboxes)
+
+    def stats(self):
+        s = super().stats()
+        with self.lock:
+            runs = {}
+            for sb in self.sandboxes.values():
+                r = sb["labels"].get("agentix.run")
+                runs[r] = runs.get(r, 0) + 1
+        s["by_run"] = runs
+        return s
 
     def dto(self, sb):
         d = {"id": sb["id"], "organizationId": ORG, "name": sb["id"], "snapshot": sb["snapshot"],
@@ -190,6 +229,16 @@ class Daytona(fakebase.FakeService):
             return h.reply(200, dto)
         if len(parts) == 2 and method == "DELETE":
             return self.delete(h, sb)
+        if parts[2:] == ["last-activity"] and method == "POST":
+            with self.lock:
+                sb["activity"] = time.time()
+            self.note("last-activity")
+            return h.reply(201)
+        if parts[2:] == ["labels"] and method == "PUT":
+            with self.lock:
+                sb["labels"] = dict(body["labels"])
+                labels = dict(sb["labels"])
+            return h.reply(200, {"labels": labels})
         if len(parts) == 5 and parts[2] == "ports" and parts[4] == "preview-url":
             port = int(parts[3]) if parts[3].isdigit() else 0
             if not 1 <= port <= 65535:
@@ -240,6 +289,7 @@ class Daytona(fakebase.FakeService):
                   "state": "pending_build" if image else "creating", "desired": "started",
                   "reason": None, "autostop": body.get("autoStopInterval", 15),
                   "autodelete": body.get("autoDeleteInterval", -1), "created": time.time(),
+                  "activity": time.time(),
                   "token": nanoid(), "runtime": None, "stuck": self.take("stuck_creating"),
                   "ready": False, "polls": 0,
                   "fail": ("error" if self.take("error_state") else
@@ -356,6 +406,7 @@ class Daytona(fakebase.FakeService):
             if sb["runtime"] is None or port != "8000" or sb["state"] != "started":
                 return (502, {"message": "no server is listening on port %s of sandbox %s"
                               % (port, sid)}, {})
+            sb["activity"] = time.time()  # proxied traffic keeps a sandbox from auto-stopping
             return sb["runtime"].port
 
 
@@ -366,6 +417,8 @@ def main():
                        help="snapshots whose entrypoint starts agentix-server (default: agentix)")
         p.add_argument("--bare-snapshot", action="append", default=[],
                        help="snapshots that start nothing (the toolbox must start the server)")
+        p.add_argument("--minute-s", type=float, default=60.0,
+                       help="seconds in an auto-stop minute (tests shorten it)")
 
     args = fakebase.parse_args(sys.argv[1:], extra)
     if not args.snapshot:

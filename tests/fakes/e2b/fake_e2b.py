@@ -15,6 +15,10 @@ Prints "PORT <n>"; stops on SIGTERM or when stdin closes. Faults (POST /_fake/fa
   create_hang       the create hangs "hang_ms" (default 30000) then answers 504, creating nothing
   delete_500        500 on DELETE (the backend retries idempotent calls)
   port_closed       each new sandbox answers 502 "port is not open" to its first N proxied requests
+--rate-limit N answers creates beyond N in any second with 429 and Retry-After: 1, as E2B's route
+limiter does; /_fake/stats then also reports create_requests, creates (accepted), rate_limited,
+peak_live (sandboxes alive at once, placing ones included) and max_creates_1s (accepted creates in
+the busiest second).
 """
 import os
 import random
@@ -46,6 +50,8 @@ class E2B(fakebase.FakeService):
         super().__init__(args, specmod.Spec(args.spec))
         self.sandboxes = {}  # id → dict; "runtime" None while starting
         self.reserved = 0    # creates in flight, counted against the cap
+        self.accepted = []   # monotonic times of accepted creates (the limiter's window)
+        self.create_requests = self.rate_limited = self.peak_live = self.max_1s = 0
         threading.Thread(target=self.reaper, daemon=True).start()
 
     # ---- helpers ----
@@ -59,6 +65,29 @@ class E2B(fakebase.FakeService):
     def live_count(self):
         with self.lock:
             return len(self.sandboxes) + self.reserved
+
+    def stats(self):
+        s = super().stats()
+        with self.lock:
+            runs = {}
+            for sb in self.sandboxes.values():
+                r = sb["metadata"].get("agentix.run")
+                runs[r] = runs.get(r, 0) + 1
+            s.update({"by_run": runs, "create_requests": self.create_requests,
+                      "creates": len(self.accepted),
+                      "rate_limited": self.rate_limited, "peak_live": self.peak_live,
+                      "max_creates_1s": self.max_1s})
+        return s
+
+    def limited(self):
+        """The route limiter (lock held): True when this create is one too many this second."""
+        now = time.monotonic()
+        recent = [t for t in self.accepted[-4 * max(self.args.rate_limit, 1):] if now - t < 1.0]
+        if self.args.rate_limit and len(recent) >= self.args.rate_limit:
+            return True
+        self.accepted.append(now)
+        self.max_1s = max(self.max_1s, len(recent) + 1)
+        return False
 
     def detail(self, sb, listed=False):
         d = {"templateID": sb["template"], "sandboxID": sb["id"], "clientID": CLIENT_ID,
@@ -143,6 +172,14 @@ class E2B(fakebase.FakeService):
 
     def create(self, h, body):
         self.note("create")
+        with self.lock:
+            self.create_requests += 1
+            over = self.limited()
+            if over:
+                self.rate_limited += 1
+        if over:
+            self.note("429")
+            return self.error(h, 429, "Rate limit exceeded", {"Retry-After": 1})
         if self.take("create_hang"):
             time.sleep(self.faults.get("hang_ms", 30000) / 1000.0)
             return self.error(h, 504, "Timed out placing the sandbox",
@@ -177,6 +214,7 @@ class E2B(fakebase.FakeService):
                                   "sandboxes (%d). If you need more, please visit "
                                   "'https://e2b.dev/docs/billing'" % self.args.cap)
             self.reserved += 1
+            self.peak_live = max(self.peak_live, len(self.sandboxes) + self.reserved)
         try:
             return self.place(h, body, template, timeout, public)
         finally:
@@ -185,8 +223,9 @@ class E2B(fakebase.FakeService):
 
     def place(self, h, body, template, timeout, public):
         # The template's start command ran at build time and never sees envVars: no token, so it
-        # says AGENTIX_AUTH=none (backends/e2b/README.md), as a real template's must.
-        rt = self.start_runtime({"AGENTIX_AUTH": "none"})
+        # says AGENTIX_AUTH=claim (backends/e2b/README.md), as a real template's must; the backend
+        # claims it with the sandbox's own token once it answers.
+        rt = self.start_runtime({"AGENTIX_AUTH": "claim"})
         if rt.wait_port(20) is None:
             rt.stop()
             return self.error(h, 500, "error when creating instance: failed to init new envd",
@@ -252,6 +291,8 @@ def main():
         p.add_argument("--domain", default="e2b.app")
         p.add_argument("--template", action="append", default=None,
                        help="templates that exist (default: agentix)")
+        p.add_argument("--rate-limit", type=int, default=0,
+                       help="creates per second beyond which the API answers 429 (0 = none)")
 
     args = fakebase.parse_args(sys.argv[1:], extra)
     if not args.template:

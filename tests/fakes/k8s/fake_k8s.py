@@ -388,6 +388,28 @@ class Kubelet:
         self.lock = threading.Lock()
         self.spawn_queue = queue.Queue()
         threading.Thread(target=self.spawner, daemon=True).start()
+        threading.Thread(target=self.watch_exits, daemon=True).start()
+
+    def watch_exits(self):
+        """restartPolicy Always: a runtime that exits by itself (its expiry passed, a crash) is
+        reported terminated and started again, with restartCount + 1, as kubelet does."""
+        while not self.fake.store.closing:
+            time.sleep(0.2)
+            with self.lock:
+                gone = [k for k, p in self.procs.items() if p.poll() is not None]
+                for k in gone:
+                    self.procs.pop(k, None)
+            for key in gone:
+                with self.fake.store.cv:
+                    pod = self.fake.store.pods.get(key)
+                    if not pod or pod['metadata'].get('deletionTimestamp'):
+                        continue
+                    image = pod['spec']['containers'][0]['image']
+                    restarts = (pod.get('status', {}).get('containerStatuses') or [{}])[0].get('restartCount', 0)
+                self.fake.note_restart(key)
+                self.fake.set_status(key, None, ready=False)
+                threading.Thread(target=self.run_container, args=(key, image, restarts + 1),
+                                 daemon=True).start()
 
     def container_env(self, pod):
         env = {k: v for k, v in os.environ.items() if not k.startswith('AGENTIX_')}
@@ -545,9 +567,13 @@ class Fake:
         self.faults = []  # {method, path_re, status, count, retry_after}
         self.ready_gate = threading.Event()  # cleared while the test holds readiness
         self.ready_gate.set()
-        self.stats = {'requests': 0, 'by_verb': {}, 'double_claims': 0, 'claims': 0}
+        self.stats = {'requests': 0, 'by_verb': {}, 'double_claims': 0, 'claims': 0, 'restarts': 0}
         self.stats_lock = threading.Lock()
         self.store.listeners.append(self.on_event)
+
+    def note_restart(self, key):
+        with self.stats_lock:
+            self.stats['restarts'] += 1
 
     # -- pods
     def new_pod(self, ns, template, owner=None, generate='pod-'):
@@ -918,7 +944,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               'image': p['spec']['containers'][0].get('image'),
                               'ready': any(c['type'] == 'Ready' and c['status'] == 'True'
                                            for c in p['status'].get('conditions', [])),
-                              'terminating': bool(p['metadata'].get('deletionTimestamp'))}
+                              'terminating': bool(p['metadata'].get('deletionTimestamp')),
+                              'restarts': (p['status'].get('containerStatuses') or [{}])[0]
+                              .get('restartCount', 0)}
                              for p in fake.store.pods.values()]
                 s['processes'] = len(fake.kubelet.procs)
             return self.send_json(200, s)

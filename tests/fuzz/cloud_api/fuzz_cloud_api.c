@@ -32,7 +32,7 @@ static void one(int which, json_t *j)
     } else if (which == 1) {
         agx_sandbox *sb = NULL;
         agx_error err;
-        if (agx_e2b_sandbox_from(&e2b, j, &sb, &err) == 0) {
+        if (agx_e2b_sandbox_from(&e2b, j, NULL, &sb, &err) == 0) {
             if (!sb || strncmp(agx_sandbox_runtime_url(sb), "https://8000-", 13) != 0 ||
                 agx_cloud_check_id(&e2b.cloud, agx_sandbox_id(sb), NULL) != 0)
                 abort();

@@ -13,8 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agx_local_record r;
     agx_error err;
     if (agx_local_record_parse((const char *)data, size, "fuzz", &r, &err) == 0) {
-        /* A record that decodes is one delete would act on: its fields must be in range. */
-        if (r.proc.pid <= 1 || r.port < 0 || r.port > 65535 || !agx_local_id_valid(r.id) || !r.labels)
+        /* A record that decodes is one delete would act on: its fields must be in range (pid 0:
+         * written before the server was spawned). */
+        if (r.proc.pid < 0 || r.proc.pid == 1 || r.port < 0 || r.port > 65535 || !agx_local_id_valid(r.id) || !r.labels)
             abort();
         agx_local_record_clear(&r);
     }
