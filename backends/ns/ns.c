@@ -326,7 +326,7 @@ AGX_EXPORT const agx_backend_vtable *agx_backend_ns(void);
 const agx_backend_vtable *agx_backend_ns(void) { return &ns_vtable; }
 
 /* Removes every ns sandbox under AGENTIX_NS_ROOT whose creating host process is dead, and
- * half-unpacked cache entries of dead unpackers. `agentix gc` will call it (leases, issue 12);
+ * half-unpacked cache entries of dead unpackers. `agentix gc` judges by labels and expiry instead;
  * tests call it through dlsym. */
 AGX_EXPORT int agx_backend_ns_sweep(int *removed, agx_error *err);
 int agx_backend_ns_sweep(int *removed, agx_error *err)
