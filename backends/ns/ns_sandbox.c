@@ -161,7 +161,8 @@ static int is_reserved(const char *k)
     return strncmp(k, "AGENTIX_", 8) == 0 &&
            (strcmp(k, "AGENTIX_TOKEN") == 0 || strcmp(k, "AGENTIX_TOKEN_FD") == 0 ||
             strcmp(k, "AGENTIX_AUTH") == 0 || strcmp(k, "AGENTIX_LISTEN") == 0 ||
-            strcmp(k, "AGENTIX_BIND_HOST") == 0 || strcmp(k, "AGENTIX_BIND_PORT") == 0);
+            strcmp(k, "AGENTIX_BIND_HOST") == 0 || strcmp(k, "AGENTIX_BIND_PORT") == 0 ||
+            strcmp(k, AGX_EXPIRY_ENV) == 0);
 }
 
 /* The image's environment, then HOME/HOSTNAME defaults, then the config's env, then the
@@ -189,9 +190,14 @@ static int build_env(create_ctx *c, agx_error *err)
                                                 : "names are non-empty and contain no '='");
         bad = env_add(c, k, agx_kv_value_at(user, i));
     }
-    char fd[16];
+    char fd[16], expiry[24];
     snprintf(fd, sizeof fd, "%d", c->token_fd);
     bad = bad || env_add(c, "AGENTIX_TOKEN_FD", fd);
+    /* The runtime ends itself (and with it init and the namespace) when its expiry passes with
+     * no extension: a host killed at any instant leaves no process tree running past it. */
+    int64_t expiry_ms = agx_sandbox_config_expiry_ms(c->cfg);
+    snprintf(expiry, sizeof expiry, "%lld", (long long)expiry_ms);
+    bad = bad || (expiry_ms > 0 && env_add(c, AGX_EXPIRY_ENV, expiry));
     if (c->o.net == AGX_NS_NET_NONE)
         bad = bad || env_add(c, "AGENTIX_LISTEN", "unix:" AGX_NS_RUN_DIR "/" AGX_NS_SOCKET_NAME);
     else

@@ -9,6 +9,9 @@
  *   cycles     N create/delete cycles per network mode (AGX_NS_CYCLES, default 50 each), then
  *              zero mounts, cgroups, processes, pins and sandbox folders left
  *   crash      a host process SIGKILLed at many instants of create; the sweep leaves nothing
+ *   expiry     the ownership record in get/list; a library host SIGKILLed and a CLI sandbox with
+ *              no owner: both end themselves at their 3 s expiry, gc --dry-run names them, one
+ *              gc leaves nothing
  * Every scenario uses its own AGENTIX_NS_ROOT, so they can run in parallel. */
 #include <agentix/agentix.h>
 #include <arpa/inet.h>
@@ -22,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agentix/backend/labels.h"
 #include "check.h"
 #include "ns_world.h"
 
@@ -535,9 +540,160 @@ static void crash(void)
     dlclose(so);
 }
 
+/* ---- expiry: sandboxes that end themselves, then gc ---- */
+
+#define EXPIRY_MS 3000
+
+/* The sandbox's info, CHECKed to be found. */
+static agx_sandbox_info *get_info(const char *id)
+{
+    agx_error err;
+    agx_sandbox_info *info = NULL;
+    CHECK_OK(agx_deployment_get(dep, id, &info, &err), &err);
+    return info;
+}
+
+/* The ownership record (owner labels, nonce, expiry) in get and in list. */
+static void check_record(const char *id, const char *owner_pid)
+{
+    agx_sandbox_info *info = get_info(id);
+    const agx_kv *l = agx_sandbox_info_labels_const(info);
+    CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_RUNNING);
+    CHECK(agx_kv_get(l, AGX_LABEL_OWNER_HOST) && agx_kv_get(l, AGX_LABEL_OWNER_START) &&
+          agx_kv_get(l, AGX_LABEL_RUN) && agx_kv_get(l, AGX_LABEL_CREATE));
+    CHECK_STREQ(agx_kv_get(l, AGX_LABEL_OWNER_PID), owner_pid);
+    CHECK(agx_sandbox_info_expires_at(info) > 0 &&
+          agx_sandbox_info_expires_at(info) == agx_label_unix_ms(agx_kv_get(l, AGX_LABEL_EXPIRES)));
+    agx_kv *by_nonce = agx_kv_new();
+    agx_sandbox_list *list = NULL;
+    agx_error err;
+    CHECK(by_nonce && agx_kv_set(by_nonce, AGX_LABEL_CREATE, agx_kv_get(l, AGX_LABEL_CREATE)) == 0);
+    CHECK_OK(agx_deployment_list(dep, by_nonce, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 1);
+    CHECK_STREQ(agx_sandbox_info_id(agx_sandbox_list_at(list, 0)), id);
+    CHECK(agx_sandbox_info_expires_at(agx_sandbox_list_at(list, 0)) > 0);
+    agx_sandbox_list_free(list);
+    agx_kv_free(by_nonce);
+    agx_sandbox_info_free(info);
+}
+
+/* Polls until get reports the sandbox's expiry later than `than` (the owner's renewals reach the
+ * record), bounded by 60 s: never a timing assertion, only an upper bound for a loaded machine. */
+static void wait_extended(const char *id, int64_t than)
+{
+    for (int i = 0;; i++) {
+        agx_sandbox_info *info = get_info(id);
+        int64_t at = agx_sandbox_info_expires_at(info);
+        agx_sandbox_info_free(info);
+        if (at > than)
+            return;
+        CHECK_MSG(i < 600, "sandbox %s's expiry stayed at %lld for 60 s while its owner lived", id,
+                  (long long)at);
+        sleep_ms(100);
+    }
+}
+
+/* Polls until the sandbox stopped and no process is left in any sandbox group, bounded by 120 s. */
+static void wait_ended(const char *id)
+{
+    for (int i = 0;; i++) {
+        agx_sandbox_info *info = get_info(id);
+        int stopped = agx_sandbox_info_state(info) == AGX_SANDBOX_STOPPED;
+        agx_sandbox_info_free(info);
+        if (stopped && ns_world_processes() == 0)
+            return;
+        CHECK_MSG(i < 1200, "sandbox %s still runs (or left processes) 120 s after its owner "
+                  "stopped renewing a %d ms expiry", id, EXPIRY_MS);
+        sleep_ms(100);
+    }
+}
+
+/* A library host: creates one sandbox with a short expiry, writes its id, lives on (renewing). */
+static pid_t owner_host(char *id, size_t n)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        close(p[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing CHECK must not leave it holding ctest's pipe */
+        agx_error e;
+        agx_deployment *d;
+        agx_sandbox *sb;
+        agx_sandbox_config *cfg = config("agx-test-busybox:1", "none");
+        if (agx_load_deployment("ns", &d, &e) || agx_sandbox_config_set_expiry_ms(cfg, EXPIRY_MS) ||
+            agx_deployment_create(d, cfg, &sb, &e))
+            _exit(3);
+        dprintf(p[1], "%s\n", agx_sandbox_id(sb));
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    FILE *f = fdopen(p[0], "r");
+    CHECK(f && fgets(id, (int)n, f));
+    fclose(f);
+    id[strcspn(id, "\n")] = '\0';
+    CHECK_MSG(*id, "the owner host's create failed");
+    return child;
+}
+
+/* Runs a shell command, returns its stdout (caller frees). */
+static char *output_of(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    CHECK(p);
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    CHECK(out);
+    for (size_t r; (r = fread(out + len, 1, cap - 1 - len, p)) > 0;)
+        len += r;
+    out[len] = '\0';
+    CHECK_MSG(pclose(p) == 0, "command failed: %s\n%s", cmd, out);
+    return out;
+}
+
+static void expiry(void)
+{
+    char owned[128], pid[24], cmd[2048];
+    pid_t host = owner_host(owned, sizeof owned);
+    snprintf(pid, sizeof pid, "%d", (int)host);
+    check_record(owned, pid);
+    agx_sandbox_info *info = get_info(owned);
+    int64_t first = agx_sandbox_info_expires_at(info);
+    agx_sandbox_info_free(info);
+    wait_extended(owned, first);
+    /* A shell's sandbox: no owner process, only its expiry ends it. */
+    snprintf(cmd, sizeof cmd, "'%s' create --backend ns --image agx-test-busybox:1 --bundle '%s' "
+             "--no-owner --expiry 3s --json", AGX_CLI, bundle);
+    char *json = output_of(cmd), loose[128] = "";
+    const char *at = strstr(json, "\"id\":");
+    CHECK_MSG(at && sscanf(at + 5, " \"%127[^\"]\"", loose) == 1, "no id in: %s", json);
+    free(json);
+    info = get_info(loose);
+    CHECK(agx_sandbox_info_expires_at(info) > 0);
+    CHECK_STREQ(agx_kv_get(agx_sandbox_info_labels_const(info), AGX_LABEL_OWNER_PID), "0");
+    agx_sandbox_info_free(info);
+    CHECK(kill(host, SIGKILL) == 0 && waitpid(host, NULL, 0) == host);
+    wait_ended(owned);
+    wait_ended(loose);
+    /* What the host side keeps (cgroups, folders) waits for gc, which names both first. */
+    snprintf(cmd, sizeof cmd, "'%s' gc --backend ns --grace 0s --dry-run --json", AGX_CLI);
+    char *dry = output_of(cmd);
+    fprintf(stderr, "gc --dry-run: %s", dry);
+    CHECK_CONTAINS(dry, owned);
+    CHECK_CONTAINS(dry, loose);
+    CHECK_CONTAINS(dry, "would-delete");
+    CHECK_CONTAINS(dry, "would-expire");
+    free(dry);
+    snprintf(cmd, sizeof cmd, "'%s' gc --backend ns --grace 0s", AGX_CLI);
+    free(output_of(cmd));
+    CHECK(leftovers("after gc") == 0);
+}
+
 int main(int argc, char **argv)
 {
-    CHECK_MSG(argc == 2, "usage: test_ns e2e|isolation|limits|cycles|crash");
+    CHECK_MSG(argc == 2, "usage: test_ns e2e|isolation|limits|cycles|crash|expiry");
     snprintf(root, sizeof root, "/var/tmp/agx-ns-%.20s", argv[1]);
     char cmd[2048];
     setenv("AGENTIX_NS_ROOT", root, 1);
@@ -572,6 +728,8 @@ int main(int argc, char **argv)
         cycles();
     else if (strcmp(argv[1], "crash") == 0)
         crash();
+    else if (strcmp(argv[1], "expiry") == 0)
+        expiry();
     else
         CHECK_MSG(0, "unknown scenario %s", argv[1]);
     agx_deployment_free(dep);

@@ -135,9 +135,10 @@ static int count_lines(const char *cmd, const char *what)
     return n;
 }
 
-int ns_world_leftovers(const char *root, const char *when)
+/* Sandbox groups below ours and the processes in them (printed when `print`). */
+static void count_groups(int *groups_left, int *procs, int print)
 {
-    int groups_left = 0, procs = 0;
+    *groups_left = *procs = 0;
     for (int i = 0; i < ngroups; i++) {
         char base[1100];
         snprintf(base, sizeof base, "%s/agentix-ns", groups[i].mine);
@@ -146,14 +147,16 @@ int ns_world_leftovers(const char *root, const char *when)
         while (d && (e = readdir(d))) {
             if (e->d_type != DT_DIR || e->d_name[0] == '.')
                 continue;
-            groups_left++;
-            fprintf(stderr, "  leftover cgroup: %s/%s\n", base, e->d_name);
+            (*groups_left)++;
+            if (print)
+                fprintf(stderr, "  leftover cgroup: %s/%s\n", base, e->d_name);
             char path[1400], pid[32];
             snprintf(path, sizeof path, "%s/%s/cgroup.procs", base, e->d_name);
             FILE *f = fopen(path, "re");
             while (f && fgets(pid, sizeof pid, f)) {
-                fprintf(stderr, "  leftover process: %s", pid);
-                procs++;
+                if (print)
+                    fprintf(stderr, "  leftover process: %s", pid);
+                (*procs)++;
             }
             if (f)
                 fclose(f);
@@ -161,6 +164,19 @@ int ns_world_leftovers(const char *root, const char *when)
         if (d)
             closedir(d);
     }
+}
+
+int ns_world_processes(void)
+{
+    int groups_left, procs;
+    count_groups(&groups_left, &procs, 0);
+    return procs;
+}
+
+int ns_world_leftovers(const char *root, const char *when)
+{
+    int groups_left, procs;
+    count_groups(&groups_left, &procs, 1);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "grep -F ' %s/' /proc/self/mountinfo", root);
     int mounts = count_lines(cmd, "mount");

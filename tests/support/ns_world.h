@@ -13,6 +13,8 @@ void ns_world_enter(const char *tag);
 /* Counts and prints (with `when`) sandbox groups below ours, processes in them, mounts naming
  * root, entries of root/sandboxes and host links named agx*; returns the sum. */
 int ns_world_leftovers(const char *root, const char *when);
+/* Processes in the sandbox groups below ours, counted silently (a wait polls it). */
+int ns_world_processes(void);
 /* Back into the original groups; ours are removed (CHECK: they are empty). */
 void ns_world_leave(void);
 
