@@ -119,19 +119,31 @@ static bool token_ok(srv_server *s, const agx_sio_http_request *r)
     return srv_token_check(&s->token, n >= 0 ? tok : NULL, n >= 0 ? (size_t)n : 0);
 }
 
-static int post_expiry(srv_server *s, const agx_sio_http_request *r, char *body, size_t cap)
+/* The expiry a POST asks for (X-Agentix-Expiry-Ms), or the reply refusing it: a value out of
+ * range, or a runtime already shutting down. 0 when *ms holds an expiry to apply. */
+static int requested_expiry(srv_server *s, const agx_sio_http_request *r, int64_t *ms, char *body,
+                            size_t cap)
 {
-    if (!token_ok(s, r))
-        return reply(body, cap, 401, "{\"message\":\"the runtime token (" AGX_HTTP_HEADER_TOKEN
-                                     ") is missing or wrong\"}");
     char v[32];
-    int64_t ms = agx_sio_http_header(r, AGX_HTTP_HEADER_EXPIRY_MS, v, sizeof v) > 0 ? parse_ms(v) : -1;
-    if (ms < 0)
+    *ms = agx_sio_http_header(r, AGX_HTTP_HEADER_EXPIRY_MS, v, sizeof v) > 0 ? parse_ms(v) : -1;
+    if (*ms < 0)
         return reply(body, cap, 400, "{\"message\":\"" AGX_HTTP_HEADER_EXPIRY_MS " must be "
                                      "milliseconds from %lld to %lld\"}",
                      (long long)AGX_EXPIRY_MIN_MS, (long long)AGX_EXPIRY_MAX_MS);
     if (s->draining)
         return reply(body, cap, 503, "{\"message\":\"the runtime is shutting down\"}");
+    return 0;
+}
+
+static int post_expiry(srv_server *s, const agx_sio_http_request *r, char *body, size_t cap)
+{
+    if (!token_ok(s, r))
+        return reply(body, cap, 401, "{\"message\":\"the runtime token (" AGX_HTTP_HEADER_TOKEN
+                                     ") is missing or wrong\"}");
+    int64_t ms;
+    int refused = requested_expiry(s, r, &ms, body, cap);
+    if (refused)
+        return refused;
     srv_expiry_extend(s, ms);
     return reply(body, cap, 200, "{\"" AGX_HTTP_FIELD_EXPIRES_IN "\":%lld}",
                  (long long)srv_expiry_left_ms(s));
@@ -153,14 +165,10 @@ static int post_claim(srv_server *s, const agx_sio_http_request *r, char *body, 
                                      ") is missing or wrong\"}");
     if (s->token.set)
         return reply(body, cap, 409, "{\"message\":\"this runtime was claimed already\"}");
-    char v[32];
-    int64_t ms = agx_sio_http_header(r, AGX_HTTP_HEADER_EXPIRY_MS, v, sizeof v) > 0 ? parse_ms(v) : -1;
-    if (ms < 0)
-        return reply(body, cap, 400, "{\"message\":\"" AGX_HTTP_HEADER_EXPIRY_MS " must be "
-                                     "milliseconds from %lld to %lld\"}",
-                     (long long)AGX_EXPIRY_MIN_MS, (long long)AGX_EXPIRY_MAX_MS);
-    if (s->draining)
-        return reply(body, cap, 503, "{\"message\":\"the runtime is shutting down\"}");
+    int64_t ms;
+    int refused = requested_expiry(s, r, &ms, body, cap);
+    if (refused)
+        return refused;
     char msg[MSG_MAX];
     n = agx_sio_http_header(r, AGX_HTTP_HEADER_TOKEN, got, sizeof got);
     int rc = srv_token_claim(&s->token, got, n > 0 ? (size_t)n : 0, msg, sizeof msg);
