@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "agentix/backend/runtime.h"
+#include "agentix/backend/table.h"
 #include "agentix/clock.h"
 #include "agentix/plugin.h"
 
@@ -30,12 +30,10 @@
 
 typedef struct local_entry {
     agx_local_record rec;
-    struct local_entry *next;
 } local_entry;
 
 typedef struct agx_local {
-    pthread_mutex_t mu;
-    local_entry *entries; /* sandboxes this instance created and has not deleted */
+    agx_sandbox_table *table; /* sandboxes this instance created and has not deleted */
     char server[AGX_LOCAL_PATH_MAX];
     char root[AGX_LOCAL_PATH_MAX / 2]; /* leaves room for /<id>/<file> below it */
 } agx_local;
@@ -88,19 +86,28 @@ static int find_root(char *out, size_t n, agx_error *err)
     return 0;
 }
 
+static void entry_free(void *item)
+{
+    local_entry *e = item;
+    agx_local_record_clear(&e->rec);
+    free(e);
+}
+
 static int local_construct(void **self, agx_error *err)
 {
     agx_local *l = calloc(1, sizeof *l);
-    if (!l)
+    if (!l || !(l->table = agx_sandbox_table_new(entry_free))) {
+        free(l);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the local backend");
+    }
     int rc = find_server(l->server, sizeof l->server, err);
     if (!rc)
         rc = find_root(l->root, sizeof l->root, err);
     if (rc) {
+        agx_sandbox_table_free(l->table);
         free(l);
         return rc;
     }
-    pthread_mutex_init(&l->mu, NULL);
     *self = l;
     return 0;
 }
@@ -111,44 +118,8 @@ static void local_destruct(void *self)
     agx_local *l = self;
     if (!l)
         return;
-    for (local_entry *e = l->entries, *next; e; e = next) {
-        next = e->next;
-        agx_local_record_clear(&e->rec);
-        free(e);
-    }
-    pthread_mutex_destroy(&l->mu);
+    agx_sandbox_table_free(l->table);
     free(l);
-}
-
-/* ---- the table ---- */
-
-static void table_add(agx_local *l, local_entry *e)
-{
-    pthread_mutex_lock(&l->mu);
-    e->next = l->entries;
-    l->entries = e;
-    pthread_mutex_unlock(&l->mu);
-}
-
-/* Caller holds mu. */
-static local_entry **table_find(agx_local *l, const char *id)
-{
-    for (local_entry **p = &l->entries; *p; p = &(*p)->next)
-        if (strcmp((*p)->rec.id, id) == 0)
-            return p;
-    return NULL;
-}
-
-static local_entry *table_take(agx_local *l, const char *id)
-{
-    pthread_mutex_lock(&l->mu);
-    local_entry **p = table_find(l, id), *e = NULL;
-    if (p) {
-        e = *p;
-        *p = e->next;
-    }
-    pthread_mutex_unlock(&l->mu);
-    return e;
 }
 
 static void workdir_of(const agx_local *l, const char *id, char *out, size_t n)
@@ -255,10 +226,14 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
     if (!rc) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d", e->rec.port);
         *out = agx_sandbox_new("local", e->rec.id, url, token);
-        if (!*out) {
+        if (!*out)
             rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a local sandbox");
-            agx_local_proc_stop(&e->rec.proc, e->rec.id, 0, NULL);
+        else if ((rc = agx_sandbox_table_add(l->table, e->rec.id, e, err)) != 0) {
+            agx_sandbox_free(*out);
+            *out = NULL;
         }
+        if (rc)
+            agx_local_proc_stop(&e->rec.proc, e->rec.id, 0, NULL);
     }
     if (rc) {
         agx_fs_rmtree(dir, NULL);
@@ -266,7 +241,6 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
         free(e);
         return rc;
     }
-    table_add(l, e);
     return 0;
 }
 
@@ -280,15 +254,14 @@ static int local_delete(void *self, const char *id, agx_error *err)
         return rc;
     char dir[AGX_LOCAL_PATH_MAX];
     workdir_of(l, id, dir, sizeof dir);
-    local_entry *e = table_take(l, id);
+    local_entry *e = agx_sandbox_table_take(l->table, id);
     if (e) {
         rc = agx_local_proc_stop(&e->rec.proc, id, AGX_LOCAL_STOP_GRACE_MS, err);
         if (rc) {
-            table_add(l, e); /* still ours: a later delete retries */
+            agx_sandbox_table_add(l->table, id, e, NULL); /* still ours: a later delete retries */
             return rc;
         }
-        agx_local_record_clear(&e->rec);
-        free(e);
+        entry_free(e);
     } else {
         /* Another process's sandbox, or one already gone. The record says which pid serves it,
          * but sandbox code can write it: the pid is used only if the live process checks out,
@@ -353,6 +326,23 @@ static int dir_exists(const char *dir)
     return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+typedef struct describe_ctx {
+    const agx_kv *filter;
+    int exists, match;
+    agx_sandbox_info *info;
+    agx_error *err;
+} describe_ctx;
+
+/* Under the table's lock: the record stays ours while it is read. */
+static void describe_own(void *item, void *ctx)
+{
+    local_entry *e = item;
+    describe_ctx *d = ctx;
+    d->match = agx_labels_match(e->rec.labels, d->filter);
+    if (d->match)
+        d->info = info_from_record(&e->rec, d->exists, d->err);
+}
+
 /* Looks up one sandbox: ours from the table, others from disk. *out NULL with 0 means no record.
  * filter (may be NULL) skips sandboxes whose labels do not match. */
 static int describe(agx_local *l, const char *id, const agx_kv *filter, agx_sandbox_info **out,
@@ -361,14 +351,11 @@ static int describe(agx_local *l, const char *id, const agx_kv *filter, agx_sand
     char dir[AGX_LOCAL_PATH_MAX];
     workdir_of(l, id, dir, sizeof dir);
     *out = NULL;
-    pthread_mutex_lock(&l->mu);
-    local_entry **p = table_find(l, id);
-    int ours = p != NULL, match = ours && agx_labels_match((*p)->rec.labels, filter);
-    if (match)
-        *out = info_from_record(&(*p)->rec, dir_exists(dir), err);
-    pthread_mutex_unlock(&l->mu);
-    if (ours)
-        return match && !*out ? AGX_ERR_NO_MEMORY : 0;
+    describe_ctx d = {.filter = filter, .exists = dir_exists(dir), .err = err};
+    if (agx_sandbox_table_visit(l->table, id, describe_own, &d)) {
+        *out = d.info;
+        return d.match && !d.info ? AGX_ERR_NO_MEMORY : 0;
+    }
     agx_local_record r;
     int rc = agx_local_record_read(dir, &r, err);
     if (rc == AGX_ERR_NOT_FOUND)

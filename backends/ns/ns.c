@@ -21,16 +21,19 @@
 
 #define EXTEND_MS 10000 /* one extension's bound: the renewer tries again well before the expiry */
 
-typedef struct agx_ns_entry {
-    agx_ns_record rec;
-    struct agx_ns_entry *next;
-} agx_ns_entry;
+static void record_free(void *item)
+{
+    agx_ns_record_clear(item);
+    free(item);
+}
 
 static int ns_construct(void **self, agx_error *err)
 {
     agx_ns *ns = calloc(1, sizeof *ns);
-    if (!ns)
+    if (!ns || !(ns->table = agx_sandbox_table_new(record_free))) {
+        free(ns);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory constructing the ns backend");
+    }
     uint64_t ticks = 0;
     int rc = agx_ns_config_load(ns, err);
     if (!rc)
@@ -42,6 +45,7 @@ static int ns_construct(void **self, agx_error *err)
     if (rc) {
         agx_ns_seccomp_free(&ns->seccomp);
         agx_ns_cgroup_info_free(ns->cg);
+        agx_sandbox_table_free(ns->table);
         free(ns);
         return rc;
     }
@@ -57,11 +61,7 @@ static void ns_destruct(void *self)
     agx_ns *ns = self;
     if (!ns)
         return;
-    for (agx_ns_entry *e = ns->entries, *next; e; e = next) {
-        next = e->next;
-        agx_ns_record_clear(&e->rec);
-        free(e);
-    }
+    agx_sandbox_table_free(ns->table);
     agx_ns_image_memo_free(ns);
     agx_ns_seccomp_free(&ns->seccomp);
     agx_ns_cgroup_info_free(ns->cg);
@@ -73,47 +73,24 @@ static void ns_destruct(void *self)
 
 int agx_ns_entry_add(agx_ns *ns, const agx_ns_record *r, agx_error *err)
 {
-    agx_ns_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->rec.labels = agx_kv_copy(r->labels))) {
-        free(e);
+    agx_ns_record *copy = malloc(sizeof *copy);
+    agx_kv *labels = agx_kv_copy(r->labels);
+    if (!copy || !labels) {
+        free(copy);
+        agx_kv_free(labels);
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory recording sandbox '%s'", r->id);
     }
-    agx_kv *labels = e->rec.labels;
-    e->rec = *r;
-    e->rec.labels = labels;
-    pthread_mutex_lock(&ns->mu);
-    e->next = ns->entries;
-    ns->entries = e;
-    pthread_mutex_unlock(&ns->mu);
-    return 0;
-}
-
-static agx_ns_entry **find(agx_ns *ns, const char *id)
-{
-    for (agx_ns_entry **p = &ns->entries; *p; p = &(*p)->next)
-        if (strcmp((*p)->rec.id, id) == 0)
-            return p;
-    return NULL;
+    *copy = *r;
+    copy->labels = labels;
+    int rc = agx_sandbox_table_add(ns->table, copy->id, copy, err);
+    if (rc)
+        record_free(copy);
+    return rc;
 }
 
 int agx_ns_entry_owned(agx_ns *ns, const char *id)
 {
-    pthread_mutex_lock(&ns->mu);
-    int owned = find(ns, id) != NULL;
-    pthread_mutex_unlock(&ns->mu);
-    return owned;
-}
-
-static agx_ns_entry *take(agx_ns *ns, const char *id)
-{
-    pthread_mutex_lock(&ns->mu);
-    agx_ns_entry **p = find(ns, id), *e = NULL;
-    if (p) {
-        e = *p;
-        *p = e->next;
-    }
-    pthread_mutex_unlock(&ns->mu);
-    return e;
+    return agx_sandbox_table_visit(ns->table, id, NULL, NULL);
 }
 
 static int check_id(const char *id, agx_error *err)
@@ -138,19 +115,13 @@ static int ns_delete(void *self, const char *id, agx_error *err)
     int rc = check_id(id, err);
     if (rc)
         return rc;
-    agx_ns_entry *e = take(ns, id);
-    if (e) {
-        rc = agx_ns_teardown(ns, &e->rec, 1, err);
-        if (rc) {
-            pthread_mutex_lock(&ns->mu); /* still ours: a later delete retries */
-            e->next = ns->entries;
-            ns->entries = e;
-            pthread_mutex_unlock(&ns->mu);
-            return rc;
-        }
-        agx_ns_record_clear(&e->rec);
-        free(e);
-        return 0;
+    agx_ns_record *mine = agx_sandbox_table_take(ns->table, id);
+    if (mine) {
+        rc = agx_ns_teardown(ns, mine, 1, err);
+        if (rc && agx_sandbox_table_add(ns->table, id, mine, NULL) == 0)
+            return rc; /* still ours: a later delete retries */
+        record_free(mine);
+        return rc;
     }
     agx_ns_record r;
     rc = agx_ns_record_read(ns, id, &r, err);

@@ -73,7 +73,7 @@ typedef struct agx_ns {
     struct sock_fprog seccomp; /* the compiled default filter (ns_seccomp.c) */
     agx_ns_cgroup_info *cg;   /* what the kernel offers (ns_cgroup.c) */
     pthread_mutex_t mu;
-    struct agx_ns_entry *entries; /* sandboxes this instance created (their processes are ours) */
+    agx_sandbox_table *table; /* sandboxes this instance created (their processes are ours) */
     struct agx_ns_image_memo *images; /* image name → layer dirs, resolved once per instance */
     int64_t owner_start;      /* start ticks of this host process */
 } agx_ns;

@@ -1,8 +1,13 @@
 /* test_records.c — the plain records hosts and backends exchange: agx_kv, agx_sandbox_config,
- * agx_sandbox, agx_sandbox_info and agx_sandbox_list, including argument validation. */
+ * agx_sandbox, agx_sandbox_info and agx_sandbox_list, and the toolkit's table of a backend's own
+ * sandboxes, including argument validation. */
 #include "check.h"
 
+#include "agentix/backend/table.h"
 #include "agentix/deployment.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #include <math.h>
 
@@ -116,11 +121,65 @@ static void test_info_and_list(void)
     agx_sandbox_list_free(list);
 }
 
+static int freed;
+static void item_free(void *item)
+{
+    freed++;
+    free(item);
+}
+
+static void count_visit(void *item, void *ctx)
+{
+    (*(int *)ctx) += *(int *)item;
+}
+
+static int *item(int v)
+{
+    int *p = malloc(sizeof *p);
+    CHECK(p);
+    *p = v;
+    return p;
+}
+
+static void test_sandbox_table(void)
+{
+    freed = 0;
+    agx_sandbox_table *t = agx_sandbox_table_new(item_free);
+    CHECK(t);
+    agx_error err;
+    CHECK(agx_sandbox_table_add(t, "a", item(1), &err) == 0);
+    CHECK(agx_sandbox_table_add(t, "b", item(2), &err) == 0);
+    CHECK(agx_sandbox_table_add(t, "c", item(4), &err) == 0);
+    int sum = 0;
+    CHECK(agx_sandbox_table_visit(t, "b", count_visit, &sum) == 1 && sum == 2);
+    CHECK(agx_sandbox_table_visit(t, "zz", count_visit, &sum) == 0 && sum == 2);
+    CHECK(agx_sandbox_table_visit(t, "a", NULL, NULL) == 1);
+    int *b = agx_sandbox_table_take(t, "b");
+    CHECK(b && *b == 2);
+    CHECK(agx_sandbox_table_take(t, "b") == NULL); /* taken: no longer the table's */
+    CHECK(agx_sandbox_table_visit(t, "b", NULL, NULL) == 0);
+    /* the caller keeps the item a refused add did not take */
+    char long_id[300];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    CHECK(agx_sandbox_table_add(t, long_id, b, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_sandbox_table_add(t, "", b, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_sandbox_table_add(t, NULL, b, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(agx_sandbox_table_add(NULL, "b", b, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK(freed == 0);
+    CHECK(agx_sandbox_table_add(t, "b", b, &err) == 0); /* given back */
+    CHECK(agx_sandbox_table_take(NULL, "a") == NULL && agx_sandbox_table_take(t, NULL) == NULL);
+    agx_sandbox_table_free(t); /* releases a, b and c */
+    CHECK(freed == 3);
+    agx_sandbox_table_free(NULL);
+}
+
 int main(void)
 {
     TEST_RUN(test_kv);
     TEST_RUN(test_config);
     TEST_RUN(test_sandbox);
     TEST_RUN(test_info_and_list);
+    TEST_RUN(test_sandbox_table);
     return 0;
 }

@@ -9,6 +9,7 @@
  *   agentix/expiry.h           expiry bounds and the runtime's expiry words (libagentix-runtime)
  *   agentix/backend/process.h  state, group and start time of a process
  *   agentix/backend/files.h    state folders: removal without following links, atomic records
+ *   agentix/backend/table.h    the sandboxes an instance created and has not deleted, by id
  *   agentix/clock.h            monotonic clock, deadlines, condition variables (libagentix-runtime)
  *   agentix/fdio.h             whole, bounded fd and file I/O (libagentix-runtime)
  *
@@ -26,6 +27,7 @@
 #include "agentix/backend/labels.h"
 #include "agentix/backend/process.h"
 #include "agentix/backend/runtime.h"
+#include "agentix/backend/table.h"
 #include "agentix/clock.h"
 #include "agentix/expiry.h"
 #include "agentix/export.h"
@@ -39,8 +41,8 @@ extern "C" {
 /* 1: the first toolkit. 2: the ownership record and expiries (labels.h's agentix.expires and
  * agx_label_unix_ms, runtime.h's agx_runtime_expiry_extend and agx_runtime_claim, the vtable's
  * extend_sandbox, deployment.h's expiry fields and agx_admission_defer), http.h's on_headers,
- * abort handle and maybe_sent. */
-#define AGX_BACKEND_TOOLKIT_VERSION 2u
+ * abort handle and maybe_sent. 3: table.h (the table local and ns keep of their sandboxes). */
+#define AGX_BACKEND_TOOLKIT_VERSION 3u
 
 /* The toolkit version of the libagentix actually loaded (≥ the one a backend was built with
  * when the library is at least as new). */
