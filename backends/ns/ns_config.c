@@ -133,6 +133,20 @@ int agx_ns_config_load(agx_ns *ns, agx_error *err)
         return agx_error_set(err, AGX_ERR_UNSUPPORTED,
                              "AGENTIX_NS_USERNS=1 but user namespaces are unavailable here "
                              "(/proc/sys/user/max_user_namespaces); set AGENTIX_NS_USERNS=0");
+    /* A folder without a record may belong to a create that is about to write it: the sweep
+     * leaves such folders until they are this old. Tests that sweep right after killing their
+     * only creators set 0. */
+    const char *stale = getenv("AGENTIX_NS_STALE_DIR_MS");
+    ns->stale_dir_ms = 60000;
+    if (stale && *stale) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(stale, &end, 10);
+        if (errno || *end || v < 0 || v > 86400000 || stale[0] == '-' || stale[0] == '+')
+            return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "AGENTIX_NS_STALE_DIR_MS='%s' "
+                                 "must be milliseconds from 0 to 86400000", stale);
+        ns->stale_dir_ms = v;
+    }
     long last = 40;
     read_long("/proc/sys/kernel/cap_last_cap", &last);
     ns->cap_last = (int)(last > 0 && last < 64 ? last : 40);

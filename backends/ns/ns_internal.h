@@ -76,6 +76,8 @@ typedef struct agx_ns {
     agx_sandbox_table *table; /* sandboxes this instance created (their processes are ours) */
     struct agx_ns_image_memo *images; /* image name → layer dirs, resolved once per instance */
     int64_t owner_start;      /* start ticks of this host process */
+    int64_t stale_dir_ms;     /* AGENTIX_NS_STALE_DIR_MS: a record-less sandbox folder this old
+                                 is abandoned (its creator was killed before the record) */
 } agx_ns;
 
 /* Per-sandbox choices from the config (options "ns.*" and the resources). */

@@ -27,7 +27,6 @@
 
 #define TOKEN_BYTES 16
 #define ID_BYTES 12
-#define STALE_DIR_MS 60000 /* a sandbox folder without a record this old was abandoned */
 
 /* Is pid still the process the record names (same start time, not a zombie)? */
 static int same_process(int64_t pid, uint64_t start)
@@ -490,7 +489,7 @@ int agx_ns_sweep(agx_ns *ns, int *removed, agx_error *err)
             int64_t age;
             char pin[AGX_NS_PATH_MAX + 8];
             snprintf(pin, sizeof pin, "%s/netns", dir);
-            if (dir_age_ms(dir, &age) == 0 && age > STALE_DIR_MS) {
+            if (dir_age_ms(dir, &age) == 0 && age >= ns->stale_dir_ms) {
                 agx_ns_netns_unpin(pin);
                 if (agx_fs_rmtree(dir, NULL) == 0)
                     (*removed)++;
