@@ -263,36 +263,15 @@ static void scenario_expiry(void)
 
 static void scenario_spec(void)
 {
-    agx_fake *f = agx_fake_start_daytona(100, NULL);
-    char *body = NULL;
-    long st = agx_fake_raw(f, "POST", "/api/sandbox", "Authorization: Bearer " AGX_FAKE_DAYTONA_KEY,
-                           "{\"env\": {\"A\": 1}}", &body);
-    CHECK(st == 400);
-    CHECK_CONTAINS(body, "is not a string");
-    free(body);
-    json_t *s = agx_fake_stats(f);
-    json_t *v = json_object_get(s, "violations");
-    CHECK(json_array_size(v) == 1);
-    CHECK_CONTAINS(json_string_value(json_array_get(v, 0)), "env.A");
-    json_decref(s);
-    CHECK(agx_fake_live(f) == 0);
-    agx_fake_stop(f);
+    agx_fake_expect_spec_refusal(agx_fake_start_daytona(100, NULL), "POST", "/api/sandbox",
+                                 "Authorization: Bearer " AGX_FAKE_DAYTONA_KEY,
+                                 "{\"env\": {\"A\": 1}}", "is not a string", "env.A");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
-                     {"toolbox", scenario_toolbox}, {"cap", scenario_cap},
-                     {"expiry", scenario_expiry}, {"spec", scenario_spec}};
-    for (size_t i = 0; argc == 2 && i < sizeof scenarios / sizeof *scenarios; i++)
-        if (strcmp(argv[1], scenarios[i].name) == 0) {
-            fprintf(stderr, "-- %s\n", scenarios[i].name);
-            scenarios[i].fn();
-            return 0;
-        }
-    CHECK_MSG(0, "usage: test_daytona_api errors|faults|toolbox|cap|expiry|spec");
-    return 2;
+    static const check_scenario scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
+                                               {"toolbox", scenario_toolbox}, {"cap", scenario_cap},
+                                               {"expiry", scenario_expiry}, {"spec", scenario_spec}};
+    return check_run_named(argc, argv, scenarios, sizeof scenarios / sizeof *scenarios);
 }

@@ -227,20 +227,9 @@ static void scenario_cap(void)
 /* The spec check itself can fail: a create without templateID is refused and recorded. */
 static void scenario_spec(void)
 {
-    agx_fake *f = agx_fake_start_e2b(100, NULL);
-    char *body = NULL;
-    long st = agx_fake_raw(f, "POST", "/sandboxes", "X-API-Key: " AGX_FAKE_E2B_KEY,
-                           "{\"timeout\": 5}", &body);
-    CHECK(st == 400);
-    CHECK_CONTAINS(body, "required field 'templateID' missing");
-    free(body);
-    json_t *s = agx_fake_stats(f);
-    json_t *v = json_object_get(s, "violations");
-    CHECK(json_array_size(v) == 1);
-    CHECK_CONTAINS(json_string_value(json_array_get(v, 0)), "templateID");
-    json_decref(s);
-    CHECK(agx_fake_live(f) == 0);
-    agx_fake_stop(f);
+    agx_fake_expect_spec_refusal(agx_fake_start_e2b(100, NULL), "POST", "/sandboxes",
+                                 "X-API-Key: " AGX_FAKE_E2B_KEY, "{\"timeout\": 5}",
+                                 "required field 'templateID' missing", "templateID");
 }
 
 /* The fake over TLS (a test CA made at test time, the certificate naming *.e2b.app and
@@ -294,18 +283,8 @@ static void scenario_tls(void)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
-                     {"lifetime", scenario_lifetime}, {"cap", scenario_cap},
-                     {"spec", scenario_spec}, {"tls", scenario_tls}};
-    for (size_t i = 0; argc == 2 && i < sizeof scenarios / sizeof *scenarios; i++)
-        if (strcmp(argv[1], scenarios[i].name) == 0) {
-            fprintf(stderr, "-- %s\n", scenarios[i].name);
-            scenarios[i].fn();
-            return 0;
-        }
-    CHECK_MSG(0, "usage: test_e2b_api errors|faults|lifetime|cap|spec|tls");
-    return 2;
+    static const check_scenario scenarios[] = {{"errors", scenario_errors}, {"faults", scenario_faults},
+                                               {"lifetime", scenario_lifetime}, {"cap", scenario_cap},
+                                               {"spec", scenario_spec}, {"tls", scenario_tls}};
+    return check_run_named(argc, argv, scenarios, sizeof scenarios / sizeof *scenarios);
 }

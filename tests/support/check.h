@@ -64,4 +64,26 @@
         fn();                                                                                  \
     } while (0)
 
+/* A program of named scenarios, CTest running one per test: runs the one argv[1] names, or
+ * fails with the usage line listing them all. */
+typedef struct check_scenario {
+    const char *name;
+    void (*fn)(void);
+} check_scenario;
+
+static inline int check_run_named(int argc, char **argv, const check_scenario *s, size_t n)
+{
+    for (size_t i = 0; argc == 2 && i < n; i++)
+        if (strcmp(argv[1], s[i].name) == 0) {
+            fprintf(stderr, "-- %s\n", s[i].name);
+            s[i].fn();
+            return 0;
+        }
+    fprintf(stderr, "usage: %s", argv[0]);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s%s", i ? "|" : " ", s[i].name);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
 #endif

@@ -374,3 +374,21 @@ void agx_fake_concurrent_sessions(agx_fake *f, agx_deployment *dep, const agx_sa
     free(th);
     CHECK_MSG(failed == 0, "%d of %d concurrent sessions failed", failed, n);
 }
+
+void agx_fake_expect_spec_refusal(agx_fake *f, const char *method, const char *path,
+                                  const char *header, const char *json, const char *body_says,
+                                  const char *names)
+{
+    char *body = NULL;
+    long st = agx_fake_raw(f, method, path, header, json, &body);
+    CHECK_MSG(st == 400, "%s %s against the spec was answered %ld", method, path, st);
+    CHECK_CONTAINS(body, body_says);
+    free(body);
+    json_t *s = agx_fake_stats(f);
+    json_t *v = json_object_get(s, "violations");
+    CHECK(json_array_size(v) == 1);
+    CHECK_CONTAINS(json_string_value(json_array_get(v, 0)), names);
+    json_decref(s);
+    CHECK(agx_fake_live(f) == 0);
+    agx_fake_stop(f);
+}

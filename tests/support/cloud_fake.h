@@ -68,6 +68,13 @@ int agx_fake_event_count(agx_fake *f, const char *what);
 long agx_fake_raw(agx_fake *f, const char *method, const char *path, const char *header,
                   const char *json, char **body);
 
+/* The fake's spec check can fail: a raw request the OpenAPI spec forbids is answered 400 with
+ * body_says in its body and recorded as one violation naming `names`; nothing is created. Stops
+ * the fake (its violation is expected) and frees f. */
+void agx_fake_expect_spec_refusal(agx_fake *f, const char *method, const char *path,
+                                  const char *header, const char *json, const char *body_says,
+                                  const char *names);
+
 /* Runs n sessions on n threads, each: create, hold until the fake has refused a create at its
  * cap, the demo calls (tests/support/demo_calls.h), delete; all must succeed (the backend waits
  * out the cap within its timeout). */
