@@ -17,23 +17,15 @@
 
 #include "attack.h"
 #include "check.h"
+#include "token_hunt.h"
 
 /* How many places A's code finds `needle` in: environments, command lines, files under root. The
  * needle travels in two halves joined inside the shell, so no command line holds it whole. */
 static int hunt(sh_client *c, const char *cid, const char *needle, const char *root)
 {
-    char cmd[2048], out[256];
-    int half = (int)strlen(needle) / 2;
-    snprintf(cmd, sizeof cmd,
-             "A='%.*s'; B='%s'; n=0; for p in /proc/[0-9]*; do "
-             "  for f in environ cmdline; do "
-             "    v=$(tr '\\0' '\\n' < $p/$f 2>/dev/null); "
-             "    case \"$v\" in *\"$A$B\"*) n=$((n+1)); echo \"found in $p/$f\" >&2;; esac; "
-             "  done; "
-             "done; "
-             "f=$(grep -rlF -f <(printf %%s%%s \"$A\" \"$B\") '%s' 2>/dev/null | wc -l); "
-             "echo $((n+f))",
-             half, needle, needle + half, root);
+    char cmd[2048], out[256], files[600];
+    snprintf(files, sizeof files, "'%s'", root);
+    token_hunt_command(needle, files, cmd, sizeof cmd);
     CHECK(atk_bash(c, cid, cmd, out, sizeof out) == 0);
     return atoi(out);
 }

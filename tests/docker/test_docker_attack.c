@@ -14,6 +14,7 @@
 #include "agentix/deployment.h"
 #include "agentix/value.h"
 #include "check.h"
+#include "token_hunt.h"
 #include "docker_count.h"
 
 #define DEBIAN "agx-test-debian:12"
@@ -66,17 +67,7 @@ static agx_client *connect_to(const agx_sandbox *sb)
 static int hunt(agx_client *c, const char *needle)
 {
     char cmd[2048], out[256];
-    int half = (int)strlen(needle) / 2;
-    snprintf(cmd, sizeof cmd,
-             "A='%.*s'; B='%s'; n=0; for p in /proc/[0-9]*; do "
-             "  for f in environ cmdline; do "
-             "    v=$(tr '\\0' '\\n' < $p/$f 2>/dev/null); "
-             "    case \"$v\" in *\"$A$B\"*) n=$((n+1)); echo \"found in $p/$f\" >&2;; esac; "
-             "  done; "
-             "done; "
-             "f=$(grep -rlF -D skip -f <(printf %%s%%s \"$A\" \"$B\") / --exclude-dir=proc --exclude-dir=sys "
-             "2>/dev/null | wc -l); echo $((n+f))",
-             half, needle, needle + half);
+    token_hunt_command(needle, "/ --exclude-dir=proc --exclude-dir=sys", cmd, sizeof cmd);
     CHECK(bash(c, cmd, out, sizeof out) == 0);
     return atoi(out);
 }
