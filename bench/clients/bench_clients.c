@@ -201,8 +201,8 @@ static void fleet_create(const options *o, int count)
 
 /* ---- one measurement in a fresh process ---- */
 
-/* Runs argv with stdout captured; returns the last line that looks like a JSON object. */
-static bool run_capture(char *const argv[], char *out, size_t cap)
+/* Starts argv (dies with the bench) with its stdout on a pipe; the read end in *out_fd. */
+static pid_t spawn_stdout(char *const argv[], int *out_fd)
 {
     int fds[2];
     if (pipe(fds))
@@ -220,7 +220,16 @@ static bool run_capture(char *const argv[], char *out, size_t cap)
         _exit(127);
     }
     close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
+    *out_fd = fds[0];
+    return pid;
+}
+
+/* Runs argv with stdout captured; returns the last line that looks like a JSON object. */
+static bool run_capture(char *const argv[], char *out, size_t cap)
+{
+    int fd;
+    pid_t pid = spawn_stdout(argv, &fd);
+    FILE *in = fdopen(fd, "r");
     char line[JSON_MAX];
     *out = '\0';
     while (in && fgets(line, sizeof line, in))
@@ -272,25 +281,13 @@ typedef struct tls_front {
 
 static pid_t proxy_start(const char *dir, const char *backend_url, char *port, size_t cap)
 {
-    int fds[2], bport = 0;
+    int bport = 0, fd;
     sscanf(backend_url, "http://127.0.0.1:%d", &bport);
     char bp[16];
     snprintf(bp, sizeof bp, "%d", bport);
-    if (pipe(fds))
-        die("pipe failed", NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork failed", NULL);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("node", "node", AGX_CLIENTS_TLS_PROXY, dir, bp, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
+    char *const argv[] = {"node", AGX_CLIENTS_TLS_PROXY, (char *)dir, bp, NULL};
+    pid_t pid = spawn_stdout(argv, &fd);
+    FILE *in = fdopen(fd, "r");
     if (!in || !fgets(port, (int)cap, in))
         die("the TLS proxy did not start", NULL);
     fclose(in);
