@@ -258,11 +258,15 @@ static int ns_extend(void *self, const agx_sandbox *sb, int64_t expiry_ms, agx_e
     int rc = check_id(id, err);
     if (rc || (rc = agx_ns_record_read(ns, id, &r, err)) != 0)
         return rc;
-    char sock[AGX_NS_PATH_MAX], expires[24];
-    agx_ns_sandbox_dir(ns, id, sock, sizeof sock);
-    strncat(sock, "/run/" AGX_NS_SOCKET_NAME, sizeof sock - strlen(sock) - 1);
-    rc = agx_ns_expiry_post(r.net == AGX_NS_NET_NONE ? sock : NULL, r.port, sb, expiry_ms,
-                            EXTEND_MS, err);
+    /* The runtime is reached where the record says it is (the toolkit's extension: over an open
+     * client connection, else POST /expiry on the socket or port). */
+    char url[AGX_NS_PATH_MAX * 3 + 32], expires[24];
+    if (agx_ns_runtime_url(ns, &r, url, sizeof url) != 0 ||
+        strcmp(url, agx_sandbox_runtime_url(sb) ? agx_sandbox_runtime_url(sb) : "") != 0)
+        rc = agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "ns sandbox '%s': the runtime URL given "
+                           "is not the one this backend made for it", id);
+    else
+        rc = agx_runtime_expiry_extend(sb, expiry_ms, agx_clock_ms() + EXTEND_MS, err);
     snprintf(expires, sizeof expires, "%lld", (long long)(now + expiry_ms));
     if (!rc && agx_kv_set(r.labels, AGX_LABEL_EXPIRES, expires))
         rc = agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory extending '%s'", id);

@@ -1,9 +1,11 @@
-/* ns_health.c — the host's HTTP to an ns sandbox's runtime: the readiness probe (GET /health,
- * answered 200 {"status":"ok"}) and the expiry's extension (POST /expiry), over the sandbox's Unix
- * socket (network none) or its published 127.0.0.1 port (private network). The socket sits in a folder the sandbox can write, so it is opened without
- * following a symlink and must be a socket; the toolkit's HTTP client then dials it through
- * /proc/self/fd. */
+/* ns_health.c — the host's readiness probe of an ns sandbox's runtime (GET /health, answered
+ * 200 {"status":"ok"}) over the sandbox's Unix socket (network none) or its published 127.0.0.1
+ * port (private network). The socket sits in a folder the sandbox can write, so it is opened
+ * without following a symlink and must be a socket (agx_unix_socket_open); the toolkit's HTTP
+ * client then dials it through /proc/self/fd. */
 #include "backends/ns/ns_internal.h"
+
+#include "agentix/unix_url.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -24,14 +26,9 @@ static int dial(const char *sock_path, int port, const char *path, char *via, ch
         snprintf(url, n, "http://127.0.0.1:%d%s", port, path);
         return -1;
     }
-    struct stat st;
-    int fd = open(sock_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-        if (fd >= 0)
-            close(fd);
+    int fd = agx_unix_socket_open(sock_path, via, n);
+    if (fd < 0)
         return -2;
-    }
-    snprintf(via, n, "/proc/self/fd/%d", fd);
     snprintf(url, n, "http://localhost%s", path);
     return fd;
 }
@@ -58,31 +55,4 @@ int agx_ns_health_ok(const char *sock_path, int port, int64_t budget_ms)
     if (fd >= 0)
         close(fd);
     return ok;
-}
-
-int agx_ns_expiry_post(const char *sock_path, int port, const agx_sandbox *sb, int64_t expiry_ms,
-                       int64_t budget_ms, agx_error *err)
-{
-    char via[64], url[64];
-    int fd = dial(sock_path, port, AGX_HTTP_PATH_EXPIRY, via, url, sizeof url);
-    if (fd == -2)
-        return agx_error_set(err, AGX_ERR_NOT_FOUND, "ns sandbox '%s' has no runtime socket (it "
-                             "ended)", agx_sandbox_id(sb));
-    agx_kv *h = agx_runtime_expiry_headers(sb, NULL, expiry_ms);
-    agx_http_request req = {.method = "POST", .url = url, .unix_socket = fd >= 0 ? via : NULL,
-                            .headers = h, .connect_timeout_ms = budget_ms,
-                            .timeout_ms = budget_ms, .max_body = BODY_MAX, .no_proxy = 1};
-    agx_http_response resp;
-    int rc = h ? agx_http_perform(&req, &resp, err)
-               : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory extending an expiry");
-    if (!rc) {
-        char what[96];
-        snprintf(what, sizeof what, "extending the expiry of ns sandbox %s", agx_sandbox_id(sb));
-        rc = agx_http_check_status(&resp, what, err);
-        agx_http_response_clear(&resp);
-    }
-    agx_kv_free(h);
-    if (fd >= 0)
-        close(fd);
-    return rc;
 }

@@ -244,10 +244,6 @@ int agx_ns_pasta_start(const agx_ns *ns, const char *netns, int host_port, int h
  * without following a symlink: the socket's folder is writable inside the sandbox) or, with
  * sock_path NULL, at 127.0.0.1:port. */
 int agx_ns_health_ok(const char *sock_path, int port, int64_t budget_ms);
-/* POST /expiry with the sandbox's token, the same way (expiry.h): the runtime's expiry is now
- * now + expiry_ms. */
-int agx_ns_expiry_post(const char *sock_path, int port, const agx_sandbox *sb, int64_t expiry_ms,
-                       int64_t budget_ms, agx_error *err);
 
 /* ---- sandboxes (ns_sandbox.c, ns_record.c) ---- */
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentix/unix_url.h"
+
 #define RECORD_MAX_BYTES (256 * 1024)
 
 int agx_ns_id_valid(const char *id)
@@ -193,23 +195,5 @@ int agx_ns_runtime_url(const agx_ns *ns, const agx_ns_record *r, char *out, size
     char sock[AGX_NS_PATH_MAX];
     agx_ns_sandbox_dir(ns, r->id, sock, sizeof sock);
     strncat(sock, "/run/" AGX_NS_SOCKET_NAME, sizeof sock - strlen(sock) - 1);
-    /* docs/PROTOCOL.md §1: http+unix://<socket path, percent-encoded>/ */
-    size_t o = (size_t)snprintf(out, n, "http+unix://");
-    static const char hex[] = "0123456789ABCDEF";
-    for (const char *p = sock; *p && o + 4 < n; p++) {
-        unsigned char c = (unsigned char)*p;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    if (o + 2 > n)
-        return -1;
-    out[o++] = '/';
-    out[o] = '\0';
-    return 0;
+    return agx_unix_url_format(sock, out, n); /* docs/PROTOCOL.md §1 */
 }

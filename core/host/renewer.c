@@ -20,6 +20,7 @@
 #include "agentix/expiry.h"
 #include "core/host/admission.h"
 #include "core/host/deployment_internal.h"
+#include "core/host/runtime_channel.h"
 
 #define RETRY_FIRST_MS 1000
 #define IDLE_EXIT_MS 2000 /* a thread with nothing tracked ends after this */
@@ -232,20 +233,15 @@ void agx_renewer_untrack(const char *backend, const char *id)
     pthread_mutex_unlock(&mu);
 }
 
-size_t agx_renewer_count(void)
+void agx_renewal_stats_get(agx_renewal_stats *out)
 {
+    if (!out)
+        return;
+    memset(out, 0, sizeof *out);
     lock();
-    size_t n = count;
+    out->tracked = count;
+    out->extended = n_ok;
+    out->failed = n_failed;
     pthread_mutex_unlock(&mu);
-    return n;
-}
-
-void agx_renewer_stats(uint64_t *ok, uint64_t *failed)
-{
-    lock();
-    if (ok)
-        *ok = n_ok;
-    if (failed)
-        *failed = n_failed;
-    pthread_mutex_unlock(&mu);
+    agx_runtime_channel_counts(&out->runtime_over_connection, &out->runtime_over_http);
 }

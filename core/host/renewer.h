@@ -24,8 +24,6 @@ int agx_renewer_track(agx_deployment *dep, const agx_sandbox *sb, int64_t expiry
  * for an extension in flight.
  * Unknown ids are a no-op. */
 void agx_renewer_untrack(const char *backend, const char *id);
-/* How many sandboxes are tracked (tests), and how many extensions succeeded / failed so far. */
-size_t agx_renewer_count(void);
-void agx_renewer_stats(uint64_t *ok, uint64_t *failed);
+/* agx_renewal_stats_get (deployment.h) reads the table's counts. */
 
 #endif

@@ -1,16 +1,21 @@
 /* runtime_expiry.c — the host's side of a runtime's expiry and claim (backend toolkit, runtime.h;
- * host → runtime over HTTP, docs/PROTOCOL.md §1.1): POST /expiry extends a running sandbox's
- * expiry when no client connection is open; POST /claim gives a runtime started in claim mode its
- * per-sandbox token and first expiry. Both carry no body: the values travel in headers. */
+ * host → runtime, docs/PROTOCOL.md §1.1): an expiry is extended over a client connection open to
+ * the sandbox (runtime_channel.h) or, when none is, by POST /expiry; POST /claim gives a runtime
+ * started in claim mode its per-sandbox token and first expiry. Both POSTs carry no body: the
+ * values travel in headers. */
 #include "agentix/backend/runtime.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agentix/backend/http.h"
 #include "agentix/clock.h"
 #include "agentix/expiry.h"
+#include "agentix/unix_url.h"
+#include "core/host/runtime_channel.h"
 
 #define CALL_MAX_MS 10000
 #define ANSWER_MAX (4u << 10)
@@ -45,6 +50,36 @@ agx_kv *agx_runtime_expiry_headers(const agx_sandbox *sb, const char *claim_secr
     return sb ? request_headers(sb, claim_secret, expiry_ms) : NULL;
 }
 
+/* The URL to POST to: <runtime_url><path>, or for an http+unix runtime URL (an ns sandbox with
+ * no network) http://localhost<prefix><path> over its socket, opened into *sock (via names it). */
+static int target_url(const agx_sandbox *sb, const char *path, char **url, char *via, size_t n,
+                      int *sock, agx_error *err)
+{
+    const char *ru = agx_sandbox_runtime_url(sb), *rest = NULL;
+    char sock_path[AGX_UNIX_URL_PATH_MAX + 1];
+    int unix_url = agx_unix_url_split(ru, sock_path, sizeof sock_path, &rest);
+    if (unix_url < 0)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "its runtime URL '%.200s' has a bad "
+                             "socket path", ru);
+    if (unix_url) {
+        *sock = agx_unix_socket_open(sock_path, via, n);
+        if (*sock < 0)
+            return agx_error_set(err, errno == ENOENT ? AGX_ERR_NOT_FOUND : AGX_ERR_UNAVAILABLE,
+                                 "its runtime socket %s: %s", sock_path, strerror(errno));
+        size_t keep = strlen(rest);
+        while (keep && rest[keep - 1] == '/')
+            keep--;
+        if (asprintf(url, "http://localhost%.*s%s", (int)keep, rest, path) >= 0)
+            return 0;
+        close(*sock);
+        *sock = -1;
+    } else if (asprintf(url, "%s%s", ru, path) >= 0) {
+        return 0;
+    }
+    *url = NULL;
+    return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+}
+
 /* One POST to <runtime_url><path>; maps the answer to the documented errors. */
 static int post(const agx_sandbox *sb, const char *path, const agx_kv *headers, int64_t deadline_ms,
                 const char *what, agx_error *err)
@@ -53,17 +88,24 @@ static int post(const agx_sandbox *sb, const char *path, const agx_kv *headers, 
     if (left <= 0)
         return agx_error_set(err, AGX_ERR_TIMEOUT, "%s sandbox %s: no time left", what,
                              agx_sandbox_id(sb));
-    char *url = NULL;
-    if (asprintf(&url, "%s%s", agx_sandbox_runtime_url(sb), path) < 0)
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory %s", what);
+    char *url = NULL, via[32];
+    int sock = -1;
+    int rc = target_url(sb, path, &url, via, sizeof via, &sock, err);
+    if (rc) {
+        agx_error_prefix(err, "%s sandbox %s", what, agx_sandbox_id(sb));
+        return rc;
+    }
     long bound = left < CALL_MAX_MS ? (long)left : CALL_MAX_MS;
     const char *ct = getenv("AGENTIX_CONNECT_TO");
     agx_http_request req = {.method = "POST", .url = url, .headers = headers,
-                            .connect_to = ct && *ct ? ct : NULL,
-                            .no_proxy = is_loopback(agx_sandbox_runtime_url(sb)),
+                            .unix_socket = sock >= 0 ? via : NULL,
+                            .connect_to = ct && *ct && sock < 0 ? ct : NULL,
+                            .no_proxy = sock >= 0 || is_loopback(agx_sandbox_runtime_url(sb)),
                             .connect_timeout_ms = bound, .timeout_ms = bound, .max_body = ANSWER_MAX};
     agx_http_response resp;
-    int rc = agx_http_perform(&req, &resp, err);
+    rc = agx_http_perform(&req, &resp, err);
+    if (sock >= 0)
+        close(sock);
     if (rc) {
         agx_error_prefix(err, "%s sandbox %s", what, agx_sandbox_id(sb));
     } else if (resp.status == 404) {
@@ -102,9 +144,13 @@ int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, int64_t 
     int rc = check_args(sb, expiry_ms, "agx_runtime_expiry_extend", err);
     if (rc)
         return rc;
+    /* Over a connection the client has open to it, when there is one (no request of its own). */
+    if (agx_runtime_channel_extend(sb, expiry_ms, deadline_ms) == 0)
+        return 0;
     agx_kv *h = request_headers(sb, NULL, expiry_ms);
     if (!h)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory extending an expiry");
+    agx_runtime_channel_count_http();
     rc = post(sb, AGX_HTTP_PATH_EXPIRY, h, deadline_ms, "extending the expiry of", err);
     agx_kv_free(h);
     return rc;

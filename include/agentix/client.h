@@ -144,6 +144,17 @@ AGX_API int agx_call_send_nowait(agx_call *call, const agx_value *item, agx_erro
 AGX_API int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_value **out,
                         agx_error *err);
 
+/* ---- expiry ---- */
+/* Moves the sandbox's expiry (expiry.h) to now + expiry_ms over this connection (the `expiry`
+ * event, docs/PROTOCOL.md §1.1) and answers, in *left_ms (may be NULL), the ms until the new
+ * expiry. The host library does this in the background for the sandboxes it created while a
+ * connection made by agx_client_connect_sandbox is open to them (agx_renewal_stats); call it for
+ * a sandbox created elsewhere. timeout_ms as for agx_client_call. Errors: AGX_ERR_INVALID_ARGUMENT
+ * for an expiry outside AGX_EXPIRY_MIN_MS..AGX_EXPIRY_MAX_MS, AGX_ERR_REMOTE when the runtime
+ * refuses (it is shutting down), the connection's errors otherwise. */
+AGX_API int agx_client_extend_expiry(agx_client *c, int64_t expiry_ms, int timeout_ms,
+                                     int64_t *left_ms, agx_error *err);
+
 #ifdef __cplusplus
 }
 #endif

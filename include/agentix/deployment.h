@@ -179,6 +179,19 @@ AGX_API int agx_deployment_list(agx_deployment *dep, const agx_kv *labels, agx_s
 AGX_API int agx_deployment_extend(agx_deployment *dep, const agx_sandbox *sb, int64_t expiry_ms,
                                   agx_error *err);
 
+/* What the background renewal of this process has done so far, for a host's metrics: the
+ * sandboxes it extends now, extensions that succeeded and failed, and how the runtimes' own
+ * expiries were moved — over a client connection open to the sandbox (the `expiry` event, no
+ * request of its own: the renewal's way while agx_client_connect_sandbox's connection is up) or
+ * by an HTTP POST /expiry (no connection open). A backend whose provider enforces the expiry too
+ * (E2B's timeout, Daytona's auto-stop, k8s's label) also makes its provider call each time. */
+typedef struct agx_renewal_stats {
+    uint64_t tracked;
+    uint64_t extended, failed;
+    uint64_t runtime_over_connection, runtime_over_http;
+} agx_renewal_stats;
+AGX_API void agx_renewal_stats_get(agx_renewal_stats *out);
+
 /* ---- admission control: per backend, shared by every agentix process of this host ----
  * A cap on live sandboxes (created and not yet confirmed deleted, plus creates in flight) and a
  * create rate (a token bucket). agx_deployment_create waits for both, within the config's timeout

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentix/expiry.h"
 #include "runtime/client/client_impl.h"
 #include "core/base/mpraw.h"
 
@@ -368,6 +369,51 @@ int agx_client_describe(agx_client *c, const char *target, int timeout_ms, agx_v
 {
     return call_blocking(c, "agx_client_describe", AGX_KIND_DESCRIBE, target, NULL, NULL,
                          timeout_ms, out, err);
+}
+
+/* ---- expiry ---- */
+
+/* {call_id, n} */
+static int encode_expiry(agx_call *k, int64_t expiry_ms, agx_error *err)
+{
+    agx_buf *b = &k->payload;
+    b->len = 0;
+    if (agx_mp_put_map(b, 2) || agx_mp_put_lit(b, AGX_F_CALL_ID) ||
+        agx_mp_put_str(b, k->idstr, k->idlen) || agx_mp_put_lit(b, AGX_F_N) ||
+        agx_mp_put_uint(b, (uint64_t)expiry_ms))
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory encoding an expiry");
+    return 0;
+}
+
+int agx_client_extend_expiry(agx_client *c, int64_t expiry_ms, int timeout_ms, int64_t *left_ms,
+                             agx_error *err)
+{
+    if (left_ms)
+        *left_ms = 0;
+    if (!c)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_extend_expiry: no client");
+    if (expiry_ms < AGX_EXPIRY_MIN_MS || expiry_ms > AGX_EXPIRY_MAX_MS)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_extend_expiry: expiry "
+                             "%lld ms is outside %lld..%lld", (long long)expiry_ms,
+                             (long long)AGX_EXPIRY_MIN_MS, (long long)AGX_EXPIRY_MAX_MS);
+    int rc = agx_client_refuse_blocking("agx_client_extend_expiry", err);
+    if (rc)
+        return rc;
+    agx_call *k = call_alloc(c, AGX_KIND_EXPIRY);
+    if (!k)
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    if ((rc = encode_expiry(k, expiry_ms, err)) != 0) {
+        call_drop(k);
+        return rc;
+    }
+    agx_value *left = NULL;
+    rc = submit(k, true, err);
+    if (rc == 0)
+        rc = wait_result(k, timeout_ms, &left, err);
+    if (rc == 0 && left_ms)
+        *left_ms = agx_value_get_int64(left);
+    agx_value_free(left);
+    return rc;
 }
 
 int agx_client_call_async(agx_client *c, const char *target, const agx_value *args,

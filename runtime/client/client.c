@@ -531,9 +531,12 @@ int agx_client_connect_sandbox(const agx_sandbox *sb, const agx_client_options *
     int rc = out ? sandbox_options(sb, opts, &o, err)
                  : agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "agx_client_connect_sandbox: out "
                                                                 "is NULL");
-    return rc ? rc
-              : connect_blocking(agx_sandbox_runtime_url(sb), &o, agx_sandbox_headers_const(sb),
-                                 out, err);
+    if (!rc)
+        rc = connect_blocking(agx_sandbox_runtime_url(sb), &o, agx_sandbox_headers_const(sb), out,
+                              err);
+    if (!rc)
+        agx_client_channel_register(*out, sb);
+    return rc;
 }
 
 int agx_client_connect_async(const char *runtime_url, const agx_client_options *opts,
@@ -557,9 +560,12 @@ int agx_client_connect_sandbox_async(const agx_sandbox *sb, const agx_client_opt
     int rc = out ? sandbox_options(sb, opts, &o, err)
                  : agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                                  "agx_client_connect_sandbox_async: out is NULL");
-    return rc ? rc
-              : client_start(agx_sandbox_runtime_url(sb), &o, agx_sandbox_headers_const(sb), cb,
-                             user, out, err);
+    if (!rc)
+        rc = client_start(agx_sandbox_runtime_url(sb), &o, agx_sandbox_headers_const(sb), cb, user,
+                          out, err);
+    if (!rc) /* used once connected: until then an extension falls back to POST /expiry */
+        agx_client_channel_register(*out, sb);
+    return rc;
 }
 
 /* ---- free ---- */
@@ -568,6 +574,7 @@ void agx_client_free(agx_client *c)
 {
     if (!c)
         return;
+    agx_client_channel_unregister(c);
     agx_client_lock(c);
     if (c->closing) { /* a second free of one handle: a bug in the caller, ignored */
         agx_client_unlock(c);

@@ -113,6 +113,14 @@ void agx_engine_block_sigpipe(void);
 pool_slot *agx_engine_pool_slots(unsigned n);
 void agx_engine_pool_stop(agx_engine *e);
 
+/* ---- the expiry channel (client_expiry.c) ---- */
+
+/* Registers a client connected to sb as a way to extend sb's expiry (core/host/runtime_channel.h);
+ * on failure the host library keeps using POST /expiry. */
+void agx_client_channel_register(agx_client *c, const agx_sandbox *sb);
+/* Unregisters it (agx_client_free). */
+void agx_client_channel_unregister(agx_client *c);
+
 /* ---- calls ---- */
 
 /* Work a host thread leaves for the loop thread, in the order the loop performs it. */
@@ -197,9 +205,12 @@ struct agx_client {
     pthread_cond_t state_cv;
     /* [mu] */
     int refs;                  /* user handle + loop side + ready list + pending completion +
-                                  calls not yet freed (recycled ones on the freelist do not count) */
+                                  calls not yet freed (recycled ones on the freelist do not count)
+                                  + the expiry channel's hold (client_expiry.c) */
     client_state state;
     bool closing;              /* agx_client_free was called */
+    uint64_t channel;          /* its registration as an expiry channel (0 none); set before the
+                                  handle is returned, read by agx_client_free */
     bool ready;                /* on the I/O thread's ready list */
     agx_client *rnext;         /* [t->mu] next on that list */
     bool dialled;              /* the loop took the dial */

@@ -71,7 +71,16 @@ int agx_client_event_decode(const char *event, const unsigned char *data, size_t
     if (!split_name(event, &out->shape, &kind))
         return agx_error_set(err, AGX_ERR_PROTOCOL, "the runtime answered with '%.64s'", event);
     bool streaming = out->shape == AGX_KIND_STREAM || out->shape == AGX_KIND_BIDI;
-    if (strcmp(kind, AGX_SUFFIX_RESULT) == 0 && !streaming) {
+    if (out->shape == AGX_KIND_EXPIRY && strcmp(kind, AGX_SUFFIX_SET) == 0) {
+        /* {n}: ms until the expiry, handed to the waiting call as its result */
+        out->kind = AGX_CEV_RESULT;
+        if (agx_mp_map_find(data, len, AGX_F_N, &span) != 1 || agx_mp_get_uint(span, &out->n) ||
+            out->n > INT64_MAX)
+            return agx_error_set(err, AGX_ERR_PROTOCOL, "'%.64s' without a count n", event);
+        out->value = agx_value_int((int64_t)out->n);
+        return out->value ? 0 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    }
+    if (strcmp(kind, AGX_SUFFIX_RESULT) == 0 && !streaming && out->shape != AGX_KIND_EXPIRY) {
         out->kind = AGX_CEV_RESULT;
         return decode_value(event, data, len, limits, &out->value, err);
     }

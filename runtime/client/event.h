@@ -14,7 +14,7 @@
 #include "runtime/wire/protocol.h"
 
 typedef enum agx_client_event_kind {
-    AGX_CEV_RESULT, /* <unary|describe>:result {value} */
+    AGX_CEV_RESULT, /* <unary|describe>:result {value}; expiry:set {n} (value: n as an int) */
     AGX_CEV_ITEM,   /* stream:item / bidi:out {value} */
     AGX_CEV_END,    /* stream:end / bidi:end */
     AGX_CEV_ERROR,  /* <shape>:error {error} */
@@ -28,7 +28,7 @@ typedef struct agx_client_event {
     agx_value *value;             /* RESULT, ITEM: decoded, owned by the caller */
     int error_code;               /* ERROR: what agx_rpc_error_from_msgpack said (AGX_ERR_REMOTE, …) */
     agx_error error;              /* ERROR: the runtime's error */
-    uint64_t n;                   /* CREDIT */
+    uint64_t n;                   /* CREDIT, expiry:set */
 } agx_client_event;
 
 #define AGX_CEV_NOT_OURS 1 /* no call_id this client could have issued: drop the event */

@@ -137,7 +137,7 @@ static void run_work(agx_client *c, agx_call *k, unsigned pend, uint32_t credit,
         sent_cancel = true;
     }
     if (rc) {
-        if (!(pend & PEND_CANCEL) && k->shape != AGX_KIND_UNARY && k->shape != AGX_KIND_DESCRIBE)
+        if (!(pend & PEND_CANCEL) && (k->shape == AGX_KIND_STREAM || k->shape == AGX_KIND_BIDI))
             agx_client_emit_control(c, k, AGX_EV_CANCEL, -1, NULL);
         agx_error_prefix(&e, "sending call %s", k->idstr);
         agx_client_end_call(c, k, rc, &e, NULL);

@@ -567,7 +567,9 @@ void srv_on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
     if (!conn || !ev)
         return;
     agx_wire_kind kind;
-    if (agx_wire_kind_of_start(ev, &kind))
+    if (agx_wire_kind_of_start(ev, &kind) && kind == AGX_KIND_EXPIRY)
+        srv_expiry_on_event(conn, p); /* answered by the server itself, no worker call */
+    else if (agx_wire_kind_of_start(ev, &kind))
         start_call(conn, p, kind);
     else if (strcmp(ev, AGX_EV_CREDIT) == 0)
         on_credit(conn, p);
@@ -577,8 +579,6 @@ void srv_on_event(agx_sio_conn *c, const agx_sio_packet *p, void *ud)
         on_end_in(conn, p);
     else if (strcmp(ev, AGX_EV_CANCEL) == 0)
         on_cancel(conn, p);
-    else if (strcmp(ev, AGX_EV_EXPIRY) == 0)
-        srv_expiry_on_event(conn, p);
     /* Other events are not part of the protocol: dropped, like the Python anchor does. */
 }
 

@@ -86,16 +86,26 @@ void srv_expiry_on_event(srv_conn *conn, const agx_sio_packet *p)
     srv_req r;
     char msg[MSG_MAX];
     uint64_t n = 0;
-    if (srv_req_parse(p, &r, msg, sizeof msg) != 0 || !r.cid_ok ||
-        srv_req_get_n(&r, &n, msg, sizeof msg) != 0 || n < AGX_EXPIRY_MIN_MS ||
+    if (srv_req_parse(p, &r, msg, sizeof msg) != 0 || !r.cid_ok) {
+        fprintf(stderr, "agentix-server: '%s' ignored: %s\n", AGX_EV_EXPIRY, msg);
+        return; /* no call id to answer to */
+    }
+    const char *type = AGX_RPC_BAD_REQUEST;
+    if (srv_req_get_n(&r, &n, msg, sizeof msg) != 0 || n < AGX_EXPIRY_MIN_MS ||
         n > AGX_EXPIRY_MAX_MS) {
-        fprintf(stderr, "agentix-server: '%s' ignored: %s\n", AGX_EV_EXPIRY,
-                r.cid_ok ? "n must be the expiry in ms (expiry.h bounds)" : msg);
+        snprintf(msg, sizeof msg, "n must be the expiry in ms, %lld..%lld",
+                 (long long)AGX_EXPIRY_MIN_MS, (long long)AGX_EXPIRY_MAX_MS);
+    } else if (s->draining || !s->expiry.open) {
+        type = AGX_RPC_GENERIC;
+        snprintf(msg, sizeof msg, "the runtime is shutting down");
+    } else {
+        srv_expiry_extend(s, (int64_t)n);
+        int64_t left = srv_expiry_left_ms(s);
+        srv_emit_n(s, conn->sio, AGX_EV_EXPIRY_SET, r.cid, r.cid_len,
+                   left > 0 ? (uint64_t)left : 1);
         return;
     }
-    srv_expiry_extend(s, (int64_t)n);
-    int64_t left = srv_expiry_left_ms(s);
-    srv_emit_n(s, conn->sio, AGX_EV_EXPIRY_SET, r.cid, r.cid_len, left > 0 ? (uint64_t)left : 1);
+    srv_emit_error(s, conn->sio, AGX_EV_EXPIRY_ERROR, r.cid, r.cid_len, type, msg, false);
 }
 
 /* ---- HTTP ---- */

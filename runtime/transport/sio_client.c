@@ -20,6 +20,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agentix/unix_url.h"
+
 #define DEFAULT_CONNECT_TIMEOUT 10000
 #define HOST_MAX 256
 #define HEADERS_MAX 64
@@ -124,35 +126,6 @@ static int set_path(url_parts *u, const char *tail)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    return isdigit((unsigned char)ch) ? ch - '0'
-           : isxdigit((unsigned char)ch) ? (tolower((unsigned char)ch) - 'a' + 10)
-                                          : -1;
-}
-
-/* The percent-encoded socket path of an http+unix URL (its "host"): decoded, absolute, no NUL,
- * short enough for sockaddr_un. */
-static int parse_unix_path(url_parts *u, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int ch = (unsigned char)s[i];
-        if (ch == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return -1;
-            ch = hi * 16 + lo;
-            i += 2;
-        }
-        if (ch == 0 || o + 1 >= sizeof u->unix_path)
-            return -1;
-        u->unix_path[o++] = (char)ch;
-    }
-    u->unix_path[o] = '\0';
-    return o > 1 && u->unix_path[0] == '/' ? 0 : -1;
-}
-
 static int parse_url(url_parts *u, const char *url, agx_error *err)
 {
     static const struct {
@@ -184,7 +157,7 @@ static int parse_url(url_parts *u, const char *url, agx_error *err)
                              "must be under %d bytes of URL path characters",
                              url, PREFIX_MAX);
     if (u->unix_sock) {
-        if (parse_unix_path(u, rest, n) != 0)
+        if (agx_unix_url_decode_path(rest, n, u->unix_path, sizeof u->unix_path) != 0)
             return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT,
                                  "runtime URL '%.200s': after http+unix:// comes the absolute "
                                  "path of the socket, percent-encoded (/ as %%2F), at most %zu "

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agentix/unix_url.h"
 #include "runtime/transport/sio_client_impl.h"
 
 static agx_sio_client *of_conn(const agx_sio_conn *conn) { return conn->owner; }
@@ -464,24 +465,20 @@ static void tcp_connect(agx_sio_client *c, const struct sockaddr *sa)
  * returns, so the descriptor is closed right after. */
 static void unix_connect(agx_sio_client *c)
 {
-    int fd = open(c->unix_path, O_PATH | O_NOFOLLOW | O_CLOEXEC); /* a symlink: opened as one */
-    struct stat st = {0};
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-        int e = fd < 0 ? errno : 0;
-        if (fd >= 0)
-            close(fd);
-        if (e == ELOOP || (!e && S_ISLNK(st.st_mode)))
+    char via[48];
+    int fd = agx_unix_socket_open(c->unix_path, via, sizeof via);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
             sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "the socket path is a symlink "
                                                            "(not followed)");
-        else if (e)
-            sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "%s", strerror(e));
-        else
+        else if (e == ENOTSOCK)
             sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "not a socket");
+        else
+            sio_client_dial_failed(c, AGX_ERR_UNAVAILABLE, "%s", strerror(e));
         sio_dial_down(c);
         return;
     }
-    char via[48];
-    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
     uv_pipe_init(c->d->loop, &c->sock.pipe, 0);
     c->sock.handle.data = c;
     c->sock_open = true;

@@ -9,6 +9,7 @@ static const char *const start_events[AGX_KIND_COUNT] = {
     [AGX_KIND_STREAM] = AGX_EV_STREAM,
     [AGX_KIND_BIDI] = AGX_EV_BIDI_START,
     [AGX_KIND_DESCRIBE] = AGX_EV_DESCRIBE,
+    [AGX_KIND_EXPIRY] = AGX_EV_EXPIRY,
 };
 
 static const char *const error_events[AGX_KIND_COUNT] = {
@@ -16,12 +17,13 @@ static const char *const error_events[AGX_KIND_COUNT] = {
     [AGX_KIND_STREAM] = AGX_EV_STREAM_ERROR,
     [AGX_KIND_BIDI] = AGX_EV_BIDI_ERROR,
     [AGX_KIND_DESCRIBE] = AGX_EV_DESCRIBE_ERROR,
+    [AGX_KIND_EXPIRY] = AGX_EV_EXPIRY_ERROR,
 };
 
 const char *agx_wire_kind_name(agx_wire_kind k)
 {
-    if (k == AGX_KIND_DESCRIBE)
-        return AGX_EV_DESCRIBE;
+    if (k == AGX_KIND_DESCRIBE || k == AGX_KIND_EXPIRY)
+        return agx_wire_start_event(k); /* their names are their opening events */
     return agx_shape_name((agx_shape)k);
 }
 

@@ -15,12 +15,14 @@
 #include "agentix/error.h"
 #include "agentix/module.h"
 
-/* ---- the kind of a call: a function's shape (agx_shape, same values), or describe ---- */
+/* ---- the kind of a call: a function's shape (agx_shape, same values), describe, or an expiry
+ * extension (answered like a unary call, by the server itself) ---- */
 typedef enum agx_wire_kind {
     AGX_KIND_UNARY = AGX_SHAPE_UNARY,
     AGX_KIND_STREAM = AGX_SHAPE_STREAM,
     AGX_KIND_BIDI = AGX_SHAPE_BIDI,
     AGX_KIND_DESCRIBE,
+    AGX_KIND_EXPIRY,
     AGX_KIND_COUNT
 } agx_wire_kind;
 
@@ -43,6 +45,7 @@ typedef enum agx_wire_kind {
 #define AGX_SUFFIX_END "end"       /* stream, bidi: {call_id} */
 #define AGX_SUFFIX_ERROR "error"   /* every kind: {call_id, error} */
 #define AGX_SUFFIX_CREDIT "credit" /* bidi input credit: {call_id, n} */
+#define AGX_SUFFIX_SET "set"       /* expiry: {call_id, n} */
 #define AGX_EV_UNARY_RESULT "unary:result"
 #define AGX_EV_DESCRIBE_RESULT "describe:result"
 #define AGX_EV_STREAM_ITEM "stream:item"
@@ -55,6 +58,7 @@ typedef enum agx_wire_kind {
 #define AGX_EV_BIDI_ERROR "bidi:error"
 #define AGX_EV_DESCRIBE_ERROR "describe:error"
 #define AGX_EV_EXPIRY_SET "expiry:set" /* {call_id, n}: ms until the expiry (agentix/expiry.h) */
+#define AGX_EV_EXPIRY_ERROR "expiry:error" /* {call_id, error}: a bad n, or a runtime ending */
 
 /* ---- fields of event payloads and worker frames ---- */
 #define AGX_F_CALL_ID "call_id"

@@ -33,8 +33,9 @@ static void config(agx_sandbox_config *cfg)
 {
     CHECK(agx_sandbox_config_set_image(cfg, "agx-test-debian:12") == 0);
     CHECK(agx_sandbox_config_set_bundle(cfg, ROOT "/bundle") == 0);
-    /* The client dials TCP runtime URLs only until the engine's http+unix:// support lands. */
-    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "ns.network", "private") == 0);
+    /* Network none: every contract call, the renewal and the expiry checks go through the
+     * http+unix:// runtime URL (test_ns covers the private network's TCP URL). */
+    CHECK(agx_kv_set(agx_sandbox_config_options(cfg), "ns.network", "none") == 0);
 }
 
 static int leftovers(void)

@@ -183,6 +183,58 @@ static void test_extended_while_host_lives(void)
     agx_sandbox_config_free(cfg);
 }
 
+/* While a client connection made by agx_client_connect_sandbox is open, the background renewal
+ * moves the runtime's expiry over it (no HTTP request of its own); once the client is freed it
+ * goes back to POST /expiry. agx_client_extend_expiry answers the time left. */
+static void test_renewed_over_connection(void)
+{
+    agx_renewal_stats s0, s1, s2;
+    agx_renewal_stats_get(&s0);
+    CHECK_MSG(s0.tracked == 0, "%llu sandboxes still tracked", (unsigned long long)s0.tracked);
+    agx_sandbox_config *cfg = config(2000, NULL);
+    agx_sandbox *sb = NULL;
+    agx_client *c = NULL;
+    agx_error err;
+    CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    agx_clock_sleep_ms(6500); /* three expiries, about nine renewals */
+    agx_value *kw = agx_value_map(), *res = NULL;
+    CHECK(agx_value_map_set(kw, "command", agx_value_string("echo alive")) == 0);
+    CHECK_OK(agx_client_call(c, "agentix.bash::run", NULL, kw, 30000, &res, &err), &err);
+    CHECK_STREQ(agx_value_get_string(agx_value_map_get(res, "stdout"), NULL), "alive\n");
+    agx_value_free(res);
+    agx_value_free(kw);
+    agx_renewal_stats_get(&s1);
+    CHECK(s1.tracked == 1);
+    CHECK_MSG(s1.runtime_over_connection > s0.runtime_over_connection &&
+                  s1.runtime_over_http == s0.runtime_over_http,
+              "renewals over the connection %llu -> %llu, over HTTP %llu -> %llu",
+              (unsigned long long)s0.runtime_over_connection,
+              (unsigned long long)s1.runtime_over_connection,
+              (unsigned long long)s0.runtime_over_http, (unsigned long long)s1.runtime_over_http);
+
+    int64_t left = 0;
+    CHECK_OK(agx_client_extend_expiry(c, 60000, 10000, &left, &err), &err);
+    CHECK_MSG(left > 50000 && left <= 60000, "left %lld ms", (long long)left);
+    CHECK(agx_client_extend_expiry(c, 1000, 10000, &left, &err) == AGX_ERR_INVALID_ARGUMENT);
+    CHECK_OK(agx_client_extend_expiry(c, 2000, 10000, &left, &err), &err);
+    agx_client_free(c);
+
+    /* No connection any more: the next renewals are POSTs, and the sandbox lives on. */
+    int64_t until = agx_clock_ms() + 60000;
+    do {
+        agx_clock_sleep_ms(200);
+        agx_renewal_stats_get(&s2);
+    } while (s2.runtime_over_http == s1.runtime_over_http && agx_clock_ms() < until);
+    CHECK_MSG(s2.runtime_over_http > s1.runtime_over_http, "no renewal by POST /expiry in 60 s");
+    char *out = bash(sb, "echo still");
+    CHECK_STREQ(out, "still\n");
+    free(out);
+    CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
+    agx_sandbox_free(sb);
+    agx_sandbox_config_free(cfg);
+}
+
 /* A host killed with SIGKILL: every server it made ends by itself within its expiry (no gc), and
  * one gc then deletes what is left on disk (owner gone). */
 static void test_host_killed(void)
@@ -427,6 +479,8 @@ int main(int argc, char **argv)
     CHECK_OK(agx_load_deployment("local", &dep, &err), &err);
     fprintf(stderr, "-- test_extended_while_host_lives\n");
     test_extended_while_host_lives();
+    fprintf(stderr, "-- test_renewed_over_connection\n");
+    test_renewed_over_connection();
     fprintf(stderr, "-- test_host_killed\n");
     test_host_killed();
     fprintf(stderr, "-- test_gc_by_expiry\n");

@@ -33,6 +33,9 @@
 #include <unistd.h>
 
 #include "agentix/backend/labels.h"
+#include "agentix/backend/runtime.h"
+#include "agentix/clock.h"
+#include "agentix/unix_url.h"
 #include "check.h"
 #include "ns_world.h"
 
@@ -119,28 +122,10 @@ static void user_module_calls(agx_client *c, agx_error *err)
     CHECK(echoed == 3);
 }
 
-/* http+unix://<percent-encoded path>/ → the path (docs/PROTOCOL.md §1). */
-static void unix_path_of(const char *url, char *out, size_t n)
-{
-    const char *p = url + strlen("http+unix://");
-    size_t o = 0;
-    for (; *p && *p != '/' && o + 1 < n; p++) {
-        if (*p == '%' && p[1] && p[2]) {
-            char hex[3] = {p[1], p[2], 0};
-            out[o++] = (char)strtol(hex, NULL, 16);
-            p += 2;
-        } else {
-            out[o++] = *p;
-        }
-    }
-    out[o] = '\0';
-}
-
 static long health_over_unix(const char *url)
 {
     char path[256];
-    CHECK(strncmp(url, "http+unix://", 12) == 0);
-    unix_path_of(url, path, sizeof path);
+    CHECK(agx_unix_url_split(url, path, sizeof path, NULL) == 1); /* docs/PROTOCOL.md §1 */
     CURL *h = curl_easy_init();
     FILE *sink = fopen("/dev/null", "w");
     curl_easy_setopt(h, CURLOPT_URL, "http://localhost/health");
@@ -182,6 +167,8 @@ static void e2e(void)
         cfg = config(images[i], "none");
         CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
         CHECK(health_over_unix(agx_sandbox_runtime_url(sb)) == 200);
+        /* the host library's own requests reach the socket too (the generic POST /expiry) */
+        CHECK_OK(agx_runtime_expiry_extend(sb, 60000, agx_clock_ms() + 20000, &err), &err);
         CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
         res = run(c, "echo hi-unix; command -v agentix-server", &err);
         CHECK(exit_of(res) == 0);
@@ -191,6 +178,8 @@ static void e2e(void)
         agx_client_free(c);
         CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
         CHECK(health_over_unix(agx_sandbox_runtime_url(sb)) == 0);
+        CHECK(agx_runtime_expiry_extend(sb, 60000, agx_clock_ms() + 20000, &err) ==
+              AGX_ERR_NOT_FOUND); /* its socket went with it */
         agx_sandbox_free(sb);
         agx_sandbox_config_free(cfg);
     }

@@ -34,9 +34,10 @@ AGX_API int agx_random_hex(char *out, size_t nbytes, agx_error *err);
 
 /* ---- a running runtime's expiry and claim (expiry.h, docs/PROTOCOL.md §1.1) ---- */
 
-/* POST <runtime_url>/expiry with the sandbox's token and headers: the runtime's expiry becomes
- * now + expiry_ms. Bounded by deadline_ms (agx_clock_ms(); ≤ 10 s per call); $AGENTIX_CONNECT_TO
- * applies as for the client. Errors: AGX_ERR_UNAVAILABLE / TIMEOUT (retriable) when the runtime
+/* The runtime's expiry becomes now + expiry_ms: over a client connection this process has open
+ * to the sandbox when there is one (the `expiry` event), else by POST <runtime_url>/expiry with
+ * the sandbox's token and headers (an http+unix:// URL's socket too). Bounded by deadline_ms
+ * (agx_clock_ms(); ≤ 10 s per call); $AGENTIX_CONNECT_TO applies as for the client. Errors: AGX_ERR_UNAVAILABLE / TIMEOUT (retriable) when the runtime
  * does not answer, AGX_ERR_NOT_FOUND when a proxy says the sandbox is gone, AGX_ERR_UNSUPPORTED for
  * a runtime without expiries (404), AGX_ERR_BACKEND for a refusal (401: wrong token). The path
  * and the headers besides the sandbox's are exported for backends that reach their runtimes
