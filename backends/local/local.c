@@ -138,8 +138,10 @@ static int check_id(const char *id, agx_error *err)
 
 /* ---- create ---- */
 
-/* A fresh <root>/<id>; ids are random, a clash only means drawing again. */
-static int make_workdir(agx_local *l, agx_local_record *r, char *dir, size_t n, agx_error *err)
+/* A fresh id whose folder does not exist, and its staging folder (local_stage.c); ids are random,
+ * a clash only means drawing again. */
+static int make_workdir(agx_local *l, agx_local_record *r, char *dir, char *stage, size_t n,
+                        agx_error *err)
 {
     int rc = agx_fs_mkdirs(l->root, err);
     for (int attempt = 0; !rc && attempt < 4; attempt++) {
@@ -148,27 +150,17 @@ static int make_workdir(agx_local *l, agx_local_record *r, char *dir, size_t n, 
             break;
         snprintf(r->id, sizeof r->id, "local-%s", hex);
         workdir_of(l, r->id, dir, n);
-        if (mkdir(dir, 0700) == 0) {
-            /* The sandbox's own folder, inside the backend's: its code never sees the record. */
-            char work[AGX_LOCAL_PATH_MAX + sizeof "/" AGX_LOCAL_WORK];
-            snprintf(work, sizeof work, "%s/" AGX_LOCAL_WORK, dir);
-            if (mkdir(work, 0700) == 0)
-                return 0;
-            int e = errno;
-            rmdir(dir);
-            return agx_error_set(err, AGX_ERR_IO, "cannot create sandbox directory '%s': %s",
-                                 work, strerror(e));
-        }
-        if (errno != EEXIST)
-            return agx_error_set(err, AGX_ERR_IO, "cannot create sandbox directory '%s': %s", dir,
-                                 strerror(errno));
+        if (access(dir, F_OK) == 0)
+            continue;
+        return agx_local_stage_make(l->root, r->id, stage, n, err);
     }
     return rc ? rc : agx_error_set(err, AGX_ERR_CONFLICT, "no free sandbox id under '%s'", l->root);
 }
 
-/* Runs the server in dir and records it; on failure stops it (the caller removes dir). */
+/* Records the sandbox in its staging folder, moves that into place as dir and runs the server
+ * there; on failure stops it (the caller removes stage or dir, whichever exists). */
 static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char *dir,
-                        const char *token, agx_local_record *r, agx_error *err)
+                        const char *stage, const char *token, agx_local_record *r, agx_error *err)
 {
     agx_local_spawn_args a = {
         .server = l->server,
@@ -188,10 +180,12 @@ static int start_server(agx_local *l, const agx_sandbox_config *cfg, const char 
     r->created_at = agx_clock_wall_ms();
     if (!r->labels)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory copying labels");
-    /* The ownership record is on disk before anything runs (pid 0: not started), then again with
-     * the pid before the wait: a host killed at any instant leaves a folder gc can judge, and a
-     * server that ends itself at its expiry. */
-    rc = agx_local_record_write(dir, r, err);
+    /* The ownership record is on disk before the folder is in place and before anything runs
+     * (pid 0: not started), then again with the pid before the wait: a host killed at any instant
+     * leaves a folder gc can judge, and a server that ends itself at its expiry. */
+    rc = agx_local_record_write(stage, r, err);
+    if (!rc)
+        rc = agx_local_stage_commit(stage, dir, err);
     if (!rc)
         rc = agx_local_spawn(&a, &r->proc, err);
     if (rc)
@@ -214,15 +208,15 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
     local_entry *e = calloc(1, sizeof *e);
     if (!e)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory creating a local sandbox");
-    char dir[AGX_LOCAL_PATH_MAX], token[33], url[64];
+    char dir[AGX_LOCAL_PATH_MAX], stage[AGX_LOCAL_PATH_MAX], token[33], url[64];
     int rc = agx_random_hex(token, 16, err);
     if (!rc)
-        rc = make_workdir(l, &e->rec, dir, sizeof dir, err);
+        rc = make_workdir(l, &e->rec, dir, stage, sizeof dir, err);
     if (rc) {
         free(e);
         return rc;
     }
-    rc = start_server(l, cfg, dir, token, &e->rec, err);
+    rc = start_server(l, cfg, dir, stage, token, &e->rec, err);
     if (!rc) {
         snprintf(url, sizeof url, "http://127.0.0.1:%d", e->rec.port);
         *out = agx_sandbox_new("local", e->rec.id, url, token);
@@ -236,7 +230,10 @@ static int local_create(void *self, const agx_sandbox_config *cfg, agx_sandbox *
             agx_local_proc_stop(&e->rec.proc, e->rec.id, 0, NULL);
     }
     if (rc) {
-        agx_fs_rmtree(dir, NULL);
+        if (access(stage, F_OK) == 0)
+            agx_fs_rmtree(stage, NULL);
+        else
+            agx_fs_rmtree(dir, NULL);
         agx_local_record_clear(&e->rec);
         free(e);
         return rc;
@@ -401,6 +398,7 @@ static int local_list(void *self, const agx_kv *labels, agx_sandbox_list **out, 
         return agx_error_set(err, AGX_ERR_IO, "cannot read AGENTIX_LOCAL_ROOT '%s': %s", l->root,
                              strerror(errno));
     }
+    agx_local_stage_sweep(l->root); /* what hosts killed mid-create left (local_stage.c) */
     int rc = 0;
     struct dirent *de;
     while (d && rc == 0 && (de = readdir(d)) != NULL) {

@@ -74,6 +74,15 @@ int agx_local_id_valid(const char *id);
 
 #define AGX_LOCAL_WORK "work" /* <workdir>/work: the sandbox's cwd and files root */
 
+/* ---- staging (local_stage.c) ---- */
+
+/* Makes root/.new-<this pid>-<its start ticks>-<id> with its work folder; its path into stage. */
+int agx_local_stage_make(const char *root, const char *id, char *stage, size_t n, agx_error *err);
+/* Renames stage to dir, never over an existing folder (AGX_ERR_CONFLICT). */
+int agx_local_stage_commit(const char *stage, const char *dir, agx_error *err);
+/* Removes the staging folders under root whose creator is gone (a host killed mid-create). */
+void agx_local_stage_sweep(const char *root);
+
 typedef struct agx_local_spawn_args {
     const char *server;  /* agentix-server path */
     const char *id;      /* the sandbox id: the server's command line says it */

@@ -438,6 +438,74 @@ static void test_orphan_of_dead_owner(void)
     CHECK(prctl(PR_SET_CHILD_SUBREAPER, 0) == 0);
 }
 
+/* Field 22 of /proc/<pid>/stat, the process's start time in clock ticks (what owner labels and
+ * staging names carry). */
+static unsigned long long start_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    CHECK(p);
+    unsigned long long v = 0;
+    for (int field = 2; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    CHECK(p && sscanf(p + 1, "%llu", &v) == 1 && v > 0);
+    return v;
+}
+
+static void make_stage(const char *name)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    CHECK(mkdir(path, 0700) == 0);
+    snprintf(path, sizeof path, "%s/%s/work", root, name);
+    CHECK(mkdir(path, 0700) == 0);
+}
+
+/* A host killed inside a create, before its sandbox folder was in place, leaves a staging folder
+ * naming it; the next list removes it once that process is gone, and keeps those of a creator
+ * that still runs (a create in flight) and names it cannot judge. */
+static void test_staging_of_killed_create(void)
+{
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        pause();
+        _exit(0);
+    }
+    unsigned long long dead_start = start_ticks(child);
+    CHECK(kill(child, SIGKILL) == 0 && waitpid(child, NULL, 0) == child);
+    char dead[256], live[256];
+    snprintf(dead, sizeof dead, ".new-%d-%llu-local-0123abcd", (int)child, dead_start);
+    snprintf(live, sizeof live, ".new-%d-%llu-local-4567ef01", (int)getpid(), start_ticks(getpid()));
+    make_stage(dead);
+    make_stage(live);
+    make_stage(".new-not-a-creator");
+    void *self = construct_with(AGX_TEST_SERVER);
+    agx_sandbox_list *list = NULL;
+    agx_error err;
+    CHECK_OK(vt->list_sandboxes(self, NULL, &list, &err), &err);
+    CHECK(agx_sandbox_list_count(list) == 0); /* staging folders are never sandboxes */
+    agx_sandbox_list_free(list);
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", root, dead);
+    CHECK_MSG(access(path, F_OK) != 0, "%s survived the sweep", dead);
+    CHECK(root_entries() == 2);
+    const char *keep[] = {live, ".new-not-a-creator"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s/work", root, keep[i]);
+        CHECK(rmdir(path) == 0);
+        snprintf(path, sizeof path, "%s/%s", root, keep[i]);
+        CHECK(rmdir(path) == 0);
+    }
+    vt->destruct(self);
+}
+
 static void test_bad_input(void)
 {
     void *self = NULL;
@@ -549,6 +617,7 @@ int main(void)
     TEST_RUN(test_never_healthy);
     TEST_RUN(test_list_and_other_process);
     TEST_RUN(test_orphan_of_dead_owner);
+    TEST_RUN(test_staging_of_killed_create);
     TEST_RUN(test_bad_input);
     TEST_RUN(test_session_via_discovery);
 
