@@ -78,7 +78,7 @@ static const char *need(const char *name, char *msg, size_t len)
 {
     const char *v = getenv(name);
     if (!v || !*v)
-        srv_bad(msg, len, "%s is not set (the pool manifest sets it)", name);
+        srv_bad(msg, len, "%s is not set (in a pod of the pool manifest, Kubernetes sets it)", name);
     return v && *v ? v : NULL;
 }
 
