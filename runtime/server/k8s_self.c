@@ -132,11 +132,11 @@ static int api_endpoint(srv_k8s_self *k, char *msg, size_t len)
     return 0;
 }
 
-/* A file the server can read: env override or the service-account folder's file. */
-static int sa_file(const char *env, const char *file, char *out, size_t cap, char *msg, size_t len)
+/* A file the server can read: env's value, else the service-account folder's file def. */
+static int sa_file(const char *env, const char *def, char *out, size_t cap, char *msg, size_t len)
 {
     const char *v = getenv(env);
-    int n = v && *v ? snprintf(out, cap, "%s", v) : snprintf(out, cap, SA_DIR "/%s", file);
+    int n = snprintf(out, cap, "%s", v && *v ? v : def);
     if (n < 0 || (size_t)n >= cap)
         return srv_bad(msg, len, "%s is too long", env);
     if (access(out, R_OK) != 0)
@@ -151,8 +151,9 @@ static int load(srv_k8s_self *k, const srv_server *s, char *msg, size_t len)
         return srv_bad(msg, len, "only a runtime in claim mode (AGENTIX_AUTH=claim) deletes its "
                                  "pod: a pool-wide token's pods have no per-claim expiry");
     if (pod_identity(k, msg, len) != 0 || api_endpoint(k, msg, len) != 0 ||
-        sa_file("AGENTIX_K8S_TOKEN_FILE", "token", k->token_path, sizeof k->token_path, msg, len) ||
-        sa_file("AGENTIX_K8S_CA_FILE", "ca.crt", k->ca_path, sizeof k->ca_path, msg, len))
+        sa_file("AGENTIX_K8S_TOKEN_FILE", SA_DIR "/token", k->token_path, sizeof k->token_path, msg,
+                len) ||
+        sa_file("AGENTIX_K8S_CA_FILE", SA_DIR "/ca.crt", k->ca_path, sizeof k->ca_path, msg, len))
         return -1;
     return 0;
 }
