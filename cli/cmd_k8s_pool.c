@@ -3,8 +3,11 @@
  * agentix.dev/pool=<name>, agentix.dev/state=idle (its selector includes state=idle, so a claim's
  * relabelling orphans the pod and the ReplicaSet starts a replacement) and run the bundle's
  * agentix-server on port 8000 in the task image; the bundle reaches /opt/agentix either as an
- * image volume or copied by an init container into an emptyDir. Optionally the Role the backend
- * needs. Printed as YAML (or JSON), ready for `kubectl apply -f -`. */
+ * image volume or copied by an init container into an emptyDir. A runtime in claim mode deletes
+ * its own pod when its expiry passes (runtime/server/k8s_self.c): the pods run as their own
+ * service account and get the downward-API env that needs. Optionally the RBAC the backend needs
+ * and what limits the pods' account to deleting itself (a Role and a ValidatingAdmissionPolicy).
+ * Printed as YAML (or JSON), ready for `kubectl apply -f -`. */
 #include "cli/cli.h"
 
 #include "agentix/backend/labels.h"
@@ -36,7 +39,10 @@ static void k8s_pool_help(FILE *out)
             "  --token-secret NAME  instead, one token for the whole pool: AGENTIX_TOKEN from key\n"
             "                       `token` of this Secret (the host's AGENTIX_K8S_RUNTIME_TOKEN)\n"
             "  --rbac               also print the Role and RoleBinding the backend needs, bound\n"
-            "                       to service account `agentix` of the namespace\n"
+            "                       to service account `agentix` of the namespace, and the pods'\n"
+            "                       own service account agentix-pool-NAME with the Role and\n"
+            "                       ValidatingAdmissionPolicy that let a pod delete only itself\n"
+            "                       (Kubernetes >= 1.32; a claimed pod deletes itself at expiry)\n"
             "  --json               JSON (a v1 List) instead of YAML\n"
             "  --help               this text\n\n"
             "Exit status: 0 printed, 2 usage error.\n");
@@ -121,6 +127,28 @@ typedef struct pool_args {
     int rbac, json;
 } pool_args;
 
+/* env entry name ← the downward API's fieldPath */
+static json_t *field_env(const char *name, const char *path)
+{
+    return json_pack("{s:s, s:{s:{s:s}}}", "name", name, "valueFrom", "fieldRef", "fieldPath", path);
+}
+
+/* Claim mode: a token per sandbox at claim, and the pod deletes itself when its claim's expiry
+ * passes (it needs to know which pod it is: the downward API). */
+static void claim_env(json_t *env)
+{
+    json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AGENTIX_AUTH", "value", "claim"));
+    json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AGENTIX_K8S_SELF_DELETE", "value", "1"));
+    json_array_append_new(env, field_env("AGENTIX_POD_NAME", "metadata.name"));
+    json_array_append_new(env, field_env("AGENTIX_POD_NAMESPACE", "metadata.namespace"));
+    json_array_append_new(env, field_env("AGENTIX_POD_UID", "metadata.uid"));
+}
+
+static void pod_account(const pool_args *a, char *out, size_t cap)
+{
+    snprintf(out, cap, "agentix-pool-%s", a->pool);
+}
+
 static json_t *runtime_container(const pool_args *a)
 {
     json_t *env = json_pack("[{s:s, s:s}, {s:s, s:s}]", "name", "AGENTIX_BIND_HOST", "value", "0.0.0.0",
@@ -129,7 +157,7 @@ static json_t *runtime_container(const pool_args *a)
         json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "AGENTIX_TOKEN",
                                              "valueFrom", "secretKeyRef", "name", a->secret, "key", "token"));
     else /* each runtime gets a token of its sandbox's own when claimed (docs/K8S.md) */
-        json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AGENTIX_AUTH", "value", "claim"));
+        claim_env(env);
     if (a->claim_secret)
         json_array_append_new(env, json_pack("{s:s, s:{s:{s:s, s:s}}}", "name", "AGENTIX_CLAIM_SECRET",
                                              "valueFrom", "secretKeyRef", "name", a->claim_secret,
@@ -146,6 +174,13 @@ static json_t *pod_spec(const pool_args *a)
 {
     json_t *spec = json_pack("{s:[o], s:i}", "containers", runtime_container(a),
                              "terminationGracePeriodSeconds", 5);
+    /* Claim mode: the pod's own account, whose token may delete only this pod (rbac()); a
+     * pool-wide token's pods need no API access at all. */
+    char account[128];
+    pod_account(a, account, sizeof account);
+    if (!a->secret)
+        json_object_set_new(spec, "serviceAccountName", json_string(account));
+    json_object_set_new(spec, "automountServiceAccountToken", json_boolean(!a->secret));
     if (strcmp(a->mode, "image-volume") == 0) {
         json_object_set_new(spec, "volumes", json_pack("[{s:s, s:{s:s, s:s}}]", "name", "agentix-bundle",
                                                        "image", "reference", a->bundle, "pullPolicy",
@@ -177,6 +212,56 @@ static json_t *replicaset(const pool_args *a)
     return rs;
 }
 
+/* The pods' own account: RBAC lets it delete pods of the namespace (names are generated, so no
+ * resourceNames), and the admission policy narrows that to the pod named in the token itself
+ * (Kubernetes >= 1.32 puts it in userInfo.extra): hostile code in a sandbox that reads the token
+ * can at most end its own sandbox. */
+static void self_delete_rbac(const pool_args *a, json_t *items)
+{
+    char account[128], policy[192], user[256], match[384];
+    pod_account(a, account, sizeof account);
+    snprintf(policy, sizeof policy, "agentix-pool-%s-%s-self-delete", a->ns, a->pool);
+    snprintf(user, sizeof user, "system:serviceaccount:%s:%s", a->ns, account);
+    snprintf(match, sizeof match, "request.userInfo.username == '%s'", user);
+    static const char check[] =
+        "has(request.userInfo.extra) && "
+        "'authentication.kubernetes.io/pod-name' in request.userInfo.extra && "
+        "request.userInfo.extra['authentication.kubernetes.io/pod-name'].exists(n, n == request.name)";
+    json_array_append_new(items, json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:[{s:[s], s:[s], s:[s]}]}", "apiVersion",
+        "rbac.authorization.k8s.io/v1", "kind", "Role", "metadata", "name", policy, "namespace", a->ns,
+        "rules", "apiGroups", "", "resources", "pods", "verbs", "delete"));
+    json_array_append_new(items, json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}, s:[{s:s, s:s, s:s}]}", "apiVersion",
+        "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name", policy, "namespace",
+        a->ns, "roleRef", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role", "name", policy,
+        "subjects", "kind", "ServiceAccount", "name", account, "namespace", a->ns));
+    json_array_append_new(items, json_pack(
+        "{s:s, s:s, s:{s:s}, s:{s:s, s:{s:[{s:[s], s:[s], s:[s], s:[s]}]}, s:[{s:s, s:s}],"
+        " s:[{s:s, s:s, s:s}]}}",
+        "apiVersion", "admissionregistration.k8s.io/v1", "kind", "ValidatingAdmissionPolicy",
+        "metadata", "name", policy, "spec", "failurePolicy", "Fail", "matchConstraints",
+        "resourceRules", "apiGroups", "", "apiVersions", "v1", "operations", "DELETE", "resources",
+        "pods", "matchConditions", "name", "pool-pod-account", "expression", match, "validations",
+        "expression", check, "message", "a pool pod's service account may delete only its own pod",
+        "reason", "Forbidden"));
+    json_array_append_new(items, json_pack(
+        "{s:s, s:s, s:{s:s}, s:{s:s, s:[s], s:{s:{s:{s:s}}}}}", "apiVersion",
+        "admissionregistration.k8s.io/v1", "kind", "ValidatingAdmissionPolicyBinding", "metadata",
+        "name", policy, "spec", "policyName", policy, "validationActions", "Deny", "matchResources",
+        "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name", a->ns));
+}
+
+/* The pods' own account (claim mode; the ReplicaSet names it): no token mounted elsewhere by
+ * default — the pod template asks for it. */
+static json_t *pod_service_account(const pool_args *a)
+{
+    char account[128];
+    pod_account(a, account, sizeof account);
+    return json_pack("{s:s, s:s, s:{s:s, s:s}, s:b}", "apiVersion", "v1", "kind", "ServiceAccount",
+                     "metadata", "name", account, "namespace", a->ns, "automountServiceAccountToken", 0);
+}
+
 static void rbac(const pool_args *a, json_t *items)
 {
     char name[128];
@@ -191,6 +276,8 @@ static void rbac(const pool_args *a, json_t *items)
         "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name", name, "namespace",
         a->ns, "roleRef", "apiGroup", "rbac.authorization.k8s.io", "kind", "Role", "name", name,
         "subjects", "kind", "ServiceAccount", "name", "agentix", "namespace", a->ns));
+    if (!a->secret)
+        self_delete_rbac(a, items);
 }
 
 static int valid_name(const char *s)
@@ -258,6 +345,8 @@ static int k8s_pool_run(int argc, char **argv)
         return rc;
     json_t *items = json_array();
     json_array_append_new(items, replicaset(&a));
+    if (!a.secret)
+        json_array_append_new(items, pod_service_account(&a));
     if (a.rbac)
         rbac(&a, items);
     if (a.json)

@@ -19,8 +19,10 @@
  * Expiry: the claim writes the ownership record (agentix.expires among it) into the pod's labels;
  * extend_sandbox keeps agentix.expires current and extends the runtime's own expiry, which the
  * claim starts. Kubernetes has no deadline a client can extend (activeDeadlineSeconds only
- * shrinks), so a claimed pod whose expiry passed is deleted by whoever sees it first: any
- * k8s-pool backend claiming from the pool (at most every AGX_K8S_REAP_EVERY_MS) and agx_gc. */
+ * shrinks), so the runtime deletes its own pod when its expiry passes (runtime/server/k8s_self.c,
+ * with the pod's token, which may delete only that pod) and the ReplicaSet refills the pool. A
+ * claimed pod whose expiry passed anyway (the delete failed) is deleted by whoever sees it first:
+ * any k8s-pool backend claiming from the pool (at most every AGX_K8S_REAP_EVERY_MS) and agx_gc. */
 #include "backends/k8s-pool/k8s_internal.h"
 
 #include <stdio.h>

@@ -22,6 +22,7 @@ static void on_expired(uv_timer_t *t)
 {
     srv_server *s = t->data;
     fprintf(stderr, "agentix-server: expired (not extended within its expiry): ending\n");
+    srv_k8s_self_delete(s); /* a claimed k8s pod: the pod object goes too (k8s_self.c) */
     srv_drain(s, "the sandbox's expiry passed");
 }
 

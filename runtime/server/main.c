@@ -50,6 +50,9 @@ static const char usage[] =
     "  AGENTIX_WORKER_PID_FILE   write the current worker's pid here whenever one starts\n"
     "  AGENTIX_EXPIRY_MS         end (drain) this long after the start unless extended\n"
     "                            (POST /expiry, the expiry event); unset = never\n"
+    "  AGENTIX_K8S_SELF_DELETE   1: in a claimed k8s-pool pod, delete the pod at expiry\n"
+    "                            (AGENTIX_POD_NAME/_NAMESPACE/_UID, KUBERNETES_SERVICE_HOST/_PORT,\n"
+    "                            AGENTIX_K8S_TOKEN_FILE, AGENTIX_K8S_CA_FILE; docs/K8S.md)\n"
     "See docs/PROTOCOL.md.\n";
 
 static bool authorize(const json_t *auth, void *ud)
@@ -149,6 +152,7 @@ static void teardown(srv_server *s)
     agx_buf_free(&s->scratch);
     srv_config_free(&s->cfg);
     srv_token_wipe(&s->token);
+    srv_k8s_self_free(s);
 }
 
 int main(int argc, char **argv)
@@ -206,6 +210,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentix-server: %s\n", msg);
         return 2;
     }
+    srv_k8s_self_init(&s); /* a claimed k8s pod deletes itself at expiry (k8s_self.c) */
     /* Every socket needs a descriptor: take all the kernel allows (the accept loop backs off when
      * they run out anyway). */
     long fds = sio_raise_fd_limit();

@@ -13,6 +13,7 @@
  *   token.c       the token: read once, kept out of the sandbox's reach, compared
  *   reap.c        the server as its sandbox's subreaper: orphans reaped, all killed at drain
  *   expiry.c      the server's own expiry (it ends itself), POST /expiry and the other routes
+ *   k8s_self.c    in a claimed k8s-pool pod: deletes its own pod when the expiry passes
  *   map.c         the intrusive hash tables the routing uses
  *   main.c        process setup, signals, drain */
 #ifndef AGX_SERVER_H
@@ -240,6 +241,7 @@ struct srv_server {
     size_t backlog_cap;   /* bytes waiting for the worker at which new input fails its call */
     agx_buf scratch;      /* event header / frame encoding, reused */
     char **worker_env;    /* scrubbed environment for the worker */
+    struct srv_k8s_self *k8s_self; /* its pod to delete at expiry (k8s_self.c), or NULL */
 };
 
 /* ---- worker_proc.c ---- */
@@ -321,6 +323,20 @@ void srv_expiry_on_event(srv_conn *conn, const agx_sio_packet *p);
 /* The HTTP routes besides /health (agx_sio_server_config.on_http). */
 int srv_http(const agx_sio_http_request *r, const char *method, const char *path, char *body,
              size_t cap, void *ud);
+
+/* ---- k8s_self.c: a claimed pod deletes itself at expiry ---- */
+
+/* Reads the pod's configuration (AGENTIX_K8S_SELF_DELETE=1 and the downward-API, API server and
+ * service-account values; docs/K8S.md): enabled when all are valid, else one log line says why
+ * not. Call after the token is loaded (claim mode only). */
+void srv_k8s_self_init(srv_server *s);
+/* When enabled: DELETE of the server's own pod (grace 0, UID precondition), bounded to 5 s, one log
+ * line with the answer's status or the failure. The caller drains whatever happened. */
+void srv_k8s_self_delete(srv_server *s);
+void srv_k8s_self_free(srv_server *s);
+/* The status of an HTTP/1.x answer starting at buf (len bytes): 100..599, or -1 when buf does not
+ * start with a status line. */
+int srv_http_status(const char *buf, size_t len);
 
 /* ---- request.c: host payloads ---- */
 

@@ -4,18 +4,24 @@
  * swaps (also across a compacted watch history: 410 → re-get → re-watch); an image-pull failure;
  * pool exhaustion and waiting on a watch; injected 429/500/403; bearer-token, client-certificate,
  * exec-plugin and in-cluster auth; races of two hosts × 16 threads on a refilling pool of 8 (no
- * pod handed out twice); and nothing left claimed at the end. */
+ * pod handed out twice); a claimed pod whose host is gone deleting itself at its expiry (its own
+ * service-account token over verified TLS) and the pool refilling, that token unable to do
+ * anything else, and a server whose self-delete is misconfigured or cannot reach the API still
+ * ending at its expiry and saying why; and nothing left claimed at the end. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "agentix/client.h"
+#include "agentix/clock.h"
 #include "agentix/deployment.h"
 #include "check.h"
 #include "demo_calls.h"
@@ -422,6 +428,211 @@ static void test_runtime_url_modes(void)
     agx_sandbox_config_free(cfg);
 }
 
+/* ---- a claimed pod deletes itself at its expiry ---- */
+
+static json_t *stats_pod(json_t *st, const char *name)
+{
+    size_t i;
+    json_t *pod;
+    json_array_foreach(json_object_get(st, "pods"), i, pod)
+        if (strcmp(json_string_value(json_object_get(pod, "name")), name) == 0)
+            return pod;
+    return NULL;
+}
+
+static int stat_int(const char *key)
+{
+    json_t *st = k8s_fake_hook(&fake, "/fake/stats", NULL);
+    int n = (int)json_integer_value(json_object_get(st, key));
+    json_decref(st);
+    return n;
+}
+
+static int pod_exists(const char *name)
+{
+    json_t *st = k8s_fake_hook(&fake, "/fake/stats", NULL);
+    int there = stats_pod(st, name) != NULL;
+    json_decref(st);
+    return there;
+}
+
+/* `agentix create --expiry 2s`: a host that claims and exits, never extending the expiry. */
+static void create_and_leave(char *id, size_t cap)
+{
+    FILE *p = popen("'" AGX_CLI "' create --backend k8s-pool --expiry 2s --json", "r");
+    CHECK(p);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    CHECK_MSG(pclose(p) == 0, "agentix create failed: %s", out);
+    json_t *doc = json_loads(out, 0, NULL);
+    CHECK_MSG(json_string_value(json_object_get(doc, "id")), "%s", out);
+    snprintf(id, cap, "%s", json_string_value(json_object_get(doc, "id")));
+    json_decref(doc);
+}
+
+static void test_self_delete(void)
+{
+    fprintf(stderr, "-- test_self_delete\n");
+    int before = stat_int("pod_self_deletes");
+    char id[256];
+    create_and_leave(id, sizeof id);
+    CHECK(pod_exists(id));
+    /* Bounds, not timings: the 2 s expiry plus a loaded sanitizer build. No other actor claims
+     * from the pool meanwhile, so no reaper runs: the pod deletes itself or stays. */
+    for (int i = 0; i < 1200 && pod_exists(id); i++)
+        agx_clock_sleep_ms(100);
+    CHECK_MSG(!pod_exists(id), "claimed pod %s outlived its expiry by 120 s", id);
+    CHECK(stat_int("pod_self_deletes") == before + 1);
+    /* The ReplicaSet refills the pool; nothing stays claimed. */
+    for (int i = 0; i < 1200 && k8s_fake_count(&fake, "idle") < 2; i++)
+        agx_clock_sleep_ms(100);
+    CHECK(k8s_fake_count(&fake, "idle") == 2);
+    CHECK(k8s_fake_count(&fake, "claimed") == 0);
+}
+
+/* method path with a bearer token over the fake's verified TLS: the HTTP status. */
+static long api_as(const char *method, const char *path, const char *token, const char *body,
+                   const char *ctype)
+{
+    char url[1024], ca[700], auth[1200], ct[128];
+    snprintf(url, sizeof url, "%s%s", fake.server, path);
+    snprintf(ca, sizeof ca, "%s/certs/ca.crt", fake.dir);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(ct, sizeof ct, "Content-Type: %s", ctype ? ctype : "application/json");
+    CURL *h = curl_easy_init();
+    CHECK(h);
+    struct curl_slist *hd = curl_slist_append(curl_slist_append(NULL, auth), ct);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+static void read_text(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    CHECK_MSG(f, "cannot read %s", path);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+/* A pod's token (what code in the sandbox can read) may delete that pod and nothing else. */
+static void test_pod_token_scope(void)
+{
+    fprintf(stderr, "-- test_pod_token_scope\n");
+    for (int i = 0; i < 1200 && k8s_fake_count(&fake, "idle") < 2; i++)
+        agx_clock_sleep_ms(100);
+    json_t *st = k8s_fake_hook(&fake, "/fake/stats", NULL);
+    json_t *a = json_array_get(json_object_get(st, "pods"), 0);
+    json_t *b = json_array_get(json_object_get(st, "pods"), 1);
+    CHECK(a && b);
+    char tok[4096], path[600], body[256];
+    read_text(json_string_value(json_object_get(a, "token_file")), tok, sizeof tok);
+    const char *an = json_string_value(json_object_get(a, "name"));
+    const char *bn = json_string_value(json_object_get(b, "name"));
+    snprintf(path, sizeof path, "/api/v1/namespaces/default/pods/%s", bn);
+    snprintf(body, sizeof body, "{\"preconditions\":{\"uid\":\"%s\"}}",
+             json_string_value(json_object_get(b, "uid")));
+    CHECK(api_as("DELETE", path, tok, body, NULL) == 403);   /* another pod */
+    CHECK(api_as("GET", "/api/v1/namespaces/default/pods", tok, NULL, NULL) == 403);
+    CHECK(api_as("GET", "/fake/stats", tok, NULL, NULL) == 403);
+    snprintf(path, sizeof path, "/api/v1/namespaces/default/pods/%s", an);
+    CHECK(api_as("PATCH", path, tok, "{\"metadata\":{\"labels\":{\"x\":\"y\"}}}",
+                 "application/merge-patch+json") == 403); /* even its own pod: delete only */
+    CHECK(api_as("DELETE", "/api/v1/namespaces/other/pods/x", tok, NULL, NULL) == 403);
+    CHECK(api_as("DELETE", path, tok, "{\"preconditions\":{\"uid\":\"0000-not-its-uid\"}}",
+                 NULL) == 409);
+    CHECK(api_as("DELETE", path, "pod.forged-token", NULL, NULL) == 401);
+    CHECK(pod_exists(an) && pod_exists(bn));
+    json_decref(st);
+}
+
+/* agentix-server with self-delete on and env (NULL-terminated "K=V" list on top of the claim-mode
+ * basics) expires after 2 s: it must end (exit 0) whatever happens to the delete, and its log
+ * must hold want. */
+static void expire_with(const char *const *extra, const char *want)
+{
+    char logp[700];
+    snprintf(logp, sizeof logp, "%s/selfdel.log", fake.dir);
+    const char *env[32] = {"AGENTIX_AUTH=claim", "AGENTIX_EXPIRY_MS=2000", "AGENTIX_BIND_HOST=127.0.0.1",
+                           "AGENTIX_BIND_PORT=0", "AGENTIX_MODULE_PATH=" AGX_TEST_MODULES_DIR,
+                           "AGENTIX_K8S_SELF_DELETE=1"};
+    size_t n = 6;
+    for (size_t i = 0; extra[i] && n < 31; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    const char *argv[] = {AGX_SERVER, NULL};
+    pid_t pid;
+    CHECK(posix_spawn(&pid, AGX_SERVER, &fa, NULL, (char *const *)argv, (char *const *)env) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 1200 && (got = waitpid(pid, &st, WNOHANG)) == 0; i++)
+        agx_clock_sleep_ms(100);
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    char log[8192];
+    read_text(logp, log, sizeof log);
+    CHECK_MSG(got == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "agentix-server did not end by its expiry: %s", log);
+    CHECK_MSG(strstr(log, "expired"), "%s", log);
+    CHECK_MSG(strstr(log, want), "wanted '%s' in: %s", want, log);
+}
+
+static void test_self_delete_misconfigured(void)
+{
+    fprintf(stderr, "-- test_self_delete_misconfigured\n");
+    char port[64], ca[700], cafile[800], bad_ca[800], tokf[800], tokp[700];
+    snprintf(port, sizeof port, "KUBERNETES_SERVICE_PORT=%d", fake.port);
+    snprintf(ca, sizeof ca, "%s/certs", fake.dir);
+    snprintf(cafile, sizeof cafile, "AGENTIX_K8S_CA_FILE=%s/ca.crt", ca);
+    snprintf(bad_ca, sizeof bad_ca, "AGENTIX_K8S_CA_FILE=%s/client.crt", ca); /* not the CA */
+    snprintf(tokp, sizeof tokp, "%s/some-token", fake.dir);
+    FILE *f = fopen(tokp, "w");
+    CHECK(f);
+    fputs("pod.unknown-token\n", f);
+    fclose(f);
+    snprintf(tokf, sizeof tokf, "AGENTIX_K8S_TOKEN_FILE=%s", tokp);
+    /* A name that is no pod name: no self-delete, said at start; the expiry still ends it. */
+    const char *bad_name[] = {"AGENTIX_POD_NAME=Not_A_Pod", "AGENTIX_POD_NAMESPACE=default",
+                              "AGENTIX_POD_UID=0f0e", "KUBERNETES_SERVICE_HOST=127.0.0.1", port,
+                              tokf, cafile, NULL};
+    expire_with(bad_name, "will NOT delete its pod at expiry: AGENTIX_POD_NAME");
+    /* No service host (not in a pod). */
+    const char *no_host[] = {"AGENTIX_POD_NAME=p", "AGENTIX_POD_NAMESPACE=default",
+                             "AGENTIX_POD_UID=0f0e", tokf, cafile, NULL};
+    expire_with(no_host, "KUBERNETES_SERVICE_HOST is not set");
+    /* A CA that did not sign the API server's certificate: the TLS check refuses it. */
+    const char *wrong_ca[] = {"AGENTIX_POD_NAME=p", "AGENTIX_POD_NAMESPACE=default",
+                              "AGENTIX_POD_UID=0f0e", "KUBERNETES_SERVICE_HOST=127.0.0.1", port,
+                              tokf, bad_ca, NULL};
+    expire_with(wrong_ca, "could not delete its pod default/p: TLS with 127.0.0.1:");
+    /* The API reached, the token not a pod's: the answer is logged. */
+    const char *unknown[] = {"AGENTIX_POD_NAME=p", "AGENTIX_POD_NAMESPACE=default",
+                             "AGENTIX_POD_UID=0f0e", "KUBERNETES_SERVICE_HOST=127.0.0.1", port,
+                             tokf, cafile, NULL};
+    expire_with(unknown, "DELETE of its pod default/p answered 401");
+}
+
 /* ---- races: two hosts × 16 threads on a refilling pool of 8 ---- */
 
 #define RACE_THREADS 16
@@ -534,6 +745,9 @@ int main(void)
     test_api_errors(dep);
     test_auth();
     test_runtime_url_modes();
+    test_pod_token_scope();
+    test_self_delete();
+    test_self_delete_misconfigured();
     agx_deployment_free(dep);
     k8s_fake_stop(&fake);
 

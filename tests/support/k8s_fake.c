@@ -39,7 +39,11 @@ static const char pool_rs[] =
     "{\"labels\":{\"agentix.dev/pool\":\"test\",\"agentix.dev/state\":\"idle\"},\"annotations\":"
     "{\"agentix.dev/bundle\":\"agentix-bundle:test\"}},\"spec\":{\"containers\":[{\"name\":\"runtime\","
     "\"image\":\"python:3.12\",\"env\":[{\"name\":\"AGENTIX_AUTH\",\"value\":\"claim\"},"
-    "{\"name\":\"AGENTIX_CLAIM_SECRET\",\"value\":\"" K8S_FAKE_CLAIM_SECRET "\"}],"
+    "{\"name\":\"AGENTIX_CLAIM_SECRET\",\"value\":\"" K8S_FAKE_CLAIM_SECRET "\"},"
+    "{\"name\":\"AGENTIX_K8S_SELF_DELETE\",\"value\":\"1\"},"
+    "{\"name\":\"AGENTIX_POD_NAME\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.name\"}}},"
+    "{\"name\":\"AGENTIX_POD_NAMESPACE\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.namespace\"}}},"
+    "{\"name\":\"AGENTIX_POD_UID\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"metadata.uid\"}}}],"
     "\"ports\":[{\"name\":\"runtime\",\"containerPort\":8000}]}]}}}}";
 
 void k8s_fake_start(k8s_fake *f, const char *dir, int tls, int replicas, const char *manifest)

@@ -18,6 +18,13 @@ pod its own containerPort (the runtime binds it): `http://{podIP}:{containerPort
 pod-IP URL. Everything is bounded: watches end at timeoutSeconds (≤ 300 s) or at shutdown, each
 pod process is stopped on pod deletion and at exit (and dies with the fake through PDEATHSIG).
 
+Every pod gets a pod-bound service-account token (random, one per pod object, in a file under
+sa/<uid>/ beside the port file; valid while that pod exists) and the env a kubelet gives a
+container (KUBERNETES_SERVICE_HOST/PORT = this fake, AGENTIX_K8S_TOKEN_FILE/CA_FILE pointing at
+the token and the run's CA, downward-API fieldRefs metadata.name/namespace/uid). A request with a
+pod's token is what the pool's RBAC + ValidatingAdmissionPolicy allow it (docs/K8S.md): DELETE of
+that very pod, nothing else (403), with the UID precondition honoured (409).
+
 Test hooks live under /fake/ (same auth): GET /fake/stats, POST /fake/faults, POST /fake/config,
 POST /fake/compact. /fake/config's hold_ready: true keeps containers started from then on from
 becoming Ready until it is set false again, so a test can empty the pool without racing a clock.
@@ -411,15 +418,32 @@ class Kubelet:
                 threading.Thread(target=self.run_container, args=(key, image, restarts + 1),
                                  daemon=True).start()
 
+    FIELD_REFS = {'metadata.name': 'name', 'metadata.namespace': 'namespace', 'metadata.uid': 'uid'}
+
     def container_env(self, pod):
-        env = {k: v for k, v in os.environ.items() if not k.startswith('AGENTIX_')}
+        """What a kubelet gives the container: the service's address, the pod's token and CA
+        (paths the server is told, where a cluster mounts them at the service-account folder),
+        then the spec's env with `value` or a downward-API fieldRef."""
+        fake = self.fake
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith('AGENTIX_') and not k.startswith('KUBERNETES_')}
+        md = pod['metadata']
+        env.update({'KUBERNETES_SERVICE_HOST': '127.0.0.1', 'KUBERNETES_SERVICE_PORT': str(fake.port),
+                    'AGENTIX_K8S_TOKEN_FILE': fake.pod_token_path(md['uid'])})
+        if fake.args.tls_dir:
+            env['AGENTIX_K8S_CA_FILE'] = os.path.join(fake.args.tls_dir, 'ca.crt')
         c = pod['spec']['containers'][0]
         for e in c.get('env') or []:
-            if isinstance(e, dict) and 'value' in e:
+            if not isinstance(e, dict):
+                continue
+            if 'value' in e:
                 env[e['name']] = str(e['value'])
+            ref = ((e.get('valueFrom') or {}).get('fieldRef') or {}).get('fieldPath')
+            if ref in self.FIELD_REFS:
+                env[e['name']] = md[self.FIELD_REFS[ref]]
         port = c['ports'][0]['containerPort']
         env.update({'AGENTIX_BIND_HOST': '127.0.0.1', 'AGENTIX_BIND_PORT': str(port),
-                    'AGENTIX_MODULE_PATH': self.fake.args.module_path})
+                    'AGENTIX_MODULE_PATH': fake.args.module_path})
         return env
 
     def start(self, key, pod):
@@ -567,9 +591,38 @@ class Fake:
         self.faults = []  # {method, path_re, status, count, retry_after}
         self.ready_gate = threading.Event()  # cleared while the test holds readiness
         self.ready_gate.set()
-        self.stats = {'requests': 0, 'by_verb': {}, 'double_claims': 0, 'claims': 0, 'restarts': 0}
+        self.stats = {'requests': 0, 'by_verb': {}, 'double_claims': 0, 'claims': 0, 'restarts': 0,
+                      'pod_self_deletes': 0, 'pod_token_refused': 0}
         self.stats_lock = threading.Lock()
         self.store.listeners.append(self.on_event)
+        self.port = 0  # set once listening: the pods' KUBERNETES_SERVICE_PORT
+        self.sa_dir = os.path.join(os.path.dirname(os.path.abspath(args.port_file)), 'sa')
+        self.pod_tokens = {}  # token -> (ns, name, uid): bound to a pod object, gone with it
+
+    # -- pod-bound service-account tokens
+    def pod_token_path(self, uid):
+        return os.path.join(self.sa_dir, uid, 'token')
+
+    def issue_pod_token(self, ns, name, uid):
+        """Lock held. A fresh random token for this pod object, written where its container reads it."""
+        tok = 'pod.' + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip('=')
+        path = self.pod_token_path(uid)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(tok)
+        self.pod_tokens[tok] = (ns, name, uid)
+
+    def pod_of_token(self, tok):
+        """(ns, name, uid) of the live pod a token is bound to; None for another token.
+        A bound token of a pod that no longer exists is refused (ApiError 401), as in a cluster."""
+        with self.store.cv:
+            who = self.pod_tokens.get(tok)
+            if who is None:
+                return None
+            pod = self.store.pods.get(who[:2])
+            if not pod or pod['metadata']['uid'] != who[2]:
+                raise ApiError(401, 'Unauthorized', 'Unauthorized')
+            return who
 
     def note_restart(self, key):
         with self.stats_lock:
@@ -605,6 +658,7 @@ class Fake:
         key = (ns, name)
         if key in self.store.pods:
             raise ApiError(409, 'AlreadyExists', 'pods "%s" already exists' % name, name)
+        self.issue_pod_token(ns, name, md['uid'])
         self.store.write(key, pod, 'ADDED')
         self.kubelet.pod_added(key)
         return pod
@@ -769,9 +823,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def authorized(self):
         args = self.server.fake.args
+        auth = self.headers.get('Authorization', '')
+        self.pod_identity = None
+        if auth.startswith('Bearer '):
+            self.pod_identity = self.server.fake.pod_of_token(auth[7:])
+            if self.pod_identity:
+                return True
         if not args.token and not args.tls_dir:
             return True
-        auth = self.headers.get('Authorization', '')
         if args.token and auth == 'Bearer ' + args.token:
             return True
         if args.token_file:
@@ -796,6 +855,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if not self.authorized():
                 raise ApiError(401, 'Unauthorized', 'Unauthorized')
+            if self.pod_identity:
+                self.pod_scope(method, url.path)
             if not url.path.startswith('/fake/') and self.fault(method, url.path):
                 return
             self.route(method, url.path, q)
@@ -804,6 +865,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_json(e.code, e.status())
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True
+
+    def pod_scope(self, method, path):
+        """What the pool's Role (delete pods) and ValidatingAdmissionPolicy (request.name must be
+        the pod named in the token) leave a pod's own token: DELETE of that very pod."""
+        ns, name, _ = self.pod_identity
+        m = re.fullmatch(r'/api/v1/namespaces/([^/]+)/pods/([^/:]+)', path)
+        if method == 'DELETE' and m and m.group(1) == ns and m.group(2) == name:
+            return
+        fake = self.server.fake
+        with fake.stats_lock:
+            fake.stats['pod_token_refused'] += 1
+        user = 'system:serviceaccount:%s:agentix-pool' % ns
+        if method != 'DELETE' or not m or m.group(1) != ns:
+            raise ApiError(403, 'Forbidden', 'pods is forbidden: User "%s" cannot %s resource '
+                           '"pods" in API group "" in the namespace "%s"'
+                           % (user, method.lower(), m.group(1) if m else ns), m.group(2) if m else None)
+        raise ApiError(403, 'Forbidden', 'pods "%s" is forbidden: ValidatingAdmissionPolicy '
+                       '\'agentix-pod-self-delete\' denied request: a pod may delete only itself'
+                       % m.group(2), m.group(2))
 
     def read_rest(self):
         try:
@@ -939,7 +1019,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with fake.stats_lock:
                 s = copy.deepcopy(fake.stats)
             with fake.store.cv:
-                s['pods'] = [{'name': p['metadata']['name'], 'labels': p['metadata'].get('labels', {}),
+                s['pods'] = [{'name': p['metadata']['name'], 'uid': p['metadata']['uid'],
+                              'token_file': fake.pod_token_path(p['metadata']['uid']),
+                              'labels': p['metadata'].get('labels', {}),
                               'phase': p['status'].get('phase'),
                               'image': p['spec']['containers'][0].get('image'),
                               'ready': any(c['type'] == 'Ready' and c['status'] == 'True'
@@ -1008,7 +1090,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with store.cv:
                 pod = fake.delete_pod(key, None if grace is None else int(grace), pre.get('uid'),
                                       pre.get('resourceVersion'))
-                return self.send_json(200, pod)
+            if self.pod_identity:
+                with fake.stats_lock:
+                    fake.stats['pod_self_deletes'] += 1
+            return self.send_json(200, pod)
         raise ApiError(405, 'MethodNotAllowed', 'method %s not allowed on pods' % method)
 
     def apply_patch(self, ctype, doc, body):
@@ -1233,6 +1318,7 @@ def main():
         tls.load_verify_locations(os.path.join(args.tls_dir, 'ca.crt'))
         tls.verify_mode = ssl.CERT_OPTIONAL
     srv = Server(('127.0.0.1', 0), fake, tls)
+    fake.port = srv.server_address[1]
     threading.Thread(target=fake.rs_controller, daemon=True).start()
     threading.Thread(target=srv.serve_forever, daemon=True).start()
 
