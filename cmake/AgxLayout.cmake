@@ -4,7 +4,7 @@
 #   <libdir>/libagentix.so, <libdir>/libagentix-runtime.so (what the sandbox side links)
 #   <libdir>/agentix/backends/   backend plugins and their .agxplugin manifests
 #   <libdir>/agentix/modules/    built-in runtime modules (agentix.bash.so, agentix.files.so)
-#   <libdir>/agentix/bin/        agentix-server, agentix-worker
+#   <libdir>/agentix/bin/        agentix-server, agentix-worker, agentix-ns-init, agentix-docker-watch
 set(AGX_BUILD_LIBDIR "${PROJECT_BINARY_DIR}/lib")
 set(AGX_BUILD_BINDIR "${PROJECT_BINARY_DIR}/bin")
 set(AGX_BUILD_PLUGINDIR "${AGX_BUILD_LIBDIR}/agentix/backends")

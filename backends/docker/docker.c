@@ -52,6 +52,14 @@ static int docker_construct(void **self, agx_error *err)
         free(d);
         return rc;
     }
+    /* The watch that removes what a kill of this process mid-create would leave (docker_watch.c),
+     * then what earlier hosts left. */
+    rc = agx_docker_watch_ensure(err);
+    if (rc) {
+        agx_error_prefix(err, "the docker backend's owner watch");
+        free(d);
+        return rc;
+    }
     atomic_init(&d->reaped_at, agx_clock_ms());
     reap_unstarted(d, agx_clock_ms() + 2000);
     *self = d;
@@ -270,8 +278,9 @@ static int docker_list(void *self, const agx_kv *labels, agx_sandbox_list **out,
 /* ---- containers that never started ----
  * A host killed between a container's creation and its start leaves a container that never ran
  * (AutoRemove acts only on one that ran and stopped), so its runtime never got to end itself.
- * Every docker backend of the host removes those whose owner is gone or whose expiry passed: at
- * construct and, after a successful create, every AGX_DOCKER_REAP_EVERY_MS (gc does too). */
+ * The creating process's owner watch removes its own at once when it ends (docker_watch.c);
+ * every docker backend of the host also removes those whose owner is gone or whose expiry passed,
+ * at construct and, after a successful create, every AGX_DOCKER_REAP_EVERY_MS (gc does too). */
 
 static int reap_one(agx_docker *d, json_t *c)
 {
@@ -296,25 +305,16 @@ static int reap_one(agx_docker *d, json_t *c)
 
 static void reap_unstarted(agx_docker *d, int64_t deadline)
 {
-    char *f = agx_http_escape("{\"label\":[\"" AGX_LABEL_SANDBOX "=1\"],\"status\":[\"created\"]}");
-    char *path = NULL;
-    if (!f || asprintf(&path, "/containers/json?all=1&filters=%s", f) < 0) {
-        free(f);
-        return;
-    }
-    free(f);
     agx_docker_bound(deadline);
     json_t *arr = NULL;
     agx_error err;
     size_t i;
     json_t *c;
-    if (agx_docker_call(d, "GET", path, NULL, 0, "listing containers that never started", &arr,
-                        NULL, &err) == 0)
+    if (agx_docker_list_unstarted(d, NULL, &arr, &err) == 0)
         json_array_foreach(arr, i, c)
             reap_one(d, c);
     agx_docker_bound(0);
     json_decref(arr);
-    free(path);
 }
 
 static int docker_create(void *self, const agx_sandbox_config *cfg, agx_sandbox **out,

@@ -314,3 +314,34 @@ int agx_docker_remove(const agx_docker *d, const char *id, agx_error *err)
     }
     return rc;
 }
+
+int agx_docker_list_unstarted(const agx_docker *d, const char *const *labels, json_t **out,
+                              agx_error *err)
+{
+    *out = NULL;
+    json_t *label = json_array(), *filters = json_object();
+    int bad = !label || !filters || json_array_append_new(label, json_string(AGX_LABEL_SANDBOX "=1"));
+    for (size_t i = 0; !bad && labels && labels[i]; i++)
+        bad = json_array_append_new(label, json_string(labels[i])) != 0;
+    bad = bad || json_object_set(filters, "label", label) ||
+          json_object_set_new(filters, "status", json_pack("[s]", "created"));
+    char *text = bad ? NULL : json_dumps(filters, JSON_COMPACT);
+    char *f = text ? agx_http_escape(text) : NULL;
+    char *path = NULL;
+    int rc = f && asprintf(&path, "/containers/json?all=1&filters=%s", f) >= 0
+                 ? agx_docker_call(d, "GET", path, NULL, 0, "listing containers that never "
+                                   "started", out, NULL, err)
+                 : agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory");
+    if (!rc && !json_is_array(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        rc = agx_error_set(err, AGX_ERR_PROTOCOL, "the Docker daemon listed containers as "
+                           "something other than an array");
+    }
+    free(path);
+    free(f);
+    free(text);
+    json_decref(label);
+    json_decref(filters);
+    return rc;
+}

@@ -62,6 +62,17 @@ void agx_docker_bound(int64_t deadline_ms);
 /* ms, shortened to what is left of this thread's bound (≥ 1). */
 long agx_docker_bounded_ms(long ms);
 
+/* ---- the owner watch (docker_watch.c, watch_main.c) ---- */
+
+#define AGX_DOCKER_WATCH_NAME "agentix-docker-watch" /* in <libdir>/agentix/bin */
+#define AGX_DOCKER_WATCH_FD 3 /* the watch's end of the pipe */
+/* Starts this process's watch unless it runs already (once per process; again in a forked child). */
+int agx_docker_watch_ensure(agx_error *err);
+/* The agentix sandboxes that never started (status created), narrowed by extra "key=value"
+ * labels (NULL-terminated, may be NULL): the engine's JSON array into *out. */
+int agx_docker_list_unstarted(const agx_docker *d, const char *const *labels, json_t **out,
+                              agx_error *err);
+
 /* DELETE /containers/{id}?force=1&v=1; a container already gone is success. */
 int agx_docker_remove(const agx_docker *d, const char *id, agx_error *err);
 
