@@ -42,7 +42,7 @@ static void k8s_pool_help(FILE *out)
             "                       to service account `agentix` of the namespace, and the pods'\n"
             "                       own service account agentix-pool-NAME with the Role and\n"
             "                       ValidatingAdmissionPolicy that let a pod delete only itself\n"
-            "                       (Kubernetes >= 1.32; a claimed pod deletes itself at expiry)\n"
+            "                       (Kubernetes >= 1.30; a claimed pod deletes itself at expiry)\n"
             "  --json               JSON (a v1 List) instead of YAML\n"
             "  --help               this text\n\n"
             "Exit status: 0 printed, 2 usage error.\n");
@@ -214,8 +214,8 @@ static json_t *replicaset(const pool_args *a)
 
 /* The pods' own account: RBAC lets it delete pods of the namespace (names are generated, so no
  * resourceNames), and the admission policy narrows that to the pod named in the token itself
- * (Kubernetes >= 1.32 puts it in userInfo.extra): hostile code in a sandbox that reads the token
- * can at most end its own sandbox. */
+ * (the API server puts it in userInfo.extra; the policy API is v1 from Kubernetes 1.30): hostile
+ * code in a sandbox that reads the token can at most end its own sandbox. */
 static void self_delete_rbac(const pool_args *a, json_t *items)
 {
     char account[128], policy[192], user[256], match[384];
