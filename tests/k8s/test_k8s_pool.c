@@ -568,7 +568,7 @@ static void expire_with(const char *const *extra, const char *want)
     char logp[700];
     snprintf(logp, sizeof logp, "%s/selfdel.log", fake.dir);
     const char *env[32] = {"AGENTIX_AUTH=claim", "AGENTIX_EXPIRY_MS=2000", "AGENTIX_BIND_HOST=127.0.0.1",
-                           "AGENTIX_BIND_PORT=0", "AGENTIX_MODULE_PATH=" AGX_TEST_MODULES_DIR,
+                           "AGENTIX_BIND_PORT=0", ("AGENTIX_MODULE_PATH=" AGX_TEST_MODULES_DIR),
                            "AGENTIX_K8S_SELF_DELETE=1"};
     size_t n = 6;
     for (size_t i = 0; extra[i] && n < 31; i++)
