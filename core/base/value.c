@@ -171,6 +171,50 @@ agx_value *agx_value_bytes_alloc(agx_value_type type, size_t len)
     return v;
 }
 
+/* ---- buffers that become values (value.h) ----
+ * A buffer is the payload of a block laid out as a large value: the header in front, one spare
+ * byte behind for the NUL a string or binary value carries. */
+static size_t buffer_block(size_t cap) { return sizeof(agx_value) + cap + 1; }
+
+void *agx_value_buffer_alloc(size_t cap)
+{
+    if (cap > SIZE_MAX - sizeof(agx_value) - 1)
+        return NULL;
+    size_t need = buffer_block(cap);
+    agx_value *v = need >= BLOCK_MIN && need <= BLOCK_MAX ? block_take(need) : NULL;
+    if (!v && !(v = malloc(need)))
+        return NULL;
+    /* A recycled block may be larger; from here on it counts as `need` bytes (the caller's cap is
+     * what its budgets see; the rest stays pool memory, bounded by the pool). */
+    return v + 1;
+}
+
+void agx_value_buffer_free(void *buf, size_t cap)
+{
+    if (!buf)
+        return;
+    agx_value *v = (agx_value *)buf - 1;
+    v->type = AGX_VALUE_BINARY; /* freed like a value: back to the pool, or to malloc */
+    v->as.bytes.block = buffer_block(cap);
+    agx_value_free(v);
+}
+
+agx_value *agx_value_buffer_adopt(void *buf, size_t cap, agx_value_type type, const void *data,
+                                  size_t len)
+{
+    uintptr_t at = (uintptr_t)data, lo = (uintptr_t)buf;
+    if (!buf || !data || (type != AGX_VALUE_STRING && type != AGX_VALUE_BINARY) || at < lo ||
+        len > cap || at - lo > cap - len)
+        return NULL;
+    agx_value *v = (agx_value *)buf - 1;
+    v->type = type;
+    v->as.bytes.data = (char *)buf + (at - lo);
+    v->as.bytes.len = len;
+    v->as.bytes.block = buffer_block(cap);
+    v->as.bytes.data[len] = '\0'; /* at most the spare byte past cap */
+    return v;
+}
+
 static agx_value *bytes_new(agx_value_type type, const void *data, size_t len)
 {
     if (!data && len)
