@@ -699,33 +699,6 @@ void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f)
     violation(call, f);
 }
 
-int srv_route_worker_split(srv_server *s, srv_wproc *wp, const agx_frame *f, int fd, size_t tail)
-{
-    srv_call *call = f->type == AGX_FRAME_ITEM ? find_id(s, f->id) : NULL;
-    if (!call || call->wp != wp || !call->conn ||
-        (call->kind != AGX_KIND_STREAM && call->kind != AGX_KIND_BIDI))
-        return 0;
-    srv_conn *conn = call->conn;
-    size_t len = f->value.len + tail;
-    char msg[MSG_MAX];
-    if (!queue_fits(conn, len, msg, sizeof msg))
-        return 0; /* relay_item reports it, once the frame is read */
-    const char *ev = call->kind == AGX_KIND_STREAM ? AGX_EV_STREAM_ITEM : AGX_EV_BIDI_OUT;
-    bool taken = false;
-    int rc = srv_emit_span_fd(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE, f->value,
-                              fd, tail, &taken);
-    if (!taken)
-        return 0;
-    if (rc == AGX_ERR_IO)
-        return -1;
-    if (rc == 0)
-        queued_add(s, len);
-    else if (rc != AGX_ERR_UNAVAILABLE)
-        call_fail(call, AGX_RPC_INTERNAL, "agentix-server ran out of memory queueing an item",
-                  false, true);
-    return 1;
-}
-
 /* ---- connections ---- */
 
 void srv_on_connect(agx_sio_conn *c, void *ud)

@@ -45,26 +45,6 @@ int srv_emit_span(srv_server *s, agx_sio_conn *c, const char *event, const char 
     return rc ? rc : emit(c, event, &s->scratch, value);
 }
 
-int srv_emit_span_fd(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
-                     size_t cid_len, const char *key, agx_mp_span value, int fd, size_t tail,
-                     bool *taken)
-{
-    *taken = false;
-    int rc = head(&s->scratch, 2, cid, cid_len);
-    if (!rc)
-        rc = agx_mp_put_cstr(&s->scratch, key);
-    if (!rc && s->scratch.len + value.len + tail > s->cfg.max_payload)
-        rc = AGX_ERR_LIMIT;
-    if (rc)
-        return rc;
-    struct iovec iov[2] = {{s->scratch.data, s->scratch.len}, {(void *)value.data, value.len}};
-    agx_error err;
-    rc = agx_sio_conn_emit_fd(c, event, iov, 2, fd, tail, taken, &err);
-    if (rc && *taken && rc != AGX_ERR_UNAVAILABLE)
-        fprintf(stderr, "agentix-server: cannot send '%s': %s\n", event, err.message);
-    return rc;
-}
-
 int srv_emit_cid(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                  size_t cid_len)
 {

@@ -198,7 +198,6 @@ struct srv_wproc {
     int rfd;
     int open_handles;
     bool exited, eof, writing, closing, big_frames;
-    bool probe;           /* after a large frame: read little, so a large value stays in the pipe */
     int64_t exit_status;
     int term_signal;
     uint64_t pid;
@@ -279,12 +278,6 @@ void srv_on_connect(agx_sio_conn *c, void *ud);
 void srv_on_close(agx_sio_conn *c, const agx_error *why, void *ud);
 /* A frame from the worker (ready and boot_error are handled by worker_proc.c). */
 void srv_route_worker_frame(srv_server *s, srv_wproc *wp, const agx_frame *f);
-/* An item frame whose value's last `tail` bytes are still in the worker's pipe fd (which holds
- * them now: agx_frame_reader_split): relayed with those bytes spliced from the pipe into the
- * host's socket. 1 when taken (the tail has been consumed), 0 when the frame must go the usual way
- * (read whole, then srv_route_worker_frame: unknown call, a limit, an error to report), -1 when
- * reading the pipe failed (its frame boundary is lost). */
-int srv_route_worker_split(srv_server *s, srv_wproc *wp, const agx_frame *f, int fd, size_t tail);
 /* Fails every call routed to wp with WorkerExited: message (one terminal event each). */
 void srv_fail_worker_calls(srv_server *s, srv_wproc *wp, const char *message);
 /* Drain: ends every call with Cancelled (cancel frames to the worker). */
@@ -358,11 +351,6 @@ int srv_req_get_n(const srv_req *r, uint64_t *n, char *msg, size_t msg_len);
 /* `<event> {call_id, <key>: value}` with value relayed as raw msgpack. */
 int srv_emit_span(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                   size_t cid_len, const char *key, agx_mp_span value);
-/* The same with the value's last tail bytes still in the pipe fd (agx_sio_conn_emit_fd; *taken
- * as there). */
-int srv_emit_span_fd(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
-                     size_t cid_len, const char *key, agx_mp_span value, int fd, size_t tail,
-                     bool *taken);
 /* `<event> {call_id}`. */
 int srv_emit_cid(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                  size_t cid_len);

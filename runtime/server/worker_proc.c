@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,8 +33,6 @@
 #define READS_PER_WAKEUP 1 /* epoll is level-triggered: more data wakes us again, without a read
                              * that only returns EAGAIN; other connections run in between */
 #define BIG_BUFFER ((size_t)1 << 20) /* buffers above this are released once idle */
-#define SPLICE_MIN ((size_t)16 << 10) /* an item value with this much still in the pipe is spliced */
-#define PROBE_READ ((size_t)4 << 10)  /* a read after a large frame: its next header, little else */
 
 extern char **environ;
 
@@ -174,8 +171,6 @@ static bool drain_frames(srv_wproc *wp)
         }
         if (f.body_len > BIG_BUFFER)
             wp->big_frames = true;
-        if (f.body_len >= SPLICE_MIN)
-            wp->probe = true;
         switch (f.type) {
         case AGX_FRAME_READY: on_ready(wp, &f); break;
         case AGX_FRAME_BOOT_ERROR: {
@@ -236,30 +231,6 @@ static void on_eof(srv_wproc *wp)
     arm(wp, WT_EOF, SRV_EXIT_GRACE_MS);
 }
 
-/* A large item whose value is mostly still in the pipe, all of it there already, goes from the
- * pipe into its host's socket (splice) without passing through this process; the next read is
- * short again, so the next large value stays in the pipe too. False once the worker is given up. */
-static bool splice_item(srv_wproc *wp)
-{
-    agx_frame f;
-    size_t tail;
-    int avail = 0;
-    if (agx_frame_reader_split(wp->reader, SPLICE_MIN, &f, &tail) != 1 ||
-        ioctl(wp->rfd, FIONREAD, &avail) != 0 || avail < 0 || (size_t)avail < tail)
-        return true; /* read on: the usual way */
-    int rc = srv_route_worker_split(wp->srv, wp, &f, wp->rfd, tail);
-    if (rc == 0)
-        return true;
-    agx_frame_reader_split_done(wp->reader);
-    wp->probe = true;
-    if (rc < 0) {
-        wp_lost(wp, "reading from agentix-worker (pid %llu) failed in the middle of an item",
-                (unsigned long long)wp->pid);
-        return false;
-    }
-    return wp->state != WP_FAILED;
-}
-
 typedef enum { READ_MORE, READ_IDLE, READ_DONE } read_state;
 
 /* Reads up to max_reads times: READ_MORE when there may be more, READ_IDLE when the pipe is empty
@@ -268,9 +239,7 @@ static read_state read_some(srv_wproc *wp, int max_reads)
 {
     for (int i = 0; i < max_reads; i++) {
         agx_error err;
-        long n = agx_frame_reader_read_fd_max(wp->reader, wp->rfd,
-                                              wp->probe ? PROBE_READ : SIZE_MAX, &err);
-        wp->probe = false;
+        long n = agx_frame_reader_read_fd(wp->reader, wp->rfd, &err);
         int e = errno;
         if (n == 0) {
             on_eof(wp);
@@ -283,7 +252,7 @@ static read_state read_some(srv_wproc *wp, int max_reads)
                     (unsigned long long)wp->pid, err.message);
             return READ_DONE;
         }
-        if (!drain_frames(wp) || !splice_item(wp))
+        if (!drain_frames(wp))
             return READ_DONE;
     }
     return READ_MORE;

@@ -91,17 +91,6 @@ typedef struct agx_sio_handlers {
 int agx_sio_conn_emit(agx_sio_conn *c, const char *event, const json_t *args,
                       const struct iovec *iov, size_t iovcnt, int64_t *ack_id, agx_error *err);
 
-/* agx_sio_conn_emit of a BINARY_EVENT whose attachment is the iovecs' bytes followed by fd_len
- * bytes still in the pipe fd, which holds at least that many now (the caller checked). When the
- * queue is idle they go from the pipe into the socket with splice(2), never through user space;
- * otherwise, or for what the socket does not take, they are read into the send queue. *taken
- * false: nothing was done and nothing read (the usual errors of emit: not open, over a limit;
- * send the message some other way). *taken true: exactly fd_len bytes were consumed from fd
- * whatever the result, but for AGX_ERR_IO (reading the pipe failed: its stream is lost). No ack.
- * Loop thread only. */
-int agx_sio_conn_emit_fd(agx_sio_conn *c, const char *event, const struct iovec *iov,
-                         size_t iovcnt, int fd, size_t fd_len, bool *taken, agx_error *err);
-
 /* Answers an event that asked for an ack (its p->ack_id), with args (NULL = []) and optionally one
  * binary attachment (iov as for emit). Same errors as emit. Loop thread only. */
 int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const struct iovec *iov,

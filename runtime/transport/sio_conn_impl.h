@@ -54,12 +54,6 @@ typedef struct sio_link_ops {
      * follow everything written before. Bytes the socket took (0 when full), -1 when it failed.
      * Lets a large attachment leave from the caller's buffer instead of a copy in the queue. */
     long (*writev_now)(agx_sio_conn *c, const struct iovec *iov, int iovcnt);
-    /* Optional, under the same conditions as writev_now: gathers iov, then moves up to len bytes
-     * from the pipe fd into the socket with splice(2) (no copy through user space). Bytes the
-     * socket took of both together (0 when full); *failed set when the socket or pipe failed
-     * (the count says how far it got). */
-    long (*splice_now)(agx_sio_conn *c, const struct iovec *iov, int iovcnt, int fd, size_t len,
-                       bool *failed);
 } sio_link_ops;
 
 typedef enum sio_conn_state {

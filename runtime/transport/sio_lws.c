@@ -6,7 +6,6 @@
 #include "runtime/transport/sio_conn_impl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,44 +39,6 @@ static long lws_link_writev_now(agx_sio_conn *c, const struct iovec *iov, int io
     return (long)n;
 }
 
-static long lws_link_splice_now(agx_sio_conn *c, const struct iovec *iov, int iovcnt, int fd,
-                                size_t len, bool *failed)
-{
-    int sfd = (int)lws_get_socket_fd(wsi_of(c));
-    if (sfd < 0) {
-        *failed = true;
-        return 0;
-    }
-    size_t head = 0;
-    for (int i = 0; i < iovcnt; i++)
-        head += iov[i].iov_len;
-    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
-    ssize_t n;
-    do /* MSG_MORE: the headers leave with the spliced bytes, not in a segment of their own */
-        n = sendmsg(sfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        *failed = errno != EAGAIN && errno != EWOULDBLOCK;
-        return 0;
-    }
-    if ((size_t)n < head)
-        return (long)n;
-    size_t moved = 0;
-    while (moved < len) {
-        ssize_t k = splice(fd, NULL, sfd, NULL, len - moved, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (k <= 0) {
-            *failed = true;
-            break;
-        }
-        moved += (size_t)k;
-    }
-    return (long)(head + moved);
-}
-
 static void lws_link_want_write(agx_sio_conn *c) { lws_callback_on_writable(wsi_of(c)); }
 
 static bool lws_link_choked(const agx_sio_conn *c) { return lws_send_pipe_choked(wsi_of(c)) != 0; }
@@ -104,7 +65,6 @@ static const sio_link_ops lws_link = {
     .arm_close = lws_link_arm_close,
     .close_reason = lws_link_close_reason,
     .writev_now = lws_link_writev_now,
-    .splice_now = lws_link_splice_now,
 };
 
 int sio_conn_attach(agx_sio_conn *c, struct lws *wsi)

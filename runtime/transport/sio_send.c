@@ -4,10 +4,8 @@
  * queue, written one link write per writeable turn, or at once when the queue is idle; a large
  * attachment on the server goes straight from the caller's buffer into the socket when nothing
  * is queued, and only what the socket does not take is copied. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "runtime/transport/sio_conn_impl.h"
 
@@ -312,11 +310,8 @@ static size_t iov_total(const struct iovec *iov, size_t n)
 /* Builds one unit: [text frame][binary frame]? The text is encoded after a WS_HDR_MAX reserve and
  * its header written just before it, so nothing moves; the unit grows once if the first guess
  * for the text was short. */
-static int read_exact(int fd, unsigned char *p, size_t n);
-
-/* alen counts the iovecs' bytes and then fd_len more read from fd (into the unit, no copy). */
 static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
-                      size_t alen, int fd, size_t fd_len, sio_frame **out, agx_error *err)
+                      size_t alen, sio_frame **out, agx_error *err)
 {
     size_t extra = iov ? WS_HDR_MAX + alen : 0, tlen = 0;
     sio_frame *f = frame_get(c, WS_HDR_MAX + HEADER_GUESS + extra);
@@ -347,11 +342,6 @@ static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov
                 memcpy(p, iov[i].iov_base, iov[i].iov_len);
             p += iov[i].iov_len;
         }
-        if (fd_len && read_exact(fd, p, fd_len) != 0) {
-            frame_put(c, f);
-            return agx_error_set(err, AGX_ERR_IO, "socket.io: reading an attachment's %zu bytes "
-                                 "from its pipe failed", fd_len);
-        }
         ws_frame(c, h2, 2, alen);
         f->len += hl2 + alen;
     }
@@ -373,12 +363,14 @@ static bool can_send_direct(agx_sio_conn *c, size_t alen, size_t iovcnt)
            c->link && c->link->writev_now && !c->hard_close && !c->link->choked(c);
 }
 
-/* The [text frame][binary frame header] of a direct send, encoded in hb (HB_SIZE bytes): *out
- * points at them. 1 when the text does not fit (the caller queues the message as usual). */
-#define HB_SIZE (WS_HDR_MAX + HEADER_GUESS + WS_HDR_MAX)
-static int direct_head(agx_sio_conn *c, const out_msg *m, unsigned char *hb, size_t alen,
-                       struct iovec *out)
+/* Writes [text frame][binary frame header] from a stack buffer and the attachment from the
+ * caller's iovecs in one gathered send; only what the socket does not take is copied into a
+ * queued unit, which is then the head and already started (nothing may go in front of it).
+ * 1 when the message did not fit the header buffer (the caller queues it as usual). */
+static int send_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
+                       size_t alen, agx_error *err)
 {
+    unsigned char hb[WS_HDR_MAX + HEADER_GUESS + WS_HDR_MAX];
     size_t tlen = 0;
     agx_error ignored;
     if (encode_msg(m, (char *)hb + WS_HDR_MAX, HEADER_GUESS, &tlen, &ignored) != 0)
@@ -387,59 +379,8 @@ static int direct_head(agx_sio_conn *c, const out_msg *m, unsigned char *hb, siz
     ws_frame(c, hb + off, 1, tlen);
     size_t hl2 = ws_header_len(alen, false);
     ws_frame(c, hb + WS_HDR_MAX + tlen, 2, alen);
-    *out = (struct iovec){hb + off, hl + tlen + hl2};
-    return 0;
-}
-
-/* What the socket did not take of a direct send: v's bytes from byte `sent` on, then fd_left
- * bytes read from fd, into a unit that becomes the head of the queue, already started (nothing
- * may go in front of it). */
-static int queue_rest(agx_sio_conn *c, const struct iovec *v, size_t vcnt, size_t sent, int fd,
-                      size_t fd_left, agx_error *err)
-{
-    size_t total = iov_total(v, vcnt) + fd_left;
-    sio_frame *f = frame_get(c, total - sent);
-    if (!f) {
-        /* Part of the unit is on the wire: without the rest the stream is broken. */
-        sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
-                      "out of memory queueing the rest of an event");
-        if (fd_left && read_exact(fd, NULL, fd_left) != 0)
-            return agx_error_set(err, AGX_ERR_IO, "socket.io: reading an attachment's pipe failed");
-        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
-    }
-    size_t skip = sent;
-    for (size_t i = 0; i < vcnt; i++) {
-        size_t l = v[i].iov_len;
-        if (skip >= l) {
-            skip -= l;
-            continue;
-        }
-        memcpy(f->data + f->len, (const char *)v[i].iov_base + skip, l - skip);
-        f->len += l - skip;
-        skip = 0;
-    }
-    if (fd_left && read_exact(fd, f->data + f->len, fd_left) != 0) {
-        frame_put(c, f);
-        sio_conn_fail(c, AGX_ERR_IO, SIO_WS_UNEXPECTED_CONDITION,
-                      "reading an attachment from its pipe failed");
-        return agx_error_set(err, AGX_ERR_IO, "socket.io: reading an attachment's pipe failed");
-    }
-    f->len += fd_left;
-    q_push(c, f, false);
-    c->head_started = true;
-    sio_want_write(c);
-    return 0;
-}
-
-/* Writes the headers from a stack buffer and the attachment from the caller's iovecs in one
- * gathered send; only what the socket does not take is copied into a queued unit. */
-static int send_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
-                       size_t alen, agx_error *err)
-{
-    unsigned char hb[HB_SIZE];
     struct iovec v[DIRECT_IOV_MAX];
-    if (direct_head(c, m, hb, alen, &v[0]) != 0)
-        return 1;
+    v[0] = (struct iovec){hb + off, hl + tlen + hl2};
     for (size_t i = 0; i < iovcnt; i++)
         v[i + 1] = iov[i];
     size_t total = v[0].iov_len + alen;
@@ -451,41 +392,36 @@ static int send_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *io
     c->active = true;
     if ((size_t)n == total)
         return 0;
-    return queue_rest(c, v, iovcnt + 1, (size_t)n, -1, 0, err);
-}
-
-/* The same with the attachment's last fd_len bytes still in the pipe fd: they go from the pipe
- * into the socket (splice); what the socket does not take is read into the queued unit. */
-static int splice_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *iov,
-                         size_t iovcnt, int fd, size_t fd_len, size_t alen, agx_error *err)
-{
-    unsigned char hb[HB_SIZE];
-    struct iovec v[DIRECT_IOV_MAX];
-    if (direct_head(c, m, hb, alen, &v[0]) != 0)
-        return 1;
-    for (size_t i = 0; i < iovcnt; i++)
-        v[i + 1] = iov[i];
-    size_t head = v[0].iov_len + alen - fd_len;
-    bool failed = false;
-    long n = c->link->splice_now(c, v, (int)iovcnt + 1, fd, fd_len, &failed);
-    size_t moved = (size_t)n > head ? (size_t)n - head : 0;
-    c->active = true;
-    if (failed) {
-        sio_conn_fail(c, AGX_ERR_UNAVAILABLE, SIO_WS_ABNORMAL, "writing to the websocket failed");
-        if (read_exact(fd, NULL, fd_len - moved) != 0)
-            return agx_error_set(err, AGX_ERR_IO, "socket.io: reading an attachment's pipe failed");
-        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "socket.io: writing to the websocket failed");
+    sio_frame *f = frame_get(c, total - (size_t)n);
+    if (!f) {
+        /* Part of the unit is on the wire: without the rest the stream is broken. */
+        sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
+                      "out of memory queueing the rest of an event");
+        return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory queueing an event");
     }
-    if (moved == fd_len)
-        return 0;
-    return queue_rest(c, v, iovcnt + 1, (size_t)n - moved, fd, fd_len - moved, err);
+    size_t skip = (size_t)n;
+    for (size_t i = 0; i < iovcnt + 1; i++) {
+        size_t l = v[i].iov_len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(f->data + f->len, (const char *)v[i].iov_base + skip, l - skip);
+        f->len += l - skip;
+        skip = 0;
+    }
+    q_push(c, f, false);
+    c->head_started = true;
+    sio_want_write(c);
+    return 0;
 }
 
-/* Whether a message with an alen-byte attachment may be sent now. */
-static int send_check(agx_sio_conn *c, size_t alen, agx_error *err)
+static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
+                    agx_error *err)
 {
     if (!c || c->state != SIO_CONNECTED)
         return agx_error_set(err, AGX_ERR_UNAVAILABLE, "socket.io: the connection is not open");
+    size_t alen = iov ? iov_total(iov, iovcnt) : 0;
     if (c->peer_max_payload && alen > c->peer_max_payload)
         return agx_error_set(err, AGX_ERR_LIMIT,
                              "socket.io: a %zu-byte attachment is over the peer's maxPayload (%llu)",
@@ -495,75 +431,15 @@ static int send_check(agx_sio_conn *c, size_t alen, agx_error *err)
                              "socket.io: send queue full (%zu bytes queued, limit %zu): wait "
                              "for on_drain",
                              c->queued, c->lim.queue_limit);
-    return 0;
-}
-
-static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
-                    agx_error *err)
-{
-    size_t alen = iov ? iov_total(iov, iovcnt) : 0;
-    int rc = send_check(c, alen, err);
-    if (rc)
-        return rc;
     if (iov && can_send_direct(c, alen, iovcnt)) {
         int drc = send_direct(c, m, iov, iovcnt, alen, err);
         if (drc <= 0)
             return drc;
     }
     sio_frame *f = NULL;
-    rc = build_unit(c, m, iov, iovcnt, alen, -1, 0, &f, err);
+    int rc = build_unit(c, m, iov, iovcnt, alen, &f, err);
     if (rc)
         return rc;
-    c->active = true;
-    q_push(c, f, false);
-    send_soon(c, f);
-    return 0;
-}
-
-/* ---- an attachment whose end is still in a pipe ---- */
-
-/* Reads exactly n bytes from fd (a pipe that holds them now) into p, or drops them (p NULL). */
-static int read_exact(int fd, unsigned char *p, size_t n)
-{
-    unsigned char sink[4096];
-    while (n) {
-        size_t want = p ? n : n < sizeof sink ? n : sizeof sink;
-        ssize_t k = read(fd, p ? p : sink, want);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        if (p)
-            p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-int agx_sio_conn_emit_fd(agx_sio_conn *c, const char *event, const struct iovec *iov,
-                         size_t iovcnt, int fd, size_t fd_len, bool *taken, agx_error *err)
-{
-    *taken = false;
-    if (!event || iovcnt + 1 >= DIRECT_IOV_MAX || fd < 0)
-        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "socket.io: bad emit from a pipe");
-    size_t alen = iov_total(iov, iovcnt) + fd_len;
-    int rc = send_check(c, alen, err);
-    if (rc)
-        return rc;
-    *taken = true; /* from here on, the fd_len bytes are consumed whatever happens */
-    out_msg m = {event, AGX_SIO_NO_ACK, NULL, true};
-    if (can_send_direct(c, alen, iovcnt) && c->link->splice_now) {
-        int drc = splice_direct(c, &m, iov, iovcnt, fd, fd_len, alen, err);
-        if (drc <= 0)
-            return drc;
-    }
-    sio_frame *f = NULL;
-    rc = build_unit(c, &m, iov, iovcnt, alen, fd, fd_len, &f, err);
-    if (rc) {
-        if (rc != AGX_ERR_IO && read_exact(fd, NULL, fd_len) != 0)
-            rc = agx_error_set(err, AGX_ERR_IO, "socket.io: reading an attachment's pipe failed");
-        return rc;
-    }
     c->active = true;
     q_push(c, f, false);
     send_soon(c, f);

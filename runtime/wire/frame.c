@@ -199,7 +199,6 @@ struct agx_frame_reader {
     size_t end;   /* one past the last byte received */
     size_t max_frame;
     agx_error sticky;
-    unsigned char split_head[AGX_FRAME_SPLIT_HEAD_MAX + 2]; /* agx_frame_reader_split's copy */
 };
 
 #define READ_CHUNK ((size_t)64 << 10)
@@ -273,11 +272,6 @@ int agx_frame_reader_feed(agx_frame_reader *r, const void *data, size_t len, agx
 
 long agx_frame_reader_read_fd(agx_frame_reader *r, int fd, agx_error *err)
 {
-    return agx_frame_reader_read_fd_max(r, fd, SIZE_MAX, err);
-}
-
-long agx_frame_reader_read_fd_max(agx_frame_reader *r, int fd, size_t max, agx_error *err)
-{
     if (r->sticky.code)
         return reader_fail(r, err);
     /* Read up to the rest of the current frame when it is large, so big frames take few reads. */
@@ -294,7 +288,7 @@ long agx_frame_reader_read_fd_max(agx_frame_reader *r, int fd, size_t max, agx_e
         return rc;
     ssize_t n;
     do
-        n = read(fd, r->buf + r->end, r->cap - r->end < max ? r->cap - r->end : max);
+        n = read(fd, r->buf + r->end, r->cap - r->end);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return agx_error_set(err, AGX_ERR_IO, "reading worker frames: %s", strerror(errno));
@@ -329,97 +323,6 @@ int agx_frame_reader_next(agx_frame_reader *r, agx_frame *out, agx_error *err)
     int rc = agx_frame_parse(p + AGX_FRAME_HEADER_SIZE, flen, out, err);
     return rc ? rc : 1;
 }
-
-/* The head of a str or bin at p (avail bytes in memory): head and payload lengths. */
-static bool bytes_head(const unsigned char *p, size_t avail, size_t *head, size_t *payload)
-{
-    if (avail < 1)
-        return false;
-    unsigned char c = p[0];
-    size_t w;
-    if ((c & 0xe0) == 0xa0) {
-        *head = 1;
-        *payload = c & 0x1f;
-        return true;
-    }
-    switch (c) {
-    case 0xc4: case 0xd9: w = 1; break;
-    case 0xc5: case 0xda: w = 2; break;
-    case 0xc6: case 0xdb: w = 4; break;
-    default: return false;
-    }
-    if (avail < 1 + w)
-        return false;
-    size_t n = 0;
-    for (size_t i = 0; i < w; i++)
-        n = n << 8 | p[1 + i];
-    *head = 1 + w;
-    *payload = n;
-    return true;
-}
-
-/* The entry count of the map whose head is at p; false when p holds no whole map head. */
-static bool map_head(const unsigned char *p, size_t avail, size_t *head, size_t *n)
-{
-    if (avail >= 1 && (p[0] & 0xf0) == 0x80) {
-        *head = 1;
-        *n = p[0] & 0x0f;
-        return true;
-    }
-    size_t w = avail >= 1 && p[0] == 0xde ? 2 : avail >= 1 && p[0] == 0xdf ? 4 : 0;
-    if (!w || avail < 1 + w)
-        return false;
-    size_t v = 0;
-    for (size_t i = 0; i < w; i++)
-        v = v << 8 | p[1 + i];
-    *head = 1 + w;
-    *n = v;
-    return true;
-}
-
-int agx_frame_reader_split(agx_frame_reader *r, size_t min_tail, agx_frame *out, size_t *tail)
-{
-    size_t have = r->end - r->start;
-    if (r->sticky.code || have <= AGX_FRAME_HEADER_SIZE)
-        return 0;
-    const unsigned char *p = r->buf + r->start;
-    size_t flen = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-    const unsigned char *body = p + AGX_FRAME_HEADER_SIZE;
-    size_t avail = have - AGX_FRAME_HEADER_SIZE, off, n;
-    /* Complete or invalid frames go the usual way (agx_frame_reader_next reports the latter). */
-    if (flen == 0 || flen > r->max_frame || avail >= flen || flen - avail < min_tail ||
-        !map_head(body, avail, &off, &n) || n == 0)
-        return 0;
-    /* Every entry but the last must be in memory; the last must be "value": a str or bin whose
-     * head is in memory and whose payload runs to the end of the frame. */
-    for (size_t i = 0; i + 1 < n; i++) {
-        size_t kl, vl;
-        if (agx_mp_skip(body + off, avail - off, &kl) != 0 ||
-            agx_mp_skip(body + off + kl, avail - off - kl, &vl) != 0)
-            return 0;
-        off += kl + vl;
-    }
-    size_t kl, hl, pl;
-    if (agx_mp_skip(body + off, avail - off, &kl) != 0 ||
-        !agx_mp_str_eq((agx_mp_span){body + off, kl}, AGX_F_VALUE))
-        return 0;
-    off += kl;
-    if (!bytes_head(body + off, avail - off, &hl, &pl) || off + hl > avail ||
-        pl != flen - off - hl || off > AGX_FRAME_SPLIT_HEAD_MAX)
-        return 0;
-    /* The fields are checked by the one parser, on a copy whose value is an empty bin. */
-    memcpy(r->split_head, body, off);
-    r->split_head[off] = 0xc4;
-    r->split_head[off + 1] = 0;
-    agx_error ignored;
-    if (agx_frame_parse(r->split_head, off + 2, out, &ignored) != 0)
-        return 0;
-    out->value = (agx_mp_span){body + off, avail - off};
-    *tail = flen - avail;
-    return 1;
-}
-
-void agx_frame_reader_split_done(agx_frame_reader *r) { r->start = r->end; }
 
 bool agx_frame_reader_broken(const agx_frame_reader *r) { return r->sticky.code != 0; }
 

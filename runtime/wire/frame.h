@@ -98,26 +98,12 @@ int agx_frame_reader_feed(agx_frame_reader *r, const void *data, size_t len, agx
 /* Reads once from fd straight into the buffer (no extra copy): bytes read (> 0), 0 at EOF,
  * AGX_ERR_IO (EAGAIN included: the caller polls; EINTR is retried), or the sticky error. */
 long agx_frame_reader_read_fd(agx_frame_reader *r, int fd, agx_error *err);
-/* The same, reading at most max bytes (a short read leaves a large value in the pipe, where
- * agx_frame_reader_split can find it). */
-long agx_frame_reader_read_fd_max(agx_frame_reader *r, int fd, size_t max, agx_error *err);
 /* 1 with the next complete frame in *out, 0 when more bytes are needed, or a negative code.
  * A length of 0 (AGX_ERR_PROTOCOL) or over max_frame (AGX_ERR_LIMIT) is sticky: the stream has no
  * boundary left, so drop the peer. A body that is not a valid frame (agx_frame_parse fails) is
  * consumed and reported with AGX_ERR_PROTOCOL and the view filled as far as it could be read; the
  * next call continues with the following frame. */
 int agx_frame_reader_next(agx_frame_reader *r, agx_frame *out, agx_error *err);
-/* The frame being received, before its end: 1 when its last field is "value", a str or bin of
- * which at least min_tail bytes are still to come and everything before them is here, and the
- * other fields parse; *out is then that frame with out->value the value's head and the bytes
- * received so far (a prefix of its msgpack), and *tail the bytes still in the stream. 0 otherwise
- * (read on and take it from agx_frame_reader_next). Lets a relay send the rest of a large value
- * from the stream to its destination without reading it (splice); the caller then consumes
- * exactly *tail bytes from the stream and calls agx_frame_reader_split_done, which drops the
- * frame. *out's views are valid until the next call on the reader. */
-#define AGX_FRAME_SPLIT_HEAD_MAX 256 /* bytes of fields before such a value */
-int agx_frame_reader_split(agx_frame_reader *r, size_t min_tail, agx_frame *out, size_t *tail);
-void agx_frame_reader_split_done(agx_frame_reader *r);
 /* Whether a sticky error (bad length) ended the stream. */
 bool agx_frame_reader_broken(const agx_frame_reader *r);
 /* Bytes received but not yet returned as frames (a partial frame at EOF means a truncated peer). */
