@@ -172,6 +172,22 @@ int agx_mp_get_str(agx_mp_span s, const char **str, size_t *len)
     return 0;
 }
 
+int agx_mp_get_bytes(agx_mp_span s, agx_value_type *type, const unsigned char **data, size_t *len)
+{
+    mp_head h;
+    if (s.len == 0 || mp_read_head(s.data, s.len, &h) != 0)
+        return AGX_ERR_PROTOCOL;
+    unsigned char c = s.data[0];
+    bool is_str = (c & 0xe0) == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb;
+    bool is_bin = c == 0xc4 || c == 0xc5 || c == 0xc6;
+    if ((!is_str && !is_bin) || h.payload > s.len - h.head)
+        return AGX_ERR_PROTOCOL;
+    *type = is_str ? AGX_VALUE_STRING : AGX_VALUE_BINARY;
+    *data = s.data + h.head;
+    *len = (size_t)h.payload;
+    return 0;
+}
+
 int agx_mp_get_uint(agx_mp_span s, uint64_t *u)
 {
     if (s.len == 0)

@@ -41,6 +41,8 @@ int agx_mp_map_find(const void *data, size_t len, const char *key, agx_mp_span *
 
 /* Scalar reads of one span; each returns 0, or AGX_ERR_PROTOCOL when the span holds another type. */
 int agx_mp_get_str(agx_mp_span s, const char **str, size_t *len); /* not NUL-terminated */
+/* A str or bin span: its type (STRING or BINARY) and payload, in place. */
+int agx_mp_get_bytes(agx_mp_span s, agx_value_type *type, const unsigned char **data, size_t *len);
 int agx_mp_get_uint(agx_mp_span s, uint64_t *u);                  /* any non-negative integer */
 int agx_mp_get_bool(agx_mp_span s, bool *b);
 bool agx_mp_is_nil(agx_mp_span s);

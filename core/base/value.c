@@ -171,6 +171,47 @@ agx_value *agx_value_bytes_alloc(agx_value_type type, size_t len)
     return v;
 }
 
+/* ---- buffers that become values (value.h) ----
+ * A buffer is the payload of a block laid out as a large value: the header in front (unused
+ * while the buffer is, so it keeps the block's true size), one spare byte behind for the NUL a
+ * string or binary value carries. A recycled block may be up to twice what was asked, as for
+ * agx_value_bytes_alloc; its true size goes back to the pool with it. */
+void *agx_value_buffer_alloc(size_t cap)
+{
+    if (cap > SIZE_MAX - sizeof(agx_value) - 1)
+        return NULL;
+    size_t need = sizeof(agx_value) + cap + 1;
+    agx_value *v = need >= BLOCK_MIN && need <= BLOCK_MAX ? block_take(need) : NULL;
+    size_t block = v ? v->as.bytes.block : need;
+    if (!v && !(v = malloc(need)))
+        return NULL;
+    v->type = AGX_VALUE_BINARY; /* so agx_value_buffer_free frees it like a value */
+    v->as.bytes.block = block;
+    return v + 1;
+}
+
+void agx_value_buffer_free(void *buf, size_t cap)
+{
+    (void)cap; /* the header knows the block's size */
+    if (buf)
+        agx_value_free((agx_value *)buf - 1); /* back to the pool, or to malloc */
+}
+
+agx_value *agx_value_buffer_adopt(void *buf, size_t cap, agx_value_type type, const void *data,
+                                  size_t len)
+{
+    uintptr_t at = (uintptr_t)data, lo = (uintptr_t)buf;
+    if (!buf || !data || (type != AGX_VALUE_STRING && type != AGX_VALUE_BINARY) || at < lo ||
+        len > cap || at - lo > cap - len)
+        return NULL;
+    agx_value *v = (agx_value *)buf - 1;
+    v->type = type; /* as.bytes.block: set by agx_value_buffer_alloc */
+    v->as.bytes.data = (char *)buf + (at - lo);
+    v->as.bytes.len = len;
+    v->as.bytes.data[len] = '\0'; /* at most the spare byte past cap */
+    return v;
+}
+
 static agx_value *bytes_new(agx_value_type type, const void *data, size_t len)
 {
     if (!data && len)

@@ -20,7 +20,8 @@ struct agx_value {
         uint64_t u;
         double d;
         struct {
-            char *data; /* points just past the struct: one allocation per string/binary */
+            char *data; /* inside the value's own allocation: just past the struct, or (a
+                           buffer handed over, agx_value_buffer_adopt) anywhere in it */
             size_t len;
             size_t block; /* bytes in that allocation (large ones are recycled, value.c) */
         } bytes;

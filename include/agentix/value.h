@@ -46,6 +46,20 @@ AGX_API agx_value *agx_value_binary(const void *data, size_t len);
 AGX_API agx_value *agx_value_array(void);
 AGX_API agx_value *agx_value_map(void);
 
+/* Buffers that become values without a copy: fill a buffer from agx_value_buffer_alloc (read a
+ * message into it, say), then make a string or binary of the bytes at its end with
+ * agx_value_buffer_adopt; the value owns the whole buffer from then on and agx_value_free releases
+ * it. Large buffers come from, and return to, the same small recycled pool as large values, so a
+ * stream of them neither copies nor faults pages in. alloc gives cap usable bytes (NULL when memory
+ * runs out); free releases a buffer never adopted (NULL is fine). adopt: data .. data+len must lie
+ * in buf's cap bytes; data[len] becomes the value's NUL (so nothing may read buf past data+len
+ * afterwards); NULL (buf still the caller's) for a span outside buf or a type other than STRING or
+ * BINARY. */
+AGX_API void *agx_value_buffer_alloc(size_t cap);
+AGX_API void agx_value_buffer_free(void *buf, size_t cap);
+AGX_API agx_value *agx_value_buffer_adopt(void *buf, size_t cap, agx_value_type type,
+                                          const void *data, size_t len);
+
 /* Containers. Return 0 or AGX_ERR_INVALID_ARGUMENT (wrong container type) / AGX_ERR_NO_MEMORY. */
 AGX_API int agx_value_array_push(agx_value *array, agx_value *item);
 AGX_API int agx_value_map_set(agx_value *map, const char *key, agx_value *value); /* replaces an existing key */

@@ -44,12 +44,32 @@ static bool split_name(const char *event, agx_wire_kind *kind, const char **suff
     return false;
 }
 
+/* A large str or bin that ends the payload is taken as it lies (adopt), under the same limit as
+ * decoding it. */
+static bool adopt_value(agx_mp_span span, const unsigned char *end, const agx_codec_limits *limits,
+                        const agx_client_adopt *adopt, agx_value **out)
+{
+    agx_value_type type;
+    const unsigned char *bytes;
+    size_t n;
+    size_t max_bytes = limits && limits->max_bytes ? limits->max_bytes
+                                                   : agx_codec_limits_default().max_bytes;
+    if (!adopt || !adopt->fn || span.data + span.len != end || span.len > max_bytes ||
+        agx_mp_get_bytes(span, &type, &bytes, &n) != 0 || n < adopt->min)
+        return false;
+    *out = adopt->fn(adopt->ud, type, bytes, n);
+    return *out != NULL;
+}
+
 static int decode_value(const char *event, const unsigned char *data, size_t len,
-                        const agx_codec_limits *limits, agx_value **out, agx_error *err)
+                        const agx_codec_limits *limits, const agx_client_adopt *adopt,
+                        agx_value **out, agx_error *err)
 {
     agx_mp_span span;
     if (agx_mp_map_find(data, len, AGX_F_VALUE, &span) != 1)
         return agx_error_set(err, AGX_ERR_PROTOCOL, "'%.64s' without a value", event);
+    if (adopt_value(span, data + len, limits, adopt, out))
+        return 0;
     if (agx_value_from_msgpack(span.data, span.len, limits, out, err) != 0) {
         agx_error_prefix(err, "decoding '%.64s'", event);
         return err->code ? err->code : AGX_ERR_PROTOCOL;
@@ -58,7 +78,8 @@ static int decode_value(const char *event, const unsigned char *data, size_t len
 }
 
 int agx_client_event_decode(const char *event, const unsigned char *data, size_t len,
-                            const agx_codec_limits *limits, agx_client_event *out, agx_error *err)
+                            const agx_codec_limits *limits, const agx_client_adopt *adopt,
+                            agx_client_event *out, agx_error *err)
 {
     memset(out, 0, sizeof *out);
     agx_mp_span span;
@@ -82,12 +103,12 @@ int agx_client_event_decode(const char *event, const unsigned char *data, size_t
     }
     if (strcmp(kind, AGX_SUFFIX_RESULT) == 0 && !streaming && out->shape != AGX_KIND_EXPIRY) {
         out->kind = AGX_CEV_RESULT;
-        return decode_value(event, data, len, limits, &out->value, err);
+        return decode_value(event, data, len, limits, adopt, &out->value, err);
     }
     if ((strcmp(kind, AGX_SUFFIX_ITEM) == 0 && out->shape == AGX_KIND_STREAM) ||
         (strcmp(kind, AGX_SUFFIX_OUT) == 0 && out->shape == AGX_KIND_BIDI)) {
         out->kind = AGX_CEV_ITEM;
-        return decode_value(event, data, len, limits, &out->value, err);
+        return decode_value(event, data, len, limits, adopt, &out->value, err);
     }
     if (strcmp(kind, AGX_SUFFIX_END) == 0 && streaming) {
         out->kind = AGX_CEV_END;

@@ -33,10 +33,22 @@ typedef struct agx_client_event {
 
 #define AGX_CEV_NOT_OURS 1 /* no call_id this client could have issued: drop the event */
 
+/* Optional: takes a large string or binary value without a copy. When the value is a str or bin of
+ * at least min bytes and the last thing in the payload, fn(ud, type, bytes, n) is asked for it
+ * (the client hands its receive buffer over: agx_sio_conn_adopt_tail); NULL from fn = decode a
+ * copy as usual. After fn returns a value, the decoder reads nothing more of the payload. */
+typedef struct agx_client_adopt {
+    agx_value *(*fn)(void *ud, agx_value_type type, const void *data, size_t len);
+    void *ud;
+    size_t min;
+} agx_client_adopt;
+
 /* Decodes event (the Socket.IO event name) with its payload (data, len; the one attachment).
  * 0: *out is a well-formed event. AGX_CEV_NOT_OURS: nothing to route. A negative code: the event is
- * for call out->id but malformed (err says how): fail that call. limits bound value decoding. */
+ * for call out->id but malformed (err says how): fail that call. limits bound value decoding (and
+ * an adopted value alike); adopt may be NULL. */
 int agx_client_event_decode(const char *event, const unsigned char *data, size_t len,
-                            const agx_codec_limits *limits, agx_client_event *out, agx_error *err);
+                            const agx_codec_limits *limits, const agx_client_adopt *adopt,
+                            agx_client_event *out, agx_error *err);
 
 #endif

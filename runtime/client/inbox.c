@@ -83,17 +83,25 @@ static void on_credit(agx_client *c, agx_call *k, uint64_t n)
         agx_call_deliver(k);
 }
 
+/* A large item or result is handed to the host in the buffer it was received in (no copy). */
+#define ADOPT_MIN ((size_t)16 << 10)
+
+static agx_value *adopt_tail(void *conn, agx_value_type type, const void *data, size_t len)
+{
+    return agx_sio_conn_adopt_tail(conn, type, data, len);
+}
+
 void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud)
 {
-    (void)conn;
     agx_client *c = ud;
     if (!p->event || p->nattach != 1)
         return; /* not an RPC event (PROTOCOL.md §2: one msgpack attachment) */
     agx_client_event ev;
     agx_error e;
     agx_client_err_reset(&e);
+    const agx_client_adopt adopt = {adopt_tail, conn, ADOPT_MIN};
     int rc = agx_client_event_decode(p->event, p->attach[0].data, p->attach[0].len, &c->limits,
-                                      &ev, &e);
+                                      &adopt, &ev, &e);
     if (rc == AGX_CEV_NOT_OURS)
         return; /* not one of ours: dropped, like any unknown call_id */
     if (rc == 0 && ev.kind == AGX_CEV_RESULT && result_fast_path(c, &ev))

@@ -444,10 +444,12 @@ static int download(agx_ctx *ctx)
                             "(stream larger files with download_stream)", path,
                             (long long)st.st_size, (long long)MAX_DOWNLOAD);
     }
-    char *buf = malloc((size_t)st.st_size + 1);
+    /* Read straight into the buffer the value will own (no copy into it afterwards). */
+    size_t cap = (size_t)st.st_size;
+    unsigned char *buf = agx_value_buffer_alloc(cap);
     size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    while (buf && got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -457,9 +459,7 @@ static int download(agx_ctx *ctx)
     close(fd);
     if (!buf)
         return agx_ctx_fail(ctx, "MemoryError", "out of memory reading '%s'", path);
-    agx_value *v = agx_value_binary(buf, got);
-    free(buf);
-    return agx_ctx_return(ctx, v);
+    return agx_ctx_return(ctx, agx_value_buffer_adopt(buf, cap, AGX_VALUE_BINARY, buf, got));
 }
 
 static int stat_fn(agx_ctx *ctx)
@@ -551,13 +551,15 @@ static int download_stream(agx_ctx *ctx)
     int rc = open_download(ctx, path, &fd, &st);
     if (rc)
         return rc;
-    char *buf = malloc((size_t)chunk);
-    if (!buf) {
-        close(fd);
-        return agx_ctx_fail(ctx, "MemoryError", "out of memory for a %lld-byte chunk",
-                            (long long)chunk);
-    }
+    /* Each chunk is read straight into the buffer its item owns (no copy into the value); the
+     * buffers are recycled once the worker has written the items out. */
     for (;;) {
+        unsigned char *buf = agx_value_buffer_alloc((size_t)chunk);
+        if (!buf) {
+            close(fd);
+            return agx_ctx_fail(ctx, "MemoryError", "out of memory for a %lld-byte chunk",
+                                (long long)chunk);
+        }
         size_t got = 0;
         while (got < (size_t)chunk) {
             ssize_t n = read(fd, buf + got, (size_t)chunk - got);
@@ -565,7 +567,7 @@ static int download_stream(agx_ctx *ctx)
                 continue;
             if (n < 0) {
                 int e = errno;
-                free(buf);
+                agx_value_buffer_free(buf, (size_t)chunk);
                 close(fd);
                 return fail_errno(ctx, path, e);
             }
@@ -573,11 +575,14 @@ static int download_stream(agx_ctx *ctx)
                 break;
             got += (size_t)n;
         }
-        if (got == 0 || (rc = agx_ctx_emit(ctx, agx_value_binary(buf, got))) != 0 ||
-            got < (size_t)chunk)
+        if (got == 0) {
+            agx_value_buffer_free(buf, (size_t)chunk);
+            break;
+        }
+        rc = agx_ctx_emit(ctx, agx_value_buffer_adopt(buf, (size_t)chunk, AGX_VALUE_BINARY, buf, got));
+        if (rc != 0 || got < (size_t)chunk)
             break;
     }
-    free(buf);
     close(fd);
     return rc;
 }

@@ -80,6 +80,8 @@ struct agx_sio_client {
     agx_ws_frames frames;
     unsigned char *rx_lent; /* the conn's receive buffer, lent to the read under way */
     bool probe;             /* the last read ended a large frame in place: read little next */
+    bool direct_rest;       /* the last read left part of a large frame: read the rest in place */
+    bool large_end;         /* the read being handled ended a large frame */
 
     /* writes */
     uv_write_t wreq;

@@ -528,16 +528,19 @@ static void rx_release(agx_sio_conn *c)
 {
     if (c->rx_total)
         *c->rx_total -= c->rx_cap;
-    free(c->rx);
+    agx_value_buffer_free(c->rx, c->rx_cap);
     c->rx = NULL;
     c->rx_cap = 0;
 }
 
+/* The buffer is sized to the message when its length is known (a single frame: its header says
+ * how much follows), so a buffer the client hands over as a value holds no slack; only a message
+ * in several frames grows by doubling. */
 static int rx_grow(agx_sio_conn *c, size_t need, size_t max)
 {
-    size_t cap = c->rx_cap ? c->rx_cap : 4096;
-    while (cap < need)
-        cap = cap > max / 2 ? max : cap * 2;
+    size_t cap = need < 4096 ? 4096 : need;
+    if (c->rx_len && c->rx_cap <= max / 2 && c->rx_cap * 2 > cap)
+        cap = c->rx_cap * 2;
     if (c->rx_total && c->lim.rx_budget &&
         *c->rx_total - c->rx_cap + cap > c->lim.rx_budget) {
         sio_conn_fail(c, AGX_ERR_LIMIT, SIO_WS_TRY_AGAIN_LATER,
@@ -546,12 +549,15 @@ static int rx_grow(agx_sio_conn *c, size_t need, size_t max)
                       *c->rx_total, c->lim.rx_budget, need);
         return -1;
     }
-    uint8_t *nb = realloc(c->rx, cap);
+    uint8_t *nb = agx_value_buffer_alloc(cap);
     if (!nb) {
         sio_conn_fail(c, AGX_ERR_NO_MEMORY, SIO_WS_UNEXPECTED_CONDITION,
                       "out of memory receiving a %zu-byte message", need);
         return -1;
     }
+    if (c->rx_len)
+        memcpy(nb, c->rx, c->rx_len);
+    agx_value_buffer_free(c->rx, c->rx_cap);
     if (c->rx_total)
         *c->rx_total += cap - c->rx_cap;
     c->rx = nb;
@@ -559,6 +565,34 @@ static int rx_grow(agx_sio_conn *c, size_t need, size_t max)
     if (cap > c->peak_bytes)
         c->peak_bytes = cap;
     return 0;
+}
+
+agx_value *agx_sio_conn_adopt_tail(agx_sio_conn *c, agx_value_type type, const void *data,
+                                   size_t len)
+{
+    uintptr_t at = (uintptr_t)data, lo = (uintptr_t)c->rx;
+    if (!c->rx_delivering || at < lo || at - lo > c->rx_delivering ||
+        len != c->rx_delivering - (at - lo))
+        return NULL;
+    agx_value *v = agx_value_buffer_adopt(c->rx, c->rx_cap, type, data, len);
+    if (!v)
+        return NULL;
+    if (c->rx_total)
+        *c->rx_total -= c->rx_cap;
+    c->rx = NULL; /* the next message starts in a fresh buffer (rx_grow) */
+    c->rx_cap = 0;
+    c->rx_delivering = 0;
+    return v;
+}
+
+/* Delivers a message from the receive buffer: while it runs, the handler may take the buffer
+ * (agx_sio_conn_adopt_tail). */
+static int on_rx_message(agx_sio_conn *c, size_t len)
+{
+    c->rx_delivering = len;
+    int rc = on_message(c, c->rx, len, c->rx_binary);
+    c->rx_delivering = 0;
+    return rc;
 }
 
 unsigned char *sio_conn_rx_slot(agx_sio_conn *c, size_t left)
@@ -594,7 +628,9 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
     }
     bool done = final && remaining == 0;
     int rc;
-    if (done && c->rx_len == 0) {
+    if (done && c->rx_len == 0 && in == c->rx && len) {
+        rc = on_rx_message(c, len); /* read in place with no earlier piece */
+    } else if (done && c->rx_len == 0) {
         rc = on_message(c, in, len, c->rx_binary); /* the common case: no copy */
     } else {
         size_t need = c->rx_len + len + (done ? 0 : remaining);
@@ -607,7 +643,7 @@ int sio_conn_receive_piece(agx_sio_conn *c, const void *in, size_t len, bool fir
         c->rx_len += len;
         if (!done)
             return 0;
-        rc = on_message(c, c->rx, c->rx_len, c->rx_binary);
+        rc = on_rx_message(c, c->rx_len);
         c->rx_len = 0;
         if (c->rx_cap > RX_KEEP_CAP)
             rx_release(c);

@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 
 #include "agentix/error.h"
+#include "agentix/value.h"
 #include "runtime/transport/sio_codec.h"
 
 typedef struct agx_sio_conn agx_sio_conn;
@@ -94,6 +95,15 @@ int agx_sio_conn_emit(agx_sio_conn *c, const char *event, const json_t *args,
  * binary attachment (iov as for emit). Same errors as emit. Loop thread only. */
 int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const struct iovec *iov,
                      size_t iovcnt, agx_error *err);
+
+/* From inside on_event/on_ack only: when the len bytes at data are the end of the message being
+ * delivered and that message was gathered in the connection's receive buffer, hands the buffer
+ * over as a string or binary value of those bytes (no copy; the value owns it, with data[len] its
+ * NUL) and starts the next message in another buffer. NULL otherwise (the message came whole in
+ * the link's read buffer, or the bytes are elsewhere): copy them then. After a non-NULL return
+ * nothing of the message may be read any more. Loop thread. */
+agx_value *agx_sio_conn_adopt_tail(agx_sio_conn *c, agx_value_type type, const void *data,
+                                   size_t len);
 
 /* Starts a clean close: queues DISCONNECT ("41"), flushes what is queued, then closes the
  * websocket (1000). on_close follows later with why->code == AGX_OK. Idempotent. Loop thread. */

@@ -99,8 +99,9 @@ struct agx_sio_conn {
     char sid[AGX_EIO_SID_MAX + 1]; /* Socket.IO sid (CONNECT reply) */
 
     /* receive: a message spread over several lws RECEIVE calls is gathered here */
-    uint8_t *rx;
+    uint8_t *rx;              /* from agx_value_buffer_alloc: it may become a value (adopt_tail) */
     size_t rx_len, rx_cap;
+    size_t rx_delivering;     /* bytes of rx in the message being delivered (0: not from rx) */
     size_t *rx_total; /* the server's sum of every connection's rx_cap (lim.rx_budget); NULL: none */
     size_t peak_bytes;        /* the largest receive buffer it ever had (heap trimmed after) */
     bool rx_binary;

@@ -245,10 +245,15 @@ int sio_dial_upgrade(agx_sio_client *c)
     return rc;
 }
 
+#define DIRECT_READ_MIN ((size_t)16 << 10) /* smaller frame rests come with what follows */
+#define PROBE_READ ((size_t)4 << 10)        /* a read after a large frame (on_alloc) */
+
 static int ws_data(void *ud, const unsigned char *p, size_t n, bool first, bool final,
                    bool binary, size_t left)
 {
     agx_sio_client *c = ud;
+    if (left == 0 && (!first || n >= DIRECT_READ_MIN))
+        c->large_end = true;
     return sio_conn_receive_piece(&c->conn, p, n, first, final, binary, left);
 }
 
@@ -307,15 +312,15 @@ int sio_dial_feed(agx_sio_client *c, const unsigned char *p, size_t n)
 
 /* ---- reading ---- */
 
-#define DIRECT_READ_MIN ((size_t)16 << 10) /* smaller frame rests come with what follows */
-#define PROBE_READ ((size_t)4 << 10)        /* a read after a large frame (on_alloc) */
 
 /* The rest of a large data frame is read straight into the conn's message buffer, where the
- * parser would copy it (plain sockets only: TLS decrypts into its own buffer). */
+ * parser would copy it (plain sockets only: TLS decrypts into its own buffer), to its last byte:
+ * a rest that arrives in pieces is not read together with the next frame, which would then be
+ * copied. */
 static unsigned char *direct_slot(agx_sio_client *c, size_t *len)
 {
     uint64_t left = c->st == DIAL_OPEN && !c->ssl ? agx_ws_frames_data_left(&c->frames) : 0;
-    if (left < DIRECT_READ_MIN || left > SIZE_MAX)
+    if (left == 0 || (left < DIRECT_READ_MIN && !c->direct_rest) || left > SIZE_MAX)
         return NULL;
     *len = (size_t)left;
     return sio_conn_rx_slot(&c->conn, (size_t)left);
@@ -354,6 +359,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     agx_sio_client *c = s->data;
     agx_sio_dialer *d = c->d;
     int rc = 0;
+    c->large_end = false;
     if (nread > 0 && c->st != DIAL_DOWN) {
         const unsigned char *p = (const unsigned char *)buf->base;
         rc = c->ssl ? sio_tls_read(c, p, (size_t)nread) : sio_dial_feed(c, p, (size_t)nread);
@@ -375,9 +381,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (buf->base == (char *)d->rbuf) {
         d->rbuf_lent = false;
+        c->direct_rest = false;
+        /* A large frame ended in the shared buffer: read little next, as after one in place. */
+        c->probe = nread > 0 && c->large_end && agx_ws_frames_data_left(&c->frames) == 0;
     } else if (buf->base && buf->base == (char *)c->rx_lent) {
         c->rx_lent = NULL; /* the conn's own buffer (only compared: it may be gone by now) */
         c->probe = nread > 0 && agx_ws_frames_data_left(&c->frames) == 0;
+        c->direct_rest = nread > 0 && !c->probe;
     } else {
         free(buf->base);
     }

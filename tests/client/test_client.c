@@ -215,6 +215,75 @@ static void test_stream_cancel(void)
     CHECK(call_int("demo::add", h_ints(2, 20, 22), NULL) == 42);
 }
 
+/* Large items and results (16 KiB and more) reach the host in the buffer they were received in:
+ * every byte must be there, strings NUL-terminated, sizes around the threshold included. */
+static void check_pattern(const agx_value *item, size_t want)
+{
+    size_t len = 0;
+    const unsigned char *d = agx_value_get_binary(item, &len);
+    CHECK(d && len == want);
+    for (size_t i = 0; i < len; i++)
+        CHECK(d[i] == (unsigned char)(i * 31 + 7));
+}
+
+static void test_large_values(void)
+{
+    agx_error err;
+    const int64_t chunks[] = {(16 << 10) - 64, 16 << 10, 100000, 300000};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        int64_t chunk = chunks[c], total = chunk * 4 + 12345;
+        agx_value *args = h_ints(2, total, chunk);
+        agx_call *call = NULL;
+        CHECK_OK(agx_client_stream(cl, "demo::produce_bytes", args, NULL, &call, &err), &err);
+        agx_value_free(args);
+        agx_value *item;
+        int rc;
+        int64_t got = 0;
+        while ((rc = agx_call_next(call, 10000, &item, &err)) == 1) {
+            size_t want = (size_t)(total - got < chunk ? total - got : chunk);
+            check_pattern(item, want);
+            got += (int64_t)want;
+            agx_value_free(item);
+        }
+        CHECK_OK(rc, &err);
+        CHECK(got == total);
+        agx_call_free(call);
+    }
+    /* A large string and binary as unary results, and a large string through a bidi. */
+    size_t n = 200000;
+    char *text = malloc(n + 1);
+    CHECK(text != NULL);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)('a' + i % 26);
+    text[n] = '\0';
+    agx_value *vals[] = {agx_value_string(text), agx_value_binary(text, n / 2)};
+    for (size_t i = 0; i < 2; i++) {
+        agx_value *kw = h_kw("value", agx_value_copy(vals[i]), NULL), *r = NULL;
+        CHECK_OK(agx_client_call(cl, "demo::echo", NULL, kw, 10000, &r, &err), &err);
+        CHECK(agx_value_equal(r, vals[i]));
+        size_t len = 0;
+        const char *s = agx_value_get_string(r, &len);
+        CHECK(i == 1 || (s && len == n && strlen(s) == n));
+        agx_value_free(r);
+        agx_value_free(kw);
+    }
+    agx_call *call = NULL;
+    CHECK_OK(agx_client_bidi(cl, "demo::echo_bidi", NULL, NULL, &call, &err), &err);
+    agx_value *item = NULL;
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(agx_call_send(call, vals[0], 10000, &err), &err);
+        CHECK(agx_call_next(call, 10000, &item, &err) == 1);
+        CHECK(agx_value_equal(item, vals[0]));
+        agx_value_free(item);
+    }
+    CHECK_OK(agx_call_close_send(call, &err), &err);
+    CHECK(agx_call_next(call, 10000, &item, &err) == 0);
+    agx_call_free(call);
+    agx_value_free(vals[0]);
+    agx_value_free(vals[1]);
+    free(text);
+}
+
 typedef struct sender {
     agx_call *call;
     int n;
@@ -546,6 +615,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_describe);
     TEST_RUN(test_stream);
     TEST_RUN(test_stream_cancel);
+    TEST_RUN(test_large_values);
     TEST_RUN(test_bidi);
     TEST_RUN(test_bidi_slow_reader_bounds_sender);
     TEST_RUN(test_bidi_cancel);

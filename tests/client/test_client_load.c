@@ -149,7 +149,10 @@ static void test_1gib_stream(void)
     while ((rc = agx_call_next(call, 60000, &item, &err)) == 1) {
         size_t len = 0;
         const unsigned char *d = agx_value_get_binary(item, &len);
-        CHECK(len == (size_t)chunk && d[1] == (unsigned char)(1 * 31 + 7));
+        CHECK(len == (size_t)chunk && d[1] == (unsigned char)(1 * 31 + 7) &&
+              d[len - 1] == (unsigned char)((chunk - 1) * 31 + 7));
+        for (size_t i = 0; n < 300 && i < len; i++) /* every byte of the first items */
+            CHECK(d[i] == (unsigned char)(i * 31 + 7));
         got += (int64_t)len;
         agx_value_free(item);
         if (n < 200)

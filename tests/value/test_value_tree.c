@@ -214,6 +214,45 @@ static void test_buf(void)
     agx_buf_free(&b);
 }
 
+/* A buffer becomes a value of the bytes at its end: no copy, the value's bytes are the buffer's;
+ * spans outside it are refused; freed buffers (large or small) come back usable. */
+static void test_buffer_adopt(void)
+{
+    for (size_t cap = 100; cap <= ((size_t)300 << 10); cap *= 50) {
+        for (int round = 0; round < 3; round++) { /* later rounds reuse recycled blocks */
+            unsigned char *buf = agx_value_buffer_alloc(cap);
+            CHECK(buf != NULL);
+            for (size_t i = 0; i < cap; i++)
+                buf[i] = (unsigned char)(i * 7 + 1);
+            CHECK(agx_value_buffer_adopt(buf, cap, AGX_VALUE_BINARY, buf + 1, cap) == NULL);
+            CHECK(agx_value_buffer_adopt(buf, cap, AGX_VALUE_BINARY, buf - 1, 2) == NULL);
+            CHECK(agx_value_buffer_adopt(buf, cap, AGX_VALUE_INT, buf, 1) == NULL);
+            agx_value *v = agx_value_buffer_adopt(buf, cap, AGX_VALUE_BINARY, buf + 10, cap - 10);
+            CHECK(v != NULL);
+            size_t len = 0;
+            const unsigned char *b = agx_value_get_binary(v, &len);
+            CHECK(b == buf + 10 && len == cap - 10 && b[0] == (unsigned char)(10 * 7 + 1));
+            agx_value *copy = agx_value_copy(v);
+            CHECK(agx_value_equal(v, copy));
+            agx_value_free(copy);
+            agx_value_free(v);
+            /* a string gets its NUL in the spare byte past cap */
+            buf = agx_value_buffer_alloc(cap);
+            CHECK(buf != NULL);
+            memset(buf, 'x', cap);
+            v = agx_value_buffer_adopt(buf, cap, AGX_VALUE_STRING, buf + cap - 3, 3);
+            const char *s = agx_value_get_string(v, &len);
+            CHECK(s && len == 3 && strcmp(s, "xxx") == 0);
+            agx_value_free(v);
+            buf = agx_value_buffer_alloc(cap);
+            CHECK(buf != NULL);
+            agx_value_buffer_free(buf, cap);
+        }
+    }
+    agx_value_buffer_free(NULL, 0);
+    CHECK(agx_value_buffer_alloc(SIZE_MAX) == NULL);
+}
+
 int main(void)
 {
     TEST_RUN(test_scalars);
@@ -222,5 +261,6 @@ int main(void)
     TEST_RUN(test_map_large);
     TEST_RUN(test_copy_equal);
     TEST_RUN(test_buf);
+    TEST_RUN(test_buffer_adopt);
     return 0;
 }
