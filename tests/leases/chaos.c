@@ -1,6 +1,6 @@
 /* chaos.c — hosts killed (SIGKILL, or SIGSEGV) at random instants, per backend, and what they
- * leave, counted with the backend's own view (agentix-server processes for local, the docker CLI, the fakes'
- * state), never with agentix's list:
+ * leave, counted with the backend's own view (agentix-server processes for local, the docker
+ * CLI, the fakes' state), never with agentix's list:
  *   phase 1, short expiry (4 s), no gc: after the expiry + 30 s nothing of the run exists;
  *   phase 2, long expiry (10 min): after the requests in flight settled, one `agentix gc` run gets
  *   the run to zero.
