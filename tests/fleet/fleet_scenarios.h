@@ -14,6 +14,9 @@ typedef struct fleet_harness {
     /* Sandboxes labelled agentix.run=run, counted without the backend's list (docker CLI, or the
      * local records on disk). */
     size_t (*count_run)(const char *run);
+    /* Of those, the ones whose runtime started (NULL: count_run) — what a killed host's owner
+     * watch leaves for gc (docker removes the never-started ones by itself). */
+    size_t (*count_started)(const char *run);
     size_t scale; /* fleet size used by the scenarios */
     /* Size of the fleet whose host is SIGKILLed in the middle of its creates (gc then deletes
      * every leftover); 0 leaves the scenario out. */

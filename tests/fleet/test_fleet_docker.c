@@ -46,6 +46,11 @@ static size_t docker_count(const char *run)
     return (size_t)agx_test_docker_count("agentix.run", run);
 }
 
+static size_t docker_count_started(const char *run)
+{
+    return (size_t)agx_test_docker_count_in("agentix.run", run, 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--child") != 0) {
@@ -55,6 +60,7 @@ int main(int argc, char **argv)
                   "retire_carriers.sh failed");
     }
     fleet_harness h = {.backend = "docker", .config = docker_config, .kill_server = docker_kill,
-                       .count_run = docker_count, .scale = 6, .mid_create_fleet = 20};
+                       .count_run = docker_count, .count_started = docker_count_started,
+                       .scale = 6, .mid_create_fleet = 20};
     return fleet_scenarios_main(&h, argc, argv);
 }

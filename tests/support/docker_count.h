@@ -14,15 +14,22 @@
 #include "check.h"
 
 /* Containers labelled key=value (value: letters, digits and . - _ : / only, as in run ids and image
- * names, so it is safe inside the shell command). */
+ * names, so it is safe inside the shell command): in any state, or only running ones. */
+static inline int agx_test_docker_count_in(const char *key, const char *value, int running_only);
 static inline int agx_test_docker_count(const char *key, const char *value)
+{
+    return agx_test_docker_count_in(key, value, 0);
+}
+
+static inline int agx_test_docker_count_in(const char *key, const char *value, int running_only)
 {
     for (const char *c = value; *c; c++)
         CHECK_MSG((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                       *c == '.' || *c == '-' || *c == '_' || *c == ':' || *c == '/',
                   "label value '%s' is not a plain token", value);
     char cmd[512], line[256];
-    int len = snprintf(cmd, sizeof cmd, "docker ps -aq --filter 'label=%s=%s'", key, value);
+    int len = snprintf(cmd, sizeof cmd, "docker ps -q%s --filter 'label=%s=%s'",
+                       running_only ? "" : "a", key, value);
     CHECK(len > 0 && (size_t)len < sizeof cmd);
     FILE *p = popen(cmd, "r");
     CHECK(p);
