@@ -367,26 +367,22 @@ static void test_auth(void)
     k8s_fake_use(kc_token);
 }
 
-/* GET <runtime_url>/health with the sandbox's headers, trusting the fake's CA. */
-static long health_through(const agx_sandbox *sb)
+/* One request to the fake (its CA trusted): the HTTP status, 0 when none came. Takes hd. */
+static long fake_request(const char *method, const char *url, struct curl_slist *hd,
+                         const char *body, long timeout_ms)
 {
-    char url[1024], ca[700];
-    snprintf(url, sizeof url, "%s/health", agx_sandbox_runtime_url(sb));
+    char ca[700];
     snprintf(ca, sizeof ca, "%s/certs/ca.crt", fake.dir);
     CURL *h = curl_easy_init();
     CHECK(h);
-    struct curl_slist *hd = NULL;
-    const agx_kv *hs = agx_sandbox_headers_const(sb);
-    for (size_t i = 0; i < agx_kv_count(hs); i++) {
-        char line[1024];
-        snprintf(line, sizeof line, "%s: %s", agx_kv_key_at(hs, i), agx_kv_value_at(hs, i));
-        hd = curl_slist_append(hd, line);
-    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    if (body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     long status = 0;
     if (curl_easy_perform(h) == CURLE_OK)
@@ -394,6 +390,21 @@ static long health_through(const agx_sandbox *sb)
     curl_slist_free_all(hd);
     curl_easy_cleanup(h);
     return status;
+}
+
+/* GET <runtime_url>/health with the sandbox's headers, trusting the fake's CA. */
+static long health_through(const agx_sandbox *sb)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s/health", agx_sandbox_runtime_url(sb));
+    struct curl_slist *hd = NULL;
+    const agx_kv *hs = agx_sandbox_headers_const(sb);
+    for (size_t i = 0; i < agx_kv_count(hs); i++) {
+        char line[1024];
+        snprintf(line, sizeof line, "%s: %s", agx_kv_key_at(hs, i), agx_kv_value_at(hs, i));
+        hd = curl_slist_append(hd, line);
+    }
+    return fake_request("GET", url, hd, NULL, 10000L);
 }
 
 static void test_runtime_url_modes(void)
@@ -495,29 +506,12 @@ static void test_self_delete(void)
 static long api_as(const char *method, const char *path, const char *token, const char *body,
                    const char *ctype)
 {
-    char url[1024], ca[700], auth[1200], ct[128];
+    char url[1024], auth[1200], ct[128];
     snprintf(url, sizeof url, "%s%s", fake.server, path);
-    snprintf(ca, sizeof ca, "%s/certs/ca.crt", fake.dir);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     snprintf(ct, sizeof ct, "Content-Type: %s", ctype ? ctype : "application/json");
-    CURL *h = curl_easy_init();
-    CHECK(h);
-    struct curl_slist *hd = curl_slist_append(curl_slist_append(NULL, auth), ct);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    if (body)
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hd);
-    curl_easy_cleanup(h);
-    return status;
+    return fake_request(method, url, curl_slist_append(curl_slist_append(NULL, auth), ct), body,
+                        30000L);
 }
 
 static void read_text(const char *path, char *out, size_t cap)
