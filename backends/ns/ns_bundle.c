@@ -25,7 +25,10 @@ static int read_meta(const char *dir, const char *what, agx_ns_bundle *b, agx_er
                              "--output DIR` (or FILE.tar)", what);
     int format = 0;
     snprintf(b->prefix, sizeof b->prefix, "%s", AGX_NS_PREFIX_DEFAULT);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    /* strtok_r: creates run on many threads at once, and strtok's one hidden position made a
+     * concurrent create read another's BUNDLE as "format 0". */
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char key[32], value[256];
         if (sscanf(line, " %31[a-z_] = %255s", key, value) != 2)
             continue;

@@ -125,7 +125,8 @@ static int file_has_word(const char *path, const char *word)
     if (r <= 0)
         return 0;
     buf[r] = '\0';
-    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+    char *save = NULL; /* strtok_r: creates run on many threads at once */
+    for (char *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
         if (strcmp(tok, word) == 0)
             return 1;
     return 0;

@@ -11,7 +11,7 @@
 #include "contract.h"
 #include "ns_world.h"
 
-#define ROOT "/var/tmp/agx-ns-contract"
+#define ROOT "/var/tmp/agx-ns-contract-" AGX_TEST_BUNDLE_TAG /* one per build tree */
 
 static void setup(void)
 {

@@ -14,7 +14,9 @@
 #include "check.h"
 #include "fleet_scenarios.h"
 
-#define ROOT "/var/tmp/agx-ns-fleet"
+/* One state folder per build tree: trees built side by side (release, sanitizers) may run this
+ * test at the same time and must not rebuild each other's bundle under a running fleet. */
+#define ROOT "/var/tmp/agx-ns-fleet-" AGX_TEST_BUNDLE_TAG
 
 static agx_sandbox_config *ns_config(void)
 {

@@ -687,7 +687,8 @@ static void expiry(void)
 int main(int argc, char **argv)
 {
     CHECK_MSG(argc == 2, "usage: test_ns e2e|isolation|limits|cycles|crash|expiry");
-    snprintf(root, sizeof root, "/var/tmp/agx-ns-%.20s", argv[1]);
+    /* One per scenario and build tree: scenarios and trees side by side never share a bundle. */
+    snprintf(root, sizeof root, "/var/tmp/agx-ns-%.20s-%s", argv[1], AGX_TEST_BUNDLE_TAG);
     char cmd[2048];
     setenv("AGENTIX_NS_ROOT", root, 1);
     /* What a failed earlier run left (its host process is dead) goes through the sweep. */
