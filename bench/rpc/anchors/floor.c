@@ -40,6 +40,7 @@
 #define KIND_END 'E'
 #define SMALL_ITEM_BYTES 16 /* agentix's small-item row streams 16-byte data */
 #define BIDI_OUTSTANDING 32 /* as agentix-bench-rpc's bidi row */
+#define PIPE_BYTES (1 << 20) /* F_SETPIPE_SZ, as agentix-server's worker pipes */
 
 typedef struct options {
     long n, pipelined, stream_items, payload, inflight, item_bytes, small_items, bidi_items;
@@ -273,6 +274,10 @@ static void server_main(int listener)
     int to_worker[2], from_worker[2];
     if (pipe2(to_worker, O_CLOEXEC) || pipe2(from_worker, O_CLOEXEC))
         die("server: pipe");
+    /* The pipe size agentix-server gives its worker pipes (SRV_PIPE_SIZE): with the default
+     * 64 KiB a 64 KiB item never fits whole and every item costs the writer a sleep. */
+    (void)fcntl(to_worker[1], F_SETPIPE_SZ, PIPE_BYTES);
+    (void)fcntl(from_worker[0], F_SETPIPE_SZ, PIPE_BYTES);
     pid_t worker = fork();
     if (worker < 0)
         die("server: fork");
