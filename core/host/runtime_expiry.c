@@ -150,9 +150,10 @@ int agx_runtime_expiry_extend(const agx_sandbox *sb, int64_t expiry_ms, int64_t 
     agx_kv *h = request_headers(sb, NULL, expiry_ms);
     if (!h)
         return agx_error_set(err, AGX_ERR_NO_MEMORY, "out of memory extending an expiry");
-    agx_runtime_channel_count_http();
     rc = post(sb, AGX_HTTP_PATH_EXPIRY, h, deadline_ms, "extending the expiry of", err);
     agx_kv_free(h);
+    if (rc == 0) /* counted like the connection's: extensions made, not attempts */
+        agx_runtime_channel_count_http();
     return rc;
 }
 

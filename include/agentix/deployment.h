@@ -181,10 +181,11 @@ AGX_API int agx_deployment_extend(agx_deployment *dep, const agx_sandbox *sb, in
 
 /* What the background renewal of this process has done so far, for a host's metrics: the
  * sandboxes it extends now, extensions that succeeded and failed, and how the runtimes' own
- * expiries were moved — over a client connection open to the sandbox (the `expiry` event, no
- * request of its own: the renewal's way while agx_client_connect_sandbox's connection is up) or
- * by an HTTP POST /expiry (no connection open). A backend whose provider enforces the expiry too
- * (E2B's timeout, Daytona's auto-stop, k8s's label) also makes its provider call each time. */
+ * expiries were moved (moves that succeeded, either way) — over a client connection open to the
+ * sandbox (the `expiry` event, no request of its own: the renewal's way while
+ * agx_client_connect_sandbox's connection is up) or by an HTTP POST /expiry (no connection open).
+ * A backend whose provider enforces the expiry too (E2B's timeout, Daytona's auto-stop, k8s's
+ * label) also makes its provider call each time. */
 typedef struct agx_renewal_stats {
     uint64_t tracked;
     uint64_t extended, failed;

@@ -152,17 +152,26 @@ static int wait_servers_end(const child *c, int64_t bound_ms)
 
 /* ---- scenarios ---- */
 
-static char *bash(const agx_sandbox *sb, const char *cmd)
+/* agentix.bash::run of cmd over an open client; its stdout (caller frees). */
+static char *bash_over(agx_client *c, const char *cmd)
 {
     agx_error err;
-    agx_client *c = NULL;
-    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
     agx_value *kw = agx_value_map(), *res = NULL;
     CHECK(agx_value_map_set(kw, "command", agx_value_string(cmd)) == 0);
     CHECK_OK(agx_client_call(c, "agentix.bash::run", NULL, kw, 30000, &res, &err), &err);
     char *out = strdup(agx_value_get_string(agx_value_map_get(res, "stdout"), NULL));
     agx_value_free(kw);
     agx_value_free(res);
+    return out;
+}
+
+/* The same over a client of its own. */
+static char *bash(const agx_sandbox *sb, const char *cmd)
+{
+    agx_error err;
+    agx_client *c = NULL;
+    CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
+    char *out = bash_over(c, cmd);
     agx_client_free(c);
     return out;
 }
@@ -198,12 +207,9 @@ static void test_renewed_over_connection(void)
     CHECK_OK(agx_deployment_create(dep, cfg, &sb, &err), &err);
     CHECK_OK(agx_client_connect_sandbox(sb, NULL, &c, &err), &err);
     agx_clock_sleep_ms(6500); /* three expiries, about nine renewals */
-    agx_value *kw = agx_value_map(), *res = NULL;
-    CHECK(agx_value_map_set(kw, "command", agx_value_string("echo alive")) == 0);
-    CHECK_OK(agx_client_call(c, "agentix.bash::run", NULL, kw, 30000, &res, &err), &err);
-    CHECK_STREQ(agx_value_get_string(agx_value_map_get(res, "stdout"), NULL), "alive\n");
-    agx_value_free(res);
-    agx_value_free(kw);
+    char *out = bash_over(c, "echo alive");
+    CHECK_STREQ(out, "alive\n");
+    free(out);
     agx_renewal_stats_get(&s1);
     CHECK(s1.tracked == 1);
     CHECK_MSG(s1.runtime_over_connection > s0.runtime_over_connection &&
@@ -227,7 +233,7 @@ static void test_renewed_over_connection(void)
         agx_renewal_stats_get(&s2);
     } while (s2.runtime_over_http == s1.runtime_over_http && agx_clock_ms() < until);
     CHECK_MSG(s2.runtime_over_http > s1.runtime_over_http, "no renewal by POST /expiry in 60 s");
-    char *out = bash(sb, "echo still");
+    out = bash(sb, "echo still");
     CHECK_STREQ(out, "still\n");
     free(out);
     CHECK_OK(agx_deployment_delete(dep, agx_sandbox_id(sb), &err), &err);
