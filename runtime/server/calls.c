@@ -335,10 +335,10 @@ static bool worker_fits(srv_server *s, srv_wproc *wp, size_t n, char *msg, size_
                  "more wait; retry when calls finish", s->cfg.worker_threads, wp->nqueued);
         return false;
     }
-    if (wp->held > 0 && wp->held + n > s->cfg.worker_budget) {
-        snprintf(msg, len, "agentix-worker holds %zu bytes for calls in flight "
-                 "(AGENTIX_WORKER_BUDGET %zu); retry when calls finish", wp->held,
-                 s->cfg.worker_budget);
+    if (wp->held > 0 && srv_worker_holds(wp) + n > s->cfg.worker_budget) {
+        snprintf(msg, len, "agentix-worker holds %zu bytes for calls in flight and %zu in its "
+                 "bulk rings (AGENTIX_WORKER_BUDGET %zu); retry when calls finish", wp->held,
+                 srv_worker_holds(wp) - wp->held, s->cfg.worker_budget);
         return false;
     }
     if (srv_worker_backlog(wp) >= s->backlog_cap) {
@@ -502,6 +502,28 @@ static void on_credit(srv_conn *conn, const agx_sio_packet *p)
         call_fail(call, AGX_RPC_INTERNAL, "agentix-server is out of memory", false, true);
 }
 
+/* A large bidi:in item goes into the worker's in ring (ring.h) when it has room and the frame
+ * goes straight to the worker's pipe buffer (a waiting call's frames are sent later, out of the
+ * ring's order): 0 with the `in {id, ring_at, ring_len}` frame in b and *ringed = its bytes, 1
+ * when it takes the pipe, or an error code. */
+static int in_ring_frame(srv_call *call, agx_buf *b, agx_mp_span item, size_t *ringed)
+{
+    agx_ring *ring = &call->wp->in_ring;
+    uint64_t before = ring->pos, at;
+    if (call->queued || item.len < AGX_RING_MIN_ITEM || !agx_ring_place(ring, item.len, &at))
+        return 1;
+    size_t mark = b->len;
+    int rc = agx_frame_write_ring(b, AGX_FRAME_IN, call->id, at, item.len);
+    if (rc) {
+        b->len = mark;
+        ring->pos = before;
+        return rc;
+    }
+    memcpy(agx_ring_data(ring, at), item.data, item.len);
+    *ringed = item.len;
+    return 0;
+}
+
 static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
 {
     srv_server *s = conn->srv;
@@ -525,7 +547,7 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
         return;
     }
     if (srv_worker_backlog(call->wp) >= s->backlog_cap ||
-        (call->wp->held > 0 && call->wp->held + r.item.len > s->cfg.worker_budget)) {
+        (call->wp->held > 0 && srv_worker_holds(call->wp) + r.item.len > s->cfg.worker_budget)) {
         snprintf(msg, sizeof msg, "agentix-worker holds %zu bytes for calls in flight and %zu "
                  "wait for it (AGENTIX_WORKER_BUDGET %zu)", call->wp->held,
                  srv_worker_backlog(call->wp), s->cfg.worker_budget);
@@ -536,12 +558,14 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
     agx_buf *b = call_buf(call);
     if (!b)
         return;
-    size_t mark = b->len;
-    int rc = agx_frame_write_payload(b, AGX_FRAME_IN, call->id, r.item);
+    size_t mark = b->len, ringed = 0;
+    int rc = in_ring_frame(call, b, r.item, &ringed);
+    if (rc == 1)
+        rc = agx_frame_write_payload(b, AGX_FRAME_IN, call->id, r.item);
     if (!rc)
         rc = frame_fits(s, b, mark);
     if (!rc)
-        rc = in_push(call, b->len - mark);
+        rc = in_push(call, b->len - mark + ringed);
     if (rc)
         call_fail(call, rc == AGX_ERR_LIMIT ? AGX_RPC_LIMIT : AGX_RPC_INTERNAL,
                   rc == AGX_ERR_LIMIT ? "the bidi:in item exceeds AGENTIX_MAX_PAYLOAD"
@@ -601,18 +625,22 @@ static void relay_item(srv_call *call, const agx_frame *f)
     srv_conn *conn = call->conn;
     srv_server *s = conn->srv;
     char msg[MSG_MAX];
-    if (!queue_fits(conn, f->value.len, msg, sizeof msg)) {
+    size_t len = f->in_ring ? (size_t)f->ring_len : f->value.len;
+    if (!queue_fits(conn, len, msg, sizeof msg)) {
         call_fail(call, AGX_RPC_LIMIT, msg, false, true);
         return;
     }
     const char *ev = call->kind == AGX_KIND_STREAM ? AGX_EV_STREAM_ITEM : AGX_EV_BIDI_OUT;
-    int rc = srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE, f->value);
+    int rc = f->in_ring ? srv_emit_bin(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE,
+                                       f->ring_bytes, len)
+                        : srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE,
+                                        f->value);
     if (rc == 0)
-        queued_add(s, f->value.len);
+        queued_add(s, len);
     if (rc && rc != AGX_ERR_UNAVAILABLE) {
         snprintf(msg, sizeof msg, "an item of %zu bytes cannot be sent to the host: over "
                  "AGENTIX_MAX_PAYLOAD (%zu) or its connection's send queue limit",
-                 f->value.len, s->cfg.max_payload);
+                 len, s->cfg.max_payload);
         call_fail(call, AGX_RPC_LIMIT, msg, false, true);
     }
 }

@@ -45,6 +45,19 @@ int srv_emit_span(srv_server *s, agx_sio_conn *c, const char *event, const char 
     return rc ? rc : emit(c, event, &s->scratch, value);
 }
 
+int srv_emit_bin(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
+                 size_t cid_len, const char *key, const void *data, size_t len)
+{
+    int rc = head(&s->scratch, 2, cid, cid_len);
+    if (!rc)
+        rc = agx_mp_put_cstr(&s->scratch, key);
+    if (!rc)
+        rc = agx_mp_put_bin_head(&s->scratch, len);
+    if (!rc && s->scratch.len + len > s->cfg.max_payload)
+        return AGX_ERR_LIMIT;
+    return rc ? rc : emit(c, event, &s->scratch, (agx_mp_span){data, len});
+}
+
 int srv_emit_cid(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                  size_t cid_len)
 {

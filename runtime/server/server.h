@@ -30,6 +30,7 @@
 #include "runtime/transport/sio_server.h"
 #include "runtime/wire/frame.h"
 #include "runtime/wire/protocol.h"
+#include "runtime/wire/ring.h"
 
 #define SRV_CALL_ID_MAX 256          /* bytes of a host's call_id */
 #define SRV_TARGET_MAX 512           /* bytes of "module::function" */
@@ -212,8 +213,16 @@ struct srv_wproc {
     uv_timer_t qwait; /* the oldest waiting call's deadline */
     size_t ncalls;    /* calls sent to it (detached ones too: they hold a thread) */
     size_t held;      /* bytes its calls hold (srv_call.held) */
+    agx_ring ring;    /* its bulk rings (ring.h): out (its items), in (bidi:in items for it); */
+    agx_ring in_ring; /* or none (size 0) */
     srv_wproc *next;  /* srv_server.procs */
 };
+
+/* What a worker holds against AGENTIX_WORKER_BUDGET: its calls' bytes and its bulk rings. */
+static inline size_t srv_worker_holds(const srv_wproc *wp)
+{
+    return wp->held + wp->ring.size + wp->in_ring.size;
+}
 
 struct srv_server {
     uv_loop_t *loop;
@@ -367,6 +376,10 @@ int srv_req_get_n(const srv_req *r, uint64_t *n, char *msg, size_t msg_len);
 /* `<event> {call_id, <key>: value}` with value relayed as raw msgpack. */
 int srv_emit_span(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                   size_t cid_len, const char *key, agx_mp_span value);
+/* `<event> {call_id, <key>: binary}` with the len bytes at data as the binary (sent from where
+ * they lie or copied into the send queue before it returns). */
+int srv_emit_bin(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
+                 size_t cid_len, const char *key, const void *data, size_t len);
 /* `<event> {call_id}`. */
 int srv_emit_cid(srv_server *s, agx_sio_conn *c, const char *event, const char *cid,
                  size_t cid_len);

@@ -49,6 +49,8 @@ static void wp_free(srv_wproc *wp)
             break;
         }
     agx_frame_reader_free(wp->reader);
+    agx_ring_close(&wp->ring);
+    agx_ring_close(&wp->in_ring);
     agx_buf_free(&wp->wactive);
     agx_buf_free(&wp->wpending);
     free(wp);
@@ -157,6 +159,20 @@ static void on_ready(srv_wproc *wp, const agx_frame *f)
     }
 }
 
+/* An item whose value is in the bulk ring: the reference must be the next one (ring.h) — the
+ * worker is broken or hostile otherwise, and is given up. */
+static bool ring_item(srv_wproc *wp, agx_frame *f)
+{
+    agx_error err;
+    if (agx_ring_accept(&wp->ring, f->ring_at, f->ring_len, &err) != 0) {
+        wp_lost(wp, "agentix-worker (pid %llu) sent a broken frame: %s",
+                (unsigned long long)wp->pid, err.message);
+        return false;
+    }
+    f->ring_bytes = agx_ring_data(&wp->ring, f->ring_at);
+    return true;
+}
+
 /* Hands out every complete frame read so far; false once the worker has been given up. */
 static bool drain_frames(srv_wproc *wp)
 {
@@ -179,9 +195,15 @@ static bool drain_frames(srv_wproc *wp)
             wp_lost(wp, "agentix-worker failed to start: %s", be.message);
             return false;
         }
+        case AGX_FRAME_ITEM:
+            if (f.in_ring && !ring_item(wp, &f))
+                return false;
+            srv_route_worker_frame(wp->srv, wp, &f);
+            if (f.in_ring) /* relayed or copied into a send queue by now: the bytes are free */
+                agx_ring_release(&wp->ring);
+            break;
         case AGX_FRAME_RESULT:
         case AGX_FRAME_ERROR:
-        case AGX_FRAME_ITEM:
         case AGX_FRAME_END:
         case AGX_FRAME_IN_CREDIT:
         case AGX_FRAME_DESCRIPTION: srv_route_worker_frame(wp->srv, wp, &f); break;
@@ -561,10 +583,21 @@ static void close_pair(int p[2])
 
 static void proc_failed_closed(uv_handle_t *h) { free(h->data); }
 
+/* After the spawn the worker has its own ring descriptor; the mapping is all the server needs. */
+static void ring_keep_map_only(agx_ring *r)
+{
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+}
+
 static srv_wproc *spawn(srv_server *s, char *msg, size_t len)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1};
     srv_wproc *wp = calloc(1, sizeof *wp);
+    if (wp)
+        wp->ring.fd = wp->in_ring.fd = -1; /* no rings yet (0 would be stdin) */
     if (!wp || pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) ||
         !(wp->reader = agx_frame_reader_new(reader_limit(s)))) {
         snprintf(msg, len, "cannot start agentix-worker: %s", wp ? strerror(errno) : "out of memory");
@@ -578,25 +611,42 @@ static srv_wproc *spawn(srv_server *s, char *msg, size_t len)
     /* Larger pipes: a 64 KiB item then moves in one write and one read. Best effort. */
     (void)fcntl(in[1], F_SETPIPE_SZ, SRV_PIPE_SIZE);
     (void)fcntl(out[0], F_SETPIPE_SZ, SRV_PIPE_SIZE);
+    /* The bulk rings (ring.h), when the worker budget affords them (a quarter at most); without
+     * them (or if they cannot be made) large payloads take the pipes. */
+    if (s->cfg.worker_budget >= 8 * AGX_RING_SIZE &&
+        (agx_ring_create(&wp->ring, AGX_RING_SIZE) != 0 ||
+         agx_ring_create(&wp->in_ring, AGX_RING_SIZE) != 0)) {
+        fprintf(stderr, "agentix-server: no bulk rings for the worker (%s); payloads take the "
+                "pipes\n", strerror(errno));
+        agx_ring_close(&wp->ring);
+        agx_ring_close(&wp->in_ring);
+    }
     char *args[] = {s->cfg.worker_path, NULL};
-    uv_stdio_container_t stdio[3] = {
+    uv_stdio_container_t stdio[5] = {
         {.flags = UV_INHERIT_FD, .data.fd = in[0]},
         {.flags = UV_INHERIT_FD, .data.fd = out[1]},
         {.flags = UV_INHERIT_FD, .data.fd = 2},
+        {.flags = wp->ring.map ? UV_INHERIT_FD : UV_IGNORE, .data.fd = wp->ring.fd},
+        {.flags = wp->in_ring.map ? UV_INHERIT_FD : UV_IGNORE, .data.fd = wp->in_ring.fd},
     };
+    _Static_assert(AGX_RING_FD == 3 && AGX_RING_IN_FD == 4, "the rings follow stdin/out/err");
     uv_process_options_t o = {.exit_cb = on_worker_exit, .file = s->cfg.worker_path, .args = args,
-                              .env = s->worker_env, .stdio_count = 3, .stdio = stdio};
+                              .env = s->worker_env, .stdio_count = 5, .stdio = stdio};
     wp->srv = s;
     wp->proc.data = wp;
     int rc = uv_spawn(s->loop, &wp->proc, &o);
     close(in[0]);
     close(out[1]);
+    ring_keep_map_only(&wp->ring);
+    ring_keep_map_only(&wp->in_ring);
     if (rc) {
         snprintf(msg, len, "cannot start agentix-worker '%s': %s", s->cfg.worker_path,
                  uv_strerror(rc));
         close(in[1]);
         close(out[0]);
         agx_frame_reader_free(wp->reader);
+        agx_ring_close(&wp->ring);
+        agx_ring_close(&wp->in_ring);
         wp->proc.data = wp;
         uv_close((uv_handle_t *)&wp->proc, proc_failed_closed);
         return NULL;

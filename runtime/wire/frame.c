@@ -30,6 +30,8 @@ enum {
     F_VALUE = 1 << 5,
     F_ITEM = 1 << 6,
     F_ERROR = 1 << 7,
+    F_RING_AT = 1 << 8,
+    F_RING_LEN = 1 << 9,
 };
 static const unsigned frame_required[AGX_FRAME_TYPE_COUNT] = {
     [AGX_FRAME_CALL] = F_ID | F_TARGET | F_SHAPE,
@@ -126,6 +128,12 @@ static int parse_field(agx_frame *f, const char *k, size_t kl, agx_mp_span v, un
     } else if (KEY(AGX_F_VALUE)) {
         f->value = v;
         *seen |= F_VALUE;
+    } else if (KEY(AGX_F_RING_AT) || KEY(AGX_F_RING_LEN)) {
+        bool at = KEY(AGX_F_RING_AT);
+        if (agx_mp_get_uint(v, at ? &f->ring_at : &f->ring_len) != 0)
+            return bad_field(err, f, at ? AGX_F_RING_AT : AGX_F_RING_LEN,
+                             "must be a non-negative integer");
+        *seen |= at ? F_RING_AT : F_RING_LEN;
     } else if (KEY(AGX_F_ITEM)) {
         f->item = v;
         *seen |= F_ITEM;
@@ -137,6 +145,28 @@ static int parse_field(agx_frame *f, const char *k, size_t kl, agx_mp_span v, un
     }
     return 0;
 #undef KEY
+}
+
+/* ring_at and ring_len come together, instead of an item's value (worker → server) or an in's
+ * item (server → worker). */
+static int ring_fields(agx_frame *f, unsigned *seen, agx_error *err)
+{
+    unsigned ring = *seen & (F_RING_AT | F_RING_LEN);
+    if (!ring)
+        return 0;
+    if (f->type != AGX_FRAME_ITEM && f->type != AGX_FRAME_IN)
+        return bad_field(err, f, AGX_F_RING_AT, "belongs to item and in frames only");
+    if (ring != (F_RING_AT | F_RING_LEN))
+        return bad_field(err, f, ring & F_RING_AT ? AGX_F_RING_LEN : AGX_F_RING_AT,
+                         "is missing (ring_at and ring_len come together)");
+    bool item = f->type == AGX_FRAME_ITEM;
+    unsigned payload = item ? F_VALUE : F_ITEM;
+    if (*seen & payload)
+        return bad_field(err, f, item ? AGX_F_VALUE : AGX_F_ITEM,
+                         "must not come with ring_at (one payload per frame)");
+    f->in_ring = true;
+    *seen |= payload;
+    return 0;
 }
 
 /* The type is read first so that field errors can name it. */
@@ -176,6 +206,8 @@ int agx_frame_parse(const void *body, size_t len, agx_frame *f, agx_error *err)
     while ((rc = agx_mp_map_next(&it, &k, &kl, &v)) == 1)
         if ((rc = parse_field(f, k, kl, v, &seen, &window, err)) != 0)
             return rc;
+    if ((rc = ring_fields(f, &seen, err)) != 0)
+        return rc;
     unsigned missing = frame_required[f->type] & ~seen;
     if (missing) {
         static const char *const names[] = {AGX_F_ID,    AGX_F_N,     AGX_F_PID,  AGX_F_TARGET,
@@ -526,6 +558,26 @@ int agx_frame_write_bin_head(agx_buf *b, agx_frame_type type, uint64_t id, size_
     for (int i = 0; i < 4; i++)
         p[i] = (unsigned char)(body >> (8 * i));
     return 0;
+}
+
+int agx_frame_write_ring(agx_buf *b, agx_frame_type type, uint64_t id, uint64_t at, uint64_t len)
+{
+    size_t mark;
+    int rc = agx_frame_begin(b, type, 3, &mark);
+    if (!rc)
+        rc = agx_mp_put_lit(b, AGX_F_ID);
+    if (!rc)
+        rc = agx_mp_put_uint(b, id);
+    if (!rc)
+        rc = agx_mp_put_lit(b, AGX_F_RING_AT);
+    if (!rc)
+        rc = agx_mp_put_uint(b, at);
+    if (!rc)
+        rc = agx_mp_put_lit(b, AGX_F_RING_LEN);
+    if (!rc)
+        rc = agx_mp_put_uint(b, len);
+    agx_error ignored;
+    return rc ? rc : agx_frame_end(b, mark, &ignored);
 }
 
 int agx_frame_send_all(int fd, const void *data, size_t len, agx_error *err)

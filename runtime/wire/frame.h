@@ -74,6 +74,11 @@ typedef struct agx_frame {
     const char *target;   /* call, describe: "module::function", not NUL-terminated */
     size_t target_len;
     agx_mp_span value;    /* result, item, description */
+    bool in_ring;         /* item: the value is a binary of ring_len bytes in the worker's bulk
+                           * ring at position ring_at (ring.h), not in `value`; in: the item's
+                           * msgpack is in the server's ring there, not in `item` */
+    uint64_t ring_at, ring_len;
+    const unsigned char *ring_bytes; /* item: set by the server once agx_ring_accept checked them */
     agx_mp_span item;     /* in */
     agx_mp_span error;    /* error, boot_error: the error map (see rpc_error.h) */
     agx_mp_span args;     /* call: an array (empty span when absent) */
@@ -85,6 +90,10 @@ typedef struct agx_frame {
  * AGX_ERR_PROTOCOL with a message naming the field otherwise. On error, out->type and out->id are
  * still set when they could be read (so a worker can answer a bad call with an error frame). */
 int agx_frame_parse(const void *body, size_t len, agx_frame *out, agx_error *err);
+
+/* item or in {id, ring_at, ring_len}: the payload lies in a bulk ring (ring.h) — an item's value
+ * is a binary of len bytes, an in's item is len bytes of msgpack. */
+int agx_frame_write_ring(agx_buf *b, agx_frame_type type, uint64_t id, uint64_t at, uint64_t len);
 
 /* ---- incremental reader ---- */
 typedef struct agx_frame_reader agx_frame_reader;

@@ -74,6 +74,8 @@ typedef enum agx_wire_kind {
 #define AGX_F_TYPE "type"       /* a worker frame's type; an error map's type */
 #define AGX_F_ID "id"           /* worker frames: the server's call number */
 #define AGX_F_PID "pid"
+#define AGX_F_RING_AT "ring_at"   /* worker item: its binary value is in the bulk ring (ring.h) */
+#define AGX_F_RING_LEN "ring_len" /* … at that position, of that many bytes */
 #define AGX_F_TOKEN "token"     /* the Socket.IO CONNECT data */
 /* the error map {type, message, detail, cancelled} */
 #define AGX_F_MESSAGE "message"

@@ -115,11 +115,18 @@ static int ctx_emit(agx_ctx *ctx, agx_value *item)
     }
     agx_error err;
     c->out.len = 0;
-    /* A large binary item leaves from the value itself, after a header: no copy into c->out. */
+    /* A large binary item goes into the bulk ring when it has room, else it leaves from the value
+     * itself after a header: no copy into c->out either way. */
     size_t blen = 0;
     const void *bin = agx_value_type_of(item) == AGX_VALUE_BINARY
                           ? agx_value_get_binary(item, &blen) : NULL;
     bool tail = bin && blen >= WK_TAIL_MIN;
+    if (tail && blen >= AGX_RING_MIN_ITEM && wk_send_ring_item(c->w, &c->out, c->id, bin, blen)) {
+        c->n_out++;
+        agx_value_free(item);
+        return 0;
+    }
+    c->out.len = 0; /* the ring attempt may have built a frame in it */
     int rc = tail ? agx_frame_write_bin_head(&c->out, AGX_FRAME_ITEM, c->id, blen, &err)
                   : agx_frame_write_value(&c->out, AGX_FRAME_ITEM, c->id, item, &err);
     if (rc) {

@@ -19,6 +19,9 @@
  * stdin: the frames move to private close-on-exec fds, fd 1 becomes stderr, fd 0 /dev/null. */
 static int take_stdio(wk_worker *w)
 {
+    /* The bulk rings (ring.h) first: their fds are the ones the server put there. */
+    (void)agx_ring_attach(&w->ring, AGX_RING_FD);
+    (void)agx_ring_attach(&w->in_ring, AGX_RING_IN_FD);
     w->in_fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
     w->out_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -213,6 +216,18 @@ static bool dispatch(wk_worker *w, const agx_frame *f)
     }
 }
 
+/* An `in` whose item lies in the in ring: the reference must be the ring's next one. */
+static bool ring_input(wk_worker *w, agx_frame *f)
+{
+    agx_error err;
+    if (agx_ring_accept(&w->in_ring, f->ring_at, f->ring_len, &err) != 0) {
+        fprintf(stderr, "agentix-worker: protocol error: %s\n", err.message);
+        return false;
+    }
+    f->item = (agx_mp_span){agx_ring_data(&w->in_ring, f->ring_at), (size_t)f->ring_len};
+    return true;
+}
+
 static run_end read_loop(wk_worker *w, agx_frame_reader *r)
 {
     agx_error err;
@@ -230,8 +245,13 @@ static run_end read_loop(wk_worker *w, agx_frame_reader *r)
         agx_frame f;
         int rc;
         while ((rc = agx_frame_reader_next(r, &f, &err)) != 0) {
+            if (rc == 1 && f.in_ring && !ring_input(w, &f))
+                goto out; /* the server broke the ring's order: nothing can be trusted after */
             if (rc == 1) {
-                if (!dispatch(w, &f)) {
+                bool go_on = dispatch(w, &f);
+                if (f.in_ring) /* copied into the call's input queue (or dropped) by now */
+                    agx_ring_release(&w->in_ring);
+                if (!go_on) {
                     end = RUN_SHUTDOWN;
                     goto out;
                 }

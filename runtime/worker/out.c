@@ -4,7 +4,9 @@
  * out_pend and return at once — under load one write carries many results, and no call thread
  * sleeps on the pipe lock. out_pend is bounded: past WK_OUT_PEND_MAX a sender waits. A frame may
  * come in two parts (a binary item's bytes after its header): a flusher writes both with one
- * writev from where they lie; only a frame that has to wait for another's flush is copied. */
+ * writev from where they lie; only a frame that has to wait for another's flush is copied.
+ * A large binary stream item goes into the bulk ring instead when there is room (ring.h): its
+ * frame only points at it; a full ring is waited for briefly before the pipe takes the item. */
 #include "runtime/worker/worker.h"
 
 #include "runtime/wire/rpc_error.h"
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #define WK_OUT_PEND_MAX ((size_t)8 << 20)
 #define WK_OUT_KEEP_CAP ((size_t)1 << 20) /* larger batch buffers are freed once written */
@@ -72,35 +75,115 @@ static void flush_from(wk_worker *w, struct iovec *iov, int cnt)
     pthread_cond_broadcast(&w->out_cv);
 }
 
+/* With out_mu held: waits while the flusher has a full backlog. */
+static void pend_wait(wk_worker *w)
+{
+    while (w->out_flushing && !w->out_broken && w->out_pend.len >= WK_OUT_PEND_MAX)
+        pthread_cond_wait(&w->out_cv, &w->out_mu);
+}
+
+/* With out_mu held and a flusher at work: gives it frame and tail; false without memory. */
+static bool pend_append(wk_worker *w, const agx_buf *frame, const void *tail, size_t tail_len)
+{
+    size_t mark = w->out_pend.len;
+    if (agx_buf_append(&w->out_pend, frame->data, frame->len) == 0 &&
+        agx_buf_append(&w->out_pend, tail, tail_len) == 0)
+        return true;
+    w->out_pend.len = mark;
+    return false;
+}
+
+/* With out_mu held and nobody flushing: this thread writes frame and tail, then the backlog. */
+static void flush_now(wk_worker *w, const agx_buf *frame, const void *tail, size_t tail_len)
+{
+    w->out_flushing = true;
+    struct iovec iov[2] = {{frame->data, frame->len}, {(void *)tail, tail_len}};
+    flush_from(w, iov, tail_len ? 2 : 1);
+}
+
 void wk_send_tail(wk_worker *w, const agx_buf *frame, const void *tail, size_t tail_len)
 {
     pthread_mutex_lock(&w->out_mu);
-    while (w->out_flushing && !w->out_broken && w->out_pend.len >= WK_OUT_PEND_MAX)
-        pthread_cond_wait(&w->out_cv, &w->out_mu);
+    pend_wait(w);
     if (w->out_flushing && !w->out_broken) {
-        size_t mark = w->out_pend.len;
-        if (agx_buf_append(&w->out_pend, frame->data, frame->len) == 0 &&
-            agx_buf_append(&w->out_pend, tail, tail_len) == 0) {
+        if (pend_append(w, frame, tail, tail_len)) {
             pthread_mutex_unlock(&w->out_mu);
             return;
         }
         /* No memory to queue it: wait for the flusher to finish and write it ourselves. */
-        w->out_pend.len = mark;
         while (w->out_flushing)
             pthread_cond_wait(&w->out_cv, &w->out_mu);
     }
-    if (!w->out_broken) {
-        w->out_flushing = true;
-        struct iovec iov[2] = {{frame->data, frame->len}, {(void *)tail, tail_len}};
-        flush_from(w, iov, tail_len ? 2 : 1);
+    if (!w->out_broken)
+        flush_now(w, frame, tail, tail_len);
+    pthread_mutex_unlock(&w->out_mu);
+}
+
+/* The ring place is taken at the moment the frame gets its turn on the pipe (both under out_mu),
+ * so the server meets ring items in the order they were placed: what it checks (ring.h). */
+/* A full ring means the server is behind on this worker's frames; it frees a slot within one
+ * item's relay. Sending the item through the pipe instead would cost the server the very pipe copy
+ * the ring saves and keep it behind, so wait a little first (out_mu released, so the flusher can
+ * write the frames the server needs to get there): WK_RING_WAITS pauses of WK_RING_PAUSE_NS. */
+#define WK_RING_WAITS 200
+#define WK_RING_PAUSE_NS 100000L
+
+static void ring_pause(wk_worker *w)
+{
+    pthread_mutex_unlock(&w->out_mu);
+    struct timespec ts = {0, WK_RING_PAUSE_NS};
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&w->out_mu);
+}
+
+bool wk_send_ring_item(wk_worker *w, agx_buf *frame, uint64_t id, const void *bin, size_t len)
+{
+    bool sent = false;
+    int waits = len <= w->ring.size ? 0 : WK_RING_WAITS; /* too large for the ring: never wait */
+    pthread_mutex_lock(&w->out_mu);
+    pend_wait(w);
+    for (;;) {
+        if (w->out_broken) {
+            sent = true; /* the server is gone: dropped like every frame from now on */
+            break;
+        }
+        uint64_t before = w->ring.pos, at;
+        if (!agx_ring_place(&w->ring, len, &at)) {
+            if (waits++ < WK_RING_WAITS) {
+                ring_pause(w);
+                continue;
+            }
+            break;
+        }
+        frame->len = 0;
+        if (agx_frame_write_ring(frame, AGX_FRAME_ITEM, id, at, len) != 0) {
+            w->ring.pos = before;
+            break;
+        }
+        memcpy(agx_ring_data(&w->ring, at), bin, len);
+        if (!w->out_flushing) {
+            flush_now(w, frame, NULL, 0);
+            sent = true;
+            break;
+        }
+        if (pend_append(w, frame, NULL, 0)) {
+            sent = true;
+            break;
+        }
+        w->ring.pos = before; /* no memory to queue the frame: undo, wait for the flusher */
+        while (w->out_flushing)
+            pthread_cond_wait(&w->out_cv, &w->out_mu);
     }
     pthread_mutex_unlock(&w->out_mu);
+    return sent;
 }
 
 void wk_send(wk_worker *w, const agx_buf *frame) { wk_send_tail(w, frame, NULL, 0); }
 
 void wk_out_destroy(wk_worker *w)
 {
+    agx_ring_close(&w->ring);
+    agx_ring_close(&w->in_ring);
     agx_buf_free(&w->out_pend);
     agx_buf_free(&w->out_write);
     pthread_cond_destroy(&w->out_cv);

@@ -16,6 +16,7 @@
 #include "core/base/module_ctx.h"
 #include "runtime/wire/frame.h"
 #include "runtime/wire/protocol.h"
+#include "runtime/wire/ring.h"
 
 #define WK_MAX_THREADS 1024     /* calls beyond this many wait in a queue */
 #define WK_SHUTDOWN_WAIT_MS 2000 /* how long `shutdown` waits for cancelled calls to end */
@@ -120,6 +121,8 @@ struct wk_worker {
     bool out_broken;
     bool out_flushing;       /* a thread is writing; others append to out_pend for it */
     agx_buf out_pend, out_write; /* frames waiting; the batch being written (flusher only) */
+    agx_ring ring;           /* the out bulk ring from the server (ring.h), or none; under out_mu */
+    agx_ring in_ring;        /* the in bulk ring, or none; the reader thread's alone */
     size_t max_frame;
 
     pthread_mutex_t mu; /* the registry; taken before any call's mu */
@@ -137,6 +140,10 @@ void wk_send(wk_worker *w, const agx_buf *frame);
 /* The same for a frame whose last tail_len bytes are sent from tail (a binary item's bytes,
  * after the header agx_frame_write_bin_head built in frame). */
 void wk_send_tail(wk_worker *w, const agx_buf *frame, const void *tail, size_t tail_len);
+/* A binary stream item of len bytes into the bulk ring, its frame (built in frame) pointing at
+ * it: true once sent (or dropped with everything else after the server went away); false when
+ * there is no ring or no room in it now — send it through the pipe then. */
+bool wk_send_ring_item(wk_worker *w, agx_buf *frame, uint64_t id, const void *bin, size_t len);
 void wk_out_destroy(wk_worker *w);
 /* Sends an error frame for id (used before a call exists, and for terminals). */
 void wk_send_error(wk_worker *w, agx_buf *scratch, uint64_t id, const char *type, const char *msg,

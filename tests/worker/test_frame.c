@@ -1,13 +1,18 @@
 /* test_frame.c — the worker frame codec (runtime/wire/frame.h): every frame type round-trips,
  * the reader reassembles frames fed byte by byte, bad lengths and garbage are refused, payload
- * spans are the exact bytes written, and the rpc error map converts to agx_error. */
+ * spans are the exact bytes written, the rpc error map converts to agx_error, and the bulk ring's
+ * references (ring.h) are placed and checked as both ends must. */
 #include "check.h"
 
 #include "agentix/value.h"
 #include "runtime/wire/frame.h"
+#include "runtime/wire/ring.h"
 #include "runtime/wire/rpc_error.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static agx_mp_span span_of(const agx_buf *b) { return (agx_mp_span){(const unsigned char *)b->data, b->len}; }
@@ -360,6 +365,150 @@ static void test_rpc_error(void)
     agx_buf_free(&b);
 }
 
+/* An item frame {type: item, id: 1} plus the given extra fields, parsed: its code. */
+static int parse_item(agx_frame *f, bool value, bool at, bool len, agx_frame_type type)
+{
+    agx_buf b = {0};
+    size_t mark;
+    CHECK(agx_frame_begin(&b, type, 1u + value + at + len, &mark) == 0);
+    agx_mp_put_lit(&b, "id");
+    agx_mp_put_uint(&b, 1);
+    if (value) {
+        agx_mp_put_lit(&b, "value");
+        agx_mp_put_nil(&b);
+    }
+    if (at) {
+        agx_mp_put_lit(&b, "ring_at");
+        agx_mp_put_uint(&b, 4096);
+    }
+    if (len) {
+        agx_mp_put_lit(&b, "ring_len");
+        agx_mp_put_uint(&b, 65536);
+    }
+    CHECK(agx_frame_end(&b, mark, NULL) == 0);
+    agx_error err;
+    int rc = agx_frame_parse((const unsigned char *)b.data + 4, b.len - 4, f, &err);
+    agx_buf_free(&b);
+    return rc;
+}
+
+static void test_ring_frames(void)
+{
+    agx_buf b = {0};
+    agx_frame f;
+    agx_error err;
+    CHECK(agx_frame_write_ring(&b, AGX_FRAME_ITEM, 9, (uint64_t)1 << 40, 65536) == 0);
+    CHECK_OK(agx_frame_parse((const unsigned char *)b.data + 4, b.len - 4, &f, &err), &err);
+    CHECK(f.type == AGX_FRAME_ITEM && f.id == 9 && f.in_ring && f.ring_at == (uint64_t)1 << 40 &&
+          f.ring_len == 65536 && f.value.len == 0);
+    b.len = 0;
+    CHECK(agx_frame_write_ring(&b, AGX_FRAME_IN, 4, 16384, 70000) == 0);
+    CHECK_OK(agx_frame_parse((const unsigned char *)b.data + 4, b.len - 4, &f, &err), &err);
+    CHECK(f.type == AGX_FRAME_IN && f.id == 4 && f.in_ring && f.ring_at == 16384 &&
+          f.ring_len == 70000 && f.item.len == 0);
+    /* An in with its item in the ring and in the frame too: one payload per frame. */
+    b.len = 0;
+    size_t mark;
+    CHECK(agx_frame_begin(&b, AGX_FRAME_IN, 4, &mark) == 0);
+    agx_mp_put_lit(&b, "id");
+    agx_mp_put_uint(&b, 4);
+    agx_mp_put_lit(&b, "item");
+    agx_mp_put_nil(&b);
+    agx_mp_put_lit(&b, "ring_at");
+    agx_mp_put_uint(&b, 0);
+    agx_mp_put_lit(&b, "ring_len");
+    agx_mp_put_uint(&b, 16);
+    CHECK(agx_frame_end(&b, mark, NULL) == 0);
+    CHECK(agx_frame_parse((const unsigned char *)b.data + 4, b.len - 4, &f, &err) == AGX_ERR_PROTOCOL);
+    agx_buf_free(&b);
+    CHECK(parse_item(&f, true, false, false, AGX_FRAME_ITEM) == 0 && !f.in_ring);
+    CHECK(parse_item(&f, false, true, false, AGX_FRAME_ITEM) == AGX_ERR_PROTOCOL); /* no len */
+    CHECK(parse_item(&f, false, false, true, AGX_FRAME_ITEM) == AGX_ERR_PROTOCOL); /* no at */
+    CHECK(parse_item(&f, true, true, true, AGX_FRAME_ITEM) == AGX_ERR_PROTOCOL);   /* both */
+    CHECK(parse_item(&f, false, false, false, AGX_FRAME_ITEM) == AGX_ERR_PROTOCOL); /* neither */
+    CHECK(parse_item(&f, true, true, true, AGX_FRAME_RESULT) == AGX_ERR_PROTOCOL); /* not item */
+    CHECK(parse_item(&f, false, true, true, AGX_FRAME_RESULT) == AGX_ERR_PROTOCOL);
+}
+
+/* Both ends of one ring, in one process: the worker's placements are what the server accepts,
+ * across laps and a full ring; every reference the server did not expect is refused. */
+static void test_ring_ends(void)
+{
+    agx_ring srv, wk;
+    agx_error err;
+    CHECK_MSG(agx_ring_create(&srv, AGX_RING_SIZE) == 0, "%s", strerror(errno));
+    int fd = dup(srv.fd);
+    CHECK(fd >= 0 && agx_ring_attach(&wk, fd));
+    CHECK(wk.size == AGX_RING_SIZE && wk.pos == 0);
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK(ftruncate(fd, 4096) != 0 && errno == EPERM); /* sealed: no SIGBUS for the server */
+    CHECK(ftruncate(fd, (off_t)(AGX_RING_CTRL + 4 * AGX_RING_SIZE)) != 0 && errno == EPERM);
+    size_t sizes[] = {48 << 10, 65536, 100000, 16 << 10, 1 << 20};
+    uint64_t at;
+    for (int i = 0; i < 400; i++) {
+        size_t len = sizes[i % 5];
+        CHECK_MSG(agx_ring_place(&wk, len, &at), "placement %d of %zu bytes", i, len);
+        CHECK(at % wk.size + len <= wk.size);
+        memset(agx_ring_data(&wk, at), i & 0xff, len);
+        CHECK_OK(agx_ring_accept(&srv, at, len, &err), &err);
+        const unsigned char *p = agx_ring_data(&srv, at);
+        CHECK(p[0] == (i & 0xff) && p[len - 1] == (i & 0xff));
+        agx_ring_release(&srv);
+    }
+    /* Unreleased, the ring fills up: placements then fail (the worker takes the pipe). */
+    int placed = 0;
+    while (agx_ring_place(&wk, 65536, &at)) {
+        CHECK_OK(agx_ring_accept(&srv, at, 65536, &err), &err);
+        placed++;
+    }
+    CHECK_MSG(placed >= 31 && placed <= 32, "%d items of 64 KiB in a 2 MiB ring", placed);
+    agx_ring_release(&srv);
+    CHECK(agx_ring_place(&wk, 65536, &at));
+    /* What a hostile worker may send instead of `at`: each is refused, and refusing moves
+     * nothing (the right reference is still taken after). */
+    uint64_t bad_at[] = {at + 1, at - 65536, at + AGX_RING_SIZE, UINT64_MAX, 0};
+    for (size_t i = 0; i < sizeof bad_at / sizeof *bad_at; i++)
+        CHECK(agx_ring_accept(&srv, bad_at[i], 65536, &err) == AGX_ERR_PROTOCOL);
+    CHECK(agx_ring_accept(&srv, at, 0, &err) == AGX_ERR_PROTOCOL);
+    CHECK(agx_ring_accept(&srv, at, AGX_RING_SIZE + 1, &err) == AGX_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.message, "bulk ring");
+    CHECK_OK(agx_ring_accept(&srv, at, 65536, &err), &err);
+    /* A skip to the next lap is accepted only when the item would not fit before the end. */
+    CHECK_OK(agx_ring_accept(&srv, srv.pos, 1000, &err), &err); /* off a lap boundary now */
+    uint64_t off = srv.pos % srv.size, lap = srv.pos + (srv.size - off);
+    CHECK(off != 0);
+    CHECK(agx_ring_accept(&srv, lap, 16, &err) == AGX_ERR_PROTOCOL);
+    CHECK(agx_ring_accept(&srv, srv.pos, srv.size - off + 1, &err) == AGX_ERR_PROTOCOL);
+    CHECK_OK(agx_ring_accept(&srv, lap, srv.size - off + 1, &err), &err);
+    CHECK(srv.pos == lap + srv.size - off + 1);
+    agx_ring none;
+    memset(&none, 0, sizeof none);
+    CHECK(agx_ring_accept(&none, 0, 16, &err) == AGX_ERR_PROTOCOL);
+    CHECK(!agx_ring_place(&none, 16, &at));
+    agx_ring_close(&wk);
+    agx_ring_close(&srv);
+}
+
+/* The worker maps only a sealed memfd of a sane size: a pipe, an unsealed memfd, a tiny one are
+ * not a ring (it uses the pipe alone). */
+static void test_ring_attach_refuses(void)
+{
+    agx_ring r;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK(!agx_ring_attach(&r, p[0]) && r.map == NULL);
+    close(p[0]);
+    close(p[1]);
+    CHECK(!agx_ring_attach(&r, 12345));
+    int fd = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)(AGX_RING_CTRL + AGX_RING_SIZE)) == 0);
+    CHECK(!agx_ring_attach(&r, fd));
+    CHECK(ftruncate(fd, 4096) == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+    CHECK(!agx_ring_attach(&r, fd)); /* sealed, but too small to hold an item */
+    close(fd);
+    agx_ring_close(&r); /* a refused ring closes nothing */
+}
+
 int main(void)
 {
     TEST_RUN(test_all_types_byte_by_byte);
@@ -369,5 +518,8 @@ int main(void)
     TEST_RUN(test_read_fd);
     TEST_RUN(test_mp_writers_match_codec);
     TEST_RUN(test_rpc_error);
+    TEST_RUN(test_ring_frames);
+    TEST_RUN(test_ring_ends);
+    TEST_RUN(test_ring_attach_refuses);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "wkharness.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,17 +16,22 @@
 static const char *worker_path, *module_dir;
 static bool under_valgrind;
 
-static wkh *start(void)
+/* The worker (under memcheck in the valgrind run), with or without a bulk ring. */
+static wkh *start_with(bool ring)
 {
+    wkh *(*spawn)(const char *const *, const char *, const char *const *) =
+        ring ? wkh_start_ring : wkh_start;
     if (under_valgrind) {
         const char *argv[] = {"/usr/bin/valgrind", "--quiet", "--error-exitcode=99",
                               "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
                               "--show-leak-kinds=definite,indirect", worker_path, NULL};
-        return wkh_start(argv, module_dir, NULL);
+        return spawn(argv, module_dir, NULL);
     }
     const char *argv[] = {worker_path, NULL};
-    return wkh_start(argv, module_dir, NULL);
+    return spawn(argv, module_dir, NULL);
 }
+
+static wkh *start(void) { return start_with(false); }
 
 static void finish_clean(wkh *h)
 {
@@ -434,6 +440,124 @@ static void test_large_stream(void)
     finish_clean(h);
 }
 
+/* Reads the items of call id up to its end; each must be chunk bytes (the last: what remains of
+ * total) of demo::produce_bytes's pattern, every byte checked; credit: one back per item read.
+ * Returns the bytes read. */
+static int64_t read_pattern_stream(wkh *h, uint64_t id, int64_t chunk, bool credit)
+{
+    int64_t got = 0;
+    for (;;) {
+        agx_value *f = wkh_next(h, id, 30000);
+        CHECK(f != NULL);
+        if (strcmp(wkh_frame_type(f), "end") == 0) {
+            agx_value_free(f);
+            return got;
+        }
+        CHECK_STREQ(wkh_frame_type(f), "item");
+        size_t len;
+        const unsigned char *d = agx_value_get_binary(agx_value_map_get(f, "value"), &len);
+        CHECK(d && len > 0 && len <= (size_t)chunk);
+        for (size_t i = 0; i < len; i++)
+            CHECK_MSG(d[i] == (unsigned char)(i * 31 + 7), "byte %zu of an item at %lld is wrong", i,
+                      (long long)got);
+        got += (int64_t)len;
+        agx_value_free(f);
+        if (credit)
+            wkh_credit(h, id, 1);
+    }
+}
+
+/* demo::produce_bytes of total bytes in chunk-byte items as call id (window items, credit back
+ * per item when credit), every byte checked; how many of the items came through the ring. */
+static size_t ring_stream(wkh *h, uint64_t id, int64_t total, int64_t chunk, uint32_t window,
+                          bool credit)
+{
+    h->ring_items = 0;
+    wkh_call(h, id, "demo::produce_bytes", AGX_SHAPE_STREAM,
+             wkh_args(2, agx_value_int(total), agx_value_int(chunk)), NULL, window);
+    CHECK(read_pattern_stream(h, id, chunk, credit) == total);
+    return h->ring_items;
+}
+
+/* The bulk ring (runtime/wire/ring.h) from the worker's end: large items go into it and arrive
+ * whole; items whose size does not divide the ring skip to the next lap without a byte lost;
+ * with nothing released the ring fills up and the rest go through the pipe, in order; released,
+ * the ring is used again; small items never use it. */
+static void test_ring(void)
+{
+    wkh *h = start_with(true);
+    /* 2 MiB / 48 KiB: a lap every 42 items; a window of 8 never fills the ring. */
+    size_t n = ring_stream(h, 1, 200 * (48 << 10), 48 << 10, 8, true);
+    CHECK_MSG(n == 200, "%zu of 200 items came through the ring", n);
+
+    /* Nothing released: 32 items of 64 KiB fill the 2 MiB ring, the other 32 take the pipe. */
+    h->ring_hold = true;
+    wkh_ring_release(h);
+    n = ring_stream(h, 2, 64 << 16, 1 << 16, 64, false);
+    CHECK_MSG(n == 32, "%zu items through a ring that holds 32", n);
+
+    h->ring_hold = false;
+    wkh_ring_release(h);
+    n = ring_stream(h, 3, 8 << 16, 1 << 16, 64, false);
+    CHECK_MSG(n == 8, "%zu of 8 items through the released ring", n);
+
+    n = ring_stream(h, 4, 100 * 1000, 1000, 256, false);
+    CHECK_MSG(n == 0, "%zu small items used the ring", n);
+    finish_clean(h);
+}
+
+/* A 64 KiB binary whose bytes say which input it is. */
+static agx_value *numbered_blob(int i)
+{
+    unsigned char *d = malloc(1 << 16);
+    CHECK(d);
+    for (size_t k = 0; k < 1 << 16; k++)
+        d[k] = (unsigned char)(i + k * 7);
+    agx_value *v = agx_value_binary(d, 1 << 16);
+    free(d);
+    return v;
+}
+
+static void expect_echo(wkh *h, uint64_t id, int i)
+{
+    agx_value *f = wkh_next_data(h, id, 30000, NULL);
+    CHECK(f && strcmp(wkh_frame_type(f), "item") == 0);
+    size_t len;
+    const unsigned char *d = agx_value_get_binary(agx_value_map_get(f, "value"), &len);
+    CHECK_MSG(d && len == 1 << 16, "echo %d: %zu bytes", i, len);
+    for (size_t k = 0; k < len; k++)
+        CHECK_MSG(d[k] == (unsigned char)(i + k * 7), "echo %d: byte %zu is wrong", i, k);
+    agx_value_free(f);
+}
+
+/* The in ring (server → worker), with the harness as the server: large inputs cross it and come
+ * back whole and in order through the out ring; with the worker stopped, 31 inputs of 64 KiB
+ * fill it and the other 9 take the pipe, in order; once the worker has read them the ring takes
+ * inputs again. */
+static void test_ring_in(void)
+{
+    wkh *h = start_with(true);
+    wkh_call(h, 7, "demo::echo_bidi", AGX_SHAPE_BIDI, NULL, NULL, 64);
+    CHECK(kill(h->pid, SIGSTOP) == 0);
+    for (int i = 0; i < 40; i++)
+        wkh_in(h, 7, numbered_blob(i));
+    CHECK_MSG(h->in_ring_items == 31, "%zu of 40 inputs of 64 KiB in a 2 MiB ring", h->in_ring_items);
+    CHECK(kill(h->pid, SIGCONT) == 0);
+    for (int i = 0; i < 40; i++)
+        expect_echo(h, 7, i);
+    h->in_ring_items = 0;
+    for (int i = 40; i < 50; i++) {
+        wkh_in(h, 7, numbered_blob(i));
+        expect_echo(h, 7, i);
+    }
+    CHECK_MSG(h->in_ring_items == 10, "%zu of 10 inputs through the released ring", h->in_ring_items);
+    wkh_simple(h, AGX_FRAME_END_IN, 7);
+    agx_value *e = wkh_next_data(h, 7, 30000, NULL);
+    CHECK(e && strcmp(wkh_frame_type(e), "end") == 0);
+    agx_value_free(e);
+    finish_clean(h);
+}
+
 int main(int argc, char **argv)
 {
     CHECK_MSG(argc >= 3, "usage: test_worker <agentix-worker> <module dir> [valgrind]");
@@ -447,6 +571,8 @@ int main(int argc, char **argv)
         TEST_RUN(test_stream);
         TEST_RUN(test_bidi);
         TEST_RUN(test_cancel_each_shape);
+        TEST_RUN(test_ring);
+        TEST_RUN(test_ring_in);
         return 0;
     }
     TEST_RUN(test_unary_and_binding);
@@ -463,5 +589,7 @@ int main(int argc, char **argv)
     TEST_RUN(test_stdin_eof_exits);
     TEST_RUN(test_large_frames);
     TEST_RUN(test_large_stream);
+    TEST_RUN(test_ring);
+    TEST_RUN(test_ring_in);
     return 0;
 }

@@ -44,15 +44,27 @@ static char **build_env(const char *module_path, const char *const *extra, char 
     return env;
 }
 
-wkh *wkh_start(const char *const *argv, const char *module_path, const char *const *extra_env)
+static wkh *start(const char *const *argv, const char *module_path, const char *const *extra_env,
+                  bool ring)
 {
     wkh *h = calloc(1, sizeof *h);
     int in[2], out[2];
     CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0);
+    h->ring.fd = h->in_ring.fd = -1;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    if (ring) {
+        CHECK_MSG(agx_ring_create(&h->ring, AGX_RING_SIZE) == 0 &&
+                      agx_ring_create(&h->in_ring, AGX_RING_SIZE) == 0, "ring: %s", strerror(errno));
+        /* dup2 onto itself would keep close-on-exec */
+        CHECK(h->ring.fd > AGX_RING_IN_FD && h->in_ring.fd > AGX_RING_IN_FD);
+        posix_spawn_file_actions_adddup2(&fa, h->ring.fd, AGX_RING_FD);
+        posix_spawn_file_actions_adddup2(&fa, h->in_ring.fd, AGX_RING_IN_FD);
+        (void)fcntl(in[1], F_SETPIPE_SZ, 1 << 20);
+        (void)fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
+    }
     char mp[4096];
     char **env = build_env(module_path, extra_env, mp, sizeof mp);
     int rc = posix_spawn(&h->pid, argv[0], &fa, NULL, (char *const *)argv, env);
@@ -70,6 +82,30 @@ wkh *wkh_start(const char *const *argv, const char *module_path, const char *con
     return h;
 }
 
+wkh *wkh_start(const char *const *argv, const char *module_path, const char *const *extra_env)
+{
+    return start(argv, module_path, extra_env, false);
+}
+
+wkh *wkh_start_ring(const char *const *argv, const char *module_path, const char *const *extra_env)
+{
+    return start(argv, module_path, extra_env, true);
+}
+
+void wkh_ring_release(wkh *h) { agx_ring_release(&h->ring); }
+
+/* As the server takes a ring item: the reference checked, the bytes then the frame's value. */
+static void take_ring_item(wkh *h, const agx_frame *fr, agx_value *v)
+{
+    agx_error err;
+    CHECK_OK(agx_ring_accept(&h->ring, fr->ring_at, fr->ring_len, &err), &err);
+    agx_value_map_set(v, "value", agx_value_binary(agx_ring_data(&h->ring, fr->ring_at),
+                                                   (size_t)fr->ring_len));
+    h->ring_items++;
+    if (!h->ring_hold)
+        agx_ring_release(&h->ring);
+}
+
 static void wkh_free(wkh *h)
 {
     for (size_t i = 0; i < h->n_stash; i++)
@@ -78,6 +114,8 @@ static void wkh_free(wkh *h)
         close(h->to_fd);
     close(h->from_fd);
     agx_frame_reader_free(h->reader);
+    agx_ring_close(&h->ring);
+    agx_ring_close(&h->in_ring);
     free(h);
 }
 
@@ -158,9 +196,18 @@ void wkh_credit(wkh *h, uint64_t id, uint64_t n)
 
 void wkh_in(wkh *h, uint64_t id, agx_value *item)
 {
-    agx_buf f = {0};
+    agx_buf f = {0}, mp = {0};
     agx_error err;
-    CHECK_OK(agx_frame_write_value(&f, AGX_FRAME_IN, id, item, &err), &err);
+    uint64_t at;
+    CHECK_OK(agx_value_pack_into(item, &mp, &err), &err);
+    if (mp.len >= AGX_RING_MIN_ITEM && agx_ring_place(&h->in_ring, mp.len, &at)) {
+        memcpy(agx_ring_data(&h->in_ring, at), mp.data, mp.len);
+        CHECK(agx_frame_write_ring(&f, AGX_FRAME_IN, id, at, mp.len) == 0);
+        h->in_ring_items++;
+    } else {
+        CHECK_OK(agx_frame_write_value(&f, AGX_FRAME_IN, id, item, &err), &err);
+    }
+    agx_buf_free(&mp);
     agx_value_free(item);
     wkh_send_raw(h, &f);
     agx_buf_free(&f);
@@ -211,6 +258,8 @@ agx_value *wkh_next(wkh *h, uint64_t id, int timeout_ms)
         while ((rc = agx_frame_reader_next(h->reader, &fr, &err)) == 1) {
             agx_value *v = NULL;
             CHECK_OK(agx_value_from_msgpack(fr.body, fr.body_len, NULL, &v, &err), &err);
+            if (fr.in_ring)
+                take_ring_item(h, &fr, v);
             if (frame_is_for(v, id))
                 return v;
             CHECK(h->n_stash < AGX_ARRAY_LEN(h->stash));

@@ -10,6 +10,7 @@
 
 #include "agentix/value.h"
 #include "runtime/wire/frame.h"
+#include "runtime/wire/ring.h"
 
 typedef struct wkh {
     pid_t pid;
@@ -18,11 +19,23 @@ typedef struct wkh {
     agx_value *stash[4096]; /* frames read but not yet asked for, in arrival order */
     size_t n_stash;
     bool eof;
+    agx_ring ring;       /* wkh_start_ring: the out bulk ring the worker was given (else none) */
+    agx_ring in_ring;    /* … and its in ring, which wkh_in fills as agentix-server does */
+    bool ring_hold;      /* true: ring items are not released (the worker's ring fills up) */
+    size_t ring_items;   /* items that arrived through the ring */
+    size_t in_ring_items; /* inputs wkh_in sent through the in ring */
 } wkh;
 
 /* Spawns `argv0 [args...]` as the worker with AGENTIX_MODULE_PATH=module_path (NULL: unset) plus
  * extra "K=V" env entries (NULL-terminated, may be NULL), and checks the ready frame. */
 wkh *wkh_start(const char *const *argv, const char *module_path, const char *const *env);
+/* The same with bulk rings at fds 3 and 4, as agentix-server gives them: ring items are checked
+ * like the server checks them (agx_ring_accept), their bytes put in the decoded frame's "value"
+ * and released as they are read unless ring_hold is set; wkh_in puts inputs of 16 KiB or more
+ * into the in ring when it has room. The worker's pipes are 1 MiB, as the server's. */
+wkh *wkh_start_ring(const char *const *argv, const char *module_path, const char *const *env);
+/* Releases everything read so far (after ring_hold). */
+void wkh_ring_release(wkh *h);
 /* Closes its stdin, waits up to timeout_ms for the exit; returns the wait status, or -1 on timeout
  * (the worker is then killed). Frees h. */
 int wkh_finish(wkh *h, int timeout_ms);
