@@ -20,6 +20,7 @@ packages=(
   nodejs npm python3 python3-yaml
   python3-kubernetes openssl  # k8s-pool tests: the fake API server checked by a real client, its CA
   passt iproute2  # the ns backend: pasta for its private network; `ip link` in its leak counts
+  bubblewrap  # bench/ns: the launcher anchor its smoke run times the ns launcher against
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
