@@ -393,16 +393,20 @@ static int wait_healthy(const create_ctx *c, agx_error *err)
     return agx_health_wait_run(&w, err);
 }
 
-/* A daemon that stopped may come back within the create timeout: removal is retried until then,
- * so a short daemon restart leaves nothing behind. */
-static int remove_until_deadline(const create_ctx *c, agx_error *rm_err)
+/* A daemon that stopped or is slow under load may answer a little later: removal of a half-made
+ * container gets its own grace past the create's deadline and retries until then, because a
+ * container left behind costs more than an error that arrives late. */
+static int remove_within_grace(const create_ctx *c, agx_error *rm_err)
 {
-    /* The removal gets a little past the create's bound: leaving the container is worse. */
-    agx_docker_bound(agx_clock_ms() + 5000 > c->deadline ? agx_clock_ms() + 5000 : c->deadline);
+    int64_t until = agx_clock_ms() + AGX_DOCKER_UNDO_GRACE_MS;
+    if (until < c->deadline)
+        until = c->deadline;
+    agx_docker_bound(until);
     for (int64_t delay = 250;; delay = delay < 1000 ? delay * 2 : 2000) {
         agx_error_clear(rm_err);
         int rc = agx_docker_remove(c->d, c->id, rm_err);
-        if (rc != AGX_ERR_UNAVAILABLE || agx_clock_ms() + delay >= c->deadline)
+        int again = rc == AGX_ERR_UNAVAILABLE || rc == AGX_ERR_TIMEOUT;
+        if (!again || agx_clock_ms() + delay >= until)
             return rc;
         agx_clock_sleep_ms(delay);
     }
@@ -426,12 +430,12 @@ static void undo(const create_ctx *c, agx_error *err)
         free(logs);
     }
     agx_error rm_err;
-    if (remove_until_deadline(c, &rm_err) != 0 && err) {
+    if (remove_within_grace(c, &rm_err) != 0 && err) {
         size_t len = strlen(err->message);
         snprintf(err->message + len, sizeof err->message - len,
-                 "; removing container %.12s failed too until the create timeout (delete it "
-                 "once the daemon answers; it carries the sandbox labels): %s", c->id,
-                 rm_err.message);
+                 "; removing container %.12s failed too, retried for %d s (delete it once the "
+                 "daemon answers; it carries the sandbox labels): %s", c->id,
+                 AGX_DOCKER_UNDO_GRACE_MS / 1000, rm_err.message);
     }
 }
 

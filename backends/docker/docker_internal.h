@@ -21,6 +21,8 @@
 #define AGX_DOCKER_DEFAULT_TIMEOUT_MS 120000
 #define AGX_DOCKER_PULL_TIMEOUT_MS 600000
 #define AGX_DOCKER_CALL_TIMEOUT_MS 60000              /* one engine API call */
+/* Removing a half-made container after a failed create: at least this long past the failure. */
+#define AGX_DOCKER_UNDO_GRACE_MS 30000
 #define AGX_DOCKER_LOG_TAIL 50                        /* log lines quoted in a failed create */
 #define AGX_DOCKER_ID_MAX 128
 #define AGX_DOCKER_REAP_EVERY_MS 30000                /* containers that never started: see docker.c */
