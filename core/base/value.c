@@ -117,7 +117,7 @@ agx_value *agx_value_double(double d)
  * client's CPU on a stream. A few freed blocks are kept for the next value of about the same
  * size instead. Bounded: BLOCK_SLOTS blocks of at most BLOCK_MAX bytes, process-wide. */
 #define BLOCK_MIN ((size_t)16 << 10)
-#define BLOCK_MAX ((size_t)1 << 20)
+#define BLOCK_MAX (((size_t)1 << 20) + 4096) /* a 1 MiB item with its value header */
 #define BLOCK_SLOTS 8
 
 static pthread_mutex_t block_mu = PTHREAD_MUTEX_INITIALIZER;
