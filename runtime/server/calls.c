@@ -555,6 +555,7 @@ static void on_bidi_in(srv_conn *conn, const agx_sio_packet *p)
         return;
     }
     call->in_credit--;
+    srv_heap_moved(s, r.item.len);
     agx_buf *b = call_buf(call);
     if (!b)
         return;
@@ -635,8 +636,10 @@ static void relay_item(srv_call *call, const agx_frame *f)
                                        f->ring_bytes, len)
                         : srv_emit_span(s, conn->sio, ev, call->cid, call->cid_len, AGX_F_VALUE,
                                         f->value);
-    if (rc == 0)
+    if (rc == 0) {
         queued_add(s, len);
+        srv_heap_moved(s, len);
+    }
     if (rc && rc != AGX_ERR_UNAVAILABLE) {
         snprintf(msg, sizeof msg, "an item of %zu bytes cannot be sent to the host: over "
                  "AGENTIX_MAX_PAYLOAD (%zu) or its connection's send queue limit",

@@ -9,7 +9,6 @@
 #include "runtime/server/server.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -79,6 +78,7 @@ void srv_drain(srv_server *s, const char *why)
     srv_worker_flush_close(s);
     srv_reap_close(s);
     srv_expiry_close(s, signal_closed);
+    srv_heap_close(s, signal_closed);
     /* Closed: a second signal now ends the process the default way. */
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
@@ -170,11 +170,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN); /* a vanished peer shows as EPIPE, not a dead server */
-    /* Streams allocate and free ~64 KiB units at a high rate: glibc's default 128 KiB trim
-     * threshold gave the heap top back to the kernel and faulted it in again every few items
-     * (a third of the server's CPU in a stream). Keep up to 2 MiB of free heap top. */
-    mallopt(M_TRIM_THRESHOLD, 2 << 20);
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    srv_heap_tune(); /* large items come and go at a high rate (heap.c) */
     /* Same-uid code in the sandbox must not read this process's memory or environment (the
      * token): without CAP_SYS_PTRACE, /proc/<pid>/{mem,environ} are closed to it. */
     prctl(PR_SET_DUMPABLE, 0);
@@ -202,7 +198,7 @@ int main(int argc, char **argv)
     }
     s.loop = &loop;
     if (srv_worker_env_init(&s) != 0 || srv_worker_flush_init(&s) != 0 ||
-        start_signals(&s) != 0 || srv_reap_init(&s) != 0) {
+        start_signals(&s) != 0 || srv_reap_init(&s) != 0 || srv_heap_init(&s) != 0) {
         fprintf(stderr, "agentix-server: cannot set up (out of memory?)\n");
         return 1;
     }
@@ -229,6 +225,7 @@ int main(int argc, char **argv)
         srv_worker_flush_close(&s);
         srv_reap_close(&s);
         srv_expiry_close(&s, signal_closed);
+        srv_heap_close(&s, signal_closed);
         uv_close((uv_handle_t *)&s.sigterm, signal_closed);
         uv_close((uv_handle_t *)&s.sigint, signal_closed);
     }

@@ -14,6 +14,7 @@
  *   reap.c        the server as its sandbox's subreaper: orphans reaped, all killed at drain
  *   expiry.c      the server's own expiry (it ends itself), POST /expiry and the other routes
  *   k8s_self.c    in a claimed k8s-pool pod: deletes its own pod when the expiry passes
+ *   heap.c        the heap kept warm while bulk items flow, given back when they stop
  *   map.c         the intrusive hash tables the routing uses
  *   main.c        process setup, signals, drain */
 #ifndef AGX_SERVER_H
@@ -246,6 +247,12 @@ struct srv_server {
         bool set;        /* an expiry is in force */
         int64_t at;      /* uv_now() of the expiry */
     } expiry;
+    struct {
+        uv_timer_t timer;
+        bool open;              /* the timer handle exists; it runs only while bulk items move */
+        uint64_t moved;         /* bulk item bytes relayed either way, ever */
+        uint64_t moved_at_tick; /* moved at the last tick */
+    } heap;
     size_t queue_cap;     /* bytes queued to one host at which stream output fails the call */
     size_t backlog_cap;   /* bytes waiting for the worker at which new input fails its call */
     agx_buf scratch;      /* event header / frame encoding, reused */
@@ -317,6 +324,17 @@ void srv_reap_all(srv_server *s);
 
 /* Drains and ends the server as SIGTERM does (why goes to the log and to the calls' errors). */
 void srv_drain(srv_server *s, const char *why);
+
+/* ---- heap.c ---- */
+
+/* glibc settings for a server that moves large items (heap.c says why); before anything
+ * allocates much. */
+void srv_heap_tune(void);
+/* The timer that gives the free heap back once bulk traffic stops. -1 when it cannot be made. */
+int srv_heap_init(srv_server *s);
+/* A bulk item of `bytes` moved through the server (either way). */
+void srv_heap_moved(srv_server *s, size_t bytes);
+void srv_heap_close(srv_server *s, uv_close_cb done);
 
 /* ---- expiry.c ---- */
 

@@ -3,7 +3,8 @@
  * (was read); memory across connections (each capped, the sum was not: slow readers held ~400 MB)
  * and in the worker (no byte bound: 40 × 8 MiB queued calls grew it 16 → 337 MB); HEAD /health
  * (was 404); partial messages from many authenticated hosts (each within its limit, the sum
- * unbounded). Budgets are ceilings over a baseline taken here; the excess work gets LimitExceeded.
+ * unbounded); the heap the server keeps warm for bulk items, given back once they stop. Budgets are
+ * ceilings over a baseline taken here; the excess work gets LimitExceeded.
  *   test_attack_limits <agentix-server> <module dir> */
 #include <fcntl.h>
 #include <stdio.h>
@@ -115,6 +116,52 @@ static void slow_readers(void)
               CONNS);
     CHECK_MSG(growth <= ceiling, "slow readers grew the server by %ld KiB (ceiling %ld)", growth,
               ceiling);
+    atk_check_served(&s);
+    atk_delete(&s);
+}
+
+/* The server keeps its free heap warm while bulk items move (runtime/server/heap.c) — and must
+ * give it back once they stop, or every sandbox that once streamed a large file holds tens of MiB
+ * for the rest of its life. A host that does not read lets 1 MiB items pile up in the server's
+ * send queue; then it reads them all; the server's RSS must come back near where it started. */
+static void heap_given_back(void)
+{
+    atk_sandbox s;
+    const char *const env[] = {"AGENTIX_MAX_PAYLOAD=4194304", NULL}; /* its queue cap: 8 MiB */
+    atk_start(&s, env);
+    long rss0 = atk_rss_kib(s.pid), peak = rss0;
+    sh_client *c = atk_connect(&s);
+    sh_emit_json(c, "stream", "{\"call_id\":\"pile\",\"target\":\"demo::produce_bytes\","
+                              "\"kwargs\":{\"total\":7340032,\"chunk\":1048576},\"window\":64}");
+    /* Unread: the items the socket does not take wait in the server (polled, not timed). */
+    for (int t = 0; t < 300 && peak - rss0 < 4 * 1024; t++) {
+        atk_sleep_ms(100);
+        long r = atk_rss_kib(s.pid);
+        peak = r > peak ? r : peak;
+    }
+    bool ended = false;
+    sh_event *e;
+    while (!ended && (e = sh_next(c, ATK_T)) != NULL) {
+        ended = strcmp(e->name, "stream:end") == 0 || strcmp(e->name, "stream:error") == 0;
+        CHECK_MSG(strcmp(e->name, "stream:error") != 0, "the piled-up stream failed: %s",
+                  sh_error_type(e));
+        sh_event_free(e);
+    }
+    CHECK_MSG(ended, "the piled-up stream did not end");
+    /* The connection stays open (a trim at close would hide a missing one). */
+    long after = atk_rss_kib(s.pid);
+    int waited = 0;
+    for (; waited < 300 && after - rss0 > 2 * 1024; waited++) {
+        atk_sleep_ms(100);
+        after = atk_rss_kib(s.pid);
+    }
+    atk_figure("limits.heap_given_back", "rss0_mib=%.1f peak_mib=%.1f after_mib=%.1f waited_ms=%d",
+               rss0 / 1024.0, peak / 1024.0, after / 1024.0, waited * 100);
+    CHECK_MSG(peak - rss0 >= 4 * 1024, "the unread stream grew the server by only %ld KiB: the test "
+              "no longer piles items up in its send queue", peak - rss0);
+    CHECK_MSG(after - rss0 <= 2 * 1024, "the server kept %ld KiB after its bulk traffic stopped",
+              after - rss0);
+    sh_close(c);
     atk_check_served(&s);
     atk_delete(&s);
 }
@@ -247,6 +294,7 @@ int main(int argc, char **argv)
     atk_check_served(&s);
     atk_delete(&s);
     slow_readers();
+    heap_given_back();
     partial_messages();
     worker_queue();
     printf("test_attack_limits: ok\n");
