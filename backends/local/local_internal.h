@@ -32,8 +32,10 @@ typedef struct agx_local_proc {
 
 /* Reads starttime of pid; 0 when it exists and is not a zombie, -1 otherwise. */
 int agx_local_proc_start_ticks(pid_t pid, uint64_t *ticks);
-/* 1 while the process runs. A child that exited is reaped here (after its group is killed, so
- * stragglers die with it); exit_status then says how it ended. */
+/* 1 while the process runs. A child that exited is reaped here once the rest of its session and
+ * group (the orphaned worker, user commands) is killed and dead, waiting up to 1 s for that; past
+ * it the child stays unreaped, its pid keeping those ids, for a later call or delete. exit_status
+ * then says how it ended. */
 int agx_local_proc_running(agx_local_proc *p);
 #define AGX_LOCAL_ARGV0 "agentix-server: " /* + the sandbox id */
 /* Whether the live process at pid is sandbox id's server: its name is agentix-server, its command
@@ -44,7 +46,9 @@ int agx_local_proc_is_server(pid_t pid, uint64_t ticks, const char *id);
  * below it), after grace_ms the whole tree frozen and killed, then whatever is left of its session
  * and process group. The server is p when trusted (our child, or a record that matches the live
  * process), plus any process carrying the sandbox's command line (a forged record cannot hide the
- * real server). Returns 0 only once none of it runs; reaps a child. Gone already → 0. */
+ * real server). Returns 0 only once a /proc scan finds none of it alive (dead or a zombie, also
+ * what was forked or orphaned meanwhile), then reaps a child; after AGX_LOCAL_KILL_WAIT_MS
+ * AGX_ERR_TIMEOUT, the child left unreaped for a retry. Gone already → 0. */
 int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_error *err);
 /* "exited with status 1" / "was killed by signal 9" into buf. */
 void agx_local_proc_describe_exit(int status, char *buf, size_t n);

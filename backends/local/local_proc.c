@@ -24,6 +24,7 @@
 
 #define SCAN_CAP 16384 /* processes one /proc walk keeps: any machine the host runs on */
 #define SET_MAX 4096   /* processes of one sandbox tracked at delete */
+#define REAP_WAIT_MS 1000 /* a state query finding the server dead waits this long for the rest */
 
 static int is_zombie(char state)
 {
@@ -76,9 +77,134 @@ static int child_exited(agx_local_proc *p)
     return si.si_pid == p->pid;
 }
 
-static void child_reap(agx_local_proc *p)
+/* ---- killing what is left of a sandbox ----
+ *
+ * A sandbox is its server's session and process group (the server leads both), its server's tree,
+ * and what any of those forked. They outlive the server: its worker is orphaned, not killed, when
+ * the server dies. SIGKILL is asynchronous — a process goes on exiting (releasing its memory and
+ * files, slow under ASan or on a loaded machine) before it is a zombie — and a process may fork
+ * between a scan and its kill. So a sweep scans /proc, kills what belongs, and scans again, until
+ * a scan finds none of it alive (dead or a zombie: nothing runs and nothing is held open any
+ * more), or its deadline passes. */
+
+typedef struct sweep_root {
+    pid_t pid;          /* a server: the id of its session and process group */
+    uint64_t ticks;     /* its start time */
+    bool held;          /* our unreaped child: its pid, so both ids, cannot be reused meanwhile */
+    bool valid;         /* members of its session and group still are the sandbox's */
+} sweep_root;
+
+static bool tracked(const agx_proc_entry *e, const agx_proc_entry *set, size_t k)
 {
-    kill(-p->pid, SIGKILL); /* stragglers of the group (worker, user commands) */
+    for (size_t j = 0; j < k; j++)
+        if (set[j].pid == e->pid && set[j].start_ticks == e->start_ticks)
+            return true;
+    return false;
+}
+
+/* Whether root's session and group ids may still be trusted in this scan. Our unreaped child
+ * holds them. Otherwise the ids stay reserved only while a process has them: the server itself
+ * (its start time checked), or a member tracked since an earlier scan — one process (same pid,
+ * same start time) seen at two instants existed in between, and a session or group id never
+ * comes back to a process that left it. Without either the id may have been reused by a stranger,
+ * and the root is given up for good (what it had is tracked in set). */
+static void root_check(sweep_root *r, agx_local_proc *p, const agx_proc_entry *scan, size_t n,
+                       const agx_proc_entry *set, size_t k)
+{
+    if (!r->valid)
+        return;
+    if (r->held) {
+        if (p->is_child && !p->reaped && p->pid == r->pid) {
+            int exited = child_exited(p);
+            if (exited >= 0)
+                return;
+            p->reaped = 1; /* reaped by the host (SIGCHLD ignored): no longer holding the ids */
+            p->exit_status = -1;
+        }
+        r->held = false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const agx_proc_entry *e = &scan[i];
+        if ((e->pid == r->pid && e->start_ticks == r->ticks) ||
+            ((e->sid == r->pid || e->pgrp == r->pid) && tracked(e, set, k)))
+            return;
+    }
+    r->valid = false;
+}
+
+/* Moves to the front of scan[0..n) what belongs to the sandbox: the processes of set, our
+ * unreaped child, the members of the valid roots' sessions and groups, and the descendants of
+ * all those. Their count. */
+static size_t select_members(agx_proc_entry *scan, size_t n, const sweep_root *roots, size_t nr,
+                             const agx_proc_entry *set, size_t k)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool in = tracked(&scan[i], set, k);
+        for (size_t r = 0; r < nr && !in; r++)
+            in = (roots[r].valid &&
+                  (scan[i].sid == roots[r].pid || scan[i].pgrp == roots[r].pid)) ||
+                 (roots[r].held && scan[i].pid == roots[r].pid);
+        if (in) {
+            agx_proc_entry t = scan[m];
+            scan[m++] = scan[i];
+            scan[i] = t;
+        }
+    }
+    for (bool grew = true; grew;) {
+        grew = false;
+        for (size_t i = m; i < n; i++) {
+            bool child = false;
+            for (size_t j = 0; j < m && !child; j++)
+                child = scan[i].ppid == scan[j].pid && !is_zombie(scan[j].state);
+            if (child) {
+                agx_proc_entry t = scan[m];
+                scan[m++] = scan[i];
+                scan[i] = t;
+                grew = true;
+            }
+        }
+    }
+    return m;
+}
+
+/* SIGKILLs, scan after scan, what belongs to the sandbox (see above; set holds *k tracked
+ * processes, SET_MAX at most, and gains what is found) until a scan finds none of it alive: 1.
+ * 0 once deadline (agx_clock_ms) has passed with some still alive, or /proc unreadable. */
+static int sweep(agx_local_proc *p, sweep_root *roots, size_t nr, agx_proc_entry *scan,
+                 agx_proc_entry *set, size_t *k, int64_t deadline)
+{
+    for (;;) {
+        long got = agx_proc_scan(scan, SCAN_CAP);
+        size_t n = got > 0 ? (size_t)got : 0;
+        for (size_t r = 0; r < nr; r++)
+            root_check(&roots[r], p, scan, n, set, *k);
+        size_t m = select_members(scan, n, roots, nr, set, *k);
+        size_t live = 0;
+        for (size_t i = 0; i < m; i++) {
+            if (is_zombie(scan[i].state))
+                continue;
+            live++;
+            if (*k < SET_MAX && !tracked(&scan[i], set, *k))
+                set[(*k)++] = scan[i];
+            agx_proc_signal(&scan[i], SIGKILL);
+        }
+        /* The group at once, in the kernel: a fork under way is killed with it. Only through a
+         * held id: any other may be a stranger's by now. */
+        for (size_t r = 0; r < nr; r++)
+            if (roots[r].valid && roots[r].held)
+                kill(-roots[r].pid, SIGKILL);
+        if (got > 0 && live == 0)
+            return 1;
+        if (agx_clock_ms() >= deadline)
+            return 0;
+        agx_clock_sleep_ms(POLL_STEP_MS);
+    }
+}
+
+/* Reaps our child, which has exited (blocks otherwise). */
+static void child_wait(agx_local_proc *p)
+{
     int status = 0;
     pid_t r;
     do {
@@ -86,6 +212,24 @@ static void child_reap(agx_local_proc *p)
     } while (r < 0 && errno == EINTR);
     p->exit_status = r == p->pid ? status : -1;
     p->reaped = 1;
+}
+
+/* Our child has exited: its stragglers (the orphaned worker, user commands) are killed first, and
+ * it is reaped only once none of its session and group runs — until then its pid keeps their ids
+ * ours. Past REAP_WAIT_MS it stays unreaped: a later call, or delete, finishes the job. */
+static void child_reap(agx_local_proc *p)
+{
+    agx_proc_entry *scan = malloc((SCAN_CAP + SET_MAX) * sizeof *scan);
+    if (!scan) {
+        kill(-p->pid, SIGKILL);
+        return;
+    }
+    sweep_root root = {p->pid, p->start_ticks, true, true};
+    size_t k = 0;
+    int done = sweep(p, &root, 1, scan, scan + SCAN_CAP, &k, agx_clock_ms() + REAP_WAIT_MS);
+    free(scan);
+    if (done && !p->reaped)
+        child_wait(p);
 }
 
 static int foreign_running(const agx_local_proc *p)
@@ -112,17 +256,6 @@ int agx_local_proc_running(agx_local_proc *p)
         p->exit_status = -1;
     }
     return 0;
-}
-
-static int wait_gone(agx_local_proc *p, int ms)
-{
-    for (int waited = 0;; waited += POLL_STEP_MS) {
-        if (!agx_local_proc_running(p))
-            return 1;
-        if (waited >= ms)
-            return 0;
-        agx_clock_sleep_ms(POLL_STEP_MS);
-    }
 }
 
 /* Has our child exited, without reaping it (its pid, and so its session and group ids, stay
@@ -172,20 +305,6 @@ static size_t find_servers(const char *id, const agx_proc_entry *scan, long n, p
     return have;
 }
 
-static int wait_set_gone(const agx_proc_entry *set, size_t k, int ms)
-{
-    for (int waited = 0;; waited += POLL_STEP_MS) {
-        size_t alive = 0;
-        for (size_t i = 0; i < k; i++)
-            alive += agx_proc_alive(&set[i]);
-        if (!alive)
-            return 1;
-        if (waited >= ms)
-            return 0;
-        agx_clock_sleep_ms(POLL_STEP_MS);
-    }
-}
-
 int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_error *err)
 {
     agx_proc_entry *scan = malloc(SCAN_CAP * sizeof *scan), *set = malloc(SET_MAX * sizeof *set);
@@ -205,12 +324,21 @@ int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_err
     ns = find_servers(id, scan, n, servers, ns, sizeof servers / sizeof *servers);
     /* Our child's session and group belong to the sandbox even when it has exited already: its
      * pid is reserved until we reap it. */
-    pid_t roots[9];
-    size_t nr = ns;
-    memcpy(roots, servers, ns * sizeof *servers);
+    sweep_root roots[9];
+    pid_t root_pids[9];
+    size_t nr = 0;
+    for (size_t i = 0; i < ns; i++) {
+        sweep_root r = {servers[i], 0, p->is_child && !p->reaped && servers[i] == p->pid, true};
+        for (long j = 0; j < n; j++)
+            if (scan[j].pid == servers[i])
+                r.ticks = scan[j].start_ticks;
+        roots[nr++] = r;
+    }
     if (p->is_child && !p->reaped && !mine)
-        roots[nr++] = p->pid;
-    size_t k = snapshot(roots, nr, scan, n, set, SET_MAX);
+        roots[nr++] = (sweep_root){p->pid, p->start_ticks, true, true};
+    for (size_t i = 0; i < nr; i++)
+        root_pids[i] = roots[i].pid;
+    size_t k = snapshot(root_pids, nr, scan, n, set, SET_MAX);
     /* Gracefully first: each server drains, cancelling its calls and killing what runs below it. */
     for (size_t i = 0; i < ns; i++)
         kill(servers[i], SIGTERM);
@@ -228,15 +356,16 @@ int agx_local_proc_stop(agx_local_proc *p, const char *id, int grace_ms, agx_err
         if (ours ? !child_gone(p) : agx_local_proc_is_server(servers[i], 0, id))
             agx_proc_kill_tree(servers[i], true, scan, SCAN_CAP, AGX_LOCAL_KILL_WAIT_MS);
     }
-    /* What was of the sandbox when delete began and still runs: its session, its group, and
-     * what the server's tree held (the drain killed what came later). */
-    for (size_t i = 0; i < k; i++)
-        agx_proc_signal(&set[i], SIGKILL);
-    int all_gone = wait_set_gone(set, k, AGX_LOCAL_KILL_WAIT_MS);
+    /* Then everything else of the sandbox — what it was when delete began (set), its sessions and
+     * groups, what those forked since — until none of it is alive, orphaned or exiting ones
+     * too. */
+    int all_gone = sweep(p, roots, nr, scan, set, &k, agx_clock_ms() + AGX_LOCAL_KILL_WAIT_MS);
     free(scan);
     free(set);
-    if (p->is_child && !p->reaped)
-        wait_gone(p, AGX_LOCAL_KILL_WAIT_MS); /* reaps it */
+    /* Dead, so a zombie: reaped at once. Not when some of it still runs: the unreaped pid keeps
+     * the session and group ids for a delete that tries again. */
+    if (all_gone && p->is_child && !p->reaped)
+        child_wait(p);
     if (!all_gone)
         return agx_error_set(err, AGX_ERR_TIMEOUT,
                              "processes of local sandbox '%s' are still running %d ms after "

@@ -104,9 +104,11 @@ static int process_gone(pid_t pid)
     return p && p[1] == ' ' && p[2] == 'Z';
 }
 
-/* Processes whose process group is pgid (the server leads its own): the server, its worker and
- * whatever they started. */
-static int group_members(pid_t pgid)
+/* Live processes whose process group is pgid (the server leads its own): the server, its worker
+ * and whatever they started. A zombie (Z) or a process being reaped (X) is dead — what delete
+ * promises; one that is still exiting (killed, releasing its memory and files) is not. With
+ * report, each one counted is printed. */
+static int group_walk(pid_t pgid, int report)
 {
     DIR *d = opendir("/proc");
     CHECK(d);
@@ -127,12 +129,20 @@ static int group_members(pid_t pgid)
         buf[got] = '\0';
         char *p = strrchr(buf, ')'), state;
         int ppid, pgrp;
-        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z')
+        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+            !strchr("ZXx", state)) {
             n++;
+            if (report)
+                fprintf(stderr, "still in process group %d: %s", (int)pgid, buf);
+        }
     }
     closedir(d);
     return n;
 }
+
+static int group_members(pid_t pgid) { return group_walk(pgid, 0); }
+/* No live process in group pgid; the ones there are printed. */
+static int group_empty(pid_t pgid) { return group_walk(pgid, 1) == 0; }
 
 /* The sandbox answers remote calls: agentix.bash::run in its working dir (the work folder inside
  * the backend's folder of the sandbox, which holds the record), with the config's env. */
@@ -254,7 +264,7 @@ static void test_lifecycle(void)
 
     CHECK_OK(vt->delete_sandbox(self, id, &err), &err);
     CHECK(process_gone(pid));
-    CHECK_MSG(group_members(pid) == 0, "processes of sandbox %s outlived its delete", id);
+    CHECK_MSG(group_empty(pid), "processes of sandbox %s outlived its delete", id);
     CHECK(state_of(self, id) == AGX_SANDBOX_GONE);
     CHECK_OK(vt->delete_sandbox(self, id, &err), &err); /* already gone: success */
     CHECK(root_entries() == 0);
@@ -364,7 +374,7 @@ static void test_list_and_other_process(void)
     agx_sandbox_list_free(list);
     CHECK_OK(vt->delete_sandbox(self, agx_sandbox_id(a), &err), &err);
     CHECK(process_gone(pid_a));
-    CHECK(group_members(pid_a) == 0 && group_members(pid_b) == 0);
+    CHECK(group_empty(pid_a) && group_empty(pid_b));
     CHECK(root_entries() == 0);
 
     agx_kv_free(filter);
@@ -428,7 +438,7 @@ static void test_orphan_of_dead_owner(void)
     json_decref(doc);
 
     CHECK_OK(vt->delete_sandbox(self, id, &err), &err);
-    CHECK(process_gone(pid) && group_members(pid) == 0);
+    CHECK(process_gone(pid) && group_empty(pid));
     CHECK(state_of(self, id) == AGX_SANDBOX_GONE);
     CHECK(root_entries() == 0);
     agx_kv_free(filter);
@@ -557,7 +567,7 @@ static void test_session_via_discovery(void)
         check_remote_call(sb);
     }
     CHECK(err.code == AGX_OK);
-    CHECK(process_gone(pid) && group_members(pid) == 0);
+    CHECK(process_gone(pid) && group_empty(pid));
     agx_sandbox_info *info = NULL;
     CHECK_OK(agx_deployment_get(dep, id, &info, &err), &err);
     CHECK(agx_sandbox_info_state(info) == AGX_SANDBOX_GONE);
