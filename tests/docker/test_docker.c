@@ -344,7 +344,10 @@ static void test_failures(void)
     expect_create_fails(config(BUSYBOX, bundle_dyn), AGX_ERR_BACKEND, "agentix-server");
     fprintf(stderr, "  runtime never answers\n");
     cfg = config(DEBIAN, bundle_hang);
-    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 3000) == 0);
+    /* Long enough for a loaded machine to create and start the container (under ASan beside two
+     * CPU hogs the start alone took over 2.6 s of a 3 s budget and the create timed out there), so
+     * the wait that runs out is the health wait. */
+    CHECK(agx_sandbox_config_set_timeout_ms(cfg, 15000) == 0);
     /* The error says the runtime never answered; its log line (hang-standin: …) may not be written
      * yet when a busy machine starts the container late, so the message is what is checked. */
     expect_create_fails(cfg, AGX_ERR_TIMEOUT, "did not answer /health");
