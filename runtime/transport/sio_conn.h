@@ -90,6 +90,11 @@ typedef struct agx_sio_handlers {
  * (reserved or empty event name), AGX_ERR_NO_MEMORY. Loop thread only. */
 int agx_sio_conn_emit(agx_sio_conn *c, const char *event, const json_t *args,
                       const struct iovec *iov, size_t iovcnt, int64_t *ack_id, agx_error *err);
+/* agx_sio_conn_emit of a BINARY_EVENT without args or ack whose attachment the caller gives up:
+ * its bytes may be overwritten (a client masks them in place, so a large one can leave from
+ * where it lies instead of a copy in the queue) and must not be read after the call. */
+int agx_sio_conn_emit_scratch(agx_sio_conn *c, const char *event, const struct iovec *iov,
+                              size_t iovcnt, agx_error *err);
 
 /* Answers an event that asked for an ack (its p->ack_id), with args (NULL = []) and optionally one
  * binary attachment (iov as for emit). Same errors as emit. Loop thread only. */

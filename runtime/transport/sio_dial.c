@@ -171,6 +171,22 @@ static int link_write(agx_sio_conn *conn, const unsigned char *p, size_t n)
     return c->ssl ? sio_tls_write(c, p, n) : sio_dial_send(c, p, n);
 }
 
+/* Plain sockets only (a TLS link encrypts through its own buffer and does not offer this): what
+ * the socket takes of iov now. */
+static long link_writev_now(agx_sio_conn *conn, const struct iovec *iov, int iovcnt)
+{
+    agx_sio_client *c = of_conn(conn);
+    uv_buf_t b[8];
+    if (c->st == DIAL_DOWN || !c->sock_open || iovcnt < 1 || iovcnt > 8)
+        return -1;
+    for (int i = 0; i < iovcnt; i++)
+        b[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+    int w = uv_try_write(&c->sock.stream, b, (unsigned)iovcnt);
+    if (w == UV_EAGAIN)
+        return 0;
+    return w < 0 ? -1 : w; /* the conn fails itself and closes the link on its next turn */
+}
+
 static bool link_choked(const agx_sio_conn *conn)
 {
     const agx_sio_client *c = of_conn(conn);
@@ -227,6 +243,14 @@ static void link_arm_close(agx_sio_conn *conn, int secs)
 }
 
 static const sio_link_ops uv_link = {
+    .write = link_write,
+    .want_write = link_want_write,
+    .choked = link_choked,
+    .arm_close = link_arm_close,
+    .writev_now = link_writev_now,
+};
+
+static const sio_link_ops tls_link = {
     .write = link_write,
     .want_write = link_want_write,
     .choked = link_choked,
@@ -305,7 +329,7 @@ int sio_dial_feed(agx_sio_client *c, const unsigned char *p, size_t n)
         return 0;
     agx_ws_head_free(&c->hs);
     c->st = DIAL_OPEN;
-    if (sio_conn_attach_link(&c->conn, &uv_link, c) != 0)
+    if (sio_conn_attach_link(&c->conn, c->ssl ? &tls_link : &uv_link, c) != 0)
         return -1;
     return frames(c, p + used, n - used);
 }

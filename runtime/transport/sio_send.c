@@ -2,8 +2,9 @@
  * each agentix-server connection): events and acks become pre-framed websocket units (a
  * Socket.IO header frame plus its attachment frame, masked on the client) in a byte-accounted
  * queue, written one link write per writeable turn, or at once when the queue is idle; a large
- * attachment on the server goes straight from the caller's buffer into the socket when nothing
- * is queued, and only what the socket does not take is copied. */
+ * attachment goes straight from the caller's buffer into the socket when nothing is queued (on
+ * the server as it is; on a client when the caller gave the buffer up, masked where it lies),
+ * and only what the socket does not take is copied. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,10 +36,13 @@ static uint32_t next_mask(agx_sio_conn *c)
     return (uint32_t)(x >> 16);
 }
 
-static void apply_mask(unsigned char *p, size_t n, const unsigned char key[4])
+/* XORs n bytes that start `at` bytes into a masked payload (the key turns every 4 bytes). */
+static void apply_mask(unsigned char *p, size_t n, const unsigned char key[4], size_t at)
 {
+    unsigned char kk[8];
+    for (int j = 0; j < 8; j++)
+        kk[j] = key[(at + (size_t)j) & 3];
     uint64_t k8;
-    unsigned char kk[8] = {key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]};
     memcpy(&k8, kk, 8);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -48,12 +52,13 @@ static void apply_mask(unsigned char *p, size_t n, const unsigned char key[4])
         memcpy(p + i, &v, 8);
     }
     for (; i < n; i++)
-        p[i] ^= key[i & 3];
+        p[i] ^= kk[i & 7];
 }
 
-/* Writes the frame header for an n-byte payload at p (ws_header_len bytes) and masks the payload
- * that follows it, when this side is a client. */
-static void ws_frame(agx_sio_conn *c, unsigned char *p, unsigned opcode, size_t n)
+/* Writes the frame header for an n-byte payload at p (ws_header_len bytes); on a client it ends
+ * with a fresh mask key, also put in key (the payload is masked by the caller). */
+static void ws_frame_head(agx_sio_conn *c, unsigned char *p, unsigned opcode, size_t n,
+                          unsigned char key[4])
 {
     size_t i = 0;
     p[i++] = (unsigned char)(0x80 | opcode); /* FIN + opcode */
@@ -71,11 +76,21 @@ static void ws_frame(agx_sio_conn *c, unsigned char *p, unsigned opcode, size_t 
     }
     if (c->client) {
         uint32_t m = next_mask(c);
-        unsigned char key[4] = {(unsigned char)(m >> 24), (unsigned char)(m >> 16),
-                                (unsigned char)(m >> 8), (unsigned char)m};
+        key[0] = (unsigned char)(m >> 24);
+        key[1] = (unsigned char)(m >> 16);
+        key[2] = (unsigned char)(m >> 8);
+        key[3] = (unsigned char)m;
         memcpy(p + i, key, 4);
-        apply_mask(p + i + 4, n, key);
     }
+}
+
+/* The header and, on a client, the mask of the n-byte payload that follows it. */
+static void ws_frame(agx_sio_conn *c, unsigned char *p, unsigned opcode, size_t n)
+{
+    unsigned char key[4];
+    ws_frame_head(c, p, opcode, n, key);
+    if (c->client)
+        apply_mask(p + ws_header_len(n, true), n, key, 0);
 }
 
 static sio_frame *frame_get(agx_sio_conn *c, size_t cap)
@@ -289,6 +304,7 @@ typedef struct out_msg {
     int64_t ack_id;
     const json_t *args;
     bool attach;
+    bool scratch; /* the attachment's bytes are the caller's to lose (agx_sio_conn_emit_scratch) */
 } out_msg;
 
 static int encode_msg(const out_msg *m, char *buf, size_t cap, size_t *len, agx_error *err)
@@ -355,18 +371,19 @@ static int build_unit(agx_sio_conn *c, const out_msg *m, const struct iovec *iov
 #define DIRECT_IOV_MAX 8
 
 /* Whether a unit may skip the queue: nothing queued or held back by the link, so its bytes go
- * right after what is on the wire, and an unmasked (server) frame, so the caller's bytes are
- * the wire bytes. */
-static bool can_send_direct(agx_sio_conn *c, size_t alen, size_t iovcnt)
+ * right after what is on the wire, and the caller's bytes can be the wire bytes: unmasked
+ * (server) frames, or a client's attachment the caller gave up, masked where it lies. */
+static bool can_send_direct(agx_sio_conn *c, const out_msg *m, size_t alen, size_t iovcnt)
 {
-    return alen >= DIRECT_ATTACH_MIN && iovcnt < DIRECT_IOV_MAX && !c->client && !c->head &&
-           c->link && c->link->writev_now && !c->hard_close && !c->link->choked(c);
+    return alen >= DIRECT_ATTACH_MIN && iovcnt < DIRECT_IOV_MAX && (!c->client || m->scratch) &&
+           !c->head && c->link && c->link->writev_now && !c->hard_close && !c->link->choked(c);
 }
 
 /* Writes [text frame][binary frame header] from a stack buffer and the attachment from the
  * caller's iovecs in one gathered send; only what the socket does not take is copied into a
  * queued unit, which is then the head and already started (nothing may go in front of it).
- * 1 when the message did not fit the header buffer (the caller queues it as usual). */
+ * 1 when the message did not fit the header buffer (the caller queues it as usual; nothing was
+ * masked yet). */
 static int send_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, size_t iovcnt,
                        size_t alen, agx_error *err)
 {
@@ -375,10 +392,13 @@ static int send_direct(agx_sio_conn *c, const out_msg *m, const struct iovec *io
     agx_error ignored;
     if (encode_msg(m, (char *)hb + WS_HDR_MAX, HEADER_GUESS, &tlen, &ignored) != 0)
         return 1;
-    size_t hl = ws_header_len(tlen, false), off = WS_HDR_MAX - hl;
+    size_t hl = ws_header_len(tlen, c->client), off = WS_HDR_MAX - hl;
     ws_frame(c, hb + off, 1, tlen);
-    size_t hl2 = ws_header_len(alen, false);
-    ws_frame(c, hb + WS_HDR_MAX + tlen, 2, alen);
+    size_t hl2 = ws_header_len(alen, c->client);
+    unsigned char key[4] = {0};
+    ws_frame_head(c, hb + WS_HDR_MAX + tlen, 2, alen, key);
+    for (size_t i = 0, at = 0; c->client && i < iovcnt; at += iov[i].iov_len, i++)
+        apply_mask(iov[i].iov_base, iov[i].iov_len, key, at);
     struct iovec v[DIRECT_IOV_MAX];
     v[0] = (struct iovec){hb + off, hl + tlen + hl2};
     for (size_t i = 0; i < iovcnt; i++)
@@ -431,7 +451,7 @@ static int send_msg(agx_sio_conn *c, const out_msg *m, const struct iovec *iov, 
                              "socket.io: send queue full (%zu bytes queued, limit %zu): wait "
                              "for on_drain",
                              c->queued, c->lim.queue_limit);
-    if (iov && can_send_direct(c, alen, iovcnt)) {
+    if (iov && can_send_direct(c, m, alen, iovcnt)) {
         int drc = send_direct(c, m, iov, iovcnt, alen, err);
         if (drc <= 0)
             return drc;
@@ -451,17 +471,26 @@ int agx_sio_conn_emit(agx_sio_conn *c, const char *event, const json_t *args,
 {
     if (!event)
         return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "socket.io: no event name");
-    out_msg m = {event, ack_id && c ? c->next_ack_id : AGX_SIO_NO_ACK, args, iov != NULL};
+    out_msg m = {event, ack_id && c ? c->next_ack_id : AGX_SIO_NO_ACK, args, iov != NULL, false};
     int rc = send_msg(c, &m, iov, iovcnt, err);
     if (rc == 0 && ack_id)
         *ack_id = c->next_ack_id++;
     return rc;
 }
 
+int agx_sio_conn_emit_scratch(agx_sio_conn *c, const char *event, const struct iovec *iov,
+                              size_t iovcnt, agx_error *err)
+{
+    if (!event || !iov)
+        return agx_error_set(err, AGX_ERR_INVALID_ARGUMENT, "socket.io: no event name or attachment");
+    out_msg m = {event, AGX_SIO_NO_ACK, NULL, true, true};
+    return send_msg(c, &m, iov, iovcnt, err);
+}
+
 int agx_sio_conn_ack(agx_sio_conn *c, int64_t ack_id, const json_t *args, const struct iovec *iov,
                      size_t iovcnt, agx_error *err)
 {
-    out_msg m = {NULL, ack_id, args, iov != NULL};
+    out_msg m = {NULL, ack_id, args, iov != NULL, false};
     return send_msg(c, &m, iov, iovcnt, err);
 }
 
