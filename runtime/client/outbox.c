@@ -60,24 +60,29 @@ int agx_client_submit(agx_client *c, agx_call *k, bool keep_ref, agx_error *err)
 
 /* ---- emitting (loop thread) ---- */
 
-static int emit(agx_client *c, const char *event, const void *data, size_t len, agx_error *err)
+/* The open connection, or NULL with err saying it is gone. */
+static agx_sio_conn *open_conn(agx_client *c, agx_error *err)
 {
     agx_sio_conn *conn = c->sio_open ? agx_sio_client_conn(c->sio) : NULL;
     if (!conn)
-        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "the connection to %s is gone", c->url);
+        agx_error_set(err, AGX_ERR_UNAVAILABLE, "the connection to %s is gone", c->url);
+    return conn;
+}
+
+static int emit(agx_client *c, const char *event, const void *data, size_t len, agx_error *err)
+{
+    agx_sio_conn *conn = open_conn(c, err);
     struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-    return agx_sio_conn_emit(conn, event, NULL, &iov, 1, NULL, err);
+    return conn ? agx_sio_conn_emit(conn, event, NULL, &iov, 1, NULL, err) : AGX_ERR_UNAVAILABLE;
 }
 
 /* A bidi:in payload, freed right after: the transport may mask it where it lies and send it from
  * there (an upload's 256 KiB items then skip the copy into the send queue). */
 static int emit_input(agx_client *c, in_item *it, agx_error *err)
 {
-    agx_sio_conn *conn = c->sio_open ? agx_sio_client_conn(c->sio) : NULL;
-    if (!conn)
-        return agx_error_set(err, AGX_ERR_UNAVAILABLE, "the connection to %s is gone", c->url);
+    agx_sio_conn *conn = open_conn(c, err);
     struct iovec iov = {.iov_base = it->data, .iov_len = it->len};
-    return agx_sio_conn_emit_scratch(conn, AGX_EV_BIDI_IN, &iov, 1, err);
+    return conn ? agx_sio_conn_emit_scratch(conn, AGX_EV_BIDI_IN, &iov, 1, err) : AGX_ERR_UNAVAILABLE;
 }
 
 /* {call_id} or {call_id, n} into the scratch buffer, then emitted. */
