@@ -158,7 +158,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
     memset(c, 0, sizeof *c);
     uint64_t port = DEFAULT_PORT, ping_iv = 0, ping_to = 0, max_payload = AGX_FRAME_MAX_DEFAULT;
     uint64_t grace = SRV_CANCEL_GRACE_MS, threads = SRV_WORKER_THREADS_MAX, queue = 0, held = 0, recv = 0;
-    uint64_t qwait = SRV_QUEUE_WAIT_MS;
+    uint64_t qwait = SRV_QUEUE_WAIT_MS, boot = SRV_BOOT_TIMEOUT_MS;
     char dir[PATH_MAX];
     if (env_str("AGENTIX_BIND_HOST", 255, &c->host, msg, len) ||
         env_uint("AGENTIX_BIND_PORT", 0, 65535, &port, msg, len) ||
@@ -167,6 +167,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
         env_uint("AGENTIX_PING_TIMEOUT_MS", 1, INT32_MAX, &ping_to, msg, len) ||
         env_uint("AGENTIX_MAX_PAYLOAD", 1024, UINT32_MAX, &max_payload, msg, len) ||
         env_uint("AGENTIX_CANCEL_GRACE_MS", 1, 3600000, &grace, msg, len) ||
+        env_uint("AGENTIX_WORKER_BOOT_MS", 1, 3600000, &boot, msg, len) ||
         env_uint("AGENTIX_WORKER_THREADS", 1, SRV_WORKER_THREADS_MAX, &threads, msg, len) ||
         env_uint("AGENTIX_QUEUE_WAIT_MS", 1, INT32_MAX, &qwait, msg, len) ||
         env_uint("AGENTIX_QUEUE_BUDGET", 1024, UINT64_MAX >> 1, &queue, msg, len) ||
@@ -184,6 +185,7 @@ int srv_config_load(srv_config *c, char *msg, size_t len)
     c->ping_timeout_ms = (uint32_t)ping_to;
     c->max_payload = (size_t)max_payload;
     c->cancel_grace_ms = (uint32_t)grace;
+    c->boot_timeout_ms = (uint32_t)boot;
     c->worker_threads = (uint32_t)threads;
     c->queue_wait_ms = (uint32_t)qwait;
     /* Budgets across connections and for the worker, in largest messages (M) unless given. */

@@ -36,6 +36,7 @@ static const char usage[] =
     "  AGENTIX_TOKEN             the token itself (removed from the environment at start)\n"
     "  AGENTIX_AUTH              on (default: refuse to start without a token), claim, none\n"
     "  AGENTIX_CANCEL_GRACE_MS   a cancelled call must end within this, or its worker is recycled\n"
+    "  AGENTIX_WORKER_BOOT_MS    a new worker must report ready within this (default 60000)\n"
     "  AGENTIX_WORKER_THREADS    calls one worker runs at once (default 1024); more wait\n"
     "  AGENTIX_QUEUE_WAIT_MS     a call waits this long for a worker thread (default 60000)\n"
     "  AGENTIX_QUEUE_BUDGET      bytes queued to all hosts together (default 4 x max payload)\n"

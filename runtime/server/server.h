@@ -36,7 +36,7 @@
 #define SRV_CALL_ID_MAX 256          /* bytes of a host's call_id */
 #define SRV_TARGET_MAX 512           /* bytes of "module::function" */
 #define SRV_CALLS_PER_CONN_MAX 4096  /* calls in flight on one connection */
-#define SRV_BOOT_TIMEOUT_MS 15000    /* spawn → `ready` */
+#define SRV_BOOT_TIMEOUT_MS 60000    /* spawn → `ready`: generous, a host starting 200 at once starves it */
 #define SRV_EXIT_GRACE_MS 500        /* pipe EOF → exit status, before failing calls without it */
 #define SRV_SHUTDOWN_WAIT_MS 3000    /* `shutdown` frame → SIGTERM (the worker waits 2 s itself) */
 #define SRV_TERM_WAIT_MS 1000        /* SIGTERM → SIGKILL */
@@ -58,6 +58,7 @@ typedef struct srv_config {
     uint32_t ping_interval_ms, ping_timeout_ms; /* 0 = transport default */
     size_t max_payload;       /* AGENTIX_MAX_PAYLOAD, default 64 MiB */
     uint32_t cancel_grace_ms; /* AGENTIX_CANCEL_GRACE_MS, default 5000 */
+    uint32_t boot_timeout_ms; /* AGENTIX_WORKER_BOOT_MS, default 60000 */
     uint32_t worker_threads;  /* AGENTIX_WORKER_THREADS, default 1024: calls a worker runs at once */
     uint32_t queue_wait_ms;   /* AGENTIX_QUEUE_WAIT_MS, default 60000: a call waits this long for a
                                  thread before it fails with LimitExceeded */

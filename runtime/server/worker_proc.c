@@ -327,8 +327,8 @@ static void on_timer(uv_timer_t *t)
     wp->phase = WT_NONE;
     switch (phase) {
     case WT_BOOT:
-        wp_lost(wp, "agentix-worker (pid %llu) did not report ready within %d s",
-                (unsigned long long)wp->pid, SRV_BOOT_TIMEOUT_MS / 1000);
+        wp_lost(wp, "agentix-worker (pid %llu) did not report ready within %u ms",
+                (unsigned long long)wp->pid, wp->srv->cfg.boot_timeout_ms);
         break;
     case WT_EOF:
         wp_lost(wp, "agentix-worker (pid %llu) closed its output pipe", (unsigned long long)wp->pid);
@@ -663,7 +663,7 @@ static srv_wproc *spawn(srv_server *s, char *msg, size_t len)
     wp->open_handles = 6;
     wp->rpoll.data = wp;
     uv_poll_start(&wp->rpoll, UV_READABLE, on_readable);
-    arm(wp, WT_BOOT, SRV_BOOT_TIMEOUT_MS);
+    arm(wp, WT_BOOT, s->cfg.boot_timeout_ms);
     wp->state = WP_BOOTING;
     wp->next = s->procs;
     s->procs = wp;

@@ -692,8 +692,8 @@ static void test_config(void)
     static const char *const bad[] = {
         "AGENTIX_BIND_PORT=80000", "AGENTIX_BIND_PORT=12ab", "AGENTIX_PING_INTERVAL_MS=0",
         "AGENTIX_PING_TIMEOUT_MS=-5", "AGENTIX_MAX_PAYLOAD=10", "AGENTIX_WORKER=/nonexistent/agentix-worker",
-        "AGENTIX_CANCEL_GRACE_MS=0", "AGENTIX_WORKER_THREADS=2000", "AGENTIX_QUEUE_BUDGET=1",
-        "AGENTIX_AUTH=maybe", "AGENTIX_TOKEN_FD=x"};
+        "AGENTIX_CANCEL_GRACE_MS=0", "AGENTIX_WORKER_BOOT_MS=0", "AGENTIX_WORKER_THREADS=2000",
+        "AGENTIX_QUEUE_BUDGET=1", "AGENTIX_AUTH=maybe", "AGENTIX_TOKEN_FD=x"};
     char out[2048];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int st = run_server_once(bad[i], NULL, out, sizeof out);
@@ -730,9 +730,10 @@ static void test_worker_boot_failures(void)
         const char *env, *says;
     } cases[] = {{"AGENTIX_WORKER=/bin/false", "exited with code 1 before it was ready"},
                  {"AGENTIX_WORKER=/bin/cat", "which only the server sends"},
-                 {NULL, "did not report ready within 15 s"}};
+                 {NULL, "did not report ready within 2000 ms"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const char *env[] = {cases[i].env ? cases[i].env : env_silent, NULL};
+        const char *env[] = {cases[i].env ? cases[i].env : env_silent, "AGENTIX_WORKER_BOOT_MS=2000",
+                             NULL};
         sh_server s;
         sh_server_start(&s, &paths, NULL, env, under_valgrind);
         sh_client *c = sh_connect(&s, NULL, NULL);
