@@ -14,10 +14,19 @@ for b in local docker e2b daytona k8s-pool; do
   pids+=($!)
 done
 status=0
-for p in "${pids[@]}"; do wait "$p" || status=1; done
+failed=()
+i=0
+for b in local docker e2b daytona k8s-pool; do
+  if wait "${pids[$i]}"; then failed+=(""); else failed+=("$b"); status=1; fi
+  i=$((i + 1))
+done
+i=0
 for b in local docker e2b daytona k8s-pool; do
   if [ -s "$out/$b.json" ]; then cat "$out/$b.json"; else echo "{\"chaos\":\"$b\",\"failed\":true}"; fi
   grep -h "CHECK failed" "$out/$b.log" || true
+  # A failing backend's log ends with what it left and why (chaos.c describe_leftovers).
+  if [ -n "${failed[$i]}" ]; then echo "--- $b.log (last 80 lines)"; tail -n 80 "$out/$b.log"; fi
+  i=$((i + 1))
 done
 if [ $status -eq 0 ]; then rm -rf "$out"; else echo "logs: $out"; fi
 exit $status

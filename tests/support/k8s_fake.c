@@ -177,7 +177,9 @@ json_t *k8s_fake_hook(const k8s_fake *f, const char *path, const char *body)
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    /* Generous: the fake is one Python process answering over TLS, which a loaded machine (the
+     * chaos tests run five backends at once on two cores) was seen keeping past 10 s. */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     if (f->tls)
