@@ -15,7 +15,10 @@
 #define AGX_LOCAL_ID_MAX 64       /* "local-" + 24 hex digits fits with room to spare */
 #define AGX_LOCAL_PATH_MAX 4096
 #define AGX_LOCAL_STOP_GRACE_MS 5000 /* SIGTERM (the server drains: cancels, kills below) → SIGKILL */
-#define AGX_LOCAL_KILL_WAIT_MS 5000  /* SIGKILL → gone; a process stuck in D state fails delete */
+/* SIGKILL → gone; a process stuck in D state fails delete. Generous because an exit is not
+ * instant: 200 sandboxes' ASan processes unmapping their shadow memory on 2 busy cores took longer
+ * than 5 s in CI, and a delete must not fail on a process that is merely still exiting. */
+#define AGX_LOCAL_KILL_WAIT_MS 30000
 
 /* ---- processes (local_proc.c) ---- */
 

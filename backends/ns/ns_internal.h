@@ -37,7 +37,7 @@
 #define AGX_NS_SOCKET_NAME "agentix.sock"
 #define AGX_NS_TCP_PORT 8000                   /* the runtime's port inside a private network */
 #define AGX_NS_MAX_LAYERS 128
-#define AGX_NS_KILL_WAIT_MS 5000
+#define AGX_NS_KILL_WAIT_MS 30000 /* SIGKILL → gone; generous for the reason local_internal.h gives */
 #define AGX_NS_OOM_SCORE_ADJ "500" /* oom_score_adj of every sandbox process (ns_launch.c) */
 
 /* A fresh mmap'd stack for a clone child. Under ASan its shadow may still hold the poison of a

@@ -24,6 +24,7 @@
 
 #define DEBIAN "agx-test-debian:12"
 #define BUNDLE "agx-test-bundle-outcomes:test"
+#define KILLED_COMMAND "sleep 60.125" /* found by its argv, so no other process matches */
 #define GRACE_MS 3000 /* what a loaded machine may add to a deadline before the call returns */
 
 static const char *backend;
@@ -83,7 +84,7 @@ typedef struct mapspec {
 
 typedef struct killer {
     agx_pool *pool;
-    int64_t after_ms;
+    int wait_ms;
     int cancel_after_ms;
     agx_map *m;
 } killer;
@@ -96,7 +97,15 @@ static void *kill_main(void *arg)
         agx_map_cancel(k->m);
         return NULL;
     }
-    agx_clock_sleep_ms(k->after_ms);
+    /* Not after a fixed delay: on a loaded machine the pool's sandbox may not exist yet after
+     * seconds, and a kill that finds nothing lets the task end ok. Host-side, the sandbox's
+     * processes are visible on either backend; the command's argv is this test's own. */
+    int64_t until = agx_clock_ms() + k->wait_ms;
+    while (system("pgrep -fx '" KILLED_COMMAND "' >/dev/null") != 0) {
+        CHECK_MSG(agx_clock_ms() < until, "'%s' did not start within %d ms", KILLED_COMMAND,
+                  k->wait_ms);
+        agx_clock_sleep_ms(100);
+    }
     /* The one leased sandbox of the pool: kill it under its task. */
     agx_kv *f = agx_kv_new();
     agx_sandbox_list *list = NULL;
@@ -138,7 +147,7 @@ static int64_t run_map(const mapspec *s, const char *run)
     agx_map *m = NULL;
     int64_t t0 = agx_clock_ms();
     CHECK_OK(agx_map_start(&mo, &m, &err), &err);
-    killer k = {.pool = p, .after_ms = 1500, .cancel_after_ms = s->cancel_after_ms, .m = m};
+    killer k = {.pool = p, .wait_ms = 120000, .cancel_after_ms = s->cancel_after_ms, .m = m};
     pthread_t t;
     bool killing = s->kill_after_start || s->cancel_after_ms;
     if (killing)
@@ -220,7 +229,7 @@ static void test_oom(void)
 
 static void test_sandbox_killed(void)
 {
-    const char *cmds[] = {"sleep 60"};
+    const char *cmds[] = {KILLED_COMMAND};
     mapspec s = {.commands = cmds, .tasks = 1, .kill_after_start = "yes"};
     run_map(&s, "outcomes-kill");
     expect(0, AGX_OUTCOME_SANDBOX_LOST);
