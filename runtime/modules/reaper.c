@@ -73,11 +73,27 @@ static void sort4(int *a)
         }
 }
 
-/* The command: own process group, standard streams, default signals, exec. */
+/* The command and all it starts are the OOM killer's first choice in the sandbox (the most it
+ * allows, inherited by its children): a command that fills the memory limit is killed and
+ * reported as oom_killed, and the runtime — server, worker, this subreaper — lives on to say so.
+ * With equal scores a second kill, made while the first victim's memory was still being freed,
+ * took the runtime's server, the largest process left. Raising needs no privilege. */
+static void prefer_for_oom_kill(void)
+{
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return; /* no procfs: the scores stay as they were */
+    ssize_t n = write(fd, "1000", 4);
+    (void)n;
+    close(fd);
+}
+
+/* The command: own process group, OOM preference, standard streams, default signals, exec. */
 static void __attribute__((noreturn))
 command(char *const argv[], char *const envp[], const char *cwd, int fd0, int fd1, int fd2)
 {
     setpgid(0, 0);
+    prefer_for_oom_kill();
     if (dup2(fd0, 0) < 0 || dup2(fd1, 1) < 0 || dup2(fd2, 2) < 0)
         _exit(127);
     if (cwd && chdir(cwd) != 0) {

@@ -81,6 +81,20 @@ static void test_bash_run(void)
     CHECK_STREQ(str(r, "stdout"), "bash\n");
     agx_value_free(r);
 
+    /* The command, and what it starts, is the OOM killer's first choice; its parent (the
+     * subreaper, a fork of the worker) keeps the worker's score, which is this test's. */
+    FILE *own = fopen("/proc/self/oom_score_adj", "r");
+    int test_adj = 0;
+    CHECK(own && fscanf(own, "%d", &test_adj) == 1);
+    fclose(own);
+    CHECK_MSG(test_adj < 1000, "the test itself runs at oom_score_adj %d", test_adj);
+    r = bash_run(h, wkh_kwargs(1, "command", agx_value_string(
+                                   "cat /proc/self/oom_score_adj; cat /proc/$PPID/oom_score_adj")));
+    char adj[64];
+    snprintf(adj, sizeof adj, "1000\n%d\n", test_adj);
+    CHECK_STREQ(str(r, "stdout"), adj);
+    agx_value_free(r);
+
     /* Output over max_output is cut and flagged; the command is not blocked by the cut. */
     r = bash_run(h, wkh_kwargs(2, "command", agx_value_string("head -c 200000 /dev/zero | tr '\\0' a; echo done >&2"),
                                "max_output", agx_value_int(1000)));
