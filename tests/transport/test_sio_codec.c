@@ -212,6 +212,56 @@ static void test_sio_malformed(void)
     agx_sio_packet_clear(&p);
 }
 
+/* The common event ["<name>",{"_placeholder":true,"num":0}] is built without the parser: the
+ * packet must equal what the parser makes of the same text, for every spelling near it too. */
+static void expect_as_parsed(const char *s)
+{
+    agx_sio_packet p;
+    agx_error err;
+    CHECK_OK(decode(s, &p, &err), &err);
+    const char *json = strchr(s, '[');
+    json_t *want = json_loads(json, JSON_DECODE_ANY, NULL);
+    CHECK_MSG(want && json_equal(p.data, want), "'%s' decoded differently from the parser", s);
+    CHECK_STREQ(p.event, json_string_value(json_array_get(want, 0)));
+    CHECK(p.type == AGX_SIO_BINARY_EVENT && p.nattach == 1);
+    json_decref(want);
+    agx_sio_packet_clear(&p);
+}
+
+static void test_plain_event(void)
+{
+    expect_as_parsed("51-[\"item\",{\"_placeholder\":true,\"num\":0}]");
+    expect_as_parsed("51-[\"bidi:in\",{\"_placeholder\":true,\"num\":0}]");
+    expect_as_parsed("51-/ns,7[\"a.b-c_D9\",{\"_placeholder\":true,\"num\":0}]");
+    /* near misses take the parser and still decode the same */
+    expect_as_parsed("51-[\"it\\u0065m\",{\"_placeholder\":true,\"num\":0}]");
+    expect_as_parsed("51-[\"item\", {\"_placeholder\":true,\"num\":0}]");
+    expect_as_parsed("51-[\"item\",{\"num\":0,\"_placeholder\":true}]");
+    expect_as_parsed("51-[\"it em\",{\"_placeholder\":true,\"num\":0}]");
+    char longname[160] = "51-[\"";
+    memset(longname + 5, 'n', 100);
+    strcat(longname, "\",{\"_placeholder\":true,\"num\":0}]");
+    expect_as_parsed(longname);
+    /* its checks are the parser's */
+    expect_bad("51-[\"connect\",{\"_placeholder\":true,\"num\":0}]", AGX_ERR_PROTOCOL);
+    expect_bad("51-[\"disconnect\",{\"_placeholder\":true,\"num\":0}]", AGX_ERR_PROTOCOL);
+    expect_bad("51-[\"\",{\"_placeholder\":true,\"num\":0}]x", AGX_ERR_PROTOCOL);
+    expect_bad("51-[\"item\",{\"_placeholder\":true,\"num\":0}]]", AGX_ERR_PROTOCOL);
+    expect_bad("50-[\"item\",{\"_placeholder\":true,\"num\":0}]", AGX_ERR_PROTOCOL);
+    /* it was built, not parsed: two packets hold the one shared placeholder object */
+    agx_sio_packet a, b;
+    agx_error err;
+    const char *item = "51-[\"item\",{\"_placeholder\":true,\"num\":0}]";
+    CHECK_OK(decode(item, &a, &err), &err);
+    CHECK_OK(decode(item, &b, &err), &err);
+    CHECK(json_array_get(a.data, 1) == json_array_get(b.data, 1));
+    agx_sio_packet_clear(&a);
+    agx_sio_packet_clear(&b);
+    /* the shared placeholder survives many packets, each freed */
+    for (int i = 0; i < 1000; i++)
+        expect_as_parsed("51-[\"item\",{\"_placeholder\":true,\"num\":0}]");
+}
+
 static void test_encode(void)
 {
     char buf[512];
@@ -349,6 +399,7 @@ int main(void)
     TEST_RUN(test_open);
     TEST_RUN(test_sio_types);
     TEST_RUN(test_sio_malformed);
+    TEST_RUN(test_plain_event);
     TEST_RUN(test_encode);
     TEST_RUN(test_decoder);
     return 0;
