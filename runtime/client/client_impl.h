@@ -62,6 +62,8 @@ struct io_thread {
     atomic_bool has_ready;               /* ready_head != NULL, readable without the lock */
     bool stop;
     size_t clients;                      /* clients placed here and not yet released */
+    /* [loop] */
+    agx_call *wake_head;                 /* blocked readers to wake once this read is decoded */
 };
 
 struct agx_engine {
@@ -187,6 +189,9 @@ struct agx_call {
     struct agx_call *tprev, *tnext;
     bool timed;
     struct agx_call *fnext;    /* list of calls to notify after the lock is dropped */
+    struct agx_call *wnext;    /* the I/O thread's list of readers to wake after this read */
+    bool wake_pending;         /* on that list, holding a reference */
+    uint32_t wake_items;       /* items that came since its reader was last woken */
 };
 
 /* Calls started and not ended on one connection. agentix-server refuses calls beyond its own
@@ -294,6 +299,9 @@ void agx_client_timer_unlink(agx_client *c, agx_call *k); /* loop */
 
 /* inbox.c: runtime → loop thread → calls (the transport's on_event handler) */
 void agx_client_on_event(agx_sio_conn *conn, const agx_sio_packet *p, void *ud);
+/* Wakes the readers whose items came in the read just decoded (after each read, and before the
+ * thread stops): one wake per read rather than one per item. Loop thread. */
+void agx_client_wake_flush(io_thread *t);
 
 /* calls.c */
 /* Drops the bidi input items still queued for sending. */

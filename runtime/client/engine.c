@@ -30,6 +30,7 @@ bool agx_client_loop_is_own(const agx_client *c) { return tls_io && tls_io == c-
 
 static void io_stop(io_thread *t)
 {
+    agx_client_wake_flush(t);
     agx_sio_dialer_free(t->dialer);
     t->dialer = NULL;
     uv_close((uv_handle_t *)&t->wake, NULL);
@@ -51,11 +52,13 @@ static void io_run_ready(io_thread *t)
     }
 }
 
-/* After each read on this thread: turns that came in meanwhile (a consumer's credit) go now
- * rather than after libuv has drained every readable socket. */
+/* After each read on this thread: the readers its items were for are woken, and turns that came
+ * in meanwhile (a consumer's credit) go now rather than after libuv has drained every readable
+ * socket. */
 static void io_read_hook(void *ud)
 {
     io_thread *t = ud;
+    agx_client_wake_flush(t);
     if (atomic_load(&t->has_ready))
         io_run_ready(t);
 }
