@@ -5,7 +5,6 @@
 #include "runtime/transport/sio_codec.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,17 +363,11 @@ static int check_payload(agx_sio_packet *p, agx_error *err)
 
 /* Nearly every RPC event on the wire is ["<name>",{"_placeholder":true,"num":0}] with a plain
  * name: lexing that with jansson was a fifth of the client I/O thread's time on a stream of small
- * items. That exact text is built directly, sharing one immutable placeholder object (jansson's
- * reference counts are atomic); any other spelling, even of equal JSON, takes the parser. */
+ * items. That exact text is built directly; any other spelling, even of equal JSON, takes the
+ * parser. Each packet gets its own placeholder object: a shared one raced (jansson's inline
+ * json_incref reads the count without an atomic before adding to it, TSan caught it). */
 #define PLAIN_NAME_MAX 64
 static const char ph_tail[] = "\",{\"_placeholder\":true,\"num\":0}]";
-static json_t *shared_ph;
-static pthread_once_t shared_ph_once = PTHREAD_ONCE_INIT;
-
-static void shared_ph_init(void)
-{
-    shared_ph = json_pack("{s:b,s:i}", "_placeholder", 1, "num", 0);
-}
 
 static bool plain_name_char(char ch)
 {
@@ -382,8 +375,7 @@ static bool plain_name_char(char ch)
            ch == '_' || ch == ':' || ch == '.' || ch == '-';
 }
 
-/* The array for that text, or NULL (not that text, or no memory: the parser then decides). */
-static json_t *plain_event(const char *s, size_t len)
+json_t *agx_sio_plain_event(const char *s, size_t len)
 {
     const size_t tail = sizeof ph_tail - 1;
     if (len < 2 + tail || s[0] != '[' || s[1] != '"')
@@ -394,12 +386,25 @@ static json_t *plain_event(const char *s, size_t len)
     for (size_t i = 0; i < n; i++)
         if (!plain_name_char(s[2 + i]))
             return NULL;
-    pthread_once(&shared_ph_once, shared_ph_init);
-    json_t *a = shared_ph ? json_array() : NULL;
-    if (a && (json_array_append_new(a, json_stringn_nocheck(s + 2, n)) != 0 ||
-              json_array_append(a, shared_ph) != 0)) {
+    /* jansson's *_new calls take the value even when they fail. */
+    json_t *ph = json_object();
+    if (ph && (json_object_set_new_nocheck(ph, "_placeholder", json_true()) != 0 ||
+               json_object_set_new_nocheck(ph, "num", json_integer(0)) != 0)) {
+        json_decref(ph);
+        ph = NULL;
+    }
+    json_t *a = ph ? json_array() : NULL;
+    if (a && json_array_append_new(a, json_stringn_nocheck(s + 2, n)) != 0) {
         json_decref(a);
         a = NULL;
+    }
+    if (!a) {
+        json_decref(ph);
+        return NULL;
+    }
+    if (json_array_append_new(a, ph) != 0) {
+        json_decref(a);
+        return NULL;
     }
     return a;
 }
@@ -420,7 +425,7 @@ int agx_sio_decode(const char *s, size_t len, agx_sio_packet *out, agx_error *er
     if (rc == 0)
         rc = parse_ack_id(s, len, &i, out, err);
     if (rc == 0 && i < len && out->type == AGX_SIO_BINARY_EVENT && out->nattach == 1)
-        out->data = plain_event(s + i, len - i);
+        out->data = agx_sio_plain_event(s + i, len - i);
     if (rc == 0 && i < len && !out->data) {
         json_error_t jerr;
         out->data = json_loadb(s + i, len - i, JSON_DECODE_ANY, &jerr);

@@ -102,6 +102,10 @@ typedef struct agx_sio_packet {
  * data; on error *out is left empty (data NULL). */
 int agx_sio_decode(const char *s, size_t len, agx_sio_packet *out, agx_error *err);
 void agx_sio_packet_clear(agx_sio_packet *p);
+/* agx_sio_decode's path around the JSON parser: the args array when the text is exactly
+ * ["<name>",{"_placeholder":true,"num":0}] with a plain name (letters, digits, _:.-, at most 64),
+ * else NULL (the parser then decides; also NULL without memory). */
+json_t *agx_sio_plain_event(const char *s, size_t len);
 
 /* The index i of a placeholder object {"_placeholder":true,"num":i}; -1 when v is not a
  * placeholder, -2 when it is one whose num is not an integer in 0..9. */

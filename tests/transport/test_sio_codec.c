@@ -248,16 +248,18 @@ static void test_plain_event(void)
     expect_bad("51-[\"\",{\"_placeholder\":true,\"num\":0}]x", AGX_ERR_PROTOCOL);
     expect_bad("51-[\"item\",{\"_placeholder\":true,\"num\":0}]]", AGX_ERR_PROTOCOL);
     expect_bad("50-[\"item\",{\"_placeholder\":true,\"num\":0}]", AGX_ERR_PROTOCOL);
-    /* it was built, not parsed: two packets hold the one shared placeholder object */
-    agx_sio_packet a, b;
-    agx_error err;
-    const char *item = "51-[\"item\",{\"_placeholder\":true,\"num\":0}]";
-    CHECK_OK(decode(item, &a, &err), &err);
-    CHECK_OK(decode(item, &b, &err), &err);
-    CHECK(json_array_get(a.data, 1) == json_array_get(b.data, 1));
-    agx_sio_packet_clear(&a);
-    agx_sio_packet_clear(&b);
-    /* the shared placeholder survives many packets, each freed */
+    /* the path is taken for exactly that text and no other */
+    const char *item = "[\"item\",{\"_placeholder\":true,\"num\":0}]";
+    json_t *built = agx_sio_plain_event(item, strlen(item));
+    CHECK(built && json_array_size(built) == 2);
+    json_decref(built);
+    const char *near[] = {"[\"it em\",{\"_placeholder\":true,\"num\":0}]",
+                          "[\"item\", {\"_placeholder\":true,\"num\":0}]",
+                          "[\"item\",{\"_placeholder\":true,\"num\":1}]",
+                          "[\"\",{\"_placeholder\":true,\"num\":0}]", "[\"item\"]"};
+    for (size_t i = 0; i < sizeof near / sizeof *near; i++)
+        CHECK_MSG(!agx_sio_plain_event(near[i], strlen(near[i])), "'%s' was built", near[i]);
+    /* many packets, each freed */
     for (int i = 0; i < 1000; i++)
         expect_as_parsed("51-[\"item\",{\"_placeholder\":true,\"num\":0}]");
 }
