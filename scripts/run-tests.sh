@@ -42,29 +42,23 @@ run_tests() { # name, ctest args...
   fi
   echo "=== test $name: $(($(date +%s) - t0)) s"
 }
-suite() { # name, cmake args... — build, then every test
-  local name=$1; shift
-  if build "$name" "$@"; then run_tests "$name"; else status=1; fi
+stage() { # name, ctest selection (one array name), cmake args... — build, then those tests
+  local name=$1; local -n sel=$2; shift 2
+  if build "$name" "$@"; then run_tests "$name" "${sel[@]}"; else status=1; fi
 }
-smoke() { # name, cmake args... — build, then the smoke label
-  local name=$1; shift
-  if build "$name" "$@"; then run_tests "$name" -L smoke; else status=1; fi
-}
-
-suite release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGX_DEVELOPER=ON
+every=()
+smoke_only=(-L smoke)
 # Under ASan every test but four: the two anchors (programs of their own, not our library) and
 # the docker and rollout bench smokes, whose paths run under ASan in test_docker*,
 # example_rollout_200 and test_cli_rollout. They cost minutes there and run in release.
-asan_skip='^(bench_anchor_floor|bench_anchor_node|bench_docker_smoke|bench_rollout_smoke)$'
-if build asan -DCMAKE_BUILD_TYPE=Debug -DAGX_SANITIZE=ON -DAGX_DEVELOPER=ON; then
-  run_tests asan -E "$asan_skip"
-else
-  status=1
-fi
-suite tsan -DCMAKE_BUILD_TYPE=Debug -DAGX_TSAN=ON -DAGX_DEVELOPER=ON
-smoke release-default -DCMAKE_BUILD_TYPE=Release
-smoke clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAGX_DEVELOPER=ON
-suite fuzz -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DAGX_FUZZ=ON -DAGX_DEVELOPER=ON
+asan_tests=(-E '^(bench_anchor_floor|bench_anchor_node|bench_docker_smoke|bench_rollout_smoke)$')
+
+stage release every -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAGX_DEVELOPER=ON
+stage asan asan_tests -DCMAKE_BUILD_TYPE=Debug -DAGX_SANITIZE=ON -DAGX_DEVELOPER=ON
+stage tsan every -DCMAKE_BUILD_TYPE=Debug -DAGX_TSAN=ON -DAGX_DEVELOPER=ON
+stage release-default smoke_only -DCMAKE_BUILD_TYPE=Release
+stage clang smoke_only -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAGX_DEVELOPER=ON
+stage fuzz every -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DAGX_FUZZ=ON -DAGX_DEVELOPER=ON
 
 echo "run-tests: $(($(date +%s) - start)) s in all"
 if [ $status -ne 0 ]; then
