@@ -215,13 +215,15 @@ class E2B(fakebase.FakeService):
                                   "'https://e2b.dev/docs/billing'" % self.args.cap)
             self.reserved += 1
             self.peak_live = max(self.peak_live, len(self.sandboxes) + self.reserved)
+        slot = {"reserved": True}
         try:
-            return self.place(h, body, template, timeout, public)
+            return self.place(h, body, template, timeout, public, slot)
         finally:
             with self.lock:
-                self.reserved -= 1
+                if slot["reserved"]:
+                    self.reserved -= 1
 
-    def place(self, h, body, template, timeout, public):
+    def place(self, h, body, template, timeout, public, slot):
         # The template's start command ran at build time and never sees envVars: no token, so it
         # says AGENTIX_AUTH=claim (backends/e2b/README.md), as a real template's must; the backend
         # claims it with the sandbox's own token once it answers.
@@ -237,7 +239,12 @@ class E2B(fakebase.FakeService):
                                                      for _ in range(32)),
               "closed_left": self.faults.get("port_closed", 0)}
         with self.lock:
+            # The reservation becomes the live sandbox in one step: released only after the 201
+            # went out, it counted this sandbox twice meanwhile, and a create admitted by a delete
+            # in that window raised peak_live above the cap the host kept.
             self.sandboxes[sb["id"]] = sb
+            self.reserved -= 1
+            slot["reserved"] = False
         resp = {"templateID": template, "sandboxID": sb["id"], "clientID": CLIENT_ID,
                 "envdVersion": ENVD_VERSION, "envdAccessToken": "ea_" + sb["id"],
                 "trafficAccessToken": sb["traffic"], "domain": self.args.domain}
