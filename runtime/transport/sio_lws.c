@@ -41,7 +41,10 @@ static long lws_link_writev_now(agx_sio_conn *c, const struct iovec *iov, int io
 
 static void lws_link_want_write(agx_sio_conn *c) { lws_callback_on_writable(wsi_of(c)); }
 
-static bool lws_link_choked(const agx_sio_conn *c) { return lws_send_pipe_choked(wsi_of(c)) != 0; }
+/* Whether lws still holds bytes of an earlier write. Not lws_send_pipe_choked: it adds a poll()
+ * for POLLOUT, a system call per message sent (each stream item, each reply) that tells nothing
+ * a MSG_DONTWAIT send does not: a full socket takes 0 bytes and the rest is queued either way. */
+static bool lws_link_choked(const agx_sio_conn *c) { return lws_partial_buffered(wsi_of(c)) != 0; }
 
 /* Asks for a WRITEABLE turn (which closes) and bounds the wait with an lws timeout. lws 4.1's
  * libuv glue re-arms its timer only after socket activity, so poke the service when called from
