@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "agentix/client.h"
+#include "rows.h"
 
 #define CALL_TIMEOUT_MS 30000
 #define BIDI_OUTSTANDING 32 /* below the stream window, so echo_bidi never blocks on its output */
@@ -68,9 +69,10 @@ static void sleep_ms(int ms)
 
 static void parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.n = 2000, .pipelined = 20000, .inflight = 64, .stream_items = 2000,
-                   .item_bytes = 65536, .small_items = 100000, .bidi_items = 20000,
-                   .payload = 64, .file_bytes = 1L << 30};
+    *o = (options){.n = 2000, .pipelined = 20000, .inflight = 64,
+                   .stream_items = STREAM_ITEMS_DEFAULT, .item_bytes = 65536,
+                   .small_items = 100000, .bidi_items = 20000, .payload = 64,
+                   .file_bytes = 1L << 30};
     static const struct { const char *name; size_t off; } nums[] = {
         {"--n", offsetof(options, n)},
         {"--pipelined", offsetof(options, pipelined)},
@@ -282,8 +284,9 @@ static double bench_pipelined(agx_client *c, const agx_value *args, size_t len, 
 /* ---- stream ---- */
 
 /* Reads a stream to its end; returns the number of items and adds their binary bytes to *bytes
- * (items that are maps contribute their "data" field). */
-static long drain(agx_call *call, long long *bytes)
+ * (items that are maps contribute their "data" field). *t_first (when given) gets the time the
+ * first FIRST_STREAM_BYTES had arrived (0 when the stream was shorter). */
+static long drain(agx_call *call, long long *bytes, double *t_first)
 {
     agx_error err = {0};
     agx_value *item;
@@ -298,14 +301,18 @@ static long drain(agx_call *call, long long *bytes)
         *bytes += (long long)len;
         items++;
         agx_value_free(item);
+        if (t_first && !*t_first && (double)*bytes >= FIRST_STREAM_BYTES)
+            *t_first = now_s();
     }
     if (rc < 0)
         die("stream failed", &err);
     return items;
 }
 
-static double bench_stream_bytes(agx_client *c, long items, long item_bytes)
+/* MB/s of the whole stream; *first_mbps gets the rate over its first FIRST_STREAM_BYTES. */
+static double bench_stream_bytes(agx_client *c, long items, long item_bytes, double *first_mbps)
 {
+    *first_mbps = 0;
     if (items == 0)
         return 0;
     agx_value *kw = agx_value_map();
@@ -314,15 +321,17 @@ static double bench_stream_bytes(agx_client *c, long items, long item_bytes)
     agx_call *call = NULL;
     agx_error err = {0};
     long long bytes = 0;
-    double t0 = now_s();
+    double t0 = now_s(), t_first = 0;
     if (agx_client_stream(c, "demo::produce_bytes", NULL, kw, &call, &err))
         die("stream call failed to start", &err);
-    long got = drain(call, &bytes);
-    double dt = now_s() - t0;
+    long got = drain(call, &bytes, &t_first);
+    double t_end = now_s(), dt = t_end - t0;
     agx_call_free(call);
     agx_value_free(kw);
     if (got != items || bytes != (long long)items * item_bytes)
         die("demo::produce_bytes streamed the wrong number of bytes", NULL);
+    double first = (double)bytes < FIRST_STREAM_BYTES ? (double)bytes : FIRST_STREAM_BYTES;
+    *first_mbps = first / 1e6 / ((t_first ? t_first : t_end) - t0);
     return (double)bytes / 1e6 / dt;
 }
 
@@ -339,7 +348,7 @@ static double bench_stream_small(agx_client *c, long items)
     double t0 = now_s();
     if (agx_client_stream(c, "demo::count", NULL, kw, &call, &err))
         die("stream call failed to start", &err);
-    long got = drain(call, &bytes);
+    long got = drain(call, &bytes, NULL);
     double dt = now_s() - t0;
     agx_call_free(call);
     agx_value_free(kw);
@@ -379,7 +388,7 @@ static double bench_files(agx_client *c, server *s, long file_bytes)
     double t0 = now_s();
     if (agx_client_stream(c, "agentix.files::download_stream", NULL, kw, &call, &err))
         die("download_stream failed to start", &err);
-    drain(call, &bytes);
+    drain(call, &bytes, NULL);
     double dt = now_s() - t0;
     agx_call_free(call);
     agx_value_free(kw);
@@ -501,7 +510,8 @@ int main(int argc, char **argv)
     double p50, p99;
     bench_unary(c, args, len, o.n, &p50, &p99);
     double cps = bench_pipelined(c, args, len, o.pipelined, o.inflight);
-    double mbps = bench_stream_bytes(c, o.stream_items, o.item_bytes);
+    double first_mbps;
+    double mbps = bench_stream_bytes(c, o.stream_items, o.item_bytes, &first_mbps);
     double small = bench_stream_small(c, o.small_items);
     agx_value *item = agx_value_binary(payload, len);
     double bidi = bench_bidi(c, o.bidi_items, item);
@@ -513,12 +523,13 @@ int main(int argc, char **argv)
            "\"payload_bytes\":%ld,\"unary_calls\":%ld,\"unary_p50_us\":%.1f,\"unary_p99_us\":%.1f,"
            "\"pipelined_calls\":%ld,\"inflight\":%ld,\"pipelined_calls_per_s\":%.0f,"
            "\"stream_items\":%ld,\"stream_item_bytes\":%ld,\"stream_mb_per_s\":%.1f,"
+           "\"stream_first_mb_per_s\":%.1f,"
            "\"stream_small_items\":%ld,\"stream_small_items_per_s\":%.0f,"
            "\"bidi_items\":%ld,\"bidi_items_per_s\":%.0f,"
            "\"files_download_bytes\":%ld,\"files_download_mb_per_s\":%.1f,"
            "\"files_upload_mb_per_s\":%.1f}\n",
            o.payload, o.n, p50, p99, o.pipelined, o.inflight, cps, o.stream_items, o.item_bytes,
-           mbps, o.small_items, small, o.bidi_items, bidi, o.file_bytes, files, upload);
+           mbps, first_mbps, o.small_items, small, o.bidi_items, bidi, o.file_bytes, files, upload);
     fflush(stdout);
 
     agx_value_free(args);

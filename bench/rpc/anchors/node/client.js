@@ -20,7 +20,7 @@ try {
 const CALL_TIMEOUT_MS = 30000;
 
 function parseArgs(argv) {
-  const opts = { n: 2000, pipelined: 20000, streamItems: 2000, payload: 64, inflight: 64, itemBytes: 65536 };
+  const opts = { n: 2000, pipelined: 20000, streamItems: 16384, payload: 64, inflight: 64, itemBytes: 65536 };
   const names = { "--n": "n", "--pipelined": "pipelined", "--stream-items": "streamItems",
     "--payload": "payload", "--inflight": "inflight", "--item-bytes": "itemBytes" };
   for (let i = 2; i < argv.length; i += 2) {
