@@ -123,7 +123,7 @@ void agx_client_notify(agx_client *c, agx_call *list)
         if (k->ucb || k->scb)
             agx_call_deliver(k); /* the callback runs now or from the engine's queue */
         else
-            pthread_cond_broadcast(&k->cv); /* outside the lock: the waiter need not block on it */
+            agx_wakeup_all(&k->wake); /* outside the lock: the waiter need not block on it */
     }
     agx_client_lock(c);
     while (rev) {

@@ -28,7 +28,7 @@ static int resolve_timeout(const agx_client *c, int timeout_ms)
 /* 0 when woken, ETIMEDOUT when the deadline (agx_clock_ms; -1 = none) passed. Lock held. */
 static int wait_call(agx_call *k, int64_t deadline)
 {
-    return agx_cond_wait_until(&k->cv, &k->c->mu, deadline);
+    return agx_wakeup_wait(&k->wake, &k->c->mu, deadline);
 }
 
 /* ---- life of a call ---- */
@@ -61,7 +61,6 @@ void agx_call_unref_locked(agx_call *k)
         c->nfree++;
         return;
     }
-    pthread_cond_destroy(&k->cv);
     agx_buf_free(&k->payload);
     free(k);
 }
@@ -179,7 +178,6 @@ static agx_call *call_alloc(agx_client *c, agx_wire_kind shape)
     agx_client_unlock(c);
     if (k) {
         agx_buf keep = k->payload;
-        pthread_cond_destroy(&k->cv); /* nobody waits on a recycled call */
         memset(k, 0, sizeof *k);
         k->payload = keep;
     } else if (!(k = calloc(1, sizeof *k))) {
@@ -188,7 +186,6 @@ static agx_call *call_alloc(agx_client *c, agx_wire_kind shape)
         agx_client_unlock(c);
         return NULL;
     }
-    agx_cond_init(&k->cv);
     k->c = c;
     k->id = id;
     k->shape = shape;
@@ -678,7 +675,7 @@ int agx_call_close_send(agx_call *k, agx_error *err)
         k->send_closed = true;
         if (!k->done && !k->cancelling)
             agx_client_mark_locked(c, k, PEND_END_IN);
-        pthread_cond_broadcast(&k->cv);
+        agx_wakeup_all(&k->wake);
     }
     agx_client_unlock(c);
     return 0;
@@ -691,7 +688,7 @@ static void cancel_locked(agx_call *k)
         return;
     k->cancelling = true;
     agx_client_mark_locked(k->c, k, PEND_CANCEL);
-    pthread_cond_broadcast(&k->cv);
+    agx_wakeup_all(&k->wake);
 }
 
 int agx_call_cancel(agx_call *k)

@@ -33,7 +33,6 @@ static void client_destroy(agx_client *c)
     agx_call *k = c->freelist;
     while (k) {
         agx_call *n = k->dnext;
-        pthread_cond_destroy(&k->cv);
         agx_buf_free(&k->payload);
         free(k);
         k = n;

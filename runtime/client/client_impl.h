@@ -29,6 +29,7 @@
 #include "agentix/clock.h"
 #include "agentix/engine.h"
 #include "runtime/client/engine_run.h"
+#include "runtime/client/wakeup.h"
 #include "runtime/transport/sio_client.h"
 #include "runtime/wire/protocol.h"
 
@@ -173,7 +174,7 @@ struct agx_call {
     bool send_ready_wanted;    /* send_nowait found no credit: report AGX_CALL_SEND_READY */
     bool send_ready_due;
     bool started;              /* its opening event went out: counts in client.inflight */
-    pthread_cond_t cv;
+    agx_wakeup wake;           /* what a host thread blocked on this call sleeps on */
 
     /* callback forms (fixed at creation) */
     agx_unary_cb ucb;

@@ -60,7 +60,7 @@ static void on_item(agx_client *c, agx_call *k, agx_value *v)
     }
     if (++k->wake_items >= WAKE_BATCH) {
         k->wake_items = 0;
-        pthread_cond_signal(&k->cv);
+        agx_wakeup_all(&k->wake);
     }
 }
 
@@ -69,7 +69,7 @@ void agx_client_wake_flush(io_thread *t)
     agx_call *list = t->wake_head;
     t->wake_head = NULL;
     for (agx_call *k = list; k; k = k->wnext)
-        pthread_cond_signal(&k->cv); /* valid: the list holds a reference */
+        agx_wakeup_all(&k->wake); /* valid: the list holds a reference */
     while (list) {
         agx_call *k = list;
         list = k->wnext;
@@ -114,7 +114,7 @@ static void on_credit(agx_client *c, agx_call *k, uint64_t n)
         k->send_ready_due = true;
     }
     agx_client_unlock(c);
-    pthread_cond_broadcast(&k->cv);
+    agx_wakeup_all(&k->wake);
     if (ready && k->scb)
         agx_call_deliver(k);
 }
