@@ -330,8 +330,7 @@ static double bench_stream_bytes(agx_client *c, long items, long item_bytes, dou
     agx_value_free(kw);
     if (got != items || bytes != (long long)items * item_bytes)
         die("demo::produce_bytes streamed the wrong number of bytes", NULL);
-    double first = (double)bytes < FIRST_STREAM_BYTES ? (double)bytes : FIRST_STREAM_BYTES;
-    *first_mbps = first / 1e6 / ((t_first ? t_first : t_end) - t0);
+    *first_mbps = first_stream_mbps((double)bytes, (t_first ? t_first : t_end) - t0);
     return (double)bytes / 1e6 / dt;
 }
 

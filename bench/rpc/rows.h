@@ -12,4 +12,12 @@
  * a short transfer on a fresh worker and connection sees. */
 #define FIRST_STREAM_BYTES (128.0 * 1024 * 1024)
 
+/* MB/s over the first FIRST_STREAM_BYTES of a stream of `total` bytes, given the seconds until they
+ * had arrived (until its end, for a shorter stream); 0 without a time. */
+static inline double first_stream_mbps(double total, double seconds)
+{
+    double bytes = total < FIRST_STREAM_BYTES ? total : FIRST_STREAM_BYTES;
+    return seconds > 0 ? bytes / 1e6 / seconds : 0;
+}
+
 #endif

@@ -4,7 +4,7 @@
  *
  * Why: glibc's pthread_cond_wait takes the mutex back in its "contended" state, so the waiter's
  * next unlock always makes a futex wake call, woken or not. On a stream whose host reads as fast
- * as items arrive, that was one system call in three of the host thread's per item. Here the
+ * as items arrive, that was one of the host thread's two system calls per item. Here the
  * waiter takes the lock back normally, and a wake costs a system call only while someone sleeps.
  *
  * The rules are a condition variable's: the predicate is changed with the mutex held (the wake may

@@ -517,8 +517,7 @@ int main(int argc, char **argv)
     double t = o.stream_items ? stream(&c, o.stream_items, o.item_bytes, &t_first) : 0;
     double total = (double)o.stream_items * (double)o.item_bytes;
     double mbps = t > 0 ? total / 1e6 / t : 0;
-    double first_bytes = total < FIRST_STREAM_BYTES ? total : FIRST_STREAM_BYTES;
-    double first_mbps = t_first > 0 ? first_bytes / 1e6 / t_first : 0;
+    double first_mbps = first_stream_mbps(total, t_first);
     t = o.small_items ? stream(&c, o.small_items, SMALL_ITEM_BYTES, NULL) : 0;
     double small = t > 0 ? (double)o.small_items / t : 0;
     free(payload);

@@ -20,6 +20,7 @@ try {
 const CALL_TIMEOUT_MS = 30000;
 
 function parseArgs(argv) {
+  // streamItems: 1 GiB of 64 KiB items, as STREAM_ITEMS_DEFAULT in bench/rpc/rows.h
   const opts = { n: 2000, pipelined: 20000, streamItems: 16384, payload: 64, inflight: 64, itemBytes: 65536 };
   const names = { "--n": "n", "--pipelined": "pipelined", "--stream-items": "streamItems",
     "--payload": "payload", "--inflight": "inflight", "--item-bytes": "itemBytes" };
